@@ -1,0 +1,134 @@
+use super::*;
+
+const GOOD: &str = r#"
+[project]
+name = "aion"
+state = "s3://aion-twincloud-state/prod"
+
+[notify]
+dedupe_window_secs = 3600
+rate_limit_per_minute = 10
+
+[[notify.channels]]
+name = "oncall"
+type = "slack"
+webhook_url = "env:SLACK_WEBHOOK_URL"
+min_severity = "warning"
+kinds = ["alarm", "incident", "budget"]
+
+[[notify.channels]]
+name = "audit"
+type = "webhook"
+url = "https://hooks.example.com/twincloud"
+authorization = "aws-sm:twincloud/webhook#token"
+
+[[notify.channels]]
+name = "email"
+type = "ses"
+from = "ops@example.com"
+to = ["oncall@example.com"]
+
+[[notify.channels]]
+name = "sns"
+type = "sns"
+topic_arn = "arn:aws:sns:us-east-1:123456789012:aion-alerts"
+
+[[notify.channels]]
+name = "bus"
+type = "pubsub"
+topic = "projects/aion-prod/topics/twincloud-messages"
+"#;
+
+#[test]
+fn a_full_config_validates() {
+    let c = Config::parse("twincloud.toml", GOOD).expect("valid");
+    assert_eq!(
+        c.project.state,
+        Location::S3 {
+            bucket: "aion-twincloud-state".into(),
+            prefix: "prod".into()
+        }
+    );
+    assert_eq!(c.notify.channels.len(), 5);
+    assert_eq!(c.notify.channels[0].min_severity, Severity::Warning);
+    assert_eq!(c.secret_refs().len(), 2);
+}
+
+#[test]
+fn the_example_file_validates() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twincloud.example.toml");
+    let text = std::fs::read_to_string(&path).expect("example exists");
+    Config::parse("twincloud.example.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_line() {
+    let text = "[project]\nname = \"x\"\nstaet = \".twincloud\"\n";
+    let e = Config::parse("t.toml", text).expect_err("unknown key");
+    let s = e.to_string();
+    assert!(s.starts_with("t.toml:3:"), "{s}");
+    assert!(s.contains("unknown field `staet`"), "{s}");
+}
+
+#[test]
+fn literal_secrets_are_rejected_with_the_channel_line() {
+    let text = "[project]\nname = \"x\"\n\n[[notify.channels]]\nname = \"s\"\ntype = \"slack\"\nwebhook_url = \"https://hooks.slack.com/services/T/B/X\"\n";
+    let e = Config::parse("t.toml", text).expect_err("literal");
+    let s = e.to_string();
+    assert!(s.starts_with("t.toml:4:"), "{s}");
+    assert!(
+        s.contains("channel `s` (slack): `webhook_url`: expected a secret reference"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("hooks.slack.com"),
+        "the literal must not be echoed: {s}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = r#"
+[project]
+name = ""
+state = "ftp://nope"
+
+[[notify.channels]]
+name = "a"
+type = "carrier-pigeon"
+
+[[notify.channels]]
+name = "b"
+type = "sns"
+topic_arn = "aion-alerts"
+kinds = ["alarm", "weather"]
+
+[[notify.channels]]
+name = "b"
+type = "ses"
+from = "nobody"
+"#;
+    let e = Config::parse("t.toml", text).expect_err("invalid");
+    let s = e.to_string();
+    for want in [
+        "t.toml:3: project.name must not be empty",
+        "t.toml:4: project.state:",
+        "t.toml:6: channel `a`: unknown type `carrier-pigeon`",
+        "t.toml:10: channel `b` (sns): unknown kind `weather`",
+        "t.toml:10: channel `b` (sns): `topic_arn` must be an ARN",
+        "t.toml:16: channel `b` (ses): the name is used by another channel",
+        "t.toml:16: channel `b` (ses): `to` needs at least one address",
+        "t.toml:16: channel `b` (ses): `nobody` is not an email address",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in:\n{s}");
+    }
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let e = Config::parse("t.toml", "[project]\nname = \"x\n").expect_err("syntax");
+    assert!(e.to_string().starts_with("t.toml:2:"), "{e}");
+    let e = Config::parse("t.toml", "").expect_err("empty");
+    assert!(e.to_string().contains("missing field `project`"), "{e}");
+}

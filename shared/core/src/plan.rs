@@ -1,0 +1,123 @@
+//! Plans: what a function intends to do, each action with its reason.
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::Message;
+use crate::ports::Precondition;
+
+/// What a function will do about one signal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The function that made it.
+    pub function: String,
+    /// The signal's id (idempotency key).
+    pub event_id: String,
+    /// A conditional state write that must succeed before any action runs. Two invocations
+    /// racing on the same change both plan it; only the one whose write lands acts.
+    pub guard: Option<Guard>,
+    /// Actions, in order.
+    pub actions: Vec<Action>,
+    /// Decisions that produced no action (suppressed, filtered), for the record.
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new(function: &str, event_id: &str) -> Plan {
+        Plan {
+            function: function.into(),
+            event_id: event_id.into(),
+            guard: None,
+            actions: vec![],
+            notes: vec![],
+        }
+    }
+
+    /// Human-readable listing, as `--dry-run` prints it.
+    pub fn describe(&self) -> String {
+        let mut out = format!("plan of {} for event {}\n", self.function, self.event_id);
+        if let Some(g) = &self.guard {
+            out.push_str(&format!("  guard: {} ({})\n", g.key, g.reason));
+        }
+        if self.actions.is_empty() {
+            out.push_str("  no action\n");
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            out.push_str(&format!(
+                "  {}. {} — {}\n",
+                i + 1,
+                a.op.describe(),
+                a.reason
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        out
+    }
+}
+
+/// A conditional write that claims a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Guard {
+    /// State key.
+    pub key: String,
+    /// What must hold for the write to land.
+    pub expect: Precondition,
+    /// The record written.
+    pub value: serde_json::Value,
+    /// Why.
+    pub reason: String,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    /// Unique within the plan and stable across re-plans of the same event: the idempotency key
+    /// of the action is `event id / action id`.
+    pub id: String,
+    /// Why the planner chose it.
+    pub reason: String,
+    /// Run only if this earlier action (by id) succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<String>,
+    /// What to do.
+    pub op: Operation,
+}
+
+/// The operations the executor knows how to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// Send a message on a channel.
+    Notify {
+        /// Channel name.
+        channel: String,
+        /// The message.
+        message: Message,
+    },
+    /// Write a state record (unconditionally; used for counters and bookkeeping).
+    PutState {
+        /// Key.
+        key: String,
+        /// Value.
+        value: serde_json::Value,
+    },
+}
+
+impl Operation {
+    /// One line.
+    pub fn describe(&self) -> String {
+        match self {
+            Operation::Notify { channel, message } => {
+                format!("notify `{channel}`: {}", message.title)
+            }
+            Operation::PutState { key, .. } => format!("record state `{key}`"),
+        }
+    }
+
+    /// Whether the operation changes something outside twincloud's own state.
+    pub fn is_external(&self) -> bool {
+        matches!(self, Operation::Notify { .. })
+    }
+}

@@ -1,0 +1,3 @@
+//! Pure planners: signal + observed state + config → plan.
+
+pub mod notify;

@@ -1,0 +1,269 @@
+//! Ports: the small traits adapters implement. The core defines them and never calls I/O itself.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::message::Message;
+
+/// Whether retrying can help. Every adapter error says which it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retry {
+    /// Throttling, 5xx, timeouts, dropped connections: the platform should retry later.
+    Transient,
+    /// Bad input, missing permissions, not found: retrying the same call cannot help.
+    Permanent,
+}
+
+/// An opaque version of a stored record: an S3 ETag, a GCS generation, a local counter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Version(pub String);
+
+/// The condition a conditional write needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "if", content = "version", rename_all = "snake_case")]
+pub enum Precondition {
+    /// Write whatever is there.
+    None,
+    /// Write only if nothing is stored under the key (S3 `If-None-Match: *`, GCS
+    /// `ifGenerationMatch=0`).
+    Absent,
+    /// Write only if the stored version is this one (S3 `If-Match`, GCS `ifGenerationMatch`).
+    Matches(Version),
+}
+
+/// A stored record and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    /// The bytes.
+    pub value: Vec<u8>,
+    /// Its version, for a later conditional write.
+    pub version: Version,
+}
+
+/// Errors of a [`StateStore`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The precondition did not hold: someone else wrote first. Sentinel, not a failure.
+    #[error("precondition failed for `{0}`: another writer got there first")]
+    ConditionFailed(String),
+    /// Anything else, classified.
+    #[error("state store: {message}")]
+    Backend {
+        /// What went wrong, with the key and the backend's words.
+        message: String,
+        /// Whether a retry may help.
+        retry: Retry,
+    },
+}
+
+impl StateError {
+    /// A transient backend error.
+    pub fn transient(message: impl Into<String>) -> Self {
+        StateError::Backend {
+            message: message.into(),
+            retry: Retry::Transient,
+        }
+    }
+
+    /// A permanent backend error.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        StateError::Backend {
+            message: message.into(),
+            retry: Retry::Permanent,
+        }
+    }
+
+    /// Whether retrying may help.
+    pub fn retry(&self) -> Retry {
+        match self {
+            StateError::ConditionFailed(_) => Retry::Permanent,
+            StateError::Backend { retry, .. } => *retry,
+        }
+    }
+}
+
+/// Small records with conditional writes: de-duplication, locks, cursors, audit.
+///
+/// Keys are `/`-separated paths of `[A-Za-z0-9._-]` segments. Every implementation must pass
+/// the conformance suite in `twincloud-testkit`.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Reads a record; `Ok(None)` when absent.
+    async fn get(&self, key: &str) -> Result<Option<Versioned>, StateError>;
+
+    /// Writes a record if `expect` holds; returns the new version.
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        expect: &Precondition,
+    ) -> Result<Version, StateError>;
+
+    /// Deletes a record if `expect` holds. Deleting an absent record with
+    /// [`Precondition::None`] succeeds.
+    async fn delete(&self, key: &str, expect: &Precondition) -> Result<(), StateError>;
+
+    /// Lists keys under a prefix, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError>;
+
+    /// Reads and parses a JSON record.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, Version)>, StateError>
+    where
+        Self: Sized,
+    {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v.value)
+                .map(|t| Some((t, v.version)))
+                .map_err(|e| {
+                    StateError::permanent(format!("record `{key}` is not valid JSON: {e}"))
+                }),
+        }
+    }
+}
+
+/// Validates a state key.
+pub fn check_state_key(key: &str) -> Result<(), StateError> {
+    let ok = !key.is_empty()
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '='))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::permanent(format!(
+            "`{key}` is not a valid state key"
+        )))
+    }
+}
+
+/// What a channel said when it accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Provider id of the message (SNS MessageId, SES MessageId, Pub/Sub messageId), if any.
+    pub provider_id: Option<String>,
+    /// Attempts it took.
+    pub attempts: u32,
+}
+
+/// Why a channel did not take a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("channel `{channel}`: {message}")]
+pub struct NotifyError {
+    /// Channel name.
+    pub channel: String,
+    /// What went wrong, in the provider's words where useful.
+    pub message: String,
+    /// Whether retrying may help.
+    pub retry: Retry,
+}
+
+/// Sends messages to people.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Sends one message, retrying transient failures within its own budget.
+    async fn send(&self, message: &Message) -> Result<Delivery, NotifyError>;
+}
+
+/// A generic adapter error for the ports below.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PortError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether retrying may help.
+    pub retry: Retry,
+}
+
+/// Scaling state of a service on either cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceScale {
+    /// Desired instances (ECS desired count; Cloud Run min instances).
+    pub desired: u32,
+    /// Running and ready instances.
+    pub ready: u32,
+    /// Upper bound, where the platform has one (Cloud Run max instances).
+    pub max: Option<u32>,
+}
+
+/// Services that run containers: ECS services, Cloud Run services, simulated local services.
+#[async_trait]
+pub trait Compute: Send + Sync {
+    /// Current scale of a service.
+    async fn scale(&self, service: &str) -> Result<ServiceScale, PortError>;
+    /// Sets the desired (minimum) instance count.
+    async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError>;
+}
+
+/// Where traffic goes: Route 53, Cloud DNS, Cloudflare, a local record.
+#[async_trait]
+pub trait Traffic: Send + Sync {
+    /// The target a record currently points at.
+    async fn current_target(&self, record: &str) -> Result<Option<String>, PortError>;
+    /// Points the record at `target` and waits until the provider says it is in effect.
+    async fn switch(&self, record: &str, target: &str) -> Result<(), PortError>;
+}
+
+/// Managed databases: snapshots and exports.
+#[async_trait]
+pub trait Database: Send + Sync {
+    /// Starts a snapshot named `name`; returns the provider's id.
+    async fn snapshot(&self, database: &str, name: &str) -> Result<String, PortError>;
+    /// Lists the snapshots twincloud made of `database`, as `(id, created RFC 3339, done)`.
+    async fn snapshots(&self, database: &str) -> Result<Vec<(String, String, bool)>, PortError>;
+    /// Deletes a snapshot twincloud made.
+    async fn delete_snapshot(&self, id: &str) -> Result<(), PortError>;
+}
+
+/// One object's listing entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    /// Key relative to the location's prefix.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex MD5 when known.
+    pub md5: Option<String>,
+}
+
+/// Buckets and directories.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Lists every object under the prefix.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
+    /// Reads an object whole; `Ok(None)` when absent.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+    /// Writes an object whole.
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError>;
+    /// Deletes an object; absent is fine.
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// The outcome of one health probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Whether the endpoint answered as expected.
+    pub healthy: bool,
+    /// Status code, if any answer came.
+    pub status: Option<u16>,
+    /// Milliseconds to the answer.
+    pub latency_ms: u64,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Health probes.
+#[async_trait]
+pub trait Prober: Send + Sync {
+    /// Probes one URL once.
+    async fn probe(&self, url: &str) -> ProbeResult;
+}
