@@ -106,23 +106,18 @@ pub trait StateStore: Send + Sync {
 
     /// Lists keys under a prefix, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError>;
+}
 
-    /// Reads and parses a JSON record.
-    async fn get_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Result<Option<(T, Version)>, StateError>
-    where
-        Self: Sized,
-    {
-        match self.get(key).await? {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice(&v.value)
-                .map(|t| Some((t, v.version)))
-                .map_err(|e| {
-                    StateError::permanent(format!("record `{key}` is not valid JSON: {e}"))
-                }),
-        }
+/// Reads and parses a JSON record from any store.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<Option<(T, Version)>, StateError> {
+    match store.get(key).await? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v.value)
+            .map(|t| Some((t, v.version)))
+            .map_err(|e| StateError::permanent(format!("record `{key}` is not valid JSON: {e}"))),
     }
 }
 

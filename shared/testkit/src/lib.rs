@@ -1,1 +1,29 @@
-//! placeholder
+//! Test kit shared by every crate's tests: where the emulators are, unique names, a local HTTP
+//! server that records what it receives, a fault-injecting proxy, and the conformance suites
+//! every adapter of a port must pass.
+#![allow(clippy::unwrap_used)]
+
+pub mod capture;
+pub mod conformance;
+pub mod emulators;
+pub mod fault;
+
+pub use capture::{CaptureServer, Captured, Reply};
+pub use fault::{Fault, FaultProxy};
+
+/// A name unique to this process and call, valid as a bucket name and state key segment.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+/// The workspace root, for fixtures under `events/`.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

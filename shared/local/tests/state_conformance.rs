@@ -1,0 +1,39 @@
+//! The local state store passes the state store conformance suite, also across processes' worth
+//! of concurrent writers.
+
+use std::sync::Arc;
+
+use twincloud_local::LocalStateStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_state_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    twincloud_testkit::conformance::state_store(
+        Arc::new(LocalStateStore::new(dir.path())),
+        "suite",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn outbox_appends_one_json_line_per_message() {
+    use twincloud_core::ports::Notifier;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = twincloud_local::OutboxNotifier::new(dir.path(), "ops");
+    let msg = twincloud_core::Message {
+        project: "p".into(),
+        title: "t".into(),
+        severity: twincloud_core::Severity::Warning,
+        kind: "alarm".into(),
+        summary: String::new(),
+        fields: vec![],
+        link: None,
+        event_id: "e1".into(),
+    };
+    outbox.send(&msg).await.unwrap();
+    outbox.send(&msg).await.unwrap();
+    let text = std::fs::read_to_string(outbox.path()).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    let back: twincloud_core::Message = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(back, msg);
+}

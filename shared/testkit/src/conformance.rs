@@ -1,0 +1,161 @@
+//! Conformance suites: every adapter of a port runs the same checks (as rclone's fstests do).
+
+use std::sync::Arc;
+
+use twincloud_core::ports::{Precondition, StateError, StateStore, Version};
+
+/// Runs the state store suite on a fresh, empty store. `prefix` isolates this run's keys.
+pub async fn state_store(store: Arc<dyn StateStore>, prefix: &str) {
+    let k = |s: &str| format!("{prefix}/{s}");
+
+    // Absent keys read as None.
+    assert_eq!(store.get(&k("missing")).await.unwrap(), None);
+
+    // Create-if-absent, then read back with its version.
+    let v1 = store
+        .put(&k("a"), b"one", &Precondition::Absent)
+        .await
+        .unwrap();
+    let got = store.get(&k("a")).await.unwrap().expect("written");
+    assert_eq!(got.value, b"one");
+    assert_eq!(got.version, v1);
+
+    // A second create-if-absent loses.
+    let e = store
+        .put(&k("a"), b"two", &Precondition::Absent)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StateError::ConditionFailed(_)), "{e:?}");
+
+    // Compare-and-swap on the current version wins, on a stale one loses.
+    let v2 = store
+        .put(&k("a"), b"two", &Precondition::Matches(v1.clone()))
+        .await
+        .unwrap();
+    assert_ne!(v1, v2);
+    let e = store
+        .put(&k("a"), b"three", &Precondition::Matches(v1.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StateError::ConditionFailed(_)), "{e:?}");
+    assert_eq!(store.get(&k("a")).await.unwrap().unwrap().value, b"two");
+
+    // Matches on an absent key loses.
+    let e = store
+        .put(&k("nothing"), b"x", &Precondition::Matches(v2.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StateError::ConditionFailed(_)), "{e:?}");
+
+    // Unconditional writes always land; empty values round-trip.
+    store.put(&k("a"), b"", &Precondition::None).await.unwrap();
+    assert_eq!(store.get(&k("a")).await.unwrap().unwrap().value, b"");
+
+    // Binary values round-trip.
+    let bin: Vec<u8> = (0..=255u8).collect();
+    store
+        .put(&k("bin"), &bin, &Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&k("bin")).await.unwrap().unwrap().value, bin);
+
+    // Listing by prefix, sorted, nested keys included.
+    store
+        .put(&k("dir/x"), b"1", &Precondition::None)
+        .await
+        .unwrap();
+    store
+        .put(&k("dir/y"), b"2", &Precondition::None)
+        .await
+        .unwrap();
+    store
+        .put(&k("dirt"), b"3", &Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list(&k("dir/")).await.unwrap(),
+        vec![k("dir/x"), k("dir/y")]
+    );
+
+    // Conditional delete.
+    let cur = store.get(&k("dir/x")).await.unwrap().unwrap().version;
+    let e = store
+        .delete(&k("dir/x"), &Precondition::Matches(Version("0".into())))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StateError::ConditionFailed(_)), "{e:?}");
+    store
+        .delete(&k("dir/x"), &Precondition::Matches(cur))
+        .await
+        .unwrap();
+    assert_eq!(store.get(&k("dir/x")).await.unwrap(), None);
+    // Deleting what is absent is fine without a condition.
+    store
+        .delete(&k("dir/x"), &Precondition::None)
+        .await
+        .unwrap();
+
+    // Invalid keys are rejected, not mapped somewhere surprising.
+    for bad in ["", "../escape", "a//b", "a/./b", "spa ce"] {
+        assert!(
+            store.put(bad, b"x", &Precondition::None).await.is_err(),
+            "key {bad:?} accepted"
+        );
+    }
+
+    race_create(store.clone(), &k("race-create")).await;
+    race_swap(store.clone(), &k("race-swap")).await;
+}
+
+/// N writers create the same key at once: exactly one wins.
+async fn race_create(store: Arc<dyn StateStore>, key: &str) {
+    let n = 8;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (s, key) = (store.clone(), key.to_owned());
+        tasks.push(tokio::spawn(async move {
+            s.put(
+                &key,
+                format!("writer {i}").as_bytes(),
+                &Precondition::Absent,
+            )
+            .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StateError::ConditionFailed(_)) => {}
+            Err(e) => panic!("unexpected error in race: {e}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one concurrent create must win");
+}
+
+/// N writers swap from the same version at once: exactly one wins.
+async fn race_swap(store: Arc<dyn StateStore>, key: &str) {
+    let v = store.put(key, b"base", &Precondition::None).await.unwrap();
+    let n = 8;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (s, key, v) = (store.clone(), key.to_owned(), v.clone());
+        tasks.push(tokio::spawn(async move {
+            s.put(
+                &key,
+                format!("writer {i}").as_bytes(),
+                &Precondition::Matches(v),
+            )
+            .await
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(StateError::ConditionFailed(_)) => {}
+            Err(e) => panic!("unexpected error in race: {e}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one concurrent compare-and-swap must win");
+}
