@@ -1,0 +1,170 @@
+//! Slack and webhook channels against a real local HTTP server, with faults injected.
+
+use std::time::{Duration, Instant};
+
+use twincloud_core::ports::{Notifier, Retry};
+use twincloud_core::{Message, Secret, Severity};
+use twincloud_http::{HttpRetry, SlackNotifier, WebhookNotifier};
+use twincloud_testkit::{CaptureServer, Fault, FaultProxy, Reply};
+
+fn message() -> Message {
+    Message {
+        project: "aion".into(),
+        title: "Alarm aion-backup-cpu-high is in ALARM".into(),
+        severity: Severity::Critical,
+        kind: "alarm".into(),
+        summary: "Threshold Crossed: 3 datapoints > 80 <high>".into(),
+        fields: vec![("Region".into(), "us-east-1".into())],
+        link: None,
+        event_id: "evt-1".into(),
+    }
+}
+
+fn fast() -> HttpRetry {
+    HttpRetry {
+        base: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..HttpRetry::default()
+    }
+}
+
+#[tokio::test]
+async fn slack_gets_block_kit() {
+    let server = CaptureServer::start().await;
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new(format!("{}/services/T0/B0/XYZ", server.url())),
+        twincloud_http::client(),
+        fast(),
+    );
+    let d = slack.send(&message()).await.unwrap();
+    assert_eq!(d.attempts, 1);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].uri, "/services/T0/B0/XYZ");
+    let body = reqs[0].json();
+    assert_eq!(body["blocks"][0]["type"], "header");
+    assert!(
+        body["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("aion-backup-cpu-high is in ALARM")
+    );
+    assert!(
+        body["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;high&gt;"),
+        "mrkdwn is escaped"
+    );
+    assert!(body["text"].as_str().unwrap().starts_with("🔴"));
+}
+
+#[tokio::test]
+async fn slack_honours_retry_after() {
+    let server = CaptureServer::start().await;
+    server.script([Reply::new(429, "rate_limited").header("Retry-After", "1")]);
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new(server.url()),
+        twincloud_http::client(),
+        fast(),
+    );
+    let t = Instant::now();
+    let d = slack.send(&message()).await.unwrap();
+    assert_eq!(d.attempts, 2);
+    assert!(
+        t.elapsed() >= Duration::from_millis(950),
+        "waited {:?}",
+        t.elapsed()
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_surfaced_as_transient() {
+    let server = CaptureServer::start().await;
+    server.script([Reply::new(429, "rate_limited").header("Retry-After", "3600")]);
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new(server.url()),
+        twincloud_http::client(),
+        fast(),
+    );
+    let e = slack.send(&message()).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Transient);
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn permanent_errors_are_not_retried_and_do_not_leak_the_url() {
+    let server = CaptureServer::start().await;
+    server.script([Reply::new(404, "no_service")]);
+    let url = format!("{}/services/T0/B0/SECRETTOKEN", server.url());
+    let slack = SlackNotifier::new("oncall", Secret::new(url), twincloud_http::client(), fast());
+    let e = slack.send(&message()).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent);
+    assert!(e.to_string().contains("HTTP 404: no_service"), "{e}");
+    assert!(!e.to_string().contains("SECRETTOKEN"), "{e}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn unreachable_endpoint_is_transient_without_the_url() {
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new("http://127.0.0.1:9/SECRETTOKEN"),
+        twincloud_http::client(),
+        fast(),
+    );
+    let e = slack.send(&message()).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Transient);
+    assert!(!e.to_string().contains("SECRETTOKEN"), "{e}");
+}
+
+#[tokio::test]
+async fn webhook_survives_5xx_and_dropped_connections_through_the_fault_proxy() {
+    let server = CaptureServer::start().await;
+    let proxy = FaultProxy::start(&server.url()).await;
+    proxy.inject("POST /hook", 1, Fault::Drop);
+    proxy.inject("POST /hook", 1, Fault::unavailable());
+    let hook = WebhookNotifier::new(
+        "audit",
+        &format!("{}/hook", proxy.url()),
+        Some(Secret::new("Bearer t0ken")),
+        twincloud_http::client(),
+        fast(),
+    );
+    let d = hook.send(&message()).await.unwrap();
+    assert_eq!(d.attempts, 3);
+    assert_eq!(proxy.stats().faulted, 2);
+    let reqs = server.requests();
+    assert_eq!(
+        reqs.len(),
+        1,
+        "only the successful attempt reaches the server"
+    );
+    assert_eq!(reqs[0].header("authorization"), Some("Bearer t0ken"));
+    assert_eq!(reqs[0].header("idempotency-key"), Some("evt-1:audit"));
+    let body = reqs[0].json();
+    assert_eq!(body["schema"], "twincloud.message/v1");
+    assert_eq!(body["severity"], "critical");
+    assert_eq!(body["fields"][0]["name"], "Region");
+}
+
+#[tokio::test]
+async fn webhook_gives_up_after_max_attempts() {
+    let server = CaptureServer::start().await;
+    server.script((0..10).map(|_| Reply::new(503, "down")));
+    let hook = WebhookNotifier::new(
+        "audit",
+        &format!("{}/hook", server.url()),
+        None,
+        twincloud_http::client(),
+        fast(),
+    );
+    let e = hook.send(&message()).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Transient);
+    assert!(e.to_string().contains("after 4 attempt(s)"), "{e}");
+    assert_eq!(server.requests().len(), 4);
+}
