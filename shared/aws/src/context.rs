@@ -1,0 +1,70 @@
+//! One SDK configuration per process, and the clients built from it.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// Shared AWS configuration. Clients are cheap to build from it and share its HTTP client.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    sdk: SdkConfig,
+    path_style: bool,
+}
+
+impl AwsContext {
+    /// Loads the standard chain: environment, profile, container and instance credentials,
+    /// region, and `AWS_ENDPOINT_URL[_<SERVICE>]` overrides.
+    pub async fn load() -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // Emulators (moto) serve buckets by path, not by virtual host.
+        let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        AwsContext { sdk, path_style }
+    }
+
+    /// A context for an emulator at `endpoint` with static test credentials.
+    pub async fn for_endpoint(endpoint: &str, region: &str) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new(region.to_owned()))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "twincloud-test",
+            ))
+            .load()
+            .await;
+        AwsContext {
+            sdk,
+            path_style: true,
+        }
+    }
+
+    /// The underlying SDK configuration.
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// An S3 client.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// An SNS client.
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.sdk)
+    }
+
+    /// An SES v2 client.
+    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        aws_sdk_sesv2::Client::new(&self.sdk)
+    }
+
+    /// A Secrets Manager client.
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+    }
+}

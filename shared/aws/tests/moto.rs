@@ -1,0 +1,183 @@
+//! AWS adapters against moto (started by scripts/test.sh), with faults injected by the proxy.
+
+use std::sync::Arc;
+
+use twincloud_aws::{AwsContext, S3StateStore, SesNotifier, SnsNotifier, resolve_secret};
+use twincloud_core::ports::{Notifier, Retry};
+use twincloud_core::{Message, Severity};
+use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
+
+async fn ctx() -> AwsContext {
+    AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await
+}
+
+fn message(title: &str) -> Message {
+    Message {
+        project: "aion".into(),
+        title: title.into(),
+        severity: Severity::Warning,
+        kind: "budget".into(),
+        summary: "aion-monthly spent 84% of its budget.".into(),
+        fields: vec![("Spent".into(), "$84.17".into())],
+        link: None,
+        event_id: "evt-aws".into(),
+    }
+}
+
+/// moto's model dump, to read back what the services hold.
+async fn moto_data() -> String {
+    reqwest::get(format!("{}/moto-api/data.json", emulators::moto_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_state_store_conforms() {
+    let ctx = ctx().await;
+    let bucket = unique("state");
+    ctx.s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    twincloud_testkit::conformance::state_store(
+        Arc::new(S3StateStore::new(&ctx, &bucket, "twincloud/prod")),
+        "suite",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn s3_state_store_survives_throttling_and_5xx() {
+    let ctx = ctx().await;
+    let bucket = unique("state");
+    ctx.s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&emulators::moto_url()).await;
+    proxy.inject("PUT /", 1, Fault::Status { status: 503, headers: vec![], body: "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>".into() });
+    proxy.inject("GET /", 1, Fault::unavailable());
+    let via = AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
+    let store = S3StateStore::new(&via, &bucket, "");
+    use twincloud_core::ports::{Precondition, StateStore};
+    store.put("k", b"v", &Precondition::Absent).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap().unwrap().value, b"v");
+    assert_eq!(
+        proxy.stats().faulted,
+        2,
+        "both faults were hit and retried by the SDK"
+    );
+}
+
+#[tokio::test]
+async fn sns_publishes_and_the_topic_holds_the_message() {
+    let ctx = ctx().await;
+    let topic = ctx
+        .sns()
+        .create_topic()
+        .name(unique("alerts"))
+        .send()
+        .await
+        .unwrap();
+    let arn = topic.topic_arn().unwrap().to_owned();
+    let title = unique("Budget aion-monthly");
+    let d = SnsNotifier::new(&ctx, "sns", &arn)
+        .send(&message(&title))
+        .await
+        .unwrap();
+    assert!(d.provider_id.is_some());
+    let data = moto_data().await;
+    assert!(
+        data.contains(&title),
+        "published message not found in moto's SNS topic"
+    );
+}
+
+#[tokio::test]
+async fn sns_survives_throttling() {
+    let ctx = ctx().await;
+    let topic = ctx
+        .sns()
+        .create_topic()
+        .name(unique("alerts"))
+        .send()
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(&emulators::moto_url()).await;
+    proxy.inject("POST /", 2, Fault::Status {
+        status: 400,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>".into(),
+    });
+    let via = AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
+    SnsNotifier::new(&via, "sns", topic.topic_arn().unwrap())
+        .send(&message("throttled once"))
+        .await
+        .unwrap();
+    assert_eq!(proxy.stats().faulted, 2);
+}
+
+#[tokio::test]
+async fn ses_sends_from_a_verified_sender_and_refuses_an_unverified_one() {
+    let ctx = ctx().await;
+    let sender = format!("{}@example.com", unique("ops"));
+    ctx.sesv2()
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    let title = unique("Budget alert");
+    let ses = SesNotifier::new(&ctx, "email", &sender, &["oncall@example.com".to_owned()]);
+    let d = ses.send(&message(&title)).await.unwrap();
+    assert!(d.provider_id.is_some());
+    assert!(
+        moto_data().await.contains(&title),
+        "sent email not found in moto's SES backend"
+    );
+
+    let unverified = SesNotifier::new(
+        &ctx,
+        "email",
+        "nobody@unverified.example",
+        &["oncall@example.com".to_owned()],
+    );
+    let e = unverified.send(&message("x")).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent, "{e}");
+}
+
+#[tokio::test]
+async fn secrets_resolve_whole_and_by_json_key_without_leaking() {
+    let ctx = ctx().await;
+    let name = unique("twincloud/slack");
+    ctx.secrets()
+        .create_secret()
+        .name(&name)
+        .secret_string(r#"{"url":"http://127.0.0.1:9/hook","other":"x"}"#)
+        .send()
+        .await
+        .unwrap();
+    let whole = resolve_secret(&ctx, &name, None).await.unwrap();
+    assert!(whole.expose().contains("\"url\""));
+    let url = resolve_secret(&ctx, &name, Some("url")).await.unwrap();
+    assert_eq!(url.expose(), "http://127.0.0.1:9/hook");
+    let e = resolve_secret(&ctx, &name, Some("missing"))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("no string key `missing`") && !e.message.contains("127.0.0.1"),
+        "{}",
+        e.message
+    );
+    let e = resolve_secret(&ctx, "does-not-exist", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent, "{}", e.message);
+}
