@@ -4,7 +4,7 @@
 mod retry;
 mod webhook;
 
-pub use retry::{HttpRetry, classify_status};
+pub use retry::{HttpFailure, HttpRetry, classify_status};
 pub use webhook::{SlackNotifier, WebhookNotifier};
 
 /// Builds the HTTP client every adapter shares: rustls, timeouts, no proxies from the

@@ -38,12 +38,18 @@ pub fn classify_status(status: u16) -> Retry {
     }
 }
 
-/// The outcome of a retried call.
+/// A call that did not succeed: what happened last, whether retrying later may help, and the
+/// attempts made.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub struct HttpFailure {
+    /// The last status and body excerpt, or the transport error (never the URL).
     pub message: String,
+    /// Transient or permanent.
     pub retry: Retry,
+    /// Attempts made.
     pub attempts: u32,
+    /// The last HTTP status, if one came.
+    pub status: Option<u16>,
 }
 
 impl HttpRetry {
@@ -60,14 +66,14 @@ impl HttpRetry {
 
     /// Sends the request built by `make` until it succeeds, fails permanently or attempts run
     /// out. Returns the successful response and the attempts used.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         mut make: impl FnMut() -> reqwest::RequestBuilder,
-    ) -> Result<(reqwest::Response, u32), Failure> {
+    ) -> Result<(reqwest::Response, u32), HttpFailure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (message, retry, wait) = match make().send().await {
+            let (message, retry, wait, status) = match make().send().await {
                 Ok(resp) if resp.status().is_success() => return Ok((resp, attempt)),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -83,6 +89,7 @@ impl HttpRetry {
                         format!("HTTP {status}: {}", body.trim()),
                         classify_status(status),
                         retry_after,
+                        Some(status),
                     )
                 }
                 Err(e) => {
@@ -98,25 +105,28 @@ impl HttpRetry {
                         format!("{what}: {}", without_url(&e)),
                         Retry::Transient,
                         None,
+                        None,
                     )
                 }
             };
             if retry == Retry::Permanent || attempt >= self.max_attempts {
-                return Err(Failure {
+                return Err(HttpFailure {
                     message,
                     retry,
                     attempts: attempt,
+                    status,
                 });
             }
             let wait = match wait {
                 Some(w) if w > self.max_retry_after => {
-                    return Err(Failure {
+                    return Err(HttpFailure {
                         message: format!(
                             "{message} (Retry-After {}s is longer than this invocation waits)",
                             w.as_secs()
                         ),
                         retry: Retry::Transient,
                         attempts: attempt,
+                        status,
                     });
                 }
                 Some(w) => w,

@@ -5,10 +5,12 @@
 
 pub mod capture;
 pub mod conformance;
+pub mod discovery;
 pub mod emulators;
 pub mod fault;
 
 pub use capture::{CaptureServer, Captured, Reply};
+pub use discovery::{ApiCall, Discovery, DiscoveryFake};
 pub use fault::{Fault, FaultProxy};
 
 /// A name unique to this process and call, valid as a bucket name and state key segment.

@@ -1,0 +1,159 @@
+//! Endpoints, the HTTP client and tokens shared by the GCP adapters.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use twincloud_core::ports::{PortError, Retry};
+use twincloud_http::HttpRetry;
+
+/// How requests are authenticated.
+#[derive(Clone)]
+pub enum GcpAuth {
+    /// No token: emulators and local fakes.
+    None,
+    /// Application Default Credentials through `google-cloud-auth` (the metadata server on
+    /// Cloud Run, a service-account key or `gcloud auth application-default login` elsewhere).
+    Adc(Arc<OnceCell<google_cloud_auth::credentials::AccessTokenCredentials>>),
+}
+
+impl std::fmt::Debug for GcpAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GcpAuth::None => "GcpAuth::None",
+            GcpAuth::Adc(_) => "GcpAuth::Adc",
+        })
+    }
+}
+
+/// Shared GCP settings for one process.
+#[derive(Debug, Clone)]
+pub struct GcpContext {
+    client: reqwest::Client,
+    auth: GcpAuth,
+    storage: String,
+    pubsub: String,
+    secret_manager: String,
+    retry: HttpRetry,
+}
+
+fn base_from_host(var: &str) -> Option<String> {
+    let v = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+    let v = v.trim_end_matches('/');
+    Some(if v.starts_with("http://") || v.starts_with("https://") {
+        v.to_owned()
+    } else {
+        format!("http://{v}")
+    })
+}
+
+impl GcpContext {
+    /// From the environment: `STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`, and a base URL per
+    /// API (`TWINCLOUD_GCP_STORAGE_URL`, `TWINCLOUD_GCP_PUBSUB_URL`,
+    /// `TWINCLOUD_GCP_SECRETMANAGER_URL`). `TWINCLOUD_GCP_AUTH=none` disables tokens (emulators).
+    pub fn from_env() -> Self {
+        let storage = base_from_host("TWINCLOUD_GCP_STORAGE_URL")
+            .or_else(|| base_from_host("STORAGE_EMULATOR_HOST"))
+            .unwrap_or_else(|| "https://storage.googleapis.com".into());
+        let pubsub = base_from_host("TWINCLOUD_GCP_PUBSUB_URL")
+            .or_else(|| base_from_host("PUBSUB_EMULATOR_HOST"))
+            .unwrap_or_else(|| "https://pubsub.googleapis.com".into());
+        let secret_manager = base_from_host("TWINCLOUD_GCP_SECRETMANAGER_URL")
+            .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
+        let auth = if std::env::var("TWINCLOUD_GCP_AUTH").is_ok_and(|v| v == "none") {
+            GcpAuth::None
+        } else {
+            GcpAuth::Adc(Arc::new(OnceCell::new()))
+        };
+        GcpContext {
+            client: twincloud_http::client(),
+            auth,
+            storage,
+            pubsub,
+            secret_manager,
+            retry: HttpRetry::default(),
+        }
+    }
+
+    /// For tests: every API at `base`, no tokens.
+    pub fn for_emulator(base: &str) -> Self {
+        let base = base.trim_end_matches('/').to_owned();
+        GcpContext {
+            client: twincloud_http::client(),
+            auth: GcpAuth::None,
+            storage: base.clone(),
+            pubsub: base.clone(),
+            secret_manager: base,
+            retry: HttpRetry {
+                base: std::time::Duration::from_millis(20),
+                ..HttpRetry::default()
+            },
+        }
+    }
+
+    /// With a different Pub/Sub base URL.
+    pub fn with_pubsub(mut self, base: &str) -> Self {
+        base.trim_end_matches('/').clone_into(&mut self.pubsub);
+        self
+    }
+
+    /// GCS JSON API base URL.
+    pub fn storage_base(&self) -> &str {
+        &self.storage
+    }
+
+    /// Pub/Sub base URL.
+    pub fn pubsub_base(&self) -> &str {
+        &self.pubsub
+    }
+
+    /// Secret Manager base URL.
+    pub fn secret_manager_base(&self) -> &str {
+        &self.secret_manager
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> &HttpRetry {
+        &self.retry
+    }
+
+    /// Fetches a token now (tokens are cached and refreshed by `google-cloud-auth`).
+    pub async fn token(&self) -> Result<Option<String>, PortError> {
+        match &self.auth {
+            GcpAuth::None => Ok(None),
+            GcpAuth::Adc(cell) => {
+                let creds = cell
+                    .get_or_try_init(|| async {
+                        google_cloud_auth::credentials::Builder::default()
+                            .build_access_token_credentials()
+                            .map_err(|e| PortError {
+                                message: format!("GCP credentials: {e}"),
+                                retry: Retry::Permanent,
+                            })
+                    })
+                    .await?;
+                let t = creds.access_token().await.map_err(|e| PortError {
+                    message: format!("GCP access token: {e}"),
+                    retry: Retry::Transient,
+                })?;
+                Ok(Some(t.token))
+            }
+        }
+    }
+
+    /// A request builder; [`GcpContext::authorized`] adds the token.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, url)
+    }
+
+    /// Adds the bearer token, if any, to a request.
+    pub fn authorized(
+        &self,
+        req: reqwest::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+}
