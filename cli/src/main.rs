@@ -1,1 +1,175 @@
-fn main() {}
+//! `twincloud`: run any function on an event file against the configured backend (the local
+//! one by default), validate configuration, list the event shapes, and a guided demo.
+
+mod demo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use twincloud_core::{Config, Shape};
+
+#[derive(Parser)]
+#[command(
+    name = "twincloud",
+    version,
+    about = "Event-driven operations for a two-cloud deployment (GCP Cloud Run primary, AWS ECS Fargate backup)"
+)]
+struct Cli {
+    /// Output format for scripts.
+    #[arg(long, global = true, value_parser = ["text", "json"], default_value = "text")]
+    output: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a function once on an event file and print its plan and what it did.
+    Invoke {
+        /// Function name (notifier).
+        function: String,
+        /// Event file: any shape `twincloud events` lists; `-` reads standard input.
+        #[arg(long)]
+        event: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration: a path, s3://BUCKET/KEY or gs://BUCKET/OBJECT (default: TWINCLOUD_CONFIG, else the local backend in .twincloud/).
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Check a configuration file; every problem is reported with its line.
+    Validate {
+        /// The file (default: TWINCLOUD_CONFIG).
+        config: Option<String>,
+    },
+    /// List the event shapes twincloud decodes.
+    Events,
+    /// A short scripted scenario on the local backend that shows what twincloud does.
+    Demo {
+        /// State directory for the demo (emptied first).
+        #[arg(long, default_value = ".twincloud-demo")]
+        dir: std::path::PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    twincloud_runtime::logging::init(false, "warn");
+    let json = cli.output == "json";
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code: i32 = rt.block_on(async move {
+        match cli.command {
+            Command::Invoke {
+                function,
+                event,
+                dry_run,
+                config,
+            } => match twincloud_runtime::functions::by_name(&function) {
+                Some(f) => {
+                    twincloud_runtime::run_once(f, &event, config.as_deref(), dry_run, json).await
+                }
+                None => {
+                    eprintln!(
+                        "error: unknown function `{function}` (known: {})",
+                        twincloud_runtime::functions::NAMES.join(", ")
+                    );
+                    2
+                }
+            },
+            Command::Validate { config } => validate(config, json).await,
+            Command::Events => {
+                events(json);
+                0
+            }
+            Command::Demo { dir } => demo::run(&dir, json).await,
+        }
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+async fn validate(config: Option<String>, json: bool) -> i32 {
+    let Some(origin) = config.or_else(|| std::env::var("TWINCLOUD_CONFIG").ok()) else {
+        eprintln!("error: name a configuration file, or set TWINCLOUD_CONFIG");
+        return 2;
+    };
+    let clouds = twincloud_runtime::Clouds::default();
+    match twincloud_runtime::load_config(Some(&origin), &clouds).await {
+        Ok(c) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "origin": origin, "project": c.project.name, "state": c.project.state.to_string(), "channels": c.notify.channels.iter().map(|ch| serde_json::json!({"name": ch.name, "type": ch.target.type_name()})).collect::<Vec<_>>()})
+                );
+            } else {
+                print_summary(&origin, &c);
+            }
+            0
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "origin": origin, "error": e.to_string()})
+                );
+            }
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn print_summary(origin: &str, c: &Config) {
+    println!("{origin}: valid");
+    println!("  project  {}", c.project.name);
+    println!("  state    {}", c.project.state);
+    for ch in &c.notify.channels {
+        let kinds = if ch.kinds.is_empty() {
+            "all kinds".to_owned()
+        } else {
+            ch.kinds.join(", ")
+        };
+        println!(
+            "  channel  {} ({}): {} and above, {kinds}",
+            ch.name,
+            ch.target.type_name(),
+            ch.min_severity
+        );
+    }
+    let secrets = c.secret_refs();
+    if !secrets.is_empty() {
+        println!(
+            "  secrets  {} reference(s), resolved at start: {}",
+            secrets.len(),
+            secrets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+fn events(json: bool) {
+    if json {
+        let list: Vec<_> = Shape::ALL
+            .iter()
+            .map(|s| serde_json::json!({"name": s.name(), "description": s.describe()}))
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    println!("Event shapes twincloud decodes (fixtures of each are in events/):\n");
+    for s in Shape::ALL {
+        println!("  {:34} {}", s.name(), s.describe());
+    }
+}

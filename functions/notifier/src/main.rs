@@ -1,1 +1,7 @@
-fn main() {}
+//! The notifier function: any event, and every action twincloud takes, becomes a readable
+//! message on the configured channels. The same binary runs on Lambda, on Cloud Run and once
+//! from the command line.
+
+fn main() -> std::process::ExitCode {
+    twincloud_runtime::main_for(Box::new(twincloud_runtime::functions::notifier::Notifier))
+}

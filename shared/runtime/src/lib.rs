@@ -1,1 +1,179 @@
-//! placeholder
+//! One runtime for every twincloud function and every platform: the same binary is a Lambda
+//! when `AWS_LAMBDA_RUNTIME_API` is set, a CloudEvents HTTP server when `PORT` is set, and a
+//! one-shot run from the command line otherwise.
+
+pub mod error;
+pub mod executor;
+pub mod function;
+pub mod functions;
+pub mod http;
+pub mod invoke;
+pub mod lambda;
+pub mod logging;
+pub mod push_auth;
+pub mod services;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+pub use error::RunError;
+pub use executor::{Execution, Outcome};
+pub use function::Function;
+pub use invoke::{Invoker, Report};
+pub use services::{Clouds, Services, load_config};
+
+/// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default).
+pub async fn invoker_from_env(
+    function: Box<dyn Function>,
+    config: Option<&str>,
+    dry_run: bool,
+) -> Result<Invoker, RunError> {
+    let clouds = Clouds::default();
+    let cfg = load_config(config, &clouds).await?;
+    let services = Services::build(cfg, &clouds).await?;
+    Ok(Invoker::new(function, services, dry_run))
+}
+
+#[derive(Parser)]
+#[command(
+    about = "Runs a twincloud function once on an event (the same binary serves Lambda when AWS_LAMBDA_RUNTIME_API is set, and CloudEvents over HTTP when PORT is set)"
+)]
+struct OneShot {
+    /// Event file (JSON, or an HTTP request fixture); `-` reads standard input.
+    #[arg(long, default_value = "-")]
+    event: String,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Configuration (overrides TWINCLOUD_CONFIG).
+    #[arg(long)]
+    config: Option<String>,
+    /// Output format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    output: String,
+}
+
+/// The `main` of a function binary.
+pub fn main_for(function: Box<dyn Function>) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            logging::init(true, "info");
+            let invoker = match invoker_from_env(function, None, false).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!("cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return match lambda::run(Arc::new(invoker)).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("lambda runtime stopped: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        if let Some(port) = std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
+            logging::init(true, "info");
+            let Ok(port) = port.parse::<u16>() else {
+                tracing::error!("PORT={port} is not a port number");
+                return ExitCode::from(2);
+            };
+            let invoker = match invoker_from_env(function, None, false).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!("cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            return match http::serve(invoker, push_auth::PushVerifier::from_env(), port).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("server stopped: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        logging::init(false, "warn");
+        let args = OneShot::parse();
+        let code = run_once(
+            function,
+            &args.event,
+            args.config.as_deref(),
+            args.dry_run,
+            args.output == "json",
+        )
+        .await;
+        ExitCode::from(u8::try_from(code).unwrap_or(1))
+    })
+}
+
+/// Runs `function` once on the event at `path` (`-` for stdin), printing the report; returns
+/// the process exit code (0 ok, 1 failed, 2 bad input or configuration, 75 transient).
+pub async fn run_once(
+    function: Box<dyn Function>,
+    path: &str,
+    config: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> i32 {
+    let bytes = if path == "-" {
+        let mut b = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut b) {
+            eprintln!("error: reading standard input: {e}");
+            return 2;
+        }
+        b
+    } else {
+        match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {path}: {e}");
+                return 2;
+            }
+        }
+    };
+    let result = match invoker_from_env(function, config, dry_run).await {
+        Ok(inv) => inv.handle_json(&bytes).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
+            match report.platform_result() {
+                Err(e) => e.exit_code(),
+                Ok(()) if report.has_failures() => 1,
+                Ok(()) => 0,
+            }
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.to_string(), "transient": e.is_transient()})
+                );
+            }
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

@@ -110,6 +110,14 @@ pub fn decode_value(value: Value) -> Result<Decoded, DecodeError> {
     aws::decode(value)
 }
 
+/// Decodes a CloudEvent whose attributes were already read (by an HTTP binding).
+pub fn decode_cloudevent_parts(
+    parts: &CloudEventParts,
+    raw: Value,
+) -> Result<Decoded, DecodeError> {
+    gcp::decode_cloudevent(parts, raw)
+}
+
 /// Decodes an HTTP delivery: a CloudEvent in binary or structured mode, a Pub/Sub push envelope,
 /// a Cloud Scheduler HTTP job, or any JSON body [`decode_json`] understands.
 pub fn decode_http(req: &HttpRequest) -> Result<Decoded, DecodeError> {

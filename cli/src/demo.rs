@@ -1,0 +1,141 @@
+//! `twincloud demo`: a scripted scenario on the local backend, for a newcomer to see the main
+//! job end to end with nothing installed but the binary.
+
+use std::path::Path;
+
+use twincloud_core::{Config, Location};
+use twincloud_runtime::functions::notifier::Notifier;
+use twincloud_runtime::{Invoker, Report, Services};
+
+const ALARM: &str = include_str!("../../events/aws/eventbridge-alarm-state-change.json");
+const ALARM_OK: &str = include_str!("../../events/aws/eventbridge-alarm-ok.json");
+const GCP_BUDGET: &str = include_str!("../../events/gcp/pubsub-billing-budget.push.json");
+const COMMAND: &str = include_str!("../../events/manual/notify-command.json");
+
+struct Step {
+    say: &'static str,
+    event: String,
+    dry_run: bool,
+}
+
+/// A re-send of the same alert under a new delivery id, as CloudWatch and billing do.
+fn resent(event: &str, field: &[&str], new_id: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(event).unwrap_or_default();
+    let mut cur = &mut v;
+    for f in field {
+        cur = &mut cur[*f];
+    }
+    *cur = serde_json::Value::String(new_id.into());
+    v.to_string()
+}
+
+fn steps() -> Vec<Step> {
+    vec![
+        Step {
+            say: "1. A CloudWatch alarm fires on the AWS backup (EventBridge): one message.",
+            event: ALARM.into(),
+            dry_run: false,
+        },
+        Step {
+            say: "2. The same delivery arrives again (at-least-once): nothing is sent twice.",
+            event: ALARM.into(),
+            dry_run: false,
+        },
+        Step {
+            say: "3. CloudWatch re-sends the same ALARM state under a new id: suppressed, one message per state change.",
+            event: resent(ALARM, &["id"], "d41f3e2a-0000-4000-8000-000000000001"),
+            dry_run: false,
+        },
+        Step {
+            say: "4. The alarm returns to OK: a state change, so a message.",
+            event: ALARM_OK.into(),
+            dry_run: false,
+        },
+        Step {
+            say: "5. A GCP billing budget crosses 90% (Pub/Sub push): a message.",
+            event: GCP_BUDGET.into(),
+            dry_run: false,
+        },
+        Step {
+            say: "6. Billing re-sends the same threshold an hour later: suppressed.",
+            event: resent(GCP_BUDGET, &["message", "messageId"], "8411393932279999"),
+            dry_run: false,
+        },
+        Step {
+            say: "7. A person announces maintenance with --dry-run: the plan is printed, nothing is sent.",
+            event: COMMAND.into(),
+            dry_run: true,
+        },
+    ]
+}
+
+/// Runs the demo in `dir`; returns the exit code.
+pub async fn run(dir: &Path, json: bool) -> i32 {
+    if dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            eprintln!("error: cannot empty {}: {e}", dir.display());
+            return 1;
+        }
+    }
+    let mut config = Config::local_default();
+    config.project.name = "aion (demo)".into();
+    config.project.state = Location::Local {
+        path: dir.to_path_buf(),
+    };
+    let clouds = twincloud_runtime::Clouds::default();
+    let mut reports: Vec<(String, Report)> = Vec::new();
+    for step in steps() {
+        let services = match Services::build(config.clone(), &clouds).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let invoker = Invoker::new(Box::new(Notifier), services, step.dry_run);
+        match invoker.handle_json(step.event.as_bytes()).await {
+            Ok(r) => {
+                if !json {
+                    println!("\n{}\n{}", step.say, indent(&r.to_text()));
+                }
+                reports.push((step.say.into(), r));
+            }
+            Err(e) => {
+                eprintln!("error in demo step `{}`: {e}", step.say);
+                return 1;
+            }
+        }
+    }
+    let outbox = dir.join("outbox/outbox.jsonl");
+    let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
+    if json {
+        let steps: Vec<_> = reports
+            .iter()
+            .map(|(say, r)| serde_json::json!({"step": say, "report": r}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"dir": dir, "steps": steps, "messages_sent": sent.lines().count()})
+        );
+        return 0;
+    }
+    println!("\nMessages in the outbox ({}):", outbox.display());
+    for line in sent.lines() {
+        if let Ok(m) = serde_json::from_str::<twincloud_core::Message>(line) {
+            println!("  [{}] {}", m.severity, m.title);
+        }
+    }
+    println!(
+        "\n{} messages for 7 deliveries. State, de-duplication records and the audit trail are under {}/state/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, and see README.md to add Slack, email, SNS or Pub/Sub channels.",
+        sent.lines().count(),
+        dir.display()
+    );
+    0
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("   {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,327 @@
+//! Runs plans: a guard first, then each action once per event (claimed with a lease, marked
+//! done), one audit record per action, and channel failures isolated from each other.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use twincloud_core::ids::key_segment;
+use twincloud_core::plan::{Action, Operation, Plan};
+use twincloud_core::ports::{Precondition, Retry, StateError, Version, get_json};
+
+use crate::error::RunError;
+use crate::services::Services;
+
+/// How long a claimed action is reserved for the invocation that claimed it. A claim older than
+/// this belongs to an invocation that died; the action may be retried.
+pub const CLAIM_LEASE_SECS: i64 = 300;
+
+/// What happened to one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// `--dry-run`: not executed.
+    WouldRun,
+    /// Done now.
+    Done {
+        /// Provider detail (message id, ...).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    /// Not run, and that is fine.
+    Skipped {
+        /// Why.
+        why: String,
+    },
+    /// Failed.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// Whether a retry may help.
+        retry: Retry,
+    },
+}
+
+/// One action and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionReport {
+    /// Action id.
+    pub id: String,
+    /// One line.
+    pub what: String,
+    /// Why it was planned.
+    pub reason: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// The result of running one plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// The plan.
+    pub plan: Plan,
+    /// True when another invocation had already claimed this decision (the guard lost).
+    pub superseded: bool,
+    /// Per action.
+    pub actions: Vec<ActionReport>,
+}
+
+impl Execution {
+    /// The first transient failure, if any (the platform should retry the event).
+    pub fn transient_failure(&self) -> Option<&str> {
+        self.actions.iter().find_map(|a| match &a.outcome {
+            Outcome::Failed {
+                error,
+                retry: Retry::Transient,
+            } => Some(error.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Permanent failures, reported but not retried.
+    pub fn permanent_failures(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter_map(|a| match &a.outcome {
+                Outcome::Failed {
+                    error,
+                    retry: Retry::Permanent,
+                } => Some(error.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum ActionRecord {
+    Claimed {
+        at: DateTime<Utc>,
+    },
+    Done {
+        at: DateTime<Utc>,
+        detail: Option<String>,
+    },
+}
+
+fn action_key(plan: &Plan, a: &Action) -> String {
+    format!(
+        "actions/{}/{}/{}",
+        key_segment(&plan.function),
+        key_segment(&plan.event_id),
+        key_segment(&a.id)
+    )
+}
+
+fn audit_key(plan: &Plan, a: &Action, now: DateTime<Utc>) -> String {
+    // The attempt time is part of the key: a failed attempt and the retry that succeeded are
+    // both kept.
+    format!(
+        "audit/{}/{}/{}-{}@{}",
+        now.format("%Y-%m-%d"),
+        key_segment(&plan.function),
+        key_segment(&plan.event_id),
+        key_segment(&a.id),
+        now.timestamp_nanos_opt().unwrap_or_default()
+    )
+}
+
+/// Runs `plan` against `services`. With `dry_run`, nothing is written or sent.
+pub async fn execute(
+    services: &Services,
+    plan: Plan,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Execution, RunError> {
+    if dry_run {
+        let actions = plan
+            .actions
+            .iter()
+            .map(|a| ActionReport {
+                id: a.id.clone(),
+                what: a.op.describe(),
+                reason: a.reason.clone(),
+                outcome: Outcome::WouldRun,
+            })
+            .collect();
+        return Ok(Execution {
+            plan,
+            superseded: false,
+            actions,
+        });
+    }
+    if let Some(g) = &plan.guard {
+        let bytes = serde_json::to_vec(&g.value)
+            .map_err(|e| RunError::Permanent(format!("guard record: {e}")))?;
+        match services.state.put(&g.key, &bytes, &g.expect).await {
+            Ok(_) => {}
+            Err(StateError::ConditionFailed(_)) => {
+                tracing::info!(key = %g.key, "another invocation already claimed this decision");
+                return Ok(Execution {
+                    plan,
+                    superseded: true,
+                    actions: vec![],
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut reports: Vec<ActionReport> = Vec::with_capacity(plan.actions.len());
+    for a in &plan.actions {
+        let outcome = match a
+            .depends_on
+            .as_deref()
+            .and_then(|d| reports.iter().find(|r| r.id == d))
+        {
+            Some(dep)
+                if !matches!(dep.outcome, Outcome::Done { .. })
+                    && !is_already_done(&dep.outcome) =>
+            {
+                Outcome::Skipped {
+                    why: format!("depends on `{}`, which did not run", dep.id),
+                }
+            }
+            _ => run_once(services, &plan, a, now).await,
+        };
+        match &outcome {
+            Outcome::Failed { error, retry } => {
+                tracing::warn!(action = %a.id, retry = ?retry, "{error}")
+            }
+            other => tracing::info!(action = %a.id, outcome = ?other, "{}", a.op.describe()),
+        }
+        if is_already_done(&outcome) {
+            // A redelivery: the original attempt's audit record stands.
+            reports.push(ActionReport {
+                id: a.id.clone(),
+                what: a.op.describe(),
+                reason: a.reason.clone(),
+                outcome,
+            });
+            continue;
+        }
+        let audit = serde_json::json!({
+            "function": plan.function,
+            "event_id": plan.event_id,
+            "action": a.id,
+            "what": a.op.describe(),
+            "reason": a.reason,
+            "outcome": outcome,
+            "at": now,
+        });
+        if let Err(e) = services
+            .state
+            .put(
+                &audit_key(&plan, a, now),
+                audit.to_string().as_bytes(),
+                &Precondition::None,
+            )
+            .await
+        {
+            // The action itself happened; a missing audit line must not make the platform redo it.
+            tracing::warn!(action = %a.id, "audit record not written: {e}");
+        }
+        reports.push(ActionReport {
+            id: a.id.clone(),
+            what: a.op.describe(),
+            reason: a.reason.clone(),
+            outcome,
+        });
+    }
+    Ok(Execution {
+        plan,
+        superseded: false,
+        actions: reports,
+    })
+}
+
+fn is_already_done(o: &Outcome) -> bool {
+    matches!(o, Outcome::Skipped { why } if why.starts_with("already done"))
+}
+
+async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Utc>) -> Outcome {
+    let key = action_key(plan, a);
+    let fail = |e: StateError| Outcome::Failed {
+        error: e.to_string(),
+        retry: e.retry(),
+    };
+    let existing: Option<(ActionRecord, Version)> =
+        match get_json(services.state.as_ref(), &key).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+    let claim_expect = match existing {
+        Some((ActionRecord::Done { at, .. }, _)) => {
+            return Outcome::Skipped {
+                why: format!("already done at {}", at.to_rfc3339()),
+            };
+        }
+        Some((ActionRecord::Claimed { at }, _))
+            if now.signed_duration_since(at).num_seconds() < CLAIM_LEASE_SECS =>
+        {
+            return Outcome::Failed {
+                error: format!(
+                    "`{}` is being done by another invocation (claimed at {})",
+                    a.id,
+                    at.to_rfc3339()
+                ),
+                retry: Retry::Transient,
+            };
+        }
+        Some((ActionRecord::Claimed { .. }, v)) => Precondition::Matches(v),
+        None => Precondition::Absent,
+    };
+    let claim = serde_json::to_vec(&ActionRecord::Claimed { at: now }).unwrap_or_default();
+    let claim_version = match services.state.put(&key, &claim, &claim_expect).await {
+        Ok(v) => v,
+        Err(StateError::ConditionFailed(_)) => {
+            return Outcome::Failed {
+                error: format!("`{}` was claimed by another invocation just now", a.id),
+                retry: Retry::Transient,
+            };
+        }
+        Err(e) => return fail(e),
+    };
+    let result: Result<Option<String>, (String, Retry)> = match &a.op {
+        Operation::Notify { channel, message } => match services.notifiers.get(channel) {
+            Some(n) => n
+                .send(message)
+                .await
+                .map(|d| d.provider_id)
+                .map_err(|e| (e.to_string(), e.retry)),
+            None => Err((
+                format!("channel `{channel}` is not configured"),
+                Retry::Permanent,
+            )),
+        },
+        Operation::PutState { key, value } => services
+            .state
+            .put(key, value.to_string().as_bytes(), &Precondition::None)
+            .await
+            .map(|_| None)
+            .map_err(|e| (e.to_string(), e.retry())),
+    };
+    match result {
+        Ok(detail) => {
+            let done = serde_json::to_vec(&ActionRecord::Done {
+                at: now,
+                detail: detail.clone(),
+            })
+            .unwrap_or_default();
+            if let Err(e) = services
+                .state
+                .put(&key, &done, &Precondition::Matches(claim_version))
+                .await
+            {
+                tracing::warn!(action = %a.id, "done record not written ({e}); a retry may repeat this action");
+            }
+            Outcome::Done { detail }
+        }
+        Err((error, retry)) => {
+            // Release the claim so that the platform's retry can try again at once.
+            let _ = services
+                .state
+                .delete(&key, &Precondition::Matches(claim_version))
+                .await;
+            Outcome::Failed { error, retry }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The functions, as libraries: each binary in `functions/` runs one of these, and the CLI can
+//! invoke any of them.
+
+pub mod notifier;
+
+use crate::function::Function;
+
+/// Looks a function up by name.
+pub fn by_name(name: &str) -> Option<Box<dyn Function>> {
+    match name {
+        "notifier" => Some(Box::new(notifier::Notifier)),
+        _ => None,
+    }
+}
+
+/// Every function name.
+pub const NAMES: &[&str] = &["notifier"];

@@ -1,0 +1,45 @@
+//! The notifier: any decodable event becomes a readable message on the channels routed to it,
+//! once per state change, within each channel's rate limit.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use twincloud_core::Signal;
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::notify::{self, LastNotified, NotifyObserved, RateWindow};
+use twincloud_core::ports::get_json;
+
+use crate::error::RunError;
+use crate::function::Function;
+use crate::services::Services;
+
+/// The notifier function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notifier;
+
+#[async_trait]
+impl Function for Notifier {
+    fn name(&self) -> &'static str {
+        notify::FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        let state = services.state.as_ref();
+        let last = get_json::<LastNotified>(state, &notify::last_key(&signal.subject())).await?;
+        let mut observed = NotifyObserved {
+            last,
+            ..Default::default()
+        };
+        for ch in &services.config.notify.channels {
+            if let Some((w, _)) = get_json::<RateWindow>(state, &notify::rate_key(&ch.name)).await?
+            {
+                observed.rates.insert(ch.name.clone(), w);
+            }
+        }
+        Ok(notify::plan(signal, &services.config, &observed, now))
+    }
+}

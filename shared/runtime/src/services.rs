@@ -1,0 +1,190 @@
+//! The adapters one process uses, built once from configuration and environment.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use twincloud_aws::AwsContext;
+use twincloud_core::config::{ChannelTarget, Config};
+use twincloud_core::ports::{Notifier, StateStore};
+use twincloud_core::{Location, Secret, SecretRef};
+use twincloud_gcp::GcpContext;
+use twincloud_http::HttpRetry;
+
+use crate::error::RunError;
+
+/// Everything a function needs to observe and act: configuration, state, channels.
+pub struct Services {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where records live.
+    pub state: Arc<dyn StateStore>,
+    /// Channels by name.
+    pub notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    /// The local state directory (outbox and audit files live under it on the local backend).
+    pub local_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("project", &self.config.project.name)
+            .field("state", &self.config.project.state.to_string())
+            .field("channels", &self.notifiers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Lazily built cloud contexts: a local run never loads AWS or GCP credentials.
+#[derive(Default, Clone)]
+pub struct Clouds {
+    aws: Arc<OnceCell<AwsContext>>,
+    gcp: Arc<OnceCell<GcpContext>>,
+}
+
+impl Clouds {
+    /// The AWS context, loaded on first use.
+    pub async fn aws(&self) -> &AwsContext {
+        self.aws.get_or_init(AwsContext::load).await
+    }
+
+    /// The GCP context, read from the environment on first use.
+    pub async fn gcp(&self) -> &GcpContext {
+        self.gcp
+            .get_or_init(|| async { GcpContext::from_env() })
+            .await
+    }
+}
+
+/// Resolves a secret reference. Errors name the reference, never a value.
+pub async fn resolve(clouds: &Clouds, r: &SecretRef) -> Result<Secret, RunError> {
+    match r {
+        SecretRef::Env(name) => std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                RunError::Config(format!(
+                    "secret `{r}`: environment variable {name} is not set"
+                ))
+            }),
+        SecretRef::AwsSecretsManager { id, key } => {
+            twincloud_aws::resolve_secret(clouds.aws().await, id, key.as_deref())
+                .await
+                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
+        }
+        SecretRef::GcpSecretManager { name, key } => {
+            twincloud_gcp::resolve_secret(clouds.gcp().await, name, key.as_deref())
+                .await
+                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
+        }
+    }
+}
+
+impl Services {
+    /// Builds the adapters the configuration names; resolves every secret once.
+    pub async fn build(config: Config, clouds: &Clouds) -> Result<Services, RunError> {
+        let local_dir = match &config.project.state {
+            Location::Local { path } => path.clone(),
+            // Remote state: the outbox (if configured) still writes locally, e.g. /tmp on Lambda.
+            _ => std::env::var_os("TWINCLOUD_LOCAL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("twincloud")),
+        };
+        let state: Arc<dyn StateStore> = match &config.project.state {
+            Location::Local { path } => Arc::new(twincloud_local::LocalStateStore::new(path)),
+            Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3StateStore::new(
+                clouds.aws().await,
+                bucket,
+                prefix,
+            )),
+            Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsStateStore::new(
+                clouds.gcp().await,
+                bucket,
+                prefix,
+            )),
+        };
+        let http = twincloud_http::client();
+        let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
+        for ch in &config.notify.channels {
+            let n: Arc<dyn Notifier> =
+                match &ch.target {
+                    ChannelTarget::Slack { webhook_url } => {
+                        Arc::new(twincloud_http::SlackNotifier::new(
+                            &ch.name,
+                            resolve(clouds, webhook_url).await?,
+                            http.clone(),
+                            HttpRetry::default(),
+                        ))
+                    }
+                    ChannelTarget::Webhook { url, authorization } => {
+                        let auth = match authorization {
+                            Some(r) => Some(resolve(clouds, r).await?),
+                            None => None,
+                        };
+                        Arc::new(twincloud_http::WebhookNotifier::new(
+                            &ch.name,
+                            url,
+                            auth,
+                            http.clone(),
+                            HttpRetry::default(),
+                        ))
+                    }
+                    ChannelTarget::Ses { from, to } => Arc::new(twincloud_aws::SesNotifier::new(
+                        clouds.aws().await,
+                        &ch.name,
+                        from,
+                        to,
+                    )),
+                    ChannelTarget::Sns { topic_arn } => Arc::new(twincloud_aws::SnsNotifier::new(
+                        clouds.aws().await,
+                        &ch.name,
+                        topic_arn,
+                    )),
+                    ChannelTarget::PubSub { topic } => Arc::new(
+                        twincloud_gcp::PubSubNotifier::new(clouds.gcp().await, &ch.name, topic),
+                    ),
+                    ChannelTarget::Outbox => {
+                        Arc::new(twincloud_local::OutboxNotifier::new(&local_dir, &ch.name))
+                    }
+                };
+            notifiers.insert(ch.name.clone(), n);
+        }
+        Ok(Services {
+            config: Arc::new(config),
+            state,
+            notifiers,
+            local_dir,
+        })
+    }
+}
+
+/// Loads the configuration named by `TWINCLOUD_CONFIG` (a path, `s3://bucket/key` or
+/// `gs://bucket/object`), or `explicit` when given; without either, the built-in local default.
+pub async fn load_config(explicit: Option<&str>, clouds: &Clouds) -> Result<Config, RunError> {
+    let from_env = std::env::var("TWINCLOUD_CONFIG")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let Some(origin) = explicit.map(str::to_owned).or(from_env) else {
+        return Ok(Config::local_default());
+    };
+    let text = if let Some(rest) = origin.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| RunError::Config(format!("{origin}: expected s3://BUCKET/KEY")))?;
+        twincloud_aws::get_object_text(clouds.aws().await, bucket, key)
+            .await
+            .map_err(|e| RunError::Config(format!("{origin}: {}", e.message)))?
+    } else if let Some(rest) = origin.strip_prefix("gs://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| RunError::Config(format!("{origin}: expected gs://BUCKET/OBJECT")))?;
+        twincloud_gcp::get_object_text(clouds.gcp().await, bucket, key)
+            .await
+            .map_err(|e| RunError::Config(format!("{origin}: {}", e.message)))?
+    } else {
+        std::fs::read_to_string(&origin).map_err(|e| RunError::Config(format!("{origin}: {e}")))?
+    };
+    Ok(Config::parse(&origin, &text)?)
+}
