@@ -74,6 +74,7 @@ impl Reply {
 struct Inner {
     seen: Vec<Captured>,
     script: VecDeque<Reply>,
+    default: Option<Reply>,
 }
 
 /// The server; it stops when the test's runtime ends.
@@ -108,6 +109,11 @@ impl CaptureServer {
         self.inner.lock().unwrap().script.extend(replies);
     }
 
+    /// The reply for requests once the script is used up (default `200 ok`).
+    pub fn set_default(&self, reply: Reply) {
+        self.inner.lock().unwrap().default = Some(reply);
+    }
+
     /// Everything received so far.
     pub fn requests(&self) -> Vec<Captured> {
         self.inner.lock().unwrap().seen.clone()
@@ -132,9 +138,8 @@ async fn handle(
                 .collect(),
             body: body.to_vec(),
         });
-        g.script
-            .pop_front()
-            .unwrap_or_else(|| Reply::new(200, "ok"))
+        let default = g.default.clone().unwrap_or_else(|| Reply::new(200, "ok"));
+        g.script.pop_front().unwrap_or(default)
     };
     let mut resp = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
     for (k, v) in reply.headers {

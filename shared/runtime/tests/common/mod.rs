@@ -1,0 +1,35 @@
+//! Helpers shared by the runtime's integration tests.
+#![allow(dead_code)]
+
+use twincloud_core::Config;
+use twincloud_runtime::functions::notifier::Notifier;
+use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::workspace_root;
+
+/// A config with the local backend in `dir` and the given extra channel TOML.
+pub fn config(dir: &std::path::Path, channels: &str) -> Config {
+    let text = format!(
+        "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{channels}",
+        dir.display()
+    );
+    Config::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A webhook channel posting to `url`.
+pub fn webhook(name: &str, url: &str) -> String {
+    format!("[[notify.channels]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{url}\"\n\n")
+}
+
+/// An invoker of the notifier on `config`.
+pub async fn notifier(config: Config, dry_run: bool) -> Invoker {
+    let services = Services::build(config, &Clouds::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    Invoker::new(Box::new(Notifier), services, dry_run)
+}
+
+/// A fixture's bytes.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(workspace_root().join("events").join(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
