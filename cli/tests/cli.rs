@@ -1,0 +1,231 @@
+//! The `twincloud` binary as a user runs it: exit codes, output formats, the demo, and the
+//! notifier end to end with a Slack secret from the environment.
+
+use std::process::Command;
+
+use twincloud_testkit::{CaptureServer, workspace_root};
+
+fn twincloud(dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_twincloud"));
+    c.current_dir(dir).env_remove("TWINCLOUD_CONFIG");
+    c
+}
+
+fn event(rel: &str) -> String {
+    workspace_root()
+        .join("events")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn events_lists_every_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twincloud(dir.path())
+        .args(["events", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        twincloud_core::Shape::ALL.len()
+    );
+}
+
+#[test]
+fn validate_reports_lines_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = twincloud(dir.path())
+        .args([
+            "validate",
+            &workspace_root()
+                .join("twincloud.example.toml")
+                .display()
+                .to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("valid"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[project]\nname = \"x\"\n\n[notify]\nrate_limit = 3\n",
+    )
+    .unwrap();
+    let out = twincloud(dir.path())
+        .args(["validate", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:5:") && err.contains("unknown field `rate_limit`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn invoke_on_bad_input_exits_2_and_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twincloud(dir.path())
+        .args([
+            "invoke",
+            "notifier",
+            "--event",
+            &event("malformed/ecr-repository-not-string.json"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("aws.eventbridge.ecr-image-action: field `detail.repository-name`"),
+        "{err}"
+    );
+    let out = twincloud(dir.path())
+        .args([
+            "invoke",
+            "nobody",
+            "--event",
+            &event("aws/ecr-image-push.json"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = twincloud(dir.path())
+        .args(["invoke", "notifier", "--event", "/does/not/exist.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn invoke_json_output_and_dry_run_on_the_local_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twincloud(dir.path())
+        .args([
+            "invoke",
+            "notifier",
+            "--event",
+            &event("aws/sns-budget-actual.json"),
+            "--dry-run",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(
+        v["results"][0]["execution"]["actions"][0]["outcome"]["status"],
+        "would_run"
+    );
+    assert!(
+        !dir.path().join(".twincloud").exists(),
+        "a dry run writes nothing"
+    );
+    let out = twincloud(dir.path())
+        .args([
+            "invoke",
+            "notifier",
+            "--event",
+            &event("aws/sns-budget-actual.json"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let outbox =
+        std::fs::read_to_string(dir.path().join(".twincloud/outbox/outbox.jsonl")).unwrap();
+    assert!(outbox.contains("Budget aion-monthly: $84.17 of $100.00 (84%)"));
+}
+
+#[tokio::test]
+async fn invoke_posts_to_slack_with_the_url_from_the_environment() {
+    let slack = CaptureServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("twincloud.toml");
+    std::fs::write(
+        &cfg,
+        "[project]\nname = \"aion\"\n\n[[notify.channels]]\nname = \"oncall\"\ntype = \"slack\"\nwebhook_url = \"env:SLACK_WEBHOOK_URL\"\nmin_severity = \"warning\"\n",
+    )
+    .unwrap();
+    let url = format!("{}/services/T000/B000/XXXX", slack.url());
+    let d = dir.path().to_owned();
+    let alarm = event("aws/eventbridge-alarm-state-change.json");
+    let out = tokio::task::spawn_blocking(move || {
+        twincloud(&d)
+            .env("TWINCLOUD_CONFIG", &cfg)
+            .env("SLACK_WEBHOOK_URL", &url)
+            .args(["invoke", "notifier", "--event", &alarm])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reqs = slack.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].uri, "/services/T000/B000/XXXX");
+    let body = reqs[0].json();
+    assert!(
+        body["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Alarm aion-backup-cpu-high is in ALARM")
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("XXXX") && !String::from_utf8_lossy(&out.stderr).contains("XXXX"),
+        "the webhook URL is a secret"
+    );
+
+    // Without the variable: a configuration error naming the reference, exit 2.
+    let d = dir.path().to_owned();
+    let cfg = dir.path().join("twincloud.toml");
+    let alarm = event("aws/eventbridge-alarm-state-change.json");
+    let out = tokio::task::spawn_blocking(move || {
+        twincloud(&d)
+            .env("TWINCLOUD_CONFIG", &cfg)
+            .env_remove("SLACK_WEBHOOK_URL")
+            .args(["invoke", "notifier", "--event", &alarm])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("env:SLACK_WEBHOOK_URL"));
+}
+
+#[test]
+fn demo_runs_on_the_local_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = twincloud(dir.path())
+        .args(["demo", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["messages_sent"], 3);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+}
