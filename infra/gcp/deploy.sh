@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Deploys one twincloud function to Cloud Run and wires its triggers.
+#
+#   PROJECT=aion-prod REGION=us-central1 CONFIG=gs://aion-twincloud/twincloud.toml \
+#     infra/gcp/deploy.sh notifier
+#
+# What it does (idempotent; safe to re-run):
+#   1. a runtime service account for the function, and an invoker service account that
+#      Pub/Sub, Eventarc and Cloud Scheduler use to call it (the service is private:
+#      --no-allow-unauthenticated);
+#   2. builds the image with Cloud Build from infra/gcp/Dockerfile and pushes it to Artifact
+#      Registry;
+#   3. deploys the Cloud Run service with TWINCLOUD_CONFIG and push-token verification on;
+#   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token).
+set -euo pipefail
+
+fn=${1:?usage: deploy.sh FUNCTION   (notifier)}
+: "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${CONFIG:?set CONFIG (gs://BUCKET/twincloud.toml)}"
+REPO=${REPO:-twincloud}
+TOPICS=${TOPICS:-}   # space-separated Pub/Sub topics to subscribe, e.g. "billing-alerts monitoring-incidents gcr"
+
+svc="twincloud-${fn}"
+runtime_sa="${svc}@${PROJECT}.iam.gserviceaccount.com"
+invoker_sa="twincloud-invoker@${PROJECT}.iam.gserviceaccount.com"
+image="${REGION}-docker.pkg.dev/${PROJECT}/${REPO}/${fn}:$(git rev-parse --short HEAD)"
+
+gcloud config set project "$PROJECT" >/dev/null
+gcloud services enable run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
+  pubsub.googleapis.com eventarc.googleapis.com secretmanager.googleapis.com >/dev/null
+
+gcloud iam service-accounts describe "$runtime_sa" >/dev/null 2>&1 ||
+  gcloud iam service-accounts create "$svc" --display-name "twincloud ${fn} (runtime)"
+gcloud iam service-accounts describe "$invoker_sa" >/dev/null 2>&1 ||
+  gcloud iam service-accounts create twincloud-invoker --display-name "twincloud invoker (Pub/Sub, Eventarc, Scheduler)"
+
+gcloud artifacts repositories describe "$REPO" --location "$REGION" >/dev/null 2>&1 ||
+  gcloud artifacts repositories create "$REPO" --repository-format docker --location "$REGION"
+
+cat > /tmp/twincloud-cloudbuild.yaml <<YAML
+steps:
+  - name: gcr.io/cloud-builders/docker
+    args: [build, -f, infra/gcp/Dockerfile, --build-arg, FUNCTION=${fn}, -t, ${image}, .]
+images: [${image}]
+YAML
+gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
+
+url=$(gcloud run deploy "$svc" --image "$image" --region "$REGION" \
+  --service-account "$runtime_sa" --no-allow-unauthenticated \
+  --memory 128Mi --cpu 1 --concurrency 20 --max-instances 5 --timeout 60 \
+  --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}" \
+  --format 'value(status.url)')
+# Verify push tokens minted for this service's URL, from the invoker account only.
+gcloud run services update "$svc" --region "$REGION" --update-env-vars "TWINCLOUD_PUSH_AUDIENCE=${url}" >/dev/null
+gcloud run services add-iam-policy-binding "$svc" --region "$REGION" \
+  --member "serviceAccount:${invoker_sa}" --role roles/run.invoker >/dev/null
+
+for topic in $TOPICS; do
+  sub="${svc}-${topic}"
+  gcloud pubsub topics describe "$topic" >/dev/null 2>&1 || gcloud pubsub topics create "$topic"
+  if gcloud pubsub subscriptions describe "$sub" >/dev/null 2>&1; then
+    gcloud pubsub subscriptions update "$sub" --push-endpoint "$url" \
+      --push-auth-service-account "$invoker_sa" --push-auth-token-audience "$url" >/dev/null
+  else
+    gcloud pubsub subscriptions create "$sub" --topic "$topic" --push-endpoint "$url" \
+      --push-auth-service-account "$invoker_sa" --push-auth-token-audience "$url" \
+      --ack-deadline 60 --min-retry-delay 10s --max-retry-delay 600s
+  fi
+done
+echo "deployed ${svc}: ${url}"
