@@ -107,7 +107,12 @@ impl CloudEventParts {
             source: attr("ce-source")?,
             ty: attr("ce-type")?,
             time: req.header("ce-time").map(str::to_owned),
-            subject: req.header("ce-subject").map(str::to_owned),
+            // The HTTP binding percent-encodes attribute values outside printable ASCII.
+            subject: req.header("ce-subject").map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            }),
             data,
         })
     }
