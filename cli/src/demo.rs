@@ -71,11 +71,11 @@ fn steps() -> Vec<Step> {
 
 /// Runs the demo in `dir`; returns the exit code.
 pub async fn run(dir: &Path, json: bool) -> i32 {
-    if dir.exists() {
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            eprintln!("error: cannot empty {}: {e}", dir.display());
-            return 1;
-        }
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        eprintln!("error: cannot empty {}: {e}", dir.display());
+        return 1;
     }
     let mut config = Config::local_default();
     config.project.name = "aion (demo)".into();

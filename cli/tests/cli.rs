@@ -1,5 +1,6 @@
 //! The `twincloud` binary as a user runs it: exit codes, output formats, the demo, and the
 //! notifier end to end with a Slack secret from the environment.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

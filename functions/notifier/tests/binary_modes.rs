@@ -1,5 +1,6 @@
 //! The notifier binary in its platform modes: as a Lambda against a local Lambda Runtime API,
 //! and as a Cloud Run service (PORT) that shuts down gracefully on SIGTERM.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::VecDeque;
 use std::process::Stdio;

@@ -1,4 +1,5 @@
 //! AWS adapters against moto (started by scripts/test.sh), with faults injected by the proxy.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

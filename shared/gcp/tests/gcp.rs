@@ -1,5 +1,6 @@
 //! GCP adapters against fake-gcs-server (started by scripts/test.sh) and a Pub/Sub fake that
 //! validates every request against Google's discovery document.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,4 +1,5 @@
 //! Slack and webhook channels against a real local HTTP server, with faults injected.
+#![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! The local state store passes the state store conformance suite, also across processes' worth
 //! of concurrent writers.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

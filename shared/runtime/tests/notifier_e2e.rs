@@ -1,5 +1,6 @@
 //! The notifier end to end on the local backend with real HTTP channels: content, routing,
 //! de-duplication, concurrency, channel isolation, retries and dry runs.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

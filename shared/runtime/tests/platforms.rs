@@ -1,5 +1,6 @@
 //! The same events through the Lambda path, the CloudEvents HTTP server (driven by the Python
 //! `cloudevents` SDK as a real client) and the CLI path give the same signals and messages.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -174,10 +174,10 @@ impl Discovery {
                         return Err(format!("{at}: not base64"));
                     }
                 }
-                if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-                    if !allowed.iter().any(|a| a.as_str() == Some(s)) {
-                        return Err(format!("{at}: `{s}` is not one of {allowed:?}"));
-                    }
+                if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+                    && !allowed.iter().any(|a| a.as_str() == Some(s))
+                {
+                    return Err(format!("{at}: `{s}` is not one of {allowed:?}"));
                 }
                 Ok(())
             }
