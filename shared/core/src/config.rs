@@ -298,9 +298,8 @@ impl Config {
                 }
                 "webhook" => {
                     let url = need("url", &c.url);
-                    if !url.is_empty()
-                        && !(url.starts_with("http://") || url.starts_with("https://"))
-                    {
+                    let has_scheme = url.starts_with("http://") || url.starts_with("https://");
+                    if !url.is_empty() && !has_scheme {
                         problem(
                             span.clone(),
                             format!("{label}: `url` must start with http:// or https://"),
