@@ -14,7 +14,7 @@ import tempfile
 import time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-binary = sys.argv[1]
+binary = os.path.abspath(sys.argv[1])
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 event = os.path.join(root, "events/aws/eventbridge-alarm-state-change.json")
 peer = os.path.join(root, "bench/python_peer_notifier.py")
@@ -25,15 +25,15 @@ def measure(make_cmd, env=None):
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as d:
             cmd, cwd = make_cmd(d)
+            # GNU time reports the child's own peak RSS; measuring from this (larger) Python
+            # process would count the forked parent's pages in the child's peak.
             t = time.perf_counter()
-            p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, usage = os.wait4(p.pid, 0)
+            p = subprocess.run(["/usr/bin/time", "-f", "maxrss-kib %M", *cmd], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             walls.append((time.perf_counter() - t) * 1000)
-            err = p.stderr.read().decode()
-            p.stderr.close()
-            if status != 0:
+            err = p.stderr.decode()
+            if p.returncode != 0:
                 sys.exit(f"{cmd[0]} failed: {err}")
-            rss.append(usage.ru_maxrss / 1024)
+            rss.append(int(err.strip().splitlines()[-1].split()[-1]) / 1024)
     return statistics.median(walls), statistics.median(rss)
 
 

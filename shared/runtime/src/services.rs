@@ -105,7 +105,8 @@ impl Services {
                 prefix,
             )),
         };
-        let http = twincloud_http::client();
+        // Built only when a channel needs it: loading TLS roots costs a cold start milliseconds.
+        let http = std::sync::LazyLock::new(twincloud_http::client);
         let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
         for ch in &config.notify.channels {
             let n: Arc<dyn Notifier> =
@@ -114,7 +115,7 @@ impl Services {
                         Arc::new(twincloud_http::SlackNotifier::new(
                             &ch.name,
                             resolve(clouds, webhook_url).await?,
-                            http.clone(),
+                            (*http).clone(),
                             HttpRetry::default(),
                         ))
                     }
@@ -127,7 +128,7 @@ impl Services {
                             &ch.name,
                             url,
                             auth,
-                            http.clone(),
+                            (*http).clone(),
                             HttpRetry::default(),
                         ))
                     }
