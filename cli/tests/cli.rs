@@ -230,3 +230,79 @@ fn demo_runs_on_the_local_backend() {
     assert_eq!(v["messages_sent"], 3);
     assert_eq!(v["steps"].as_array().unwrap().len(), 7);
 }
+
+#[tokio::test]
+async fn configuration_loads_from_s3_and_gcs_urls() {
+    let text = "[project]\nname = \"from-a-bucket\"\n\n[notify]\nrate_limit_per_minute = 5\n";
+    let c = reqwest::Client::new();
+    // S3 on moto (path-style; moto accepts unsigned setup requests).
+    let moto = twincloud_testkit::emulators::moto_url();
+    let bucket = twincloud_testkit::unique("config");
+    assert!(
+        c.put(format!("{moto}/{bucket}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        c.put(format!("{moto}/{bucket}/prod/twincloud.toml"))
+            .body(text)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    // GCS on fake-gcs-server.
+    let gcs = twincloud_testkit::emulators::gcs_url();
+    let gbucket = twincloud_testkit::unique("config");
+    assert!(
+        c.post(format!("{gcs}/storage/v1/b?project=test"))
+            .json(&serde_json::json!({"name": gbucket}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let up = c
+        .post(format!(
+            "{gcs}/upload/storage/v1/b/{gbucket}/o?uploadType=media&name=prod%2Ftwincloud.toml"
+        ))
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert!(up.status().is_success());
+
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        format!("s3://{bucket}/prod/twincloud.toml"),
+        format!("gs://{gbucket}/prod/twincloud.toml"),
+    ] {
+        let (d, moto, gcs) = (dir.path().to_owned(), moto.clone(), gcs.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            twincloud(&d)
+                .env("AWS_ENDPOINT_URL", &moto)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .env("STORAGE_EMULATOR_HOST", &gcs)
+                .env("TWINCLOUD_GCP_AUTH", "none")
+                .args(["validate", &url, "--output", "json"])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["project"], "from-a-bucket");
+    }
+}

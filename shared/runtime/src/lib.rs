@@ -59,11 +59,16 @@ struct OneShot {
 pub fn main_for(function: Box<dyn Function>) -> ExitCode {
     // Lambda and one-shot runs handle one event at a time: one thread starts faster and uses
     // less memory. The HTTP server takes concurrent requests and gets a worker per core.
-    let serving = std::env::var_os("PORT").is_some() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none();
+    let serving =
+        std::env::var_os("PORT").is_some() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none();
     let built = if serving {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     };
     let rt = match built {
         Ok(rt) => rt,
