@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-for target in decode_json decode_http config_parse; do
+for target in ${TARGETS:-decode_json decode_http config_parse}; do
   corpus=fuzz/corpus/$target
   mkdir -p "$corpus"
   if [ "$target" = config_parse ]; then

@@ -1,9 +1,24 @@
 //! The embedded local backend: everything twincloud keeps or simulates, as real files in a
 //! state directory (default `.twincloud/`), so that every function runs on a laptop with no
 //! cloud account.
+//!
+//! ```text
+//! .twincloud/
+//!   state/...                 records of the StateStore (de-duplication, claims, audit)
+//!   outbox/<channel>.jsonl    messages of outbox channels
+//!   sim/services/<name>.json  simulated services (Compute)
+//!   sim/dns/<record>.json     simulated DNS records (Traffic)
+//!   sim/databases/<db>/...    simulated databases and their snapshots (Database)
+//!   buckets/<name>/...        buckets as real directories (ObjectStore)
+//! ```
 
+mod files;
+mod objects;
 mod outbox;
+mod sim;
 mod state;
 
+pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;
+pub use sim::{LocalCompute, LocalDatabase, LocalTraffic};
 pub use state::LocalStateStore;

@@ -2,8 +2,6 @@
 //! read-compare-write done under an exclusive lock so that conditional writes are exact across
 //! processes.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -41,19 +39,8 @@ impl LocalStateStore {
     ) -> Result<T, StateError> {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(root.join("state")).map_err(|e| io(&root, e))?;
             let lock_path = root.join("state.lock");
-            let lock = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| io(&lock_path, e))?;
-            lock.lock().map_err(|e| io(&lock_path, e))?;
-            let out = f(&root);
-            // The lock is released when `lock` is dropped, also on error.
-            drop(lock);
-            out
+            crate::files::with_lock(&lock_path, || f(&root)).map_err(|e| io(&lock_path, e))?
         })
         .await
         .map_err(|e| StateError::transient(format!("local state task failed: {e}")))?
@@ -97,19 +84,10 @@ fn check(key: &str, current: Option<u64>, expect: &Precondition) -> Result<(), S
     }
 }
 
-fn write_atomic(path: &Path, generation: u64, value: &[u8]) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("state")
-    ));
-    let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(format!("{HEADER}{generation}\n").as_bytes())
-        .and_then(|()| f.write_all(value))
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+fn write_record(path: &Path, generation: u64, value: &[u8]) -> Result<(), StateError> {
+    let mut bytes = format!("{HEADER}{generation}\n").into_bytes();
+    bytes.extend_from_slice(value);
+    crate::files::write_atomic(path, &bytes).map_err(|e| io(path, e))
 }
 
 #[async_trait]
@@ -139,7 +117,7 @@ impl StateStore for LocalStateStore {
             let current = read(&path)?.map(|(g, _)| g);
             check(&key, current, &expect)?;
             let next = current.unwrap_or(0) + 1;
-            write_atomic(&path, next, &value)?;
+            write_record(&path, next, &value)?;
             Ok(Version(next.to_string()))
         })
         .await

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use twincloud_core::ports::{Precondition, StateError, StateStore, Version};
+use twincloud_core::ports::{
+    Compute, Database, ObjectStore, Precondition, Retry, SnapshotStatus, StateError, StateStore,
+    Traffic, Version,
+};
 
 /// What the backend under test enforces itself. Emulator gaps are listed here, each covered
 /// by a request-level test of the adapter instead.
@@ -188,4 +191,154 @@ async fn race_swap(store: Arc<dyn StateStore>, key: &str) {
         }
     }
     assert_eq!(wins, 1, "exactly one concurrent compare-and-swap must win");
+}
+
+/// Compute suite. `service` exists with `desired` instances and maximum `max`; `missing` does
+/// not exist.
+pub async fn compute(c: &dyn Compute, service: &str, max: u32, missing: &str) {
+    let s = c.scale(service).await.unwrap();
+    assert_eq!(s.max, Some(max));
+    c.set_desired(service, 1).await.unwrap();
+    assert_eq!(c.scale(service).await.unwrap().desired, 1);
+    c.set_desired(service, max).await.unwrap();
+    let s = c.scale(service).await.unwrap();
+    assert_eq!((s.desired, s.ready), (max, max), "instances become ready");
+    let e = c.set_desired(service, max + 1).await.unwrap_err();
+    assert_eq!(
+        e.retry,
+        Retry::Permanent,
+        "above the maximum: {}",
+        e.message
+    );
+    assert_eq!(
+        c.scale(service).await.unwrap().desired,
+        max,
+        "a refused change changes nothing"
+    );
+    c.set_desired(service, 0).await.unwrap();
+    assert_eq!(c.scale(service).await.unwrap().desired, 0);
+    let e = c.scale(missing).await.unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent);
+    assert!(
+        e.message.contains(missing),
+        "names the service: {}",
+        e.message
+    );
+}
+
+/// Traffic suite on a record that does not exist yet.
+pub async fn traffic(t: &dyn Traffic, record: &str) {
+    assert_eq!(t.current_target(record).await.unwrap(), None);
+    t.switch(record, "primary.example.com").await.unwrap();
+    assert_eq!(
+        t.current_target(record).await.unwrap().as_deref(),
+        Some("primary.example.com")
+    );
+    t.switch(record, "standby.example.com").await.unwrap();
+    assert_eq!(
+        t.current_target(record).await.unwrap().as_deref(),
+        Some("standby.example.com")
+    );
+    t.switch(record, "standby.example.com").await.unwrap();
+    assert_eq!(
+        t.current_target(record).await.unwrap().as_deref(),
+        Some("standby.example.com"),
+        "idempotent"
+    );
+}
+
+/// Database suite. `database` exists with exactly one snapshot twincloud did not make
+/// (`foreign`); `missing` does not exist.
+pub async fn database(d: &dyn Database, database: &str, foreign: &str, missing: &str) {
+    let before = d.list_snapshots(database).await.unwrap();
+    assert_eq!(before.len(), 1);
+    assert!(!before[0].managed);
+    let s = d
+        .create_snapshot(database, "db-20261122-030000")
+        .await
+        .unwrap();
+    assert!(s.managed);
+    assert_eq!(s.database, database);
+    let all = d.list_snapshots(database).await.unwrap();
+    assert!(
+        all.iter()
+            .any(|x| x.id == "db-20261122-030000" && x.status != SnapshotStatus::Failed)
+    );
+    assert!(
+        d.create_snapshot(database, "db-20261122-030000")
+            .await
+            .is_err(),
+        "ids are unique"
+    );
+    let e = d.delete_snapshot(database, foreign).await.unwrap_err();
+    assert_eq!(
+        e.retry,
+        Retry::Permanent,
+        "never deletes what it did not make"
+    );
+    d.delete_snapshot(database, "db-20261122-030000")
+        .await
+        .unwrap();
+    assert_eq!(d.list_snapshots(database).await.unwrap().len(), 1);
+    assert_eq!(
+        d.list_snapshots(missing).await.unwrap_err().retry,
+        Retry::Permanent
+    );
+    assert_eq!(
+        d.create_snapshot(missing, "x").await.unwrap_err().retry,
+        Retry::Permanent
+    );
+}
+
+/// Object store suite on an empty store.
+pub async fn object_store(o: &dyn ObjectStore) {
+    assert!(o.list("").await.unwrap().is_empty());
+    assert_eq!(o.get("absent").await.unwrap(), None);
+    let keys = [
+        "a.txt",
+        "dir/b.bin",
+        "dir/sub/c",
+        "spaces and+plus/ünïcödé €.pdf",
+        "zero",
+    ];
+    for k in keys {
+        let body: Vec<u8> = if k == "zero" {
+            vec![]
+        } else {
+            format!("content of {k}").into_bytes()
+        };
+        o.put(k, &body).await.unwrap();
+    }
+    let listed: Vec<String> = o
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    let mut want: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let dir: Vec<String> = o
+        .list("dir/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(dir, vec!["dir/b.bin", "dir/sub/c"]);
+    assert_eq!(o.get("zero").await.unwrap(), Some(vec![]));
+    let info = o.list("a.txt").await.unwrap();
+    assert_eq!(info[0].size, "content of a.txt".len() as u64);
+    o.put("a.txt", b"replaced").await.unwrap();
+    assert_eq!(
+        o.get("a.txt").await.unwrap().as_deref(),
+        Some(&b"replaced"[..])
+    );
+    o.delete("a.txt").await.unwrap();
+    o.delete("a.txt").await.unwrap();
+    assert_eq!(o.get("a.txt").await.unwrap(), None);
+    for bad in ["", "../escape", "a//b", "/abs"] {
+        assert!(o.put(bad, b"x").await.is_err(), "key {bad:?} accepted");
+    }
 }

@@ -1,5 +1,12 @@
 //! Ports: the small traits adapters implement. The core defines them and never calls I/O itself.
 
+mod infra;
+
+pub use infra::{
+    Compute, Database, ObjectInfo, ObjectStore, ProbeResult, Prober, ServiceScale, Snapshot,
+    SnapshotStatus, Traffic, check_object_key,
+};
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -177,88 +184,4 @@ pub struct PortError {
     pub message: String,
     /// Whether retrying may help.
     pub retry: Retry,
-}
-
-/// Scaling state of a service on either cloud.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceScale {
-    /// Desired instances (ECS desired count; Cloud Run min instances).
-    pub desired: u32,
-    /// Running and ready instances.
-    pub ready: u32,
-    /// Upper bound, where the platform has one (Cloud Run max instances).
-    pub max: Option<u32>,
-}
-
-/// Services that run containers: ECS services, Cloud Run services, simulated local services.
-#[async_trait]
-pub trait Compute: Send + Sync {
-    /// Current scale of a service.
-    async fn scale(&self, service: &str) -> Result<ServiceScale, PortError>;
-    /// Sets the desired (minimum) instance count.
-    async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError>;
-}
-
-/// Where traffic goes: Route 53, Cloud DNS, Cloudflare, a local record.
-#[async_trait]
-pub trait Traffic: Send + Sync {
-    /// The target a record currently points at.
-    async fn current_target(&self, record: &str) -> Result<Option<String>, PortError>;
-    /// Points the record at `target` and waits until the provider says it is in effect.
-    async fn switch(&self, record: &str, target: &str) -> Result<(), PortError>;
-}
-
-/// Managed databases: snapshots and exports.
-#[async_trait]
-pub trait Database: Send + Sync {
-    /// Starts a snapshot named `name`; returns the provider's id.
-    async fn snapshot(&self, database: &str, name: &str) -> Result<String, PortError>;
-    /// Lists the snapshots twincloud made of `database`, as `(id, created RFC 3339, done)`.
-    async fn snapshots(&self, database: &str) -> Result<Vec<(String, String, bool)>, PortError>;
-    /// Deletes a snapshot twincloud made.
-    async fn delete_snapshot(&self, id: &str) -> Result<(), PortError>;
-}
-
-/// One object's listing entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectInfo {
-    /// Key relative to the location's prefix.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Hex MD5 when known.
-    pub md5: Option<String>,
-}
-
-/// Buckets and directories.
-#[async_trait]
-pub trait ObjectStore: Send + Sync {
-    /// Lists every object under the prefix.
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
-    /// Reads an object whole; `Ok(None)` when absent.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
-    /// Writes an object whole.
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError>;
-    /// Deletes an object; absent is fine.
-    async fn delete(&self, key: &str) -> Result<(), PortError>;
-}
-
-/// The outcome of one health probe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    /// Whether the endpoint answered as expected.
-    pub healthy: bool,
-    /// Status code, if any answer came.
-    pub status: Option<u16>,
-    /// Milliseconds to the answer.
-    pub latency_ms: u64,
-    /// Why it failed, if it did.
-    pub error: Option<String>,
-}
-
-/// Health probes.
-#[async_trait]
-pub trait Prober: Send + Sync {
-    /// Probes one URL once.
-    async fn probe(&self, url: &str) -> ProbeResult;
 }

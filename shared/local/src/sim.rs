@@ -1,0 +1,297 @@
+//! Simulated services, DNS records and databases as JSON files. They behave like the real
+//! providers where twincloud depends on it: unknown names are errors, scaling above the maximum
+//! is refused, a DNS switch is visible at once, snapshots not made by twincloud are never
+//! deleted.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use twincloud_core::ids::key_segment;
+use twincloud_core::ports::{
+    Compute, Database, PortError, Retry, ServiceScale, Snapshot, SnapshotStatus, Traffic,
+};
+
+use crate::files::{read_json, with_lock, write_atomic};
+
+fn permanent(message: String) -> PortError {
+    PortError {
+        message,
+        retry: Retry::Permanent,
+    }
+}
+
+fn transient(message: String) -> PortError {
+    PortError {
+        message,
+        retry: Retry::Transient,
+    }
+}
+
+/// Runs a read-modify-write of the simulation under its lock, off the async threads.
+async fn locked<T: Send + 'static>(
+    root: &Path,
+    f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
+) -> Result<T, PortError> {
+    let lock = root.join("sim.lock");
+    tokio::task::spawn_blocking(move || {
+        with_lock(&lock, f).map_err(|e| transient(format!("{}: {e}", lock.display())))?
+    })
+    .await
+    .map_err(|e| transient(format!("local simulation task failed: {e}")))?
+}
+
+fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), PortError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| permanent(e.to_string()))?;
+    write_atomic(path, &bytes).map_err(|e| transient(format!("{}: {e}", path.display())))
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, PortError> {
+    read_json(path).map_err(permanent)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ServiceFile {
+    desired: u32,
+    ready: u32,
+    #[serde(default)]
+    max: Option<u32>,
+}
+
+/// Services under `<dir>/sim/services/<name>.json`. Instances become ready as soon as they are
+/// desired.
+#[derive(Debug, Clone)]
+pub struct LocalCompute {
+    root: PathBuf,
+}
+
+impl LocalCompute {
+    /// Simulated services of the state directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalCompute { root: root.into() }
+    }
+
+    fn path(&self, service: &str) -> PathBuf {
+        self.root
+            .join("sim/services")
+            .join(format!("{}.json", key_segment(service)))
+    }
+
+    /// Creates (or resets) a service with `desired` ready instances and an optional maximum.
+    pub async fn create_service(
+        &self,
+        service: &str,
+        desired: u32,
+        max: Option<u32>,
+    ) -> Result<(), PortError> {
+        let path = self.path(service);
+        locked(&self.root, move || {
+            write(
+                &path,
+                &ServiceFile {
+                    desired,
+                    ready: desired,
+                    max,
+                },
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Compute for LocalCompute {
+    async fn scale(&self, service: &str) -> Result<ServiceScale, PortError> {
+        let s: ServiceFile = read(&self.path(service))?.ok_or_else(|| {
+            permanent(format!("service `{service}` not found (local simulation)"))
+        })?;
+        Ok(ServiceScale {
+            desired: s.desired,
+            ready: s.ready,
+            max: s.max,
+        })
+    }
+
+    async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError> {
+        let path = self.path(service);
+        let name = service.to_owned();
+        locked(&self.root, move || {
+            let mut s: ServiceFile = read(&path)?.ok_or_else(|| {
+                permanent(format!("service `{name}` not found (local simulation)"))
+            })?;
+            if let Some(max) = s.max.filter(|m| desired > *m) {
+                return Err(permanent(format!(
+                    "service `{name}`: desired {desired} is above its maximum of {max}"
+                )));
+            }
+            s.desired = desired;
+            s.ready = desired;
+            write(&path, &s)
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RecordFile {
+    target: String,
+    #[serde(default)]
+    history: Vec<String>,
+}
+
+/// DNS records under `<dir>/sim/dns/<record>.json`, with the targets they had.
+#[derive(Debug, Clone)]
+pub struct LocalTraffic {
+    root: PathBuf,
+}
+
+impl LocalTraffic {
+    /// Simulated DNS of the state directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalTraffic { root: root.into() }
+    }
+
+    fn path(&self, record: &str) -> PathBuf {
+        self.root
+            .join("sim/dns")
+            .join(format!("{}.json", key_segment(record)))
+    }
+}
+
+#[async_trait]
+impl Traffic for LocalTraffic {
+    async fn current_target(&self, record: &str) -> Result<Option<String>, PortError> {
+        Ok(read::<RecordFile>(&self.path(record))?.map(|r| r.target))
+    }
+
+    async fn switch(&self, record: &str, target: &str) -> Result<(), PortError> {
+        if target.trim().is_empty() {
+            return Err(permanent(format!("record `{record}`: an empty target")));
+        }
+        let path = self.path(record);
+        let target = target.to_owned();
+        locked(&self.root, move || {
+            let mut r: RecordFile = read(&path)?.unwrap_or(RecordFile {
+                target: String::new(),
+                history: vec![],
+            });
+            if r.target == target {
+                return Ok(());
+            }
+            if !r.target.is_empty() {
+                let previous = std::mem::take(&mut r.target);
+                r.history.push(previous);
+            }
+            r.target = target;
+            write(&path, &r)
+        })
+        .await
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DatabaseFile {
+    snapshots: Vec<Snapshot>,
+}
+
+/// Databases under `<dir>/sim/databases/<db>.json`, each with its snapshots. Snapshots are
+/// available at once.
+#[derive(Debug, Clone)]
+pub struct LocalDatabase {
+    root: PathBuf,
+}
+
+impl LocalDatabase {
+    /// Simulated databases of the state directory `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalDatabase { root: root.into() }
+    }
+
+    fn path(&self, database: &str) -> PathBuf {
+        self.root
+            .join("sim/databases")
+            .join(format!("{}.json", key_segment(database)))
+    }
+
+    /// Creates a database, optionally with snapshots someone else made (never pruned).
+    pub async fn create_database(
+        &self,
+        database: &str,
+        foreign_snapshots: &[(&str, &str)],
+    ) -> Result<(), PortError> {
+        let path = self.path(database);
+        let snapshots = foreign_snapshots
+            .iter()
+            .map(|(id, created)| Snapshot {
+                id: (*id).into(),
+                database: database.into(),
+                created: (*created).into(),
+                status: SnapshotStatus::Available,
+                managed: false,
+            })
+            .collect();
+        locked(&self.root, move || {
+            write(&path, &DatabaseFile { snapshots })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Database for LocalDatabase {
+    async fn create_snapshot(&self, database: &str, id: &str) -> Result<Snapshot, PortError> {
+        let path = self.path(database);
+        let (db, id) = (database.to_owned(), id.to_owned());
+        locked(&self.root, move || {
+            let mut d: DatabaseFile = read(&path)?.ok_or_else(|| {
+                permanent(format!("database `{db}` not found (local simulation)"))
+            })?;
+            if d.snapshots.iter().any(|s| s.id == id) {
+                return Err(permanent(format!("snapshot `{id}` already exists")));
+            }
+            let snap = Snapshot {
+                id,
+                database: db,
+                created: chrono::Utc::now().to_rfc3339(),
+                status: SnapshotStatus::Available,
+                managed: true,
+            };
+            d.snapshots.push(snap.clone());
+            write(&path, &d)?;
+            Ok(snap)
+        })
+        .await
+    }
+
+    async fn list_snapshots(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
+        let d: DatabaseFile = read(&self.path(database))?.ok_or_else(|| {
+            permanent(format!(
+                "database `{database}` not found (local simulation)"
+            ))
+        })?;
+        let mut s = d.snapshots;
+        s.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(s)
+    }
+
+    async fn delete_snapshot(&self, database: &str, id: &str) -> Result<(), PortError> {
+        let path = self.path(database);
+        let (db, id) = (database.to_owned(), id.to_owned());
+        locked(&self.root, move || {
+            let mut d: DatabaseFile = read(&path)?.ok_or_else(|| {
+                permanent(format!("database `{db}` not found (local simulation)"))
+            })?;
+            let Some(pos) = d.snapshots.iter().position(|s| s.id == id) else {
+                return Err(permanent(format!("snapshot `{id}` of `{db}` not found")));
+            };
+            if !d.snapshots[pos].managed {
+                return Err(permanent(format!(
+                    "snapshot `{id}` was not made by twincloud; it is never deleted"
+                )));
+            }
+            d.snapshots.remove(pos);
+            write(&path, &d)
+        })
+        .await
+    }
+}

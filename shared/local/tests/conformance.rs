@@ -1,0 +1,82 @@
+//! The local backend passes the conformance suite of every port it implements.
+//! of concurrent writers.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use twincloud_local::LocalStateStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_state_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    twincloud_testkit::conformance::state_store(
+        Arc::new(LocalStateStore::new(dir.path())),
+        "suite",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn outbox_appends_one_json_line_per_message() {
+    use twincloud_core::ports::Notifier;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = twincloud_local::OutboxNotifier::new(dir.path(), "ops");
+    let msg = twincloud_core::Message {
+        project: "p".into(),
+        title: "t".into(),
+        severity: twincloud_core::Severity::Warning,
+        kind: "alarm".into(),
+        summary: String::new(),
+        fields: vec![],
+        link: None,
+        event_id: "e1".into(),
+    };
+    outbox.send(&msg).await.unwrap();
+    outbox.send(&msg).await.unwrap();
+    let text = std::fs::read_to_string(outbox.path()).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    let back: twincloud_core::Message = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(back, msg);
+}
+
+#[tokio::test]
+async fn local_compute_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = twincloud_local::LocalCompute::new(dir.path());
+    c.create_service("aion-backend-aws", 2, Some(10))
+        .await
+        .unwrap();
+    twincloud_testkit::conformance::compute(&c, "aion-backend-aws", 10, "nope").await;
+}
+
+#[tokio::test]
+async fn local_traffic_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    twincloud_testkit::conformance::traffic(
+        &twincloud_local::LocalTraffic::new(dir.path()),
+        "api.aion.example.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn local_database_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = twincloud_local::LocalDatabase::new(dir.path());
+    d.create_database(
+        "aion-db",
+        &[("rds:aion-db-2026-11-01", "2026-11-01T03:00:00Z")],
+    )
+    .await
+    .unwrap();
+    twincloud_testkit::conformance::database(&d, "aion-db", "rds:aion-db-2026-11-01", "nope").await;
+}
+
+#[tokio::test]
+async fn local_object_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    twincloud_testkit::conformance::object_store(&twincloud_local::LocalObjectStore::new(
+        dir.path().join("bucket"),
+    ))
+    .await;
+}
