@@ -1,5 +1,4 @@
 //! The local backend passes the conformance suite of every port it implements.
-//! of concurrent writers.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
