@@ -12,6 +12,12 @@ fn twincloud(dir: &std::path::Path) -> Command {
     c
 }
 
+/// Runs a command without blocking the test's runtime (the capture servers live on it).
+async fn output(c: &mut Command) -> std::process::Output {
+    let c = std::mem::replace(c, Command::new("true"));
+    tokio::process::Command::from(c).output().await.unwrap()
+}
+
 fn event(rel: &str) -> String {
     workspace_root()
         .join("events")
@@ -165,16 +171,13 @@ async fn invoke_posts_to_slack_with_the_url_from_the_environment() {
     let url = format!("{}/services/T000/B000/XXXX", slack.url());
     let d = dir.path().to_owned();
     let alarm = event("aws/eventbridge-alarm-state-change.json");
-    let out = tokio::task::spawn_blocking(move || {
+    let out = output(
         twincloud(&d)
             .env("TWINCLOUD_CONFIG", &cfg)
             .env("SLACK_WEBHOOK_URL", &url)
-            .args(["invoke", "notifier", "--event", &alarm])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+            .args(["invoke", "notifier", "--event", &alarm]),
+    )
+    .await;
     assert!(
         out.status.success(),
         "{}",
@@ -200,16 +203,13 @@ async fn invoke_posts_to_slack_with_the_url_from_the_environment() {
     let d = dir.path().to_owned();
     let cfg = dir.path().join("twincloud.toml");
     let alarm = event("aws/eventbridge-alarm-state-change.json");
-    let out = tokio::task::spawn_blocking(move || {
+    let out = output(
         twincloud(&d)
             .env("TWINCLOUD_CONFIG", &cfg)
             .env_remove("SLACK_WEBHOOK_URL")
-            .args(["invoke", "notifier", "--event", &alarm])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+            .args(["invoke", "notifier", "--event", &alarm]),
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("env:SLACK_WEBHOOK_URL"));
 }
@@ -283,7 +283,7 @@ async fn configuration_loads_from_s3_and_gcs_urls() {
         format!("gs://{gbucket}/prod/twincloud.toml"),
     ] {
         let (d, moto, gcs) = (dir.path().to_owned(), moto.clone(), gcs.clone());
-        let out = tokio::task::spawn_blocking(move || {
+        let out = output(
             twincloud(&d)
                 .env("AWS_ENDPOINT_URL", &moto)
                 .env("AWS_ACCESS_KEY_ID", "testing")
@@ -291,12 +291,9 @@ async fn configuration_loads_from_s3_and_gcs_urls() {
                 .env("AWS_REGION", "us-east-1")
                 .env("STORAGE_EMULATOR_HOST", &gcs)
                 .env("TWINCLOUD_GCP_AUTH", "none")
-                .args(["validate", &url, "--output", "json"])
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+                .args(["validate", &url, "--output", "json"]),
+        )
+        .await;
         assert!(
             out.status.success(),
             "{}",

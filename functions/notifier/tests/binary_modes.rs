@@ -83,17 +83,13 @@ async fn wait_until(mut f: impl FnMut() -> bool) {
     panic!("timed out");
 }
 
-#[tokio::test]
-async fn as_a_lambda_it_answers_the_runtime_api() {
+/// Starts a local Lambda Runtime API serving `events` (request id, body) in order.
+async fn runtime_api(events: Vec<(&str, String)>) -> (Shared, std::net::SocketAddr) {
     let api: Shared = Arc::default();
-    let good =
-        std::fs::read_to_string(workspace_root().join("events/aws/sns-cloudwatch-alarm.json"))
-            .unwrap();
-    api.lock().unwrap().queue.push_back(("req-1".into(), good));
     api.lock()
         .unwrap()
         .queue
-        .push_back(("req-2".into(), "{\"not\": \"an event\"}".into()));
+        .extend(events.into_iter().map(|(id, body)| (id.to_owned(), body)));
     let app = axum::Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
         .route(
@@ -102,25 +98,40 @@ async fn as_a_lambda_it_answers_the_runtime_api() {
         )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = twincloud_testkit::serve(app).await;
+    (api, addr)
+}
 
-    let hook = CaptureServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifier"))
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+/// Runs the notifier binary as Lambda runs it.
+fn spawn_lambda(api: std::net::SocketAddr, config: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_notifier"))
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "notifier")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/notifier")
-        .env("TWINCLOUD_CONFIG", config_file(dir.path(), &hook.url()))
+        .env("TWINCLOUD_CONFIG", config)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn as_a_lambda_it_answers_the_runtime_api() {
+    let good =
+        std::fs::read_to_string(workspace_root().join("events/aws/sns-cloudwatch-alarm.json"))
+            .unwrap();
+    let (api, addr) = runtime_api(vec![
+        ("req-1", good),
+        ("req-2", "{\"not\": \"an event\"}".into()),
+    ])
+    .await;
+    let hook = CaptureServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_lambda(addr, &config_file(dir.path(), &hook.url()));
     wait_until(|| api.lock().unwrap().responses.len() == 2).await;
     child.kill().await.unwrap();
     let api = api.lock().unwrap();
@@ -147,37 +158,13 @@ async fn as_a_lambda_it_answers_the_runtime_api() {
 
 #[tokio::test]
 async fn as_a_lambda_a_transient_failure_is_an_error_for_retry() {
-    let api: Shared = Arc::default();
     let ev =
         std::fs::read_to_string(workspace_root().join("events/aws/ecr-image-push.json")).unwrap();
-    api.lock().unwrap().queue.push_back(("req-9".into(), ev));
-    let app = axum::Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (api, addr) = runtime_api(vec![("req-9", ev)]).await;
     let down = CaptureServer::start().await;
     down.set_default(twincloud_testkit::Reply::new(503, "down"));
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifier"))
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "notifier")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/notifier")
-        .env("TWINCLOUD_CONFIG", config_file(dir.path(), &down.url()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_lambda(addr, &config_file(dir.path(), &down.url()));
     wait_until(|| api.lock().unwrap().errors.len() == 1).await;
     child.kill().await.unwrap();
     assert!(api.lock().unwrap().errors[0].1.contains("transient"));

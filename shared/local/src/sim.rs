@@ -50,6 +50,11 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, PortEr
     read_json(path).map_err(permanent)
 }
 
+/// Reads a simulated resource that must exist; `what` names it in the error (`service `x``).
+fn existing<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, PortError> {
+    read(path)?.ok_or_else(|| permanent(format!("{what} not found (local simulation)")))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ServiceFile {
     desired: u32,
@@ -102,9 +107,7 @@ impl LocalCompute {
 #[async_trait]
 impl Compute for LocalCompute {
     async fn scale(&self, service: &str) -> Result<ServiceScale, PortError> {
-        let s: ServiceFile = read(&self.path(service))?.ok_or_else(|| {
-            permanent(format!("service `{service}` not found (local simulation)"))
-        })?;
+        let s: ServiceFile = existing(&self.path(service), &format!("service `{service}`"))?;
         Ok(ServiceScale {
             desired: s.desired,
             ready: s.ready,
@@ -116,9 +119,7 @@ impl Compute for LocalCompute {
         let path = self.path(service);
         let name = service.to_owned();
         locked(&self.root, move || {
-            let mut s: ServiceFile = read(&path)?.ok_or_else(|| {
-                permanent(format!("service `{name}` not found (local simulation)"))
-            })?;
+            let mut s: ServiceFile = existing(&path, &format!("service `{name}`"))?;
             if let Some(max) = s.max.filter(|m| desired > *m) {
                 return Err(permanent(format!(
                     "service `{name}`: desired {desired} is above its maximum of {max}"
@@ -243,9 +244,7 @@ impl Database for LocalDatabase {
         let path = self.path(database);
         let (db, id) = (database.to_owned(), id.to_owned());
         locked(&self.root, move || {
-            let mut d: DatabaseFile = read(&path)?.ok_or_else(|| {
-                permanent(format!("database `{db}` not found (local simulation)"))
-            })?;
+            let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
             if d.snapshots.iter().any(|s| s.id == id) {
                 return Err(permanent(format!("snapshot `{id}` already exists")));
             }
@@ -264,11 +263,7 @@ impl Database for LocalDatabase {
     }
 
     async fn list_snapshots(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
-        let d: DatabaseFile = read(&self.path(database))?.ok_or_else(|| {
-            permanent(format!(
-                "database `{database}` not found (local simulation)"
-            ))
-        })?;
+        let d: DatabaseFile = existing(&self.path(database), &format!("database `{database}`"))?;
         let mut s = d.snapshots;
         s.sort_by(|a, b| a.created.cmp(&b.created));
         Ok(s)
@@ -278,9 +273,7 @@ impl Database for LocalDatabase {
         let path = self.path(database);
         let (db, id) = (database.to_owned(), id.to_owned());
         locked(&self.root, move || {
-            let mut d: DatabaseFile = read(&path)?.ok_or_else(|| {
-                permanent(format!("database `{db}` not found (local simulation)"))
-            })?;
+            let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
             let Some(pos) = d.snapshots.iter().position(|s| s.id == id) else {
                 return Err(permanent(format!("snapshot `{id}` of `{db}` not found")));
             };

@@ -11,12 +11,7 @@ use twincloud_runtime::http::app;
 use twincloud_testkit::CaptureServer;
 
 async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    url
+    format!("http://{}", twincloud_testkit::serve(router).await)
 }
 
 #[tokio::test]

@@ -285,11 +285,7 @@ impl DiscoveryFake {
         let app = axum::Router::new()
             .fallback(handle)
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve(app).await;
         DiscoveryFake { addr, inner }
     }
 
