@@ -151,6 +151,10 @@ impl Message {
                 )
             }
             SignalKind::ScheduleTick(t) => (format!("Schedule {} fired", t.name), String::new()),
+            SignalKind::Report(r) => {
+                fields.extend(r.fields.iter().cloned());
+                (r.title.clone(), r.summary.clone())
+            }
             SignalKind::Command(c) => {
                 let text = c
                     .args

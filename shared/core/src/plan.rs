@@ -96,6 +96,33 @@ pub enum Operation {
         /// The message.
         message: Message,
     },
+    /// Set a service's desired (minimum) instance count.
+    SetDesired {
+        /// Failover endpoint the service belongs to.
+        endpoint: String,
+        /// Service name.
+        service: String,
+        /// Instances.
+        desired: u32,
+    },
+    /// Wait until a service has `desired` ready instances, or fail after `timeout_secs`.
+    WaitReady {
+        /// Failover endpoint the service belongs to.
+        endpoint: String,
+        /// Service name.
+        service: String,
+        /// Ready instances needed.
+        desired: u32,
+        /// Longest wait.
+        timeout_secs: u64,
+    },
+    /// Point a DNS record at a target and wait until the provider has applied it.
+    SwitchTraffic {
+        /// Record name.
+        record: String,
+        /// New target.
+        target: String,
+    },
     /// Write a state record (unconditionally; used for counters and bookkeeping).
     PutState {
         /// Key.
@@ -112,12 +139,21 @@ impl Operation {
             Operation::Notify { channel, message } => {
                 format!("notify `{channel}`: {}", message.title)
             }
+            Operation::SetDesired {
+                service, desired, ..
+            } => format!("scale `{service}` to {desired}"),
+            Operation::WaitReady {
+                service, desired, ..
+            } => format!("wait for {desired} ready instance(s) of `{service}`"),
+            Operation::SwitchTraffic { record, target } => {
+                format!("point `{record}` at `{target}`")
+            }
             Operation::PutState { key, .. } => format!("record state `{key}`"),
         }
     }
 
     /// Whether the operation changes something outside twincloud's own state.
     pub fn is_external(&self) -> bool {
-        matches!(self, Operation::Notify { .. })
+        !matches!(self, Operation::PutState { .. })
     }
 }

@@ -83,6 +83,8 @@ pub enum SignalKind {
     Incident(Incident),
     /// A command from a person (CLI or a hand-written event).
     Command(Command),
+    /// What a twincloud function did, or could not do, told to people.
+    Report(Report),
 }
 
 impl SignalKind {
@@ -96,12 +98,13 @@ impl SignalKind {
             SignalKind::Object(_) => "object",
             SignalKind::Incident(_) => "incident",
             SignalKind::Command(_) => "command",
+            SignalKind::Report(_) => "report",
         }
     }
 
     /// Every kind name, for validation of routing rules.
-    pub const NAMES: [&'static str; 7] = [
-        "alarm", "schedule", "image", "budget", "object", "incident", "command",
+    pub const NAMES: [&'static str; 8] = [
+        "alarm", "schedule", "image", "budget", "object", "incident", "command", "report",
     ];
 }
 
@@ -269,6 +272,25 @@ pub struct Incident {
     pub condition: Option<String>,
 }
 
+/// What a function did or could not do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The function (`failover`, ...).
+    pub function: String,
+    /// One line.
+    pub title: String,
+    /// Detail.
+    pub summary: String,
+    /// How urgent.
+    pub severity: Severity,
+    /// Labelled facts (a timeline, ...).
+    pub fields: Vec<(String, String)>,
+    /// What the report is about; with `state`, de-duplicates repeated reports.
+    pub subject: String,
+    /// The state reported for the subject.
+    pub state: String,
+}
+
 /// A command given by a person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
@@ -300,6 +322,7 @@ impl Signal {
                 .get("severity")
                 .and_then(|s| serde_json::from_value(s.clone()).ok())
                 .unwrap_or(Severity::Notice),
+            SignalKind::Report(r) => r.severity,
             SignalKind::ScheduleTick(_) | SignalKind::Object(_) => Severity::Info,
         }
     }
@@ -328,6 +351,7 @@ impl Signal {
             SignalKind::Object(o) => format!("object:{}/{}", o.bucket, o.key),
             SignalKind::Incident(i) => format!("incident:{}", i.id),
             SignalKind::Command(c) => format!("command:{}:{}", c.command, self.id),
+            SignalKind::Report(r) => format!("report:{}:{}", r.function, r.subject),
         }
     }
 
@@ -351,6 +375,7 @@ impl Signal {
             ),
             SignalKind::Incident(i) => if i.open { "open" } else { "closed" }.into(),
             SignalKind::Command(_) => self.id.clone(),
+            SignalKind::Report(r) => r.state.clone(),
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct ActionReport {
     pub reason: String,
     /// What happened.
     pub outcome: Outcome,
+    /// How long it took.
+    #[serde(default)]
+    pub elapsed_ms: u64,
 }
 
 /// The result of running one plan.
@@ -65,6 +68,15 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// An execution of an empty plan.
+    pub fn nothing(function: &str, event_id: &str) -> Execution {
+        Execution {
+            plan: Plan::new(function, event_id),
+            superseded: false,
+            actions: vec![],
+        }
+    }
+
     /// The first transient failure, if any (the platform should retry the event).
     pub fn transient_failure(&self) -> Option<&str> {
         self.actions.iter().find_map(|a| match &a.outcome {
@@ -141,6 +153,7 @@ pub async fn execute(
                 what: a.op.describe(),
                 reason: a.reason.clone(),
                 outcome: Outcome::WouldRun,
+                elapsed_ms: 0,
             })
             .collect();
         return Ok(Execution {
@@ -167,6 +180,7 @@ pub async fn execute(
     }
     let mut reports: Vec<ActionReport> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
+        let started = std::time::Instant::now();
         let outcome = match a
             .depends_on
             .as_deref()
@@ -182,6 +196,7 @@ pub async fn execute(
             }
             _ => run_once(services, &plan, a, now).await,
         };
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &outcome {
             Outcome::Failed { error, retry } => {
                 tracing::warn!(action = %a.id, retry = ?retry, "{error}")
@@ -195,6 +210,7 @@ pub async fn execute(
                 what: a.op.describe(),
                 reason: a.reason.clone(),
                 outcome,
+                elapsed_ms,
             });
             continue;
         }
@@ -205,6 +221,7 @@ pub async fn execute(
             "what": a.op.describe(),
             "reason": a.reason,
             "outcome": outcome,
+            "elapsed_ms": elapsed_ms,
             "at": now,
         });
         if let Err(e) = services
@@ -224,6 +241,7 @@ pub async fn execute(
             what: a.op.describe(),
             reason: a.reason.clone(),
             outcome,
+            elapsed_ms,
         });
     }
     Ok(Execution {
@@ -231,6 +249,37 @@ pub async fn execute(
         superseded: false,
         actions: reports,
     })
+}
+
+/// Polls until `desired` instances are ready; the detail says how long it took.
+async fn wait_ready(
+    c: &dyn twincloud_core::ports::Compute,
+    service: &str,
+    desired: u32,
+    timeout_secs: u64,
+) -> Result<Option<String>, (String, Retry)> {
+    let start = std::time::Instant::now();
+    let limit = std::time::Duration::from_secs(timeout_secs);
+    loop {
+        let s = c.scale(service).await.map_err(|e| (e.message, e.retry))?;
+        if s.ready >= desired {
+            return Ok(Some(format!(
+                "{} ready after {} ms",
+                s.ready,
+                start.elapsed().as_millis()
+            )));
+        }
+        if start.elapsed() >= limit {
+            return Err((
+                format!(
+                    "`{service}`: {} of {desired} instances ready after {timeout_secs}s",
+                    s.ready
+                ),
+                Retry::Transient,
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 fn is_already_done(o: &Outcome) -> bool {
@@ -289,6 +338,44 @@ async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Ut
                 .map_err(|e| (e.to_string(), e.retry)),
             None => Err((
                 format!("channel `{channel}` is not configured"),
+                Retry::Permanent,
+            )),
+        },
+        Operation::SetDesired {
+            endpoint,
+            service,
+            desired,
+        } => match services.compute.get(endpoint) {
+            Some(c) => c
+                .set_desired(service, *desired)
+                .await
+                .map(|()| None)
+                .map_err(|e| (e.message, e.retry)),
+            None => Err((
+                format!("no compute configured for endpoint `{endpoint}`"),
+                Retry::Permanent,
+            )),
+        },
+        Operation::WaitReady {
+            endpoint,
+            service,
+            desired,
+            timeout_secs,
+        } => match services.compute.get(endpoint) {
+            Some(c) => wait_ready(c.as_ref(), service, *desired, *timeout_secs).await,
+            None => Err((
+                format!("no compute configured for endpoint `{endpoint}`"),
+                Retry::Permanent,
+            )),
+        },
+        Operation::SwitchTraffic { record, target } => match &services.traffic {
+            Some(t) => t
+                .switch(record, target)
+                .await
+                .map(|()| None)
+                .map_err(|e| (e.message, e.retry)),
+            None => Err((
+                "no DNS provider configured ([failover.dns])".into(),
                 Retry::Permanent,
             )),
         },

@@ -7,6 +7,7 @@ use twincloud_core::Signal;
 use twincloud_core::plan::Plan;
 
 use crate::error::RunError;
+use crate::executor::{Execution, execute};
 use crate::services::Services;
 
 /// One twincloud function.
@@ -22,4 +23,17 @@ pub trait Function: Send + Sync {
         services: &Services,
         now: DateTime<Utc>,
     ) -> Result<Plan, RunError>;
+
+    /// Handles `signal`: by default one plan, executed. Functions that observe over time
+    /// (failover probes for most of a minute) or follow up on what they did override it.
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Vec<Execution>, RunError> {
+        let plan = self.plan(signal, services, now).await?;
+        Ok(vec![execute(services, plan, dry_run, now).await?])
+    }
 }

@@ -6,7 +6,7 @@ use twincloud_core::decode::{CloudEventParts, Decoded, HttpRequest};
 use twincloud_core::{Signal, decode_http, decode_json};
 
 use crate::error::RunError;
-use crate::executor::{Execution, Outcome, execute};
+use crate::executor::{Execution, Outcome};
 use crate::function::Function;
 use crate::services::Services;
 
@@ -30,17 +30,27 @@ pub struct SignalResult {
     pub signal: Signal,
     /// Plan and outcomes.
     pub execution: Execution,
+    /// Further plans the function made after the first (a switch after probe rounds, a report).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub followups: Vec<Execution>,
+}
+
+impl SignalResult {
+    /// The first execution and the follow-ups, in order.
+    pub fn executions(&self) -> impl Iterator<Item = &Execution> {
+        std::iter::once(&self.execution).chain(self.followups.iter())
+    }
 }
 
 impl Report {
+    fn executions(&self) -> impl Iterator<Item = &Execution> {
+        self.results.iter().flat_map(SignalResult::executions)
+    }
+
     /// `Err(Transient)` when any action failed transiently, so that the platform retries;
     /// otherwise `Ok` (permanent failures are reported and logged, not retried).
     pub fn platform_result(&self) -> Result<(), RunError> {
-        match self
-            .results
-            .iter()
-            .find_map(|r| r.execution.transient_failure())
-        {
+        match self.executions().find_map(Execution::transient_failure) {
             Some(e) => Err(RunError::Transient(e.to_owned())),
             None => Ok(()),
         }
@@ -48,9 +58,8 @@ impl Report {
 
     /// Whether any action failed.
     pub fn has_failures(&self) -> bool {
-        self.results.iter().any(|r| {
-            r.execution
-                .actions
+        self.executions().any(|e| {
+            e.actions
                 .iter()
                 .any(|a| matches!(a.outcome, Outcome::Failed { .. }))
         })
@@ -68,13 +77,13 @@ impl Report {
         if self.results.is_empty() {
             out.push_str("  nothing to do: the event carries no signal\n");
         }
-        for r in &self.results {
+        for e in self.executions() {
             out.push('\n');
-            out.push_str(&r.execution.plan.describe());
-            if r.execution.superseded {
+            out.push_str(&e.plan.describe());
+            if e.superseded {
                 out.push_str("  → another invocation already handled this change; nothing done\n");
             }
-            for a in &r.execution.actions {
+            for a in &e.actions {
                 let line = match &a.outcome {
                     Outcome::WouldRun => format!("would run: {}", a.what),
                     Outcome::Done { detail: Some(d) } => format!("done: {} ({d})", a.what),
@@ -139,13 +148,20 @@ impl Invoker {
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
-            let execution = async {
-                let plan = self.function.plan(&signal, &self.services, now).await?;
-                execute(&self.services, plan, self.dry_run, now).await
+            let mut executions = self
+                .function
+                .run(&signal, &self.services, now, self.dry_run)
+                .instrument(span)
+                .await?;
+            if executions.is_empty() {
+                executions.push(Execution::nothing(self.function.name(), &signal.id));
             }
-            .instrument(span)
-            .await?;
-            results.push(SignalResult { signal, execution });
+            let execution = executions.remove(0);
+            results.push(SignalResult {
+                signal,
+                execution,
+                followups: executions,
+            });
         }
         Ok(Report {
             function: self.function.name().into(),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
-use twincloud_core::ports::{Notifier, StateStore};
+use twincloud_core::config::{ComputeTarget, DnsProvider};
+use twincloud_core::ports::{Compute, Notifier, Prober, StateStore, Traffic};
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
@@ -22,6 +23,14 @@ pub struct Services {
     pub state: Arc<dyn StateStore>,
     /// Channels by name.
     pub notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    /// Compute of each failover endpoint, by endpoint name.
+    pub compute: BTreeMap<String, Arc<dyn Compute>>,
+    /// The failover record's DNS, when failover is configured.
+    pub traffic: Option<Arc<dyn Traffic>>,
+    /// Health probes.
+    pub prober: Arc<dyn Prober>,
+    /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
+    pub vantage: String,
     /// The local state directory (outbox and audit files live under it on the local backend).
     pub local_dir: PathBuf,
 }
@@ -152,10 +161,33 @@ impl Services {
                 };
             notifiers.insert(ch.name.clone(), n);
         }
+        let mut compute: BTreeMap<String, Arc<dyn Compute>> = BTreeMap::new();
+        let mut traffic: Option<Arc<dyn Traffic>> = None;
+        if let Some(f) = &config.failover {
+            for e in &f.endpoints {
+                let c: Arc<dyn Compute> = match &e.compute {
+                    ComputeTarget::Local { .. } => {
+                        Arc::new(twincloud_local::LocalCompute::new(&local_dir))
+                    }
+                };
+                compute.insert(e.name.clone(), c);
+            }
+            traffic = Some(match f.dns {
+                DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(&local_dir)),
+            });
+        }
+        let vantage = std::env::var("TWINCLOUD_VANTAGE")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "local".into());
         Ok(Services {
             config: Arc::new(config),
             state,
             notifiers,
+            compute,
+            traffic,
+            prober: Arc::new(twincloud_http::HttpProber::new()),
+            vantage,
             local_dir,
         })
     }

@@ -1,3 +1,4 @@
 //! Pure planners: signal + observed state + config → plan.
 
+pub mod failover;
 pub mod notify;

@@ -130,9 +130,22 @@ pub struct ProbeResult {
     pub error: Option<String>,
 }
 
+/// What one probe asks of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeCheck {
+    /// Full URL.
+    pub url: String,
+    /// Status that counts as healthy.
+    pub expect_status: u16,
+    /// Text the body must contain, if set.
+    pub body_contains: Option<String>,
+    /// Give up after this long.
+    pub timeout_ms: u64,
+}
+
 /// Health probes.
 #[async_trait]
 pub trait Prober: Send + Sync {
-    /// Probes one URL once.
-    async fn probe(&self, url: &str) -> ProbeResult;
+    /// Probes once; never fails, a failure is an unhealthy result that says why.
+    async fn probe(&self, check: &ProbeCheck) -> ProbeResult;
 }

@@ -3,8 +3,8 @@
 mod infra;
 
 pub use infra::{
-    Compute, Database, ObjectInfo, ObjectStore, ProbeResult, Prober, ServiceScale, Snapshot,
-    SnapshotStatus, Traffic, check_object_key,
+    Compute, Database, ObjectInfo, ObjectStore, ProbeCheck, ProbeResult, Prober, ServiceScale,
+    Snapshot, SnapshotStatus, Traffic, check_object_key,
 };
 
 use async_trait::async_trait;

@@ -1,6 +1,7 @@
 //! The functions, as libraries: each binary in `functions/` runs one of these, and the CLI can
 //! invoke any of them.
 
+pub mod failover;
 pub mod notifier;
 
 use crate::function::Function;
@@ -9,9 +10,10 @@ use crate::function::Function;
 pub fn by_name(name: &str) -> Option<Box<dyn Function>> {
     match name {
         "notifier" => Some(Box::new(notifier::Notifier)),
+        "failover" => Some(Box::new(failover::Failover)),
         _ => None,
     }
 }
 
 /// Every function name.
-pub const NAMES: &[&str] = &["notifier"];
+pub const NAMES: &[&str] = &["notifier", "failover"];

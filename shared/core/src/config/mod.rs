@@ -4,6 +4,10 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+mod failover;
+
+pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
+
 use crate::location::Location;
 use crate::secret::SecretRef;
 use crate::signal::{Severity, SignalKind};
@@ -17,6 +21,8 @@ pub struct Config {
     pub project: Project,
     /// Notification settings and channels.
     pub notify: NotifyConfig,
+    /// Failover between the two sides, when configured.
+    pub failover: Option<FailoverConfig>,
 }
 
 /// `[project]`.
@@ -146,6 +152,8 @@ struct RawConfig {
     project: RawProject,
     #[serde(default)]
     notify: Option<RawNotify>,
+    #[serde(default)]
+    failover: Option<Spanned<failover::RawFailover>>,
 }
 
 #[derive(Deserialize)]
@@ -387,6 +395,7 @@ impl Config {
                 });
             }
         }
+        let failover = raw.failover.and_then(|f| failover::validate(f, &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -405,6 +414,7 @@ impl Config {
                 rate_limit_per_minute: rate,
                 channels,
             },
+            failover,
         })
     }
 
@@ -429,6 +439,7 @@ impl Config {
                     target: ChannelTarget::Outbox,
                 }],
             },
+            failover: None,
         }
     }
 

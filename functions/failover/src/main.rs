@@ -1,0 +1,7 @@
+//! The failover function: probes the two sides on a schedule (and takes alarms, incidents and
+//! commands), fails over with the standby scaled up first, and fails back after sustained
+//! recovery. The same binary runs on Lambda, on Cloud Run and once from the command line.
+
+fn main() -> std::process::ExitCode {
+    twincloud_runtime::main_for(Box::new(twincloud_runtime::functions::failover::Failover))
+}

@@ -1,0 +1,95 @@
+//! The plan of a switch: standby up, ready, traffic moved, lock released, old side down.
+
+use chrono::{DateTime, Utc};
+
+use super::{FUNCTION, FailoverState, STATE_KEY, SwitchInFlight, SwitchKind, kind_name};
+use crate::config::FailoverConfig;
+
+/// The plan that makes (or resumes) `switch`, guarded by a compare-and-swap of the shared
+/// record seen at `version` (`None`: no record yet): two invocations never both switch.
+pub fn plan_switch(
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    version: Option<&crate::ports::Version>,
+    switch: &SwitchInFlight,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> crate::plan::Plan {
+    use crate::plan::{Action, Guard, Operation, Plan};
+    use crate::ports::Precondition;
+    let mut plan = Plan::new(FUNCTION, &switch.id);
+    let (Some(to), Some(from)) = (cfg.endpoint(&switch.to), cfg.endpoint(&switch.from)) else {
+        plan.notes.push(format!(
+            "endpoint `{}` or `{}` is no longer configured: nothing done",
+            switch.from, switch.to
+        ));
+        return plan;
+    };
+    let mut claimed = state.clone();
+    claimed.in_flight = Some(SwitchInFlight {
+        started: now,
+        ..switch.clone()
+    });
+    plan.guard = Some(Guard {
+        key: STATE_KEY.into(),
+        expect: version.map_or(Precondition::Absent, |v| Precondition::Matches(v.clone())),
+        value: serde_json::to_value(&claimed).unwrap_or_default(),
+        reason: format!("take the failover lock for {} → {}", switch.from, switch.to),
+    });
+    let verb = kind_name(switch.kind);
+    plan.actions.push(Action {
+        id: "scale-up".into(),
+        reason: format!(
+            "{verb}: scale {} to its active size before traffic moves ({reason})",
+            to.name
+        ),
+        depends_on: None,
+        op: Operation::SetDesired {
+            endpoint: to.name.clone(),
+            service: to.compute.service().into(),
+            desired: to.active_size,
+        },
+    });
+    plan.actions.push(Action {
+        id: "wait-ready".into(),
+        reason: "traffic moves only to instances that are ready".into(),
+        depends_on: Some("scale-up".into()),
+        op: Operation::WaitReady {
+            endpoint: to.name.clone(),
+            service: to.compute.service().into(),
+            desired: to.active_size,
+            timeout_secs: 30,
+        },
+    });
+    plan.actions.push(Action {
+        id: "switch-traffic".into(),
+        reason: format!("point {} at {}", cfg.record, to.name),
+        depends_on: Some("wait-ready".into()),
+        op: Operation::SwitchTraffic {
+            record: cfg.record.clone(),
+            target: to.dns_target.clone(),
+        },
+    });
+    plan.actions.push(Action {
+        id: "record".into(),
+        reason: format!("{} is active; release the lock", to.name),
+        depends_on: Some("switch-traffic".into()),
+        op: Operation::PutState {
+            key: STATE_KEY.into(),
+            value: serde_json::to_value(state.finished(switch, now)).unwrap_or_default(),
+        },
+    });
+    if switch.kind == SwitchKind::Failback {
+        plan.actions.push(Action {
+            id: "scale-down".into(),
+            reason: format!("return {} to its standby size", from.name),
+            depends_on: Some("record".into()),
+            op: Operation::SetDesired {
+                endpoint: from.name.clone(),
+                service: from.compute.service().into(),
+                desired: from.standby_size,
+            },
+        });
+    }
+    plan
+}

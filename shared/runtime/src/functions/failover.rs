@@ -1,0 +1,477 @@
+//! The failover function: probes both sides for most of a scheduled minute (or takes an alarm,
+//! an incident or a person's command), and moves traffic when the pure planner says so:
+//! standby scaled up first, then the DNS switch, then a report with the timeline.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use twincloud_core::Signal;
+use twincloud_core::config::FailoverConfig;
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::failover::{
+    self, Decision, FailoverState, ManualCommand, STATE_KEY, STATUS_KEY, SwitchInFlight,
+    SwitchKind, VantageView, vantage_key,
+};
+use twincloud_core::ports::{Precondition, ProbeCheck, Version, get_json};
+use twincloud_core::signal::{AlarmState, Cloud, Report, Severity, SignalKind};
+
+use crate::error::RunError;
+use crate::executor::{Execution, Outcome, execute};
+use crate::function::Function;
+use crate::functions::notifier::Notifier;
+use crate::services::Services;
+
+/// The failover function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failover;
+
+/// What a signal asks of the failover function.
+enum Trigger {
+    /// Probe for the configured window.
+    Probe,
+    /// An alarm or incident about one endpoint: `false` = it is down, `true` = it recovered.
+    Observed {
+        endpoint: String,
+        up: bool,
+        what: String,
+    },
+    /// A person's command.
+    Command(ManualCommand),
+    /// Not for this function.
+    Ignore(String),
+}
+
+fn trigger(cfg: &FailoverConfig, signal: &Signal) -> Trigger {
+    let mapped = |name: &str| {
+        cfg.endpoints
+            .iter()
+            .find(|e| e.alarms.iter().any(|a| a == name))
+            .map(|e| e.name.clone())
+    };
+    match &signal.kind {
+        SignalKind::ScheduleTick(_) => Trigger::Probe,
+        SignalKind::Alarm(a) => match (mapped(&a.name), a.state) {
+            (Some(endpoint), AlarmState::Alarm) => Trigger::Observed {
+                endpoint,
+                up: false,
+                what: format!("alarm {} in ALARM: {}", a.name, a.reason),
+            },
+            (Some(endpoint), AlarmState::Ok) => Trigger::Observed {
+                endpoint,
+                up: true,
+                what: format!("alarm {} OK", a.name),
+            },
+            (Some(_), AlarmState::InsufficientData) => Trigger::Ignore(format!(
+                "alarm {} has insufficient data: not evidence either way",
+                a.name
+            )),
+            (None, _) => Trigger::Ignore(format!(
+                "alarm {} is not mapped to a failover endpoint (failover.endpoints.alarms)",
+                a.name
+            )),
+        },
+        SignalKind::Incident(i) => match mapped(&i.policy) {
+            Some(endpoint) => Trigger::Observed {
+                endpoint,
+                up: !i.open,
+                what: format!(
+                    "incident {} {}: {}",
+                    i.policy,
+                    if i.open { "open" } else { "closed" },
+                    i.summary
+                ),
+            },
+            None => Trigger::Ignore(format!(
+                "incident policy {} is not mapped to a failover endpoint",
+                i.policy
+            )),
+        },
+        SignalKind::Command(c) => match c.command.as_str() {
+            "failback" => Trigger::Command(ManualCommand::Failback),
+            "probe" => Trigger::Probe,
+            other => Trigger::Ignore(format!(
+                "command `{other}` is not a failover command (failback, probe)"
+            )),
+        },
+        other => Trigger::Ignore(format!("{} events do not concern failover", other.name())),
+    }
+}
+
+fn failover_config(services: &Services) -> Result<&FailoverConfig, RunError> {
+    services.config.failover.as_ref().ok_or_else(|| {
+        RunError::Config(format!("{}: no [failover] section", services.config.origin))
+    })
+}
+
+/// Probes every health path of every endpoint once, concurrently; one verdict per endpoint.
+async fn probe_round(
+    cfg: &FailoverConfig,
+    services: &Services,
+) -> Vec<(String, bool, Option<String>)> {
+    let checks = cfg.endpoints.iter().map(|e| async move {
+        let probes = e.health.iter().map(|path| {
+            let check = ProbeCheck {
+                url: format!("{}{path}", e.url),
+                expect_status: e.expect_status,
+                body_contains: e.body_contains.clone(),
+                timeout_ms: cfg.probe_timeout_ms,
+            };
+            async move { services.prober.probe(&check).await }
+        });
+        let results = join_all(probes).await;
+        let error = results.iter().find_map(|r| r.error.clone());
+        (e.name.clone(), results.iter().all(|r| r.healthy), error)
+    });
+    join_all(checks).await
+}
+
+async fn load_state(
+    services: &Services,
+    cfg: &FailoverConfig,
+) -> Result<(FailoverState, Option<Version>), RunError> {
+    Ok(
+        match get_json::<FailoverState>(services.state.as_ref(), STATE_KEY).await? {
+            Some((s, v)) => (s, Some(v)),
+            None => (FailoverState::initial(cfg), None),
+        },
+    )
+}
+
+async fn load_views(services: &Services) -> Result<Vec<VantageView>, RunError> {
+    let mut views = Vec::new();
+    for key in services.state.list("failover/vantage/").await? {
+        if let Some((v, _)) = get_json::<VantageView>(services.state.as_ref(), &key).await? {
+            views.push(v);
+        }
+    }
+    Ok(views)
+}
+
+async fn save_view(services: &Services, view: &VantageView) -> Result<(), RunError> {
+    let bytes = serde_json::to_vec(view).map_err(|e| RunError::Permanent(e.to_string()))?;
+    services
+        .state
+        .put(&vantage_key(&view.vantage), &bytes, &Precondition::None)
+        .await?;
+    Ok(())
+}
+
+async fn save_status(
+    services: &Services,
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    views: &[VantageView],
+    now: DateTime<Utc>,
+) -> Result<(), RunError> {
+    let doc = failover::status_document(cfg, state, views, now);
+    services
+        .state
+        .put(STATUS_KEY, doc.to_string().as_bytes(), &Precondition::None)
+        .await?;
+    Ok(())
+}
+
+/// Sends a report through the notifier's routing, de-duplication and rate limits.
+async fn report(
+    services: &Services,
+    report: Report,
+    id: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Execution, RunError> {
+    let signal = Signal {
+        id: id.into(),
+        cloud: Cloud::Local,
+        shape: "twincloud.report".into(),
+        time: Some(now),
+        kind: SignalKind::Report(report),
+    };
+    let plan = Notifier.plan(&signal, services, now).await?;
+    execute(services, plan, dry_run, now).await
+}
+
+fn elapsed(e: &Execution, id: &str) -> Option<u64> {
+    e.actions
+        .iter()
+        .find(|a| a.id == id && matches!(a.outcome, Outcome::Done { .. }))
+        .map(|a| a.elapsed_ms)
+}
+
+fn switch_report(switch: &SwitchInFlight, reason: &str, e: &Execution) -> Report {
+    let failed = e
+        .actions
+        .iter()
+        .find(|a| matches!(a.outcome, Outcome::Failed { .. }));
+    let verb = match switch.kind {
+        SwitchKind::Failover => "Failover",
+        SwitchKind::Failback => "Failback",
+    };
+    let ms = |id| elapsed(e, id).map_or("—".into(), |m| format!("{m} ms"));
+    let decided_to_switched: u64 = ["scale-up", "wait-ready", "switch-traffic"]
+        .iter()
+        .filter_map(|id| elapsed(e, id))
+        .sum();
+    let detection = switch
+        .started
+        .signed_duration_since(switch.detected)
+        .num_milliseconds()
+        .max(0);
+    let mut fields = vec![
+        ("Detected".into(), switch.detected.to_rfc3339()),
+        (
+            "Decided".into(),
+            format!(
+                "{} ({detection} ms after detection)",
+                switch.started.to_rfc3339()
+            ),
+        ),
+        ("Standby scaled".into(), ms("scale-up")),
+        ("Standby ready".into(), ms("wait-ready")),
+        ("Traffic switched".into(), ms("switch-traffic")),
+        (
+            "Decision to switch".into(),
+            format!("{decided_to_switched} ms"),
+        ),
+    ];
+    match failed {
+        Some(a) => {
+            let Outcome::Failed { error, .. } = &a.outcome else {
+                unreachable!("filtered on Failed")
+            };
+            fields.push(("Failed step".into(), format!("{}: {error}", a.what)));
+            Report {
+                function: failover::FUNCTION.into(),
+                title: format!(
+                    "{verb} {} → {} FAILED at `{}`; traffic unchanged",
+                    switch.from, switch.to, a.id
+                ),
+                summary: format!(
+                    "{reason}. The next invocation resumes or abandons the switch; traffic never moves to a side that is not ready."
+                ),
+                severity: Severity::Critical,
+                fields,
+                subject: switch.id.clone(),
+                state: "failed".into(),
+            }
+        }
+        None => Report {
+            function: failover::FUNCTION.into(),
+            title: format!(
+                "{verb}: traffic moved from {} to {}",
+                switch.from, switch.to
+            ),
+            summary: reason.to_owned(),
+            severity: if switch.kind == SwitchKind::Failover {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            fields,
+            subject: switch.id.clone(),
+            state: "done".into(),
+        },
+    }
+}
+
+/// One decision step: decide on the current records, act if needed. Returns the executions and
+/// whether the window should stop (a switch happened or was attempted).
+async fn decide_and_act(
+    services: &Services,
+    cfg: &FailoverConfig,
+    mine: &VantageView,
+    command: Option<ManualCommand>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Execution>, bool), RunError> {
+    let (state, version) = load_state(services, cfg).await?;
+    let views = load_views(services).await?;
+    if !dry_run {
+        let mut all = views.clone();
+        if !all.iter().any(|v| v.vantage == mine.vantage) {
+            all.push(mine.clone());
+        }
+        save_status(services, cfg, &state, &all, now).await?;
+    }
+    match failover::decide(cfg, &state, mine, &views, now, command) {
+        Decision::Hold { reason } => {
+            notes.push(reason);
+            Ok((vec![], false))
+        }
+        Decision::Stuck { reason } => {
+            notes.push(reason.clone());
+            let r = Report {
+                function: failover::FUNCTION.into(),
+                title: format!("Failover blocked: {} stays active", state.active),
+                summary: reason,
+                severity: Severity::Critical,
+                fields: vec![("Record".into(), cfg.record.clone())],
+                subject: format!("stuck:{}", state.active),
+                state: "stuck".into(),
+            };
+            Ok((
+                vec![
+                    report(
+                        services,
+                        r,
+                        &format!("failover-stuck-{}", now.timestamp()),
+                        now,
+                        dry_run,
+                    )
+                    .await?,
+                ],
+                false,
+            ))
+        }
+        Decision::Switch { switch, reason } => {
+            let plan = failover::plan_switch(cfg, &state, version.as_ref(), &switch, &reason, now);
+            let exec = execute(services, plan, dry_run, now).await?;
+            if exec.superseded || dry_run {
+                return Ok((vec![exec], true));
+            }
+            let r = switch_report(&switch, &reason, &exec);
+            let sent = report(services, r, &format!("{}-report", switch.id), now, dry_run).await?;
+            if let Ok((after, _)) = load_state(services, cfg).await {
+                let mut all = load_views(services).await.unwrap_or_default();
+                if !all.iter().any(|v| v.vantage == mine.vantage) {
+                    all.push(mine.clone());
+                }
+                let _ = save_status(services, cfg, &after, &all, Utc::now()).await;
+            }
+            Ok((vec![exec, sent], true))
+        }
+    }
+}
+
+#[async_trait]
+impl Function for Failover {
+    fn name(&self) -> &'static str {
+        failover::FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        // Failover observes over time; `run` is its entry. A bare plan only says what it ignores.
+        let cfg = failover_config(services)?;
+        let mut plan = Plan::new(failover::FUNCTION, &signal.id);
+        if let Trigger::Ignore(why) = trigger(cfg, signal) {
+            plan.notes.push(why);
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        now: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<Vec<Execution>, RunError> {
+        let cfg = failover_config(services)?;
+        let mut summary = Plan::new(failover::FUNCTION, &signal.id);
+        let mut executions = Vec::new();
+        let views = load_views(services).await?;
+        let mut mine = views
+            .into_iter()
+            .find(|v| v.vantage == services.vantage)
+            .unwrap_or_else(|| VantageView {
+                vantage: services.vantage.clone(),
+                ..Default::default()
+            });
+        match trigger(cfg, signal) {
+            Trigger::Ignore(why) => summary.notes.push(why),
+            Trigger::Command(cmd) => {
+                // A person acts on what the latest round shows: probe once first.
+                for (name, ok, error) in probe_round(cfg, services).await {
+                    mine.endpoints
+                        .entry(name)
+                        .or_default()
+                        .observe(ok, error, now, cfg.threshold);
+                }
+                mine.at = Some(now);
+                if !dry_run {
+                    save_view(services, &mine).await?;
+                }
+                let (ex, _) = decide_and_act(
+                    services,
+                    cfg,
+                    &mine,
+                    Some(cmd),
+                    now,
+                    dry_run,
+                    &mut summary.notes,
+                )
+                .await?;
+                executions.extend(ex);
+            }
+            Trigger::Observed { endpoint, up, what } => {
+                let h = mine.endpoints.entry(endpoint.clone()).or_default();
+                // An alarm is a verdict over many datapoints: it counts as the whole threshold.
+                let rounds = if up { 1 } else { cfg.threshold };
+                for _ in 0..rounds {
+                    h.observe(up, (!up).then(|| what.clone()), now, cfg.threshold);
+                }
+                mine.at = Some(now);
+                summary.notes.push(format!("{endpoint}: {what}"));
+                if !dry_run {
+                    save_view(services, &mine).await?;
+                }
+                let (ex, _) =
+                    decide_and_act(services, cfg, &mine, None, now, dry_run, &mut summary.notes)
+                        .await?;
+                executions.extend(ex);
+            }
+            Trigger::Probe => {
+                let rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
+                let start = tokio::time::Instant::now();
+                for round in 0..rounds {
+                    if round > 0 {
+                        tokio::time::sleep_until(
+                            start + Duration::from_secs(round * cfg.probe_interval_secs),
+                        )
+                        .await;
+                    }
+                    let at = Utc::now();
+                    for (name, ok, error) in probe_round(cfg, services).await {
+                        mine.endpoints.entry(name).or_default().observe(
+                            ok,
+                            error,
+                            at,
+                            cfg.threshold,
+                        );
+                    }
+                    mine.at = Some(at);
+                    if !dry_run {
+                        save_view(services, &mine).await?;
+                    }
+                    let mut notes = Vec::new();
+                    let (ex, stop) =
+                        decide_and_act(services, cfg, &mine, None, at, dry_run, &mut notes).await?;
+                    executions.extend(ex);
+                    if round + 1 == rounds || stop {
+                        summary.notes.extend(notes);
+                        summary
+                            .notes
+                            .push(format!("probe round {} of {rounds}", round + 1));
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut out = vec![Execution {
+            plan: summary,
+            superseded: false,
+            actions: vec![],
+        }];
+        out.extend(executions);
+        Ok(out)
+    }
+}
