@@ -22,10 +22,19 @@ pub fn webhook(name: &str, url: &str) -> String {
 
 /// An invoker of the notifier on `config`.
 pub async fn notifier(config: Config, dry_run: bool) -> Invoker {
+    invoker(Box::new(Notifier), config, dry_run).await
+}
+
+/// An invoker of any function on `config`.
+pub async fn invoker(
+    function: Box<dyn twincloud_runtime::Function>,
+    config: Config,
+    dry_run: bool,
+) -> Invoker {
     let services = Services::build(config, &Clouds::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    Invoker::new(Box::new(Notifier), services, dry_run)
+    Invoker::new(function, services, dry_run)
 }
 
 /// A fixture's bytes.

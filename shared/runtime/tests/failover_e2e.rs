@@ -1,0 +1,357 @@
+//! Failover on real processes: two local HTTP servers stand in for the two apps, the local
+//! backend holds the services and the DNS record.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{config, invoker};
+use twincloud_core::ports::{Compute, Traffic};
+use twincloud_local::{LocalCompute, LocalTraffic};
+use twincloud_runtime::Invoker;
+use twincloud_runtime::functions::failover::Failover;
+use twincloud_testkit::AppServer;
+
+const RECORD: &str = "api.aion.example.";
+
+fn failover_toml(gcp: &str, aws: &str, failback: &str, hold_down: u64) -> String {
+    format!(
+        r#"[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[failover]
+record = "{RECORD}"
+threshold = 3
+recovery_threshold = 2
+hold_down_secs = {hold_down}
+cooldown_secs = 0
+probe_interval_secs = 1
+probe_window_secs = 1
+probe_timeout_ms = 500
+failback = "{failback}"
+
+[[failover.endpoints]]
+name = "GCP Cloud Run"
+cloud = "gcp"
+primary = true
+url = "{gcp}"
+health = ["/health", "/health/ready"]
+body_contains = "healthy"
+dns_target = "aion-xyz-uc.a.run.app."
+compute = "local"
+service = "aion-backend-gcp"
+active_size = 2
+standby_size = 0
+alarms = ["aion-primary-down"]
+
+[[failover.endpoints]]
+name = "AWS Fargate"
+cloud = "aws"
+url = "{aws}"
+dns_target = "aion-alb-123.us-east-1.elb.amazonaws.com."
+compute = "local"
+service = "aion-backend-aws"
+active_size = 2
+standby_size = 0
+alarms = ["aion-backup-health"]
+"#
+    )
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    gcp: AppServer,
+    aws: AppServer,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let c = LocalCompute::new(dir.path());
+        c.create_service("aion-backend-gcp", 2, Some(10))
+            .await
+            .unwrap();
+        c.create_service("aion-backend-aws", 0, Some(10))
+            .await
+            .unwrap();
+        LocalTraffic::new(dir.path())
+            .switch(RECORD, "aion-xyz-uc.a.run.app.")
+            .await
+            .unwrap();
+        World {
+            dir,
+            gcp: AppServer::start().await,
+            aws: AppServer::start().await,
+        }
+    }
+
+    async fn failover(&self, failback: &str, hold_down: u64) -> Invoker {
+        let cfg = config(
+            self.dir.path(),
+            &failover_toml(&self.gcp.url(), &self.aws.url(), failback, hold_down),
+        );
+        invoker(Box::new(Failover), cfg, false).await
+    }
+
+    async fn dns(&self) -> String {
+        LocalTraffic::new(self.dir.path())
+            .current_target(RECORD)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn desired(&self, service: &str) -> u32 {
+        LocalCompute::new(self.dir.path())
+            .scale(service)
+            .await
+            .unwrap()
+            .desired
+    }
+
+    fn outbox(&self) -> Vec<serde_json::Value> {
+        read_outbox(self.dir.path())
+    }
+}
+
+fn read_outbox(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn tick(inv: &Invoker, n: u32) -> twincloud_runtime::Report {
+    let ev = serde_json::json!({"twincloud": "schedule", "name": "failover-probe", "id": format!("tick-{n}")});
+    inv.handle_json(ev.to_string().as_bytes()).await.unwrap()
+}
+
+#[tokio::test]
+async fn killing_the_primary_fails_over_with_the_standby_scaled_first_then_fails_back() {
+    let mut w = World::new().await;
+    let inv = w.failover("auto", 1).await;
+    tick(&inv, 1).await;
+    assert_eq!(w.dns().await, "aion-xyz-uc.a.run.app.");
+
+    w.gcp.kill().await;
+    tick(&inv, 2).await;
+    tick(&inv, 3).await;
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "two failed rounds are not enough"
+    );
+    let r = tick(&inv, 4).await;
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
+    assert_eq!(w.desired("aion-backend-aws").await, 2);
+    let switch = &r.results[0].followups[0];
+    let order: Vec<&str> = switch.actions.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["scale-up", "wait-ready", "switch-traffic", "record"],
+        "standby scaled and ready before traffic moved"
+    );
+    let msgs = w.outbox();
+    let m = msgs
+        .iter()
+        .find(|m| {
+            m["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Failover: traffic moved")
+        })
+        .expect("a failover report");
+    assert_eq!(m["severity"], "critical");
+    let fields: Vec<String> = m["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap().to_owned())
+        .collect();
+    for f in [
+        "Detected",
+        "Standby scaled",
+        "Traffic switched",
+        "Decision to switch",
+    ] {
+        assert!(
+            fields.iter().any(|x| x == f),
+            "timeline has {f}: {fields:?}"
+        );
+    }
+    let status: serde_json::Value = serde_json::from_slice(
+        &inv.services()
+            .state
+            .get("failover/status")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+    )
+    .unwrap();
+    assert_eq!(status["activeEndpoint"], "AWS Fargate");
+    assert_eq!(status["endpoints"][0]["isHealthy"], false);
+    assert_eq!(status["endpoints"][0]["isPrimary"], true);
+
+    // The primary comes back: failback only after recovery_threshold rounds and the hold-down.
+    w.gcp.restart().await;
+    tick(&inv, 5).await;
+    assert_eq!(
+        w.dns().await,
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+        "one good round is not recovery"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tick(&inv, 6).await;
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "failback after sustained recovery"
+    );
+    assert_eq!(
+        w.desired("aion-backend-aws").await,
+        0,
+        "the standby returns to its standby size"
+    );
+    assert!(w.outbox().iter().any(|m| {
+        m["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failback: traffic moved")
+    }));
+}
+
+#[tokio::test]
+async fn a_flapping_primary_never_fails_over() {
+    let w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    for n in 0..12 {
+        w.gcp.set_healthy(n % 3 != 0);
+        tick(&inv, n).await;
+    }
+    assert_eq!(w.dns().await, "aion-xyz-uc.a.run.app.");
+    assert_eq!(w.desired("aion-backend-aws").await, 0);
+}
+
+#[tokio::test]
+async fn a_dead_standby_blocks_the_switch_and_alerts_once() {
+    let mut w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    w.gcp.kill().await;
+    w.aws.kill().await;
+    for n in 0..6 {
+        tick(&inv, n).await;
+    }
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "never to an unhealthy standby"
+    );
+    let stuck: Vec<_> = w
+        .outbox()
+        .into_iter()
+        .filter(|m| m["title"].as_str().unwrap().starts_with("Failover blocked"))
+        .collect();
+    assert_eq!(stuck.len(), 1, "one alert, not one per round");
+    assert_eq!(stuck[0]["severity"], "critical");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_invocations_make_one_failover() {
+    let mut w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    w.gcp.kill().await;
+    tick(&inv, 1).await;
+    tick(&inv, 2).await;
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let cfg = config(
+            w.dir.path(),
+            &failover_toml(&w.gcp.url(), &w.aws.url(), "manual", 300),
+        );
+        let inv = invoker(Box::new(Failover), cfg, false).await;
+        tasks.push(tokio::spawn(async move { tick(&inv, 100 + n).await }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
+    let reports = w
+        .outbox()
+        .into_iter()
+        .filter(|m| {
+            m["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Failover: traffic moved")
+        })
+        .count();
+    assert_eq!(reports, 1, "exactly one failover");
+    let dns: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(w.dir.path().join("sim/dns/api.aion.example..json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        dns["history"].as_array().unwrap().len(),
+        1,
+        "the record changed once"
+    );
+}
+
+#[tokio::test]
+async fn the_same_alarm_twice_fails_over_once() {
+    let w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    tick(&inv, 0).await;
+    let mut alarm: serde_json::Value =
+        serde_json::from_slice(&common::fixture("aws/eventbridge-alarm-state-change.json"))
+            .unwrap();
+    alarm["detail"]["alarmName"] = "aion-primary-down".into();
+    inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
+    inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
+    let reports = w
+        .outbox()
+        .into_iter()
+        .filter(|m| {
+            m["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Failover: traffic moved")
+        })
+        .count();
+    assert_eq!(reports, 1);
+}
+
+#[tokio::test]
+async fn manual_failback_on_command_only_to_a_healthy_primary() {
+    let mut w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    w.gcp.kill().await;
+    for n in 0..3 {
+        tick(&inv, n).await;
+    }
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
+    let failback = serde_json::json!({"twincloud": "command", "command": "failback", "id": "fb-1"})
+        .to_string();
+    inv.handle_json(failback.as_bytes()).await.unwrap();
+    assert_eq!(
+        w.dns().await,
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+        "refused while the primary is down"
+    );
+    assert!(w.outbox().iter().any(|m| {
+        m["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failback refused")
+    }));
+    w.gcp.restart().await;
+    let failback = serde_json::json!({"twincloud": "command", "command": "failback", "id": "fb-2"})
+        .to_string();
+    inv.handle_json(failback.as_bytes()).await.unwrap();
+    assert_eq!(w.dns().await, "aion-xyz-uc.a.run.app.");
+}
