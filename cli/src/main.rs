@@ -2,6 +2,7 @@
 //! one by default), validate configuration, list the event shapes, and a guided demo.
 
 mod demo;
+mod status;
 
 use std::process::ExitCode;
 
@@ -45,6 +46,21 @@ enum Command {
     },
     /// List the event shapes twincloud decodes.
     Events,
+    /// Show the multi-cloud status: each side's health, the active side, the last switches.
+    Status {
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Return traffic to the primary now, if it is healthy (failover's manual failback).
+    Failback {
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
+    },
     /// A short scripted scenario on the local backend that shows what twincloud does.
     Demo {
         /// State directory for the demo (emptied first).
@@ -92,6 +108,10 @@ fn main() -> ExitCode {
                 0
             }
             Command::Demo { dir } => demo::run(&dir, json).await,
+            Command::Status { config } => status::show(config.as_deref(), json).await,
+            Command::Failback { dry_run, config } => {
+                status::failback(config.as_deref(), dry_run, json).await
+            }
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

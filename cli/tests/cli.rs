@@ -227,8 +227,9 @@ fn demo_runs_on_the_local_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["messages_sent"], 3);
-    assert_eq!(v["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 13);
+    // 3 notifier messages, then the failover report and the failback report.
+    assert_eq!(v["messages_sent"], 5);
 }
 
 #[tokio::test]

@@ -16,9 +16,11 @@ mod files;
 mod objects;
 mod outbox;
 mod sim;
+mod standin;
 mod state;
 
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;
 pub use sim::{LocalCompute, LocalDatabase, LocalTraffic};
+pub use standin::StandInApp;
 pub use state::LocalStateStore;

@@ -155,8 +155,19 @@ pub async fn run_once(
             }
         }
     };
+    run_bytes(function, &bytes, config, dry_run, json).await
+}
+
+/// Runs `function` once on an event given as bytes; see [`run_once`].
+pub async fn run_bytes(
+    function: Box<dyn Function>,
+    bytes: &[u8],
+    config: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> i32 {
     let result = match invoker_from_env(function, config, dry_run).await {
-        Ok(inv) => inv.handle_json(&bytes).await,
+        Ok(inv) => inv.handle_json(bytes).await,
         Err(e) => Err(e),
     };
     match result {

@@ -8,10 +8,9 @@ use std::path::Path;
 
 use common::{config, invoker};
 use twincloud_core::ports::{Compute, Traffic};
-use twincloud_local::{LocalCompute, LocalTraffic};
+use twincloud_local::{LocalCompute, LocalTraffic, StandInApp};
 use twincloud_runtime::Invoker;
 use twincloud_runtime::functions::failover::Failover;
-use twincloud_testkit::AppServer;
 
 const RECORD: &str = "api.aion.example.";
 
@@ -62,8 +61,8 @@ alarms = ["aion-backup-health"]
 
 struct World {
     dir: tempfile::TempDir,
-    gcp: AppServer,
-    aws: AppServer,
+    gcp: StandInApp,
+    aws: StandInApp,
 }
 
 impl World {
@@ -82,8 +81,8 @@ impl World {
             .unwrap();
         World {
             dir,
-            gcp: AppServer::start().await,
-            aws: AppServer::start().await,
+            gcp: StandInApp::start().await.unwrap(),
+            aws: StandInApp::start().await.unwrap(),
         }
     }
 
@@ -197,7 +196,7 @@ async fn killing_the_primary_fails_over_with_the_standby_scaled_first_then_fails
     assert_eq!(status["endpoints"][0]["isPrimary"], true);
 
     // The primary comes back: failback only after recovery_threshold rounds and the hold-down.
-    w.gcp.restart().await;
+    w.gcp.restart().await.unwrap();
     tick(&inv, 5).await;
     assert_eq!(
         w.dns().await,
@@ -349,7 +348,7 @@ async fn manual_failback_on_command_only_to_a_healthy_primary() {
             .unwrap_or("")
             .contains("failback refused")
     }));
-    w.gcp.restart().await;
+    w.gcp.restart().await.unwrap();
     let failback = serde_json::json!({"twincloud": "command", "command": "failback", "id": "fb-2"})
         .to_string();
     inv.handle_json(failback.as_bytes()).await.unwrap();

@@ -3,14 +3,12 @@
 //! every adapter of a port must pass.
 #![allow(clippy::unwrap_used)]
 
-pub mod app;
 pub mod capture;
 pub mod conformance;
 pub mod discovery;
 pub mod emulators;
 pub mod fault;
 
-pub use app::AppServer;
 pub use capture::{CaptureServer, Captured, Reply};
 pub use discovery::{ApiCall, Discovery, DiscoveryFake};
 pub use fault::{Fault, FaultProxy};

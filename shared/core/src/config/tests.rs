@@ -132,3 +132,62 @@ fn syntax_errors_name_the_line() {
     let e = Config::parse("t.toml", "").expect_err("empty");
     assert!(e.to_string().contains("missing field `project`"), "{e}");
 }
+
+#[test]
+fn the_example_failover_section_validates() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../twincloud.example.toml");
+    let c = Config::parse("x", &std::fs::read_to_string(path).expect("example")).expect("valid");
+    let f = c.failover.expect("failover section");
+    assert_eq!(f.primary().name, "GCP Cloud Run");
+    assert_eq!((f.threshold, f.probe_interval_secs), (3, 5));
+    assert_eq!(f.endpoints[1].alarms, vec!["aion-backup-health"]);
+}
+
+#[test]
+fn failover_mistakes_are_reported_with_their_lines() {
+    let text = r#"[project]
+name = "x"
+
+[failover]
+record = "api."
+probe_interval_secs = 10
+probe_window_secs = 5
+
+[[failover.endpoints]]
+name = "a"
+cloud = "gcp"
+primary = true
+url = "ftp://a"
+health = ["health"]
+dns_target = "a."
+compute = "ecs"
+service = "a"
+active_size = 1
+standby_size = 3
+
+[[failover.endpoints]]
+name = "b"
+cloud = "azure"
+url = "http://b"
+dns_target = "b."
+compute = "local"
+service = "b"
+"#;
+    let e = Config::parse("t.toml", text).expect_err("invalid");
+    let s = e.to_string();
+    assert!(s.contains("unknown variant `azure`"), "{s}");
+    let text = text.replace("cloud = \"azure\"", "cloud = \"aws\"");
+    let s = Config::parse("t.toml", &text)
+        .expect_err("invalid")
+        .to_string();
+    for want in [
+        "t.toml:9: failover endpoint `a`: `url` must start with http:// or https://",
+        "t.toml:9: failover endpoint `a`: health path `health` must start with `/`",
+        "t.toml:9: failover endpoint `a`: compute `ecs` is not supported in this version (local)",
+        "t.toml:9: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
+        "failover: `probe_window_secs` (5) must be at least `probe_interval_secs` (10)",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in:\n{s}");
+    }
+}

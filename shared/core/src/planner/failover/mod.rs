@@ -392,9 +392,16 @@ pub fn decide(
             reason: format!("traffic is already on the primary {primary}"),
         };
     }
-    Decision::Hold {
-        reason: format!("{active} is healthy"),
-    }
+    let failures = mine.health(active).consecutive_failures;
+    let reason = if failures == 0 {
+        format!("{active} is healthy")
+    } else {
+        format!(
+            "{active} failed {failures} of {} rounds in a row; no switch yet",
+            cfg.threshold
+        )
+    };
+    Decision::Hold { reason }
 }
 
 pub(crate) fn kind_name(k: SwitchKind) -> &'static str {
@@ -405,12 +412,28 @@ pub(crate) fn kind_name(k: SwitchKind) -> &'static str {
 }
 
 fn switch_id(kind: SwitchKind, from: &str, to: &str, now: DateTime<Utc>) -> String {
+    let slug = |n: &str| -> String {
+        let s: String = n
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        s.split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
     format!(
-        "{}-{}-to-{}-{}",
+        "{}-{}-{}-to-{}",
         kind_name(kind),
-        key_segment(from),
-        key_segment(to),
-        now.format("%Y%m%dT%H%M%S")
+        now.format("%Y%m%dT%H%M%S"),
+        slug(from),
+        slug(to)
     )
 }
 

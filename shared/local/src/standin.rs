@@ -1,5 +1,6 @@
-//! A stand-in for one side of the deployment: serves `/health` and `/health/ready`, and can be
-//! made unhealthy (503), killed (connection refused) and restarted on the same port.
+//! A stand-in for one side of the deployment, for the demo and the tests: serves `/health` and
+//! `/health/ready`, and can be made unhealthy (503), killed (connection refused) and restarted
+//! on the same port.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,24 +11,24 @@ use axum::routing::get;
 use tokio::task::JoinHandle;
 
 /// One app instance.
-pub struct AppServer {
+pub struct StandInApp {
     addr: SocketAddr,
     healthy: Arc<AtomicBool>,
     task: Option<JoinHandle<()>>,
 }
 
-impl AppServer {
+impl StandInApp {
     /// Starts a healthy app on a free loopback port.
-    pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut app = AppServer {
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut app = StandInApp {
             addr,
             healthy: Arc::new(AtomicBool::new(true)),
             task: None,
         };
         app.serve(listener);
-        app
+        Ok(app)
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
@@ -60,7 +61,7 @@ impl AppServer {
         self.healthy.store(healthy, Ordering::SeqCst);
     }
 
-    /// Kills the server: connections are refused until [`AppServer::restart`].
+    /// Kills the server: connections are refused until [`StandInApp::restart`].
     pub async fn kill(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
@@ -69,10 +70,11 @@ impl AppServer {
     }
 
     /// Serves again on the same port, healthy.
-    pub async fn restart(&mut self) {
+    pub async fn restart(&mut self) -> std::io::Result<()> {
         self.kill().await;
         self.healthy.store(true, Ordering::SeqCst);
-        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(self.addr).await?;
         self.serve(listener);
+        Ok(())
     }
 }

@@ -1,16 +1,18 @@
 //! `twincloud demo`: a scripted scenario on the local backend, for a newcomer to see the main
 //! job end to end with nothing installed but the binary.
 
+mod failover;
+
 use std::path::Path;
 
 use twincloud_core::{Config, Location};
 use twincloud_runtime::functions::notifier::Notifier;
 use twincloud_runtime::{Invoker, Report, Services};
 
-const ALARM: &str = include_str!("../../events/aws/eventbridge-alarm-state-change.json");
-const ALARM_OK: &str = include_str!("../../events/aws/eventbridge-alarm-ok.json");
-const GCP_BUDGET: &str = include_str!("../../events/gcp/pubsub-billing-budget.push.json");
-const COMMAND: &str = include_str!("../../events/manual/notify-command.json");
+const ALARM: &str = include_str!("../../../events/aws/eventbridge-alarm-state-change.json");
+const ALARM_OK: &str = include_str!("../../../events/aws/eventbridge-alarm-ok.json");
+const GCP_BUDGET: &str = include_str!("../../../events/gcp/pubsub-billing-budget.push.json");
+const COMMAND: &str = include_str!("../../../events/manual/notify-command.json");
 
 struct Step {
     say: &'static str,
@@ -106,6 +108,14 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
             }
         }
     }
+    let notifier_messages = std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .count();
+    if let Err(e) = failover::run(dir, json, &mut reports).await {
+        eprintln!("error in the failover demo: {e}");
+        return 1;
+    }
     let outbox = dir.join("outbox/outbox.jsonl");
     let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
     if json {
@@ -126,14 +136,14 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
-        "\n{} messages for 7 deliveries. State, de-duplication records and the audit trail are under {}/state/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, and see README.md to add Slack, email, SNS or Pub/Sub channels.",
-        sent.lines().count(),
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services and DNS under {}/sim/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        dir.display(),
         dir.display()
     );
     0
 }
 
-fn indent(s: &str) -> String {
+pub(crate) fn indent(s: &str) -> String {
     s.lines()
         .map(|l| format!("   {l}"))
         .collect::<Vec<_>>()
