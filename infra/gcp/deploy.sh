@@ -11,13 +11,16 @@
 #   2. builds the image with Cloud Build from infra/gcp/Dockerfile and pushes it to Artifact
 #      Registry;
 #   3. deploys the Cloud Run service with TWINCLOUD_CONFIG and push-token verification on;
-#   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token).
+#   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token),
+#      and, with SCHEDULE, calls it from Cloud Scheduler (failover: every minute, the GCP
+#      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV).
 set -euo pipefail
 
 fn=${1:?usage: deploy.sh FUNCTION   (notifier)}
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${CONFIG:?set CONFIG (gs://BUCKET/twincloud.toml)}"
 REPO=${REPO:-twincloud}
 TOPICS=${TOPICS:-}   # space-separated Pub/Sub topics to subscribe, e.g. "billing-alerts monitoring-incidents gcr"
+SCHEDULE=${SCHEDULE:-}   # optional cron for a Cloud Scheduler job, e.g. "* * * * *" for failover
 
 svc="twincloud-${fn}"
 runtime_sa="${svc}@${PROJECT}.iam.gserviceaccount.com"
@@ -26,7 +29,7 @@ image="${REGION}-docker.pkg.dev/${PROJECT}/${REPO}/${fn}:$(git rev-parse --short
 
 gcloud config set project "$PROJECT" >/dev/null
 gcloud services enable run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
-  pubsub.googleapis.com eventarc.googleapis.com secretmanager.googleapis.com >/dev/null
+  pubsub.googleapis.com eventarc.googleapis.com secretmanager.googleapis.com cloudscheduler.googleapis.com >/dev/null
 
 gcloud iam service-accounts describe "$runtime_sa" >/dev/null 2>&1 ||
   gcloud iam service-accounts create "$svc" --display-name "twincloud ${fn} (runtime)"
@@ -47,7 +50,7 @@ gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
 url=$(gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --service-account "$runtime_sa" --no-allow-unauthenticated \
   --memory 128Mi --cpu 1 --concurrency 20 --max-instances 5 --timeout 60 \
-  --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}" \
+  --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}${EXTRA_ENV:+,${EXTRA_ENV}}" \
   --format 'value(status.url)')
 # Verify push tokens minted for this service's URL, from the invoker account only.
 gcloud run services update "$svc" --region "$REGION" --update-env-vars "TWINCLOUD_PUSH_AUDIENCE=${url}" >/dev/null
@@ -66,4 +69,13 @@ for topic in $TOPICS; do
       --ack-deadline 60 --min-retry-delay 10s --max-retry-delay 600s
   fi
 done
+if [ -n "$SCHEDULE" ]; then
+  # Cloud Scheduler adds X-CloudScheduler-ScheduleTime, so every tick has its own event id.
+  job="${svc}-schedule"
+  body="{\"twincloud\": \"schedule\", \"name\": \"${fn}\"}"
+  if gcloud scheduler jobs describe "$job" --location "$REGION" >/dev/null 2>&1; then verb=update; else verb=create; fi
+  gcloud scheduler jobs "$verb" http "$job" --location "$REGION" --schedule "$SCHEDULE" \
+    --uri "$url" --http-method POST --headers "Content-Type=application/json" --message-body "$body" \
+    --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline 90s >/dev/null
+fi
 echo "deployed ${svc}: ${url}"
