@@ -113,6 +113,14 @@ impl World {
     fn outbox(&self) -> Vec<serde_json::Value> {
         read_outbox(self.dir.path())
     }
+
+    /// Messages whose title starts with `prefix`.
+    fn titled(&self, prefix: &str) -> Vec<serde_json::Value> {
+        self.outbox()
+            .into_iter()
+            .filter(|m| m["title"].as_str().unwrap().starts_with(prefix))
+            .collect()
+    }
 }
 
 fn read_outbox(dir: &Path) -> Vec<serde_json::Value> {
@@ -278,16 +286,7 @@ async fn concurrent_invocations_make_one_failover() {
         t.await.unwrap();
     }
     assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
-    let reports = w
-        .outbox()
-        .into_iter()
-        .filter(|m| {
-            m["title"]
-                .as_str()
-                .unwrap()
-                .starts_with("Failover: traffic moved")
-        })
-        .count();
+    let reports = w.titled("Failover: traffic moved").len();
     assert_eq!(reports, 1, "exactly one failover");
     let dns: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(w.dir.path().join("sim/dns/api.aion.example..json")).unwrap(),
@@ -312,16 +311,7 @@ async fn the_same_alarm_twice_fails_over_once() {
     inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
     assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
     inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
-    let reports = w
-        .outbox()
-        .into_iter()
-        .filter(|m| {
-            m["title"]
-                .as_str()
-                .unwrap()
-                .starts_with("Failover: traffic moved")
-        })
-        .count();
+    let reports = w.titled("Failover: traffic moved").len();
     assert_eq!(reports, 1);
 }
 
