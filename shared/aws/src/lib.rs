@@ -3,14 +3,18 @@
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so everything runs against moto unchanged.
 
 mod context;
+mod ecs;
 mod error;
 mod notify;
+mod route53;
 mod s3_state;
 mod secrets;
 
 pub use context::AwsContext;
+pub use ecs::EcsCompute;
 pub use error::classify;
 pub use notify::{SesNotifier, SnsNotifier};
+pub use route53::Route53Traffic;
 pub use s3_state::S3StateStore;
 pub use secrets::resolve_secret;
 

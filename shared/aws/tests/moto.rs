@@ -182,3 +182,85 @@ async fn secrets_resolve_whole_and_by_json_key_without_leaking() {
         .unwrap_err();
     assert_eq!(e.retry, Retry::Permanent, "{}", e.message);
 }
+
+async fn ecs_service(ctx: &AwsContext, desired: i32) -> (String, String) {
+    let ecs = ctx.ecs();
+    let cluster = unique("aion-cluster");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let family = unique("aion-backend");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/aion-backend:v2.3.1")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let service = "aion-backend".to_owned();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(&family)
+        .desired_count(desired)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+    (cluster, service)
+}
+
+#[tokio::test]
+async fn ecs_compute_conforms() {
+    let ctx = ctx().await;
+    let (cluster, service) = ecs_service(&ctx, 2).await;
+    let c = twincloud_aws::EcsCompute::new(&ctx, &cluster, Some(10));
+    twincloud_testkit::conformance::compute(&c, &service, 10, "no-such-service").await;
+}
+
+#[tokio::test]
+async fn route53_traffic_conforms_and_survives_throttling() {
+    let ctx = ctx().await;
+    let zone = ctx
+        .route53()
+        .create_hosted_zone()
+        .name("aion.example.")
+        .caller_reference(unique("zone"))
+        .send()
+        .await
+        .unwrap();
+    let zone_id = zone.hosted_zone().unwrap().id().to_owned();
+    let t = twincloud_aws::Route53Traffic::new(&ctx, &zone_id, 60);
+    twincloud_testkit::conformance::traffic(&t, &format!("{}.aion.example.", unique("api"))).await;
+
+    let proxy = FaultProxy::start(&emulators::moto_url()).await;
+    proxy.inject("POST /2013-04-01/hostedzone", 2, Fault::Status {
+        status: 400,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>".into(),
+    });
+    let via = AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
+    let t = twincloud_aws::Route53Traffic::new(&via, &zone_id, 60);
+    use twincloud_core::ports::Traffic;
+    t.switch(
+        "api.aion.example.",
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+    )
+    .await
+    .unwrap();
+    assert_eq!(proxy.stats().faulted, 2, "throttled twice, retried");
+    assert_eq!(
+        t.current_target("api.aion.example.")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("aion-alb-123.us-east-1.elb.amazonaws.com.")
+    );
+}

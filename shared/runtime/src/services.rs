@@ -53,6 +53,22 @@ pub struct Clouds {
 }
 
 impl Clouds {
+    /// Clouds with a ready AWS context (an emulator's, or one the embedding program built).
+    pub fn with_aws(aws: AwsContext) -> Self {
+        Clouds {
+            aws: Arc::new(OnceCell::from(aws)),
+            gcp: Arc::default(),
+        }
+    }
+
+    /// Clouds with a ready GCP context.
+    pub fn with_gcp(gcp: GcpContext) -> Self {
+        Clouds {
+            aws: Arc::default(),
+            gcp: Arc::new(OnceCell::from(gcp)),
+        }
+    }
+
     /// The AWS context, loaded on first use.
     pub async fn aws(&self) -> &AwsContext {
         self.aws.get_or_init(AwsContext::load).await
@@ -169,11 +185,25 @@ impl Services {
                     ComputeTarget::Local { .. } => {
                         Arc::new(twincloud_local::LocalCompute::new(&local_dir))
                     }
+                    ComputeTarget::Ecs {
+                        cluster, max_size, ..
+                    } => Arc::new(twincloud_aws::EcsCompute::new(
+                        clouds.aws().await,
+                        cluster,
+                        *max_size,
+                    )),
                 };
                 compute.insert(e.name.clone(), c);
             }
-            traffic = Some(match f.dns {
+            traffic = Some(match &f.dns {
                 DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(&local_dir)),
+                DnsProvider::Route53 { zone_id, ttl } => {
+                    Arc::new(twincloud_aws::Route53Traffic::new(
+                        clouds.aws().await,
+                        zone_id,
+                        i64::from(*ttl),
+                    ))
+                }
             });
         }
         let vantage = std::env::var("TWINCLOUD_VANTAGE")

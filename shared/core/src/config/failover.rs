@@ -51,6 +51,13 @@ pub enum Failback {
 pub enum DnsProvider {
     /// The local backend's simulated DNS (`<state dir>/sim/dns/`).
     Local,
+    /// A Route 53 hosted zone (CNAME record).
+    Route53 {
+        /// Hosted zone id (`Z0123...`).
+        zone_id: String,
+        /// Record TTL in seconds: clients follow a switch within it.
+        ttl: u32,
+    },
 }
 
 /// Where a side's containers run.
@@ -61,13 +68,22 @@ pub enum ComputeTarget {
         /// Service name.
         service: String,
     },
+    /// An ECS service (Fargate or EC2).
+    Ecs {
+        /// Cluster name or ARN.
+        cluster: String,
+        /// Service name.
+        service: String,
+        /// Never scale above this (ECS has no maximum of its own).
+        max_size: Option<u32>,
+    },
 }
 
 impl ComputeTarget {
     /// The service name.
     pub fn service(&self) -> &str {
         match self {
-            ComputeTarget::Local { service } => service,
+            ComputeTarget::Local { service } | ComputeTarget::Ecs { service, .. } => service,
         }
     }
 }
@@ -134,6 +150,10 @@ pub(super) struct RawFailover {
 #[serde(deny_unknown_fields)]
 struct RawDns {
     provider: String,
+    #[serde(default)]
+    zone_id: Option<String>,
+    #[serde(default)]
+    ttl: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +174,10 @@ struct RawEndpoint {
     compute: String,
     service: String,
     #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    max_size: Option<u32>,
+    #[serde(default)]
     active_size: Option<u32>,
     #[serde(default)]
     standby_size: Option<u32>,
@@ -172,19 +196,27 @@ pub(super) fn validate(
     if r.record.trim().is_empty() {
         at("`record` must name the DNS record clients use".into());
     }
-    let dns = match r
-        .dns
-        .as_ref()
-        .map(|d| d.provider.as_str())
-        .unwrap_or("local")
-    {
-        "local" => DnsProvider::Local,
-        other => {
-            at(format!(
-                "dns provider `{other}` is not supported in this version (local)"
-            ));
-            DnsProvider::Local
-        }
+    let dns = match r.dns.as_ref() {
+        None => DnsProvider::Local,
+        Some(d) => match d.provider.as_str() {
+            "local" => DnsProvider::Local,
+            "route53" => match d.zone_id.as_deref().filter(|z| !z.is_empty()) {
+                Some(z) => DnsProvider::Route53 {
+                    zone_id: z.to_owned(),
+                    ttl: d.ttl.unwrap_or(60),
+                },
+                None => {
+                    at("dns provider `route53` needs `zone_id` (the hosted zone id)".into());
+                    DnsProvider::Local
+                }
+            },
+            other => {
+                at(format!(
+                    "dns provider `{other}` is not supported in this version (local, route53)"
+                ));
+                DnsProvider::Local
+            }
+        },
     };
     let mut endpoints = Vec::new();
     for e in r.endpoints {
@@ -214,15 +246,31 @@ pub(super) fn validate(
             "local" => ComputeTarget::Local {
                 service: e.service.clone(),
             },
+            "ecs" => match e.cluster.as_deref().filter(|c| !c.is_empty()) {
+                Some(cluster) => ComputeTarget::Ecs {
+                    cluster: cluster.to_owned(),
+                    service: e.service.clone(),
+                    max_size: e.max_size,
+                },
+                None => {
+                    here("compute `ecs` needs `cluster`".into());
+                    ComputeTarget::Local {
+                        service: e.service.clone(),
+                    }
+                }
+            },
             other => {
                 here(format!(
-                    "compute `{other}` is not supported in this version (local)"
+                    "compute `{other}` is not supported in this version (local, ecs)"
                 ));
                 ComputeTarget::Local {
                     service: e.service.clone(),
                 }
             }
         };
+        if let Some(max) = e.max_size.filter(|m| *m < e.active_size.unwrap_or(1)) {
+            here(format!("`max_size` ({max}) is below `active_size`"));
+        }
         let (active_size, standby_size) = (e.active_size.unwrap_or(1), e.standby_size.unwrap_or(0));
         if active_size == 0 {
             here(

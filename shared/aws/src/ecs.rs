@@ -1,0 +1,104 @@
+//! [`Compute`] on ECS services (Fargate or EC2): desired count and running count.
+
+use async_trait::async_trait;
+use twincloud_core::ports::{Compute, PortError, Retry, ServiceScale};
+
+use crate::context::AwsContext;
+use crate::error::classify;
+
+/// The services of one ECS cluster. ECS has no maximum of its own; `max` (from configuration)
+/// bounds what twincloud will ask for.
+#[derive(Debug, Clone)]
+pub struct EcsCompute {
+    client: aws_sdk_ecs::Client,
+    cluster: String,
+    max: Option<u32>,
+}
+
+impl EcsCompute {
+    /// Services of `cluster`, never scaled above `max`.
+    pub fn new(ctx: &AwsContext, cluster: &str, max: Option<u32>) -> Self {
+        EcsCompute {
+            client: ctx.ecs(),
+            cluster: cluster.into(),
+            max,
+        }
+    }
+
+    fn permanent(&self, message: String) -> PortError {
+        PortError {
+            message,
+            retry: Retry::Permanent,
+        }
+    }
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
+#[async_trait]
+impl Compute for EcsCompute {
+    async fn scale(&self, service: &str) -> Result<ServiceScale, PortError> {
+        let out = self
+            .client
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    &format!("ECS describe service `{service}` in `{}`", self.cluster),
+                    e,
+                )
+            })?;
+        let s = out
+            .services()
+            .iter()
+            .find(|s| s.service_name() == Some(service) && s.status() != Some("INACTIVE"))
+            .ok_or_else(|| {
+                self.permanent(format!(
+                    "ECS service `{service}` not found in cluster `{}`",
+                    self.cluster
+                ))
+            })?;
+        Ok(ServiceScale {
+            desired: count(s.desired_count()),
+            ready: count(s.running_count()),
+            max: self.max,
+        })
+    }
+
+    async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError> {
+        if let Some(max) = self.max.filter(|m| desired > *m) {
+            return Err(self.permanent(format!(
+                "ECS service `{service}`: desired {desired} is above its maximum of {max}"
+            )));
+        }
+        let n = i32::try_from(desired)
+            .map_err(|_| self.permanent(format!("desired count {desired} is out of range")))?;
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(service)
+            .desired_count(n)
+            .send()
+            .await
+            .map_err(|e| {
+                let pe = classify(
+                    &format!("ECS update service `{service}` in `{}`", self.cluster),
+                    e,
+                );
+                if pe.message.contains("ServiceNotFoundException") {
+                    self.permanent(format!(
+                        "ECS service `{service}` not found in cluster `{}`",
+                        self.cluster
+                    ))
+                } else {
+                    pe
+                }
+            })?;
+        Ok(())
+    }
+}
