@@ -33,6 +33,8 @@ pub struct GcpContext {
     storage: String,
     pubsub: String,
     secret_manager: String,
+    run: String,
+    dns: String,
     retry: HttpRetry,
 }
 
@@ -57,6 +59,10 @@ impl GcpContext {
         let pubsub = base_from_host("TWINCLOUD_GCP_PUBSUB_URL")
             .or_else(|| base_from_host("PUBSUB_EMULATOR_HOST"))
             .unwrap_or_else(|| "https://pubsub.googleapis.com".into());
+        let run = base_from_host("TWINCLOUD_GCP_RUN_URL")
+            .unwrap_or_else(|| "https://run.googleapis.com".into());
+        let dns = base_from_host("TWINCLOUD_GCP_DNS_URL")
+            .unwrap_or_else(|| "https://dns.googleapis.com".into());
         let secret_manager = base_from_host("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
         let auth = if std::env::var("TWINCLOUD_GCP_AUTH").is_ok_and(|v| v == "none") {
@@ -70,6 +76,8 @@ impl GcpContext {
             storage,
             pubsub,
             secret_manager,
+            run,
+            dns,
             retry: HttpRetry::default(),
         }
     }
@@ -82,7 +90,9 @@ impl GcpContext {
             auth: GcpAuth::None,
             storage: base.clone(),
             pubsub: base.clone(),
-            secret_manager: base,
+            secret_manager: base.clone(),
+            run: base.clone(),
+            dns: base,
             retry: HttpRetry {
                 base: std::time::Duration::from_millis(20),
                 ..HttpRetry::default()
@@ -104,6 +114,16 @@ impl GcpContext {
     /// Pub/Sub base URL.
     pub fn pubsub_base(&self) -> &str {
         &self.pubsub
+    }
+
+    /// Cloud Run Admin API base URL (`TWINCLOUD_GCP_RUN_URL`).
+    pub fn run_base(&self) -> &str {
+        &self.run
+    }
+
+    /// Cloud DNS API base URL (`TWINCLOUD_GCP_DNS_URL`).
+    pub fn dns_base(&self) -> &str {
+        &self.dns
     }
 
     /// Secret Manager base URL.

@@ -3,11 +3,15 @@
 //! configuration. Tokens come from `google-cloud-auth` (Application Default Credentials, the
 //! metadata server on Cloud Run); emulators need none.
 
+mod clouddns;
+mod cloudrun;
 mod context;
 mod gcs_state;
 mod pubsub;
 mod secrets;
 
+pub use clouddns::CloudDnsTraffic;
+pub use cloudrun::CloudRunCompute;
 pub use context::{GcpAuth, GcpContext};
 pub use gcs_state::GcsStateStore;
 pub use pubsub::PubSubNotifier;

@@ -168,3 +168,108 @@ async fn secret_manager_access_by_json_key() {
         "/v1/projects/p/secrets/s/versions/latest:access"
     );
 }
+
+/// A Cloud Run Admin v2 fake holding services; every request is validated against run.v2.json.
+async fn cloud_run_fake() -> DiscoveryFake {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let services: Arc<Mutex<BTreeMap<String, serde_json::Value>>> = Arc::default();
+    services.lock().unwrap().insert(
+        "aion-backend".into(),
+        json!({"name": "projects/aion-prod/locations/us-central1/services/aion-backend", "scaling": {"minInstanceCount": 0},
+               "template": {"scaling": {"maxInstanceCount": 10}}, "reconciling": false,
+               "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"}}),
+    );
+    DiscoveryFake::start("run.v2", move |call| {
+        let name = call.path.rsplit('/').next().unwrap_or("").to_owned();
+        let mut map = services.lock().unwrap();
+        let Some(svc) = map.get_mut(&name) else {
+            return (404, json!({"error": {"code": 404, "status": "NOT_FOUND", "message": format!("service {name} not found")}}));
+        };
+        match call.method.as_str() {
+            "run.projects.locations.services.get" => (200, svc.clone()),
+            "run.projects.locations.services.patch" => {
+                assert_eq!(call.query, "updateMask=scaling.minInstanceCount", "only the minimum changes");
+                svc["scaling"]["minInstanceCount"] = call.body["scaling"]["minInstanceCount"].clone();
+                (200, json!({"name": "projects/aion-prod/locations/us-central1/operations/op-1", "done": true}))
+            }
+            other => (400, json!({"error": {"message": format!("unexpected {other}")}})),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn cloud_run_compute_conforms_with_valid_api_calls() {
+    let fake = cloud_run_fake().await;
+    let c = twincloud_gcp::CloudRunCompute::new(
+        &GcpContext::for_emulator(&fake.url()),
+        "aion-prod",
+        "us-central1",
+    );
+    twincloud_testkit::conformance::compute(&c, "aion-backend", 10, "no-such-service").await;
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.method == "run.projects.locations.services.patch")
+    );
+}
+
+/// A Cloud DNS fake: record sets, atomic changes whose deletions must match what is there.
+async fn cloud_dns_fake() -> DiscoveryFake {
+    use std::sync::{Arc, Mutex};
+    let sets: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    DiscoveryFake::start("dns.v1", move |call| {
+        let mut sets = sets.lock().unwrap();
+        match call.method.as_str() {
+            "dns.resourceRecordSets.list" => {
+                let name = call.query.split('&').find_map(|p| p.strip_prefix("name=")).unwrap_or("").to_owned();
+                let found: Vec<_> = sets.iter().filter(|s| s["name"] == name.as_str()).cloned().collect();
+                (200, json!({"kind": "dns#resourceRecordSetsListResponse", "rrsets": found}))
+            }
+            "dns.changes.create" => {
+                for d in call.body["deletions"].as_array().into_iter().flatten() {
+                    match sets.iter().position(|s| s == d) {
+                        Some(i) => {
+                            sets.remove(i);
+                        }
+                        None => return (412, json!({"error": {"code": 412, "message": "conditionNotMet: deletion does not match"}})),
+                    }
+                }
+                sets.extend(call.body["additions"].as_array().into_iter().flatten().cloned());
+                (200, json!({"kind": "dns#change", "id": "7", "status": "pending"}))
+            }
+            "dns.changes.get" => (200, json!({"kind": "dns#change", "id": "7", "status": "done"})),
+            other => (400, json!({"error": {"message": format!("unexpected {other}")}})),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn cloud_dns_traffic_conforms_with_valid_api_calls() {
+    let fake = cloud_dns_fake().await;
+    let t = twincloud_gcp::CloudDnsTraffic::new(
+        &GcpContext::for_emulator(&fake.url()),
+        "aion-prod",
+        "aion-zone",
+        60,
+    );
+    twincloud_testkit::conformance::traffic(&t, "api.aion.example.").await;
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+    let creates: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "dns.changes.create")
+        .collect();
+    assert_eq!(
+        creates.len(),
+        2,
+        "one change per real switch; the no-op switch sends none"
+    );
+    assert_eq!(
+        creates[1].body["deletions"][0]["rrdatas"][0], "primary.example.com.",
+        "the old record is deleted in the same change"
+    );
+}

@@ -192,11 +192,21 @@ impl Services {
                         cluster,
                         *max_size,
                     )),
+                    ComputeTarget::CloudRun {
+                        project, region, ..
+                    } => Arc::new(twincloud_gcp::CloudRunCompute::new(
+                        clouds.gcp().await,
+                        project,
+                        region,
+                    )),
                 };
                 compute.insert(e.name.clone(), c);
             }
             traffic = Some(match &f.dns {
                 DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(&local_dir)),
+                DnsProvider::CloudDns { project, zone, ttl } => Arc::new(
+                    twincloud_gcp::CloudDnsTraffic::new(clouds.gcp().await, project, zone, *ttl),
+                ),
                 DnsProvider::Route53 { zone_id, ttl } => {
                     Arc::new(twincloud_aws::Route53Traffic::new(
                         clouds.aws().await,

@@ -229,20 +229,20 @@ pub async fn compute(c: &dyn Compute, service: &str, max: u32, missing: &str) {
 /// Traffic suite on a record that does not exist yet.
 pub async fn traffic(t: &dyn Traffic, record: &str) {
     assert_eq!(t.current_target(record).await.unwrap(), None);
-    t.switch(record, "primary.example.com").await.unwrap();
+    t.switch(record, "primary.example.com.").await.unwrap();
     assert_eq!(
         t.current_target(record).await.unwrap().as_deref(),
-        Some("primary.example.com")
+        Some("primary.example.com.")
     );
-    t.switch(record, "standby.example.com").await.unwrap();
+    t.switch(record, "standby.example.com.").await.unwrap();
     assert_eq!(
         t.current_target(record).await.unwrap().as_deref(),
-        Some("standby.example.com")
+        Some("standby.example.com.")
     );
-    t.switch(record, "standby.example.com").await.unwrap();
+    t.switch(record, "standby.example.com.").await.unwrap();
     assert_eq!(
         t.current_target(record).await.unwrap().as_deref(),
-        Some("standby.example.com"),
+        Some("standby.example.com."),
         "idempotent"
     );
 }

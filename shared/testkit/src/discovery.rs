@@ -89,17 +89,27 @@ impl Discovery {
         let service_path = self.doc["servicePath"].as_str().unwrap_or("");
         let rel = path.trim_start_matches('/');
         let rel = rel.strip_prefix(service_path).unwrap_or(rel);
+        // The flat path when a method has one (`{+name}` paths match almost anything), and the
+        // most specific template when several match: fewest `{+...}`, most literal segments.
+        let specificity = |t: &str| {
+            (
+                t.contains("{+"),
+                std::cmp::Reverse(t.split('/').filter(|s| !s.contains('{')).count()),
+            )
+        };
         let m = self
             .methods()
             .into_iter()
-            .find(|m| {
-                m["httpMethod"].as_str() == Some(verb)
-                    && [m.get("flatPath"), m.get("path")]
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .any(|t| template_matches(t, rel))
+            .filter(|m| m["httpMethod"].as_str() == Some(verb))
+            .filter_map(|m| {
+                let t = m
+                    .get("flatPath")
+                    .or_else(|| m.get("path"))
+                    .and_then(Value::as_str)?;
+                template_matches(t, rel).then_some((specificity(t), m))
             })
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, m)| m)
             .ok_or_else(|| format!("no method of {} serves {verb} /{rel}", self.doc["name"]))?;
         let id = m["id"].as_str().unwrap_or("?").to_owned();
         let params = m.get("parameters").and_then(Value::as_object);

@@ -51,6 +51,15 @@ pub enum Failback {
 pub enum DnsProvider {
     /// The local backend's simulated DNS (`<state dir>/sim/dns/`).
     Local,
+    /// A Cloud DNS managed zone (CNAME record).
+    CloudDns {
+        /// GCP project.
+        project: String,
+        /// Managed zone name.
+        zone: String,
+        /// Record TTL in seconds.
+        ttl: u32,
+    },
     /// A Route 53 hosted zone (CNAME record).
     Route53 {
         /// Hosted zone id (`Z0123...`).
@@ -65,6 +74,15 @@ pub enum DnsProvider {
 pub enum ComputeTarget {
     /// A simulated service of the local backend.
     Local {
+        /// Service name.
+        service: String,
+    },
+    /// A Cloud Run service (its minimum instance count).
+    CloudRun {
+        /// GCP project.
+        project: String,
+        /// Region.
+        region: String,
         /// Service name.
         service: String,
     },
@@ -83,7 +101,9 @@ impl ComputeTarget {
     /// The service name.
     pub fn service(&self) -> &str {
         match self {
-            ComputeTarget::Local { service } | ComputeTarget::Ecs { service, .. } => service,
+            ComputeTarget::Local { service }
+            | ComputeTarget::Ecs { service, .. }
+            | ComputeTarget::CloudRun { service, .. } => service,
         }
     }
 }
@@ -153,6 +173,10 @@ struct RawDns {
     #[serde(default)]
     zone_id: Option<String>,
     #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
     ttl: Option<u32>,
 }
 
@@ -175,6 +199,10 @@ struct RawEndpoint {
     service: String,
     #[serde(default)]
     cluster: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
     #[serde(default)]
     max_size: Option<u32>,
     #[serde(default)]
@@ -210,9 +238,23 @@ pub(super) fn validate(
                     DnsProvider::Local
                 }
             },
+            "clouddns" => match (
+                d.project.as_deref().filter(|p| !p.is_empty()),
+                d.zone.as_deref().filter(|z| !z.is_empty()),
+            ) {
+                (Some(project), Some(zone)) => DnsProvider::CloudDns {
+                    project: project.to_owned(),
+                    zone: zone.to_owned(),
+                    ttl: d.ttl.unwrap_or(60),
+                },
+                _ => {
+                    at("dns provider `clouddns` needs `project` and `zone` (the managed zone name)".into());
+                    DnsProvider::Local
+                }
+            },
             other => {
                 at(format!(
-                    "dns provider `{other}` is not supported in this version (local, route53)"
+                    "dns provider `{other}` is not supported in this version (local, route53, clouddns)"
                 ));
                 DnsProvider::Local
             }
@@ -259,9 +301,25 @@ pub(super) fn validate(
                     }
                 }
             },
+            "cloudrun" => match (
+                e.project.as_deref().filter(|p| !p.is_empty()),
+                e.region.as_deref().filter(|r| !r.is_empty()),
+            ) {
+                (Some(project), Some(region)) => ComputeTarget::CloudRun {
+                    project: project.to_owned(),
+                    region: region.to_owned(),
+                    service: e.service.clone(),
+                },
+                _ => {
+                    here("compute `cloudrun` needs `project` and `region`".into());
+                    ComputeTarget::Local {
+                        service: e.service.clone(),
+                    }
+                }
+            },
             other => {
                 here(format!(
-                    "compute `{other}` is not supported in this version (local, ecs)"
+                    "compute `{other}` is not supported in this version (local, ecs, cloudrun)"
                 ));
                 ComputeTarget::Local {
                     service: e.service.clone(),

@@ -161,7 +161,7 @@ primary = true
 url = "ftp://a"
 health = ["health"]
 dns_target = "a."
-compute = "cloudrun"
+compute = "lambda"
 service = "a"
 active_size = 1
 standby_size = 3
@@ -184,7 +184,7 @@ service = "b"
     for want in [
         "t.toml:9: failover endpoint `a`: `url` must start with http:// or https://",
         "t.toml:9: failover endpoint `a`: health path `health` must start with `/`",
-        "t.toml:9: failover endpoint `a`: compute `cloudrun` is not supported in this version (local, ecs)",
+        "t.toml:9: failover endpoint `a`: compute `lambda` is not supported in this version (local, ecs, cloudrun)",
         "t.toml:9: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
         "failover: `probe_window_secs` (5) must be at least `probe_interval_secs` (10)",
     ] {
