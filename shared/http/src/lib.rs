@@ -1,10 +1,12 @@
 //! HTTP adapters: Slack incoming webhooks (Block Kit) and generic JSON webhooks, sharing one
 //! retry policy that honours `Retry-After` and classifies failures as transient or permanent.
 
+mod cloudflare;
 mod prober;
 mod retry;
 mod webhook;
 
+pub use cloudflare::CloudflareTraffic;
 pub use prober::HttpProber;
 pub use retry::{HttpFailure, HttpRetry, classify_status};
 pub use webhook::{SlackNotifier, WebhookNotifier};

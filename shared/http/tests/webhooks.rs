@@ -169,3 +169,124 @@ async fn webhook_gives_up_after_max_attempts() {
     assert!(e.to_string().contains("after 4 attempt(s)"), "{e}");
     assert_eq!(server.requests().len(), 4);
 }
+
+/// A Cloudflare DNS API fake holding records; answers 429 when told to.
+async fn cloudflare_fake(
+    throttle: u32,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use axum::extract::{Path, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+    type Records = Arc<Mutex<Vec<(String, String)>>>;
+    let records: Records = Arc::default();
+    let throttled = Arc::new(AtomicU32::new(throttle));
+    let auth_ok = |h: &HeaderMap| {
+        h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer cf-test-token")
+    };
+    let t1 = throttled.clone();
+    let list = move |State(r): State<Records>,
+                     h: HeaderMap,
+                     Path(zone): Path<String>,
+                     Query(q): Query<std::collections::HashMap<String, String>>| {
+        let t = t1.clone();
+        async move {
+            if t.load(Ordering::SeqCst) > 0 {
+                t.fetch_sub(1, Ordering::SeqCst);
+                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], serde_json::json!({"success": false, "errors": [{"code": 10000, "message": "rate limited"}]}).to_string());
+            }
+            assert_eq!(zone, "023e105f4ecef8ad9ca31a8372d0c353");
+            if !auth_ok(&h) {
+                return (StatusCode::FORBIDDEN, [("retry-after", "0")], serde_json::json!({"success": false, "errors": [{"code": 9109, "message": "Invalid access token"}]}).to_string());
+            }
+            assert_eq!(q.get("type").map(String::as_str), Some("CNAME"));
+            let name = q.get("name").cloned().unwrap_or_default();
+            let found: Vec<_> = r.lock().unwrap().iter().filter(|(n, _)| *n == name).map(|(n, c)| serde_json::json!({"id": format!("id-{n}"), "name": n, "type": "CNAME", "content": c, "ttl": 60, "proxied": false})).collect();
+            (
+                StatusCode::OK,
+                [("retry-after", "0")],
+                serde_json::json!({"success": true, "errors": [], "result": found}).to_string(),
+            )
+        }
+    };
+    let create = move |State(r): State<Records>,
+                       h: HeaderMap,
+                       axum::Json(b): axum::Json<serde_json::Value>| async move {
+        assert!(auth_ok(&h));
+        assert!(
+            !b["content"].as_str().unwrap().ends_with('.'),
+            "Cloudflare content has no trailing dot"
+        );
+        r.lock().unwrap().push((
+            b["name"].as_str().unwrap().to_owned(),
+            b["content"].as_str().unwrap().to_owned(),
+        ));
+        axum::Json(serde_json::json!({"success": true, "errors": [], "result": b}))
+    };
+    let update = move |State(r): State<Records>,
+                       h: HeaderMap,
+                       Path((_zone, id)): Path<(String, String)>,
+                       axum::Json(b): axum::Json<serde_json::Value>| async move {
+        assert!(auth_ok(&h));
+        let mut recs = r.lock().unwrap();
+        let rec = recs
+            .iter_mut()
+            .find(|(n, _)| format!("id-{n}") == id)
+            .expect("known record");
+        rec.1 = b["content"].as_str().unwrap().to_owned();
+        axum::Json(serde_json::json!({"success": true, "errors": [], "result": b}))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/zones/{zone}/dns_records",
+            axum::routing::get(list).post(create),
+        )
+        .route(
+            "/zones/{zone}/dns_records/{id}",
+            axum::routing::patch(update),
+        )
+        .with_state(records.clone());
+    (
+        format!("http://{}", twincloud_testkit::serve(app).await),
+        records,
+    )
+}
+
+#[tokio::test]
+async fn cloudflare_traffic_conforms_and_survives_rate_limits() {
+    let (base, records) = cloudflare_fake(2).await;
+    let t = twincloud_http::CloudflareTraffic::new(
+        twincloud_http::client(),
+        &base,
+        "023e105f4ecef8ad9ca31a8372d0c353",
+        Secret::new("cf-test-token"),
+        60,
+        fast(),
+    );
+    twincloud_testkit::conformance::traffic(&t, "api.aion.example.").await;
+    assert_eq!(
+        records.lock().unwrap().len(),
+        1,
+        "one record, updated in place"
+    );
+
+    let wrong = twincloud_http::CloudflareTraffic::new(
+        twincloud_http::client(),
+        &base,
+        "023e105f4ecef8ad9ca31a8372d0c353",
+        Secret::new("wrong"),
+        60,
+        fast(),
+    );
+    use twincloud_core::ports::Traffic;
+    let e = wrong.current_target("api.aion.example.").await.unwrap_err();
+    assert_eq!(e.retry, Retry::Permanent);
+    assert!(
+        e.message.contains("403") && !e.message.contains("wrong"),
+        "{}",
+        e.message
+    );
+}

@@ -204,6 +204,22 @@ impl Services {
             }
             traffic = Some(match &f.dns {
                 DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(&local_dir)),
+                DnsProvider::Cloudflare {
+                    zone_id,
+                    api_token,
+                    ttl,
+                } => {
+                    let base = std::env::var("TWINCLOUD_CLOUDFLARE_URL")
+                        .unwrap_or_else(|_| "https://api.cloudflare.com/client/v4".into());
+                    Arc::new(twincloud_http::CloudflareTraffic::new(
+                        (*http).clone(),
+                        &base,
+                        zone_id,
+                        resolve(clouds, api_token).await?,
+                        *ttl,
+                        HttpRetry::default(),
+                    ))
+                }
                 DnsProvider::CloudDns { project, zone, ttl } => Arc::new(
                     twincloud_gcp::CloudDnsTraffic::new(clouds.gcp().await, project, zone, *ttl),
                 ),

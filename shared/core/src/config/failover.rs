@@ -60,6 +60,15 @@ pub enum DnsProvider {
         /// Record TTL in seconds.
         ttl: u32,
     },
+    /// A Cloudflare zone (CNAME record, not proxied).
+    Cloudflare {
+        /// Zone id.
+        zone_id: String,
+        /// API token with DNS edit permission on the zone.
+        api_token: crate::secret::SecretRef,
+        /// Record TTL in seconds.
+        ttl: u32,
+    },
     /// A Route 53 hosted zone (CNAME record).
     Route53 {
         /// Hosted zone id (`Z0123...`).
@@ -177,6 +186,8 @@ struct RawDns {
     #[serde(default)]
     zone: Option<String>,
     #[serde(default)]
+    api_token: Option<String>,
+    #[serde(default)]
     ttl: Option<u32>,
 }
 
@@ -238,6 +249,26 @@ pub(super) fn validate(
                     DnsProvider::Local
                 }
             },
+            "cloudflare" => match (
+                d.zone_id.as_deref().filter(|z| !z.is_empty()),
+                d.api_token
+                    .as_deref()
+                    .map(str::parse::<crate::secret::SecretRef>),
+            ) {
+                (Some(zone_id), Some(Ok(api_token))) => DnsProvider::Cloudflare {
+                    zone_id: zone_id.to_owned(),
+                    api_token,
+                    ttl: d.ttl.unwrap_or(60),
+                },
+                (_, Some(Err(e))) => {
+                    at(format!("dns `api_token`: {e}"));
+                    DnsProvider::Local
+                }
+                _ => {
+                    at("dns provider `cloudflare` needs `zone_id` and `api_token` (a secret reference)".into());
+                    DnsProvider::Local
+                }
+            },
             "clouddns" => match (
                 d.project.as_deref().filter(|p| !p.is_empty()),
                 d.zone.as_deref().filter(|z| !z.is_empty()),
@@ -254,7 +285,7 @@ pub(super) fn validate(
             },
             other => {
                 at(format!(
-                    "dns provider `{other}` is not supported in this version (local, route53, clouddns)"
+                    "dns provider `{other}` is not supported in this version (local, route53, clouddns, cloudflare)"
                 ));
                 DnsProvider::Local
             }

@@ -445,7 +445,8 @@ impl Config {
 
     /// Every secret reference the configuration holds, to resolve once at start.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
-        self.notify
+        let mut refs: Vec<&SecretRef> = self
+            .notify
             .channels
             .iter()
             .filter_map(|c| match &c.target {
@@ -453,7 +454,13 @@ impl Config {
                 ChannelTarget::Webhook { authorization, .. } => authorization.as_ref(),
                 _ => None,
             })
-            .collect()
+            .collect();
+        if let Some(DnsProvider::Cloudflare { api_token, .. }) =
+            self.failover.as_ref().map(|f| &f.dns)
+        {
+            refs.push(api_token);
+        }
+        refs
     }
 }
 
