@@ -344,3 +344,46 @@ async fn manual_failback_on_command_only_to_a_healthy_primary() {
     inv.handle_json(failback.as_bytes()).await.unwrap();
     assert_eq!(w.dns().await, "aion-xyz-uc.a.run.app.");
 }
+
+#[tokio::test]
+async fn a_partition_seen_from_one_cloud_alone_never_fails_over() {
+    // Two vantage points share the state; with quorum 2 both must see the primary down. The
+    // GCP vantage reaches a dead primary while the AWS vantage still reaches a live one.
+    let w = World::new().await;
+    let mut dead = StandInApp::start().await.unwrap();
+    dead.kill().await;
+    let vantage = |url: String, name: &'static str| {
+        let text = failover_toml(&url, &w.aws.url(), "manual", 300)
+            .replace("[failover]\n", "[failover]\nquorum = 2\n");
+        let cfg = config(w.dir.path(), &text);
+        async move {
+            let mut services =
+                twincloud_runtime::Services::build(cfg, &twincloud_runtime::Clouds::default())
+                    .await
+                    .unwrap();
+            services.vantage = name.into();
+            Invoker::new(Box::new(Failover), services, false)
+        }
+    };
+    let gcp_side = vantage(dead.url(), "gcp").await;
+    let aws_side = vantage(w.gcp.url(), "aws").await;
+    for n in 0..4 {
+        tick(&gcp_side, 10 + n).await;
+        tick(&aws_side, 20 + n).await;
+    }
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "one vantage alone does not make a quorum"
+    );
+    let aws_sees_dead = vantage(dead.url(), "aws").await;
+    for n in 0..3 {
+        tick(&aws_sees_dead, 30 + n).await;
+    }
+    tick(&gcp_side, 40).await;
+    assert_eq!(
+        w.dns().await,
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+        "both vantage points agree: failover"
+    );
+}
