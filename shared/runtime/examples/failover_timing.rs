@@ -3,7 +3,10 @@
 //! interval. Measures the time from the kill to the decision and from the decision to the
 //! switch completed (standby scaled and ready, DNS switched), median of the runs.
 //!
-//!     cargo run --release -p twincloud-runtime --example failover_timing -- [RUNS] [INTERVAL_SECS]
+//!     cargo run --release -p twincloud-runtime --example failover_timing -- [RUNS] [INTERVAL_SECS] [MOTO_URL]
+//!
+//! With a moto URL, the standby is an ECS service and the record lives in Route 53 (on moto);
+//! without, the local backend's simulated services and DNS.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -17,8 +20,14 @@ use twincloud_runtime::{Clouds, Invoker, Services};
 
 const RECORD: &str = "api.aion.example.";
 
-fn config(dir: &std::path::Path, gcp: &str, aws: &str, interval: u64) -> Config {
-    let text = format!(
+/// Where the services and the record live.
+enum Backend {
+    Local,
+    Moto { cluster: String, zone: String },
+}
+
+fn config(dir: &std::path::Path, gcp: &str, aws: &str, interval: u64, backend: &Backend) -> Config {
+    let mut text = format!(
         r#"[project]
 name = "timing"
 state = "{}"
@@ -52,7 +61,67 @@ active_size = 2
 "#,
         dir.display()
     );
+    if let Backend::Moto { cluster, zone } = backend {
+        text = text
+            .replace("[[failover.endpoints]]\nname = \"gcp\"", &format!("[failover.dns]\nprovider = \"route53\"\nzone_id = \"{zone}\"\n\n[[failover.endpoints]]\nname = \"gcp\""))
+            .replace("compute = \"local\"\nservice = \"gcp\"", &format!("compute = \"ecs\"\ncluster = \"{cluster}\"\nservice = \"gcp\""))
+            .replace("compute = \"local\"\nservice = \"aws\"", &format!("compute = \"ecs\"\ncluster = \"{cluster}\"\nservice = \"aws\""));
+    }
     Config::parse("timing", &text).unwrap()
+}
+
+/// Creates the two ECS services and the hosted zone on moto; returns the backend and context.
+async fn moto(url: &str, run: usize) -> (Backend, twincloud_aws::AwsContext) {
+    let ctx = twincloud_aws::AwsContext::for_endpoint(url, "us-east-1").await;
+    let ecs = ctx.ecs();
+    let cluster = format!("timing-{}-{run}", std::process::id());
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    ecs.register_task_definition()
+        .family("timing")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("app:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (name, n) in [("gcp", 2), ("aws", 0)] {
+        ecs.create_service()
+            .cluster(&cluster)
+            .service_name(name)
+            .task_definition("timing")
+            .desired_count(n)
+            .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+            .send()
+            .await
+            .unwrap();
+    }
+    let zone = ctx
+        .route53()
+        .create_hosted_zone()
+        .name("aion.example.")
+        .caller_reference(format!("{cluster}-zone"))
+        .send()
+        .await
+        .unwrap();
+    let zone = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    twincloud_aws::Route53Traffic::new(&ctx, &zone, 60)
+        .switch(RECORD, "gcp.")
+        .await
+        .unwrap();
+    (Backend::Moto { cluster, zone }, ctx)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -65,21 +134,39 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     let interval: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let moto_url = args.get(3).cloned();
     let (mut detect, mut switch) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let dir = tempfile::tempdir().unwrap();
         let mut gcp = StandInApp::start().await.unwrap();
         let aws = StandInApp::start().await.unwrap();
-        let c = LocalCompute::new(dir.path());
-        c.create_service("gcp", 2, Some(10)).await.unwrap();
-        c.create_service("aws", 0, Some(10)).await.unwrap();
-        LocalTraffic::new(dir.path())
-            .switch(RECORD, "gcp.")
-            .await
-            .unwrap();
+        let (backend, clouds, traffic): (Backend, Clouds, Box<dyn Traffic>) = match &moto_url {
+            Some(url) => {
+                let (b, ctx) = moto(url, run).await;
+                let Backend::Moto { zone, .. } = &b else {
+                    unreachable!()
+                };
+                let t = Box::new(twincloud_aws::Route53Traffic::new(&ctx, zone, 60));
+                (b, Clouds::with_aws(ctx), t)
+            }
+            None => {
+                let c = LocalCompute::new(dir.path());
+                c.create_service("gcp", 2, Some(10)).await.unwrap();
+                c.create_service("aws", 0, Some(10)).await.unwrap();
+                LocalTraffic::new(dir.path())
+                    .switch(RECORD, "gcp.")
+                    .await
+                    .unwrap();
+                (
+                    Backend::Local,
+                    Clouds::default(),
+                    Box::new(LocalTraffic::new(dir.path())),
+                )
+            }
+        };
         let services = Services::build(
-            config(dir.path(), &gcp.url(), &aws.url(), interval),
-            &Clouds::default(),
+            config(dir.path(), &gcp.url(), &aws.url(), interval, &backend),
+            &clouds,
         )
         .await
         .unwrap();
@@ -112,11 +199,7 @@ async fn main() {
             .map(|a| a.elapsed_ms)
             .sum();
         assert_eq!(
-            LocalTraffic::new(dir.path())
-                .current_target(RECORD)
-                .await
-                .unwrap()
-                .as_deref(),
+            traffic.current_target(RECORD).await.unwrap().as_deref(),
             Some("aws.")
         );
         let d = decided.signed_duration_since(killed_at).num_milliseconds() as f64 / 1000.0;
