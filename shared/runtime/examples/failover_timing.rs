@@ -210,9 +210,12 @@ async fn main() {
         detect.push(d);
         switch.push(to_switch as f64 / 1000.0);
     }
-    println!(
-        "Failover on the local backend, threshold 3 x interval {interval} s, median of {runs} runs\n"
-    );
+    let on = if moto_url.is_some() {
+        "ECS and Route 53 on moto"
+    } else {
+        "the local backend"
+    };
+    println!("Failover on {on}, threshold 3 x interval {interval} s, median of {runs} runs\n");
     println!("| | seed (000) | twincloud | target |");
     println!("|---|---:|---:|---:|");
     println!(
