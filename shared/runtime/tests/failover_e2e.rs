@@ -387,3 +387,50 @@ async fn a_partition_seen_from_one_cloud_alone_never_fails_over() {
         "both vantage points agree: failover"
     );
 }
+
+#[tokio::test]
+async fn a_failed_step_leaves_traffic_alone_and_says_so() {
+    let mut w = World::new().await;
+    // The standby cannot reach its active size: scaling it is refused.
+    LocalCompute::new(w.dir.path())
+        .create_service("aion-backend-aws", 0, Some(1))
+        .await
+        .unwrap();
+    let inv = w.failover("manual", 300).await;
+    w.gcp.kill().await;
+    let mut last = None;
+    for n in 0..3 {
+        last = Some(tick(&inv, n).await);
+    }
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "traffic never moves to a side that is not ready"
+    );
+    let report = last.unwrap();
+    let switch = &report.results[0].followups[0];
+    assert!(matches!(
+        switch.actions[0].outcome,
+        twincloud_runtime::Outcome::Failed { .. }
+    ));
+    assert!(
+        switch.actions[1..]
+            .iter()
+            .all(|a| matches!(a.outcome, twincloud_runtime::Outcome::Skipped { .. }))
+    );
+    let failed = w.titled("Failover GCP Cloud Run → AWS Fargate FAILED at `scale-up`");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["severity"], "critical");
+    // The lock stays while its lease runs: the next round does not start a second switch.
+    let r = tick(&inv, 9).await;
+    assert!(
+        r.results[0]
+            .execution
+            .plan
+            .notes
+            .iter()
+            .any(|n| n.contains("in progress")),
+        "{:?}",
+        r.results[0].execution.plan.notes
+    );
+}

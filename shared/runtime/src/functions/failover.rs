@@ -300,6 +300,55 @@ async fn decide_and_act(
             notes.push(reason);
             Ok((vec![], false))
         }
+        Decision::Abandon { switch, reason } => {
+            // If the record already names the target, the switch did take effect and only its
+            // record is missing: finish it instead (done steps are skipped).
+            let target = cfg.endpoint(&switch.to).map(|e| e.dns_target.clone());
+            let current = match &services.traffic {
+                Some(t) => t.current_target(&cfg.record).await.ok().flatten(),
+                None => None,
+            };
+            if target.is_some() && current == target {
+                let plan = failover::plan_switch(
+                    cfg,
+                    &state,
+                    version.as_ref(),
+                    &switch,
+                    "finishing a switch whose DNS change took effect",
+                    now,
+                );
+                return Ok((vec![execute(services, plan, dry_run, now).await?], true));
+            }
+            notes.push(reason.clone());
+            let exec = execute(
+                services,
+                failover::plan_abandon(&state, version.as_ref(), &switch, &reason),
+                dry_run,
+                now,
+            )
+            .await?;
+            let r = Report {
+                function: failover::FUNCTION.into(),
+                title: format!(
+                    "Unfinished switch {} → {} abandoned; traffic stays on {}",
+                    switch.from, switch.to, state.active
+                ),
+                summary: reason,
+                severity: Severity::Warning,
+                fields: vec![("Started".into(), switch.started.to_rfc3339())],
+                subject: switch.id.clone(),
+                state: "abandoned".into(),
+            };
+            let sent = report(
+                services,
+                r,
+                &format!("{}-abandoned", switch.id),
+                now,
+                dry_run,
+            )
+            .await?;
+            Ok((vec![exec, sent], false))
+        }
         Decision::Stuck { reason } => {
             notes.push(reason.clone());
             let r = Report {

@@ -192,6 +192,14 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
+    /// A switch left unfinished by a dead invocation is no longer wanted: release the lock
+    /// (traffic never moved: the DNS step comes last and the record was not written).
+    Abandon {
+        /// The switch.
+        switch: SwitchInFlight,
+        /// Why.
+        reason: String,
+    },
     /// The active side is failing and traffic cannot move: tell people, loudly.
     Stuck {
         /// Why traffic stays where it is.
@@ -267,7 +275,14 @@ pub fn decide(
                 ),
             };
         }
-        if mine.health(&f.to).can_take_traffic() {
+        // The lease is over: the invocation that started the switch is gone. Finish it only
+        // while its reason still holds and its target can take traffic; otherwise abandon it.
+        let still_needed = match f.kind {
+            SwitchKind::Failover => votes_down(&views, &f.from, cfg, now) >= cfg.quorum,
+            // A failback was decided on recovery or by a person; it stays wanted.
+            SwitchKind::Failback => true,
+        };
+        if still_needed && mine.health(&f.to).can_take_traffic() {
             return Decision::Switch {
                 switch: f.clone(),
                 reason: format!(
@@ -277,6 +292,24 @@ pub fn decide(
                 ),
             };
         }
+        return Decision::Abandon {
+            switch: f.clone(),
+            reason: if still_needed {
+                format!(
+                    "the unfinished {} to {} is abandoned: {} cannot take traffic now",
+                    kind_name(f.kind),
+                    f.to,
+                    f.to
+                )
+            } else {
+                format!(
+                    "the unfinished {} to {} is abandoned: {} has recovered",
+                    kind_name(f.kind),
+                    f.to,
+                    f.from
+                )
+            },
+        };
     }
 
     let active = state.active.as_str();
@@ -441,7 +474,7 @@ mod status;
 mod switch;
 
 pub use status::{STATUS_KEY, status_document};
-pub use switch::plan_switch;
+pub use switch::{plan_abandon, plan_switch};
 
 #[cfg(test)]
 mod tests;

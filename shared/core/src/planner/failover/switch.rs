@@ -93,3 +93,26 @@ pub fn plan_switch(
     }
     plan
 }
+
+/// The plan that releases the lock of an abandoned switch (compare-and-swap on the record seen
+/// at `version`, so a concurrent invocation's change is never overwritten).
+pub fn plan_abandon(
+    state: &FailoverState,
+    version: Option<&crate::ports::Version>,
+    switch: &SwitchInFlight,
+    reason: &str,
+) -> crate::plan::Plan {
+    use crate::plan::{Guard, Plan};
+    use crate::ports::Precondition;
+    let mut plan = Plan::new(FUNCTION, &format!("{}-abandoned", switch.id));
+    let mut released = state.clone();
+    released.in_flight = None;
+    plan.guard = Some(Guard {
+        key: STATE_KEY.into(),
+        expect: version.map_or(Precondition::Absent, |v| Precondition::Matches(v.clone())),
+        value: serde_json::to_value(&released).unwrap_or_default(),
+        reason: format!("release the failover lock: {reason}"),
+    });
+    plan.notes.push(reason.to_owned());
+    plan
+}

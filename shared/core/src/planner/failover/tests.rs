@@ -178,10 +178,16 @@ fn a_switch_in_flight_is_a_lock_until_its_lease_ends() {
         decide(&c, &s, &v, &[], t + secs(10), None),
         Decision::Hold { .. }
     ));
+    let t2 = rounds(
+        &c,
+        &mut v,
+        t + secs(SWITCH_LEASE_SECS + 1),
+        &[(false, true)],
+    );
     let Decision::Switch {
         switch: resumed,
         reason,
-    } = decide(&c, &s, &v, &[], t + secs(SWITCH_LEASE_SECS + 1), None)
+    } = decide(&c, &s, &v, &[], t2, None)
     else {
         panic!()
     };
@@ -382,4 +388,65 @@ proptest! {
             prop_assert!(!switched, "a flapping primary triggered a failover");
         }
     }
+}
+
+#[test]
+fn a_stale_failover_is_abandoned_when_its_reason_is_gone() {
+    let c = cfg("manual");
+    let mut v = view();
+    let t = rounds(
+        &c,
+        &mut v,
+        t0(),
+        &[(false, true), (false, true), (false, true)],
+    );
+    let Decision::Switch { switch, .. } = decide(&c, &FailoverState::initial(&c), &v, &[], t, None)
+    else {
+        panic!()
+    };
+    let mut s = FailoverState::initial(&c);
+    s.in_flight = Some(switch.clone());
+    // The primary recovered before anyone finished the switch: do not move traffic away from it.
+    let later = t + secs(SWITCH_LEASE_SECS + 5);
+    let t2 = rounds(&c, &mut v, later, &[(true, true)]);
+    let Decision::Abandon { switch: a, reason } = decide(&c, &s, &v, &[], t2, None) else {
+        panic!("expected abandon")
+    };
+    assert_eq!(a.id, switch.id);
+    assert!(reason.contains("has recovered"), "{reason}");
+    let p = plan_abandon(&s, Some(&crate::ports::Version("9".into())), &a, &reason);
+    assert!(p.actions.is_empty());
+    let g = p.guard.expect("guard");
+    assert_eq!(g.value["in_flight"], serde_json::Value::Null);
+    assert_eq!(
+        g.expect,
+        crate::ports::Precondition::Matches(crate::ports::Version("9".into()))
+    );
+}
+
+#[test]
+fn a_stale_failover_to_a_standby_that_died_is_abandoned() {
+    let c = cfg("manual");
+    let mut v = view();
+    let t = rounds(
+        &c,
+        &mut v,
+        t0(),
+        &[(false, true), (false, true), (false, true)],
+    );
+    let Decision::Switch { switch, .. } = decide(&c, &FailoverState::initial(&c), &v, &[], t, None)
+    else {
+        panic!()
+    };
+    let mut s = FailoverState::initial(&c);
+    s.in_flight = Some(switch);
+    let t2 = rounds(
+        &c,
+        &mut v,
+        t + secs(SWITCH_LEASE_SECS + 5),
+        &[(false, false)],
+    );
+    assert!(
+        matches!(decide(&c, &s, &v, &[], t2, None), Decision::Abandon { ref reason, .. } if reason.contains("cannot take traffic"))
+    );
 }
