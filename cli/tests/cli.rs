@@ -304,3 +304,75 @@ async fn configuration_loads_from_s3_and_gcs_urls() {
         assert_eq!(v["project"], "from-a-bucket");
     }
 }
+
+#[test]
+fn status_and_failback_on_a_failover_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("twincloud.toml");
+    let example = std::fs::read_to_string(workspace_root().join("twincloud.example.toml")).unwrap();
+    // The example's channels need secrets; keep its project and failover sections only.
+    // Probes go to loopback only: nothing listens on port 9, so both sides fail.
+    let failover = example[example.find("[failover]").unwrap()..]
+        .replace("https://aion-xyz-uc.a.run.app", "http://127.0.0.1:9")
+        .replace(
+            "https://aion-alb-123.us-east-1.elb.amazonaws.com",
+            "http://127.0.0.1:9",
+        );
+    assert!(
+        !failover.contains("https://"),
+        "no probe may leave the machine"
+    );
+    std::fs::write(
+        &cfg,
+        format!(
+            "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{failover}",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let out = twincloud(dir.path())
+        .args([
+            "status",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["activeEndpoint"], "GCP Cloud Run");
+    assert_eq!(v["endpoints"].as_array().unwrap().len(), 2);
+    let text = twincloud(dir.path())
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout)
+            .contains("record api.aion.example. → active: GCP Cloud Run")
+    );
+    // Failback while the primary is active changes nothing (the probes fail: nothing listens).
+    let out = twincloud(dir.path())
+        .args(["failback", "--config", cfg.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("already on the primary"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Without a [failover] section: a clear configuration error.
+    let out = twincloud(dir.path()).args(["status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [failover] section"));
+}

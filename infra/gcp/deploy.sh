@@ -49,7 +49,7 @@ gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
 
 url=$(gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --service-account "$runtime_sa" --no-allow-unauthenticated \
-  --memory 128Mi --cpu 1 --concurrency 20 --max-instances 5 --timeout 60 \
+  --memory 128Mi --cpu 1 --concurrency 20 --max-instances 5 --timeout "${TIMEOUT:-150}" \
   --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}${EXTRA_ENV:+,${EXTRA_ENV}}" \
   --format 'value(status.url)')
 # Verify push tokens minted for this service's URL, from the invoker account only.
@@ -76,6 +76,6 @@ if [ -n "$SCHEDULE" ]; then
   if gcloud scheduler jobs describe "$job" --location "$REGION" >/dev/null 2>&1; then verb=update; else verb=create; fi
   gcloud scheduler jobs "$verb" http "$job" --location "$REGION" --schedule "$SCHEDULE" \
     --uri "$url" --http-method POST --headers "Content-Type=application/json" --message-body "$body" \
-    --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline 90s >/dev/null
+    --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline 180s >/dev/null
 fi
 echo "deployed ${svc}: ${url}"
