@@ -77,27 +77,16 @@ impl CloudDnsTraffic {
         what: &str,
     ) -> Result<T, PortError> {
         let token = self.ctx.token().await?;
-        let (resp, _) = self
-            .ctx
-            .retry()
-            .send(|| {
-                let r = self
-                    .ctx
-                    .authorized(self.ctx.request(method.clone(), url), token.as_deref());
-                match body {
-                    Some(b) => r.json(b),
-                    None => r,
-                }
-            })
-            .await
-            .map_err(|f| PortError {
-                message: format!("Cloud DNS {what}: {}", f.message),
-                retry: f.retry,
-            })?;
-        resp.json().await.map_err(|e| PortError {
-            message: format!("Cloud DNS {what}: unreadable response: {e}"),
-            retry: Retry::Transient,
+        twincloud_http::send_json(self.ctx.retry(), &format!("Cloud DNS {what}"), || {
+            let r = self
+                .ctx
+                .authorized(self.ctx.request(method.clone(), url), token.as_deref());
+            match body {
+                Some(b) => r.json(b),
+                None => r,
+            }
         })
+        .await
     }
 
     async fn record(&self, record: &str) -> Result<Option<RecordSet>, PortError> {

@@ -77,9 +77,8 @@ impl CloudflareTraffic {
         body: Option<&serde_json::Value>,
         what: &str,
     ) -> Result<T, PortError> {
-        let (resp, _) = self
-            .retry
-            .send(|| {
+        let env: Envelope<T> =
+            crate::retry::send_json(&self.retry, &format!("Cloudflare {what}"), || {
                 let r = self
                     .client
                     .request(method.clone(), url)
@@ -89,15 +88,7 @@ impl CloudflareTraffic {
                     None => r,
                 }
             })
-            .await
-            .map_err(|f| PortError {
-                message: format!("Cloudflare {what}: {}", f.message),
-                retry: f.retry,
-            })?;
-        let env: Envelope<T> = resp.json().await.map_err(|e| PortError {
-            message: format!("Cloudflare {what}: unreadable response: {e}"),
-            retry: Retry::Transient,
-        })?;
+            .await?;
         match (env.success, env.result) {
             (true, Some(r)) => Ok(r),
             _ => Err(PortError {

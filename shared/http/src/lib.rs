@@ -8,7 +8,7 @@ mod webhook;
 
 pub use cloudflare::CloudflareTraffic;
 pub use prober::HttpProber;
-pub use retry::{HttpFailure, HttpRetry, classify_status};
+pub use retry::{HttpFailure, HttpRetry, classify_status, send_json};
 pub use webhook::{SlackNotifier, WebhookNotifier};
 
 /// Builds the HTTP client every adapter shares: rustls, timeouts, no proxies from the

@@ -145,3 +145,21 @@ fn without_url(e: &reqwest::Error) -> String {
     }
     s
 }
+
+/// Sends the request built by `make` with `retry`, and parses the JSON answer. Errors name
+/// `what` (never the URL) and keep the transient/permanent classification.
+pub async fn send_json<T: serde::de::DeserializeOwned>(
+    retry: &HttpRetry,
+    what: &str,
+    make: impl FnMut() -> reqwest::RequestBuilder,
+) -> Result<T, twincloud_core::ports::PortError> {
+    use twincloud_core::ports::PortError;
+    let (resp, _) = retry.send(make).await.map_err(|f| PortError {
+        message: format!("{what}: {}", f.message),
+        retry: f.retry,
+    })?;
+    resp.json().await.map_err(|e| PortError {
+        message: format!("{what}: unreadable response: {e}"),
+        retry: Retry::Transient,
+    })
+}
