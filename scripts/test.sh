@@ -76,10 +76,16 @@ if [ -f infra/template.yaml ]; then
 fi
 if [ -x .venv/bin/cargo-lambda ]; then
   step "cargo lambda build --release (notifier, x86-64)"
-  HOME_TMP=$(mktemp -d)
   cargo lambda build --release --locked --bin notifier --x86-64 --lambda-dir target/lambda 2>&1 | tail -n 3
   ls -l target/lambda/notifier/bootstrap
-  rm -rf "$HOME_TMP"
+  # The template deploys arm64; that build needs the aarch64 standard library, which a machine
+  # may not have (it cannot be fetched offline). Build it when it is installed.
+  if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+    step "cargo lambda build --release --arm64 (notifier)"
+    cargo lambda build --release --locked --bin notifier --arm64 --lambda-dir target/lambda-arm64 2>&1 | tail -n 3
+  else
+    echo "arm64 build skipped: rustup target aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu)"
+  fi
 fi
 
 echo
