@@ -30,10 +30,28 @@ pub trait Function: Send + Sync {
         &self,
         signal: &Signal,
         services: &Services,
-        now: DateTime<Utc>,
-        dry_run: bool,
+        inv: Invocation,
     ) -> Result<Vec<Execution>, RunError> {
-        let plan = self.plan(signal, services, now).await?;
-        Ok(vec![execute(services, plan, dry_run, now).await?])
+        let plan = self.plan(signal, services, inv.now).await?;
+        Ok(vec![execute(services, plan, inv.dry_run, inv.now).await?])
+    }
+}
+
+/// What one invocation gives a function besides the signal.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation {
+    /// The invocation's clock reading.
+    pub now: DateTime<Utc>,
+    /// Plan only.
+    pub dry_run: bool,
+    /// When the platform stops the invocation (Lambda's deadline), if it says.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Invocation {
+    /// Whether at least `needed` is left before the deadline (always, without one).
+    pub fn has_time(&self, needed: std::time::Duration) -> bool {
+        self.deadline
+            .is_none_or(|d| std::time::Instant::now() + needed <= d)
     }
 }

@@ -7,7 +7,7 @@ use twincloud_core::{Signal, decode_http, decode_json};
 
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome};
-use crate::function::Function;
+use crate::function::{Function, Invocation};
 use crate::services::Services;
 
 /// What one invocation did, per signal.
@@ -144,13 +144,27 @@ impl Invoker {
 
     /// Plans and executes every signal of a decoded event.
     pub async fn handle(&self, decoded: Decoded) -> Result<Report, RunError> {
+        self.handle_until(decoded, None).await
+    }
+
+    /// [`Invoker::handle`] within a deadline (Lambda's), which long-running functions respect.
+    pub async fn handle_until(
+        &self,
+        decoded: Decoded,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Report, RunError> {
         let now = chrono::Utc::now();
+        let inv = Invocation {
+            now,
+            dry_run: self.dry_run,
+            deadline,
+        };
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
             let mut executions = self
                 .function
-                .run(&signal, &self.services, now, self.dry_run)
+                .run(&signal, &self.services, inv)
                 .instrument(span)
                 .await?;
             if executions.is_empty() {

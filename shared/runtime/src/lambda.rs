@@ -15,13 +15,33 @@ use crate::invoke::Invoker;
 pub async fn run(invoker: Arc<Invoker>) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let invoker = invoker.clone();
-        async move { handle(&invoker, event.payload).await }
+        async move {
+            // The context's deadline is in epoch milliseconds; turn it into an Instant.
+            let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+            let left =
+                std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+            handle_until(
+                &invoker,
+                event.payload,
+                Some(std::time::Instant::now() + left),
+            )
+            .await
+        }
     }))
     .await
 }
 
 /// Handles one payload as the Lambda loop does (exposed for tests).
 pub async fn handle(invoker: &Invoker, payload: Value) -> Result<Value, lambda_runtime::Error> {
+    handle_until(invoker, payload, None).await
+}
+
+/// [`handle`] within the invocation's deadline.
+pub async fn handle_until(
+    invoker: &Invoker,
+    payload: Value,
+    deadline: Option<std::time::Instant>,
+) -> Result<Value, lambda_runtime::Error> {
     let decoded = match twincloud_core::decode::decode_value(payload) {
         Ok(d) => d,
         Err(e) => {
@@ -30,7 +50,7 @@ pub async fn handle(invoker: &Invoker, payload: Value) -> Result<Value, lambda_r
         }
     };
     match invoker
-        .handle(decoded)
+        .handle_until(decoded, deadline)
         .await
         .and_then(|r| r.platform_result().map(|()| r))
     {

@@ -20,7 +20,7 @@ use clap::Parser;
 
 pub use error::RunError;
 pub use executor::{Execution, Outcome};
-pub use function::Function;
+pub use function::{Function, Invocation};
 pub use invoke::{Invoker, Report};
 pub use services::{Clouds, Services, load_config};
 

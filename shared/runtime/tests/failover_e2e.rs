@@ -434,3 +434,30 @@ async fn a_failed_step_leaves_traffic_alone_and_says_so() {
         r.results[0].execution.plan.notes
     );
 }
+
+#[tokio::test]
+async fn probing_stops_early_when_the_invocation_deadline_is_near() {
+    let w = World::new().await;
+    let text = failover_toml(&w.gcp.url(), &w.aws.url(), "manual", 300)
+        .replace("probe_window_secs = 1", "probe_window_secs = 30");
+    let inv = invoker(Box::new(Failover), config(w.dir.path(), &text), false).await;
+    let ev = twincloud_core::decode_json(
+        br#"{"twincloud": "schedule", "name": "probe", "id": "deadline"}"#,
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let r = inv
+        .handle_until(ev, Some(start + std::time::Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    let notes = &r.results[0].execution.plan.notes;
+    assert!(
+        notes.iter().any(|n| n.contains("stopped after 1 round(s)")),
+        "{notes:?}"
+    );
+}

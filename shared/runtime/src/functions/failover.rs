@@ -19,9 +19,13 @@ use twincloud_core::signal::{AlarmState, Cloud, Report, Severity, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome, execute};
-use crate::function::Function;
+use crate::function::{Function, Invocation};
 use crate::functions::notifier::Notifier;
 use crate::services::Services;
+
+/// Time kept free after a probe round for a switch: standby readiness (30 s at most) and the
+/// DNS provider's confirmation.
+const SWITCH_BUDGET: Duration = Duration::from_secs(45);
 
 /// The failover function.
 #[derive(Debug, Clone, Copy, Default)]
@@ -419,9 +423,9 @@ impl Function for Failover {
         &self,
         signal: &Signal,
         services: &Services,
-        now: DateTime<Utc>,
-        dry_run: bool,
+        inv: Invocation,
     ) -> Result<Vec<Execution>, RunError> {
+        let (now, dry_run) = (inv.now, inv.dry_run);
         let cfg = failover_config(services)?;
         let mut summary = Plan::new(failover::FUNCTION, &signal.id);
         let mut executions = Vec::new();
@@ -480,6 +484,16 @@ impl Function for Failover {
                 let rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
                 let start = tokio::time::Instant::now();
                 for round in 0..rounds {
+                    // Keep room for a switch (standby readiness and the DNS wait) after a round.
+                    if round > 0
+                        && !inv
+                            .has_time(Duration::from_secs(cfg.probe_interval_secs) + SWITCH_BUDGET)
+                    {
+                        summary.notes.push(format!(
+                            "stopped after {round} round(s): the invocation's deadline is near"
+                        ));
+                        break;
+                    }
                     if round > 0 {
                         tokio::time::sleep_until(
                             start + Duration::from_secs(round * cfg.probe_interval_secs),
