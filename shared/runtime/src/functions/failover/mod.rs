@@ -6,22 +6,22 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::future::join_all;
 use twincloud_core::Signal;
 use twincloud_core::config::FailoverConfig;
 use twincloud_core::plan::Plan;
-use twincloud_core::planner::failover::{
-    self, Decision, FailoverState, ManualCommand, STATE_KEY, STATUS_KEY, SwitchInFlight,
-    SwitchKind, VantageView, vantage_key,
-};
-use twincloud_core::ports::{Precondition, ProbeCheck, Version, get_json};
-use twincloud_core::signal::{AlarmState, Cloud, Report, Severity, SignalKind};
+use twincloud_core::planner::failover::{self, Decision, ManualCommand, VantageView};
+use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
 
 use crate::error::RunError;
-use crate::executor::{Execution, Outcome, execute};
+use crate::executor::{Execution, execute};
 use crate::function::{Function, Invocation};
-use crate::functions::notifier::Notifier;
 use crate::services::Services;
+
+mod observe;
+mod report;
+
+use observe::{load_state, load_views, probe_round, save_status, save_view};
+use report::{report, switch_report};
 
 /// Time kept free after a probe round for a switch: standby readiness (30 s at most) and the
 /// DNS provider's confirmation.
@@ -107,176 +107,6 @@ fn failover_config(services: &Services) -> Result<&FailoverConfig, RunError> {
     services.config.failover.as_ref().ok_or_else(|| {
         RunError::Config(format!("{}: no [failover] section", services.config.origin))
     })
-}
-
-/// Probes every health path of every endpoint once, concurrently; one verdict per endpoint.
-async fn probe_round(
-    cfg: &FailoverConfig,
-    services: &Services,
-) -> Vec<(String, bool, Option<String>)> {
-    let checks = cfg.endpoints.iter().map(|e| async move {
-        let probes = e.health.iter().map(|path| {
-            let check = ProbeCheck {
-                url: format!("{}{path}", e.url),
-                expect_status: e.expect_status,
-                body_contains: e.body_contains.clone(),
-                timeout_ms: cfg.probe_timeout_ms,
-            };
-            async move { services.prober.probe(&check).await }
-        });
-        let results = join_all(probes).await;
-        let error = results.iter().find_map(|r| r.error.clone());
-        (e.name.clone(), results.iter().all(|r| r.healthy), error)
-    });
-    join_all(checks).await
-}
-
-async fn load_state(
-    services: &Services,
-    cfg: &FailoverConfig,
-) -> Result<(FailoverState, Option<Version>), RunError> {
-    Ok(
-        match get_json::<FailoverState>(services.state.as_ref(), STATE_KEY).await? {
-            Some((s, v)) => (s, Some(v)),
-            None => (FailoverState::initial(cfg), None),
-        },
-    )
-}
-
-async fn load_views(services: &Services) -> Result<Vec<VantageView>, RunError> {
-    let mut views = Vec::new();
-    for key in services.state.list("failover/vantage/").await? {
-        if let Some((v, _)) = get_json::<VantageView>(services.state.as_ref(), &key).await? {
-            views.push(v);
-        }
-    }
-    Ok(views)
-}
-
-async fn save_view(services: &Services, view: &VantageView) -> Result<(), RunError> {
-    let bytes = serde_json::to_vec(view).map_err(|e| RunError::Permanent(e.to_string()))?;
-    services
-        .state
-        .put(&vantage_key(&view.vantage), &bytes, &Precondition::None)
-        .await?;
-    Ok(())
-}
-
-async fn save_status(
-    services: &Services,
-    cfg: &FailoverConfig,
-    state: &FailoverState,
-    views: &[VantageView],
-    now: DateTime<Utc>,
-) -> Result<(), RunError> {
-    let doc = failover::status_document(cfg, state, views, now);
-    services
-        .state
-        .put(STATUS_KEY, doc.to_string().as_bytes(), &Precondition::None)
-        .await?;
-    Ok(())
-}
-
-/// Sends a report through the notifier's routing, de-duplication and rate limits.
-async fn report(
-    services: &Services,
-    report: Report,
-    id: &str,
-    now: DateTime<Utc>,
-    dry_run: bool,
-) -> Result<Execution, RunError> {
-    let signal = Signal {
-        id: id.into(),
-        cloud: Cloud::Local,
-        shape: "twincloud.report".into(),
-        time: Some(now),
-        kind: SignalKind::Report(report),
-    };
-    let plan = Notifier.plan(&signal, services, now).await?;
-    execute(services, plan, dry_run, now).await
-}
-
-fn elapsed(e: &Execution, id: &str) -> Option<u64> {
-    e.actions
-        .iter()
-        .find(|a| a.id == id && matches!(a.outcome, Outcome::Done { .. }))
-        .map(|a| a.elapsed_ms)
-}
-
-fn switch_report(switch: &SwitchInFlight, reason: &str, e: &Execution) -> Report {
-    let failed = e
-        .actions
-        .iter()
-        .find(|a| matches!(a.outcome, Outcome::Failed { .. }));
-    let verb = match switch.kind {
-        SwitchKind::Failover => "Failover",
-        SwitchKind::Failback => "Failback",
-    };
-    let ms = |id| elapsed(e, id).map_or("—".into(), |m| format!("{m} ms"));
-    let decided_to_switched: u64 = ["scale-up", "wait-ready", "switch-traffic"]
-        .iter()
-        .filter_map(|id| elapsed(e, id))
-        .sum();
-    let detection = switch
-        .started
-        .signed_duration_since(switch.detected)
-        .num_milliseconds()
-        .max(0);
-    let mut fields = vec![
-        ("Detected".into(), switch.detected.to_rfc3339()),
-        (
-            "Decided".into(),
-            format!(
-                "{} ({detection} ms after detection)",
-                switch.started.to_rfc3339()
-            ),
-        ),
-        ("Standby scaled".into(), ms("scale-up")),
-        ("Standby ready".into(), ms("wait-ready")),
-        ("Traffic switched".into(), ms("switch-traffic")),
-        (
-            "Decision to switch".into(),
-            format!("{decided_to_switched} ms"),
-        ),
-    ];
-    match failed {
-        Some(a) => {
-            let Outcome::Failed { error, .. } = &a.outcome else {
-                unreachable!("filtered on Failed")
-            };
-            fields.push(("Failed step".into(), format!("{}: {error}", a.what)));
-            Report {
-                function: failover::FUNCTION.into(),
-                title: format!(
-                    "{verb} {} → {} FAILED at `{}`; traffic unchanged",
-                    switch.from, switch.to, a.id
-                ),
-                summary: format!(
-                    "{reason}. The next invocation resumes or abandons the switch; traffic never moves to a side that is not ready."
-                ),
-                severity: Severity::Critical,
-                fields,
-                subject: switch.id.clone(),
-                state: "failed".into(),
-            }
-        }
-        None => Report {
-            function: failover::FUNCTION.into(),
-            title: format!(
-                "{verb}: traffic moved from {} to {}",
-                switch.from, switch.to
-            ),
-            summary: reason.to_owned(),
-            severity: if switch.kind == SwitchKind::Failover {
-                Severity::Critical
-            } else {
-                Severity::Warning
-            },
-            fields,
-            subject: switch.id.clone(),
-            state: "done".into(),
-        },
-    }
 }
 
 /// One decision step: decide on the current records, act if needed. Returns the executions and
