@@ -48,6 +48,10 @@ struct Service {
     reconciling: bool,
     #[serde(default)]
     terminal_condition: Option<Condition>,
+    #[serde(default)]
+    latest_ready_revision: Option<String>,
+    #[serde(default)]
+    latest_created_revision: Option<String>,
 }
 
 impl CloudRunCompute {
@@ -110,10 +114,13 @@ impl Compute for CloudRunCompute {
             .and_then(|x| x.min_instance_count)
             .or(s.template.scaling.min_instance_count)
             .unwrap_or(0);
+        // Ready: not reconciling, the service's terminal condition succeeded, and the newest revision
+        // is the one serving (a revision still starting is not ready).
         let ready = !s.reconciling
             && s.terminal_condition
                 .as_ref()
-                .is_some_and(|c| c.state == "CONDITION_SUCCEEDED");
+                .is_some_and(|c| c.state == "CONDITION_SUCCEEDED")
+            && s.latest_ready_revision == s.latest_created_revision;
         Ok(ServiceScale {
             desired,
             ready: if ready { desired } else { 0 },

@@ -178,7 +178,9 @@ async fn cloud_run_fake() -> DiscoveryFake {
         "aion-backend".into(),
         json!({"name": "projects/aion-prod/locations/us-central1/services/aion-backend", "scaling": {"minInstanceCount": 0},
                "template": {"scaling": {"maxInstanceCount": 10}}, "reconciling": false,
-               "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"}}),
+               "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"},
+               "latestReadyRevision": "projects/aion-prod/locations/us-central1/services/aion-backend/revisions/aion-backend-00042-xyz",
+               "latestCreatedRevision": "projects/aion-prod/locations/us-central1/services/aion-backend/revisions/aion-backend-00042-xyz"}),
     );
     DiscoveryFake::start("run.v2", move |call| {
         let name = call.path.rsplit('/').next().unwrap_or("").to_owned();
