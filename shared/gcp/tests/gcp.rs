@@ -182,6 +182,13 @@ async fn cloud_run_fake() -> DiscoveryFake {
                "latestReadyRevision": "projects/aion-prod/locations/us-central1/services/aion-backend/revisions/aion-backend-00042-xyz",
                "latestCreatedRevision": "projects/aion-prod/locations/us-central1/services/aion-backend/revisions/aion-backend-00042-xyz"}),
     );
+    services.lock().unwrap().insert(
+        "aion-rolling".into(),
+        json!({"scaling": {"minInstanceCount": 2}, "template": {"scaling": {"maxInstanceCount": 10}}, "reconciling": false,
+               "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"},
+               "latestReadyRevision": "projects/p/locations/l/services/aion-rolling/revisions/r-1",
+               "latestCreatedRevision": "projects/p/locations/l/services/aion-rolling/revisions/r-2"}),
+    );
     DiscoveryFake::start("run.v2", move |call| {
         let name = call.path.rsplit('/').next().unwrap_or("").to_owned();
         let mut map = services.lock().unwrap();
@@ -215,6 +222,13 @@ async fn cloud_run_compute_conforms_with_valid_api_calls() {
         fake.calls()
             .iter()
             .any(|c| c.method == "run.projects.locations.services.patch")
+    );
+    use twincloud_core::ports::Compute;
+    let rolling = c.scale("aion-rolling").await.unwrap();
+    assert_eq!(
+        (rolling.desired, rolling.ready),
+        (2, 0),
+        "a revision still starting is not ready"
     );
 }
 
