@@ -2,3 +2,4 @@
 
 pub mod failover;
 pub mod notify;
+pub mod sync;
