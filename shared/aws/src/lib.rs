@@ -7,6 +7,7 @@ mod ecs;
 mod error;
 mod notify;
 mod route53;
+mod s3_objects;
 mod s3_state;
 mod secrets;
 
@@ -15,6 +16,7 @@ pub use ecs::EcsCompute;
 pub use error::classify;
 pub use notify::{SesNotifier, SnsNotifier};
 pub use route53::Route53Traffic;
+pub use s3_objects::S3ObjectStore;
 pub use s3_state::S3StateStore;
 pub use secrets::resolve_secret;
 

@@ -264,3 +264,23 @@ async fn route53_traffic_conforms_and_survives_throttling() {
         Some("aion-alb-123.us-east-1.elb.amazonaws.com.")
     );
 }
+
+#[tokio::test]
+async fn s3_object_store_conforms() {
+    let ctx = ctx().await;
+    let bucket = unique("objects");
+    ctx.s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let store = twincloud_aws::S3ObjectStore::new(&ctx, &bucket, "uploads");
+    twincloud_testkit::conformance::object_store(&store).await;
+    use twincloud_core::ports::ObjectStore;
+    store.put("x", b"hello").await.unwrap();
+    assert_eq!(
+        store.list("x").await.unwrap()[0].md5.as_deref(),
+        Some("5d41402abc4b2a76b9719d911017c592")
+    );
+}

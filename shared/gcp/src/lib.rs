@@ -6,6 +6,7 @@
 mod clouddns;
 mod cloudrun;
 mod context;
+mod gcs_objects;
 mod gcs_state;
 mod pubsub;
 mod secrets;
@@ -13,6 +14,7 @@ mod secrets;
 pub use clouddns::CloudDnsTraffic;
 pub use cloudrun::CloudRunCompute;
 pub use context::{GcpAuth, GcpContext};
+pub use gcs_objects::GcsObjectStore;
 pub use gcs_state::GcsStateStore;
 pub use pubsub::PubSubNotifier;
 pub use secrets::resolve_secret;

@@ -289,3 +289,17 @@ async fn cloud_dns_traffic_conforms_with_valid_api_calls() {
         "the old record is deleted in the same change"
     );
 }
+
+#[tokio::test]
+async fn gcs_object_store_conforms() {
+    let base = emulators::gcs_url();
+    let b = bucket(&base).await;
+    let store = twincloud_gcp::GcsObjectStore::new(&GcpContext::for_emulator(&base), &b, "uploads");
+    twincloud_testkit::conformance::object_store(&store).await;
+    use twincloud_core::ports::ObjectStore;
+    store.put("x", b"hello").await.unwrap();
+    assert_eq!(
+        store.list("x").await.unwrap()[0].md5.as_deref(),
+        Some("5d41402abc4b2a76b9719d911017c592")
+    );
+}

@@ -327,6 +327,18 @@ pub async fn object_store(o: &dyn ObjectStore) {
         .map(|i| i.key)
         .collect();
     assert_eq!(dir, vec!["dir/b.bin", "dir/sub/c"]);
+    // A listed MD5 is the content's MD5, never a guess.
+    for info in o.list("").await.unwrap() {
+        if let Some(md5) = &info.md5 {
+            use md5::Digest;
+            let body = o.get(&info.key).await.unwrap().unwrap();
+            let want: String = md5::Md5::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(md5, &want, "md5 of {}", info.key);
+        }
+    }
     assert_eq!(o.get("zero").await.unwrap(), Some(vec![]));
     let info = o.list("a.txt").await.unwrap();
     assert_eq!(info[0].size, "content of a.txt".len() as u64);

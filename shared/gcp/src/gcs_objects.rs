@@ -1,0 +1,216 @@
+//! [`ObjectStore`] on a GCS bucket and prefix: listing with MD5 (from `md5Hash`, absent for
+//! composite objects), whole-object get, multipart upload carrying the MD5 for GCS to verify,
+//! delete.
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde::Deserialize;
+use twincloud_core::ports::{ObjectInfo, ObjectStore, PortError, Retry, check_object_key};
+
+use crate::context::GcpContext;
+use crate::gcs_state::encode;
+
+/// Objects under `gs://bucket/prefix/`.
+#[derive(Debug, Clone)]
+pub struct GcsObjectStore {
+    ctx: GcpContext,
+    bucket: String,
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page {
+    #[serde(default)]
+    items: Vec<Item>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Item {
+    name: String,
+    // GCS writes 64-bit numbers as strings.
+    size: String,
+    #[serde(default)]
+    md5_hash: Option<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl GcsObjectStore {
+    /// The objects of `bucket` under `prefix` (may be empty).
+    pub fn new(ctx: &GcpContext, bucket: &str, prefix: &str) -> Self {
+        let prefix = prefix.trim_matches('/');
+        GcsObjectStore {
+            ctx: ctx.clone(),
+            bucket: bucket.into(),
+            prefix: if prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{prefix}/")
+            },
+        }
+    }
+
+    fn full(&self, key: &str) -> Result<String, PortError> {
+        check_object_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+
+    fn fail(&self, name: &str, f: twincloud_http::HttpFailure) -> PortError {
+        PortError {
+            message: format!("gs://{}/{name}: {}", self.bucket, f.message),
+            retry: f.retry,
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for GcsObjectStore {
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
+        let full = format!("{}{prefix}", self.prefix);
+        let token = self.ctx.token().await?;
+        let mut out = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/storage/v1/b/{}/o?prefix={}&fields=items(name,size,md5Hash),nextPageToken",
+                self.ctx.storage_base(),
+                self.bucket,
+                encode(&full)
+            );
+            if let Some(t) = &page_token {
+                url.push_str(&format!("&pageToken={}", encode(t)));
+            }
+            let page: Page = twincloud_http::send_json(
+                self.ctx.retry(),
+                &format!("listing gs://{}/{full}", self.bucket),
+                || {
+                    self.ctx.authorized(
+                        self.ctx.request(reqwest::Method::GET, &url),
+                        token.as_deref(),
+                    )
+                },
+            )
+            .await?;
+            for i in page.items {
+                let Some(key) = i.name.strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                let md5 = i
+                    .md5_hash
+                    .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
+                    .map(|b| hex(&b));
+                out.push(ObjectInfo {
+                    key: key.to_owned(),
+                    size: i.size.parse().unwrap_or(0),
+                    md5,
+                });
+            }
+            match page.next_page_token {
+                Some(t) if !t.is_empty() => page_token = Some(t),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        let name = self.full(key)?;
+        let token = self.ctx.token().await?;
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.ctx.storage_base(),
+            self.bucket,
+            encode(&name)
+        );
+        match self
+            .ctx
+            .retry()
+            .send(|| {
+                self.ctx.authorized(
+                    self.ctx.request(reqwest::Method::GET, &url),
+                    token.as_deref(),
+                )
+            })
+            .await
+        {
+            Ok((resp, _)) => resp
+                .bytes()
+                .await
+                .map(|b| Some(b.to_vec()))
+                .map_err(|e| PortError {
+                    message: format!("gs://{}/{name}: reading body: {e}", self.bucket),
+                    retry: Retry::Transient,
+                }),
+            Err(f) if f.status == Some(404) => Ok(None),
+            Err(f) => Err(self.fail(&name, f)),
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError> {
+        use md5::Digest;
+        let name = self.full(key)?;
+        let token = self.ctx.token().await?;
+        // GCS verifies the body against the md5Hash given in the metadata.
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(bytes));
+        let meta = serde_json::json!({ "name": name, "md5Hash": md5 });
+        let boundary = "twincloud-object-boundary-5c2e";
+        let mut body = format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n").into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            self.ctx.storage_base(),
+            self.bucket
+        );
+        self.ctx
+            .retry()
+            .send(|| {
+                self.ctx
+                    .authorized(
+                        self.ctx.request(reqwest::Method::POST, &url),
+                        token.as_deref(),
+                    )
+                    .header(
+                        "Content-Type",
+                        format!("multipart/related; boundary={boundary}"),
+                    )
+                    .body(body.clone())
+            })
+            .await
+            .map_err(|f| self.fail(&name, f))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        let name = self.full(key)?;
+        let token = self.ctx.token().await?;
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.ctx.storage_base(),
+            self.bucket,
+            encode(&name)
+        );
+        match self
+            .ctx
+            .retry()
+            .send(|| {
+                self.ctx.authorized(
+                    self.ctx.request(reqwest::Method::DELETE, &url),
+                    token.as_deref(),
+                )
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.status == Some(404) => Ok(()),
+            Err(f) => Err(self.fail(&name, f)),
+        }
+    }
+}
