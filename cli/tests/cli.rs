@@ -376,3 +376,35 @@ fn status_and_failback_on_a_failover_config() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [failover] section"));
 }
+
+#[test]
+fn sync_between_directories_with_a_dry_run_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("uploads"), dir.path().join("mirror"));
+    std::fs::create_dir_all(src.join("tenants/acme")).unwrap();
+    std::fs::write(src.join("tenants/acme/avatar.png"), b"png").unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sync", src.to_str().unwrap(), dst.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        twincloud(dir.path()).args(&args).output().unwrap()
+    };
+    let out = run(&["--dry-run"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("would copy 1 object(s), 3 bytes"));
+    assert!(!dst.exists());
+    let out = run(&["--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["copied"].as_u64(), v["bytes"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        std::fs::read(dst.join("tenants/acme/avatar.png")).unwrap(),
+        b"png"
+    );
+    let out = twincloud(dir.path())
+        .args(["sync", "ftp://nope", dst.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod logging;
 pub mod push_auth;
 pub mod services;
+pub mod sync;
 
 use std::process::ExitCode;
 use std::sync::Arc;
