@@ -37,6 +37,26 @@ impl S3ObjectStore {
     }
 }
 
+/// Lists every object of `bucket` whose key starts with `prefix`, following pages.
+pub(crate) async fn list_objects(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<aws_sdk_s3::types::Object>, PortError> {
+    let mut out = Vec::new();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify(&format!("listing s3://{bucket}/{prefix}"), e))?;
+        out.extend(page.contents().iter().cloned());
+    }
+    Ok(out)
+}
+
 /// The MD5 an ETag carries: only a single-part upload's ETag is the content's MD5.
 fn etag_md5(etag: &str) -> Option<String> {
     let t = etag.trim_matches('"');
@@ -47,28 +67,18 @@ fn etag_md5(etag: &str) -> Option<String> {
 impl ObjectStore for S3ObjectStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
         let full = format!("{}{prefix}", self.prefix);
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&full)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| classify(&format!("listing s3://{}/{full}", self.bucket), e))?;
-            for o in page.contents() {
-                let Some(key) = o.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
-                    continue;
-                };
-                out.push(ObjectInfo {
-                    key: key.to_owned(),
+        let mut out: Vec<ObjectInfo> = list_objects(&self.client, &self.bucket, &full)
+            .await?
+            .iter()
+            .filter_map(|o| {
+                let key = o.key()?.strip_prefix(&self.prefix)?.to_owned();
+                Some(ObjectInfo {
+                    key,
                     size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
                     md5: o.e_tag().and_then(etag_md5),
-                });
-            }
-        }
+                })
+            })
+            .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

@@ -180,24 +180,17 @@ impl StateStore for S3StateStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
         let full = format!("{}{prefix}", self.prefix);
-        let mut out = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(&full)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                to_state(prefix, classify(&format!("s3://{}/{full}", self.bucket), e))
-            })?;
-            for o in page.contents() {
-                if let Some(k) = o.key().and_then(|k| k.strip_prefix(&self.prefix)) {
-                    out.push(k.to_owned());
-                }
-            }
-        }
+        let objects = crate::s3_objects::list_objects(&self.client, &self.bucket, &full)
+            .await
+            .map_err(|e| to_state(prefix, e))?;
+        let mut out: Vec<String> = objects
+            .iter()
+            .filter_map(|o| {
+                o.key()
+                    .and_then(|k| k.strip_prefix(&self.prefix))
+                    .map(str::to_owned)
+            })
+            .collect();
         out.sort();
         Ok(out)
     }

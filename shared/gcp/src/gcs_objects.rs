@@ -29,8 +29,8 @@ struct Page {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Item {
-    name: String,
+pub(crate) struct Item {
+    pub(crate) name: String,
     // GCS writes 64-bit numbers as strings.
     size: String,
     #[serde(default)]
@@ -39,6 +39,38 @@ struct Item {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lists every object of `bucket` whose name starts with `prefix`, following pages.
+pub(crate) async fn list_objects(
+    ctx: &GcpContext,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<Item>, PortError> {
+    let token = ctx.token().await?;
+    let mut out = Vec::new();
+    let mut page_token: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/storage/v1/b/{bucket}/o?prefix={}&fields=items(name,size,md5Hash),nextPageToken",
+            ctx.storage_base(),
+            encode(prefix)
+        );
+        if let Some(t) = &page_token {
+            url.push_str(&format!("&pageToken={}", encode(t)));
+        }
+        let page: Page = twincloud_http::send_json(
+            ctx.retry(),
+            &format!("listing gs://{bucket}/{prefix}"),
+            || ctx.authorized(ctx.request(reqwest::Method::GET, &url), token.as_deref()),
+        )
+        .await?;
+        out.extend(page.items);
+        match page.next_page_token {
+            Some(t) if !t.is_empty() => page_token = Some(t),
+            _ => return Ok(out),
+        }
+    }
 }
 
 impl GcsObjectStore {
@@ -73,49 +105,22 @@ impl GcsObjectStore {
 impl ObjectStore for GcsObjectStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
         let full = format!("{}{prefix}", self.prefix);
-        let token = self.ctx.token().await?;
-        let mut out = Vec::new();
-        let mut page_token: Option<String> = None;
-        loop {
-            let mut url = format!(
-                "{}/storage/v1/b/{}/o?prefix={}&fields=items(name,size,md5Hash),nextPageToken",
-                self.ctx.storage_base(),
-                self.bucket,
-                encode(&full)
-            );
-            if let Some(t) = &page_token {
-                url.push_str(&format!("&pageToken={}", encode(t)));
-            }
-            let page: Page = twincloud_http::send_json(
-                self.ctx.retry(),
-                &format!("listing gs://{}/{full}", self.bucket),
-                || {
-                    self.ctx.authorized(
-                        self.ctx.request(reqwest::Method::GET, &url),
-                        token.as_deref(),
-                    )
-                },
-            )
-            .await?;
-            for i in page.items {
-                let Some(key) = i.name.strip_prefix(&self.prefix) else {
-                    continue;
-                };
+        let mut out: Vec<ObjectInfo> = list_objects(&self.ctx, &self.bucket, &full)
+            .await?
+            .into_iter()
+            .filter_map(|i| {
+                let key = i.name.strip_prefix(&self.prefix)?.to_owned();
                 let md5 = i
                     .md5_hash
                     .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
                     .map(|b| hex(&b));
-                out.push(ObjectInfo {
-                    key: key.to_owned(),
+                Some(ObjectInfo {
+                    key,
                     size: i.size.parse().unwrap_or(0),
                     md5,
-                });
-            }
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => page_token = Some(t),
-                _ => break,
-            }
-        }
+                })
+            })
+            .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }

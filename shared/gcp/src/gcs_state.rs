@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use twincloud_core::ports::{
-    Precondition, Retry, StateError, StateStore, Version, Versioned, check_state_key,
+    Precondition, StateError, StateStore, Version, Versioned, check_state_key,
 };
 
 use crate::context::GcpContext;
@@ -31,20 +31,6 @@ pub struct GcsStateStore {
 #[derive(Deserialize)]
 struct ObjectMeta {
     generation: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ListPage {
-    #[serde(default)]
-    items: Vec<ListItem>,
-    #[serde(default)]
-    next_page_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ListItem {
-    name: String,
 }
 
 impl GcsStateStore {
@@ -234,47 +220,16 @@ impl StateStore for GcsStateStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
         let full = format!("{}{prefix}", self.prefix);
-        let token = self.token().await?;
-        let mut out = Vec::new();
-        let mut page_token: Option<String> = None;
-        loop {
-            let mut url = format!(
-                "{}/storage/v1/b/{}/o?prefix={}&fields=items(name),nextPageToken",
-                self.ctx.storage_base(),
-                self.bucket,
-                encode(&full)
-            );
-            if let Some(t) = &page_token {
-                url.push_str(&format!("&pageToken={}", encode(t)));
-            }
-            let (resp, _) = self
-                .ctx
-                .retry()
-                .send(|| {
-                    self.ctx.authorized(
-                        self.ctx.request(reqwest::Method::GET, &url),
-                        token.as_deref(),
-                    )
-                })
-                .await
-                .map_err(|f| StateError::Backend {
-                    message: format!("listing gs://{}/{full}: {}", self.bucket, f.message),
-                    retry: f.retry,
-                })?;
-            let page: ListPage = resp.json().await.map_err(|e| StateError::Backend {
-                message: format!("listing gs://{}/{full}: {e}", self.bucket),
-                retry: Retry::Transient,
+        let items = crate::gcs_objects::list_objects(&self.ctx, &self.bucket, &full)
+            .await
+            .map_err(|e| StateError::Backend {
+                message: e.message,
+                retry: e.retry,
             })?;
-            out.extend(
-                page.items
-                    .into_iter()
-                    .filter_map(|i| i.name.strip_prefix(&self.prefix).map(str::to_owned)),
-            );
-            match page.next_page_token {
-                Some(t) if !t.is_empty() => page_token = Some(t),
-                _ => break,
-            }
-        }
+        let mut out: Vec<String> = items
+            .into_iter()
+            .filter_map(|i| i.name.strip_prefix(&self.prefix).map(str::to_owned))
+            .collect();
         out.sort();
         Ok(out)
     }
