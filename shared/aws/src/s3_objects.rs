@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
+use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{ObjectInfo, ObjectStore, PortError, Retry, check_object_key};
 
 use crate::context::AwsContext;
@@ -13,27 +14,22 @@ use crate::error::{classify, status};
 pub struct S3ObjectStore {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
+    prefix: KeyPrefix,
 }
 
 impl S3ObjectStore {
     /// The objects of `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &AwsContext, bucket: &str, prefix: &str) -> Self {
-        let prefix = prefix.trim_matches('/');
         S3ObjectStore {
             client: ctx.s3(),
             bucket: bucket.into(),
-            prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            prefix: KeyPrefix::new(prefix),
         }
     }
 
     fn full(&self, key: &str) -> Result<String, PortError> {
         check_object_key(key)?;
-        Ok(format!("{}{key}", self.prefix))
+        Ok(self.prefix.join(key))
     }
 }
 
@@ -66,12 +62,12 @@ fn etag_md5(etag: &str) -> Option<String> {
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.prefix.join(prefix);
         let mut out: Vec<ObjectInfo> = list_objects(&self.client, &self.bucket, &full)
             .await?
             .iter()
             .filter_map(|o| {
-                let key = o.key()?.strip_prefix(&self.prefix)?.to_owned();
+                let key = self.prefix.strip(o.key()?)?.to_owned();
                 Some(ObjectInfo {
                     key,
                     size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),

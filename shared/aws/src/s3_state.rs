@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
+use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     Precondition, StateError, StateStore, Version, Versioned, check_state_key,
 };
@@ -17,7 +18,7 @@ use crate::error::{classify, status};
 pub struct S3StateStore {
     client: aws_sdk_s3::Client,
     bucket: String,
-    prefix: String,
+    prefix: KeyPrefix,
 }
 
 const HEADER: &str = "twincloud-write ";
@@ -25,21 +26,16 @@ const HEADER: &str = "twincloud-write ";
 impl S3StateStore {
     /// A store in `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &AwsContext, bucket: &str, prefix: &str) -> Self {
-        let prefix = prefix.trim_matches('/');
         S3StateStore {
             client: ctx.s3(),
             bucket: bucket.into(),
-            prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            prefix: KeyPrefix::new(prefix),
         }
     }
 
     fn object_key(&self, key: &str) -> Result<String, StateError> {
         check_state_key(key)?;
-        Ok(format!("{}{key}", self.prefix))
+        Ok(self.prefix.join(key))
     }
 }
 
@@ -179,7 +175,7 @@ impl StateStore for S3StateStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.prefix.join(prefix);
         let objects = crate::s3_objects::list_objects(&self.client, &self.bucket, &full)
             .await
             .map_err(|e| to_state(prefix, e))?;
@@ -187,7 +183,7 @@ impl StateStore for S3StateStore {
             .iter()
             .filter_map(|o| {
                 o.key()
-                    .and_then(|k| k.strip_prefix(&self.prefix))
+                    .and_then(|k| self.prefix.strip(k))
                     .map(str::to_owned)
             })
             .collect();

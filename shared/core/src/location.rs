@@ -131,3 +131,44 @@ mod tests {
         assert!("ftp://x".parse::<Location>().is_err());
     }
 }
+
+/// A key prefix inside a bucket: empty, or ending in exactly one `/`. Joins keys to full object
+/// names and takes them off again, the same way for every store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPrefix(String);
+
+impl KeyPrefix {
+    /// From a configured prefix (`a/b`, `/a/b/`, or empty).
+    pub fn new(prefix: &str) -> Self {
+        let p = prefix.trim_matches('/');
+        KeyPrefix(if p.is_empty() {
+            String::new()
+        } else {
+            format!("{p}/")
+        })
+    }
+
+    /// The full object name of `key`.
+    pub fn join(&self, key: &str) -> String {
+        format!("{}{key}", self.0)
+    }
+
+    /// The key of a full object name under this prefix.
+    pub fn strip<'a>(&self, full: &'a str) -> Option<&'a str> {
+        full.strip_prefix(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod key_prefix_tests {
+    use super::KeyPrefix;
+
+    #[test]
+    fn joins_and_strips() {
+        let p = KeyPrefix::new("/twincloud/prod/");
+        assert_eq!(p.join("a/b"), "twincloud/prod/a/b");
+        assert_eq!(p.strip("twincloud/prod/a/b"), Some("a/b"));
+        assert_eq!(p.strip("other/a"), None);
+        assert_eq!(KeyPrefix::new("").join("k"), "k");
+    }
+}

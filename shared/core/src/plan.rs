@@ -151,9 +151,4 @@ impl Operation {
             Operation::PutState { key, .. } => format!("record state `{key}`"),
         }
     }
-
-    /// Whether the operation changes something outside twincloud's own state.
-    pub fn is_external(&self) -> bool {
-        !matches!(self, Operation::PutState { .. })
-    }
 }

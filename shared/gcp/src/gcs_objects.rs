@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use base64::Engine;
 use serde::Deserialize;
+use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{ObjectInfo, ObjectStore, PortError, Retry, check_object_key};
 
 use crate::context::GcpContext;
@@ -15,7 +16,7 @@ use crate::gcs_state::encode;
 pub struct GcsObjectStore {
     ctx: GcpContext,
     bucket: String,
-    prefix: String,
+    prefix: KeyPrefix,
 }
 
 #[derive(Deserialize)]
@@ -76,21 +77,16 @@ pub(crate) async fn list_objects(
 impl GcsObjectStore {
     /// The objects of `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &GcpContext, bucket: &str, prefix: &str) -> Self {
-        let prefix = prefix.trim_matches('/');
         GcsObjectStore {
             ctx: ctx.clone(),
             bucket: bucket.into(),
-            prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            prefix: KeyPrefix::new(prefix),
         }
     }
 
     fn full(&self, key: &str) -> Result<String, PortError> {
         check_object_key(key)?;
-        Ok(format!("{}{key}", self.prefix))
+        Ok(self.prefix.join(key))
     }
 
     fn fail(&self, name: &str, f: twincloud_http::HttpFailure) -> PortError {
@@ -104,12 +100,12 @@ impl GcsObjectStore {
 #[async_trait]
 impl ObjectStore for GcsObjectStore {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.prefix.join(prefix);
         let mut out: Vec<ObjectInfo> = list_objects(&self.ctx, &self.bucket, &full)
             .await?
             .into_iter()
             .filter_map(|i| {
-                let key = i.name.strip_prefix(&self.prefix)?.to_owned();
+                let key = self.prefix.strip(&i.name)?.to_owned();
                 let md5 = i
                     .md5_hash
                     .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())

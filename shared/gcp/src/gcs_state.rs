@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
+use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     Precondition, StateError, StateStore, Version, Versioned, check_state_key,
 };
@@ -25,7 +26,7 @@ pub(crate) fn encode(name: &str) -> String {
 pub struct GcsStateStore {
     ctx: GcpContext,
     bucket: String,
-    prefix: String,
+    prefix: KeyPrefix,
 }
 
 #[derive(Deserialize)]
@@ -36,21 +37,16 @@ struct ObjectMeta {
 impl GcsStateStore {
     /// A store in `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &GcpContext, bucket: &str, prefix: &str) -> Self {
-        let prefix = prefix.trim_matches('/');
         GcsStateStore {
             ctx: ctx.clone(),
             bucket: bucket.into(),
-            prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            prefix: KeyPrefix::new(prefix),
         }
     }
 
     fn name(&self, key: &str) -> Result<String, StateError> {
         check_state_key(key)?;
-        Ok(format!("{}{key}", self.prefix))
+        Ok(self.prefix.join(key))
     }
 
     async fn token(&self) -> Result<Option<String>, StateError> {
@@ -219,7 +215,7 @@ impl StateStore for GcsStateStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let full = format!("{}{prefix}", self.prefix);
+        let full = self.prefix.join(prefix);
         let items = crate::gcs_objects::list_objects(&self.ctx, &self.bucket, &full)
             .await
             .map_err(|e| StateError::Backend {
@@ -228,7 +224,7 @@ impl StateStore for GcsStateStore {
             })?;
         let mut out: Vec<String> = items
             .into_iter()
-            .filter_map(|i| i.name.strip_prefix(&self.prefix).map(str::to_owned))
+            .filter_map(|i| self.prefix.strip(&i.name).map(str::to_owned))
             .collect();
         out.sort();
         Ok(out)

@@ -61,14 +61,6 @@ impl Clouds {
         }
     }
 
-    /// Clouds with a ready GCP context.
-    pub fn with_gcp(gcp: GcpContext) -> Self {
-        Clouds {
-            aws: Arc::default(),
-            gcp: Arc::new(OnceCell::from(gcp)),
-        }
-    }
-
     /// The AWS context, loaded on first use.
     pub async fn aws(&self) -> &AwsContext {
         self.aws.get_or_init(AwsContext::load).await

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{config, fixture, notifier, webhook};
 use twincloud_runtime::http::app;
 use twincloud_testkit::CaptureServer;
@@ -260,5 +258,4 @@ async fn push_tokens_are_verified_against_a_local_jwks() {
     assert!(hook.requests().is_empty());
     assert_eq!(status(tokens["good"].as_str().unwrap()).await, 200);
     assert_eq!(hook.requests().len(), 1);
-    let _ = Arc::new(());
 }

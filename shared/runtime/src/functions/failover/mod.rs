@@ -221,7 +221,10 @@ async fn decide_and_act(
                 if !all.iter().any(|v| v.vantage == mine.vantage) {
                     all.push(mine.clone());
                 }
-                let _ = save_status(services, cfg, &after, &all, Utc::now()).await;
+                // The switch is done; a stale status document is rewritten by the next round.
+                if let Err(e) = save_status(services, cfg, &after, &all, Utc::now()).await {
+                    tracing::warn!("status document not updated after the switch: {e}");
+                }
             }
             Ok((vec![exec, sent], true))
         }
