@@ -3,6 +3,7 @@
 
 mod demo;
 mod status;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -47,27 +48,7 @@ enum Command {
     /// List the event shapes twincloud decodes.
     Events,
     /// Copy new and changed objects from SRC to DST (s3://, gs://, or a directory), checksum-compared.
-    Sync {
-        /// Source: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, file:///PATH or a path.
-        src: String,
-        /// Destination, in the same forms.
-        dst: String,
-        /// Also delete what is only in the destination (never after a failed copy, never beyond the bounds).
-        #[arg(long)]
-        delete: bool,
-        /// At most this many deletes.
-        #[arg(long, default_value_t = 1000)]
-        max_delete: u64,
-        /// At most this percentage of the destination's objects deleted.
-        #[arg(long, default_value_t = 10.0)]
-        max_delete_percent: f64,
-        /// Copies in flight at once.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// List what would change; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Sync(sync::SyncArgs),
     /// Show the multi-cloud status: each side's health, the active side, the last switches.
     Status {
         /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
@@ -131,88 +112,13 @@ fn main() -> ExitCode {
             }
             Command::Demo { dir } => demo::run(&dir, json).await,
             Command::Status { config } => status::show(config.as_deref(), json).await,
-            Command::Sync {
-                src,
-                dst,
-                delete,
-                max_delete,
-                max_delete_percent,
-                concurrency,
-                dry_run,
-            } => {
-                let deletes = twincloud_core::planner::sync::DeletePolicy {
-                    enabled: delete,
-                    max_count: max_delete,
-                    max_fraction: max_delete_percent / 100.0,
-                };
-                let opts = twincloud_runtime::sync::SyncOptions {
-                    concurrency,
-                    deletes,
-                    dry_run,
-                };
-                sync_command(&src, &dst, opts, json).await
-            }
+            Command::Sync(args) => sync::run(args, json).await,
             Command::Failback { dry_run, config } => {
                 status::failback(config.as_deref(), dry_run, json).await
             }
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-async fn sync_command(
-    src: &str,
-    dst: &str,
-    opts: twincloud_runtime::sync::SyncOptions,
-    json: bool,
-) -> i32 {
-    let (src_loc, dst_loc) = match (
-        src.parse::<twincloud_core::Location>(),
-        dst.parse::<twincloud_core::Location>(),
-    ) {
-        (Ok(s), Ok(d)) => (s, d),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
-    };
-    let clouds = twincloud_runtime::Clouds::default();
-    let source = twincloud_runtime::sync::object_store(&src_loc, &clouds).await;
-    let destination = twincloud_runtime::sync::object_store(&dst_loc, &clouds).await;
-    match twincloud_runtime::sync::sync(source, destination, opts).await {
-        Ok(s) => {
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-            } else {
-                let verb = if s.dry_run { "would copy" } else { "copied" };
-                println!(
-                    "{src} → {dst}: {verb} {} object(s), {} bytes; {} unchanged; {} deleted; {} failed",
-                    s.copied,
-                    s.bytes,
-                    s.skipped,
-                    s.deleted,
-                    s.failed.len()
-                );
-                if s.size_only > 0 {
-                    println!(
-                        "  {} object(s) could only be compared by size (no common checksum)",
-                        s.size_only
-                    );
-                }
-                if let Some(why) = &s.deletes_refused {
-                    println!("  {why}");
-                }
-                for f in &s.failed {
-                    println!("  FAILED: {f}");
-                }
-            }
-            if s.failed.is_empty() { 0 } else { 1 }
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
-        }
-    }
 }
 
 async fn validate(config: Option<String>, json: bool) -> i32 {

@@ -1,13 +1,26 @@
-//! [`ObjectStore`] on an S3 bucket and prefix: listing with MD5 where the ETag is one
-//! (single-part uploads), whole-object get, put with Content-MD5, delete.
+//! [`ObjectStore`] on an S3 bucket and prefix: streamed listing (MD5 where the ETag is one,
+//! i.e. single-part uploads), HEAD with user metadata and Object Lock state, ranged reads
+//! pinned to an ETag, single-request puts with Content-MD5, multipart uploads with a
+//! Content-MD5 per part, conditional writes (If-Match / If-None-Match) and deletes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
-use twincloud_core::ports::{ObjectInfo, ObjectStore, PortError, Retry, check_object_key};
+use twincloud_core::ports::{
+    ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore, PortError,
+    Precondition, PutRequest, Retry, Upload, check_object_key,
+};
 
 use crate::context::AwsContext;
-use crate::error::{classify, status};
+use crate::error::{HasStatus, classify, status};
 
 /// Objects under `s3://bucket/prefix/`.
 #[derive(Debug, Clone)]
@@ -15,6 +28,7 @@ pub struct S3ObjectStore {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: KeyPrefix,
+    requests: Arc<AtomicU64>,
 }
 
 impl S3ObjectStore {
@@ -24,12 +38,40 @@ impl S3ObjectStore {
             client: ctx.s3(),
             bucket: bucket.into(),
             prefix: KeyPrefix::new(prefix),
+            requests: Arc::default(),
         }
     }
 
-    fn full(&self, key: &str) -> Result<String, PortError> {
+    fn full(&self, key: &str) -> Result<String, ObjectError> {
         check_object_key(key)?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(self.prefix.join(key))
+    }
+
+    /// Maps an SDK error: 412 and 409 (a concurrent conditional write) are
+    /// [`ObjectError::Changed`], 404 is [`ObjectError::NotFound`], an Object Lock refusal is
+    /// [`ObjectError::Retained`].
+    fn error<E, R>(&self, key: &str, e: SdkError<E, R>) -> ObjectError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        match status(&e) {
+            Some(412 | 409) => ObjectError::Changed(key.into()),
+            Some(404) => ObjectError::NotFound(key.into()),
+            _ => {
+                let p = classify(
+                    &format!("s3://{}/{}", self.bucket, self.prefix.join(key)),
+                    e,
+                );
+                let m = p.message.to_ascii_lowercase();
+                if m.contains("accessdenied") && (m.contains("lock") || m.contains("retention")) {
+                    ObjectError::Retained(key.into())
+                } else {
+                    ObjectError::Backend(p)
+                }
+            }
+        }
     }
 }
 
@@ -59,85 +101,407 @@ fn etag_md5(etag: &str) -> Option<String> {
     (t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit())).then(|| t.to_ascii_lowercase())
 }
 
+/// State of a streamed listing between pages.
+struct Pages {
+    store: S3ObjectStore,
+    full_prefix: String,
+    start_after: Option<String>,
+    token: Option<String>,
+    buffered: VecDeque<ObjectInfo>,
+    done: bool,
+}
+
+impl Pages {
+    async fn next_page(&mut self) -> Result<(), ObjectError> {
+        let s = &self.store;
+        s.requests.fetch_add(1, Ordering::Relaxed);
+        let mut call = s
+            .client
+            .list_objects_v2()
+            .bucket(&s.bucket)
+            .prefix(&self.full_prefix);
+        call = match (&self.token, &self.start_after) {
+            (Some(t), _) => call.continuation_token(t),
+            (None, Some(after)) => call.start_after(after),
+            (None, None) => call,
+        };
+        let page = call.send().await.map_err(|e| {
+            ObjectError::Backend(classify(
+                &format!("listing s3://{}/{}", s.bucket, self.full_prefix),
+                e,
+            ))
+        })?;
+        for o in page.contents() {
+            let Some(key) = o.key().and_then(|k| s.prefix.strip(k)) else {
+                continue;
+            };
+            self.buffered.push_back(ObjectInfo {
+                key: key.to_owned(),
+                size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                md5: o.e_tag().and_then(etag_md5),
+                version: o.e_tag().map(str::to_owned),
+                ..ObjectInfo::default()
+            });
+        }
+        self.token = page
+            .next_continuation_token()
+            .filter(|_| page.is_truncated() == Some(true))
+            .map(str::to_owned);
+        self.done = self.token.is_none();
+        Ok(())
+    }
+}
+
+/// The headers HEAD and GET both answer with.
+struct Headers<'a> {
+    size: Option<i64>,
+    etag: Option<&'a str>,
+    content_type: Option<&'a str>,
+    cache_control: Option<&'a str>,
+    metadata: Option<&'a std::collections::HashMap<String, String>>,
+    locked_until: Option<i64>,
+    legal_hold: Option<&'a str>,
+}
+
+fn head_from(key: &str, h: &Headers<'_>) -> ObjectHead {
+    let mut info = ObjectInfo {
+        key: key.into(),
+        size: u64::try_from(h.size.unwrap_or(0)).unwrap_or(0),
+        md5: h.etag.and_then(etag_md5),
+        version: h.etag.map(str::to_owned),
+        retained: h.locked_until.is_some_and(|t| t > now_secs()) || h.legal_hold == Some("ON"),
+        ..ObjectInfo::default()
+    };
+    let raw: BTreeMap<String, String> = h
+        .metadata
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let user = ObjectMeta::from_raw(raw, &mut info);
+    ObjectHead {
+        info,
+        meta: ObjectMeta {
+            content_type: h.content_type.map(str::to_owned),
+            cache_control: h.cache_control.map(str::to_owned),
+            user,
+        },
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn precondition_headers(when: &Precondition) -> (Option<String>, Option<String>) {
+    match when {
+        Precondition::None => (None, None),
+        Precondition::Absent => (None, Some("*".into())),
+        Precondition::Matches(v) => (Some(v.0.clone()), None),
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        let full = self.prefix.join(prefix);
-        let mut out: Vec<ObjectInfo> = list_objects(&self.client, &self.bucket, &full)
-            .await?
-            .iter()
-            .filter_map(|o| {
-                let key = self.prefix.strip(o.key()?)?.to_owned();
-                Some(ObjectInfo {
-                    key,
-                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
-                    md5: o.e_tag().and_then(etag_md5),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix.join(""))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+    fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
+        let pages = Pages {
+            store: self.clone(),
+            full_prefix: self.prefix.join(prefix),
+            start_after: start_after.map(|a| self.prefix.join(a)),
+            token: None,
+            buffered: VecDeque::new(),
+            done: false,
+        };
+        Box::pin(futures_util::stream::unfold(pages, |mut p| async move {
+            loop {
+                if let Some(item) = p.buffered.pop_front() {
+                    return Some((Ok(item), p));
+                }
+                if p.done {
+                    return None;
+                }
+                if let Err(e) = p.next_page().await {
+                    p.done = true;
+                    return Some((Err(e), p));
+                }
+            }
+        }))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
         let k = self.full(key)?;
-        match self
+        let o = match self
             .client
-            .get_object()
+            .head_object()
             .bucket(&self.bucket)
             .key(&k)
             .send()
             .await
         {
-            Ok(o) => {
-                let bytes = o.body.collect().await.map_err(|e| PortError {
-                    message: format!("s3://{}/{k}: reading body: {e}", self.bucket),
-                    retry: Retry::Transient,
-                })?;
-                Ok(Some(bytes.into_bytes().to_vec()))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-            Err(e) => Err(classify(&format!("s3://{}/{k}", self.bucket), e)),
-        }
+            Ok(o) => o,
+            Err(e) if status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(self.error(key, e)),
+        };
+        Ok(Some(head_from(
+            key,
+            &Headers {
+                size: o.content_length(),
+                etag: o.e_tag(),
+                content_type: o.content_type(),
+                cache_control: o.cache_control(),
+                metadata: o.metadata(),
+                locked_until: o.object_lock_retain_until_date().map(|d| d.secs()),
+                legal_hold: o.object_lock_legal_hold_status().map(|s| s.as_str()),
+            },
+        )))
     }
 
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError> {
-        use base64::Engine;
+    async fn fetch(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(ObjectHead, Vec<u8>), ObjectError> {
+        // One GET brings the headers with the body.
         let k = self.full(key)?;
-        // S3 checks the body against Content-MD5 and refuses a corrupted upload.
-        let md5 = base64::engine::general_purpose::STANDARD.encode(md5_digest(bytes));
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&k)
+            .set_if_match(version.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| self.error(key, e))?;
+        let head = head_from(
+            key,
+            &Headers {
+                size: o.content_length(),
+                etag: o.e_tag(),
+                content_type: o.content_type(),
+                cache_control: o.cache_control(),
+                metadata: o.metadata(),
+                locked_until: o.object_lock_retain_until_date().map(|d| d.secs()),
+                legal_hold: o.object_lock_legal_hold_status().map(|s| s.as_str()),
+            },
+        );
+        let body = o.body.collect().await.map_err(|e| {
+            ObjectError::Backend(PortError {
+                message: format!("s3://{}/{k}: reading body: {e}", self.bucket),
+                retry: Retry::Transient,
+            })
+        })?;
+        Ok((head, body.into_bytes().to_vec()))
+    }
+
+    async fn read(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<Vec<u8>, ObjectError> {
+        let k = self.full(key)?;
+        let mut call = self.client.get_object().bucket(&self.bucket).key(&k);
+        if range.end > range.start {
+            call = call.range(format!("bytes={}-{}", range.start, range.end - 1));
+        }
+        if let Some(v) = version {
+            call = call.if_match(v);
+        }
+        let o = call.send().await.map_err(|e| self.error(key, e))?;
+        let bytes = o.body.collect().await.map_err(|e| {
+            ObjectError::Backend(PortError {
+                message: format!("s3://{}/{k}: reading body: {e}", self.bucket),
+                retry: Retry::Transient,
+            })
+        })?;
+        let mut out = bytes.into_bytes().to_vec();
+        // An empty range asks for nothing; S3 has no way to say so, so read and drop.
+        if range.end <= range.start {
+            out.clear();
+        } else if out.len() as u64 != range.end - range.start {
+            return Err(ObjectError::Backend(PortError {
+                message: format!(
+                    "s3://{}/{k}: asked for {} bytes, got {}",
+                    self.bucket,
+                    range.end - range.start,
+                    out.len()
+                ),
+                retry: Retry::Transient,
+            }));
+        }
+        Ok(out)
+    }
+
+    async fn put(&self, req: &PutRequest, body: Vec<u8>) -> Result<(), ObjectError> {
+        let k = self.full(&req.key)?;
+        let (if_match, if_none_match) = precondition_headers(&req.when);
+        // S3 checks the body against Content-MD5 and refuses a corrupted upload; a body that
+        // does not match the MD5 the request claims is refused before it is sent.
+        let got = ContentDigest::of(&body).0;
+        if let Some(want) = &req.md5
+            && !want.eq_ignore_ascii_case(&got)
+        {
+            return Err(ObjectError::Corrupt {
+                key: req.key.clone(),
+                detail: format!("MD5 {got}, expected {want}"),
+            });
+        }
+        let md5 = hex_to_base64(&got).unwrap_or_default();
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(&k)
             .content_md5(md5)
-            .body(ByteStream::from(bytes.to_vec()))
+            .set_content_type(req.meta.content_type.clone())
+            .set_cache_control(req.meta.cache_control.clone())
+            .set_metadata(Some(req.stored_metadata().into_iter().collect()))
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| classify(&format!("s3://{}/{k}", self.bucket), e))?;
+            .map_err(|e| self.error(&req.key, e))?;
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
+    async fn begin_upload(&self, req: &PutRequest) -> Result<Box<dyn Upload>, ObjectError> {
+        let k = self.full(&req.key)?;
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&k)
+            .set_content_type(req.meta.content_type.clone())
+            .set_cache_control(req.meta.cache_control.clone())
+            .set_metadata(Some(req.stored_metadata().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| self.error(&req.key, e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        Ok(Box::new(S3Upload {
+            store: self.clone(),
+            full_key: k,
+            req: req.clone(),
+            upload_id,
+            parts: Vec::new(),
+        }))
+    }
+
+    async fn delete(&self, key: &str, when: &Precondition) -> Result<(), ObjectError> {
         let k = self.full(key)?;
+        let (if_match, _) = precondition_headers(when);
         match self
             .client
             .delete_object()
             .bucket(&self.bucket)
             .key(&k)
+            .set_if_match(if_match)
             .send()
             .await
         {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(classify(&format!("s3://{}/{k}", self.bucket), e)),
+            Err(e) => Err(self.error(key, e)),
         }
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 }
 
-fn md5_digest(bytes: &[u8]) -> [u8; 16] {
-    use md5::Digest;
-    md5::Md5::digest(bytes).into()
+/// A multipart upload: each part carries its Content-MD5; completion is conditional like a put.
+struct S3Upload {
+    store: S3ObjectStore,
+    full_key: String,
+    req: PutRequest,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
+}
+
+#[async_trait]
+impl Upload for S3Upload {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
+        let s = &self.store;
+        s.requests.fetch_add(1, Ordering::Relaxed);
+        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        let md5 = hex_to_base64(&ContentDigest::of(&chunk).0).unwrap_or_default();
+        let part = s
+            .client
+            .upload_part()
+            .bucket(&s.bucket)
+            .key(&self.full_key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .content_md5(md5)
+            .body(ByteStream::from(chunk))
+            .send()
+            .await
+            .map_err(|e| s.error(&self.req.key, e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(part.e_tag().map(str::to_owned))
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>, md5: &str) -> Result<(), ObjectError> {
+        if let Some(want) = &self.req.md5
+            && !want.eq_ignore_ascii_case(md5)
+        {
+            let err = ObjectError::Corrupt {
+                key: self.req.key.clone(),
+                detail: format!("MD5 {md5}, expected {want}"),
+            };
+            self.abort().await;
+            return Err(err);
+        }
+        let s = &self.store;
+        s.requests.fetch_add(1, Ordering::Relaxed);
+        let (if_match, if_none_match) = precondition_headers(&self.req.when);
+        let done = s
+            .client
+            .complete_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.full_key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(self.parts.clone()))
+                    .build(),
+            )
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .send()
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let err = s.error(&self.req.key, e);
+                self.abort().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn abort(self: Box<Self>) {
+        let s = &self.store;
+        s.requests.fetch_add(1, Ordering::Relaxed);
+        let _ = s
+            .client
+            .abort_multipart_upload()
+            .bucket(&s.bucket)
+            .key(&self.full_key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,17 @@ fn message(title: &str) -> Message {
 
 /// moto's model dump, to read back what the services hold.
 async fn moto_data() -> String {
+    // moto's dump reads every S3 key's Glacier-restore state, and advancing it on a multipart
+    // part (which has no bucket) fails the whole dump: keep that state still.
+    reqwest::Client::new()
+        .post(format!(
+            "{}/moto-api/state-manager/set-transition",
+            emulators::moto_url()
+        ))
+        .body(r#"{"model_name": "s3::keyrestore", "transition": {"progression": "manual", "times": 1000000000}}"#)
+        .send()
+        .await
+        .unwrap();
     reqwest::get(format!("{}/moto-api/data.json", emulators::moto_url()))
         .await
         .unwrap()
@@ -276,11 +287,17 @@ async fn s3_object_store_conforms() {
         .await
         .unwrap();
     let store = twincloud_aws::S3ObjectStore::new(&ctx, &bucket, "uploads");
-    twincloud_testkit::conformance::object_store(&store).await;
+    twincloud_testkit::object_conformance::object_store(
+        &store,
+        twincloud_testkit::object_conformance::ObjectBackend {
+            keeps_metadata: true,
+        },
+    )
+    .await;
     use twincloud_core::ports::ObjectStore;
-    store.put("x", b"hello").await.unwrap();
+    store.put_bytes("x", b"hello").await.unwrap();
     assert_eq!(
-        store.list("x").await.unwrap()[0].md5.as_deref(),
+        store.head("x").await.unwrap().unwrap().info.md5.as_deref(),
         Some("5d41402abc4b2a76b9719d911017c592")
     );
 }

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod digest;
 pub mod ids;
 pub mod location;
 pub mod message;

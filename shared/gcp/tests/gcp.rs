@@ -295,11 +295,17 @@ async fn gcs_object_store_conforms() {
     let base = emulators::gcs_url();
     let b = bucket(&base).await;
     let store = twincloud_gcp::GcsObjectStore::new(&GcpContext::for_emulator(&base), &b, "uploads");
-    twincloud_testkit::conformance::object_store(&store).await;
+    twincloud_testkit::object_conformance::object_store(
+        &store,
+        twincloud_testkit::object_conformance::ObjectBackend {
+            keeps_metadata: true,
+        },
+    )
+    .await;
     use twincloud_core::ports::ObjectStore;
-    store.put("x", b"hello").await.unwrap();
+    store.put_bytes("x", b"hello").await.unwrap();
     assert_eq!(
-        store.list("x").await.unwrap()[0].md5.as_deref(),
+        store.head("x").await.unwrap().unwrap().info.md5.as_deref(),
         Some("5d41402abc4b2a76b9719d911017c592")
     );
 }

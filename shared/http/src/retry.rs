@@ -68,13 +68,27 @@ impl HttpRetry {
     /// out. Returns the successful response and the attempts used.
     pub async fn send(
         &self,
+        make: impl FnMut() -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, u32), HttpFailure> {
+        self.send_expecting(&[], make).await
+    }
+
+    /// Like [`HttpRetry::send`], with statuses besides 2xx that count as success (a resumable
+    /// upload's `308 Resume Incomplete`).
+    pub async fn send_expecting(
+        &self,
+        also_ok: &[u16],
         mut make: impl FnMut() -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, u32), HttpFailure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let (message, retry, wait, status) = match make().send().await {
-                Ok(resp) if resp.status().is_success() => return Ok((resp, attempt)),
+                Ok(resp)
+                    if resp.status().is_success() || also_ok.contains(&resp.status().as_u16()) =>
+                {
+                    return Ok((resp, attempt));
+                }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = resp

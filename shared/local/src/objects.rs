@@ -1,113 +1,571 @@
-//! [`ObjectStore`] on a directory: keys are relative paths, objects are plain files, writes are
-//! atomic renames so a reader (or a sync killed midway) never sees half an object.
+//! [`ObjectStore`] on a directory: keys are relative paths, objects are plain files.
+//!
+//! Writes go to a locked temporary file beside the target and are renamed over it, so a reader
+//! (or a sync killed midway) never sees half an object; a later listing removes temporary
+//! files whose writer died (their lock is free). A file's version is its modification time
+//! and size; conditional writes check it under a directory-wide lock. Directories keep no
+//! metadata: the content type is guessed from the extension, and `head` hashes the file.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use twincloud_core::ports::{ObjectInfo, ObjectStore, PortError, Retry, check_object_key};
+use twincloud_core::digest::ContentDigest;
+use twincloud_core::ports::{
+    ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore, PortError,
+    Precondition, PutRequest, Retry, Upload, check_object_key,
+};
 
-use crate::files::{TMP_PREFIX, write_atomic};
+use crate::files::TMP_PREFIX;
+
+/// Names starting with this belong to twincloud (temporary files) and are not objects.
+const INTERNAL_PREFIX: &str = ".twincloud-";
 
 /// A directory used as a bucket (`file://` locations, and `buckets/<name>/` of the local
 /// backend).
 #[derive(Debug, Clone)]
 pub struct LocalObjectStore {
     root: PathBuf,
+    requests: Arc<AtomicU64>,
 }
 
 impl LocalObjectStore {
     /// A store rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalObjectStore { root: root.into() }
+        LocalObjectStore {
+            root: root.into(),
+            requests: Arc::default(),
+        }
     }
 
-    fn path(&self, key: &str) -> Result<PathBuf, PortError> {
+    fn path(&self, key: &str) -> Result<PathBuf, ObjectError> {
         check_object_key(key)?;
+        if key.split('/').any(|s| s.starts_with(INTERNAL_PREFIX)) {
+            return Err(ObjectError::Backend(PortError {
+                message: format!("`{key}`: names starting with {INTERNAL_PREFIX} are reserved"),
+                retry: Retry::Permanent,
+            }));
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(self.root.join(key))
     }
 }
 
-fn failed(path: &Path, e: std::io::Error) -> PortError {
-    PortError {
+fn failed(path: &Path, e: std::io::Error) -> ObjectError {
+    ObjectError::Backend(PortError {
         message: format!("{}: {e}", path.display()),
         retry: Retry::Transient,
-    }
+    })
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
-) -> Result<T, PortError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| PortError {
+    f: impl FnOnce() -> Result<T, ObjectError> + Send + 'static,
+) -> Result<T, ObjectError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ObjectError::Backend(PortError {
             message: format!("local object task failed: {e}"),
             retry: Retry::Transient,
-        })?
+        })
+    })?
+}
+
+fn version_of(meta: &std::fs::Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{}", meta.len())
+}
+
+/// The current version of the file at `path`, `None` when absent.
+fn current_version(path: &Path) -> Result<Option<String>, ObjectError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(version_of(&m))),
+        Ok(_) => Err(ObjectError::Backend(PortError {
+            message: format!("{} is a directory, not an object", path.display()),
+            retry: Retry::Permanent,
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(failed(path, e)),
+    }
+}
+
+fn check(key: &str, path: &Path, when: &Precondition) -> Result<(), ObjectError> {
+    let holds = match when {
+        Precondition::None => true,
+        Precondition::Absent => current_version(path)?.is_none(),
+        Precondition::Matches(v) => current_version(path)?.as_deref() == Some(v.0.as_str()),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(ObjectError::Changed(key.into()))
+    }
+}
+
+/// Runs `f` under the store-wide lock, so that a precondition check and the rename that
+/// depends on it are one step for every process writing this directory.
+fn locked<T>(root: &Path, f: impl FnOnce() -> Result<T, ObjectError>) -> Result<T, ObjectError> {
+    // The lock is on the directory itself: nothing is added to the user's tree.
+    std::fs::create_dir_all(root).map_err(|e| failed(root, e))?;
+    let lock = File::open(root).map_err(|e| failed(root, e))?;
+    lock.lock().map_err(|e| failed(root, e))?;
+    f()
+}
+
+/// A temporary file beside its target, locked for as long as its writer lives.
+struct TempFile {
+    file: File,
+    path: PathBuf,
+    target: PathBuf,
+}
+
+impl TempFile {
+    fn create(target: &Path) -> Result<Self, ObjectError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir, e))?;
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file");
+        let short: String = name.chars().take(40).collect();
+        let path = dir.join(format!(
+            "{TMP_PREFIX}{short}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| failed(&path, e))?;
+        file.lock().map_err(|e| failed(&path, e))?;
+        Ok(TempFile {
+            file,
+            path,
+            target: target.into(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), ObjectError> {
+        self.file
+            .write_all(bytes)
+            .map_err(|e| failed(&self.path, e))
+    }
+
+    /// Syncs and renames over the target if `when` holds.
+    fn commit(self, root: &Path, key: &str, when: &Precondition) -> Result<(), ObjectError> {
+        self.file.sync_all().map_err(|e| failed(&self.path, e))?;
+        let out = locked(root, || {
+            check(key, &self.target, when)?;
+            std::fs::rename(&self.path, &self.target).map_err(|e| failed(&self.target, e))
+        });
+        if out.is_err() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        out
+    }
+}
+
+/// Removes a temporary file whose writer is gone (its lock is free).
+fn remove_if_stale(path: &Path) {
+    if let Ok(f) = OpenOptions::new().write(true).open(path)
+        && f.try_lock().is_ok()
+    {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The files under `root` in key order (bytewise, as S3 and GCS list), lazily: a directory is
+/// read when the walk reaches it, so memory stays bounded by the widest directory.
+struct SortedWalk {
+    root: PathBuf,
+    prefix: String,
+    start_after: Option<String>,
+    /// Pending entries, each directory's in reverse order: (key, is_dir).
+    stack: Vec<(String, bool)>,
+}
+
+impl SortedWalk {
+    fn new(root: PathBuf, prefix: String, start_after: Option<String>) -> Self {
+        let mut w = SortedWalk {
+            root,
+            prefix,
+            start_after,
+            stack: Vec::new(),
+        };
+        w.push_dir("");
+        w
+    }
+
+    /// Whether any key under the directory key `dir` (ending in `/`) can be wanted.
+    fn wants_dir(&self, dir: &str) -> bool {
+        (dir.starts_with(&self.prefix) || self.prefix.starts_with(dir))
+            && self
+                .start_after
+                .as_deref()
+                .is_none_or(|s| dir > s || s.starts_with(dir))
+    }
+
+    fn wants_file(&self, key: &str) -> bool {
+        key.starts_with(&self.prefix) && self.start_after.as_deref().is_none_or(|s| key > s)
+    }
+
+    fn push_dir(&mut self, dir: &str) -> Option<ObjectError> {
+        let path = self.root.join(dir);
+        let entries = match std::fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return Some(failed(&path, e)),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => return Some(failed(&path, e)),
+            };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                return Some(ObjectError::Backend(PortError {
+                    message: format!(
+                        "{}: a file name is not UTF-8 and cannot be an object key",
+                        path.display()
+                    ),
+                    retry: Retry::Permanent,
+                }));
+            };
+            if name.starts_with(TMP_PREFIX) {
+                remove_if_stale(&entry.path());
+                continue;
+            }
+            if name.starts_with(INTERNAL_PREFIX) {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() => entry.path().is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(e) => return Some(failed(&entry.path(), e)),
+            };
+            // A directory sorts as its name plus `/`: that is where its keys fall.
+            let key = if is_dir {
+                format!("{dir}{name}/")
+            } else {
+                format!("{dir}{name}")
+            };
+            let wanted = if is_dir {
+                self.wants_dir(&key)
+            } else {
+                self.wants_file(&key)
+            };
+            if wanted {
+                found.push((key, is_dir));
+            }
+        }
+        found.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        self.stack.extend(found);
+        None
+    }
+}
+
+impl Iterator for SortedWalk {
+    type Item = Result<ObjectInfo, ObjectError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (key, is_dir) = self.stack.pop()?;
+            if is_dir {
+                if let Some(e) = self.push_dir(&key) {
+                    return Some(Err(e));
+                }
+                continue;
+            }
+            let path = self.root.join(&key);
+            match std::fs::metadata(&path) {
+                Ok(m) => {
+                    return Some(Ok(ObjectInfo {
+                        size: m.len(),
+                        version: Some(version_of(&m)),
+                        key,
+                        ..ObjectInfo::default()
+                    }));
+                }
+                // Removed since the directory was read: no longer an object.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Some(Err(failed(&path, e))),
+            }
+        }
+    }
+}
+
+/// The content type a file's extension suggests.
+pub fn guess_content_type(key: &str) -> Option<String> {
+    mime_guess::from_path(key).first().map(|m| m.to_string())
 }
 
 #[async_trait]
 impl ObjectStore for LocalObjectStore {
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError> {
-        let (root, prefix) = (self.root.clone(), prefix.to_owned());
-        blocking(move || {
-            let mut out = Vec::new();
-            let mut stack = vec![root.clone()];
-            while let Some(dir) = stack.pop() {
-                let entries = match std::fs::read_dir(&dir) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(failed(&dir, e)),
-                };
-                for entry in entries {
-                    let entry = entry.map_err(|e| failed(&dir, e))?;
-                    let path = entry.path();
-                    if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                        continue;
-                    }
-                    let meta = entry.metadata().map_err(|e| failed(&path, e))?;
-                    if meta.is_dir() {
-                        stack.push(path);
-                    } else if let Ok(rel) = path.strip_prefix(&root) {
-                        let key = rel.to_string_lossy().replace('\\', "/");
-                        if key.starts_with(&prefix) {
-                            out.push(ObjectInfo {
-                                key,
-                                size: meta.len(),
-                                md5: None,
-                            });
-                        }
-                    }
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let walk = SortedWalk::new(
+            self.root.clone(),
+            prefix.to_owned(),
+            start_after.map(str::to_owned),
+        );
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        tokio::task::spawn_blocking(move || {
+            for item in walk {
+                let stop = item.is_err();
+                if tx.blocking_send(item).is_err() || stop {
+                    return;
                 }
             }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
+        });
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
+        let path = self.path(key)?;
+        let key = key.to_owned();
+        // A directory keeps no digests: hash the file, which is what a comparison needs.
+        blocking(move || {
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(failed(&path, e)),
+            };
+            let m = f.metadata().map_err(|e| failed(&path, e))?;
+            if !m.is_file() {
+                return Ok(None);
+            }
+            let mut digest = ContentDigest::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = f.read(&mut buf).map_err(|e| failed(&path, e))?;
+                if n == 0 {
+                    break;
+                }
+                digest.update(&buf[..n]);
+            }
+            let after = f.metadata().map_err(|e| failed(&path, e))?;
+            if version_of(&after) != version_of(&m) || digest.len() != m.len() {
+                return Err(ObjectError::Changed(key));
+            }
+            let (md5, crc32c) = digest.finish();
+            Ok(Some(ObjectHead {
+                meta: ObjectMeta {
+                    content_type: guess_content_type(&key),
+                    ..ObjectMeta::default()
+                },
+                info: ObjectInfo {
+                    key,
+                    size: m.len(),
+                    md5: Some(md5),
+                    crc32c: Some(crc32c),
+                    version: Some(version_of(&m)),
+                    ..ObjectInfo::default()
+                },
+            }))
         })
         .await
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+    async fn read(
+        &self,
+        key: &str,
+        range: Range<u64>,
+        version: Option<&str>,
+    ) -> Result<Vec<u8>, ObjectError> {
         let path = self.path(key)?;
-        blocking(move || match std::fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(failed(&path, e)),
+        let (key, version) = (key.to_owned(), version.map(str::to_owned));
+        blocking(move || {
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ObjectError::NotFound(key));
+                }
+                Err(e) => return Err(failed(&path, e)),
+            };
+            let pinned = |f: &File| -> Result<(), ObjectError> {
+                let m = f.metadata().map_err(|e| failed(&path, e))?;
+                match &version {
+                    Some(v) if *v != version_of(&m) => Err(ObjectError::Changed(key.clone())),
+                    _ => Ok(()),
+                }
+            };
+            pinned(&f)?;
+            let len = usize::try_from(range.end.saturating_sub(range.start)).unwrap_or(0);
+            let mut buf = vec![0u8; len];
+            f.seek(SeekFrom::Start(range.start))
+                .map_err(|e| failed(&path, e))?;
+            f.read_exact(&mut buf).map_err(|e| failed(&path, e))?;
+            // A writer that replaced the file renamed a new inode in: this handle still reads
+            // the old one consistently, but one that wrote in place shows in the version.
+            pinned(&f)?;
+            Ok(buf)
         })
         .await
     }
 
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError> {
+    async fn fetch(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(ObjectHead, Vec<u8>), ObjectError> {
+        // One read of the file gives the bytes and their digests.
         let path = self.path(key)?;
-        let bytes = bytes.to_vec();
-        blocking(move || write_atomic(&path, &bytes).map_err(|e| failed(&path, e))).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<(), PortError> {
-        let path = self.path(key)?;
-        blocking(move || match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(failed(&path, e)),
+        let (key, version) = (key.to_owned(), version.map(str::to_owned));
+        blocking(move || {
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ObjectError::NotFound(key));
+                }
+                Err(e) => return Err(failed(&path, e)),
+            };
+            let m = f.metadata().map_err(|e| failed(&path, e))?;
+            if version.as_deref().is_some_and(|v| v != version_of(&m)) {
+                return Err(ObjectError::Changed(key));
+            }
+            let mut body = Vec::with_capacity(usize::try_from(m.len()).unwrap_or(0));
+            f.read_to_end(&mut body).map_err(|e| failed(&path, e))?;
+            let after = f.metadata().map_err(|e| failed(&path, e))?;
+            if version_of(&after) != version_of(&m) || body.len() as u64 != m.len() {
+                return Err(ObjectError::Changed(key));
+            }
+            let (md5, crc32c) = ContentDigest::of(&body);
+            Ok((
+                ObjectHead {
+                    meta: ObjectMeta {
+                        content_type: guess_content_type(&key),
+                        ..ObjectMeta::default()
+                    },
+                    info: ObjectInfo {
+                        key,
+                        size: m.len(),
+                        md5: Some(md5),
+                        crc32c: Some(crc32c),
+                        version: Some(version_of(&m)),
+                        ..ObjectInfo::default()
+                    },
+                },
+                body,
+            ))
         })
         .await
+    }
+
+    async fn put(&self, req: &PutRequest, body: Vec<u8>) -> Result<(), ObjectError> {
+        let path = self.path(&req.key)?;
+        let (root, req) = (self.root.clone(), req.clone());
+        blocking(move || {
+            if let Some(want) = &req.md5 {
+                let (got, _) = ContentDigest::of(&body);
+                if !got.eq_ignore_ascii_case(want) {
+                    return Err(ObjectError::Corrupt {
+                        key: req.key.clone(),
+                        detail: format!("MD5 {got}, expected {want}"),
+                    });
+                }
+            }
+            let mut tmp = TempFile::create(&path)?;
+            tmp.write(&body)?;
+            tmp.commit(&root, &req.key, &req.when)
+        })
+        .await
+    }
+
+    async fn begin_upload(&self, req: &PutRequest) -> Result<Box<dyn Upload>, ObjectError> {
+        let path = self.path(&req.key)?;
+        let tmp = blocking(move || TempFile::create(&path)).await?;
+        Ok(Box::new(LocalUpload {
+            tmp: Some(tmp),
+            root: self.root.clone(),
+            req: req.clone(),
+        }))
+    }
+
+    async fn delete(&self, key: &str, when: &Precondition) -> Result<(), ObjectError> {
+        let path = self.path(key)?;
+        let (root, key, when) = (self.root.clone(), key.to_owned(), when.clone());
+        blocking(move || {
+            locked(&root, || {
+                check(&key, &path, &when)?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(failed(&path, e)),
+                }
+            })
+        })
+        .await
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// An upload into a locked temporary file, renamed into place on finish.
+struct LocalUpload {
+    tmp: Option<TempFile>,
+    root: PathBuf,
+    req: PutRequest,
+}
+
+impl LocalUpload {
+    fn take(&mut self) -> Result<TempFile, ObjectError> {
+        self.tmp.take().ok_or_else(|| {
+            ObjectError::Backend(PortError {
+                message: format!("{}: upload already finished", self.req.key),
+                retry: Retry::Permanent,
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Upload for LocalUpload {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
+        let mut tmp = self.take()?;
+        let tmp = blocking(move || tmp.write(&chunk).map(|()| tmp)).await?;
+        self.tmp = Some(tmp);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>, md5: &str) -> Result<(), ObjectError> {
+        if let Some(want) = &self.req.md5
+            && !want.eq_ignore_ascii_case(md5)
+        {
+            let err = ObjectError::Corrupt {
+                key: self.req.key.clone(),
+                detail: format!("MD5 {md5}, expected {want}"),
+            };
+            self.abort().await;
+            return Err(err);
+        }
+        let tmp = self.take()?;
+        let (root, key, when) = (
+            self.root.clone(),
+            self.req.key.clone(),
+            self.req.when.clone(),
+        );
+        blocking(move || tmp.commit(&root, &key, &when)).await
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(&tmp.path);
+        }
     }
 }

@@ -74,8 +74,11 @@ async fn local_database_conforms() {
 #[tokio::test]
 async fn local_object_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    twincloud_testkit::conformance::object_store(&twincloud_local::LocalObjectStore::new(
-        dir.path().join("bucket"),
-    ))
+    twincloud_testkit::object_conformance::object_store(
+        &twincloud_local::LocalObjectStore::new(dir.path().join("bucket")),
+        twincloud_testkit::object_conformance::ObjectBackend {
+            keeps_metadata: false,
+        },
+    )
     .await;
 }

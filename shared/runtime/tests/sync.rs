@@ -81,7 +81,7 @@ async fn directories_sync_incrementally_and_delete_only_when_safe() {
     assert_eq!((s.copied, s.dry_run), (4, true));
     assert!(tree(b.path()).is_empty(), "a dry run writes nothing");
     let s = sync(src.clone(), dst.clone(), opts()).await.unwrap();
-    assert_eq!((s.copied, s.failed.len()), (4, 0));
+    assert_eq!((s.copied, s.failed), (4, 0));
     assert_eq!(tree(a.path()), tree(b.path()));
     let again = sync(src.clone(), dst.clone(), opts()).await.unwrap();
     assert_eq!(
@@ -90,8 +90,8 @@ async fn directories_sync_incrementally_and_delete_only_when_safe() {
         "nothing re-sent"
     );
     assert_eq!(
-        again.size_only, 4,
-        "directories know no checksum: the report says so"
+        again.size_only, 0,
+        "directories keep no checksum, so both sides were hashed: nothing compared by size"
     );
 
     std::fs::write(a.path().join("index.html"), b"<h1>aion v2</h1>").unwrap();
@@ -113,7 +113,7 @@ async fn directories_sync_incrementally_and_delete_only_when_safe() {
         },
         ..opts()
     };
-    let s = sync(src.clone(), dst.clone(), on).await.unwrap();
+    let s = sync(src.clone(), dst.clone(), on.clone()).await.unwrap();
     assert_eq!(s.deleted, 1);
     assert_eq!(tree(a.path()), tree(b.path()));
 
@@ -207,7 +207,7 @@ async fn a_failed_copy_is_reported_and_blocks_deletes() {
         .await
         .unwrap();
     let proxy = FaultProxy::start(&emulators::moto_url()).await;
-    proxy.inject("index.html", 20, Fault::unavailable());
+    proxy.inject("index.html", 100, Fault::unavailable());
     let via = twincloud_aws::AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
     let s3: Arc<dyn ObjectStore> = Arc::new(twincloud_aws::S3ObjectStore::new(&via, &bucket, ""));
     let on = SyncOptions {
@@ -218,12 +218,16 @@ async fn a_failed_copy_is_reported_and_blocks_deletes() {
         },
         ..opts()
     };
-    let s = sync(Arc::new(LocalObjectStore::new(a.path())), s3.clone(), on)
-        .await
-        .unwrap();
+    let s = sync(
+        Arc::new(LocalObjectStore::new(a.path())),
+        s3.clone(),
+        on.clone(),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.copied, 3);
-    assert_eq!(s.failed.len(), 1);
-    assert!(s.failed[0].starts_with("index.html"), "{:?}", s.failed);
+    assert_eq!(s.failed, 1);
+    assert!(s.errors[0].starts_with("index.html"), "{:?}", s.errors);
     assert!(s.deletes_refused.unwrap().contains("copy(ies) failed"));
     assert!(
         s3.get("extra.txt").await.unwrap().is_some(),
@@ -231,8 +235,12 @@ async fn a_failed_copy_is_reported_and_blocks_deletes() {
     );
     // Once the fault clears, a rerun converges.
     proxy.clear();
-    let s = sync(Arc::new(LocalObjectStore::new(a.path())), s3.clone(), on)
-        .await
-        .unwrap();
-    assert_eq!((s.copied, s.deleted, s.failed.len()), (1, 1, 0));
+    let s = sync(
+        Arc::new(LocalObjectStore::new(a.path())),
+        s3.clone(),
+        on.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.copied, s.deleted, s.failed), (1, 1, 0));
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use twincloud_core::ports::{
-    Compute, Database, ObjectStore, Precondition, Retry, SnapshotStatus, StateError, StateStore,
-    Traffic, Version,
+    Compute, Database, Precondition, Retry, SnapshotStatus, StateError, StateStore, Traffic,
+    Version,
 };
 
 /// What the backend under test enforces itself. Emulator gaps are listed here, each covered
@@ -288,69 +288,4 @@ pub async fn database(d: &dyn Database, database: &str, foreign: &str, missing: 
         d.create_snapshot(missing, "x").await.unwrap_err().retry,
         Retry::Permanent
     );
-}
-
-/// Object store suite on an empty store.
-pub async fn object_store(o: &dyn ObjectStore) {
-    assert!(o.list("").await.unwrap().is_empty());
-    assert_eq!(o.get("absent").await.unwrap(), None);
-    let keys = [
-        "a.txt",
-        "dir/b.bin",
-        "dir/sub/c",
-        "spaces and+plus/ünïcödé €.pdf",
-        "zero",
-    ];
-    for k in keys {
-        let body: Vec<u8> = if k == "zero" {
-            vec![]
-        } else {
-            format!("content of {k}").into_bytes()
-        };
-        o.put(k, &body).await.unwrap();
-    }
-    let listed: Vec<String> = o
-        .list("")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect();
-    let mut want: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-    want.sort();
-    assert_eq!(listed, want);
-    let dir: Vec<String> = o
-        .list("dir/")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.key)
-        .collect();
-    assert_eq!(dir, vec!["dir/b.bin", "dir/sub/c"]);
-    // A listed MD5 is the content's MD5, never a guess.
-    for info in o.list("").await.unwrap() {
-        if let Some(md5) = &info.md5 {
-            use md5::Digest;
-            let body = o.get(&info.key).await.unwrap().unwrap();
-            let want: String = md5::Md5::digest(&body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            assert_eq!(md5, &want, "md5 of {}", info.key);
-        }
-    }
-    assert_eq!(o.get("zero").await.unwrap(), Some(vec![]));
-    let info = o.list("a.txt").await.unwrap();
-    assert_eq!(info[0].size, "content of a.txt".len() as u64);
-    o.put("a.txt", b"replaced").await.unwrap();
-    assert_eq!(
-        o.get("a.txt").await.unwrap().as_deref(),
-        Some(&b"replaced"[..])
-    );
-    o.delete("a.txt").await.unwrap();
-    o.delete("a.txt").await.unwrap();
-    assert_eq!(o.get("a.txt").await.unwrap(), None);
-    for bad in ["", "../escape", "a//b", "/abs"] {
-        assert!(o.put(bad, b"x").await.is_err(), "key {bad:?} accepted");
-    }
 }

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod discovery;
 pub mod emulators;
 pub mod fault;
+pub mod object_conformance;
 
 pub use capture::{CaptureServer, Captured, Reply};
 pub use discovery::{ApiCall, Discovery, DiscoveryFake};

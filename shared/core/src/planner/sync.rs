@@ -5,27 +5,20 @@
 use serde::{Deserialize, Serialize};
 
 /// One object as a listing reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    /// Key relative to the location's prefix.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Hex MD5 of the content, when known without reading it (S3 single-part ETag, GCS
-    /// `md5Hash`, or the digest twincloud stored in metadata on upload).
-    pub md5: Option<String>,
-    /// Base64 CRC32C, when known (GCS, or stored in metadata).
-    pub crc32c: Option<String>,
-}
+pub use crate::ports::ObjectInfo as Entry;
 
 /// How two objects under the same key were compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Comparison {
-    /// Same MD5.
+    /// Different sizes: different, whatever else.
+    Size,
+    /// MD5 of both.
     Md5,
-    /// Same CRC32C.
+    /// CRC32C of both.
     Crc32c,
+    /// The destination records that it was copied from exactly this source version.
+    SourceVersion,
     /// No common checksum: sizes only. Reported, never silent.
     SizeOnly,
 }
@@ -40,6 +33,8 @@ pub enum Diff {
     Changed {
         /// The source object.
         source: Entry,
+        /// The destination object it replaces.
+        destination: Entry,
         /// How the difference was seen.
         by: Comparison,
     },
@@ -50,21 +45,86 @@ pub enum Diff {
         /// How sameness was established.
         by: Comparison,
     },
+    /// In both with the same size and no digest in common yet: fetch the digests (hash a local
+    /// file, read stored metadata), then [`settle`].
+    Unsure {
+        /// The source object.
+        source: Entry,
+        /// The destination object.
+        destination: Entry,
+    },
     /// In the destination only: a delete candidate (see [`DeleteGate`]).
     Extra(Entry),
+    /// It would be replaced or deleted, but the destination object is under retention or a
+    /// hold: left alone, with a warning.
+    Retained {
+        /// Key.
+        key: String,
+    },
 }
 
-fn compare(src: &Entry, dst: &Entry) -> (bool, Comparison) {
+/// Whether two objects are the same, and how that was seen; `None` when no digest in common
+/// says so yet.
+pub fn judge(src: &Entry, dst: &Entry) -> Option<(bool, Comparison)> {
+    if src.size != dst.size {
+        return Some((false, Comparison::Size));
+    }
     if let (Some(a), Some(b)) = (&src.md5, &dst.md5) {
-        return (
-            a.eq_ignore_ascii_case(b) && src.size == dst.size,
-            Comparison::Md5,
-        );
+        return Some((a.eq_ignore_ascii_case(b), Comparison::Md5));
     }
     if let (Some(a), Some(b)) = (&src.crc32c, &dst.crc32c) {
-        return (a == b && src.size == dst.size, Comparison::Crc32c);
+        return Some((a == b, Comparison::Crc32c));
     }
-    (src.size == dst.size, Comparison::SizeOnly)
+    if src.version.is_some() && dst.source_version == src.version {
+        return Some((true, Comparison::SourceVersion));
+    }
+    None
+}
+
+fn decided(src: Entry, dst: Entry, same: bool, by: Comparison) -> Diff {
+    if same {
+        Diff::Same { key: src.key, by }
+    } else if dst.retained {
+        Diff::Retained { key: dst.key }
+    } else {
+        Diff::Changed {
+            source: src,
+            destination: dst,
+            by,
+        }
+    }
+}
+
+/// The decision on one key present on both sides.
+pub fn pair(src: Entry, dst: Entry) -> Diff {
+    match judge(&src, &dst) {
+        Some((same, by)) => decided(src, dst, same, by),
+        None => Diff::Unsure {
+            source: src,
+            destination: dst,
+        },
+    }
+}
+
+/// The decision on an [`Diff::Unsure`] pair once every digest that could be had was fetched:
+/// same size and still no digest in common counts as the same, by size only.
+pub fn settle(src: Entry, dst: Entry) -> Diff {
+    match judge(&src, &dst) {
+        Some((same, by)) => decided(src, dst, same, by),
+        None => Diff::Same {
+            key: src.key,
+            by: Comparison::SizeOnly,
+        },
+    }
+}
+
+/// The decision on one key present in the destination only.
+pub fn extra(dst: Entry) -> Diff {
+    if dst.retained {
+        Diff::Retained { key: dst.key }
+    } else {
+        Diff::Extra(dst)
+    }
 }
 
 /// Merges two key-sorted listings into per-key decisions, lazily.
@@ -84,14 +144,8 @@ where
         };
         Some(match order {
             std::cmp::Ordering::Less => Diff::New(s.next()?),
-            std::cmp::Ordering::Greater => Diff::Extra(d.next()?),
-            std::cmp::Ordering::Equal => {
-                let (a, b) = (s.next()?, d.next()?);
-                match compare(&a, &b) {
-                    (true, by) => Diff::Same { key: a.key, by },
-                    (false, by) => Diff::Changed { source: a, by },
-                }
-            }
+            std::cmp::Ordering::Greater => extra(d.next()?),
+            std::cmp::Ordering::Equal => pair(s.next()?, d.next()?),
         })
     })
 }
@@ -188,7 +242,7 @@ mod tests {
             key: key.into(),
             size,
             md5: md5.map(str::to_owned),
-            crc32c: None,
+            ..Entry::default()
         }
     }
 
@@ -208,9 +262,16 @@ mod tests {
             "MD5 case-insensitive"
         );
         assert!(matches!(&out[2], Diff::Extra(x) if x.key == "c"));
+        let Diff::Unsure {
+            source,
+            destination,
+        } = out[3].clone()
+        else {
+            panic!("no digest in common: unsure, {:?}", out[3]);
+        };
         assert!(
             matches!(
-                &out[3],
+                settle(source, destination),
                 Diff::Same {
                     by: Comparison::SizeOnly,
                     ..
@@ -218,6 +279,45 @@ mod tests {
             ),
             "size-only is reported as such"
         );
+    }
+
+    #[test]
+    fn stored_source_version_and_crc32c_decide_without_md5() {
+        let src = Entry {
+            crc32c: Some("AAAAAQ==".into()),
+            version: Some("\"etag-3\"".into()),
+            ..e("k", 5, None)
+        };
+        let copied = Entry {
+            source_version: Some("\"etag-3\"".into()),
+            ..e("k", 5, None)
+        };
+        assert_eq!(
+            judge(&src, &copied),
+            Some((true, Comparison::SourceVersion))
+        );
+        let gcs = Entry {
+            crc32c: Some("AAAAAg==".into()),
+            ..e("k", 5, None)
+        };
+        assert_eq!(judge(&src, &gcs), Some((false, Comparison::Crc32c)));
+        assert_eq!(
+            judge(&src, &e("k", 6, None)),
+            Some((false, Comparison::Size))
+        );
+    }
+
+    #[test]
+    fn retained_destination_objects_are_left_alone() {
+        let kept = Entry {
+            retained: true,
+            ..e("k", 5, Some("22"))
+        };
+        assert_eq!(
+            pair(e("k", 5, Some("11")), kept.clone()),
+            Diff::Retained { key: "k".into() }
+        );
+        assert_eq!(extra(kept), Diff::Retained { key: "k".into() });
     }
 
     #[test]
@@ -296,7 +396,7 @@ mod tests {
                     key: k,
                     size,
                     md5,
-                    crc32c: None,
+                    ..Entry::default()
                 })
                 .collect()
         })
@@ -310,8 +410,8 @@ mod tests {
             let out: Vec<Diff> = diff(src.clone(), dst.clone()).collect();
             let key = |d: &Diff| match d {
                 Diff::New(x) | Diff::Extra(x) => x.key.clone(),
-                Diff::Changed { source, .. } => source.key.clone(),
-                Diff::Same { key, .. } => key.clone(),
+                Diff::Changed { source, .. } | Diff::Unsure { source, .. } => source.key.clone(),
+                Diff::Same { key, .. } | Diff::Retained { key } => key.clone(),
             };
             let mut keys: Vec<String> = out.iter().map(key).collect();
             let mut want: Vec<String> = src.iter().chain(dst.iter()).map(|x| x.key.clone()).collect();

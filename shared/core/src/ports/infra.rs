@@ -76,47 +76,6 @@ pub trait Database: Send + Sync {
     async fn delete_snapshot(&self, database: &str, id: &str) -> Result<(), PortError>;
 }
 
-/// One object's listing entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectInfo {
-    /// Key relative to the store's root.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Hex MD5 when the store knows it without reading the object.
-    pub md5: Option<String>,
-}
-
-/// Buckets and directories.
-#[async_trait]
-pub trait ObjectStore: Send + Sync {
-    /// Every object whose key starts with `prefix`, sorted by key.
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, PortError>;
-    /// Reads an object whole; `Ok(None)` when absent.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
-    /// Writes an object whole, replacing any previous one atomically.
-    async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), PortError>;
-    /// Deletes an object; absent is fine.
-    async fn delete(&self, key: &str) -> Result<(), PortError>;
-}
-
-/// Validates an object key: non-empty `/`-separated segments, none `.` or `..`, no NUL.
-pub fn check_object_key(key: &str) -> Result<(), PortError> {
-    let ok = !key.is_empty()
-        && !key.contains('\0')
-        && key
-            .split('/')
-            .all(|s| !s.is_empty() && s != "." && s != "..");
-    if ok {
-        Ok(())
-    } else {
-        Err(PortError {
-            message: format!("`{key}` is not a valid object key"),
-            retry: super::Retry::Permanent,
-        })
-    }
-}
-
 /// The outcome of one health probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {

@@ -1,10 +1,15 @@
 //! Ports: the small traits adapters implement. The core defines them and never calls I/O itself.
 
 mod infra;
+mod objects;
 
 pub use infra::{
-    Compute, Database, ObjectInfo, ObjectStore, ProbeCheck, ProbeResult, Prober, ServiceScale,
-    Snapshot, SnapshotStatus, Traffic, check_object_key,
+    Compute, Database, ProbeCheck, ProbeResult, Prober, ServiceScale, Snapshot, SnapshotStatus,
+    Traffic,
+};
+pub use objects::{
+    META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo, ObjectListing,
+    ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
 };
 
 use async_trait::async_trait;

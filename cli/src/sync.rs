@@ -1,0 +1,161 @@
+//! `twincloud sync SRC DST`: the sync engine with a progress line and a summary.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use twincloud_core::planner::sync::DeletePolicy;
+use twincloud_runtime::sync::progress::human;
+use twincloud_runtime::sync::{Progress, SyncOptions, SyncSummary};
+
+/// Arguments of `twincloud sync`.
+#[derive(clap::Args, Debug)]
+pub struct SyncArgs {
+    /// Source: s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, file:///PATH or a path.
+    src: String,
+    /// Destination, in the same forms.
+    dst: String,
+    /// Also delete what is only in the destination (never after a failed copy or listing,
+    /// never beyond the bounds).
+    #[arg(long)]
+    delete: bool,
+    /// At most this many deletes.
+    #[arg(long, default_value_t = 1000)]
+    max_delete: u64,
+    /// At most this percentage of the destination's objects deleted.
+    #[arg(long, default_value_t = 10.0)]
+    max_delete_percent: f64,
+    /// Objects in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Object content held in memory at once, in MiB, whatever the concurrency.
+    #[arg(long, default_value_t = 256)]
+    memory_mib: u64,
+    /// Only keys under this prefix (relative to SRC and DST).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Resume after this key (the cursor a stopped run printed).
+    #[arg(long)]
+    start_after: Option<String>,
+    /// Stop taking new objects after this many seconds and print a cursor to resume from.
+    #[arg(long)]
+    time_limit: Option<u64>,
+    /// List what would change; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// No progress line, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Runs the command; returns the exit code (0 done, 1 some object failed, 2 bad arguments).
+pub async fn run(a: SyncArgs, json: bool) -> i32 {
+    let (src_loc, dst_loc) = match (
+        a.src.parse::<twincloud_core::Location>(),
+        a.dst.parse::<twincloud_core::Location>(),
+    ) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    if !(0.0..=100.0).contains(&a.max_delete_percent) {
+        eprintln!("error: --max-delete-percent must be between 0 and 100");
+        return 2;
+    }
+    let progress = Arc::new(Progress::default());
+    let opts = SyncOptions {
+        concurrency: a.concurrency,
+        memory_budget: a.memory_mib.max(1) * 1024 * 1024,
+        deletes: DeletePolicy {
+            enabled: a.delete,
+            max_count: a.max_delete,
+            max_fraction: a.max_delete_percent / 100.0,
+        },
+        dry_run: a.dry_run,
+        prefix: a.prefix.clone(),
+        start_after: a.start_after.clone(),
+        stop_at: a
+            .time_limit
+            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s)),
+        progress: Some(progress.clone()),
+    };
+    let clouds = twincloud_runtime::Clouds::default();
+    let source = twincloud_runtime::sync::object_store(&src_loc, &clouds).await;
+    let destination = twincloud_runtime::sync::object_store(&dst_loc, &clouds).await;
+    let started = Instant::now();
+    let ticker = (!a.quiet && !json && std::io::stderr().is_terminal()).then(|| {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                eprint!(
+                    "\r\x1b[2K{}",
+                    progress.line(started.elapsed().as_secs_f64())
+                );
+            }
+        })
+    });
+    let result = twincloud_runtime::sync::sync(source, destination, opts).await;
+    if let Some(t) = ticker {
+        t.abort();
+        eprint!("\r\x1b[2K");
+    }
+    match result {
+        Ok(s) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+            } else {
+                print_summary(&a.src, &a.dst, &s, started.elapsed());
+            }
+            i32::from(s.failed > 0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn print_summary(src: &str, dst: &str, s: &SyncSummary, took: Duration) {
+    let (verb, deleted) = if s.dry_run {
+        ("would copy", "would delete")
+    } else {
+        ("copied", "deleted")
+    };
+    let secs = took.as_secs_f64();
+    println!(
+        "{src} → {dst}: {verb} {} object(s) ({}), {} unchanged, {deleted} {}, {} failed; {} requests in {secs:.2}s",
+        s.copied,
+        human(s.bytes as f64),
+        s.skipped,
+        s.deleted,
+        s.failed,
+        s.requests
+    );
+    if s.size_only > 0 {
+        println!(
+            "  {} object(s) could only be compared by size (no checksum in common)",
+            s.size_only
+        );
+    }
+    if s.retained > 0 {
+        println!(
+            "  {} destination object(s) under retention or a hold were left alone",
+            s.retained
+        );
+    }
+    if let Some(why) = &s.deletes_refused {
+        println!("  {why}");
+    }
+    if let Some(cursor) = &s.cursor {
+        println!("  stopped at the time limit; resume with --start-after {cursor:?}");
+    }
+    for e in &s.errors {
+        println!("  FAILED: {e}");
+    }
+    if s.failed > s.errors.len() as u64 {
+        println!("  … and {} more", s.failed - s.errors.len() as u64);
+    }
+}

@@ -1,0 +1,493 @@
+//! The sync engine behind `twincloud sync` and the bucket-sync function.
+//!
+//! Both listings stream in key order and are merged by the pure planner; copies run in their
+//! own tasks (bounded by a concurrency and a memory budget); the run can stop at a deadline
+//! and hand a cursor to the next one; deletes come last and only when the delete gate allows.
+
+mod copy;
+mod merge;
+pub mod progress;
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use twincloud_core::Location;
+use twincloud_core::planner::sync::{
+    Comparison, DeleteGate, DeletePolicy, Diff, Entry, ListingEnd, delete_gate, settle,
+};
+use twincloud_core::ports::{ObjectError, ObjectStore, Precondition, Version};
+
+pub use copy::Outcome;
+use copy::{Ends, with_retries};
+use merge::{Merge, Side};
+pub use progress::Progress;
+
+use crate::error::RunError;
+use crate::services::Clouds;
+
+/// Builds the object store of a location.
+pub async fn object_store(location: &Location, clouds: &Clouds) -> Arc<dyn ObjectStore> {
+    match location {
+        Location::Local { path } => Arc::new(twincloud_local::LocalObjectStore::new(path)),
+        Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3ObjectStore::new(
+            clouds.aws().await,
+            bucket,
+            prefix,
+        )),
+        Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsObjectStore::new(
+            clouds.gcp().await,
+            bucket,
+            prefix,
+        )),
+    }
+}
+
+/// Options of one sync run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Objects in flight at once.
+    pub concurrency: usize,
+    /// Bytes of object content held in memory at once, whatever the concurrency.
+    pub memory_budget: u64,
+    /// Delete policy (off by default).
+    pub deletes: DeletePolicy,
+    /// List what would change; change nothing.
+    pub dry_run: bool,
+    /// Only keys under this prefix (a partition of the pair).
+    pub prefix: String,
+    /// Resume after this key (the cursor of an earlier run).
+    pub start_after: Option<String>,
+    /// Stop taking new keys at this instant, finish those in flight, return a cursor.
+    pub stop_at: Option<tokio::time::Instant>,
+    /// Live counters, for a progress display.
+    pub progress: Option<Arc<Progress>>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            concurrency: 64,
+            memory_budget: 256 * 1024 * 1024,
+            deletes: DeletePolicy {
+                enabled: false,
+                max_count: 1000,
+                max_fraction: 0.1,
+            },
+            dry_run: false,
+            prefix: String::new(),
+            start_after: None,
+            stop_at: None,
+            progress: None,
+        }
+    }
+}
+
+/// At most this many error messages are kept in a summary; the count is exact.
+const KEPT_ERRORS: usize = 100;
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncSummary {
+    /// Objects copied (or that would be, in a dry run).
+    pub copied: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Objects already the same.
+    pub skipped: u64,
+    /// Of the compared objects, how many could only be compared by size.
+    pub size_only: u64,
+    /// Objects deleted from the destination (or that would be).
+    pub deleted: u64,
+    /// Destination objects under retention or a hold, left alone.
+    pub retained: u64,
+    /// Objects that could not be copied or deleted.
+    pub failed: u64,
+    /// Why, for the first failures.
+    pub errors: Vec<String>,
+    /// Why deletes were not made, when there were candidates and they were not.
+    pub deletes_refused: Option<String>,
+    /// Objects listed: source, destination.
+    pub listed: (u64, u64),
+    /// Requests made to both stores.
+    pub requests: u64,
+    /// Whether the whole range was covered; if not, resume after [`SyncSummary::cursor`].
+    pub complete: bool,
+    /// The last key covered, when the run stopped at its deadline.
+    pub cursor: Option<String>,
+    /// Whether anything was changed.
+    pub dry_run: bool,
+}
+
+impl SyncSummary {
+    fn fail(&mut self, what: String) {
+        self.failed += 1;
+        if self.errors.len() < KEPT_ERRORS {
+            self.errors.push(what);
+        }
+    }
+}
+
+/// What became of one copy task.
+enum Done {
+    Copied(u64),
+    Same(Comparison),
+    Retained,
+    Vanished,
+    Failed(String),
+}
+
+/// Syncs `source` to `destination`.
+pub async fn sync(
+    source: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    opts: SyncOptions,
+) -> Result<SyncSummary, RunError> {
+    let requests_before = source.requests() + destination.requests();
+    let budget_kib = u32::try_from((opts.memory_budget / 1024).max(1)).unwrap_or(u32::MAX);
+    let ends = Ends {
+        source: source.clone(),
+        destination: destination.clone(),
+        memory: Arc::new(Semaphore::new(budget_kib as usize)),
+        budget_kib,
+    };
+    let progress = opts.progress.clone().unwrap_or_default();
+    let summary = Arc::new(Mutex::new(SyncSummary {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    }));
+    let mut merge = Merge::new(
+        source.list(&opts.prefix, opts.start_after.as_deref()),
+        destination.list(&opts.prefix, opts.start_after.as_deref()),
+    );
+    let mut tasks: JoinSet<(String, u64, Done)> = JoinSet::new();
+    let (mut source_end, mut destination_end) = (ListingEnd::Complete, ListingEnd::Complete);
+    let mut extras: Vec<Entry> = Vec::new();
+    let mut extra_count = 0u64;
+    let mut last_key: Option<String> = None;
+    let mut stopped = false;
+    let mut exhausted = false;
+    let concurrency = opts.concurrency.max(1);
+    loop {
+        while !stopped && !exhausted && tasks.len() < concurrency {
+            if opts
+                .stop_at
+                .is_some_and(|t| tokio::time::Instant::now() >= t)
+            {
+                stopped = true;
+                break;
+            }
+            let diff = match merge.next().await {
+                Ok(Some(d)) => d,
+                Ok(None) => {
+                    exhausted = true;
+                    break;
+                }
+                Err((side, e)) => {
+                    let why = format!("listing {}: {e}", describe(&ends, side));
+                    match side {
+                        Side::Source => source_end = ListingEnd::Failed(why.clone()),
+                        Side::Destination => destination_end = ListingEnd::Failed(why.clone()),
+                    }
+                    lock(&summary).fail(why);
+                    exhausted = true;
+                    break;
+                }
+            };
+            progress
+                .listed
+                .store(merge.counts().0, std::sync::atomic::Ordering::Relaxed);
+            let (key, task) = classify(diff, &mut lock(&summary), &mut extras, &mut extra_count);
+            last_key = Some(key);
+            if let Some(task) = task {
+                Progress::add(&progress.planned, 1);
+                Progress::add(&progress.planned_bytes, task.src.size);
+                let (ends, dry_run) = (ends.clone(), opts.dry_run);
+                tasks.spawn(async move {
+                    let key = task.src.key.clone();
+                    let size = task.src.size;
+                    (key, size, run_task(&ends, task, dry_run).await)
+                });
+            }
+        }
+        if stopped || exhausted {
+            Progress::add(&progress.listing_done, 1);
+        }
+        match tasks.join_next().await {
+            Some(Ok((key, size, done))) => {
+                let mut s = lock(&summary);
+                match done {
+                    Done::Copied(n) => {
+                        s.copied += 1;
+                        s.bytes += n;
+                        Progress::add(&progress.copied, 1);
+                        Progress::add(&progress.bytes, n);
+                    }
+                    Done::Same(by) => {
+                        s.skipped += 1;
+                        if by == Comparison::SizeOnly {
+                            s.size_only += 1;
+                        }
+                        progress
+                            .planned_bytes
+                            .fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Done::Retained => s.retained += 1,
+                    Done::Vanished => s.skipped += 1,
+                    Done::Failed(why) => {
+                        Progress::add(&progress.failed, 1);
+                        s.fail(format!("{key}: {why}"));
+                    }
+                }
+            }
+            Some(Err(e)) => lock(&summary).fail(format!("a copy task failed: {e}")),
+            None if stopped || exhausted => break,
+            None => {}
+        }
+    }
+    let mut out = lock(&summary).clone();
+    out.listed = merge.counts();
+    out.complete =
+        !stopped && source_end == ListingEnd::Complete && destination_end == ListingEnd::Complete;
+    if stopped {
+        out.cursor = last_key;
+    }
+    // Deletes cover what was listed: the whole range, or up to the cursor.
+    let gate = delete_gate(
+        &opts.deletes,
+        &source_end,
+        out.listed.0,
+        &destination_end,
+        out.listed.1,
+        out.failed,
+        extra_count,
+    );
+    match gate {
+        DeleteGate::Refuse(why) => out.deletes_refused = Some(why),
+        DeleteGate::Allow if opts.dry_run => out.deleted = extra_count,
+        DeleteGate::Allow => delete_extras(&ends, extras, concurrency, &mut out).await,
+    }
+    out.requests = (source.requests() + destination.requests()).saturating_sub(requests_before);
+    Ok(out)
+}
+
+fn lock(s: &Mutex<SyncSummary>) -> std::sync::MutexGuard<'_, SyncSummary> {
+    s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn describe(ends: &Ends, side: Side) -> String {
+    match side {
+        Side::Source => ends.source.describe(),
+        Side::Destination => ends.destination.describe(),
+    }
+}
+
+/// A key that needs work: a copy, or first a closer look.
+struct Task {
+    src: Entry,
+    dst: Option<Entry>,
+    /// Same size, no digest in common: fetch digests before deciding.
+    unsure: bool,
+}
+
+/// Counts what needs no work and returns the key and the task of what does.
+fn classify(
+    diff: Diff,
+    s: &mut SyncSummary,
+    extras: &mut Vec<Entry>,
+    extra_count: &mut u64,
+) -> (String, Option<Task>) {
+    match diff {
+        Diff::New(src) => (
+            src.key.clone(),
+            Some(Task {
+                src,
+                dst: None,
+                unsure: false,
+            }),
+        ),
+        Diff::Changed {
+            source,
+            destination,
+            ..
+        } => (
+            source.key.clone(),
+            Some(Task {
+                src: source,
+                dst: Some(destination),
+                unsure: false,
+            }),
+        ),
+        Diff::Unsure {
+            source,
+            destination,
+        } => (
+            source.key.clone(),
+            Some(Task {
+                src: source,
+                dst: Some(destination),
+                unsure: true,
+            }),
+        ),
+        Diff::Same { key, by } => {
+            s.skipped += 1;
+            if by == Comparison::SizeOnly {
+                s.size_only += 1;
+            }
+            (key, None)
+        }
+        Diff::Retained { key } => {
+            s.retained += 1;
+            tracing::warn!(key = %key, "destination object is under retention or a hold: left alone");
+            (key, None)
+        }
+        Diff::Extra(e) => {
+            *extra_count += 1;
+            // Beyond any sane max_delete the gate refuses anyway: keep memory bounded.
+            if extras.len() < 1_000_000 {
+                extras.push(e.clone());
+            }
+            (e.key, None)
+        }
+    }
+}
+
+/// Fills in the digests a listing did not give: a directory hashes its file, a bucket reads
+/// the digests twincloud stored in metadata.
+async fn resolve(ends: &Ends, task: &mut Task) -> Result<(), ObjectError> {
+    let lacks = |e: &Entry| e.md5.is_none() && e.crc32c.is_none();
+    if lacks(&task.src)
+        && let Some(h) = ends.source.head(&task.src.key).await?
+    {
+        task.src.md5 = h.info.md5;
+        task.src.crc32c = h.info.crc32c;
+    }
+    if let Some(dst) = &mut task.dst
+        && lacks(dst)
+        && let Some(h) = ends.destination.head(&dst.key).await?
+    {
+        dst.md5 = h.info.md5;
+        dst.crc32c = h.info.crc32c;
+        dst.source_version = h.info.source_version;
+    }
+    Ok(())
+}
+
+async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
+    if task.unsure {
+        if let Err(e) = with_retries(|| {
+            let mut t = Task {
+                src: task.src.clone(),
+                dst: task.dst.clone(),
+                unsure: true,
+            };
+            async move { resolve(ends, &mut t).await.map(|()| t) }
+        })
+        .await
+        .map(|t| task = t)
+        {
+            return Done::Failed(e.to_string());
+        }
+        if let Some(dst) = task.dst.clone() {
+            match settle(task.src.clone(), dst) {
+                Diff::Same { by, .. } => return Done::Same(by),
+                Diff::Retained { .. } => return Done::Retained,
+                _ => {}
+            }
+        }
+    }
+    if dry_run {
+        return Done::Copied(task.src.size);
+    }
+    let copied = with_retries(|| ends.copy(&task.src, task.dst.as_ref())).await;
+    match copied {
+        Ok(n) => Done::Copied(n),
+        // Either side moved since the listing (an event-driven copy, a new upload): look at
+        // both again and copy what is current.
+        Err(ObjectError::Changed(_)) | Err(ObjectError::NotFound(_)) => {
+            match with_retries(|| ends.copy_current(&task.src.key)).await {
+                Ok(Outcome::Copied(n)) => Done::Copied(n),
+                Ok(Outcome::Same(by)) => Done::Same(by),
+                Ok(Outcome::SourceGone | Outcome::Deleted) => Done::Vanished,
+                Ok(Outcome::Retained) => Done::Retained,
+                Err(e) => Done::Failed(e.to_string()),
+            }
+        }
+        Err(ObjectError::Retained(_)) => Done::Retained,
+        Err(e) => Done::Failed(e.to_string()),
+    }
+}
+
+async fn delete_extras(ends: &Ends, extras: Vec<Entry>, concurrency: usize, out: &mut SyncSummary) {
+    use futures_util::StreamExt;
+    let results: Vec<(String, Result<(), ObjectError>)> = futures_util::stream::iter(extras)
+        .map(|e| async move {
+            // Only the version that was listed: an object written since is not an extra.
+            let when = e
+                .version
+                .clone()
+                .map_or(Precondition::None, |v| Precondition::Matches(Version(v)));
+            let r = with_retries(|| ends.destination.delete(&e.key, &when)).await;
+            (e.key, r)
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for (key, r) in results {
+        match r {
+            Ok(()) => out.deleted += 1,
+            Err(ObjectError::Retained(_)) => out.retained += 1,
+            Err(ObjectError::Changed(_)) => {
+                tracing::info!(key = %key, "not deleted: written since it was listed");
+            }
+            Err(e) => out.fail(format!("delete {key}: {e}")),
+        }
+    }
+}
+
+/// Copies (or, if `delete_if_gone` and the source no longer has it, deletes) the one object
+/// under `key`: what an object event asks for. Whatever the event said, the current source
+/// object is what gets copied, so a stale or repeated event changes nothing.
+pub async fn sync_key(
+    source: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    key: &str,
+    delete_if_gone: bool,
+) -> Result<Outcome, ObjectError> {
+    let ends = Ends {
+        source,
+        destination,
+        memory: Arc::new(Semaphore::new(64 * 1024)),
+        budget_kib: 64 * 1024,
+    };
+    let outcome = with_retries(|| ends.copy_current(key)).await?;
+    if outcome != Outcome::SourceGone || !delete_if_gone {
+        return Ok(outcome);
+    }
+    let deleted = with_retries(|| async {
+        let Some(h) = ends.destination.head(key).await? else {
+            return Ok(false);
+        };
+        if h.info.retained {
+            return Err(ObjectError::Retained(key.into()));
+        }
+        let when = h
+            .info
+            .version
+            .map_or(Precondition::None, |v| Precondition::Matches(Version(v)));
+        // The source may have come back meanwhile: look at it last.
+        if ends.source.head(key).await?.is_some() {
+            return Err(ObjectError::Changed(key.into()));
+        }
+        ends.destination.delete(key, &when).await.map(|()| true)
+    })
+    .await;
+    match deleted {
+        Ok(true) => Ok(Outcome::Deleted),
+        Ok(false) => Ok(Outcome::SourceGone),
+        Err(ObjectError::Retained(_)) => Ok(Outcome::Retained),
+        Err(ObjectError::Changed(_)) => with_retries(|| ends.copy_current(key)).await,
+        Err(e) => Err(e),
+    }
+}
