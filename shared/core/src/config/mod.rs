@@ -5,8 +5,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod failover;
+mod sync;
 
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
+pub use sync::{SyncConfig, SyncPair};
 
 use crate::location::Location;
 use crate::secret::SecretRef;
@@ -23,6 +25,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Failover between the two sides, when configured.
     pub failover: Option<FailoverConfig>,
+    /// Bucket pairs kept in sync, when configured.
+    pub sync: Option<SyncConfig>,
 }
 
 /// `[project]`.
@@ -154,6 +158,8 @@ struct RawConfig {
     notify: Option<RawNotify>,
     #[serde(default)]
     failover: Option<Spanned<failover::RawFailover>>,
+    #[serde(default)]
+    sync: Option<sync::RawSync>,
 }
 
 #[derive(Deserialize)]
@@ -396,6 +402,7 @@ impl Config {
             }
         }
         let failover = raw.failover.and_then(|f| failover::validate(f, &problem));
+        let sync = raw.sync.and_then(|s| sync::validate(s, &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -415,6 +422,7 @@ impl Config {
                 channels,
             },
             failover,
+            sync,
         })
     }
 
@@ -440,6 +448,7 @@ impl Config {
                 }],
             },
             failover: None,
+            sync: None,
         }
     }
 

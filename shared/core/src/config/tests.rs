@@ -191,3 +191,71 @@ service = "b"
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
     }
 }
+
+#[test]
+fn sync_pairs_expand_tenants_and_find_the_pair_of_an_object() {
+    let text = r#"[project]
+name = "x"
+
+[[sync.pairs]]
+name = "uploads"
+source = "s3://aion-{tenant}-uploads/in"
+destination = "gs://aion-{tenant}-replica/"
+tenants = ["acme", "globex"]
+partitions = ["2026/", "2025/"]
+delete = true
+max_delete_percent = 5
+
+[[sync.pairs]]
+name = "site"
+source = "./public"
+destination = "s3://aion-site/"
+"#;
+    let c = Config::parse("x.toml", text).expect("valid");
+    let s = c.sync.expect("sync section");
+    let names: Vec<&str> = s.pairs.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["uploads/acme", "uploads/globex", "site"]);
+    let acme = &s.pairs[0];
+    assert_eq!(acme.source.to_string(), "s3://aion-acme-uploads/in");
+    assert_eq!(acme.partitions, ["2025/", "2026/"]);
+    assert!(acme.deletes.enabled && acme.delete_on_event);
+    assert!((acme.deletes.max_fraction - 0.05).abs() < 1e-9);
+    assert!(!s.pairs[2].deletes.enabled, "deletes are off by default");
+    assert_eq!(s.pairs[2].partitions, [""]);
+    let hit = s.pairs_for(true, "aion-globex-uploads", "in/2026/a b+c.pdf");
+    assert_eq!(hit.len(), 1);
+    assert_eq!(
+        (hit[0].0.name.as_str(), hit[0].1.as_str()),
+        ("uploads/globex", "2026/a b+c.pdf")
+    );
+    assert!(s.pairs_for(true, "aion-globex-uploads", "out/x").is_empty());
+    assert!(s.pairs_for(false, "aion-globex-uploads", "in/x").is_empty());
+}
+
+#[test]
+fn sync_mistakes_are_reported_with_their_lines() {
+    let text = r#"[project]
+name = "x"
+
+[[sync.pairs]]
+name = "a"
+source = "s3://b-{tenant}/"
+destination = "gs://c/"
+
+[[sync.pairs]]
+name = "b"
+source = "s3://same/"
+destination = "s3://same/"
+partitions = ["2026/", "2026/01/"]
+max_delete_percent = 150
+"#;
+    let e = Config::parse("x.toml", text).unwrap_err().to_string();
+    for want in [
+        "x.toml:4: sync pair `a`: {tenant} is used but `tenants` is empty",
+        "x.toml:9: sync pair `b`: max_delete_percent 150",
+        "partitions `2026/` and `2026/01/` overlap",
+        "source and destination are the same",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}

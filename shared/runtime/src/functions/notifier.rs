@@ -8,7 +8,10 @@ use twincloud_core::plan::Plan;
 use twincloud_core::planner::notify::{self, LastNotified, NotifyObserved, RateWindow};
 use twincloud_core::ports::get_json;
 
+use twincloud_core::signal::{Cloud, Report, SignalKind};
+
 use crate::error::RunError;
+use crate::executor::{Execution, execute};
 use crate::function::Function;
 use crate::services::Services;
 
@@ -43,3 +46,23 @@ impl Function for Notifier {
         Ok(notify::plan(signal, &services.config, &observed, now))
     }
 }
+
+/// Sends a report through the notifier's routing, de-duplication and rate limits.
+pub(crate) async fn send_report(
+    services: &Services,
+    report: Report,
+    id: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Execution, RunError> {
+    let signal = Signal {
+        id: id.into(),
+        cloud: Cloud::Local,
+        shape: "twincloud.report".into(),
+        time: Some(now),
+        kind: SignalKind::Report(report),
+    };
+    let plan = Notifier.plan(&signal, services, now).await?;
+    execute(services, plan, dry_run, now).await
+}
+

@@ -88,7 +88,7 @@ impl Default for SyncOptions {
 const KEPT_ERRORS: usize = 100;
 
 /// What a sync run did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SyncSummary {
     /// Objects copied (or that would be, in a dry run).
     pub copied: u64,

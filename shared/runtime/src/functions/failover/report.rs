@@ -1,34 +1,11 @@
 //! What the failover function tells people, through the notifier's planner.
 
-use chrono::{DateTime, Utc};
-use twincloud_core::Signal;
 use twincloud_core::planner::failover::{self, SwitchInFlight, SwitchKind};
-use twincloud_core::signal::{Cloud, Report, Severity, SignalKind};
+use twincloud_core::signal::{Report, Severity};
 
-use crate::error::RunError;
-use crate::executor::{Execution, Outcome, execute};
-use crate::function::Function;
-use crate::functions::notifier::Notifier;
-use crate::services::Services;
+use crate::executor::{Execution, Outcome};
 
-/// Sends a report through the notifier's routing, de-duplication and rate limits.
-pub(super) async fn report(
-    services: &Services,
-    report: Report,
-    id: &str,
-    now: DateTime<Utc>,
-    dry_run: bool,
-) -> Result<Execution, RunError> {
-    let signal = Signal {
-        id: id.into(),
-        cloud: Cloud::Local,
-        shape: "twincloud.report".into(),
-        time: Some(now),
-        kind: SignalKind::Report(report),
-    };
-    let plan = Notifier.plan(&signal, services, now).await?;
-    execute(services, plan, dry_run, now).await
-}
+pub(super) use crate::functions::notifier::send_report as report;
 
 fn elapsed(e: &Execution, id: &str) -> Option<u64> {
     e.actions

@@ -1,0 +1,379 @@
+//! The bucket-sync function: an object event copies (or deletes) just that object; a schedule
+//! reconciles every configured pair, partition by partition, each under a lease so that
+//! concurrent invocations fan out, resuming from the cursor a previous invocation left when it
+//! reached its time limit. Failures and refused deletes are reported through the notifier.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use twincloud_core::Signal;
+use twincloud_core::config::{SyncConfig, SyncPair};
+use twincloud_core::ids::key_segment;
+use twincloud_core::plan::Plan;
+use twincloud_core::ports::{Precondition, Retry, StateError, get_json};
+use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
+
+use crate::error::RunError;
+use crate::executor::Execution;
+use crate::function::{Function, Invocation};
+use crate::functions::notifier::send_report;
+use crate::services::Services;
+use crate::sync::{Outcome, SyncOptions, SyncSummary, sync, sync_key};
+
+/// Name in plans, records and logs.
+pub const FUNCTION: &str = "bucket-sync";
+
+/// Time kept before the platform's deadline to finish the copies in flight and save the cursor.
+const WIND_DOWN: Duration = Duration::from_secs(30);
+
+/// How long a reconcile holds its partition when the platform gives no deadline.
+const DEFAULT_LEASE: Duration = Duration::from_secs(15 * 60);
+
+/// The bucket-sync function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BucketSync;
+
+/// What one partition's record keeps between invocations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UnitRecord {
+    /// Resume after this key; `None` when the last pass finished.
+    cursor: Option<String>,
+    /// Who holds the partition, until when.
+    lease_holder: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+    /// When the last complete pass finished.
+    finished: Option<DateTime<Utc>>,
+    /// What the last invocation on it did.
+    last: Option<SyncSummary>,
+}
+
+fn sync_config(services: &Services) -> Result<&SyncConfig, RunError> {
+    services
+        .config
+        .sync
+        .as_ref()
+        .filter(|s| !s.pairs.is_empty())
+        .ok_or_else(|| {
+            RunError::Config(format!(
+                "{}: no [[sync.pairs]] configured",
+                services.config.origin
+            ))
+        })
+}
+
+fn unit_key(pair: &SyncPair, partition: &str) -> String {
+    let part = if partition.is_empty() {
+        "all".to_owned()
+    } else {
+        key_segment(partition)
+    };
+    format!("sync/{}/{part}", key_segment(&pair.name))
+}
+
+fn state_error(e: StateError) -> RunError {
+    match e.retry() {
+        Retry::Transient => RunError::Transient(e.to_string()),
+        Retry::Permanent => RunError::Permanent(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Function for BucketSync {
+    fn name(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        // Copies are the engine's work, not plan actions; `run` is the entry. A bare plan says
+        // what the signal would do.
+        let cfg = sync_config(services)?;
+        let mut plan = Plan::new(FUNCTION, &signal.id);
+        match &signal.kind {
+            SignalKind::Object(o) => {
+                for (pair, key) in cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key)
+                {
+                    plan.notes.push(format!("would sync `{key}` of pair {}", pair.name));
+                }
+            }
+            SignalKind::ScheduleTick(_) => plan.notes.push(format!(
+                "would reconcile {} pair(s)",
+                cfg.pairs.len()
+            )),
+            other => plan
+                .notes
+                .push(format!("{} events do not concern bucket sync", other.name())),
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        inv: Invocation,
+    ) -> Result<Vec<Execution>, RunError> {
+        let cfg = sync_config(services)?;
+        match &signal.kind {
+            SignalKind::Object(o) => on_object(cfg, signal, o, services, inv).await,
+            SignalKind::ScheduleTick(_) => reconcile(cfg, signal, services, inv).await,
+            SignalKind::Command(c) if c.command == "sync" => {
+                reconcile(cfg, signal, services, inv).await
+            }
+            other => {
+                let mut e = Execution::nothing(FUNCTION, &signal.id);
+                e.plan
+                    .notes
+                    .push(format!("{} events do not concern bucket sync", other.name()));
+                Ok(vec![e])
+            }
+        }
+    }
+}
+
+async fn on_object(
+    cfg: &SyncConfig,
+    signal: &Signal,
+    o: &ObjectChange,
+    services: &Services,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    let pairs = cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key);
+    if pairs.is_empty() {
+        exec.plan.notes.push(format!(
+            "{}/{} is in no sync pair's source",
+            o.bucket, o.key
+        ));
+        return Ok(vec![exec]);
+    }
+    let mut out = vec![];
+    for (pair, key) in pairs {
+        let Some(stores) = services.buckets.get(&pair.name) else {
+            continue;
+        };
+        if inv.dry_run {
+            exec.plan
+                .notes
+                .push(format!("{}: would sync `{key}`", pair.name));
+            continue;
+        }
+        let delete = !o.created && pair.delete_on_event;
+        // Whatever the event says, the current source object is what is copied: a stale or
+        // repeated event finds the destination already the same.
+        match sync_key(
+            stores.source.clone(),
+            stores.destination.clone(),
+            &key,
+            delete,
+        )
+        .await
+        {
+            Ok(outcome) => exec.plan.notes.push(format!(
+                "{}: `{key}`: {}",
+                pair.name,
+                match outcome {
+                    Outcome::Copied(n) => format!("copied ({n} bytes)"),
+                    Outcome::Same(by) => format!("already the same ({by:?})"),
+                    Outcome::SourceGone if !o.created && !pair.delete_on_event => {
+                        "deleted in the source; kept in the destination (delete_on_event is off)"
+                            .into()
+                    }
+                    Outcome::SourceGone => "not in the source; nothing to do".into(),
+                    Outcome::Deleted => "deleted from the destination".into(),
+                    Outcome::Retained =>
+                        "the destination copy is under retention or a hold: left alone".into(),
+                },
+            )),
+            Err(e) if e.retry() == Retry::Transient => {
+                return Err(RunError::Transient(format!("{}: `{key}`: {e}", pair.name)));
+            }
+            Err(e) => {
+                let r = Report {
+                    function: FUNCTION.into(),
+                    title: format!("Bucket sync {}: `{key}` not copied", pair.name),
+                    summary: e.to_string(),
+                    severity: Severity::Warning,
+                    fields: vec![
+                        ("Source".into(), pair.source.to_string()),
+                        ("Destination".into(), pair.destination.to_string()),
+                    ],
+                    subject: format!("sync:{}:{key}", pair.name),
+                    state: "failed".into(),
+                };
+                out.push(
+                    send_report(
+                        services,
+                        r,
+                        &format!("{}-failed", signal.id),
+                        inv.now,
+                        inv.dry_run,
+                    )
+                    .await?,
+                );
+                exec.plan
+                    .notes
+                    .push(format!("{}: `{key}`: failed: {e}", pair.name));
+            }
+        }
+    }
+    out.insert(0, exec);
+    Ok(out)
+}
+
+/// Takes the partition's lease if it is free; returns the record and whether it was taken.
+async fn take_lease(
+    services: &Services,
+    key: &str,
+    holder: &str,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<UnitRecord>, RunError> {
+    let current = get_json::<UnitRecord>(services.state.as_ref(), key)
+        .await
+        .map_err(state_error)?;
+    let (mut record, expect) = match current {
+        Some((r, v)) => (r, Precondition::Matches(v)),
+        None => (UnitRecord::default(), Precondition::Absent),
+    };
+    if record.lease_until.is_some_and(|t| t > now) && record.lease_holder.as_deref() != Some(holder)
+    {
+        return Ok(None);
+    }
+    record.lease_holder = Some(holder.into());
+    record.lease_until = Some(until);
+    let bytes = serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
+    match services.state.put(key, &bytes, &expect).await {
+        Ok(_) => Ok(Some(record)),
+        Err(StateError::ConditionFailed(_)) => Ok(None),
+        Err(e) => Err(state_error(e)),
+    }
+}
+
+async fn reconcile(
+    cfg: &SyncConfig,
+    signal: &Signal,
+    services: &Services,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    let mut problems: Vec<String> = Vec::new();
+    let mut out = vec![];
+    'pairs: for pair in &cfg.pairs {
+        let Some(stores) = services.buckets.get(&pair.name) else {
+            continue;
+        };
+        for partition in &pair.partitions {
+            if !inv.has_time(WIND_DOWN * 2) {
+                exec.plan.notes.push(format!(
+                    "{}: out of time; the remaining partitions wait for the next run",
+                    pair.name
+                ));
+                break 'pairs;
+            }
+            let key = unit_key(pair, partition);
+            let lease = inv
+                .deadline
+                .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+                .unwrap_or(DEFAULT_LEASE);
+            let until = inv.now + chrono::Duration::from_std(lease).unwrap_or_default();
+            let Some(mut record) = take_lease(services, &key, &signal.id, until, inv.now).await?
+            else {
+                exec.plan.notes.push(format!(
+                    "{} [{partition}]: another invocation holds it",
+                    pair.name
+                ));
+                continue;
+            };
+            let opts = SyncOptions {
+                concurrency: pair.concurrency,
+                deletes: pair.deletes,
+                dry_run: inv.dry_run,
+                prefix: partition.clone(),
+                start_after: record.cursor.clone(),
+                stop_at: inv.deadline.map(|d| {
+                    tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))
+                }),
+                ..SyncOptions::default()
+            };
+            let resumed = record.cursor.clone();
+            let s = sync(stores.source.clone(), stores.destination.clone(), opts).await?;
+            exec.plan.notes.push(format!(
+                "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
+                pair.name,
+                if partition.is_empty() { "all" } else { partition },
+                resumed.map(|c| format!(" from after `{c}`")).unwrap_or_default(),
+                s.copied,
+                s.bytes,
+                s.skipped,
+                s.size_only,
+                s.deleted,
+                s.retained,
+                s.failed,
+                s.requests,
+                s.cursor
+                    .as_ref()
+                    .map(|c| format!("; stopped after `{c}`, the next run resumes"))
+                    .unwrap_or_default()
+            ));
+            for e in s.errors.iter().take(5) {
+                problems.push(format!("{}: {e}", pair.name));
+            }
+            if s.failed > 5 {
+                problems.push(format!("{}: … {} failures in all", pair.name, s.failed));
+            }
+            if let Some(why) = &s.deletes_refused
+                && pair.deletes.enabled
+            {
+                problems.push(format!("{}: {why}", pair.name));
+            }
+            if inv.dry_run {
+                continue;
+            }
+            record.cursor = if s.complete { None } else { s.cursor.clone() };
+            if s.complete {
+                record.finished = Some(Utc::now());
+            }
+            record.lease_holder = None;
+            record.lease_until = None;
+            record.last = Some(s);
+            let bytes =
+                serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
+            // The lease is ours; a plain write releases it with the cursor.
+            services
+                .state
+                .put(&key, &bytes, &Precondition::None)
+                .await
+                .map_err(state_error)?;
+        }
+    }
+    if !problems.is_empty() {
+        let r = Report {
+            function: FUNCTION.into(),
+            title: format!("Bucket sync: {} problem(s)", problems.len()),
+            summary: problems.join("\n"),
+            severity: Severity::Warning,
+            fields: vec![("Run".into(), signal.id.clone())],
+            subject: "sync:reconcile".into(),
+            state: format!("failed:{}", twincloud_core::ids::stable_digest(problems.join("").as_bytes())),
+        };
+        out.push(
+            send_report(
+                services,
+                r,
+                &format!("{}-problems", signal.id),
+                inv.now,
+                inv.dry_run,
+            )
+            .await?,
+        );
+    }
+    out.insert(0, exec);
+    Ok(out)
+}
