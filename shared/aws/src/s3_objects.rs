@@ -29,9 +29,16 @@ pub struct S3ObjectStore {
     bucket: String,
     prefix: KeyPrefix,
     requests: Arc<AtomicU64>,
+    page_size: Option<i32>,
 }
 
 impl S3ObjectStore {
+    /// Lists `n` keys a page instead of S3's 1,000 (smaller pages hold less in memory).
+    pub fn with_page_size(mut self, n: i32) -> Self {
+        self.page_size = Some(n);
+        self
+    }
+
     /// The objects of `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &AwsContext, bucket: &str, prefix: &str) -> Self {
         S3ObjectStore {
@@ -39,6 +46,7 @@ impl S3ObjectStore {
             bucket: bucket.into(),
             prefix: KeyPrefix::new(prefix),
             requests: Arc::default(),
+            page_size: None,
         }
     }
 
@@ -119,7 +127,8 @@ impl Pages {
             .client
             .list_objects_v2()
             .bucket(&s.bucket)
-            .prefix(&self.full_prefix);
+            .prefix(&self.full_prefix)
+            .set_max_keys(s.page_size);
         call = match (&self.token, &self.start_after) {
             (Some(t), _) => call.continuation_token(t),
             (None, Some(after)) => call.start_after(after),

@@ -72,6 +72,14 @@ impl Clouds {
         }
     }
 
+    /// These clouds with a ready GCP context (an emulator's).
+    pub fn and_gcp(self, gcp: GcpContext) -> Self {
+        Clouds {
+            aws: self.aws,
+            gcp: Arc::new(OnceCell::from(gcp)),
+        }
+    }
+
     /// The AWS context, loaded on first use.
     pub async fn aws(&self) -> &AwsContext {
         self.aws.get_or_init(AwsContext::load).await

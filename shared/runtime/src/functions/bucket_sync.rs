@@ -99,16 +99,17 @@ impl Function for BucketSync {
             SignalKind::Object(o) => {
                 for (pair, key) in cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key)
                 {
-                    plan.notes.push(format!("would sync `{key}` of pair {}", pair.name));
+                    plan.notes
+                        .push(format!("would sync `{key}` of pair {}", pair.name));
                 }
             }
-            SignalKind::ScheduleTick(_) => plan.notes.push(format!(
-                "would reconcile {} pair(s)",
-                cfg.pairs.len()
-            )),
-            other => plan
+            SignalKind::ScheduleTick(_) => plan
                 .notes
-                .push(format!("{} events do not concern bucket sync", other.name())),
+                .push(format!("would reconcile {} pair(s)", cfg.pairs.len())),
+            other => plan.notes.push(format!(
+                "{} events do not concern bucket sync",
+                other.name()
+            )),
         }
         Ok(plan)
     }
@@ -128,9 +129,10 @@ impl Function for BucketSync {
             }
             other => {
                 let mut e = Execution::nothing(FUNCTION, &signal.id);
-                e.plan
-                    .notes
-                    .push(format!("{} events do not concern bucket sync", other.name()));
+                e.plan.notes.push(format!(
+                    "{} events do not concern bucket sync",
+                    other.name()
+                ));
                 Ok(vec![e])
             }
         }
@@ -297,9 +299,9 @@ async fn reconcile(
                 dry_run: inv.dry_run,
                 prefix: partition.clone(),
                 start_after: record.cursor.clone(),
-                stop_at: inv.deadline.map(|d| {
-                    tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))
-                }),
+                stop_at: inv
+                    .deadline
+                    .map(|d| tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))),
                 ..SyncOptions::default()
             };
             let resumed = record.cursor.clone();
@@ -361,7 +363,10 @@ async fn reconcile(
             severity: Severity::Warning,
             fields: vec![("Run".into(), signal.id.clone())],
             subject: "sync:reconcile".into(),
-            state: format!("failed:{}", twincloud_core::ids::stable_digest(problems.join("").as_bytes())),
+            state: format!(
+                "failed:{}",
+                twincloud_core::ids::stable_digest(problems.join("").as_bytes())
+            ),
         };
         out.push(
             send_report(

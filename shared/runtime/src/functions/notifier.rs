@@ -65,4 +65,3 @@ pub(crate) async fn send_report(
     let plan = Notifier.plan(&signal, services, now).await?;
     execute(services, plan, dry_run, now).await
 }
-

@@ -171,9 +171,11 @@ pub async fn sync(
     let concurrency = opts.concurrency.max(1);
     loop {
         while !stopped && !exhausted && tasks.len() < concurrency {
-            if opts
-                .stop_at
-                .is_some_and(|t| tokio::time::Instant::now() >= t)
+            // At least one key per run, so that a run started late still moves the cursor.
+            if last_key.is_some()
+                && opts
+                    .stop_at
+                    .is_some_and(|t| tokio::time::Instant::now() >= t)
             {
                 stopped = true;
                 break;
