@@ -43,7 +43,8 @@ impl SignalResult {
 }
 
 impl Report {
-    fn executions(&self) -> impl Iterator<Item = &Execution> {
+    /// Every execution of every signal, in order.
+    pub fn executions(&self) -> impl Iterator<Item = &Execution> {
         self.results.iter().flat_map(SignalResult::executions)
     }
 

@@ -1,0 +1,228 @@
+//! The bucket-sync function end to end: S3 notifications copy and delete single objects into
+//! GCS (moto and fake-gcs-server); schedules reconcile partitions under leases and resume from
+//! a cursor (temp directories, local state).
+#![allow(clippy::unwrap_used)]
+
+use twincloud_core::Config;
+use twincloud_core::ids::key_segment;
+use twincloud_core::ports::{ObjectStore, PutRequest};
+use twincloud_runtime::functions::bucket_sync::BucketSync;
+use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::{emulators, unique, workspace_root};
+
+fn fixture_for_bucket(rel: &str, bucket: &str) -> Vec<u8> {
+    std::fs::read_to_string(workspace_root().join("events").join(rel))
+        .unwrap()
+        .replace("aion-uploads", bucket)
+        .into_bytes()
+}
+
+fn notes(report: &twincloud_runtime::Report) -> String {
+    report
+        .executions()
+        .flat_map(|e| e.plan.notes.clone())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_events_copy_and_delete_single_objects_into_gcs() {
+    let aws = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let bucket = unique("uploads");
+    aws.s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let gcs = emulators::gcs_url();
+    let gbucket = unique("replica");
+    reqwest::Client::new()
+        .post(format!("{gcs}/storage/v1/b?project=test"))
+        .json(&serde_json::json!({ "name": gbucket }))
+        .send()
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[sync.pairs]]
+name = "uploads"
+source = "s3://{bucket}/tenants"
+destination = "gs://{gbucket}/mirror"
+delete = true
+"#,
+        state.path().display()
+    );
+    let config = Config::parse("test.toml", &text).unwrap();
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
+    let services = Services::build(config, &Clouds::with_aws(aws.clone()).and_gcp(gcp.clone()))
+        .await
+        .unwrap();
+    let inv = Invoker::new(Box::new(BucketSync), services, false);
+    let source = twincloud_aws::S3ObjectStore::new(&aws, &bucket, "tenants");
+    let replica = twincloud_gcp::GcsObjectStore::new(&gcp, &gbucket, "mirror");
+    let key = "acme/Quarterly Report (2026) \u{20ac}.pdf";
+    let pdf = b"%PDF-1.7 quarterly".to_vec();
+    let mut req = PutRequest::new(key, pdf.len() as u64);
+    req.meta.content_type = Some("application/pdf".into());
+    req.md5 = Some(twincloud_core::digest::ContentDigest::of(&pdf).0);
+    source.put(&req, pdf.clone()).await.unwrap();
+
+    let put = fixture_for_bucket("aws/s3-notification-put.json", &bucket);
+    let r = inv.handle_json(&put).await.unwrap();
+    assert!(notes(&r).contains("copied"), "{}", notes(&r));
+    let head = replica.head(key).await.unwrap().unwrap();
+    assert_eq!(head.meta.content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(replica.get(key).await.unwrap().unwrap(), pdf);
+
+    // The same event again (S3 delivers at least once): nothing is copied.
+    let r = inv.handle_json(&put).await.unwrap();
+    assert!(notes(&r).contains("already the same"), "{}", notes(&r));
+
+    // A delete event removes the copy only once the source has no such object.
+    replica.put_bytes("acme/old.csv", b"a,b").await.unwrap();
+    source.put_bytes("acme/old.csv", b"a,b").await.unwrap();
+    let del = fixture_for_bucket("aws/s3-notification-delete.json", &bucket);
+    let r = inv.handle_json(&del).await.unwrap();
+    assert!(notes(&r).contains("already the same"), "{}", notes(&r));
+    assert!(replica.head("acme/old.csv").await.unwrap().is_some());
+    source
+        .delete("acme/old.csv", &twincloud_core::ports::Precondition::None)
+        .await
+        .unwrap();
+    let r = inv.handle_json(&del).await.unwrap();
+    assert!(
+        notes(&r).contains("deleted from the destination"),
+        "{}",
+        notes(&r)
+    );
+    assert!(replica.head("acme/old.csv").await.unwrap().is_none());
+
+    // An event for a bucket no pair names is noted, not an error.
+    let other = fixture_for_bucket("aws/s3-notification-put.json", "someone-else");
+    let r = inv.handle_json(&other).await.unwrap();
+    assert!(notes(&r).contains("in no sync pair"), "{}", notes(&r));
+}
+
+async fn local_invoker(
+    state: &std::path::Path,
+    src: &std::path::Path,
+    dst: &std::path::Path,
+) -> Invoker {
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[sync.pairs]]
+name = "site"
+source = "{}"
+destination = "{}"
+partitions = ["a/", "b/"]
+"#,
+        state.display(),
+        src.display(),
+        dst.display()
+    );
+    let services = Services::build(Config::parse("t.toml", &text).unwrap(), &Clouds::default())
+        .await
+        .unwrap();
+    Invoker::new(Box::new(BucketSync), services, false)
+}
+
+#[tokio::test]
+async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
+    let (state, src, dst) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    for p in ["a", "b"] {
+        std::fs::create_dir_all(src.path().join(p)).unwrap();
+        for i in 0..5 {
+            std::fs::write(
+                src.path().join(format!("{p}/{i:02}.txt")),
+                format!("{p}{i}"),
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(src.path().join("outside.txt"), b"in no partition").unwrap();
+    let inv = local_invoker(state.path(), src.path(), dst.path()).await;
+    let tick = std::fs::read(workspace_root().join("events/aws/eventbridge-scheduled-event.json"))
+        .unwrap();
+
+    // Another invocation holds partition a/: this one takes b/ only.
+    let held = serde_json::json!({
+        "cursor": null,
+        "lease_holder": "another-invocation",
+        "lease_until": (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339(),
+        "finished": null,
+        "last": null
+    });
+    let store = twincloud_local::LocalStateStore::new(state.path());
+    use twincloud_core::ports::StateStore;
+    let a_key = format!("sync/{}/{}", key_segment("site"), key_segment("a/"));
+    store
+        .put(
+            &a_key,
+            held.to_string().as_bytes(),
+            &twincloud_core::ports::Precondition::None,
+        )
+        .await
+        .unwrap();
+    let r = inv.handle_json(&tick).await.unwrap();
+    let n = notes(&r);
+    assert!(n.contains("site [a/]: another invocation holds it"), "{n}");
+    assert!(n.contains("site [b/]: copied 5"), "{n}");
+    assert!(!dst.path().join("a").exists());
+    assert!(
+        !dst.path().join("outside.txt").exists(),
+        "only the partitions"
+    );
+
+    // The holder stopped after a/01.txt and released the lease: the next run resumes there.
+    let resumed = serde_json::json!({
+        "cursor": "a/01.txt",
+        "lease_holder": null,
+        "lease_until": null,
+        "finished": null,
+        "last": null
+    });
+    store
+        .put(
+            &a_key,
+            resumed.to_string().as_bytes(),
+            &twincloud_core::ports::Precondition::None,
+        )
+        .await
+        .unwrap();
+    let r = inv.handle_json(&tick).await.unwrap();
+    let n = notes(&r);
+    assert!(
+        n.contains("site [a/] from after `a/01.txt`: copied 3"),
+        "{n}"
+    );
+    assert!(n.contains("site [b/]: copied 0"), "{n}");
+    assert!(!dst.path().join("a/00.txt").exists() && dst.path().join("a/04.txt").exists());
+    // The pass finished: the record has no cursor, no lease, and the summary.
+    let rec: serde_json::Value =
+        serde_json::from_slice(&store.get(&a_key).await.unwrap().unwrap().value).unwrap();
+    assert!(
+        rec["cursor"].is_null() && rec["lease_holder"].is_null(),
+        "{rec}"
+    );
+    assert_eq!(rec["last"]["copied"], 3);
+}
