@@ -13,14 +13,22 @@
 #   3. deploys the Cloud Run service with TWINCLOUD_CONFIG and push-token verification on;
 #   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token),
 #      and, with SCHEDULE, calls it from Cloud Scheduler (failover: every minute, the GCP
-#      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV).
+#      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV);
+#   5. with BUCKETS, an Eventarc trigger per bucket for object finalized and deleted events
+#      (bucket-sync: the runtime account also needs object access on those buckets and on
+#      the destinations, granted by you; the script says which).
+#
+#   bucket-sync, every 5 minutes and on every upload:
+#   PROJECT=… REGION=… CONFIG=… BUCKETS="aion-acme-uploads aion-globex-uploads" \
+#     SCHEDULE="*/5 * * * *" MEMORY=1Gi TIMEOUT=900 infra/gcp/deploy.sh bucket-sync
 set -euo pipefail
 
-fn=${1:?usage: deploy.sh FUNCTION   (notifier)}
+fn=${1:?usage: deploy.sh FUNCTION   (notifier, failover, bucket-sync)}
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${CONFIG:?set CONFIG (gs://BUCKET/twincloud.toml)}"
 REPO=${REPO:-twincloud}
 TOPICS=${TOPICS:-}   # space-separated Pub/Sub topics to subscribe, e.g. "billing-alerts monitoring-incidents gcr"
 SCHEDULE=${SCHEDULE:-}   # optional cron for a Cloud Scheduler job, e.g. "* * * * *" for failover
+BUCKETS=${BUCKETS:-}     # bucket-sync: space-separated GCS source buckets whose object events it takes
 
 svc="twincloud-${fn}"
 runtime_sa="${svc}@${PROJECT}.iam.gserviceaccount.com"
@@ -49,7 +57,7 @@ gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
 
 url=$(gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --service-account "$runtime_sa" --no-allow-unauthenticated \
-  --memory 128Mi --cpu 1 --concurrency 20 --max-instances 5 --timeout "${TIMEOUT:-150}" \
+  --memory "${MEMORY:-128Mi}" --cpu 1 --concurrency 20 --max-instances 5 --timeout "${TIMEOUT:-150}" \
   --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}${EXTRA_ENV:+,${EXTRA_ENV}}" \
   --format 'value(status.url)')
 # Verify push tokens minted for this service's URL, from the invoker account only.
@@ -78,4 +86,20 @@ if [ -n "$SCHEDULE" ]; then
     --uri "$url" --http-method POST --headers "Content-Type=application/json" --message-body "$body" \
     --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline 180s >/dev/null
 fi
+for bucket in $BUCKETS; do
+  # GCS publishes through its own service agent; Eventarc needs it to publish to Pub/Sub.
+  gcs_agent=$(gcloud storage service-agent --project "$PROJECT")
+  gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${gcs_agent}" \
+    --role roles/pubsub.publisher --condition None >/dev/null
+  for kind in finalized deleted; do
+    trigger="${svc}-${bucket}-${kind}"
+    gcloud eventarc triggers describe "$trigger" --location "$REGION" >/dev/null 2>&1 ||
+      gcloud eventarc triggers create "$trigger" --location "$REGION" \
+        --destination-run-service "$svc" --destination-run-region "$REGION" \
+        --event-filters "type=google.cloud.storage.object.v1.${kind}" \
+        --event-filters "bucket=${bucket}" \
+        --service-account "$invoker_sa" >/dev/null
+  done
+  echo "grant ${runtime_sa} roles/storage.objectViewer on gs://${bucket} (and objectAdmin on its destination)"
+done
 echo "deployed ${svc}: ${url}"
