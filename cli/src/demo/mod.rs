@@ -2,6 +2,7 @@
 //! job end to end with nothing installed but the binary.
 
 mod failover;
+mod sync;
 
 use std::path::Path;
 
@@ -116,6 +117,10 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         eprintln!("error in the failover demo: {e}");
         return 1;
     }
+    if let Err(e) = sync::run(dir, json, &mut reports).await {
+        eprintln!("error in the bucket-sync demo: {e}");
+        return 1;
+    }
     let outbox = dir.join("outbox/outbox.jsonl");
     let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
     if json {
@@ -136,7 +141,8 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
-        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services and DNS under {}/sim/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services and DNS under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        dir.display(),
         dir.display(),
         dir.display()
     );

@@ -33,17 +33,8 @@ pub struct Services {
     pub vantage: String,
     /// The local state directory (outbox and audit files live under it on the local backend).
     pub local_dir: PathBuf,
-    /// The stores of each `[sync]` pair, by pair name.
-    pub buckets: BTreeMap<String, BucketPair>,
-}
-
-/// Both stores of a sync pair.
-#[derive(Clone)]
-pub struct BucketPair {
-    /// Where objects come from.
-    pub source: Arc<dyn twincloud_core::ports::ObjectStore>,
-    /// Where they are copied to.
-    pub destination: Arc<dyn twincloud_core::ports::ObjectStore>,
+    /// The cloud contexts, for adapters built on demand (the stores of a sync pair).
+    pub clouds: Clouds,
 }
 
 impl std::fmt::Debug for Services {
@@ -243,16 +234,6 @@ impl Services {
                 }
             });
         }
-        let mut buckets = BTreeMap::new();
-        for p in config.sync.iter().flat_map(|s| &s.pairs) {
-            buckets.insert(
-                p.name.clone(),
-                BucketPair {
-                    source: crate::sync::object_store(&p.source, clouds).await,
-                    destination: crate::sync::object_store(&p.destination, clouds).await,
-                },
-            );
-        }
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
             .filter(|v| !v.is_empty())
@@ -266,7 +247,7 @@ impl Services {
             prober: Arc::new(twincloud_http::HttpProber::new()),
             vantage,
             local_dir,
-            buckets,
+            clouds: clouds.clone(),
         })
     }
 }

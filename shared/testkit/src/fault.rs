@@ -90,7 +90,12 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` (`http://host:port`) on a free loopback port.
     pub async fn start(upstream: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(upstream, 0).await
+    }
+
+    /// Starts a proxy to `upstream` on loopback `port` (0: any free port).
+    pub async fn start_on(upstream: &str, port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let rules: Arc<Mutex<Vec<Rule>>> = Arc::default();
         let stats: Arc<Mutex<ProxyStats>> = Arc::default();

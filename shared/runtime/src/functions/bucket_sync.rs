@@ -3,6 +3,7 @@
 //! concurrent invocations fan out, resuming from the cursor a previous invocation left when it
 //! reached its time limit. Failures and refused deletes are reported through the notifier.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use twincloud_core::Signal;
 use twincloud_core::config::{SyncConfig, SyncPair};
 use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
-use twincloud_core::ports::{Precondition, Retry, StateError, get_json};
+use twincloud_core::ports::{ObjectStore, Precondition, Retry, StateError, get_json};
 use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
 
 use crate::error::RunError;
@@ -20,7 +21,7 @@ use crate::executor::Execution;
 use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
 use crate::services::Services;
-use crate::sync::{Outcome, SyncOptions, SyncSummary, sync, sync_key};
+use crate::sync::{Outcome, SyncOptions, SyncSummary, object_store, sync, sync_key};
 
 /// Name in plans, records and logs.
 pub const FUNCTION: &str = "bucket-sync";
@@ -70,6 +71,17 @@ fn unit_key(pair: &SyncPair, partition: &str) -> String {
         key_segment(partition)
     };
     format!("sync/{}/{part}", key_segment(&pair.name))
+}
+
+/// Both stores of a pair (cloud contexts are loaded on first use).
+async fn stores(
+    services: &Services,
+    pair: &SyncPair,
+) -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
+    (
+        object_store(&pair.source, &services.clouds).await,
+        object_store(&pair.destination, &services.clouds).await,
+    )
 }
 
 fn state_error(e: StateError) -> RunError {
@@ -157,9 +169,6 @@ async fn on_object(
     }
     let mut out = vec![];
     for (pair, key) in pairs {
-        let Some(stores) = services.buckets.get(&pair.name) else {
-            continue;
-        };
         if inv.dry_run {
             exec.plan
                 .notes
@@ -169,14 +178,8 @@ async fn on_object(
         let delete = !o.created && pair.delete_on_event;
         // Whatever the event says, the current source object is what is copied: a stale or
         // repeated event finds the destination already the same.
-        match sync_key(
-            stores.source.clone(),
-            stores.destination.clone(),
-            &key,
-            delete,
-        )
-        .await
-        {
+        let (source, destination) = stores(services, pair).await;
+        match sync_key(source, destination, &key, delete).await {
             Ok(outcome) => exec.plan.notes.push(format!(
                 "{}: `{key}`: {}",
                 pair.name,
@@ -268,9 +271,7 @@ async fn reconcile(
     let mut problems: Vec<String> = Vec::new();
     let mut out = vec![];
     'pairs: for pair in &cfg.pairs {
-        let Some(stores) = services.buckets.get(&pair.name) else {
-            continue;
-        };
+        let (source, destination) = stores(services, pair).await;
         for partition in &pair.partitions {
             if !inv.has_time(WIND_DOWN * 2) {
                 exec.plan.notes.push(format!(
@@ -305,7 +306,7 @@ async fn reconcile(
                 ..SyncOptions::default()
             };
             let resumed = record.cursor.clone();
-            let s = sync(stores.source.clone(), stores.destination.clone(), opts).await?;
+            let s = sync(source.clone(), destination.clone(), opts).await?;
             exec.plan.notes.push(format!(
                 "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
                 pair.name,
