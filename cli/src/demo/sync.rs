@@ -37,6 +37,9 @@ fn write(root: &Path, rel: &str, body: &[u8]) -> Result<(), String> {
     std::fs::write(&p, body).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// A file rewritten before a step: path under ./uploads and new content.
+type Change = (&'static str, &'static [u8]);
+
 /// Runs the bucket-sync scenario; appends each step's report to `reports`.
 pub async fn run(
     dir: &Path,
@@ -64,7 +67,7 @@ pub async fn run(
         .await
         .map_err(|e| e.to_string())?;
     let invoker = Invoker::new(Box::new(BucketSync), services, false);
-    let steps: [(&str, Option<(&str, &[u8])>); 3] = [
+    let steps: [(&str, Option<Change>); 3] = [
         (
             "13. The 5-minute schedule reconciles ./uploads to the replica bucket: every object is copied.",
             None,
