@@ -94,6 +94,7 @@ run() { # TOOL SRC DST -> wall requests bytes
 }
 
 results="$work/results.tsv"
+changes=0
 for dir in "S3 → GCS" "GCS → S3" "local → GCS"; do
   for rep in $(seq 1 "$reps"); do
     for tool in rclone-default rclone-best twincloud; do
@@ -106,7 +107,8 @@ for dir in "S3 → GCS" "GCS → S3" "local → GCS"; do
       if [ "$tool" = twincloud ]; then s=$ts d=$td; else s=$rs d=$rd; fi
       echo "$dir	$tool	a	$(run "$tool" "$s" "$d")" >>"$results"
       echo "$dir	$tool	b	$(run "$tool" "$s" "$d")" >>"$results"
-      change "$kind" "$rep$tool"
+      changes=$((changes + 1))
+      change "$kind" "$changes"
       echo "$dir	$tool	c	$(run "$tool" "$s" "$d")" >>"$results"
       # Free the emulators' memory for the next run.
       .venv/bin/rclone purge "$rd" >/dev/null 2>&1 || true

@@ -89,6 +89,7 @@ impl Item {
             retained: retained_until
                 || self.temporary_hold == Some(true)
                 || self.event_based_hold == Some(true),
+            meta: None,
         };
         let user = ObjectMeta::from_raw(self.metadata.unwrap_or_default(), &mut info);
         Some(ObjectHead {
@@ -284,7 +285,9 @@ impl Pages {
                 continue;
             }
             if let Some(head) = item.into_head(&s.prefix) {
-                self.buffered.push_back(head.info);
+                let mut info = head.info;
+                info.meta = Some(Box::new(head.meta));
+                self.buffered.push_back(info);
             }
         }
         self.page_token = page.next_page_token.filter(|t| !t.is_empty());

@@ -107,9 +107,10 @@ impl FaultProxy {
         let (r, s) = (rules.clone(), stats.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (r, s, c, u) = (r.clone(), s.clone(), client.clone(), upstream.clone());
+                let (r, s, c) = (r.clone(), s.clone(), client.clone());
+                let ends = (upstream.clone(), format!("http://{addr}"));
                 tokio::spawn(async move {
-                    let _ = serve(sock, r, s, c, u).await;
+                    let _ = serve(sock, r, s, c, ends).await;
                 });
             }
         });
@@ -147,7 +148,7 @@ async fn serve(
     rules: Arc<Mutex<Vec<Rule>>>,
     stats: Arc<Mutex<ProxyStats>>,
     client: reqwest::Client,
-    upstream: String,
+    (upstream, own): (String, String),
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(sock);
     loop {
@@ -256,7 +257,14 @@ async fn serve(
                                 ) && (k.as_str() != "content-length" || method == "HEAD")
                             })
                             .map(|(k, v)| {
-                                (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())
+                                let v = v.to_str().unwrap_or("");
+                                // A redirect or an upload session points back through the proxy.
+                                let v = if k.as_str() == "location" {
+                                    v.replace(&upstream, &own)
+                                } else {
+                                    v.to_owned()
+                                };
+                                (k.as_str().to_owned(), v)
                             })
                             .collect();
                         let b = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();

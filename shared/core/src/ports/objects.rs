@@ -41,6 +41,9 @@ pub struct ObjectInfo {
     pub source_version: Option<String>,
     /// Under a retention policy or a hold: it may be neither replaced nor deleted now.
     pub retained: bool,
+    /// The headers, when the listing gives them (GCS does): a copy then needs no HEAD.
+    #[serde(skip)]
+    pub meta: Option<Box<ObjectMeta>>,
 }
 
 /// Headers a copy keeps.

@@ -73,7 +73,24 @@ impl Ends {
 
     async fn copy_small(&self, src: &Entry, when: Precondition) -> Result<u64, ObjectError> {
         let _permit = self.hold(src.size).await;
-        let (head, body) = self.source.fetch(&src.key, src.version.as_deref()).await?;
+        let (head, body) = match &src.meta {
+            // The listing brought the headers: one read.
+            Some(meta) => {
+                let body = self
+                    .source
+                    .read(&src.key, 0..src.size, src.version.as_deref())
+                    .await?;
+                let head = ObjectHead {
+                    info: Entry {
+                        meta: None,
+                        ..src.clone()
+                    },
+                    meta: (**meta).clone(),
+                };
+                (head, body)
+            }
+            None => self.source.fetch(&src.key, src.version.as_deref()).await?,
+        };
         let (md5, crc32c) = ContentDigest::of(&body);
         check_digest(&src.key, &head, src, &md5)?;
         let req = PutRequest {
