@@ -227,7 +227,7 @@ fn demo_runs_on_the_local_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 13);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 16);
     // 3 notifier messages, then the failover report and the failback report.
     assert_eq!(v["messages_sent"], 5);
 }
@@ -390,7 +390,7 @@ fn sync_between_directories_with_a_dry_run_first() {
     };
     let out = run(&["--dry-run"]);
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("would copy 1 object(s), 3 bytes"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("would copy 1 object(s) (3 B)"));
     assert!(!dst.exists());
     let out = run(&["--output", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
