@@ -25,9 +25,12 @@ pub struct SyncArgs {
     /// At most this percentage of the destination's objects deleted.
     #[arg(long, default_value_t = 10.0)]
     max_delete_percent: f64,
-    /// Objects in flight at once.
+    /// Objects in flight at most; the number adapts below it to what the stores sustain.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Keep exactly --concurrency in flight instead of adapting.
+    #[arg(long)]
+    no_adapt: bool,
     /// Object content held in memory at once, in MiB, whatever the concurrency.
     #[arg(long, default_value_t = 256)]
     memory_mib: u64,
@@ -67,6 +70,7 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     let progress = Arc::new(Progress::default());
     let opts = SyncOptions {
         concurrency: a.concurrency,
+        adaptive: !a.no_adapt,
         memory_budget: a.memory_mib.max(1) * 1024 * 1024,
         deletes: DeletePolicy {
             enabled: a.delete,

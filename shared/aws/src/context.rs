@@ -47,8 +47,17 @@ impl AwsContext {
 
     /// An S3 client.
     pub fn s3(&self) -> aws_sdk_s3::Client {
+        // twincloud sends Content-MD5 on every write and checks what it reads against the
+        // object's MD5 itself; the SDK's extra CRC32 (an aws-chunked body with a trailer, and a
+        // checksum of every download) would only cost CPU on both ends.
         let conf = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(self.path_style)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }

@@ -1,5 +1,6 @@
 //! Pure planners: signal + observed state + config → plan.
 
+pub mod concurrency;
 pub mod failover;
 pub mod notify;
 pub mod sync;

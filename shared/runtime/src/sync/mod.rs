@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use twincloud_core::Location;
+use twincloud_core::planner::concurrency::ConcurrencyController;
 use twincloud_core::planner::sync::{
     Comparison, DeleteGate, DeletePolicy, Diff, Entry, ListingEnd, delete_gate, settle,
 };
@@ -47,8 +48,11 @@ pub async fn object_store(location: &Location, clouds: &Clouds) -> Arc<dyn Objec
 /// Options of one sync run.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// Objects in flight at once.
+    /// Objects in flight at most.
     pub concurrency: usize,
+    /// Find the best number in flight up to `concurrency` while running (a store that
+    /// serializes requests gets fewer); when off, always `concurrency`.
+    pub adaptive: bool,
     /// Bytes of object content held in memory at once, whatever the concurrency.
     pub memory_budget: u64,
     /// Delete policy (off by default).
@@ -69,6 +73,7 @@ impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             concurrency: 64,
+            adaptive: true,
             memory_budget: 256 * 1024 * 1024,
             deletes: DeletePolicy {
                 enabled: false,
@@ -169,8 +174,14 @@ pub async fn sync(
     let mut stopped = false;
     let mut exhausted = false;
     let concurrency = opts.concurrency.max(1);
+    let started = tokio::time::Instant::now();
+    let mut limiter = if opts.adaptive {
+        ConcurrencyController::new(8, 2, concurrency, 0.0)
+    } else {
+        ConcurrencyController::new(concurrency, concurrency, concurrency, 0.0)
+    };
     loop {
-        while !stopped && !exhausted && tasks.len() < concurrency {
+        while !stopped && !exhausted && tasks.len() < limiter.limit() {
             // At least one key per run, so that a run started late still moves the cursor.
             if last_key.is_some()
                 && opts
@@ -218,6 +229,11 @@ pub async fn sync(
         }
         match tasks.join_next().await {
             Some(Ok((key, size, done))) => {
+                let moved = if let Done::Copied(n) = &done { *n } else { 0 };
+                let before = limiter.limit();
+                if limiter.completed(moved, started.elapsed().as_secs_f64()) != before {
+                    tracing::debug!(limit = limiter.limit(), "copies in flight");
+                }
                 let mut s = lock(&summary);
                 match done {
                     Done::Copied(n) => {
