@@ -18,6 +18,8 @@ pub struct ConcurrencyController {
     max: usize,
     /// +1 climbing, -1 descending.
     direction: i8,
+    /// Doubling until the first window that does not gain (as TCP's slow start).
+    slow_start: bool,
     window_start: f64,
     window_work: f64,
     window_done: usize,
@@ -25,7 +27,7 @@ pub struct ConcurrencyController {
 }
 
 /// Shortest measurement window, in seconds.
-const WINDOW_SECS: f64 = 0.5;
+const WINDOW_SECS: f64 = 0.3;
 
 impl ConcurrencyController {
     /// Starts at `start` (clamped), never below `min` nor above `max`; `now` in seconds.
@@ -37,6 +39,7 @@ impl ConcurrencyController {
             min,
             max,
             direction: 1,
+            slow_start: true,
             window_start: now,
             window_work: 0.0,
             window_done: 0,
@@ -50,17 +53,30 @@ impl ConcurrencyController {
     }
 
     /// Records one finished copy of `bytes` at `now`; returns the (possibly new) limit. A
-    /// window closes once it is long enough and saw twice as many completions as the limit, so
-    /// that each measurement covers the whole pipeline; only a clear gain (10 %) keeps it
-    /// climbing, a loss (5 %) turns it back.
+    /// window closes once it is long enough and saw as many completions as the limit, so that
+    /// each measurement covers the whole pipeline. It doubles while doubling pays, then only a
+    /// clear gain (10 %) keeps it climbing and a loss (5 %) turns it back.
     pub fn completed(&mut self, bytes: u64, now: f64) -> usize {
         self.window_work += work_units(bytes);
         self.window_done += 1;
         let elapsed = now - self.window_start;
-        if elapsed < WINDOW_SECS || self.window_done < 2 * self.limit {
+        if elapsed < WINDOW_SECS || self.window_done < self.limit {
             return self.limit;
         }
         let rate = self.window_work / elapsed;
+        if self.slow_start {
+            match self.last_rate {
+                Some(last) if rate <= last * 1.10 => {
+                    // The last doubling did not pay: step back half of it, then climb gently.
+                    self.slow_start = false;
+                    self.limit = (self.limit * 3 / 4).max(self.min);
+                    self.direction = -1;
+                }
+                _ => self.limit = (self.limit * 2).min(self.max),
+            }
+            self.reset(now, Some(rate));
+            return self.limit;
+        }
         match self.last_rate {
             Some(last) if rate < last * 0.95 => self.direction = -self.direction,
             Some(last) if rate <= last * 1.10 => {
