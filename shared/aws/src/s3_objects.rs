@@ -3,7 +3,7 @@
 //! pinned to an ETag, single-request puts with Content-MD5, multipart uploads with a
 //! Content-MD5 per part, conditional writes (If-Match / If-None-Match) and deletes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,8 +15,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
-    ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore, PortError,
-    Precondition, PutRequest, Retry, Upload, check_object_key,
+    ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
+    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, paged_listing,
 };
 
 use crate::context::AwsContext;
@@ -115,12 +115,15 @@ struct Pages {
     full_prefix: String,
     start_after: Option<String>,
     token: Option<String>,
-    buffered: VecDeque<ObjectInfo>,
     done: bool,
 }
 
-impl Pages {
-    async fn next_page(&mut self) -> Result<(), ObjectError> {
+#[async_trait]
+impl ListingPages for Pages {
+    async fn next_page(&mut self) -> Result<Option<Vec<ObjectInfo>>, ObjectError> {
+        if self.done {
+            return Ok(None);
+        }
         let s = &self.store;
         s.requests.fetch_add(1, Ordering::Relaxed);
         let mut call = s
@@ -140,24 +143,26 @@ impl Pages {
                 e,
             ))
         })?;
-        for o in page.contents() {
-            let Some(key) = o.key().and_then(|k| s.prefix.strip(k)) else {
-                continue;
-            };
-            self.buffered.push_back(ObjectInfo {
-                key: key.to_owned(),
-                size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
-                md5: o.e_tag().and_then(etag_md5),
-                version: o.e_tag().map(str::to_owned),
-                ..ObjectInfo::default()
-            });
-        }
+        let items = page
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                let key = o.key().and_then(|k| s.prefix.strip(k))?;
+                Some(ObjectInfo {
+                    key: key.to_owned(),
+                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    md5: o.e_tag().and_then(etag_md5),
+                    version: o.e_tag().map(str::to_owned),
+                    ..ObjectInfo::default()
+                })
+            })
+            .collect();
         self.token = page
             .next_continuation_token()
             .filter(|_| page.is_truncated() == Some(true))
             .map(str::to_owned);
         self.done = self.token.is_none();
-        Ok(())
+        Ok(Some(items))
     }
 }
 
@@ -217,28 +222,13 @@ impl ObjectStore for S3ObjectStore {
     }
 
     fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
-        let pages = Pages {
+        paged_listing(Pages {
             store: self.clone(),
             full_prefix: self.prefix.join(prefix),
             start_after: start_after.map(|a| self.prefix.join(a)),
             token: None,
-            buffered: VecDeque::new(),
             done: false,
-        };
-        Box::pin(futures_util::stream::unfold(pages, |mut p| async move {
-            loop {
-                if let Some(item) = p.buffered.pop_front() {
-                    return Some((Ok(item), p));
-                }
-                if p.done {
-                    return None;
-                }
-                if let Err(e) = p.next_page().await {
-                    p.done = true;
-                    return Some((Err(e), p));
-                }
-            }
-        }))
+        })
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {

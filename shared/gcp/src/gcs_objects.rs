@@ -4,7 +4,7 @@
 //! chunks for large objects, checked against the digests GCS reports; conditional writes and
 //! deletes (`ifGenerationMatch`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,8 +14,8 @@ use serde::Deserialize;
 use twincloud_core::digest::{ContentDigest, base64_to_hex, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
-    ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore, PortError,
-    Precondition, PutRequest, Retry, Upload, check_object_key,
+    ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
+    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, paged_listing,
 };
 use twincloud_http::HttpFailure;
 
@@ -261,12 +261,15 @@ struct Pages {
     full_prefix: String,
     start_after: Option<String>,
     page_token: Option<String>,
-    buffered: VecDeque<ObjectInfo>,
     done: bool,
 }
 
-impl Pages {
-    async fn next_page(&mut self) -> Result<(), ObjectError> {
+#[async_trait]
+impl ListingPages for Pages {
+    async fn next_page(&mut self) -> Result<Option<Vec<ObjectInfo>>, ObjectError> {
+        if self.done {
+            return Ok(None);
+        }
         let s = &self.store;
         s.requests.fetch_add(1, Ordering::Relaxed);
         let token = s.ctx.token().await?;
@@ -279,6 +282,7 @@ impl Pages {
             &token,
         )
         .await?;
+        let mut items = Vec::with_capacity(page.items.len());
         for item in page.items {
             // startOffset is inclusive; start_after is not.
             if Some(&item.name) == self.start_after.as_ref() {
@@ -287,12 +291,12 @@ impl Pages {
             if let Some(head) = item.into_head(&s.prefix) {
                 let mut info = head.info;
                 info.meta = Some(Box::new(head.meta));
-                self.buffered.push_back(info);
+                items.push(info);
             }
         }
         self.page_token = page.next_page_token.filter(|t| !t.is_empty());
         self.done = self.page_token.is_none();
-        Ok(())
+        Ok(Some(items))
     }
 }
 
@@ -303,28 +307,13 @@ impl ObjectStore for GcsObjectStore {
     }
 
     fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
-        let pages = Pages {
+        paged_listing(Pages {
             store: self.clone(),
             full_prefix: self.prefix.join(prefix),
             start_after: start_after.map(|a| self.prefix.join(a)),
             page_token: None,
-            buffered: VecDeque::new(),
             done: false,
-        };
-        Box::pin(futures_util::stream::unfold(pages, |mut p| async move {
-            loop {
-                if let Some(item) = p.buffered.pop_front() {
-                    return Some((Ok(item), p));
-                }
-                if p.done {
-                    return None;
-                }
-                if let Err(e) = p.next_page().await {
-                    p.done = true;
-                    return Some((Err(e), p));
-                }
-            }
-        }))
+        })
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {

@@ -8,8 +8,8 @@ pub use infra::{
     Traffic,
 };
 pub use objects::{
-    META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo, ObjectListing,
-    ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
+    ListingPages, META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo,
+    ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key, paged_listing,
 };
 
 use async_trait::async_trait;

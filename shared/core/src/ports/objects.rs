@@ -187,6 +187,37 @@ impl ObjectError {
 /// A streamed listing, in key order (bytewise, as S3 and GCS list).
 pub type ObjectListing = BoxStream<'static, Result<ObjectInfo, ObjectError>>;
 
+/// A listing API that answers page by page (S3 continuation tokens, GCS page tokens).
+#[async_trait]
+pub trait ListingPages: Send + 'static {
+    /// The next page; `Ok(None)` when there is none.
+    async fn next_page(&mut self) -> Result<Option<Vec<ObjectInfo>>, ObjectError>;
+}
+
+/// Streams the entries of `pages`, fetching a page only when the previous one is consumed;
+/// the stream ends after an error.
+pub fn paged_listing<P: ListingPages>(pages: P) -> ObjectListing {
+    let state = (pages, std::collections::VecDeque::new(), false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut pages, mut buffered, mut done)| async move {
+            loop {
+                if let Some(item) = buffered.pop_front() {
+                    return Some((Ok(item), (pages, buffered, done)));
+                }
+                if done {
+                    return None;
+                }
+                match pages.next_page().await {
+                    Ok(Some(items)) => buffered.extend(items),
+                    Ok(None) => done = true,
+                    Err(e) => return Some((Err(e), (pages, buffered, true))),
+                }
+            }
+        },
+    ))
+}
+
 /// An upload in progress, written in order. Chunks are [`ObjectStore::part_size`] bytes except
 /// the last; nothing is visible under the key until [`Upload::finish`] succeeds.
 #[async_trait]
