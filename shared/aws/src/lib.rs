@@ -9,6 +9,7 @@ mod notify;
 mod route53;
 mod s3_objects;
 mod s3_state;
+mod s3_upload;
 mod secrets;
 
 pub use context::AwsContext;

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
@@ -21,14 +20,15 @@ use twincloud_core::ports::{
 
 use crate::context::AwsContext;
 use crate::error::{HasStatus, classify, status};
+use crate::s3_upload::S3Upload;
 
 /// Objects under `s3://bucket/prefix/`.
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
-    client: aws_sdk_s3::Client,
-    bucket: String,
+    pub(crate) client: aws_sdk_s3::Client,
+    pub(crate) bucket: String,
     prefix: KeyPrefix,
-    requests: Arc<AtomicU64>,
+    pub(crate) requests: Arc<AtomicU64>,
     page_size: Option<i32>,
 }
 
@@ -59,7 +59,7 @@ impl S3ObjectStore {
     /// Maps an SDK error: 412 and 409 (a concurrent conditional write) are
     /// [`ObjectError::Changed`], 404 is [`ObjectError::NotFound`], an Object Lock refusal is
     /// [`ObjectError::Retained`].
-    fn error<E, R>(&self, key: &str, e: SdkError<E, R>) -> ObjectError
+    pub(crate) fn error<E, R>(&self, key: &str, e: SdkError<E, R>) -> ObjectError
     where
         E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HasStatus,
@@ -207,7 +207,7 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn precondition_headers(when: &Precondition) -> (Option<String>, Option<String>) {
+pub(crate) fn precondition_headers(when: &Precondition) -> (Option<String>, Option<String>) {
     match when {
         Precondition::None => (None, None),
         Precondition::Absent => (None, Some("*".into())),
@@ -381,13 +381,12 @@ impl ObjectStore for S3ObjectStore {
             .await
             .map_err(|e| self.error(&req.key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        Ok(Box::new(S3Upload {
-            store: self.clone(),
-            full_key: k,
-            req: req.clone(),
+        Ok(Box::new(S3Upload::new(
+            self.clone(),
+            k,
+            req.clone(),
             upload_id,
-            parts: Vec::new(),
-        }))
+        )))
     }
 
     async fn delete(&self, key: &str, when: &Precondition) -> Result<(), ObjectError> {
@@ -410,96 +409,6 @@ impl ObjectStore for S3ObjectStore {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// A multipart upload: each part carries its Content-MD5; completion is conditional like a put.
-struct S3Upload {
-    store: S3ObjectStore,
-    full_key: String,
-    req: PutRequest,
-    upload_id: String,
-    parts: Vec<CompletedPart>,
-}
-
-#[async_trait]
-impl Upload for S3Upload {
-    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
-        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
-        let md5 = hex_to_base64(&ContentDigest::of(&chunk).0).unwrap_or_default();
-        let part = s
-            .client
-            .upload_part()
-            .bucket(&s.bucket)
-            .key(&self.full_key)
-            .upload_id(&self.upload_id)
-            .part_number(number)
-            .content_md5(md5)
-            .body(ByteStream::from(chunk))
-            .send()
-            .await
-            .map_err(|e| s.error(&self.req.key, e))?;
-        self.parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(part.e_tag().map(str::to_owned))
-                .build(),
-        );
-        Ok(())
-    }
-
-    async fn finish(self: Box<Self>, md5: &str) -> Result<(), ObjectError> {
-        if let Some(want) = &self.req.md5
-            && !want.eq_ignore_ascii_case(md5)
-        {
-            let err = ObjectError::Corrupt {
-                key: self.req.key.clone(),
-                detail: format!("MD5 {md5}, expected {want}"),
-            };
-            self.abort().await;
-            return Err(err);
-        }
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
-        let (if_match, if_none_match) = precondition_headers(&self.req.when);
-        let done = s
-            .client
-            .complete_multipart_upload()
-            .bucket(&s.bucket)
-            .key(&self.full_key)
-            .upload_id(&self.upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(self.parts.clone()))
-                    .build(),
-            )
-            .set_if_match(if_match)
-            .set_if_none_match(if_none_match)
-            .send()
-            .await;
-        match done {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let err = s.error(&self.req.key, e);
-                self.abort().await;
-                Err(err)
-            }
-        }
-    }
-
-    async fn abort(self: Box<Self>) {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
-        let _ = s
-            .client
-            .abort_multipart_upload()
-            .bucket(&s.bucket)
-            .key(&self.full_key)
-            .upload_id(&self.upload_id)
-            .send()
-            .await;
     }
 }
 

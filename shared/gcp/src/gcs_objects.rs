@@ -4,149 +4,31 @@
 //! chunks for large objects, checked against the digests GCS reports; conditional writes and
 //! deletes (`ifGenerationMatch`).
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use twincloud_core::digest::{ContentDigest, base64_to_hex, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
-    ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
-    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, paged_listing,
+    ObjectError, ObjectHead, ObjectListing, ObjectStore, PortError, Precondition, PutRequest,
+    Retry, Upload, check_object_key, paged_listing,
 };
 use twincloud_http::HttpFailure;
 
 use crate::context::GcpContext;
+use crate::gcs_listing::{ITEM_FIELDS, Item, Pages};
 use crate::gcs_state::encode;
+use crate::gcs_upload::GcsUpload;
 
 /// Objects under `gs://bucket/prefix/`.
 #[derive(Debug, Clone)]
 pub struct GcsObjectStore {
-    ctx: GcpContext,
-    bucket: String,
-    prefix: KeyPrefix,
-    requests: Arc<AtomicU64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Page {
-    #[serde(default)]
-    items: Vec<Item>,
-    #[serde(default)]
-    next_page_token: Option<String>,
-}
-
-/// One object resource, with the fields twincloud asks for.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Item {
-    pub(crate) name: String,
-    // GCS writes 64-bit numbers as strings.
-    #[serde(default)]
-    size: String,
-    #[serde(default)]
-    md5_hash: Option<String>,
-    #[serde(default)]
-    crc32c: Option<String>,
-    #[serde(default)]
-    generation: Option<String>,
-    #[serde(default)]
-    metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    cache_control: Option<String>,
-    #[serde(default)]
-    retention_expiration_time: Option<String>,
-    #[serde(default)]
-    temporary_hold: Option<bool>,
-    #[serde(default)]
-    event_based_hold: Option<bool>,
-}
-
-const ITEM_FIELDS: &str = "name,size,md5Hash,crc32c,generation,metadata,contentType,cacheControl,retentionExpirationTime,temporaryHold,eventBasedHold";
-
-impl Item {
-    /// The entry and headers, relative to `prefix`; `None` when outside it.
-    fn into_head(self, prefix: &KeyPrefix) -> Option<ObjectHead> {
-        let key = prefix.strip(&self.name)?.to_owned();
-        let retained_until = self
-            .retention_expiration_time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .is_some_and(|t| t > chrono::Utc::now());
-        let mut info = ObjectInfo {
-            key,
-            size: self.size.parse().unwrap_or(0),
-            md5: self.md5_hash.as_deref().and_then(base64_to_hex),
-            crc32c: self.crc32c,
-            version: self.generation,
-            source_version: None,
-            retained: retained_until
-                || self.temporary_hold == Some(true)
-                || self.event_based_hold == Some(true),
-            meta: None,
-        };
-        let user = ObjectMeta::from_raw(self.metadata.unwrap_or_default(), &mut info);
-        Some(ObjectHead {
-            info,
-            meta: ObjectMeta {
-                content_type: self.content_type,
-                cache_control: self.cache_control,
-                user,
-            },
-        })
-    }
-}
-
-/// Lists every object of `bucket` whose name starts with `prefix`, following pages.
-pub(crate) async fn list_objects(
-    ctx: &GcpContext,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<Item>, PortError> {
-    let token = ctx.token().await?;
-    let mut out = Vec::new();
-    let mut page_token: Option<String> = None;
-    loop {
-        let page = list_page(ctx, bucket, prefix, None, page_token.as_deref(), &token).await?;
-        out.extend(page.items);
-        match page.next_page_token {
-            Some(t) if !t.is_empty() => page_token = Some(t),
-            _ => return Ok(out),
-        }
-    }
-}
-
-async fn list_page(
-    ctx: &GcpContext,
-    bucket: &str,
-    prefix: &str,
-    start_offset: Option<&str>,
-    page_token: Option<&str>,
-    token: &Option<String>,
-) -> Result<Page, PortError> {
-    let mut url = format!(
-        "{}/storage/v1/b/{bucket}/o?prefix={}&fields=items({ITEM_FIELDS}),nextPageToken",
-        ctx.storage_base(),
-        encode(prefix)
-    );
-    if let Some(t) = page_token {
-        url.push_str(&format!("&pageToken={}", encode(t)));
-    }
-    if let Some(s) = start_offset {
-        url.push_str(&format!("&startOffset={}", encode(s)));
-    }
-    twincloud_http::send_json(
-        ctx.retry(),
-        &format!("listing gs://{bucket}/{prefix}"),
-        || ctx.authorized(ctx.request(reqwest::Method::GET, &url), token.as_deref()),
-    )
-    .await
+    pub(crate) ctx: GcpContext,
+    pub(crate) bucket: String,
+    pub(crate) prefix: KeyPrefix,
+    pub(crate) requests: Arc<AtomicU64>,
 }
 
 impl GcsObjectStore {
@@ -177,7 +59,7 @@ impl GcsObjectStore {
 
     /// Maps a failed call: 412 is [`ObjectError::Changed`], 404 [`ObjectError::NotFound`], a
     /// 403 that names retention or a hold [`ObjectError::Retained`].
-    fn error(&self, key: &str, f: HttpFailure) -> ObjectError {
+    pub(crate) fn error(&self, key: &str, f: HttpFailure) -> ObjectError {
         let m = f.message.to_ascii_lowercase();
         match f.status {
             Some(412) => ObjectError::Changed(key.into()),
@@ -222,7 +104,12 @@ impl GcsObjectStore {
     }
 
     /// Checks the digests GCS reports for a finished upload against what was sent.
-    fn verify(&self, req: &PutRequest, md5: &str, stored: &Item) -> Result<(), ObjectError> {
+    pub(crate) fn verify(
+        &self,
+        req: &PutRequest,
+        md5: &str,
+        stored: &Item,
+    ) -> Result<(), ObjectError> {
         let got = stored.md5_hash.as_deref().and_then(base64_to_hex);
         match got {
             Some(got) if !got.eq_ignore_ascii_case(md5) => Err(ObjectError::Corrupt {
@@ -252,51 +139,6 @@ fn generation_param(when: &Precondition) -> String {
         Precondition::None => String::new(),
         Precondition::Absent => "&ifGenerationMatch=0".into(),
         Precondition::Matches(v) => format!("&ifGenerationMatch={}", encode(&v.0)),
-    }
-}
-
-/// State of a streamed listing between pages.
-struct Pages {
-    store: GcsObjectStore,
-    full_prefix: String,
-    start_after: Option<String>,
-    page_token: Option<String>,
-    done: bool,
-}
-
-#[async_trait]
-impl ListingPages for Pages {
-    async fn next_page(&mut self) -> Result<Option<Vec<ObjectInfo>>, ObjectError> {
-        if self.done {
-            return Ok(None);
-        }
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
-        let token = s.ctx.token().await?;
-        let page = list_page(
-            &s.ctx,
-            &s.bucket,
-            &self.full_prefix,
-            self.start_after.as_deref(),
-            self.page_token.as_deref(),
-            &token,
-        )
-        .await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for item in page.items {
-            // startOffset is inclusive; start_after is not.
-            if Some(&item.name) == self.start_after.as_ref() {
-                continue;
-            }
-            if let Some(head) = item.into_head(&s.prefix) {
-                let mut info = head.info;
-                info.meta = Some(Box::new(head.meta));
-                items.push(info);
-            }
-        }
-        self.page_token = page.next_page_token.filter(|t| !t.is_empty());
-        self.done = self.page_token.is_none();
-        Ok(Some(items))
     }
 }
 
@@ -505,14 +347,12 @@ impl ObjectStore for GcsObjectStore {
             ),
             Err(_) => location.to_owned(),
         };
-        Ok(Box::new(GcsUpload {
-            store: self.clone(),
-            req: req.clone(),
+        Ok(Box::new(GcsUpload::new(
+            self.clone(),
+            req.clone(),
             session,
             token,
-            offset: 0,
-            finished: None,
-        }))
+        )))
     }
 
     async fn delete(&self, key: &str, when: &Precondition) -> Result<(), ObjectError> {
@@ -543,91 +383,5 @@ impl ObjectStore for GcsObjectStore {
 
     fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// A resumable upload: chunks are PUT with their byte range; the last one, which completes the
-/// object, carries the total size.
-struct GcsUpload {
-    store: GcsObjectStore,
-    req: PutRequest,
-    session: String,
-    token: Option<String>,
-    offset: u64,
-    /// The object resource GCS answered the last chunk with.
-    finished: Option<Item>,
-}
-
-#[async_trait]
-impl Upload for GcsUpload {
-    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
-        let len = chunk.len() as u64;
-        let end = self.offset + len;
-        let total = self.req.size;
-        let range = if len == 0 {
-            format!("bytes */{total}")
-        } else if end >= total {
-            format!("bytes {}-{}/{total}", self.offset, end - 1)
-        } else {
-            format!("bytes {}-{}/*", self.offset, end - 1)
-        };
-        let chunk = bytes::Bytes::from(chunk);
-        let (resp, _) = s
-            .ctx
-            .retry()
-            .send_expecting(&[308], || {
-                s.ctx
-                    .authorized(
-                        s.ctx.request(reqwest::Method::PUT, &self.session),
-                        self.token.as_deref(),
-                    )
-                    .header("Content-Range", range.clone())
-                    .body(chunk.clone())
-            })
-            .await
-            .map_err(|f| s.error(&self.req.key, f))?;
-        self.offset = end;
-        if resp.status().is_success() {
-            self.finished = resp.json::<Item>().await.ok();
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self: Box<Self>, md5: &str) -> Result<(), ObjectError> {
-        if self.finished.is_none() && self.offset == 0 && self.req.size == 0 {
-            self.write(Vec::new()).await?;
-        }
-        let Some(stored) = self.finished.take() else {
-            return Err(ObjectError::Backend(PortError {
-                message: format!(
-                    "{}: the upload ended at byte {} of {} without GCS completing it",
-                    self.req.key, self.offset, self.req.size
-                ),
-                retry: Retry::Transient,
-            }));
-        };
-        if let Some(want) = &self.req.md5
-            && !want.eq_ignore_ascii_case(md5)
-        {
-            return Err(ObjectError::Corrupt {
-                key: self.req.key.clone(),
-                detail: format!("MD5 {md5}, expected {want}"),
-            });
-        }
-        self.store.verify(&self.req, md5, &stored)
-    }
-
-    async fn abort(self: Box<Self>) {
-        let s = &self.store;
-        let _ = s
-            .ctx
-            .authorized(
-                s.ctx.request(reqwest::Method::DELETE, &self.session),
-                self.token.as_deref(),
-            )
-            .send()
-            .await;
     }
 }

@@ -216,7 +216,7 @@ impl StateStore for GcsStateStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
         let full = self.prefix.join(prefix);
-        let items = crate::gcs_objects::list_objects(&self.ctx, &self.bucket, &full)
+        let items = crate::gcs_listing::list_objects(&self.ctx, &self.bucket, &full)
             .await
             .map_err(|e| StateError::Backend {
                 message: e.message,

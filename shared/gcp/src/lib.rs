@@ -6,8 +6,10 @@
 mod clouddns;
 mod cloudrun;
 mod context;
+mod gcs_listing;
 mod gcs_objects;
 mod gcs_state;
+mod gcs_upload;
 mod pubsub;
 mod secrets;
 

@@ -18,6 +18,7 @@ mod outbox;
 mod sim;
 mod standin;
 mod state;
+mod walk;
 
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;

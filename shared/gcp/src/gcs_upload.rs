@@ -1,0 +1,114 @@
+//! A GCS resumable upload: chunks are PUT to the session with their byte range; the last one,
+//! which completes the object, carries the total size, and GCS's answer is checked.
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use twincloud_core::ports::{ObjectError, PortError, PutRequest, Retry, Upload};
+
+use crate::gcs_listing::Item;
+use crate::gcs_objects::GcsObjectStore;
+
+/// A resumable upload: chunks are PUT with their byte range; the last one, which completes the
+/// object, carries the total size.
+pub(crate) struct GcsUpload {
+    store: GcsObjectStore,
+    req: PutRequest,
+    session: String,
+    token: Option<String>,
+    offset: u64,
+    /// The object resource GCS answered the last chunk with.
+    finished: Option<Item>,
+}
+
+impl GcsUpload {
+    pub(crate) fn new(
+        store: GcsObjectStore,
+        req: PutRequest,
+        session: String,
+        token: Option<String>,
+    ) -> Self {
+        GcsUpload {
+            store,
+            req,
+            session,
+            token,
+            offset: 0,
+            finished: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Upload for GcsUpload {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
+        let s = &self.store;
+        s.requests.fetch_add(1, Ordering::Relaxed);
+        let len = chunk.len() as u64;
+        let end = self.offset + len;
+        let total = self.req.size;
+        let range = if len == 0 {
+            format!("bytes */{total}")
+        } else if end >= total {
+            format!("bytes {}-{}/{total}", self.offset, end - 1)
+        } else {
+            format!("bytes {}-{}/*", self.offset, end - 1)
+        };
+        let chunk = bytes::Bytes::from(chunk);
+        let (resp, _) = s
+            .ctx
+            .retry()
+            .send_expecting(&[308], || {
+                s.ctx
+                    .authorized(
+                        s.ctx.request(reqwest::Method::PUT, &self.session),
+                        self.token.as_deref(),
+                    )
+                    .header("Content-Range", range.clone())
+                    .body(chunk.clone())
+            })
+            .await
+            .map_err(|f| s.error(&self.req.key, f))?;
+        self.offset = end;
+        if resp.status().is_success() {
+            self.finished = resp.json::<Item>().await.ok();
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>, md5: &str) -> Result<(), ObjectError> {
+        if self.finished.is_none() && self.offset == 0 && self.req.size == 0 {
+            self.write(Vec::new()).await?;
+        }
+        let Some(stored) = self.finished.take() else {
+            return Err(ObjectError::Backend(PortError {
+                message: format!(
+                    "{}: the upload ended at byte {} of {} without GCS completing it",
+                    self.req.key, self.offset, self.req.size
+                ),
+                retry: Retry::Transient,
+            }));
+        };
+        if let Some(want) = &self.req.md5
+            && !want.eq_ignore_ascii_case(md5)
+        {
+            return Err(ObjectError::Corrupt {
+                key: self.req.key.clone(),
+                detail: format!("MD5 {md5}, expected {want}"),
+            });
+        }
+        self.store.verify(&self.req, md5, &stored)
+    }
+
+    async fn abort(self: Box<Self>) {
+        let s = &self.store;
+        let _ = s
+            .ctx
+            .authorized(
+                s.ctx.request(reqwest::Method::DELETE, &self.session),
+                self.token.as_deref(),
+            )
+            .send()
+            .await;
+    }
+}
