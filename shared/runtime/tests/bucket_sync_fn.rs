@@ -226,3 +226,57 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
     );
     assert_eq!(rec["last"]["copied"], 3);
 }
+
+#[tokio::test]
+async fn a_gcs_finalized_cloudevent_copies_the_object() {
+    let gcs = emulators::gcs_url();
+    let gbucket = unique("uploads-gcp");
+    reqwest::Client::new()
+        .post(format!("{gcs}/storage/v1/b?project=test"))
+        .json(&serde_json::json!({ "name": gbucket }))
+        .send()
+        .await
+        .unwrap();
+    let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[sync.pairs]]
+name = "gcs-to-disk"
+source = "gs://{gbucket}/tenants"
+destination = "{}"
+"#,
+        state.path().display(),
+        out.path().display()
+    );
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
+    let services = Services::build(
+        Config::parse("t.toml", &text).unwrap(),
+        &Clouds::default().and_gcp(gcp.clone()),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(Box::new(BucketSync), services, false);
+    let source = twincloud_gcp::GcsObjectStore::new(&gcp, &gbucket, "tenants");
+    source
+        .put_bytes(
+            "acme/Quarterly Report (2026) \u{20ac}.pdf",
+            b"%PDF from GCS",
+        )
+        .await
+        .unwrap();
+    // The Eventarc delivery in binary mode, as Cloud Run receives it.
+    let ev = std::fs::read_to_string(
+        workspace_root().join("events/gcp/storage-object-finalized.binary.json"),
+    )
+    .unwrap()
+    .replace("aion-uploads-gcp", &gbucket);
+    let r = inv.handle_json(ev.as_bytes()).await.unwrap();
+    assert!(notes(&r).contains("copied"), "{}", notes(&r));
+    assert_eq!(
+        std::fs::read(out.path().join("acme/Quarterly Report (2026) \u{20ac}.pdf")).unwrap(),
+        b"%PDF from GCS"
+    );
+}
