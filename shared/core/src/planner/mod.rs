@@ -3,4 +3,5 @@
 pub mod concurrency;
 pub mod failover;
 pub mod notify;
+pub mod retention;
 pub mod sync;
