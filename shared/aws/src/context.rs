@@ -82,6 +82,11 @@ impl AwsContext {
         aws_sdk_ecs::Client::new(&self.sdk)
     }
 
+    /// An RDS client.
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.sdk)
+    }
+
     /// A Route 53 client.
     pub fn route53(&self) -> aws_sdk_route53::Client {
         aws_sdk_route53::Client::new(&self.sdk)
