@@ -225,7 +225,9 @@ pub async fn sync(
             }
         }
         if stopped || exhausted {
-            Progress::add(&progress.listing_done, 1);
+            progress
+                .listing_done
+                .store(1, std::sync::atomic::Ordering::Relaxed);
         }
         match tasks.join_next().await {
             Some(Ok((key, size, done))) => {

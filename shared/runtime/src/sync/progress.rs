@@ -36,7 +36,7 @@ impl Progress {
         } else {
             0.0
         };
-        let done = get(&self.listing_done) == 1;
+        let done = get(&self.listing_done) > 0;
         let eta = if done && rate > 0.0 {
             format!(
                 "ETA {:.0}s",
