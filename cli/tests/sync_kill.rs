@@ -111,13 +111,7 @@ async fn killed_syncs_rerun_to_a_byte_identical_destination() {
         .await
         .unwrap();
     let gcs = emulators::gcs_url();
-    let gcs_bucket = unique("kill");
-    reqwest::Client::new()
-        .post(format!("{gcs}/storage/v1/b?project=test"))
-        .json(&serde_json::json!({ "name": gcs_bucket }))
-        .send()
-        .await
-        .unwrap();
+    let gcs_bucket = emulators::new_gcs_bucket("kill").await;
     let local_root = tempfile::tempdir().unwrap();
     let mut killed_mid_copy = 0;
     for run in 0..12 {
@@ -151,7 +145,8 @@ async fn killed_syncs_rerun_to_a_byte_identical_destination() {
         // One or two kills at random points, then a run to the end.
         for _ in 0..=rng.next(2) {
             let mut child = twincloud(&args).spawn().unwrap();
-            let wait = 30 + rng.next(900);
+            // Short enough that most kills land mid-run even on a fast machine.
+            let wait = 30 + rng.next(570);
             tokio::time::sleep(Duration::from_millis(wait)).await;
             if child.try_wait().unwrap().is_none() {
                 killed_mid_copy += 1;

@@ -15,7 +15,8 @@ use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
-    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, paged_listing,
+    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, is_folder_placeholder,
+    paged_listing,
 };
 
 use crate::context::AwsContext;
@@ -148,9 +149,13 @@ impl ListingPages for Pages {
             .iter()
             .filter_map(|o| {
                 let key = o.key().and_then(|k| s.prefix.strip(k))?;
+                let size = u64::try_from(o.size().unwrap_or(0)).unwrap_or(0);
+                if key.is_empty() || is_folder_placeholder(key, size) {
+                    return None;
+                }
                 Some(ObjectInfo {
                     key: key.to_owned(),
-                    size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
+                    size,
                     md5: o.e_tag().and_then(etag_md5),
                     version: o.e_tag().map(str::to_owned),
                     ..ObjectInfo::default()

@@ -165,6 +165,17 @@ impl GcpContext {
         self.client.request(method, url)
     }
 
+    /// A request with the bearer token, if any: [`GcpContext::request`] then
+    /// [`GcpContext::authorized`].
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        self.authorized(self.request(method, url), token)
+    }
+
     /// Adds the bearer token, if any, to a request.
     pub fn authorized(
         &self,

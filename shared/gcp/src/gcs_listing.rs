@@ -9,7 +9,7 @@ use serde::Deserialize;
 use twincloud_core::digest::base64_to_hex;
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
-    ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectMeta, PortError,
+    ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectMeta, PortError, is_folder_placeholder,
 };
 
 use crate::context::GcpContext;
@@ -129,7 +129,7 @@ async fn list_page(
     twincloud_http::send_json(
         ctx.retry(),
         &format!("listing gs://{bucket}/{prefix}"),
-        || ctx.authorized(ctx.request(reqwest::Method::GET, &url), token.as_deref()),
+        || ctx.call(reqwest::Method::GET, &url, token.as_deref()),
     )
     .await
 }
@@ -167,7 +167,9 @@ impl ListingPages for Pages {
             if Some(&item.name) == self.start_after.as_ref() {
                 continue;
             }
-            if let Some(head) = item.into_head(&s.prefix) {
+            if let Some(head) = item.into_head(&s.prefix).filter(|h| {
+                !h.info.key.is_empty() && !is_folder_placeholder(&h.info.key, h.info.size)
+            }) {
                 let mut info = head.info;
                 info.meta = Some(Box::new(head.meta));
                 items.push(info);

@@ -165,12 +165,7 @@ impl ObjectStore for GcsObjectStore {
         let sent = self
             .ctx
             .retry()
-            .send(|| {
-                self.ctx.authorized(
-                    self.ctx.request(reqwest::Method::GET, &url),
-                    token.as_deref(),
-                )
-            })
+            .send(|| self.ctx.call(reqwest::Method::GET, &url, token.as_deref()))
             .await;
         let resp = match sent {
             Ok((resp, _)) => resp,
@@ -219,10 +214,7 @@ impl ObjectStore for GcsObjectStore {
             .retry()
             .send(|| {
                 self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::GET, &url),
-                        token.as_deref(),
-                    )
+                    .call(reqwest::Method::GET, &url, token.as_deref())
                     .header("Range", format!("bytes={}-{}", range.start, range.end - 1))
             })
             .await
@@ -281,10 +273,7 @@ impl ObjectStore for GcsObjectStore {
             .retry()
             .send(|| {
                 self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::POST, &url),
-                        token.as_deref(),
-                    )
+                    .call(reqwest::Method::POST, &url, token.as_deref())
                     .header(
                         "Content-Type",
                         format!("multipart/related; boundary={boundary}"),
@@ -314,10 +303,7 @@ impl ObjectStore for GcsObjectStore {
             .retry()
             .send(|| {
                 self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::POST, &url),
-                        token.as_deref(),
-                    )
+                    .call(reqwest::Method::POST, &url, token.as_deref())
                     .header("X-Upload-Content-Length", req.size.to_string())
                     .json(&meta)
             })
@@ -368,10 +354,8 @@ impl ObjectStore for GcsObjectStore {
             .ctx
             .retry()
             .send(|| {
-                self.ctx.authorized(
-                    self.ctx.request(reqwest::Method::DELETE, &url),
-                    token.as_deref(),
-                )
+                self.ctx
+                    .call(reqwest::Method::DELETE, &url, token.as_deref())
             })
             .await
         {

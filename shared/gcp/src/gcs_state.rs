@@ -79,12 +79,7 @@ impl StateStore for GcsStateStore {
         let resp = self
             .ctx
             .retry()
-            .send(|| {
-                self.ctx.authorized(
-                    self.ctx.request(reqwest::Method::GET, &url),
-                    token.as_deref(),
-                )
-            })
+            .send(|| self.ctx.call(reqwest::Method::GET, &url, token.as_deref()))
             .await;
         let resp = match resp {
             Ok((r, _)) => r,
@@ -144,10 +139,7 @@ impl StateStore for GcsStateStore {
             .retry()
             .send(|| {
                 self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::POST, &url),
-                        token.as_deref(),
-                    )
+                    .call(reqwest::Method::POST, &url, token.as_deref())
                     .header(
                         "Content-Type",
                         format!("multipart/related; boundary={boundary}"),
@@ -195,10 +187,8 @@ impl StateStore for GcsStateStore {
             .ctx
             .retry()
             .send(|| {
-                self.ctx.authorized(
-                    self.ctx.request(reqwest::Method::DELETE, &url),
-                    token.as_deref(),
-                )
+                self.ctx
+                    .call(reqwest::Method::DELETE, &url, token.as_deref())
             })
             .await
         {

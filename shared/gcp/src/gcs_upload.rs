@@ -60,10 +60,7 @@ impl Upload for GcsUpload {
             .retry()
             .send_expecting(&[308], || {
                 s.ctx
-                    .authorized(
-                        s.ctx.request(reqwest::Method::PUT, &self.session),
-                        self.token.as_deref(),
-                    )
+                    .call(reqwest::Method::PUT, &self.session, self.token.as_deref())
                     .header("Content-Range", range.clone())
                     .body(chunk.clone())
             })
@@ -104,8 +101,9 @@ impl Upload for GcsUpload {
         let s = &self.store;
         let _ = s
             .ctx
-            .authorized(
-                s.ctx.request(reqwest::Method::DELETE, &self.session),
+            .call(
+                reqwest::Method::DELETE,
+                &self.session,
                 self.token.as_deref(),
             )
             .send()

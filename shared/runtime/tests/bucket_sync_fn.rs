@@ -36,13 +36,7 @@ async fn s3_events_copy_and_delete_single_objects_into_gcs() {
         .await
         .unwrap();
     let gcs = emulators::gcs_url();
-    let gbucket = unique("replica");
-    reqwest::Client::new()
-        .post(format!("{gcs}/storage/v1/b?project=test"))
-        .json(&serde_json::json!({ "name": gbucket }))
-        .send()
-        .await
-        .unwrap();
+    let gbucket = emulators::new_gcs_bucket("replica").await;
     let state = tempfile::tempdir().unwrap();
     let text = format!(
         r#"[project]
@@ -116,6 +110,7 @@ async fn local_invoker(
     state: &std::path::Path,
     src: &std::path::Path,
     dst: &std::path::Path,
+    dry_run: bool,
 ) -> Invoker {
     let text = format!(
         r#"[project]
@@ -139,7 +134,7 @@ partitions = ["a/", "b/"]
     let services = Services::build(Config::parse("t.toml", &text).unwrap(), &Clouds::default())
         .await
         .unwrap();
-    Invoker::new(Box::new(BucketSync), services, false)
+    Invoker::new(Box::new(BucketSync), services, dry_run)
 }
 
 #[tokio::test]
@@ -160,9 +155,18 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         }
     }
     std::fs::write(src.path().join("outside.txt"), b"in no partition").unwrap();
-    let inv = local_invoker(state.path(), src.path(), dst.path()).await;
     let tick = std::fs::read(workspace_root().join("events/aws/eventbridge-scheduled-event.json"))
         .unwrap();
+    // A dry run says what it would copy and writes nothing: no object, no lease, no cursor.
+    let dry = local_invoker(state.path(), src.path(), dst.path(), true).await;
+    let n = notes(&dry.handle_json(&tick).await.unwrap());
+    assert!(n.contains("site [b/]: copied 5"), "{n}");
+    assert!(!dst.path().join("b").exists());
+    assert!(
+        !state.path().join("records").exists(),
+        "a dry run wrote state"
+    );
+    let inv = local_invoker(state.path(), src.path(), dst.path(), false).await;
 
     // Another invocation holds partition a/: this one takes b/ only.
     let held = serde_json::json!({
@@ -191,6 +195,11 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
     assert!(
         !dst.path().join("outside.txt").exists(),
         "only the partitions"
+    );
+    let b_key = format!("sync/{}/{}", key_segment("site"), key_segment("b/"));
+    assert!(
+        store.get(&b_key).await.unwrap().is_some(),
+        "a real run keeps its cursor record"
     );
 
     // The holder stopped after a/01.txt and released the lease: the next run resumes there.
@@ -230,13 +239,7 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
 #[tokio::test]
 async fn a_gcs_finalized_cloudevent_copies_the_object() {
     let gcs = emulators::gcs_url();
-    let gbucket = unique("uploads-gcp");
-    reqwest::Client::new()
-        .post(format!("{gcs}/storage/v1/b?project=test"))
-        .json(&serde_json::json!({ "name": gbucket }))
-        .send()
-        .await
-        .unwrap();
+    let gbucket = emulators::new_gcs_bucket("uploads-gcp").await;
     let (state, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let text = format!(
         r#"[project]

@@ -244,3 +244,34 @@ async fn a_failed_copy_is_reported_and_blocks_deletes() {
     .unwrap();
     assert_eq!((s.copied, s.deleted, s.failed), (1, 1, 0));
 }
+
+#[tokio::test]
+async fn console_folder_placeholders_are_not_objects() {
+    let aws = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let bucket = unique("folders");
+    let s3 = aws.s3();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    // What "Create folder" in the S3 console makes, then a file in it.
+    for (key, body) in [("photos/", &b""[..]), ("photos/a.jpg", b"jpeg")] {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(body.to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let s = sync(
+        Arc::new(twincloud_aws::S3ObjectStore::new(&aws, &bucket, "")),
+        Arc::new(LocalObjectStore::new(out.path())),
+        opts(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.copied, s.failed, s.listed.0), (1, 0, 1), "{s:?}");
+    assert_eq!(
+        tree(out.path()),
+        vec![("photos/a.jpg".into(), b"jpeg".to_vec())]
+    );
+}

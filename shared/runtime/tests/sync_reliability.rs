@@ -21,17 +21,6 @@ async fn s3_bucket(ctx: &AwsContext) -> String {
     b
 }
 
-async fn gcs_bucket(base: &str) -> String {
-    let b = unique("rel");
-    reqwest::Client::new()
-        .post(format!("{base}/storage/v1/b?project=test"))
-        .json(&serde_json::json!({ "name": b }))
-        .send()
-        .await
-        .unwrap();
-    b
-}
-
 /// Every object of a store, key → bytes.
 async fn contents(o: &dyn ObjectStore) -> Vec<(String, Vec<u8>)> {
     let keys: Vec<String> = o.list("", None).map(|r| r.unwrap().key).collect().await;
@@ -71,7 +60,7 @@ async fn faults_on_both_sides_converge() {
     let src_bucket = s3_bucket(&aws_direct).await;
     seed(&S3ObjectStore::new(&aws_direct, &src_bucket, "in"), 60).await;
     let gcs = emulators::gcs_url();
-    let dst_bucket = gcs_bucket(&gcs).await;
+    let dst_bucket = emulators::new_gcs_bucket("rel").await;
     let s3_proxy = FaultProxy::start(&emulators::moto_url()).await;
     let gcs_proxy = FaultProxy::start(&gcs).await;
     // Throttling, 503s and dropped connections, on reads, listings and writes of both sides.
@@ -189,7 +178,7 @@ async fn concurrent_event_copies_of_one_key_leave_the_newest_version() {
     let aws = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
     let bucket = s3_bucket(&aws).await;
     let gcs = emulators::gcs_url();
-    let gbucket = gcs_bucket(&gcs).await;
+    let gbucket = emulators::new_gcs_bucket("rel").await;
     let source: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&aws, &bucket, ""));
     let destination: Arc<dyn ObjectStore> = Arc::new(GcsObjectStore::new(
         &GcpContext::for_emulator(&gcs),
@@ -283,7 +272,7 @@ async fn large_objects_move_in_parts_with_their_metadata_between_clouds() {
     let aws = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
     let bucket = s3_bucket(&aws).await;
     let gcs = emulators::gcs_url();
-    let gbucket = gcs_bucket(&gcs).await;
+    let gbucket = emulators::new_gcs_bucket("rel").await;
     let s3: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&aws, &bucket, "big"));
     let g: Arc<dyn ObjectStore> = Arc::new(GcsObjectStore::new(
         &GcpContext::for_emulator(&gcs),

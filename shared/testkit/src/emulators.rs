@@ -37,3 +37,20 @@ pub fn venv_python() -> std::path::PathBuf {
     );
     p
 }
+
+/// Creates a bucket with a unique name starting with `prefix` on fake-gcs-server; its name.
+pub async fn new_gcs_bucket(prefix: &str) -> String {
+    let name = super::unique(prefix);
+    let r = reqwest::Client::new()
+        .post(format!("{}/storage/v1/b?project=test", gcs_url()))
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("fake-gcs-server: {e}"));
+    assert!(
+        r.status().is_success(),
+        "creating gs://{name}: HTTP {}",
+        r.status()
+    );
+    name
+}

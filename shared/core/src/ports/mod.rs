@@ -9,7 +9,8 @@ pub use infra::{
 };
 pub use objects::{
     ListingPages, META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo,
-    ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key, paged_listing,
+    ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
+    is_folder_placeholder, paged_listing,
 };
 
 use async_trait::async_trait;

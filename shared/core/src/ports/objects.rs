@@ -238,7 +238,8 @@ pub trait ObjectStore: Send + Sync {
     fn describe(&self) -> String;
 
     /// Every object whose key starts with `prefix` and sorts after `start_after`, in key order,
-    /// page by page.
+    /// page by page. Folder placeholders (zero-byte keys ending in `/`, as the S3 and GCS
+    /// consoles create) are not objects and are left out; see [`is_folder_placeholder`].
     fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing;
 
     /// One object's entry and headers; `Ok(None)` when absent.
@@ -318,6 +319,12 @@ pub trait ObjectStore: Send + Sync {
         };
         self.put(&req, bytes.to_vec()).await
     }
+}
+
+/// Whether a listed key is a console's folder placeholder rather than an object: a directory
+/// has no such file, and a sync copies the objects under it anyway.
+pub fn is_folder_placeholder(key: &str, size: u64) -> bool {
+    size == 0 && key.ends_with('/')
 }
 
 /// Validates an object key: non-empty `/`-separated segments, none `.` or `..`, no NUL.

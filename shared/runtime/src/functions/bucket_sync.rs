@@ -13,7 +13,7 @@ use twincloud_core::Signal;
 use twincloud_core::config::{SyncConfig, SyncPair};
 use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
-use twincloud_core::ports::{ObjectStore, Precondition, Retry, StateError, get_json};
+use twincloud_core::ports::{ObjectStore, Precondition, Retry, StateError, Version, get_json};
 use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
 
 use crate::error::RunError;
@@ -169,6 +169,13 @@ async fn on_object(
     }
     let mut out = vec![];
     for (pair, key) in pairs {
+        if key.ends_with('/') {
+            exec.plan.notes.push(format!(
+                "{}: `{key}` is a folder placeholder, not an object: nothing to copy",
+                pair.name
+            ));
+            continue;
+        }
         if inv.dry_run {
             exec.plan
                 .notes
@@ -239,7 +246,7 @@ async fn take_lease(
     holder: &str,
     until: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Option<UnitRecord>, RunError> {
+) -> Result<Option<(UnitRecord, Version)>, RunError> {
     let current = get_json::<UnitRecord>(services.state.as_ref(), key)
         .await
         .map_err(state_error)?;
@@ -255,7 +262,7 @@ async fn take_lease(
     record.lease_until = Some(until);
     let bytes = serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
     match services.state.put(key, &bytes, &expect).await {
-        Ok(_) => Ok(Some(record)),
+        Ok(v) => Ok(Some((record, v))),
         Err(StateError::ConditionFailed(_)) => Ok(None),
         Err(e) => Err(state_error(e)),
     }
@@ -286,8 +293,16 @@ async fn reconcile(
                 .map(|d| d.saturating_duration_since(std::time::Instant::now()))
                 .unwrap_or(DEFAULT_LEASE);
             let until = inv.now + chrono::Duration::from_std(lease).unwrap_or_default();
-            let Some(mut record) = take_lease(services, &key, &signal.id, until, inv.now).await?
-            else {
+            let taken = if inv.dry_run {
+                // A dry run writes nothing: it reads the cursor and leaves the lease alone.
+                get_json::<UnitRecord>(services.state.as_ref(), &key)
+                    .await
+                    .map_err(state_error)?
+                    .or(Some((UnitRecord::default(), Version(String::new()))))
+            } else {
+                take_lease(services, &key, &signal.id, until, inv.now).await?
+            };
+            let Some((mut record, leased)) = taken else {
                 exec.plan.notes.push(format!(
                     "{} [{partition}]: another invocation holds it",
                     pair.name
@@ -348,12 +363,20 @@ async fn reconcile(
             record.last = Some(s);
             let bytes =
                 serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
-            // The lease is ours; a plain write releases it with the cursor.
-            services
+            // Released with the cursor only if the lease is still ours: past its end another
+            // invocation may have taken the partition, and its cursor wins.
+            match services
                 .state
-                .put(&key, &bytes, &Precondition::None)
+                .put(&key, &bytes, &Precondition::Matches(leased))
                 .await
-                .map_err(state_error)?;
+            {
+                Ok(_) => {}
+                Err(StateError::ConditionFailed(_)) => exec.plan.notes.push(format!(
+                    "{}: the lease ran out and another invocation took the partition; its record stands",
+                    pair.name
+                )),
+                Err(e) => return Err(state_error(e)),
+            }
         }
     }
     if !problems.is_empty() {
