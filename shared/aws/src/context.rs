@@ -82,6 +82,23 @@ impl AwsContext {
         aws_sdk_ecs::Client::new(&self.sdk)
     }
 
+    /// The same account and endpoints in another region (disaster-recovery copies).
+    pub fn in_region(&self, region: &str) -> AwsContext {
+        AwsContext {
+            sdk: self
+                .sdk
+                .to_builder()
+                .region(aws_config::Region::new(region.to_owned()))
+                .build(),
+            ..self.clone()
+        }
+    }
+
+    /// The region clients of this context call.
+    pub fn region(&self) -> Option<&str> {
+        self.sdk.region().map(|r| r.as_ref())
+    }
+
     /// An RDS client.
     pub fn rds(&self) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(&self.sdk)

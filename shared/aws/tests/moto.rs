@@ -301,34 +301,3 @@ async fn s3_object_store_conforms() {
         Some("5d41402abc4b2a76b9719d911017c592")
     );
 }
-
-#[tokio::test]
-async fn rds_database_conforms() {
-    let ctx = AwsContext::for_endpoint(&emulators::moto_db_url(), "us-east-1").await;
-    let rds = ctx.rds();
-    let db = unique("aion-db");
-    rds.create_db_instance()
-        .db_instance_identifier(&db)
-        .engine("postgres")
-        .db_instance_class("db.t3.micro")
-        .allocated_storage(20)
-        .master_username("aion")
-        .master_user_password("not-a-real-password")
-        .send()
-        .await
-        .unwrap();
-    // RDS's own automated snapshot of the new instance (no twincloud tag): listed, never
-    // deleted.
-    let listed = rds
-        .describe_db_snapshots()
-        .db_instance_identifier(&db)
-        .send()
-        .await
-        .unwrap();
-    let foreign = listed.db_snapshots()[0]
-        .db_snapshot_identifier()
-        .unwrap()
-        .to_owned();
-    let store = twincloud_aws::RdsDatabase::new(&ctx);
-    twincloud_testkit::conformance::database(&store, &db, &foreign, &unique("missing-db")).await;
-}

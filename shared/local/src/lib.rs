@@ -8,10 +8,11 @@
 //!   outbox/<channel>.jsonl    messages of outbox channels
 //!   sim/services/<name>.json  simulated services (Compute)
 //!   sim/dns/<record>.json     simulated DNS records (Traffic)
-//!   sim/databases/<db>/...    simulated databases and their snapshots (Database)
+//!   sim/databases/<db>.json   simulated databases and their snapshots (Database)
 //!   buckets/<name>/...        buckets as real directories (ObjectStore)
 //! ```
 
+mod database;
 mod files;
 mod objects;
 mod outbox;
@@ -20,8 +21,9 @@ mod standin;
 mod state;
 mod walk;
 
+pub use database::{LocalDatabase, SimulatedDatabase};
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;
-pub use sim::{LocalCompute, LocalDatabase, LocalTraffic};
+pub use sim::{LocalCompute, LocalTraffic};
 pub use standin::StandInApp;
 pub use state::LocalStateStore;

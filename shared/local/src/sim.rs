@@ -1,4 +1,4 @@
-//! Simulated services, DNS records and databases as JSON files. They behave like the real
+//! Simulated services and DNS records as JSON files (databases: `database.rs`). They behave like the real
 //! providers where twincloud depends on it: unknown names are errors, scaling above the maximum
 //! is refused, a DNS switch is visible at once, snapshots not made by twincloud are never
 //! deleted.
@@ -8,20 +8,18 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use twincloud_core::ids::key_segment;
-use twincloud_core::ports::{
-    Compute, Database, PortError, Retry, ServiceScale, Snapshot, SnapshotStatus, Traffic,
-};
+use twincloud_core::ports::{Compute, PortError, Retry, ServiceScale, Traffic};
 
 use crate::files::{read_json, with_lock, write_atomic};
 
-fn permanent(message: String) -> PortError {
+pub(crate) fn permanent(message: String) -> PortError {
     PortError {
         message,
         retry: Retry::Permanent,
     }
 }
 
-fn transient(message: String) -> PortError {
+pub(crate) fn transient(message: String) -> PortError {
     PortError {
         message,
         retry: Retry::Transient,
@@ -29,7 +27,7 @@ fn transient(message: String) -> PortError {
 }
 
 /// Runs a read-modify-write of the simulation under its lock, off the async threads.
-async fn locked<T: Send + 'static>(
+pub(crate) async fn locked<T: Send + 'static>(
     root: &Path,
     f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
 ) -> Result<T, PortError> {
@@ -41,17 +39,20 @@ async fn locked<T: Send + 'static>(
     .map_err(|e| transient(format!("local simulation task failed: {e}")))?
 }
 
-fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), PortError> {
+pub(crate) fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), PortError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| permanent(e.to_string()))?;
     write_atomic(path, &bytes).map_err(|e| transient(format!("{}: {e}", path.display())))
 }
 
-fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, PortError> {
+pub(crate) fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, PortError> {
     read_json(path).map_err(permanent)
 }
 
 /// Reads a simulated resource that must exist; `what` names it in the error (`service `x``).
-fn existing<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, PortError> {
+pub(crate) fn existing<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<T, PortError> {
     read(path)?.ok_or_else(|| permanent(format!("{what} not found (local simulation)")))
 }
 
@@ -185,105 +186,6 @@ impl Traffic for LocalTraffic {
             }
             r.target = target;
             write(&path, &r)
-        })
-        .await
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct DatabaseFile {
-    snapshots: Vec<Snapshot>,
-}
-
-/// Databases under `<dir>/sim/databases/<db>.json`, each with its snapshots. Snapshots are
-/// available at once.
-#[derive(Debug, Clone)]
-pub struct LocalDatabase {
-    root: PathBuf,
-}
-
-impl LocalDatabase {
-    /// Simulated databases of the state directory `root`.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalDatabase { root: root.into() }
-    }
-
-    fn path(&self, database: &str) -> PathBuf {
-        self.root
-            .join("sim/databases")
-            .join(format!("{}.json", key_segment(database)))
-    }
-
-    /// Creates a database, optionally with snapshots someone else made (never pruned).
-    pub async fn create_database(
-        &self,
-        database: &str,
-        foreign_snapshots: &[(&str, &str)],
-    ) -> Result<(), PortError> {
-        let path = self.path(database);
-        let snapshots = foreign_snapshots
-            .iter()
-            .map(|(id, created)| Snapshot {
-                id: (*id).into(),
-                database: database.into(),
-                created: (*created).into(),
-                status: SnapshotStatus::Available,
-                managed: false,
-            })
-            .collect();
-        locked(&self.root, move || {
-            write(&path, &DatabaseFile { snapshots })
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl Database for LocalDatabase {
-    async fn create_snapshot(&self, database: &str, id: &str) -> Result<Snapshot, PortError> {
-        let path = self.path(database);
-        let (db, id) = (database.to_owned(), id.to_owned());
-        locked(&self.root, move || {
-            let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
-            if d.snapshots.iter().any(|s| s.id == id) {
-                return Err(permanent(format!("snapshot `{id}` already exists")));
-            }
-            let snap = Snapshot {
-                id,
-                database: db,
-                created: chrono::Utc::now().to_rfc3339(),
-                status: SnapshotStatus::Available,
-                managed: true,
-            };
-            d.snapshots.push(snap.clone());
-            write(&path, &d)?;
-            Ok(snap)
-        })
-        .await
-    }
-
-    async fn list_snapshots(&self, database: &str) -> Result<Vec<Snapshot>, PortError> {
-        let d: DatabaseFile = existing(&self.path(database), &format!("database `{database}`"))?;
-        let mut s = d.snapshots;
-        s.sort_by(|a, b| a.created.cmp(&b.created));
-        Ok(s)
-    }
-
-    async fn delete_snapshot(&self, database: &str, id: &str) -> Result<(), PortError> {
-        let path = self.path(database);
-        let (db, id) = (database.to_owned(), id.to_owned());
-        locked(&self.root, move || {
-            let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
-            let Some(pos) = d.snapshots.iter().position(|s| s.id == id) else {
-                return Err(permanent(format!("snapshot `{id}` of `{db}` not found")));
-            };
-            if !d.snapshots[pos].managed {
-                return Err(permanent(format!(
-                    "snapshot `{id}` was not made by twincloud; it is never deleted"
-                )));
-            }
-            d.snapshots.remove(pos);
-            write(&path, &d)
         })
         .await
     }

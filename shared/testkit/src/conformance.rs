@@ -264,6 +264,20 @@ pub async fn database(d: &dyn Database, database: &str, foreign: &str, missing: 
         all.iter()
             .any(|x| x.id == "db-20261122-030000" && x.status != SnapshotStatus::Failed)
     );
+    let info = d
+        .list_databases()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.name == database)
+        .expect("the database is listed");
+    let batch = d.snapshots_of(std::slice::from_ref(&info)).await.unwrap();
+    assert!(
+        batch[database]
+            .iter()
+            .any(|x| x.id == "db-20261122-030000" && x.managed),
+        "batch listing: {batch:?}"
+    );
     assert!(
         d.create_snapshot(database, "db-20261122-030000")
             .await

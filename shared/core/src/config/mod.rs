@@ -4,9 +4,11 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+mod backup;
 mod failover;
 mod sync;
 
+pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
 pub use sync::{SyncConfig, SyncPair};
 
@@ -27,6 +29,8 @@ pub struct Config {
     pub failover: Option<FailoverConfig>,
     /// Bucket pairs kept in sync, when configured.
     pub sync: Option<SyncConfig>,
+    /// Database backups, when configured.
+    pub backup: Option<BackupConfig>,
 }
 
 /// `[project]`.
@@ -160,6 +164,8 @@ struct RawConfig {
     failover: Option<Spanned<failover::RawFailover>>,
     #[serde(default)]
     sync: Option<sync::RawSync>,
+    #[serde(default)]
+    backup: Option<backup::RawBackup>,
 }
 
 #[derive(Deserialize)]
@@ -403,6 +409,7 @@ impl Config {
         }
         let failover = raw.failover.and_then(|f| failover::validate(f, &problem));
         let sync = raw.sync.and_then(|s| sync::validate(s, &problem));
+        let backup = raw.backup.and_then(|b| backup::validate(b, &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -423,6 +430,7 @@ impl Config {
             },
             failover,
             sync,
+            backup,
         })
     }
 
@@ -449,6 +457,7 @@ impl Config {
             },
             failover: None,
             sync: None,
+            backup: None,
         }
     }
 

@@ -259,3 +259,99 @@ max_delete_percent = 150
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+#[test]
+fn backup_sets_select_databases_by_name_pattern_or_tags() {
+    let text = r#"[project]
+name = "x"
+
+[[backup.sets]]
+name = "nightly"
+engine = "rds"
+databases = ["billing"]
+patterns = ["aion-*"]
+tags = { backup = "daily" }
+dr_region = "us-west-2"
+dr_kms_key = "arn:aws:kms:us-west-2:111122223333:key/k"
+
+[[backup.sets]]
+name = "cloudsql"
+engine = "cloudsql"
+project = "aion-prod"
+databases = ["ai-chatbot-db"]
+export_to = "gs://aion-backups/sql/"
+export_databases = ["ai_agent"]
+"#;
+    let c = Config::parse("x.toml", text).expect("valid");
+    let b = c.backup.expect("backup section");
+    let nightly = &b.sets[0];
+    let info = |name: &str, tags: &[(&str, &str)]| crate::ports::DatabaseInfo {
+        name: name.into(),
+        kind: crate::ports::DatabaseKind::Instance,
+        tags: tags
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+    };
+    assert!(nightly.selects(&info("billing", &[])));
+    assert!(nightly.selects(&info("aion-db", &[])));
+    assert!(nightly.selects(&info("other", &[("backup", "daily")])));
+    assert!(!nightly.selects(&info("other", &[("backup", "weekly")])));
+    assert_eq!(nightly.retention.retain_days, 30);
+    match &nightly.engine {
+        BackupEngine::Rds { dr: Some(dr), .. } => {
+            assert_eq!((dr.region.as_str(), dr.max_in_flight), ("us-west-2", 5));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &b.sets[1].engine,
+        BackupEngine::CloudSql { export: Some(e), .. } if e.retain_days == 30
+    ));
+    let input = serde_json::json!({"set": "cloudsql"});
+    assert_eq!(
+        b.set_for("any", Some(&input)).map(|s| s.name.as_str()),
+        Some("cloudsql")
+    );
+    assert_eq!(
+        b.set_for("nightly", None).map(|s| s.name.as_str()),
+        Some("nightly")
+    );
+    assert!(
+        b.set_for("weekly", None).is_none(),
+        "two sets: the name must say which"
+    );
+}
+
+#[test]
+fn backup_mistakes_are_reported_with_their_lines() {
+    let text = r#"[project]
+name = "x"
+
+[[backup.sets]]
+name = "a"
+engine = "rds"
+export_to = "gs://b/"
+
+[[backup.sets]]
+name = "b"
+engine = "cloudsql"
+databases = ["x"]
+export_to = "s3://b/"
+
+[[backup.sets]]
+name = "c"
+engine = "oracle"
+databases = ["x"]
+"#;
+    let e = Config::parse("x.toml", text).unwrap_err().to_string();
+    for want in [
+        "x.toml:4: backup set `a`: select databases with `databases`, `patterns` or `tags`",
+        "x.toml:4: backup set `a`: `export_to` does not apply to engine `rds`",
+        "x.toml:9: backup set `b`: `project` is required",
+        "export_to `s3://b/` must be a gs:// location",
+        "x.toml:15: backup set `c`: unknown engine `oracle`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}

@@ -99,6 +99,8 @@ mod tests {
             created: (now - Duration::days(days_ago)).to_rfc3339(),
             status,
             managed,
+            arn: None,
+            cluster: false,
         }
     }
 

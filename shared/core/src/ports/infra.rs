@@ -1,5 +1,5 @@
-//! Ports for the infrastructure the capabilities operate: compute, traffic, databases, object
-//! stores and health probes. Each has a local implementation (the embedded backend) and gets
+//! Ports for the infrastructure the capabilities operate: compute, traffic and health probes
+//! (databases and object stores have files of their own). Each has a local implementation (the embedded backend) and gets
 //! cloud adapters as capabilities need them; all adapters of a port pass one conformance suite
 //! (`twincloud-testkit::conformance`).
 
@@ -36,44 +36,6 @@ pub trait Traffic: Send + Sync {
     /// Points the record at `target` and returns once the provider says it is in effect.
     /// Switching to the current target is a no-op.
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError>;
-}
-
-/// Lifecycle of a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SnapshotStatus {
-    /// Being taken.
-    Creating,
-    /// Done and restorable.
-    Available,
-    /// The provider gave up.
-    Failed,
-}
-
-/// A database snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// Provider id (RDS snapshot identifier, Cloud SQL backup run id, local file name).
-    pub id: String,
-    /// The database it is of.
-    pub database: String,
-    /// Creation time, RFC 3339.
-    pub created: String,
-    /// Lifecycle state.
-    pub status: SnapshotStatus,
-    /// Whether twincloud made it (only those are ever pruned).
-    pub managed: bool,
-}
-
-/// Managed databases: snapshots.
-#[async_trait]
-pub trait Database: Send + Sync {
-    /// Starts a snapshot of `database` with id `id`, marked as made by twincloud.
-    async fn create_snapshot(&self, database: &str, id: &str) -> Result<Snapshot, PortError>;
-    /// Every snapshot of `database`, oldest first.
-    async fn list_snapshots(&self, database: &str) -> Result<Vec<Snapshot>, PortError>;
-    /// Deletes a snapshot. Refuses one twincloud did not make.
-    async fn delete_snapshot(&self, database: &str, id: &str) -> Result<(), PortError>;
 }
 
 /// The outcome of one health probe.

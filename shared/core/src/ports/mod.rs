@@ -1,12 +1,14 @@
 //! Ports: the small traits adapters implement. The core defines them and never calls I/O itself.
 
+mod database;
 mod infra;
 mod objects;
 
-pub use infra::{
-    Compute, Database, ProbeCheck, ProbeResult, Prober, ServiceScale, Snapshot, SnapshotStatus,
-    Traffic,
+pub use database::{
+    Database, DatabaseExport, DatabaseInfo, DatabaseKind, DatabaseRestore, ExportFormat, Operation,
+    OperationState, RestoreSource, Snapshot, SnapshotStatus,
 };
+pub use infra::{Compute, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic};
 pub use objects::{
     ListingPages, META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo,
     ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
