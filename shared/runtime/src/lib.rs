@@ -9,6 +9,7 @@ pub mod functions;
 pub mod http;
 pub mod invoke;
 pub mod lambda;
+pub mod lease;
 pub mod logging;
 pub mod push_auth;
 pub mod services;

@@ -13,13 +13,14 @@ use twincloud_core::Signal;
 use twincloud_core::config::{SyncConfig, SyncPair};
 use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
-use twincloud_core::ports::{ObjectStore, Precondition, Retry, StateError, Version, get_json};
+use twincloud_core::ports::{ObjectStore, Retry, Version, get_json};
 use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::Execution;
 use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
+use crate::lease::{self, Lease, Leased, state_error};
 use crate::services::Services;
 use crate::sync::{Outcome, SyncOptions, SyncSummary, object_store, sync, sync_key};
 
@@ -42,12 +43,18 @@ struct UnitRecord {
     /// Resume after this key; `None` when the last pass finished.
     cursor: Option<String>,
     /// Who holds the partition, until when.
-    lease_holder: Option<String>,
-    lease_until: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    lease: Lease,
     /// When the last complete pass finished.
     finished: Option<DateTime<Utc>>,
     /// What the last invocation on it did.
     last: Option<SyncSummary>,
+}
+
+impl Leased for UnitRecord {
+    fn lease(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
 }
 
 fn sync_config(services: &Services) -> Result<&SyncConfig, RunError> {
@@ -84,12 +91,6 @@ async fn stores(
     )
 }
 
-fn state_error(e: StateError) -> RunError {
-    match e.retry() {
-        Retry::Transient => RunError::Transient(e.to_string()),
-        Retry::Permanent => RunError::Permanent(e.to_string()),
-    }
-}
 
 #[async_trait]
 impl Function for BucketSync {
@@ -239,35 +240,6 @@ async fn on_object(
     Ok(out)
 }
 
-/// Takes the partition's lease if it is free; returns the record and whether it was taken.
-async fn take_lease(
-    services: &Services,
-    key: &str,
-    holder: &str,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Option<(UnitRecord, Version)>, RunError> {
-    let current = get_json::<UnitRecord>(services.state.as_ref(), key)
-        .await
-        .map_err(state_error)?;
-    let (mut record, expect) = match current {
-        Some((r, v)) => (r, Precondition::Matches(v)),
-        None => (UnitRecord::default(), Precondition::Absent),
-    };
-    if record.lease_until.is_some_and(|t| t > now) && record.lease_holder.as_deref() != Some(holder)
-    {
-        return Ok(None);
-    }
-    record.lease_holder = Some(holder.into());
-    record.lease_until = Some(until);
-    let bytes = serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
-    match services.state.put(key, &bytes, &expect).await {
-        Ok(v) => Ok(Some((record, v))),
-        Err(StateError::ConditionFailed(_)) => Ok(None),
-        Err(e) => Err(state_error(e)),
-    }
-}
-
 async fn reconcile(
     cfg: &SyncConfig,
     signal: &Signal,
@@ -300,7 +272,7 @@ async fn reconcile(
                     .map_err(state_error)?
                     .or(Some((UnitRecord::default(), Version(String::new()))))
             } else {
-                take_lease(services, &key, &signal.id, until, inv.now).await?
+                lease::take(services.state.as_ref(), &key, &signal.id, until, inv.now).await?
             };
             let Some((mut record, leased)) = taken else {
                 exec.plan.notes.push(format!(
@@ -358,24 +330,13 @@ async fn reconcile(
             if s.complete {
                 record.finished = Some(Utc::now());
             }
-            record.lease_holder = None;
-            record.lease_until = None;
             record.last = Some(s);
-            let bytes =
-                serde_json::to_vec(&record).map_err(|e| RunError::Permanent(e.to_string()))?;
-            // Released with the cursor only if the lease is still ours: past its end another
-            // invocation may have taken the partition, and its cursor wins.
-            match services
-                .state
-                .put(&key, &bytes, &Precondition::Matches(leased))
-                .await
-            {
-                Ok(_) => {}
-                Err(StateError::ConditionFailed(_)) => exec.plan.notes.push(format!(
+            // Released with the cursor only if the lease is still ours.
+            if !lease::release(services.state.as_ref(), &key, record, leased).await? {
+                exec.plan.notes.push(format!(
                     "{}: the lease ran out and another invocation took the partition; its record stands",
                     pair.name
-                )),
-                Err(e) => return Err(state_error(e)),
+                ));
             }
         }
     }
