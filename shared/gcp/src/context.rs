@@ -35,6 +35,7 @@ pub struct GcpContext {
     secret_manager: String,
     run: String,
     dns: String,
+    sqladmin: String,
     retry: HttpRetry,
 }
 
@@ -63,6 +64,8 @@ impl GcpContext {
             .unwrap_or_else(|| "https://run.googleapis.com".into());
         let dns = base_from_host("TWINCLOUD_GCP_DNS_URL")
             .unwrap_or_else(|| "https://dns.googleapis.com".into());
+        let sqladmin = base_from_host("TWINCLOUD_GCP_SQLADMIN_URL")
+            .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
         let secret_manager = base_from_host("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
         let auth = if std::env::var("TWINCLOUD_GCP_AUTH").is_ok_and(|v| v == "none") {
@@ -78,6 +81,7 @@ impl GcpContext {
             secret_manager,
             run,
             dns,
+            sqladmin,
             retry: HttpRetry::default(),
         }
     }
@@ -92,6 +96,7 @@ impl GcpContext {
             pubsub: base.clone(),
             secret_manager: base.clone(),
             run: base.clone(),
+            sqladmin: base.clone(),
             dns: base,
             retry: HttpRetry {
                 base: std::time::Duration::from_millis(20),
@@ -124,6 +129,11 @@ impl GcpContext {
     /// Cloud DNS API base URL (`TWINCLOUD_GCP_DNS_URL`).
     pub fn dns_base(&self) -> &str {
         &self.dns
+    }
+
+    /// Cloud SQL Admin API base URL (`TWINCLOUD_GCP_SQLADMIN_URL`).
+    pub fn sqladmin_base(&self) -> &str {
+        &self.sqladmin
     }
 
     /// Secret Manager base URL.

@@ -4,6 +4,7 @@
 //! metadata server on Cloud Run); emulators need none.
 
 mod clouddns;
+mod cloudsql;
 mod cloudrun;
 mod context;
 mod gcs_listing;
@@ -15,6 +16,7 @@ mod secrets;
 
 pub use clouddns::CloudDnsTraffic;
 pub use cloudrun::CloudRunCompute;
+pub use cloudsql::{CloudSqlDatabase, MANAGED_PREFIX as CLOUDSQL_MANAGED_PREFIX};
 pub use context::{GcpAuth, GcpContext};
 pub use gcs_objects::GcsObjectStore;
 pub use gcs_state::GcsStateStore;

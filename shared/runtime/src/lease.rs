@@ -84,3 +84,24 @@ pub async fn release<T: Leased>(
         Err(e) => Err(state_error(e)),
     }
 }
+
+/// Writes `record` keeping our lease, if it is still ours; moves `version` on. Returns whether
+/// it was written (false: another invocation took the record over).
+pub async fn save<T: Leased>(
+    state: &dyn StateStore,
+    key: &str,
+    record: &T,
+    version: &mut Version,
+) -> Result<bool, RunError> {
+    match state
+        .put(key, &encode(record)?, &Precondition::Matches(version.clone()))
+        .await
+    {
+        Ok(v) => {
+            *version = v;
+            Ok(true)
+        }
+        Err(StateError::ConditionFailed(_)) => Ok(false),
+        Err(e) => Err(state_error(e)),
+    }
+}

@@ -1,0 +1,10 @@
+//! The backup function: a schedule (EventBridge Scheduler, Cloud Scheduler) or a manual invoke
+//! runs a backup set: snapshots named after the schedule's time, retention, quota-aware copies
+//! to the disaster-recovery region, Cloud SQL exports, one summary. The same binary runs on
+//! Lambda, on Cloud Run and once from the command line.
+
+fn main() -> std::process::ExitCode {
+    twincloud_runtime::main_for(Box::new(
+        twincloud_runtime::functions::backup::Backup::default(),
+    ))
+}

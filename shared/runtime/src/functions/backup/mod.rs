@@ -1,0 +1,292 @@
+//! The backup function: a schedule (or a `backup` command) runs one backup set: snapshots of
+//! its databases named after the schedule's time, retention in both regions, copies to the
+//! disaster-recovery region within the in-flight quota, Cloud SQL exports; it waits for what it
+//! started within the invocation's time and leaves the rest to the set's follow-up schedule
+//! through the state store (`backup/<set>`), under a lease so that two invocations of one set
+//! never act at once. Each run ends with one summary through the notifier.
+
+mod export;
+mod run;
+mod targets;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use twincloud_core::Signal;
+use twincloud_core::config::{BackupConfig, BackupSet};
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::backup::{BackupProblem, PendingSnapshot, QueuedCopy};
+use twincloud_core::signal::{Report, Severity, SignalKind};
+
+use crate::error::RunError;
+use crate::executor::Execution;
+use crate::function::{Function, Invocation};
+use crate::functions::notifier::send_report;
+use crate::lease::{Lease, Leased};
+use crate::services::Services;
+
+pub use export::PendingExport;
+
+/// Name in plans, records and logs.
+pub const FUNCTION: &str = "backup";
+
+/// The backup function.
+#[derive(Debug, Clone, Copy)]
+pub struct Backup {
+    /// First wait before looking again at what was started; doubles up to 15 s.
+    pub first_poll: Duration,
+    /// Longest wait within one invocation when the platform gives no deadline.
+    pub max_wait: Duration,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Backup {
+            first_poll: Duration::from_millis(200),
+            max_wait: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// What a set's record keeps between invocations.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct BackupRecord {
+    #[serde(flatten)]
+    lease: Lease,
+    /// Snapshots started and not yet seen finish.
+    #[serde(default)]
+    pending: Vec<PendingSnapshot>,
+    /// Copies waiting for a free slot.
+    #[serde(default)]
+    queue: Vec<QueuedCopy>,
+    /// Exports started and not yet seen finish.
+    #[serde(default)]
+    exports: Vec<PendingExport>,
+    /// What the last run did.
+    #[serde(default)]
+    last: Option<RunSummary>,
+}
+
+impl Leased for BackupRecord {
+    fn lease(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Snapshots started.
+    pub started: u32,
+    /// Snapshots (and exports) that finished well.
+    pub made: u32,
+    /// Copies started to the disaster-recovery region.
+    pub copied: u32,
+    /// Snapshots and exports deleted by retention.
+    pub pruned: u32,
+    /// Copies waiting for a later run.
+    pub queued: u32,
+    /// Problems (failed, missed, refused).
+    pub failed: u32,
+}
+
+fn backup_config(services: &Services) -> Result<&BackupConfig, RunError> {
+    services
+        .config
+        .backup
+        .as_ref()
+        .filter(|b| !b.sets.is_empty())
+        .ok_or_else(|| {
+            RunError::Config(format!(
+                "{}: no [[backup.sets]] configured",
+                services.config.origin
+            ))
+        })
+}
+
+/// The sets a signal asks for, and whether it is a follow-up run.
+fn sets_for<'a>(
+    cfg: &'a BackupConfig,
+    kind: &SignalKind,
+) -> Result<Option<(Vec<&'a BackupSet>, bool)>, RunError> {
+    let (name, input) = match kind {
+        SignalKind::ScheduleTick(t) => (t.name.as_str(), t.input.as_ref()),
+        SignalKind::Command(c) if c.command == "backup" => ("", Some(&c.args)),
+        _ => return Ok(None),
+    };
+    let follow_up = input
+        .and_then(|i| i.get("follow_up"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let all = input.and_then(|i| i.get("set")).is_none() && name.is_empty();
+    if all {
+        return Ok(Some((cfg.sets.iter().collect(), follow_up)));
+    }
+    match cfg.set_for(name, input) {
+        Some(s) => Ok(Some((vec![s], follow_up))),
+        None => Err(RunError::Permanent(format!(
+            "schedule `{name}` names no backup set (sets: {}); name the schedule after a set or give it the input {{\"set\": \"NAME\"}}",
+            cfg.sets
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+#[async_trait]
+impl Function for Backup {
+    fn name(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        let cfg = backup_config(services)?;
+        let mut plan = Plan::new(FUNCTION, &signal.id);
+        match sets_for(cfg, &signal.kind)? {
+            Some((sets, _)) => plan.notes.extend(
+                sets.iter()
+                    .map(|s| format!("would back up set `{}`", s.name)),
+            ),
+            None => plan.notes.push(format!(
+                "{} events do not concern backups",
+                signal.kind.name()
+            )),
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        inv: Invocation,
+    ) -> Result<Vec<Execution>, RunError> {
+        let cfg = backup_config(services)?;
+        let mut exec = Execution::nothing(FUNCTION, &signal.id);
+        let Some((sets, follow_up)) = sets_for(cfg, &signal.kind)? else {
+            exec.plan.notes.push(format!(
+                "{} events do not concern backups",
+                signal.kind.name()
+            ));
+            return Ok(vec![exec]);
+        };
+        // The schedule's time names the snapshots, so a repeated delivery takes none again.
+        let run_at = signal
+            .time
+            .unwrap_or(inv.now)
+            .with_nanosecond_zero();
+        let mut out = vec![];
+        let mut transient = None;
+        for set in sets {
+            let r = run::run_set(self, set, signal, services, inv, run_at, follow_up).await?;
+            exec.plan.notes.extend(r.notes.iter().cloned());
+            if r.transient.is_some() {
+                transient = r.transient.clone();
+            }
+            if r.held_elsewhere || inv.dry_run {
+                continue;
+            }
+            let quiet = follow_up && r.summary == RunSummary::default() && r.problems.is_empty();
+            if !quiet {
+                out.push(
+                    send_report(
+                        services,
+                        summary_report(set, &r.summary, &r.problems, run_at, follow_up),
+                        &format!("{}-{}", signal.id, set.name),
+                        inv.now,
+                        inv.dry_run,
+                    )
+                    .await?,
+                );
+            }
+        }
+        if let Some(t) = transient {
+            // Everything done is recorded; the platform's retry redoes only what is missing.
+            return Err(RunError::Transient(t));
+        }
+        out.insert(0, exec);
+        Ok(out)
+    }
+}
+
+trait WholeSeconds {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl WholeSeconds for DateTime<Utc> {
+    fn with_nanosecond_zero(self) -> Self {
+        DateTime::from_timestamp(self.timestamp(), 0).unwrap_or(self)
+    }
+}
+
+/// The one message a run ends with.
+fn summary_report(
+    set: &BackupSet,
+    s: &RunSummary,
+    problems: &[BackupProblem],
+    run_at: DateTime<Utc>,
+    follow_up: bool,
+) -> Report {
+    // A missed or failed backup is an error; on twincloud's scale that is the top severity,
+    // routed like an outage to whoever is on call.
+    let severity = if problems.is_empty() {
+        Severity::Info
+    } else {
+        Severity::Critical
+    };
+    let mut summary = format!(
+        "{} made, {} started, {} copied, {} pruned, {} queued, {} failed",
+        s.made, s.started, s.copied, s.pruned, s.queued, s.failed
+    );
+    for p in problems {
+        summary.push_str(&format!("\n{}", p.message));
+    }
+    Report {
+        function: FUNCTION.into(),
+        title: format!(
+            "Backup {}{}: {}",
+            set.name,
+            if follow_up { " (follow-up)" } else { "" },
+            if problems.is_empty() {
+                "ok".to_owned()
+            } else {
+                format!("{} problem(s)", problems.len())
+            }
+        ),
+        summary,
+        severity,
+        fields: vec![
+            ("Run".into(), run_at.to_rfc3339()),
+            ("Made".into(), s.made.to_string()),
+            ("Copied".into(), s.copied.to_string()),
+            ("Pruned".into(), s.pruned.to_string()),
+            ("Queued".into(), s.queued.to_string()),
+            ("Failed".into(), s.failed.to_string()),
+        ],
+        subject: format!("backup:{}", set.name),
+        // A follow-up that only finds the same problems again says nothing new: same state,
+        // de-duplicated by the notifier.
+        state: if follow_up && *s == RunSummary::default() {
+            let states: Vec<&str> = problems.iter().map(|p| p.state.as_str()).collect();
+            format!(
+                "problems:{}",
+                twincloud_core::ids::stable_digest(states.join("\n").as_bytes())
+            )
+        } else {
+            format!(
+                "{}:{}",
+                if follow_up { "follow-up" } else { "run" },
+                run_at.to_rfc3339()
+            )
+        },
+    }
+}

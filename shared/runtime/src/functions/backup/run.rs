@@ -1,0 +1,357 @@
+//! One run of one backup set: observe, plan, act, wait for what was started, record.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use twincloud_core::Signal;
+use twincloud_core::config::BackupSet;
+use twincloud_core::planner::backup::{
+    BackupInputs, BackupPlan, BackupPolicy, BackupProblem, BackupStep, Observed, PendingSnapshot,
+    QueuedCopy, plan_backup,
+};
+use twincloud_core::ports::{DatabaseInfo, PortError, Retry, SnapshotStatus, Version, get_json};
+
+use super::targets::{Targets, targets};
+use super::{Backup, BackupRecord, RunSummary, export};
+use crate::error::RunError;
+use crate::function::Invocation;
+use crate::lease::{self, state_error};
+use crate::services::Services;
+
+/// Time kept before the platform's deadline to record what was done.
+const WIND_DOWN: Duration = Duration::from_secs(20);
+/// Longest pause between two looks at what is in progress.
+const MAX_POLL: Duration = Duration::from_secs(15);
+
+/// What a run of one set did.
+#[derive(Debug, Default)]
+pub(super) struct SetRun {
+    pub summary: RunSummary,
+    pub problems: Vec<BackupProblem>,
+    pub notes: Vec<String>,
+    /// Another invocation runs this set now.
+    pub held_elsewhere: bool,
+    /// A transient failure after which the platform should retry the invocation.
+    pub transient: Option<String>,
+}
+
+impl SetRun {
+    pub(super) fn note(&mut self, set: &str, text: impl std::fmt::Display) {
+        self.notes.push(format!("{set}: {text}"));
+    }
+
+    pub(super) fn problem(&mut self, p: BackupProblem) {
+        if !self.problems.iter().any(|x| x.state == p.state && x.database == p.database) {
+            self.summary.failed += 1;
+            self.problems.push(p);
+        }
+    }
+
+    pub(super) fn port_failure(&mut self, database: &str, what: &str, e: &PortError) {
+        if e.retry == Retry::Transient {
+            self.transient = Some(format!("{database}: {what}: {}", e.message));
+        }
+        self.problem(BackupProblem {
+            database: database.into(),
+            message: format!("{database}: {what} failed: {}", e.message),
+            state: format!("error:{what}"),
+        });
+    }
+}
+
+/// Runs `set` once.
+pub(super) async fn run_set(
+    f: &Backup,
+    set: &BackupSet,
+    signal: &Signal,
+    services: &Services,
+    inv: Invocation,
+    run_at: DateTime<Utc>,
+    follow_up: bool,
+) -> Result<SetRun, RunError> {
+    let mut run = SetRun::default();
+    let key = format!("backup/{}", set.name);
+    let state = services.state.as_ref();
+    let (mut record, mut version) = if inv.dry_run {
+        get_json::<BackupRecord>(state, &key)
+            .await
+            .map_err(state_error)?
+            .unwrap_or_else(|| (BackupRecord::default(), Version(String::new())))
+    } else {
+        let lease_for = inv
+            .deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or(f.max_wait + Duration::from_secs(60));
+        let until = inv.now + chrono::Duration::from_std(lease_for).unwrap_or_default();
+        match lease::take::<BackupRecord>(state, &key, &signal.id, until, inv.now).await? {
+            Some(taken) => taken,
+            None => {
+                run.held_elsewhere = true;
+                run.note(&set.name, "another invocation is running this set; nothing done");
+                return Ok(run);
+            }
+        }
+    };
+    let t = targets(set, services).await;
+    let policy = BackupPolicy {
+        retention: set.retention,
+        max_age_hours: set.max_age_hours,
+        dr: t
+            .dr
+            .as_ref()
+            .map(|(_, d)| (d.retention, d.max_in_flight)),
+    };
+    let started = std::time::Instant::now();
+    let mut poll = f.first_poll;
+    let mut take = !follow_up;
+    loop {
+        let (observed, missing, in_flight) = match observe(set, &t).await {
+            Ok(o) => o,
+            Err(e) => {
+                run.port_failure("*", "listing databases and snapshots", &e);
+                break;
+            }
+        };
+        let inputs = BackupInputs {
+            run_at,
+            now: Utc::now(),
+            take_snapshots: take,
+            databases: &observed,
+            missing: &missing,
+            pending: &record.pending,
+            queue: &record.queue,
+            copies_in_flight: in_flight,
+        };
+        let plan = plan_backup(&inputs, &policy);
+        let new_run = take;
+        take = false;
+        if inv.dry_run {
+            describe(&set.name, &plan, &mut run);
+            break;
+        }
+        for n in &plan.notes {
+            run.note(&set.name, n);
+        }
+        for (db, id) in &plan.made {
+            run.summary.made += 1;
+            run.note(&set.name, format!("{db}: snapshot {id} is available"));
+        }
+        for p in &plan.problems {
+            run.problem(p.clone());
+        }
+        record.pending = plan.pending.clone();
+        record.queue = plan.queue.clone();
+        act(&plan, &t, &mut record, &mut run, &set.name).await;
+        if let Some(x) = &t.export {
+            export::run_exports(
+                x,
+                &observed,
+                run_at,
+                new_run,
+                &mut record,
+                &mut run,
+                &set.name,
+            )
+            .await;
+        }
+        save(state, &key, &record, &mut version, &mut run, &set.name).await?;
+        let waiting = !record.pending.is_empty() || !record.exports.is_empty();
+        let budget_left = match inv.deadline {
+            Some(_) => inv.has_time(poll + WIND_DOWN),
+            None => started.elapsed() + poll <= f.max_wait,
+        };
+        if !waiting || !budget_left {
+            if waiting {
+                run.note(
+                    &set.name,
+                    format!(
+                        "{} snapshot(s) and {} export(s) still in progress: the next run follows them up",
+                        record.pending.len(),
+                        record.exports.len()
+                    ),
+                );
+            }
+            break;
+        }
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
+    run.summary.queued = record.queue.len() as u32;
+    if !inv.dry_run {
+        record.last = Some(run.summary.clone());
+        if !lease::release(state, &key, record, version).await? {
+            run.note(
+                &set.name,
+                "the lease ran out and another invocation took the set over; its record stands",
+            );
+        }
+    }
+    Ok(run)
+}
+
+/// Records progress so that a kill loses nothing already started.
+async fn save(
+    state: &dyn twincloud_core::ports::StateStore,
+    key: &str,
+    record: &BackupRecord,
+    version: &mut Version,
+    run: &mut SetRun,
+    set: &str,
+) -> Result<(), RunError> {
+    if !lease::save(state, key, record, version).await? {
+        run.note(set, "another invocation took the set over");
+    }
+    Ok(())
+}
+
+/// The selected databases with their snapshots in both regions, the names not found, and the
+/// copies in flight.
+async fn observe(
+    set: &BackupSet,
+    t: &Targets,
+) -> Result<(Vec<Observed>, Vec<String>, u32), PortError> {
+    let all = t.primary.list_databases().await?;
+    let selected: Vec<DatabaseInfo> = all.iter().filter(|d| set.selects(d)).cloned().collect();
+    let missing: Vec<String> = set
+        .databases
+        .iter()
+        .filter(|n| !all.iter().any(|d| &d.name == *n))
+        .cloned()
+        .collect();
+    let mut snapshots = t.primary.snapshots_of(&selected).await?;
+    let mut copies = match &t.dr {
+        Some((dr, _)) => Some(dr.snapshots_of(&selected).await?),
+        None => None,
+    };
+    let in_flight = copies
+        .iter()
+        .flat_map(|c| c.values().flatten())
+        .filter(|s| s.managed && s.status == SnapshotStatus::Creating)
+        .count() as u32;
+    let observed = selected
+        .into_iter()
+        .map(|info| Observed {
+            snapshots: snapshots.remove(&info.name).unwrap_or_default(),
+            copies: copies
+                .as_mut()
+                .map(|c| c.remove(&info.name).unwrap_or_default()),
+            info,
+        })
+        .collect();
+    Ok((observed, missing, in_flight))
+}
+
+/// Carries out the steps, in order; what fails is a problem, what is refused for quota waits.
+async fn act(
+    plan: &BackupPlan,
+    t: &Targets,
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    set: &str,
+) {
+    for step in &plan.steps {
+        match step {
+            BackupStep::Prune { database, id, dr } => {
+                let target = match (dr, &t.dr) {
+                    (false, _) => t.primary.as_ref(),
+                    (true, Some((d, _))) => d.as_ref(),
+                    (true, None) => continue,
+                };
+                match target.delete_snapshot(database, id).await {
+                    Ok(()) => {
+                        run.summary.pruned += 1;
+                        run.note(
+                            set,
+                            format!(
+                                "{database}: pruned {id}{}",
+                                if *dr { " (DR region)" } else { "" }
+                            ),
+                        );
+                    }
+                    Err(e) => run.port_failure(database, &format!("pruning {id}"), &e),
+                }
+            }
+            BackupStep::Snapshot { database, id, .. } => {
+                match t.primary.create_snapshot(database, id).await {
+                    Ok(s) => {
+                        run.summary.started += 1;
+                        run.note(set, format!("{database}: snapshot {id} started"));
+                        if s.status == SnapshotStatus::Failed {
+                            run.problem(BackupProblem {
+                                database: database.clone(),
+                                message: format!("snapshot {id} of {database} failed"),
+                                state: format!("failed:{id}"),
+                            });
+                        } else {
+                            record.pending.push(PendingSnapshot {
+                                database: database.clone(),
+                                id: id.clone(),
+                                since: Utc::now(),
+                            });
+                        }
+                    }
+                    // A duplicate invocation of the same schedule got there first.
+                    Err(e) if e.message.contains("AlreadyExists") => {
+                        run.note(set, format!("{database}: snapshot {id} exists already"))
+                    }
+                    Err(e) => run.port_failure(database, &format!("snapshot {id}"), &e),
+                }
+            }
+            BackupStep::Copy { database, snapshot } => {
+                let Some((dr, cfg)) = &t.dr else { continue };
+                match dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()).await {
+                    Ok(_) => {
+                        run.summary.copied += 1;
+                        run.note(
+                            set,
+                            format!("{database}: copy of {} to {} started", snapshot.id, cfg.region),
+                        );
+                    }
+                    Err(e) if e.message.contains("AlreadyExists") => {}
+                    // Quota or throttling: it waits in the queue for the next run, tried once
+                    // per run, never in a loop.
+                    Err(e) if e.retry == Retry::Transient || e.message.contains("Quota") => {
+                        run.note(
+                            set,
+                            format!("{database}: copy of {} waits: {}", snapshot.id, e.message),
+                        );
+                        record.queue.insert(
+                            0,
+                            QueuedCopy {
+                                database: database.clone(),
+                                id: snapshot.id.clone(),
+                                since: Utc::now(),
+                            },
+                        );
+                    }
+                    Err(e) => run.port_failure(database, &format!("copying {}", snapshot.id), &e),
+                }
+            }
+        }
+    }
+}
+
+/// A dry run says what it would do.
+fn describe(set: &str, plan: &BackupPlan, run: &mut SetRun) {
+    for step in &plan.steps {
+        let line = match step {
+            BackupStep::Prune { database, id, dr } => format!(
+                "{database}: would prune {id}{}",
+                if *dr { " (DR region)" } else { "" }
+            ),
+            BackupStep::Snapshot { database, id, .. } => {
+                format!("{database}: would take snapshot {id}")
+            }
+            BackupStep::Copy { database, snapshot } => {
+                format!("{database}: would copy {} to the DR region", snapshot.id)
+            }
+        };
+        run.note(set, line);
+    }
+    for q in &plan.queue {
+        run.note(set, format!("{}: {} would wait for a copy slot", q.database, q.id));
+    }
+    for p in &plan.problems {
+        run.note(set, format!("problem: {}", p.message));
+    }
+}
