@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use twincloud_core::ports::{
-    Database, DatabaseExport, DatabaseInfo, DatabaseKind, ExportFormat, Operation,
-    OperationState, PortError, Retry, Snapshot, SnapshotStatus,
+    Database, DatabaseExport, DatabaseInfo, DatabaseKind, ExportFormat, Operation, OperationState,
+    PortError, Retry, Snapshot, SnapshotStatus,
 };
 
 use crate::context::GcpContext;

@@ -111,6 +111,12 @@ impl GcpContext {
         self
     }
 
+    /// With a different Cloud SQL Admin base URL.
+    pub fn with_sqladmin(mut self, base: &str) -> Self {
+        base.trim_end_matches('/').clone_into(&mut self.sqladmin);
+        self
+    }
+
     /// GCS JSON API base URL.
     pub fn storage_base(&self) -> &str {
         &self.storage

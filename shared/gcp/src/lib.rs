@@ -4,8 +4,8 @@
 //! metadata server on Cloud Run); emulators need none.
 
 mod clouddns;
-mod cloudsql;
 mod cloudrun;
+mod cloudsql;
 mod context;
 mod gcs_listing;
 mod gcs_objects;

@@ -50,8 +50,7 @@ pub async fn take<T: Leased>(
         None => (T::default(), Precondition::Absent),
     };
     let lease = record.lease();
-    if lease.lease_until.is_some_and(|t| t > now) && lease.lease_holder.as_deref() != Some(holder)
-    {
+    if lease.lease_until.is_some_and(|t| t > now) && lease.lease_holder.as_deref() != Some(holder) {
         return Ok(None);
     }
     *lease = Lease {
@@ -94,7 +93,11 @@ pub async fn save<T: Leased>(
     version: &mut Version,
 ) -> Result<bool, RunError> {
     match state
-        .put(key, &encode(record)?, &Precondition::Matches(version.clone()))
+        .put(
+            key,
+            &encode(record)?,
+            &Precondition::Matches(version.clone()),
+        )
         .await
     {
         Ok(v) => {

@@ -57,6 +57,15 @@ impl Fault {
             body: r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
         }
     }
+
+    /// AWS's query-protocol (RDS, SNS) throttling error.
+    pub fn aws_query_throttling() -> Fault {
+        Fault::Status {
+            status: 400,
+            headers: vec![("Content-Type".into(), "text/xml".into())],
+            body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>".into(),
+        }
+    }
 }
 
 #[derive(Debug)]

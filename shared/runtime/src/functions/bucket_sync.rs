@@ -91,7 +91,6 @@ async fn stores(
     )
 }
 
-
 #[async_trait]
 impl Function for BucketSync {
     fn name(&self) -> &'static str {

@@ -3,21 +3,21 @@
 //! is `DONE` and the object is in the bucket with a non-zero size; old exports pruned by the
 //! same retention rules as snapshots.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use twincloud_core::Location;
 use twincloud_core::config::ExportPolicy;
+
 use twincloud_core::planner::backup::{BackupProblem, Observed, snapshot_id};
 use twincloud_core::planner::retention::{RetentionPolicy, Verdict, retention};
 use twincloud_core::ports::{
-    DatabaseExport, ObjectStore, OperationState, Precondition, Retry, Snapshot, SnapshotStatus,
+    ObjectStore, OperationState, Precondition, Retry, Snapshot, SnapshotStatus,
 };
 
 use super::BackupRecord;
 use super::run::SetRun;
+use super::targets::Exports;
 
 /// An export a run wants or has started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,8 +32,6 @@ pub struct PendingExport {
     pub since: DateTime<Utc>,
 }
 
-type Export = (Arc<dyn DatabaseExport>, Arc<dyn ObjectStore>, ExportPolicy);
-
 fn uri(to: &Location, key: &str) -> String {
     let base = to.to_string();
     if base.ends_with('/') {
@@ -44,9 +42,9 @@ fn uri(to: &Location, key: &str) -> String {
 }
 
 /// Asks for this run's exports, starts those whose instance is free, follows the started ones
-/// and prunes old ones.
+/// and, once one is done, prunes the old ones of its database.
 pub(super) async fn run_exports(
-    (exporter, store, policy): &Export,
+    (exporter, store, policy): &Exports,
     observed: &[Observed],
     run_at: DateTime<Utc>,
     new_run: bool,
@@ -81,6 +79,7 @@ pub(super) async fn run_exports(
         }
     }
     let mut still = Vec::new();
+    let mut finished = Vec::new();
     for mut e in std::mem::take(&mut record.exports) {
         let busy = record.pending.iter().any(|p| p.database == e.database);
         match e.operation.clone() {
@@ -100,7 +99,10 @@ pub(super) async fn run_exports(
                     still.push(e);
                 }
                 Err(err) if err.retry == Retry::Transient => {
-                    run.note(set, format!("{}: export waits: {}", e.database, err.message));
+                    run.note(
+                        set,
+                        format!("{}: export waits: {}", e.database, err.message),
+                    );
                     still.push(e);
                 }
                 Err(err) => run.port_failure(&e.database, "export", &err),
@@ -113,7 +115,11 @@ pub(super) async fn run_exports(
                         message: format!("export {} of {} failed: {why}", e.key, e.database),
                         state: format!("failed:{}", e.key),
                     }),
-                    OperationState::Done => verify(store.as_ref(), &e, run, set).await,
+                    OperationState::Done => {
+                        if verify(store.as_ref(), &e, run, set).await {
+                            finished.push(e.database.clone());
+                        }
+                    }
                 },
                 Err(err) if err.retry == Retry::Transient => still.push(e),
                 Err(err) => run.port_failure(&e.database, "export operation", &err),
@@ -121,22 +127,25 @@ pub(super) async fn run_exports(
         }
     }
     record.exports = still;
-    if new_run {
-        for db in observed {
-            prune(store.as_ref(), &db.info.name, policy, run, set).await;
-        }
+    // Old exports go once a new one is there (retention never lets the newest go).
+    for db in finished {
+        prune(store.as_ref(), &db, policy, run, set).await;
     }
 }
 
 /// An export counts only when its object is there and not empty.
-async fn verify(store: &dyn ObjectStore, e: &PendingExport, run: &mut SetRun, set: &str) {
+async fn verify(store: &dyn ObjectStore, e: &PendingExport, run: &mut SetRun, set: &str) -> bool {
     match store.head(&e.key).await {
         Ok(Some(h)) if h.info.size > 0 => {
             run.summary.made += 1;
             run.note(
                 set,
-                format!("{}: export {} done ({} bytes)", e.database, e.key, h.info.size),
+                format!(
+                    "{}: export {} done ({} bytes)",
+                    e.database, e.key, h.info.size
+                ),
             );
+            return true;
         }
         Ok(_) => run.problem(BackupProblem {
             database: e.database.clone(),
@@ -148,10 +157,14 @@ async fn verify(store: &dyn ObjectStore, e: &PendingExport, run: &mut SetRun, se
         }),
         Err(err) => run.problem(BackupProblem {
             database: e.database.clone(),
-            message: format!("export {} of {} cannot be checked: {err}", e.key, e.database),
+            message: format!(
+                "export {} of {} cannot be checked: {err}",
+                e.key, e.database
+            ),
             state: format!("unchecked:{}", e.key),
         }),
     }
+    false
 }
 
 /// The time in an export's name (`<db>-<yyyymmdd-hhmmss>.<ext>`), if it is one of ours.
@@ -193,7 +206,10 @@ async fn prune(
                 }
             }
             Err(e) => {
-                run.note(set, format!("{database}: exports not listed, none pruned: {e}"));
+                run.note(
+                    set,
+                    format!("{database}: exports not listed, none pruned: {e}"),
+                );
                 return;
             }
         }

@@ -180,10 +180,7 @@ impl Function for Backup {
             return Ok(vec![exec]);
         };
         // The schedule's time names the snapshots, so a repeated delivery takes none again.
-        let run_at = signal
-            .time
-            .unwrap_or(inv.now)
-            .with_nanosecond_zero();
+        let run_at = signal.time.unwrap_or(inv.now).with_nanosecond_zero();
         let mut out = vec![];
         let mut transient = None;
         for set in sets {

@@ -41,7 +41,11 @@ impl SetRun {
     }
 
     pub(super) fn problem(&mut self, p: BackupProblem) {
-        if !self.problems.iter().any(|x| x.state == p.state && x.database == p.database) {
+        if !self
+            .problems
+            .iter()
+            .any(|x| x.state == p.state && x.database == p.database)
+        {
             self.summary.failed += 1;
             self.problems.push(p);
         }
@@ -87,7 +91,10 @@ pub(super) async fn run_set(
             Some(taken) => taken,
             None => {
                 run.held_elsewhere = true;
-                run.note(&set.name, "another invocation is running this set; nothing done");
+                run.note(
+                    &set.name,
+                    "another invocation is running this set; nothing done",
+                );
                 return Ok(run);
             }
         }
@@ -96,10 +103,7 @@ pub(super) async fn run_set(
     let policy = BackupPolicy {
         retention: set.retention,
         max_age_hours: set.max_age_hours,
-        dr: t
-            .dr
-            .as_ref()
-            .map(|(_, d)| (d.retention, d.max_in_flight)),
+        dr: t.dr.as_ref().map(|(_, d)| (d.retention, d.max_in_flight)),
     };
     let started = std::time::Instant::now();
     let mut poll = f.first_poll;
@@ -304,7 +308,10 @@ async fn act(
                         run.summary.copied += 1;
                         run.note(
                             set,
-                            format!("{database}: copy of {} to {} started", snapshot.id, cfg.region),
+                            format!(
+                                "{database}: copy of {} to {} started",
+                                snapshot.id, cfg.region
+                            ),
                         );
                     }
                     Err(e) if e.message.contains("AlreadyExists") => {}
@@ -349,7 +356,10 @@ fn describe(set: &str, plan: &BackupPlan, run: &mut SetRun) {
         run.note(set, line);
     }
     for q in &plan.queue {
-        run.note(set, format!("{}: {} would wait for a copy slot", q.database, q.id));
+        run.note(
+            set,
+            format!("{}: {} would wait for a copy slot", q.database, q.id),
+        );
     }
     for p in &plan.problems {
         run.note(set, format!("problem: {}", p.message));

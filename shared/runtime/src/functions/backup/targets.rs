@@ -8,6 +8,9 @@ use twincloud_core::ports::{Database, DatabaseExport, ObjectStore};
 use crate::services::Services;
 use crate::sync::object_store;
 
+/// Exports: who makes them, the bucket they land in, the settings.
+pub(super) type Exports = (Arc<dyn DatabaseExport>, Arc<dyn ObjectStore>, ExportPolicy);
+
 /// Where a set's databases, copies and exports are.
 pub(super) struct Targets {
     /// The databases' own region.
@@ -15,7 +18,7 @@ pub(super) struct Targets {
     /// The disaster-recovery region, with its settings.
     pub dr: Option<(Arc<dyn Database>, DrCopies)>,
     /// Exports, their bucket, and their settings.
-    pub export: Option<(Arc<dyn DatabaseExport>, Arc<dyn ObjectStore>, ExportPolicy)>,
+    pub export: Option<Exports>,
 }
 
 /// Builds the adapters of `set` (cloud contexts load on first use).
