@@ -2,6 +2,7 @@
 //! one by default), validate configuration, list the event shapes, and a guided demo.
 
 mod demo;
+mod restore;
 mod status;
 mod sync;
 
@@ -64,6 +65,9 @@ enum Command {
         #[arg(long)]
         config: Option<String>,
     },
+    /// Restore a database: RDS from a snapshot or a point in time, Cloud SQL from an export, or
+    /// the local backend. Says what it will do; acts only with --yes.
+    Restore(restore::RestoreArgs),
     /// A short scripted scenario on the local backend that shows what twincloud does.
     Demo {
         /// State directory for the demo (emptied first).
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
             Command::Demo { dir } => demo::run(&dir, json).await,
             Command::Status { config } => status::show(config.as_deref(), json).await,
             Command::Sync(args) => sync::run(args, json).await,
+            Command::Restore(args) => restore::run(args, json).await,
             Command::Failback { dry_run, config } => {
                 status::failback(config.as_deref(), dry_run, json).await
             }

@@ -82,8 +82,8 @@ impl RdsDatabase {
         Ok(kind)
     }
 
-    /// A snapshot by id, of either kind.
-    async fn find_snapshot(&self, id: &str) -> Result<Option<Snapshot>, PortError> {
+    /// A snapshot by id, of either kind (instance or cluster); `None` when there is none.
+    pub async fn find_snapshot(&self, id: &str) -> Result<Option<Snapshot>, PortError> {
         match self
             .client
             .describe_db_snapshots()
