@@ -269,7 +269,7 @@ fn summary_report(
             ("Queued".into(), s.queued.to_string()),
             ("Failed".into(), s.failed.to_string()),
         ],
-        subject: format!("backup:{}", set.name),
+        subject: format!("set:{}", set.name),
         // A follow-up that only finds the same problems again says nothing new: same state,
         // de-duplicated by the notifier.
         state: if follow_up && *s == RunSummary::default() {
