@@ -18,17 +18,32 @@
 #      (bucket-sync: the runtime account also needs object access on those buckets and on
 #      the destinations, granted by you; the script says which).
 #
+#   6. backup: with BACKUP_SET, the Cloud Scheduler job runs that [[backup.sets]] entry on
+#      SCHEDULE, and a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes);
+#      the runtime account needs roles/cloudsql.editor (backup runs, exports), and each
+#      instance's service account objectAdmin on the export bucket (the script says which).
+#
+#   backup, nightly at 03:00 (it waits up to 10 minutes per run, so TIMEOUT=900):
+#   PROJECT=… REGION=… CONFIG=… BACKUP_SET=cloudsql-nightly SCHEDULE="0 3 * * *" TIMEOUT=900 \
+#     infra/gcp/deploy.sh backup
+#
 #   bucket-sync, every 5 minutes and on every upload:
 #   PROJECT=… REGION=… CONFIG=… BUCKETS="aion-acme-uploads aion-globex-uploads" \
 #     SCHEDULE="*/5 * * * *" MEMORY=1Gi TIMEOUT=900 infra/gcp/deploy.sh bucket-sync
 set -euo pipefail
 
-fn=${1:?usage: deploy.sh FUNCTION   (notifier, failover, bucket-sync)}
+fn=${1:?usage: deploy.sh FUNCTION   (notifier, failover, bucket-sync, backup)}
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${CONFIG:?set CONFIG (gs://BUCKET/twincloud.toml)}"
 REPO=${REPO:-twincloud}
 TOPICS=${TOPICS:-}   # space-separated Pub/Sub topics to subscribe, e.g. "billing-alerts monitoring-incidents gcr"
 SCHEDULE=${SCHEDULE:-}   # optional cron for a Cloud Scheduler job, e.g. "* * * * *" for failover
 BUCKETS=${BUCKETS:-}     # bucket-sync: space-separated GCS source buckets whose object events it takes
+BACKUP_SET=${BACKUP_SET:-}   # backup: the [[backup.sets]] entry the schedule runs
+FOLLOW_UP_SCHEDULE=${FOLLOW_UP_SCHEDULE:-"*/15 * * * *"}
+if [ "$fn" = backup ] && [ -z "$BACKUP_SET" ]; then
+  echo "backup needs BACKUP_SET (the name of a [[backup.sets]] entry)" >&2
+  exit 2
+fi
 
 svc="twincloud-${fn}"
 runtime_sa="${svc}@${PROJECT}.iam.gserviceaccount.com"
@@ -77,14 +92,23 @@ for topic in $TOPICS; do
       --ack-deadline 60 --min-retry-delay 10s --max-retry-delay 600s
   fi
 done
-if [ -n "$SCHEDULE" ]; then
-  # Cloud Scheduler adds X-CloudScheduler-ScheduleTime, so every tick has its own event id.
-  job="${svc}-schedule"
-  body="{\"twincloud\": \"schedule\", \"name\": \"${fn}\"}"
-  if gcloud scheduler jobs describe "$job" --location "$REGION" >/dev/null 2>&1; then verb=update; else verb=create; fi
-  gcloud scheduler jobs "$verb" http "$job" --location "$REGION" --schedule "$SCHEDULE" \
-    --uri "$url" --http-method POST --headers "Content-Type=application/json" --message-body "$body" \
-    --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline 180s >/dev/null
+schedule_job() { # JOB CRON BODY DEADLINE
+  # Cloud Scheduler adds X-CloudScheduler-ScheduleTime, so every tick has its own event id
+  # and time (a backup names its snapshots after it).
+  local verb
+  if gcloud scheduler jobs describe "$1" --location "$REGION" >/dev/null 2>&1; then verb=update; else verb=create; fi
+  gcloud scheduler jobs "$verb" http "$1" --location "$REGION" --schedule "$2" \
+    --uri "$url" --http-method POST --headers "Content-Type=application/json" --message-body "$3" \
+    --oidc-service-account-email "$invoker_sa" --oidc-token-audience "$url" --attempt-deadline "$4" >/dev/null
+}
+if [ -n "$SCHEDULE" ] && [ "$fn" = backup ]; then
+  schedule_job "${svc}-${BACKUP_SET}" "$SCHEDULE" \
+    "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\"}" 1800s
+  schedule_job "${svc}-${BACKUP_SET}-follow-up" "$FOLLOW_UP_SCHEDULE" \
+    "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\", \"args\": {\"set\": \"${BACKUP_SET}\", \"follow_up\": true}}" 1800s
+  echo "grant ${runtime_sa} roles/cloudsql.editor, and each instance's service account roles/storage.objectAdmin on the export bucket"
+elif [ -n "$SCHEDULE" ]; then
+  schedule_job "${svc}-schedule" "$SCHEDULE" "{\"twincloud\": \"schedule\", \"name\": \"${fn}\"}" 180s
 fi
 for bucket in $BUCKETS; do
   # GCS publishes through its own service agent; Eventarc needs it to publish to Pub/Sub.
