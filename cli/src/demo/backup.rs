@@ -40,9 +40,12 @@ pub async fn run(
 ) -> Result<(), String> {
     let dbs = LocalDatabase::new(dir);
     let err = |e: twincloud_core::ports::PortError| e.message;
-    dbs.create_database("aion-db", &[("rds:aion-db-automated", "2026-10-01T03:00:00Z")])
-        .await
-        .map_err(err)?;
+    dbs.create_database(
+        "aion-db",
+        &[("rds:aion-db-automated", "2026-10-01T03:00:00Z")],
+    )
+    .await
+    .map_err(err)?;
     for days in [40, 10, 2, 1] {
         let at = Utc::now() - Duration::days(days);
         let id = format!("aion-db-{}", at.format("%Y%m%d-030000"));
@@ -66,18 +69,9 @@ pub async fn run(
         ),
     ];
     for (say, id) in steps {
-        let tick = serde_json::json!({"twincloud": "schedule", "name": "nightly", "time": time, "id": id});
-        let r = invoker
-            .handle_json(tick.to_string().as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        if !json {
-            println!("\n{say}");
-            for note in r.executions().flat_map(|e| e.plan.notes.iter()) {
-                println!("   {note}");
-            }
-        }
-        reports.push((say.into(), r));
+        let event =
+            serde_json::json!({"twincloud": "schedule", "name": "nightly", "time": time, "id": id});
+        super::tick(&invoker, say, &event, json, reports).await?;
     }
     Ok(())
 }

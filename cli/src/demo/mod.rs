@@ -155,6 +155,28 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
     0
 }
 
+/// Delivers one scheduled tick of a demo step, prints what the function noted, keeps the report.
+pub(crate) async fn tick(
+    invoker: &twincloud_runtime::Invoker,
+    say: &str,
+    event: &serde_json::Value,
+    json: bool,
+    reports: &mut Vec<(String, Report)>,
+) -> Result<(), String> {
+    let r = invoker
+        .handle_json(event.to_string().as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    if !json {
+        println!("\n{say}");
+        for note in r.executions().flat_map(|e| e.plan.notes.iter()) {
+            println!("   {note}");
+        }
+    }
+    reports.push((say.into(), r));
+    Ok(())
+}
+
 pub(crate) fn indent(s: &str) -> String {
     s.lines()
         .map(|l| format!("   {l}"))

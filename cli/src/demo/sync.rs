@@ -85,18 +85,8 @@ pub async fn run(
         if let Some((rel, body)) = change {
             write(&uploads, rel, body)?;
         }
-        let tick = serde_json::json!({"twincloud": "schedule", "name": "bucket-sync", "id": format!("demo-sync-{n}")});
-        let r = invoker
-            .handle_json(tick.to_string().as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        if !json {
-            println!("\n{say}");
-            for note in r.executions().flat_map(|e| e.plan.notes.iter()) {
-                println!("   {note}");
-            }
-        }
-        reports.push((say.into(), r));
+        let event = serde_json::json!({"twincloud": "schedule", "name": "bucket-sync", "id": format!("demo-sync-{n}")});
+        super::tick(&invoker, say, &event, json, reports).await?;
     }
     Ok(())
 }

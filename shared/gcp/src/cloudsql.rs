@@ -154,13 +154,24 @@ impl CloudSqlDatabase {
                 }
             })
             .await
-            .map_err(|f| PortError {
-                message: if f.status == Some(404) {
-                    format!("{what}: not found in project {}", self.project)
-                } else {
-                    format!("{what}: {}", f.message)
+            .map_err(|f| match f.status {
+                Some(404) => PortError {
+                    message: format!("{what}: not found in project {}", self.project),
+                    retry: f.retry,
                 },
-                retry: f.retry,
+                // An instance runs one operation at a time (an automated backup, an export):
+                // the next run tries again.
+                Some(409) => PortError {
+                    message: format!(
+                        "{what}: another operation is in progress on the instance: {}",
+                        f.message
+                    ),
+                    retry: Retry::Transient,
+                },
+                _ => PortError {
+                    message: format!("{what}: {}", f.message),
+                    retry: f.retry,
+                },
             })?;
         Ok(resp)
     }
