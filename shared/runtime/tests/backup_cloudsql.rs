@@ -180,6 +180,17 @@ export_databases = ["ai_agent"]
         max_wait: Duration::from_secs(20),
     };
     let inv = Invoker::new(Box::new(f), services, false);
+    // Cloud SQL answers the first calls with 503 and 429: retried, not failed.
+    fake.fail_next([
+        (
+            503,
+            json!({"error": {"code": 503, "message": "backend unavailable"}}),
+        ),
+        (
+            429,
+            json!({"error": {"code": 429, "message": "quota exceeded"}}),
+        ),
+    ]);
     let event = json!({
         "twincloud": "schedule", "name": "nightly", "args": {},
         "time": "2026-11-22T03:00:00Z", "id": "sql-1"

@@ -104,6 +104,35 @@ async fn a_local_run_snapshots_prunes_waits_and_reports_once() {
 patterns = ["aion-*"]
 databases = ["billing", "ghost-db"]
 keep_min = 2"#;
+    // A dry run says what it would do and changes nothing.
+    let text = format!(
+        "[project]\nname = \"aion\"\nstate = \"{}\"\n\n[[backup.sets]]\nname = \"nightly\"\n{set}\n",
+        state.path().display()
+    );
+    let services = Services::build(Config::parse("t.toml", &text).unwrap(), &Clouds::default())
+        .await
+        .unwrap();
+    let dry = Invoker::new(Box::new(fast()), services, true);
+    let r = dry
+        .handle_json(&schedule(
+            "dry-1",
+            "2026-11-22T03:00:00Z",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    let n = notes(&r);
+    assert!(
+        n.contains("aion-db: would take snapshot aion-db-20261122-030000"),
+        "{n}"
+    );
+    assert!(n.contains("aion-db: would prune aion-db-old-40"), "{n}");
+    assert_eq!(dbs.list_snapshots("aion-db").await.unwrap().len(), 4);
+    assert!(
+        !state.path().join("state").exists(),
+        "a dry run wrote state"
+    );
+
     let inv = invoker(state.path(), set, &Clouds::default(), fast()).await;
     let t = "2026-11-22T03:00:00Z";
     let r = inv

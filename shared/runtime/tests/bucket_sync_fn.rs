@@ -163,7 +163,7 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
     assert!(n.contains("site [b/]: copied 5"), "{n}");
     assert!(!dst.path().join("b").exists());
     assert!(
-        !state.path().join("records").exists(),
+        !state.path().join("state").exists(),
         "a dry run wrote state"
     );
     let inv = local_invoker(state.path(), src.path(), dst.path(), false).await;
