@@ -169,7 +169,7 @@ pub(crate) async fn tick(
         .map_err(|e| e.to_string())?;
     if !json {
         println!("\n{say}");
-        for note in r.executions().flat_map(|e| e.plan.notes.iter()) {
+        for note in r.notes() {
             println!("   {note}");
         }
     }

@@ -48,6 +48,12 @@ impl Report {
         self.results.iter().flat_map(SignalResult::executions)
     }
 
+    /// What the functions noted (what they did and why), every execution's notes in order.
+    pub fn notes(&self) -> impl Iterator<Item = &str> {
+        self.executions()
+            .flat_map(|e| e.plan.notes.iter().map(String::as_str))
+    }
+
     /// `Err(Transient)` when any action failed transiently, so that the platform retries;
     /// otherwise `Ok` (permanent failures are reported and logged, not retried).
     pub fn platform_result(&self) -> Result<(), RunError> {

@@ -196,11 +196,7 @@ export_databases = ["ai_agent"]
         "time": "2026-11-22T03:00:00Z", "id": "sql-1"
     });
     let r = inv.handle_json(event.to_string().as_bytes()).await.unwrap();
-    let n: String = r
-        .executions()
-        .flat_map(|e| e.plan.notes.clone())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let n = r.notes().collect::<Vec<_>>().join("\n");
     writer.abort();
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
     for want in [

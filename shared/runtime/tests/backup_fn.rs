@@ -14,11 +14,7 @@ use twincloud_runtime::{Clouds, Invoker, Services};
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
 
 fn notes(report: &twincloud_runtime::Report) -> String {
-    report
-        .executions()
-        .flat_map(|e| e.plan.notes.clone())
-        .collect::<Vec<_>>()
-        .join("\n")
+    report.notes().collect::<Vec<_>>().join("\n")
 }
 
 /// A schedule event as EventBridge Scheduler delivers it with twincloud's input.

@@ -18,11 +18,7 @@ fn fixture_for_bucket(rel: &str, bucket: &str) -> Vec<u8> {
 }
 
 fn notes(report: &twincloud_runtime::Report) -> String {
-    report
-        .executions()
-        .flat_map(|e| e.plan.notes.clone())
-        .collect::<Vec<_>>()
-        .join("\n")
+    report.notes().collect::<Vec<_>>().join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
