@@ -290,6 +290,24 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
             .unwrap();
         names.push(name);
     }
+    // And an Aurora cluster, backed up through cluster snapshots.
+    let cluster = format!("{suite}-aurora");
+    aws.rds()
+        .create_db_cluster()
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-postgresql")
+        .master_username("aion")
+        .master_user_password("not-a-real-password")
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("suite")
+                .value(&suite)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    names.push(cluster.clone());
     let state = tempfile::tempdir().unwrap();
     let set = format!(
         "engine = \"rds\"\ntags = {{ suite = \"{suite}\" }}\ndr_region = \"us-west-2\"\nmax_copies_in_flight = 5"
@@ -308,12 +326,18 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         .lines()
         .filter(|l| l.contains(": snapshot ") && l.ends_with(" started"))
         .count();
-    assert_eq!(started, 8, "{n}");
+    assert_eq!(started, 9, "{n}");
+    assert!(
+        n.contains(&format!(
+            "{cluster}: snapshot {cluster}-20261122-030000 started"
+        )),
+        "{n}"
+    );
     assert_eq!(n.matches("to us-west-2 started").count(), 5, "{n}");
-    assert!(n.contains("3 queued for a later run"), "{n}");
+    assert!(n.contains("4 queued for a later run"), "{n}");
     let msg = outbox(state.path())[0].to_string();
     assert!(
-        msg.contains("8 made, 8 started, 5 copied, 0 pruned, 3 queued, 0 failed"),
+        msg.contains("9 made, 9 started, 5 copied, 0 pruned, 4 queued, 0 failed"),
         "{msg}"
     );
 
@@ -330,7 +354,7 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
     };
     assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 5);
 
-    // The follow-up run starts the three queued copies; nothing is copied twice.
+    // The follow-up run starts the four queued copies; nothing is copied twice.
     let r = inv
         .handle_json(&schedule(
             "quota-follow",
@@ -340,8 +364,8 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         .await
         .unwrap();
     let n = notes(&r);
-    assert_eq!(n.matches("to us-west-2 started").count(), 3, "{n}");
-    assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 8);
+    assert_eq!(n.matches("to us-west-2 started").count(), 4, "{n}");
+    assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 9);
 
     // The same schedule event again: no snapshot, no copy.
     let r = inv

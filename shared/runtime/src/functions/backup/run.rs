@@ -223,8 +223,10 @@ async fn observe(
         .cloned()
         .collect();
     let mut snapshots = t.primary.snapshots_of(&selected).await?;
+    // The quota is per destination region: copies of every database count, other sets' too
+    // (RDS lists the region in one paged call either way).
     let mut copies = match &t.dr {
-        Some((dr, _)) => Some(dr.snapshots_of(&selected).await?),
+        Some((dr, _)) => Some(dr.snapshots_of(&all).await?),
         None => None,
     };
     let in_flight = copies
