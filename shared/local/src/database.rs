@@ -28,6 +28,10 @@ pub struct SimulatedDatabase {
     /// Whether its snapshots fail.
     #[serde(default)]
     pub failing: bool,
+    /// At most this many snapshots of twincloud's (RDS's manual-snapshot quota); more are
+    /// refused with `SnapshotQuotaExceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +154,12 @@ impl LocalDatabase {
             let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
             if d.snapshots.iter().any(|s| s.id == id) {
                 return Err(permanent(format!("snapshot `{id}` already exists")));
+            }
+            let ours = d.snapshots.iter().filter(|s| s.managed).count();
+            if d.sim.quota.is_some_and(|q| ours >= q) {
+                return Err(permanent(format!(
+                    "SnapshotQuotaExceeded: `{db}` has {ours} snapshots, the most allowed (local simulation)"
+                )));
             }
             let snap = Snapshot {
                 id,

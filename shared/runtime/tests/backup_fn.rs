@@ -263,6 +263,81 @@ async fn a_wait_that_does_not_fit_is_handed_to_the_follow_up_run() {
     );
 }
 
+#[tokio::test]
+async fn a_snapshot_refused_for_quota_is_reported_and_taken_by_the_next_run() {
+    let state = tempfile::tempdir().unwrap();
+    let dbs = LocalDatabase::new(state.path());
+    let full = SimulatedDatabase {
+        quota: Some(1),
+        ..SimulatedDatabase::default()
+    };
+    dbs.create_simulated("aion-db", full, &[]).await.unwrap();
+    dbs.add_managed_snapshot("aion-db", "aion-db-manual-keep", days_ago(1))
+        .await
+        .unwrap();
+    let inv = invoker(
+        state.path(),
+        "engine = \"local\"\ndatabases = [\"aion-db\"]",
+        &Clouds::default(),
+        fast(),
+    )
+    .await;
+    let r = inv
+        .handle_json(&schedule(
+            "q-1",
+            "2026-11-22T03:00:00Z",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
+    assert!(!notes(&r).contains("started"), "{}", notes(&r));
+    let sent = outbox(state.path());
+    assert!(
+        sent[0]
+            .to_string()
+            .contains("manual-snapshot quota is full"),
+        "{sent:?}"
+    );
+    // A follow-up in the same state tries once more and says nothing new.
+    inv.handle_json(&schedule(
+        "q-follow-1",
+        "2026-11-22T03:15:00Z",
+        serde_json::json!({"follow_up": true}),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(outbox(state.path()).len(), 1);
+    // Someone makes room: the next follow-up takes the snapshot under the schedule's id.
+    dbs.delete_snapshot("aion-db", "aion-db-manual-keep")
+        .await
+        .unwrap();
+    let r = inv
+        .handle_json(&schedule(
+            "q-follow-2",
+            "2026-11-22T03:30:00Z",
+            serde_json::json!({"follow_up": true}),
+        ))
+        .await
+        .unwrap();
+    let n = notes(&r);
+    assert!(
+        n.contains("aion-db: snapshot aion-db-20261122-030000 is tried again"),
+        "{n}"
+    );
+    assert!(
+        n.contains("aion-db: snapshot aion-db-20261122-030000 started"),
+        "{n}"
+    );
+    let ids: Vec<String> = dbs
+        .list_snapshots("aion-db")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["aion-db-20261122-030000"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
     let proxy = FaultProxy::start(&emulators::moto_db_url()).await;

@@ -62,6 +62,8 @@ pub struct BackupInputs<'a> {
     pub pending: &'a [PendingSnapshot],
     /// Copies waiting for a free slot.
     pub queue: &'a [QueuedCopy],
+    /// Snapshots an earlier run could not start (the manual-snapshot quota was full).
+    pub deferred: &'a [PendingSnapshot],
     /// Copies to the disaster-recovery region in progress now (all of twincloud's).
     pub copies_in_flight: u32,
 }
@@ -141,7 +143,8 @@ pub fn snapshot_id(database: &str, run_at: DateTime<Utc>) -> String {
     format!("{database}-{}", run_at.format("%Y%m%d-%H%M%S"))
 }
 
-/// How long a snapshot may take before it is reported as stuck.
+/// How long a snapshot may take before it is reported as stuck, and how long one that could
+/// not start is tried again.
 const STUCK_AFTER_HOURS: i64 = 24;
 
 /// Plans one run.
@@ -167,12 +170,38 @@ pub fn plan_backup(inputs: &BackupInputs<'_>, policy: &BackupPolicy) -> BackupPl
             ));
         }
         let snapshot_now = inputs.take_snapshots && !exists;
+        // A snapshot an earlier run could not start is taken late under its own id, unless
+        // this run takes a newer one or a day has gone by.
+        let late = inputs
+            .deferred
+            .iter()
+            .filter(|d| &d.database == name && !snapshot_now)
+            .find(|d| !db.snapshots.iter().any(|s| s.id == d.id));
         if snapshot_now {
             snapshots.push(BackupStep::Snapshot {
                 database: name.clone(),
                 id: id.clone(),
                 cluster: db.info.kind == DatabaseKind::Cluster,
             });
+        } else if let Some(d) = late {
+            if inputs.now - d.since > Duration::hours(STUCK_AFTER_HOURS) {
+                plan.problems.push(BackupProblem {
+                    database: name.clone(),
+                    message: format!(
+                        "snapshot {} of {name} could not start for a day (snapshot quota?): given up",
+                        d.id
+                    ),
+                    state: format!("given-up:{}", d.id),
+                });
+            } else {
+                plan.notes
+                    .push(format!("{name}: snapshot {} is tried again", d.id));
+                snapshots.push(BackupStep::Snapshot {
+                    database: name.clone(),
+                    id: d.id.clone(),
+                    cluster: db.info.kind == DatabaseKind::Cluster,
+                });
+            }
         } else if !pending_now && !exists {
             missed(db, inputs.now, policy.max_age_hours, &mut plan);
         }

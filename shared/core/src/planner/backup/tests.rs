@@ -68,6 +68,7 @@ fn inputs<'a>(dbs: &'a [Observed]) -> BackupInputs<'a> {
         missing: &[],
         pending: &[],
         queue: &[],
+        deferred: &[],
         copies_in_flight: 0,
     }
 }
@@ -266,6 +267,54 @@ fn a_follow_up_run_reports_a_missed_backup_once_per_snapshot() {
     assert!(plan.problems[0].message.contains("48 hours old"));
     assert_eq!(plan.problems[0].state, "missed:aion-db-20261120-030000");
     assert!(plan.steps.is_empty());
+}
+
+#[test]
+fn a_snapshot_that_could_not_start_is_taken_late_under_its_own_id_for_a_day() {
+    let dbs = [
+        observed("aion-db", &[1], None),
+        observed("billing", &[1], None),
+    ];
+    let deferred = [
+        PendingSnapshot {
+            database: "aion-db".into(),
+            id: "aion-db-20261122-030000".into(),
+            since: t0(),
+        },
+        PendingSnapshot {
+            database: "billing".into(),
+            id: "billing-20261121-040000".into(),
+            since: t0() - Duration::hours(25),
+        },
+    ];
+    let mut i = inputs(&dbs);
+    i.take_snapshots = false;
+    i.run_at = t0() + Duration::minutes(15);
+    i.deferred = &deferred;
+    let plan = plan_backup(&i, &policy(false));
+    assert_eq!(
+        plan.steps,
+        [BackupStep::Snapshot {
+            database: "aion-db".into(),
+            id: "aion-db-20261122-030000".into(),
+            cluster: false
+        }]
+    );
+    assert_eq!(plan.problems[0].state, "given-up:billing-20261121-040000");
+    // A new scheduled run takes today's snapshot instead of the late one.
+    let mut i = inputs(&dbs);
+    i.deferred = &deferred[..1];
+    i.run_at = t0() + Duration::days(1);
+    let plan = plan_backup(&i, &policy(false));
+    let ids: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            BackupStep::Snapshot { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, ["aion-db-20261123-030000", "billing-20261123-030000"]);
 }
 
 #[test]

@@ -61,6 +61,14 @@ pub(crate) struct BackupRecord {
     /// Copies waiting for a free slot.
     #[serde(default)]
     queue: Vec<QueuedCopy>,
+    /// Snapshots that could not start (the manual-snapshot quota was full), tried again by the
+    /// next run for a day.
+    #[serde(default)]
+    deferred: Vec<PendingSnapshot>,
+    /// The problems the last run told people about (by state), so that a follow-up run finding
+    /// the same ones stays quiet.
+    #[serde(default)]
+    told: Vec<String>,
     /// Exports started and not yet seen finish.
     #[serde(default)]
     exports: Vec<PendingExport>,
@@ -192,7 +200,11 @@ impl Function for Backup {
             if r.held_elsewhere || inv.dry_run {
                 continue;
             }
-            let quiet = follow_up && r.summary == RunSummary::default() && r.problems.is_empty();
+            // A follow-up that did nothing and found nothing new says nothing (a standing queue
+            // or the same problems again are not news).
+            let s = &r.summary;
+            let quiet =
+                follow_up && r.new_problems == 0 && s.started + s.made + s.copied + s.pruned == 0;
             if !quiet {
                 out.push(
                     send_report(
@@ -272,7 +284,7 @@ fn summary_report(
         subject: format!("set:{}", set.name),
         // A follow-up that only finds the same problems again says nothing new: same state,
         // de-duplicated by the notifier.
-        state: if follow_up && *s == RunSummary::default() {
+        state: if follow_up && s.started + s.made + s.copied + s.pruned == 0 {
             let states: Vec<&str> = problems.iter().map(|p| p.state.as_str()).collect();
             format!(
                 "problems:{}",

@@ -28,6 +28,8 @@ const MAX_POLL: Duration = Duration::from_secs(15);
 pub(super) struct SetRun {
     pub summary: RunSummary,
     pub problems: Vec<BackupProblem>,
+    /// Problems the previous run had not told about.
+    pub new_problems: usize,
     pub notes: Vec<String>,
     /// Another invocation runs this set now.
     pub held_elsewhere: bool,
@@ -108,6 +110,7 @@ pub(super) async fn run_set(
     let started = std::time::Instant::now();
     let mut poll = f.first_poll;
     let mut take = !follow_up;
+    let mut first_round = true;
     loop {
         let (observed, missing, in_flight) = match observe(set, &t).await {
             Ok(o) => o,
@@ -115,6 +118,12 @@ pub(super) async fn run_set(
                 run.port_failure("*", "listing databases and snapshots", &e);
                 break;
             }
+        };
+        // Deferred snapshots are tried once per invocation, in its first round.
+        let deferred = if first_round {
+            std::mem::take(&mut record.deferred)
+        } else {
+            Vec::new()
         };
         let inputs = BackupInputs {
             run_at,
@@ -124,12 +133,15 @@ pub(super) async fn run_set(
             missing: &missing,
             pending: &record.pending,
             queue: &record.queue,
+            deferred: &deferred,
             copies_in_flight: in_flight,
         };
         let plan = plan_backup(&inputs, &policy);
         let new_run = take;
         take = false;
+        first_round = false;
         if inv.dry_run {
+            record.deferred = deferred;
             describe(&set.name, &plan, &mut run);
             break;
         }
@@ -145,7 +157,7 @@ pub(super) async fn run_set(
         }
         record.pending = plan.pending.clone();
         record.queue = plan.queue.clone();
-        let fresh = act(&plan, &t, &mut record, &mut run, &set.name).await;
+        let fresh = act(&plan, &t, &mut record, &mut run, &set.name, &deferred).await;
         if let Some(x) = &t.export {
             export::run_exports(
                 x,
@@ -186,6 +198,15 @@ pub(super) async fn run_set(
         poll = (poll * 2).min(MAX_POLL);
     }
     run.summary.queued = record.queue.len() as u32;
+    let told = std::mem::replace(
+        &mut record.told,
+        run.problems.iter().map(|p| p.state.clone()).collect(),
+    );
+    run.new_problems = run
+        .problems
+        .iter()
+        .filter(|p| !told.contains(&p.state))
+        .count();
     if !inv.dry_run {
         record.last = Some(run.summary.clone());
         if !lease::release(state, &key, record, version).await? {
@@ -260,6 +281,7 @@ async fn act(
     record: &mut BackupRecord,
     run: &mut SetRun,
     set: &str,
+    deferred: &[PendingSnapshot],
 ) -> bool {
     let mut fresh = false;
     for step in &plan.steps {
@@ -311,6 +333,27 @@ async fn act(
                     // A duplicate invocation of the same schedule got there first.
                     Err(e) if e.message.contains("AlreadyExists") => {
                         run.note(set, format!("{database}: snapshot {id} exists already"))
+                    }
+                    // The region's manual-snapshot quota is full: the next runs try again
+                    // (for a day), and people hear of it now.
+                    Err(e) if e.message.contains("SnapshotQuotaExceeded") => {
+                        let since = deferred
+                            .iter()
+                            .find(|d| &d.id == id)
+                            .map(|d| d.since)
+                            .unwrap_or_else(Utc::now);
+                        record.deferred.push(PendingSnapshot {
+                            database: database.clone(),
+                            id: id.clone(),
+                            since,
+                        });
+                        run.problem(BackupProblem {
+                            database: database.clone(),
+                            message: format!(
+                                "snapshot {id} of {database} could not start: the manual-snapshot quota is full (prune or raise it); the next runs try again"
+                            ),
+                            state: format!("deferred:{id}"),
+                        });
                     }
                     Err(e) => run.port_failure(database, &format!("snapshot {id}"), &e),
                 }
