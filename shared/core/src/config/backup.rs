@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::table::{self, bounded, limits};
 use crate::location::Location;
 use crate::planner::retention::RetentionPolicy;
 use crate::ports::{DatabaseInfo, ExportFormat};
@@ -142,13 +143,27 @@ impl BackupConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBackup {
     #[serde(default)]
-    sets: Vec<Spanned<RawSet>>,
+    sets: Vec<Spanned<toml::Table>>,
 }
+
+/// The keys every set takes; the rest belong to its `engine`.
+const SET_KEYS: &[&str] = &[
+    "name",
+    "engine",
+    "databases",
+    "patterns",
+    "tags",
+    "retain_days",
+    "keep_min",
+    "max_age_hours",
+];
+const ENGINES: &[&str] = &["rds", "cloudsql", "local"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSet {
     name: String,
+    #[allow(dead_code)] // read by `table::kind`
     engine: String,
     #[serde(default)]
     databases: Vec<String>,
@@ -162,6 +177,11 @@ struct RawSet {
     keep_min: Option<u32>,
     #[serde(default)]
     max_age_hours: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRds {
     #[serde(default)]
     region: Option<String>,
     #[serde(default)]
@@ -172,8 +192,13 @@ struct RawSet {
     dr_retain_days: Option<u32>,
     #[serde(default)]
     max_copies_in_flight: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudSql {
     #[serde(default)]
-    project: Option<String>,
+    project: String,
     #[serde(default)]
     export_to: Option<String>,
     #[serde(default)]
@@ -186,6 +211,10 @@ struct RawSet {
     export_retain_days: Option<u32>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {}
+
 /// Default snapshot retention (the seeds keep 30 days).
 pub const DEFAULT_RETAIN_DAYS: u32 = 30;
 
@@ -197,148 +226,192 @@ pub(super) fn validate(
     let mut sets: Vec<BackupSet> = Vec::new();
     for s in raw.sets {
         let span = s.span();
-        let r = s.into_inner();
-        let at = |m: String| problem(span.clone(), format!("backup set `{}`: {m}", r.name));
-        let segment_ok = |n: &str| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        if !segment_ok(&r.name) {
-            at("`name` must be letters, digits, `-`, `_` or `.`".into());
-        }
-        if sets.iter().any(|o| o.name == r.name) {
-            at("the name is used by another set".into());
-        }
-        if r.databases.is_empty() && r.patterns.is_empty() && r.tags.is_empty() {
-            at("select databases with `databases`, `patterns` or `tags`".into());
-        }
-        if let Some(p) = r.patterns.iter().find(|p| p.trim().is_empty()) {
-            at(format!("pattern `{p}` is empty"));
-        }
-        let retain_days = r.retain_days.unwrap_or(DEFAULT_RETAIN_DAYS);
-        if retain_days == 0 {
-            at("retain_days must be at least 1".into());
-        }
-        let retention = RetentionPolicy {
-            retain_days,
-            keep_min: r.keep_min.unwrap_or(3),
-        };
-        let rds_only = [
-            ("region", r.region.is_some()),
-            ("dr_region", r.dr_region.is_some()),
-            ("dr_kms_key", r.dr_kms_key.is_some()),
-            ("dr_retain_days", r.dr_retain_days.is_some()),
-            ("max_copies_in_flight", r.max_copies_in_flight.is_some()),
-        ];
-        let cloudsql_only = [
-            ("project", r.project.is_some()),
-            ("export_to", r.export_to.is_some()),
-            ("export_databases", !r.export_databases.is_empty()),
-            ("export_format", r.export_format.is_some()),
-            ("export_query", r.export_query.is_some()),
-            ("export_retain_days", r.export_retain_days.is_some()),
-        ];
-        let misplaced = |fields: &[(&str, bool)], engine: &str| {
-            for (f, set) in fields {
-                if *set {
-                    at(format!("`{f}` does not apply to engine `{engine}`"));
-                }
-            }
-        };
-        let engine = match r.engine.as_str() {
-            "rds" => {
-                misplaced(&cloudsql_only, "rds");
-                if r.dr_region.is_none() && r.dr_kms_key.is_some() {
-                    at("`dr_kms_key` needs `dr_region`".into());
-                }
-                if r.dr_region.is_some() && r.dr_region == r.region {
-                    at("`dr_region` is the databases' own region".into());
-                }
-                let max_in_flight = r.max_copies_in_flight.unwrap_or(5);
-                if max_in_flight == 0 {
-                    at("max_copies_in_flight must be at least 1".into());
-                }
-                Some(BackupEngine::Rds {
-                    region: r.region.clone(),
-                    dr: r.dr_region.clone().map(|region| DrCopies {
-                        region,
-                        kms_key: r.dr_kms_key.clone(),
-                        retention: RetentionPolicy {
-                            retain_days: r.dr_retain_days.unwrap_or(retain_days),
-                            keep_min: retention.keep_min,
-                        },
-                        max_in_flight,
-                    }),
-                })
-            }
-            "cloudsql" => {
-                misplaced(&rds_only, "cloudsql");
-                let project = r.project.clone().unwrap_or_default();
-                if project.trim().is_empty() {
-                    at("`project` is required for engine `cloudsql`".into());
-                }
-                let export = match &r.export_to {
-                    None => None,
-                    Some(to) => {
-                        let to = match to.parse::<Location>() {
-                            Ok(l @ Location::Gcs { .. }) => Some(l),
-                            Ok(_) => {
-                                at(format!("export_to `{to}` must be a gs:// location"));
-                                None
-                            }
-                            Err(e) => {
-                                at(format!("export_to: {e}"));
-                                None
-                            }
-                        };
-                        let format = match (r.export_format.as_deref(), &r.export_query) {
-                            (None | Some("sql"), None) => Some(ExportFormat::Sql),
-                            (Some("csv"), Some(q)) => Some(ExportFormat::Csv { query: q.clone() }),
-                            (Some("csv"), None) => {
-                                at("export_format `csv` needs `export_query`".into());
-                                None
-                            }
-                            (None | Some("sql"), Some(_)) => {
-                                at("`export_query` is for export_format `csv`".into());
-                                None
-                            }
-                            (Some(f), _) => {
-                                at(format!("export_format `{f}` is not `sql` or `csv`"));
-                                None
-                            }
-                        };
-                        to.zip(format).map(|(to, format)| ExportPolicy {
-                            to,
-                            databases: r.export_databases.clone(),
-                            format,
-                            retain_days: r.export_retain_days.unwrap_or(retain_days),
-                        })
-                    }
-                };
-                Some(BackupEngine::CloudSql { project, export })
-            }
-            "local" => {
-                misplaced(&rds_only, "local");
-                misplaced(&cloudsql_only, "local");
-                Some(BackupEngine::Local)
-            }
-            other => {
-                at(format!("unknown engine `{other}` (rds, cloudsql or local)"));
-                None
-            }
-        };
-        if let Some(engine) = engine {
-            sets.push(BackupSet {
-                name: r.name.clone(),
-                engine,
-                databases: r.databases.clone(),
-                patterns: r.patterns.clone(),
-                tags: r.tags.clone(),
-                retention,
-                max_age_hours: r.max_age_hours.unwrap_or(26),
-            });
+        let at = |m: String| problem(span.clone(), m);
+        if let Some(set) = set(s.into_inner(), &sets, &at) {
+            sets.push(set);
         }
     }
     Some(BackupConfig { sets })
+}
+
+fn set(table: toml::Table, others: &[BackupSet], report: &dyn Fn(String)) -> Option<BackupSet> {
+    let name = table
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let what = format!("backup set `{name}`");
+    let engine = match table::kind(&table, "engine", &what, ENGINES) {
+        Ok(e) => e.to_owned(),
+        Err(e) => {
+            report(e);
+            return None;
+        }
+    };
+    let (common, own) = table::split(table, SET_KEYS);
+    let r: RawSet = match table::read(common, &what, "a backup set") {
+        Ok(r) => r,
+        Err(e) => {
+            report(e);
+            return None;
+        }
+    };
+    let at = |m: String| report(format!("{what}: {m}"));
+    let segment_ok = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !segment_ok(&r.name) {
+        at("`name` must be letters, digits, `-`, `_` or `.`".into());
+    }
+    if others.iter().any(|o| o.name == r.name) {
+        at("the name is used by another set".into());
+    }
+    if r.databases.is_empty() && r.patterns.is_empty() && r.tags.is_empty() {
+        at("select databases with `databases`, `patterns` or `tags`".into());
+    }
+    if let Some(p) = r.patterns.iter().find(|p| p.trim().is_empty()) {
+        at(format!("pattern `{p}` is empty"));
+    }
+    let days = 1..=limits::MAX_RETAIN_DAYS;
+    let retain_days = bounded(
+        r.retain_days,
+        DEFAULT_RETAIN_DAYS,
+        days.clone(),
+        "retain_days",
+        &at,
+    );
+    let retention = RetentionPolicy {
+        retain_days,
+        keep_min: bounded(r.keep_min, 3, 0..=1_000, "keep_min", &at),
+    };
+    let max_age_hours = bounded(
+        r.max_age_hours,
+        26,
+        1..=24 * limits::MAX_RETAIN_DAYS,
+        "max_age_hours",
+        &at,
+    );
+    let scope = format!("engine `{engine}`");
+    let engine = match engine.as_str() {
+        "rds" => table::read::<RawRds>(own, &what, &scope).map(|e| rds(e, &retention, &at)),
+        "cloudsql" => {
+            table::read::<RawCloudSql>(own, &what, &scope).map(|e| cloudsql(e, retain_days, &at))
+        }
+        _ => table::read::<RawLocal>(own, &what, &scope).map(|RawLocal {}| BackupEngine::Local),
+    };
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => {
+            report(e);
+            return None;
+        }
+    };
+    Some(BackupSet {
+        name: r.name,
+        engine,
+        databases: r.databases,
+        patterns: r.patterns,
+        tags: r.tags,
+        retention,
+        max_age_hours,
+    })
+}
+
+fn rds(r: RawRds, retention: &RetentionPolicy, at: &dyn Fn(String)) -> BackupEngine {
+    if r.dr_region.is_none() && r.dr_kms_key.is_some() {
+        at("`dr_kms_key` needs `dr_region`".into());
+    }
+    if r.dr_region.is_none() && (r.dr_retain_days.is_some() || r.max_copies_in_flight.is_some()) {
+        at("`dr_retain_days` and `max_copies_in_flight` need `dr_region`".into());
+    }
+    if r.dr_region.is_some() && r.dr_region == r.region {
+        at("`dr_region` is the databases' own region".into());
+    }
+    let max_in_flight = bounded(
+        r.max_copies_in_flight,
+        5,
+        1..=100,
+        "max_copies_in_flight",
+        at,
+    );
+    let dr_retain_days = bounded(
+        r.dr_retain_days,
+        retention.retain_days,
+        1..=limits::MAX_RETAIN_DAYS,
+        "dr_retain_days",
+        at,
+    );
+    BackupEngine::Rds {
+        region: r.region,
+        dr: r.dr_region.map(|region| DrCopies {
+            region,
+            kms_key: r.dr_kms_key,
+            retention: RetentionPolicy {
+                retain_days: dr_retain_days,
+                keep_min: retention.keep_min,
+            },
+            max_in_flight,
+        }),
+    }
+}
+
+fn cloudsql(r: RawCloudSql, retain_days: u32, at: &dyn Fn(String)) -> BackupEngine {
+    if r.project.trim().is_empty() {
+        at("`project` is required for engine `cloudsql`".into());
+    }
+    let export_keys = r.export_format.is_some()
+        || r.export_query.is_some()
+        || r.export_retain_days.is_some()
+        || !r.export_databases.is_empty();
+    if r.export_to.is_none() && export_keys {
+        at("the export_* keys need `export_to`".into());
+    }
+    let export = r.export_to.as_ref().and_then(|to| {
+        let to = match to.parse::<Location>() {
+            Ok(l @ Location::Gcs { .. }) => Some(l),
+            Ok(_) => {
+                at(format!("export_to `{to}` must be a gs:// location"));
+                None
+            }
+            Err(e) => {
+                at(format!("export_to: {e}"));
+                None
+            }
+        };
+        let format = match (r.export_format.as_deref(), &r.export_query) {
+            (None | Some("sql"), None) => Some(ExportFormat::Sql),
+            (Some("csv"), Some(q)) => Some(ExportFormat::Csv { query: q.clone() }),
+            (Some("csv"), None) => {
+                at("export_format `csv` needs `export_query`".into());
+                None
+            }
+            (None | Some("sql"), Some(_)) => {
+                at("`export_query` is for export_format `csv`".into());
+                None
+            }
+            (Some(f), _) => {
+                at(format!("export_format `{f}` is not `sql` or `csv`"));
+                None
+            }
+        };
+        let retain = bounded(
+            r.export_retain_days,
+            retain_days,
+            1..=limits::MAX_RETAIN_DAYS,
+            "export_retain_days",
+            at,
+        );
+        to.zip(format).map(|(to, format)| ExportPolicy {
+            to,
+            databases: r.export_databases.clone(),
+            format,
+            retain_days: retain,
+        })
+    });
+    BackupEngine::CloudSql {
+        project: r.project,
+        export,
+    }
 }

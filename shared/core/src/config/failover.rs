@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::table::{self, bounded, limits};
 use crate::signal::Cloud;
 
 /// A validated `[failover]` section.
@@ -151,8 +152,8 @@ pub struct Endpoint {
 pub(super) struct RawFailover {
     record: String,
     #[serde(default)]
-    dns: Option<RawDns>,
-    endpoints: Vec<Spanned<RawEndpoint>>,
+    dns: Option<toml::Table>,
+    endpoints: Vec<Spanned<toml::Table>>,
     #[serde(default)]
     threshold: Option<u32>,
     #[serde(default)]
@@ -175,21 +176,54 @@ pub(super) struct RawFailover {
     view_max_age_secs: Option<u64>,
 }
 
+const DNS_PROVIDERS: &[&str] = &["local", "route53", "clouddns", "cloudflare"];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDns {
-    provider: String,
-    #[serde(default)]
-    zone_id: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    zone: Option<String>,
-    #[serde(default)]
-    api_token: Option<String>,
+struct RawLocalDns {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute53 {
+    zone_id: String,
     #[serde(default)]
     ttl: Option<u32>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudDns {
+    project: String,
+    zone: String,
+    #[serde(default)]
+    ttl: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudflare {
+    zone_id: String,
+    api_token: String,
+    #[serde(default)]
+    ttl: Option<u32>,
+}
+
+/// The keys every endpoint takes; the rest belong to its `compute`.
+const ENDPOINT_KEYS: &[&str] = &[
+    "name",
+    "cloud",
+    "primary",
+    "url",
+    "health",
+    "expect_status",
+    "body_contains",
+    "dns_target",
+    "compute",
+    "active_size",
+    "standby_size",
+    "alarms",
+];
+const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,22 +240,216 @@ struct RawEndpoint {
     #[serde(default)]
     body_contains: Option<String>,
     dns_target: String,
+    #[allow(dead_code)] // read by `table::kind`
     compute: String,
-    service: String,
-    #[serde(default)]
-    cluster: Option<String>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    max_size: Option<u32>,
     #[serde(default)]
     active_size: Option<u32>,
     #[serde(default)]
     standby_size: Option<u32>,
     #[serde(default)]
     alarms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocalCompute {
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEcs {
+    cluster: String,
+    service: String,
+    #[serde(default)]
+    max_size: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCloudRun {
+    project: String,
+    region: String,
+    service: String,
+}
+
+/// The default TTL of the failover record: clients follow a switch within a minute.
+const DEFAULT_TTL: u32 = 60;
+
+fn required(value: String, key: &str, what: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{what} needs a non-empty `{key}`"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn dns(table: Option<toml::Table>) -> Result<DnsProvider, String> {
+    let Some(table) = table else {
+        return Ok(DnsProvider::Local);
+    };
+    let provider = table::kind(&table, "provider", "dns", DNS_PROVIDERS)?.to_owned();
+    let (_, own) = table::split(table, &["provider"]);
+    let what = format!("dns provider `{provider}`");
+    let ttl = |t: Option<u32>| -> Result<u32, String> {
+        let t = t.unwrap_or(DEFAULT_TTL);
+        if limits::TTL.contains(&t) {
+            Ok(t)
+        } else {
+            Err(format!(
+                "{what}: `ttl` = {t} is out of range ({} to {})",
+                limits::TTL.start(),
+                limits::TTL.end()
+            ))
+        }
+    };
+    Ok(match provider.as_str() {
+        "route53" => {
+            let r: RawRoute53 = table::read(own, "dns", &what)?;
+            DnsProvider::Route53 {
+                zone_id: required(r.zone_id, "zone_id", &what)?,
+                ttl: ttl(r.ttl)?,
+            }
+        }
+        "clouddns" => {
+            let r: RawCloudDns = table::read(own, "dns", &what)?;
+            DnsProvider::CloudDns {
+                project: required(r.project, "project", &what)?,
+                zone: required(r.zone, "zone", &what)?,
+                ttl: ttl(r.ttl)?,
+            }
+        }
+        "cloudflare" => {
+            let r: RawCloudflare = table::read(own, "dns", &what)?;
+            DnsProvider::Cloudflare {
+                zone_id: required(r.zone_id, "zone_id", &what)?,
+                api_token: r
+                    .api_token
+                    .parse::<crate::secret::SecretRef>()
+                    .map_err(|e| format!("{what}: `api_token`: {e}"))?,
+                ttl: ttl(r.ttl)?,
+            }
+        }
+        _ => {
+            let RawLocalDns {} = table::read(own, "dns", &what)?;
+            DnsProvider::Local
+        }
+    })
+}
+
+fn compute(
+    kind: &str,
+    own: toml::Table,
+    what: &str,
+) -> Result<(ComputeTarget, Option<u32>), String> {
+    let scope = format!("compute `{kind}`");
+    Ok(match kind {
+        "ecs" => {
+            let r: RawEcs = table::read(own, what, &scope)?;
+            let service = required(r.service, "service", &scope)?;
+            (
+                ComputeTarget::Ecs {
+                    cluster: required(r.cluster, "cluster", &scope)?,
+                    service,
+                    max_size: r.max_size,
+                },
+                r.max_size,
+            )
+        }
+        "cloudrun" => {
+            let r: RawCloudRun = table::read(own, what, &scope)?;
+            (
+                ComputeTarget::CloudRun {
+                    project: required(r.project, "project", &scope)?,
+                    region: required(r.region, "region", &scope)?,
+                    service: required(r.service, "service", &scope)?,
+                },
+                None,
+            )
+        }
+        _ => {
+            let r: RawLocalCompute = table::read(own, what, &scope)?;
+            (
+                ComputeTarget::Local {
+                    service: required(r.service, "service", &scope)?,
+                },
+                None,
+            )
+        }
+    })
+}
+
+fn endpoint(table: toml::Table, others: &[Endpoint], at: &dyn Fn(String)) -> Option<Endpoint> {
+    let name = table
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let what = format!("failover endpoint `{name}`");
+    let here = |m: String| at(format!("{what}: {m}"));
+    // An unknown compute kind is reported, and the other keys are still checked.
+    let kind = table::kind(&table, "compute", &what, COMPUTE_KINDS)
+        .map(str::to_owned)
+        .map_err(at)
+        .ok();
+    let (common, own) = table::split(table, ENDPOINT_KEYS);
+    let e: RawEndpoint = table::read(common, &what, "an endpoint").map_err(at).ok()?;
+    let compute = kind.and_then(|k| compute(&k, own, &what).map_err(at).ok());
+    if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
+        here("`url` must start with http:// or https://".into());
+    }
+    if e.dns_target.trim().is_empty() {
+        here("`dns_target` is required".into());
+    }
+    let health = if e.health.is_empty() {
+        vec!["/health".to_owned()]
+    } else {
+        e.health.clone()
+    };
+    if let Some(p) = health.iter().find(|p| !p.starts_with('/')) {
+        here(format!("health path `{p}` must start with `/`"));
+    }
+    let active_size = bounded(
+        e.active_size,
+        1,
+        1..=limits::MAX_INSTANCES,
+        "active_size",
+        &here,
+    );
+    let standby_size = bounded(
+        e.standby_size,
+        0,
+        0..=limits::MAX_INSTANCES,
+        "standby_size",
+        &here,
+    );
+    let expect_status = bounded(e.expect_status, 200, 100..=599, "expect_status", &here);
+    if standby_size > active_size {
+        here(format!(
+            "`standby_size` ({standby_size}) is above `active_size` ({active_size})"
+        ));
+    }
+    if others.iter().any(|o| o.name == e.name) {
+        here("the name is used by another endpoint".into());
+    }
+    let (compute, max_size) = compute?;
+    if let Some(max) = max_size.filter(|m| *m < active_size) {
+        here(format!("`max_size` ({max}) is below `active_size`"));
+    }
+    Some(Endpoint {
+        name: e.name,
+        cloud: e.cloud,
+        primary: e.primary,
+        url: e.url.trim_end_matches('/').to_owned(),
+        health,
+        expect_status,
+        body_contains: e.body_contains,
+        dns_target: e.dns_target,
+        compute,
+        active_size,
+        standby_size,
+        alarms: e.alarms,
+    })
 }
 
 /// Validates the section; `problem(span, message)` records what is wrong.
@@ -235,160 +463,17 @@ pub(super) fn validate(
     if r.record.trim().is_empty() {
         at("`record` must name the DNS record clients use".into());
     }
-    let dns = match r.dns.as_ref() {
-        None => DnsProvider::Local,
-        Some(d) => match d.provider.as_str() {
-            "local" => DnsProvider::Local,
-            "route53" => match d.zone_id.as_deref().filter(|z| !z.is_empty()) {
-                Some(z) => DnsProvider::Route53 {
-                    zone_id: z.to_owned(),
-                    ttl: d.ttl.unwrap_or(60),
-                },
-                None => {
-                    at("dns provider `route53` needs `zone_id` (the hosted zone id)".into());
-                    DnsProvider::Local
-                }
-            },
-            "cloudflare" => match (
-                d.zone_id.as_deref().filter(|z| !z.is_empty()),
-                d.api_token
-                    .as_deref()
-                    .map(str::parse::<crate::secret::SecretRef>),
-            ) {
-                (Some(zone_id), Some(Ok(api_token))) => DnsProvider::Cloudflare {
-                    zone_id: zone_id.to_owned(),
-                    api_token,
-                    ttl: d.ttl.unwrap_or(60),
-                },
-                (_, Some(Err(e))) => {
-                    at(format!("dns `api_token`: {e}"));
-                    DnsProvider::Local
-                }
-                _ => {
-                    at("dns provider `cloudflare` needs `zone_id` and `api_token` (a secret reference)".into());
-                    DnsProvider::Local
-                }
-            },
-            "clouddns" => match (
-                d.project.as_deref().filter(|p| !p.is_empty()),
-                d.zone.as_deref().filter(|z| !z.is_empty()),
-            ) {
-                (Some(project), Some(zone)) => DnsProvider::CloudDns {
-                    project: project.to_owned(),
-                    zone: zone.to_owned(),
-                    ttl: d.ttl.unwrap_or(60),
-                },
-                _ => {
-                    at("dns provider `clouddns` needs `project` and `zone` (the managed zone name)".into());
-                    DnsProvider::Local
-                }
-            },
-            other => {
-                at(format!(
-                    "dns provider `{other}` is not supported in this version (local, route53, clouddns, cloudflare)"
-                ));
-                DnsProvider::Local
-            }
-        },
-    };
-    let mut endpoints = Vec::new();
+    let dns = dns(r.dns).unwrap_or_else(|e| {
+        at(e);
+        DnsProvider::Local
+    });
+    let mut endpoints: Vec<Endpoint> = Vec::new();
     for e in r.endpoints {
         let espan = e.span();
-        let e = e.into_inner();
-        let here = |m: String| {
-            problem(
-                espan.clone(),
-                format!("failover endpoint `{}`: {m}", e.name),
-            )
-        };
-        if !(e.url.starts_with("http://") || e.url.starts_with("https://")) {
-            here("`url` must start with http:// or https://".into());
+        let at = |m: String| problem(espan.clone(), m);
+        if let Some(e) = endpoint(e.into_inner(), &endpoints, &at) {
+            endpoints.push(e);
         }
-        if e.dns_target.trim().is_empty() {
-            here("`dns_target` is required".into());
-        }
-        let health = if e.health.is_empty() {
-            vec!["/health".to_owned()]
-        } else {
-            e.health.clone()
-        };
-        if let Some(p) = health.iter().find(|p| !p.starts_with('/')) {
-            here(format!("health path `{p}` must start with `/`"));
-        }
-        let compute = match e.compute.as_str() {
-            "local" => ComputeTarget::Local {
-                service: e.service.clone(),
-            },
-            "ecs" => match e.cluster.as_deref().filter(|c| !c.is_empty()) {
-                Some(cluster) => ComputeTarget::Ecs {
-                    cluster: cluster.to_owned(),
-                    service: e.service.clone(),
-                    max_size: e.max_size,
-                },
-                None => {
-                    here("compute `ecs` needs `cluster`".into());
-                    ComputeTarget::Local {
-                        service: e.service.clone(),
-                    }
-                }
-            },
-            "cloudrun" => match (
-                e.project.as_deref().filter(|p| !p.is_empty()),
-                e.region.as_deref().filter(|r| !r.is_empty()),
-            ) {
-                (Some(project), Some(region)) => ComputeTarget::CloudRun {
-                    project: project.to_owned(),
-                    region: region.to_owned(),
-                    service: e.service.clone(),
-                },
-                _ => {
-                    here("compute `cloudrun` needs `project` and `region`".into());
-                    ComputeTarget::Local {
-                        service: e.service.clone(),
-                    }
-                }
-            },
-            other => {
-                here(format!(
-                    "compute `{other}` is not supported in this version (local, ecs, cloudrun)"
-                ));
-                ComputeTarget::Local {
-                    service: e.service.clone(),
-                }
-            }
-        };
-        if let Some(max) = e.max_size.filter(|m| *m < e.active_size.unwrap_or(1)) {
-            here(format!("`max_size` ({max}) is below `active_size`"));
-        }
-        let (active_size, standby_size) = (e.active_size.unwrap_or(1), e.standby_size.unwrap_or(0));
-        if active_size == 0 {
-            here(
-                "`active_size` must be at least 1: an active side with no instance serves nothing"
-                    .into(),
-            );
-        }
-        if standby_size > active_size {
-            here(format!(
-                "`standby_size` ({standby_size}) is above `active_size` ({active_size})"
-            ));
-        }
-        if endpoints.iter().any(|o: &Endpoint| o.name == e.name) {
-            here("the name is used by another endpoint".into());
-        }
-        endpoints.push(Endpoint {
-            name: e.name,
-            cloud: e.cloud,
-            primary: e.primary,
-            url: e.url.trim_end_matches('/').to_owned(),
-            health,
-            expect_status: e.expect_status.unwrap_or(200),
-            body_contains: e.body_contains,
-            dns_target: e.dns_target,
-            compute,
-            active_size,
-            standby_size,
-            alarms: e.alarms,
-        });
     }
     if endpoints.len() < 2 {
         at(format!(
@@ -403,35 +488,49 @@ pub(super) fn validate(
         )),
     }
     endpoints.sort_by_key(|e| !e.primary);
-    let threshold = r.threshold.unwrap_or(3);
-    let interval = r.probe_interval_secs.unwrap_or(5);
-    let window = r.probe_window_secs.unwrap_or(55);
-    let quorum = r.quorum.unwrap_or(1);
-    if threshold == 0 {
-        at("`threshold` must be at least 1".into());
-    }
-    if interval == 0 || window < interval {
+    let threshold = bounded(r.threshold, 3, 1..=100, "threshold", &at);
+    let interval = bounded(r.probe_interval_secs, 5, 1..=60, "probe_interval_secs", &at);
+    // A scheduled invocation probes for at most 14 minutes: Lambda stops at 15.
+    let window = bounded(r.probe_window_secs, 55, 1..=840, "probe_window_secs", &at);
+    if window < interval {
         at(format!(
-            "`probe_window_secs` ({window}) must be at least `probe_interval_secs` ({interval}), which must be at least 1"
+            "`probe_window_secs` ({window}) must be at least `probe_interval_secs` ({interval})"
         ));
     }
-    if quorum == 0 {
-        at("`quorum` must be at least 1".into());
-    }
+    let quorum = bounded(r.quorum, 1, 1..=16, "quorum", &at);
+    let max = limits::MAX_WINDOW_SECS;
     Some(FailoverConfig {
         record: r.record,
         dns,
         endpoints,
         threshold,
-        recovery_threshold: r.recovery_threshold.unwrap_or(5).max(1),
-        hold_down_secs: r.hold_down_secs.unwrap_or(300),
-        cooldown_secs: r.cooldown_secs.unwrap_or(600),
+        recovery_threshold: bounded(
+            r.recovery_threshold,
+            5,
+            1..=1_000,
+            "recovery_threshold",
+            &at,
+        ),
+        hold_down_secs: bounded(r.hold_down_secs, 300, 0..=max, "hold_down_secs", &at),
+        cooldown_secs: bounded(r.cooldown_secs, 600, 0..=max, "cooldown_secs", &at),
         probe_interval_secs: interval,
         probe_window_secs: window,
-        probe_timeout_ms: r.probe_timeout_ms.unwrap_or(2000),
+        probe_timeout_ms: bounded(
+            r.probe_timeout_ms,
+            2000,
+            50..=60_000,
+            "probe_timeout_ms",
+            &at,
+        ),
         failback: r.failback.unwrap_or(Failback::Manual),
         quorum,
-        view_max_age_secs: r.view_max_age_secs.unwrap_or(120),
+        view_max_age_secs: bounded(
+            r.view_max_age_secs,
+            120,
+            1..=limits::DAY,
+            "view_max_age_secs",
+            &at,
+        ),
     })
 }
 

@@ -15,6 +15,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::table::bounded;
 use crate::location::Location;
 use crate::planner::sync::DeletePolicy;
 
@@ -125,9 +126,8 @@ pub(super) fn validate(
         if !(0.0..=100.0).contains(&percent) {
             at(format!("max_delete_percent {percent} is not within 0–100"));
         }
-        if r.concurrency == Some(0) {
-            at("concurrency must be at least 1".into());
-        }
+        let concurrency = bounded(r.concurrency, 64, 1..=1024, "concurrency", &at);
+        let max_delete = bounded(r.max_delete, 1000, 0..=100_000_000, "max_delete", &at);
         let mut partitions = r.partitions.clone();
         partitions.sort();
         partitions.dedup();
@@ -194,11 +194,11 @@ pub(super) fn validate(
                 partitions: partitions.clone(),
                 deletes: DeletePolicy {
                     enabled: r.delete,
-                    max_count: r.max_delete.unwrap_or(1000),
+                    max_count: max_delete,
                     max_fraction: percent / 100.0,
                 },
                 delete_on_event: r.delete_on_event.unwrap_or(r.delete),
-                concurrency: r.concurrency.unwrap_or(64),
+                concurrency,
             });
         }
     }

@@ -184,7 +184,7 @@ service = "b"
     for want in [
         "t.toml:9: failover endpoint `a`: `url` must start with http:// or https://",
         "t.toml:9: failover endpoint `a`: health path `health` must start with `/`",
-        "t.toml:9: failover endpoint `a`: compute `lambda` is not supported in this version (local, ecs, cloudrun)",
+        "t.toml:9: failover endpoint `a`: unknown compute `lambda` (one of: local, ecs, cloudrun)",
         "t.toml:9: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
         "failover: `probe_window_secs` (5) must be at least `probe_interval_secs` (10)",
     ] {
@@ -348,9 +348,105 @@ databases = ["x"]
     for want in [
         "x.toml:4: backup set `a`: select databases with `databases`, `patterns` or `tags`",
         "x.toml:4: backup set `a`: `export_to` does not apply to engine `rds`",
-        "x.toml:9: backup set `b`: `project` is required",
+        "x.toml:9: backup set `b`: `project` is required for engine `cloudsql`",
         "export_to `s3://b/` must be a gs:// location",
         "x.toml:15: backup set `c`: unknown engine `oracle`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn a_key_of_another_kind_is_an_error_at_its_entry() {
+    let text = r#"[project]
+name = "x"
+
+[[notify.channels]]
+name = "ok"
+type = "outbox"
+
+[[notify.channels]]
+name = "s"
+type = "slack"
+webhook_url = "env:SLACK_URL"
+topic = "projects/p/topics/t"
+
+[failover]
+record = "api.example.com."
+[failover.dns]
+provider = "route53"
+zone_id = "Z1"
+api_token = "env:CF_TOKEN"
+
+[[failover.endpoints]]
+name = "gcp"
+cloud = "gcp"
+primary = true
+url = "https://gcp.example.com"
+dns_target = "gcp.example.com."
+compute = "cloudrun"
+project = "p"
+region = "us-central1"
+service = "api"
+cluster = "prod"
+
+[[failover.endpoints]]
+name = "aws"
+cloud = "aws"
+url = "https://aws.example.com"
+dns_target = "aws.example.com."
+compute = "local"
+service = "api"
+max_size = 4
+
+[[backup.sets]]
+name = "local"
+engine = "local"
+databases = ["db"]
+dr_region = "us-west-2"
+"#;
+    let e = Config::parse("k.toml", text)
+        .expect_err("inapplicable keys")
+        .to_string();
+    for want in [
+        "k.toml:8: channel `s` (slack): `topic` does not apply to type `slack`",
+        "failover: dns: `api_token` does not apply to dns provider `route53`",
+        "k.toml:21: failover endpoint `gcp`: `cluster` does not apply to compute `cloudrun`",
+        "k.toml:33: failover endpoint `aws`: `max_size` does not apply to compute `local`",
+        "k.toml:42: backup set `local`: `dr_region` does not apply to engine `local`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    assert!(
+        !e.contains("k.toml:4:"),
+        "the first, valid channel is not blamed:\n{e}"
+    );
+}
+
+#[test]
+fn numbers_that_could_overflow_time_arithmetic_are_refused() {
+    let text = r#"[project]
+name = "x"
+
+[notify]
+dedupe_window_secs = 9223372036854775807
+rate_limit_per_minute = 0
+
+[[backup.sets]]
+name = "n"
+engine = "local"
+databases = ["db"]
+retain_days = 4000000000
+max_age_hours = 0
+"#;
+    let e = Config::parse("n.toml", text)
+        .expect_err("out of range")
+        .to_string();
+    for want in [
+        "n.toml:4: notify: `dedupe_window_secs` = 9223372036854775807 is out of range",
+        "notify: `rate_limit_per_minute` = 0 is out of range (1 to 10000)",
+        "n.toml:8: backup set `n`: `retain_days` = 4000000000 is out of range (1 to 3650)",
+        "backup set `n`: `max_age_hours` = 0 is out of range",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }

@@ -308,7 +308,7 @@ fn missed(db: &Observed, now: DateTime<Utc>, max_age_hours: u32, plan: &mut Back
         })
         .max_by_key(|(t, _)| *t);
     if let Some((t, s)) = newest
-        && now - t > Duration::hours(i64::from(max_age_hours))
+        && now - t > crate::planner::span_secs(u64::from(max_age_hours) * 3_600)
     {
         plan.problems.push(BackupProblem {
             database: db.info.name.clone(),

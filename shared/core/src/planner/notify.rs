@@ -68,9 +68,7 @@ pub fn plan(
     let mut plan = Plan::new(FUNCTION, &signal.id);
     let subject = signal.subject();
     let state = signal.state_label();
-    let window = chrono::Duration::seconds(
-        i64::try_from(config.notify.dedupe_window_secs).unwrap_or(i64::MAX / 1000),
-    );
+    let window = crate::planner::span_secs(config.notify.dedupe_window_secs);
 
     match &observed.last {
         Some((last, _)) if last.event_id == signal.id => {

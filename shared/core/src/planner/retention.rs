@@ -2,7 +2,7 @@
 //! Only snapshots twincloud made, only those older than `retain_days`, never one being taken,
 //! never the newest restorable one, and always at least `keep_min` restorable ones left.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ports::{Snapshot, SnapshotStatus};
@@ -41,7 +41,10 @@ pub fn retention(
     policy: &RetentionPolicy,
     now: DateTime<Utc>,
 ) -> Vec<Verdict> {
-    let cutoff = now - Duration::days(i64::from(policy.retain_days));
+    let cutoff = crate::planner::earlier(
+        now,
+        crate::planner::span_secs(u64::from(policy.retain_days) * 86_400),
+    );
     let created = |s: &Snapshot| {
         DateTime::parse_from_rfc3339(&s.created)
             .ok()
@@ -84,6 +87,7 @@ pub fn retention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
     use proptest::prelude::*;
 
     fn snap(

@@ -240,8 +240,10 @@ fn in_cooldown(
     cfg: &FailoverConfig,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let until = state.last_switch?
-        + chrono::Duration::seconds(i64::try_from(cfg.cooldown_secs).unwrap_or(i64::MAX / 1000));
+    let until = crate::planner::later(
+        state.last_switch?,
+        crate::planner::span_secs(cfg.cooldown_secs),
+    );
     (now < until).then_some(until)
 }
 
