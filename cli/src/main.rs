@@ -29,7 +29,8 @@ struct Cli {
 enum Command {
     /// Run a function once on an event file and print its plan and what it did.
     Invoke {
-        /// Function name (notifier).
+        /// Function name (`twincloud functions` lists them).
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(twincloud_runtime::functions::names()))]
         function: String,
         /// Event file: any shape `twincloud events` lists; `-` reads standard input.
         #[arg(long)]
@@ -48,6 +49,8 @@ enum Command {
     },
     /// List the event shapes twincloud decodes.
     Events,
+    /// List the functions: what each does, its configuration section and its triggers.
+    Functions,
     /// Copy new and changed objects from SRC to DST (s3://, gs://, or a directory), checksum-compared.
     Sync(sync::SyncArgs),
     /// Show the multi-cloud status: each side's health, the active side, the last switches.
@@ -99,16 +102,21 @@ fn main() -> ExitCode {
                 config,
             } => match twincloud_runtime::functions::by_name(&function) {
                 Some(f) => {
-                    twincloud_runtime::run_once(f, &event, config.as_deref(), dry_run, json).await
+                    twincloud_runtime::run_once(f.build(), &event, config.as_deref(), dry_run, json)
+                        .await
                 }
                 None => {
                     eprintln!(
                         "error: unknown function `{function}` (known: {})",
-                        twincloud_runtime::functions::NAMES.join(", ")
+                        twincloud_runtime::functions::names().join(", ")
                     );
                     2
                 }
             },
+            Command::Functions => {
+                functions(json);
+                0
+            }
             Command::Validate { config } => validate(config, json).await,
             Command::Events => {
                 events(json);
@@ -200,5 +208,38 @@ fn events(json: bool) {
     println!("Event shapes twincloud decodes (fixtures of each are in events/):\n");
     for s in Shape::ALL {
         println!("  {:34} {}", s.name(), s.describe());
+    }
+}
+
+fn functions(json: bool) {
+    let fns = twincloud_runtime::functions::FUNCTIONS;
+    if json {
+        let list: Vec<_> = fns
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "name": f.name,
+                    "summary": f.summary,
+                    "config_section": f.config_section,
+                    "triggers": f.triggers.iter().map(|t| t.describe()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    println!("Functions (each is a binary under functions/, a Lambda and a Cloud Run service):\n");
+    for f in fns {
+        println!("  {:12} {}", f.name, f.summary);
+        let section = f
+            .config_section
+            .map(|s| format!("[{s}]"))
+            .unwrap_or_else(|| "[notify] only".into());
+        let triggers: Vec<String> = f.triggers.iter().map(|t| t.describe()).collect();
+        println!(
+            "  {:12} config {section}; triggers: {}\n",
+            "",
+            triggers.join(", ")
+        );
     }
 }

@@ -32,7 +32,13 @@
 #     SCHEDULE="*/5 * * * *" MEMORY=1Gi TIMEOUT=900 infra/gcp/deploy.sh bucket-sync
 set -euo pipefail
 
-fn=${1:?usage: deploy.sh FUNCTION   (notifier, failover, bucket-sync, backup)}
+# The functions of the registry (twincloud_runtime::functions::FUNCTIONS; a test keeps them equal).
+FUNCTIONS="notifier bucket-sync backup failover"
+fn=${1:?usage: deploy.sh FUNCTION   (one of: ${FUNCTIONS})}
+case " $FUNCTIONS " in
+  *" $fn "*) ;;
+  *) echo "unknown function \`$fn\` (one of: ${FUNCTIONS})" >&2; exit 2 ;;
+esac
 : "${PROJECT:?set PROJECT}" "${REGION:?set REGION}" "${CONFIG:?set CONFIG (gs://BUCKET/twincloud.toml)}"
 REPO=${REPO:-twincloud}
 TOPICS=${TOPICS:-}   # space-separated Pub/Sub topics to subscribe, e.g. "billing-alerts monitoring-incidents gcr"

@@ -4,7 +4,5 @@
 //! Lambda, on Cloud Run and once from the command line.
 
 fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(Box::new(
-        twincloud_runtime::functions::backup::Backup::default(),
-    ))
+    twincloud_runtime::main_for(&twincloud_runtime::functions::BACKUP)
 }

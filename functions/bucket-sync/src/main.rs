@@ -4,7 +4,5 @@
 //! line.
 
 fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(Box::new(
-        twincloud_runtime::functions::bucket_sync::BucketSync,
-    ))
+    twincloud_runtime::main_for(&twincloud_runtime::functions::BUCKET_SYNC)
 }

@@ -3,5 +3,5 @@
 //! recovery. The same binary runs on Lambda, on Cloud Run and once from the command line.
 
 fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(Box::new(twincloud_runtime::functions::failover::Failover))
+    twincloud_runtime::main_for(&twincloud_runtime::functions::FAILOVER)
 }

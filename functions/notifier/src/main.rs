@@ -3,5 +3,5 @@
 //! from the command line.
 
 fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(Box::new(twincloud_runtime::functions::notifier::Notifier))
+    twincloud_runtime::main_for(&twincloud_runtime::functions::NOTIFIER)
 }

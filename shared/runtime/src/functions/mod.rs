@@ -1,5 +1,11 @@
-//! The functions, as libraries: each binary in `functions/` runs one of these, and the CLI can
-//! invoke any of them.
+//! The functions, as libraries, and the one table that names them.
+//!
+//! [`FUNCTIONS`] is the registry: each entry names a function, its configuration section, its
+//! constructor and the triggers it takes. The binaries in `functions/`, the CLI's `invoke`
+//! and `functions` commands, and the test that checks `infra/template.yaml`,
+//! `infra/gcp/deploy.sh`, the README and the workspace against it all read this table, so a
+//! function exists in one place. `docs/ARCHITECTURE.md` ("Adding a function") lists the files a
+//! new entry needs.
 
 pub mod backup;
 pub mod bucket_sync;
@@ -8,16 +14,162 @@ pub mod notifier;
 
 use crate::function::Function;
 
-/// Looks a function up by name.
-pub fn by_name(name: &str) -> Option<Box<dyn Function>> {
-    match name {
-        "notifier" => Some(Box::new(notifier::Notifier)),
-        "failover" => Some(Box::new(failover::Failover)),
-        "bucket-sync" => Some(Box::new(bucket_sync::BucketSync)),
-        "backup" => Some(Box::new(backup::Backup::default())),
-        _ => None,
+/// Something that makes a function run. Each trigger says how it is wired on each cloud, so
+/// the deployment files can be checked against the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A schedule: EventBridge Scheduler on AWS, Cloud Scheduler on GCP.
+    Schedule,
+    /// CloudWatch alarm state changes through an EventBridge rule.
+    CloudWatchAlarm,
+    /// Messages on an SNS topic (CloudWatch alarm actions, AWS Budgets alerts).
+    SnsTopic,
+    /// Pub/Sub push subscriptions (billing budgets, Artifact Registry, Cloud Monitoring
+    /// incidents).
+    PubSubTopic,
+    /// ECR `ECR Image Action` events through an EventBridge rule.
+    EcrPush,
+    /// S3 `Object Created` / `Object Deleted` events through EventBridge (or S3 notifications).
+    S3Object,
+    /// GCS `object.v1.finalized` / `deleted` CloudEvents through Eventarc.
+    GcsObject,
+    /// A command from an authenticated direct call (the CLI, Lambda Invoke, an HTTP call).
+    Command(&'static str),
+}
+
+impl Trigger {
+    /// Text that the function's resource in `infra/template.yaml` must contain when it takes
+    /// this trigger on AWS; `None` for triggers that are not wired there.
+    pub fn sam_marker(&self) -> Option<&'static str> {
+        match self {
+            Trigger::Schedule => Some("Type: ScheduleV2"),
+            Trigger::CloudWatchAlarm => Some("detail-type: [CloudWatch Alarm State Change]"),
+            Trigger::SnsTopic => Some("Type: SNS"),
+            Trigger::EcrPush => Some("detail-type: [ECR Image Action]"),
+            Trigger::S3Object => Some("source: [aws.s3]"),
+            Trigger::PubSubTopic | Trigger::GcsObject | Trigger::Command(_) => None,
+        }
+    }
+
+    /// One line, for help and listings.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Schedule => "schedule".into(),
+            Trigger::CloudWatchAlarm => "CloudWatch alarm".into(),
+            Trigger::SnsTopic => "SNS topic".into(),
+            Trigger::PubSubTopic => "Pub/Sub topic".into(),
+            Trigger::EcrPush => "ECR push".into(),
+            Trigger::S3Object => "S3 object event".into(),
+            Trigger::GcsObject => "GCS object event".into(),
+            Trigger::Command(c) => format!("`{c}` command"),
+        }
     }
 }
 
-/// Every function name.
-pub const NAMES: &[&str] = &["notifier", "failover", "bucket-sync", "backup"];
+/// One function of the registry.
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionSpec {
+    /// Name of the function, its binary, its records and its `invoke` argument.
+    pub name: &'static str,
+    /// One line: what it does.
+    pub summary: &'static str,
+    /// The configuration section it reads beyond `[project]` and `[notify]`, if any.
+    pub config_section: Option<&'static str>,
+    /// What makes it run.
+    pub triggers: &'static [Trigger],
+    /// Builds it.
+    pub make: fn() -> Box<dyn Function>,
+}
+
+impl FunctionSpec {
+    /// The function itself.
+    pub fn build(&self) -> Box<dyn Function> {
+        (self.make)()
+    }
+}
+
+/// The notifier.
+pub const NOTIFIER: FunctionSpec = FunctionSpec {
+    name: twincloud_core::planner::notify::FUNCTION,
+    summary: "any event and every action of twincloud becomes one readable message per channel",
+    config_section: None,
+    triggers: &[
+        Trigger::SnsTopic,
+        Trigger::CloudWatchAlarm,
+        Trigger::EcrPush,
+        Trigger::PubSubTopic,
+    ],
+    make: || Box::new(notifier::Notifier),
+};
+
+/// Failover between the two sides.
+pub const FAILOVER: FunctionSpec = FunctionSpec {
+    name: twincloud_core::planner::failover::FUNCTION,
+    summary: "probes both sides and moves traffic to the healthy one, standby scaled up first",
+    config_section: Some("failover"),
+    triggers: &[
+        Trigger::Schedule,
+        Trigger::CloudWatchAlarm,
+        Trigger::PubSubTopic,
+        Trigger::Command("failback"),
+    ],
+    make: || Box::new(failover::Failover),
+};
+
+/// Bucket sync.
+pub const BUCKET_SYNC: FunctionSpec = FunctionSpec {
+    name: bucket_sync::FUNCTION,
+    summary: "keeps S3, GCS and directory pairs in sync: object events and scheduled reconciles",
+    config_section: Some("sync.pairs"),
+    triggers: &[
+        Trigger::Schedule,
+        Trigger::S3Object,
+        Trigger::GcsObject,
+        Trigger::Command("sync"),
+    ],
+    make: || Box::new(bucket_sync::BucketSync),
+};
+
+/// Database backups.
+pub const BACKUP: FunctionSpec = FunctionSpec {
+    name: backup::FUNCTION,
+    summary: "snapshots, copies to the DR region, exports and retention of backup sets",
+    config_section: Some("backup.sets"),
+    triggers: &[Trigger::Schedule, Trigger::Command("backup")],
+    make: || Box::new(backup::Backup::default()),
+};
+
+/// Every function, in the order the README lists them.
+pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER];
+
+/// Looks a function up by name.
+pub fn by_name(name: &str) -> Option<&'static FunctionSpec> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Every function name, in registry order.
+pub fn names() -> Vec<&'static str> {
+    FUNCTIONS.iter().map(|f| f.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_what_each_function_calls_itself() {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in FUNCTIONS {
+            assert!(seen.insert(f.name), "`{}` is registered twice", f.name);
+            assert_eq!(
+                f.build().name(),
+                f.name,
+                "registry entry and function disagree"
+            );
+            assert!(!f.triggers.is_empty(), "`{}` has no trigger", f.name);
+            assert!(!f.summary.is_empty());
+        }
+        assert!(by_name("no-such-function").is_none());
+        assert_eq!(by_name("backup").map(|f| f.name), Some("backup"));
+    }
+}

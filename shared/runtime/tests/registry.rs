@@ -1,0 +1,154 @@
+//! The function registry against everything that repeats it: the SAM template, the Cloud Run
+//! deploy script, the README's function table, the binaries under `functions/` and the
+//! workspace members. A function added to one place and not the others fails here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use twincloud_runtime::functions::{FUNCTIONS, FunctionSpec};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn registry() -> BTreeSet<&'static str> {
+    FUNCTIONS.iter().map(|f| f.name).collect()
+}
+
+/// `bucket-sync` → `BucketSyncFunction`.
+fn sam_resource(f: &FunctionSpec) -> String {
+    let pascal: String = f
+        .name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|h| h.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{pascal}Function")
+}
+
+/// The lines of one top-level resource of the template (indented by two spaces).
+fn resource_block<'a>(template: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    let header = format!("  {name}:");
+    let mut lines = template.lines().skip_while(|l| *l != header);
+    lines.next()?;
+    Some(
+        lines
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .collect(),
+    )
+}
+
+#[test]
+fn every_function_has_a_sam_resource_with_its_binary_and_triggers() {
+    let template = read("infra/template.yaml");
+    // Every resource of type AWS::Serverless::Function (the Globals section's `Function:` is
+    // not one).
+    let lines: Vec<&str> = template.lines().collect();
+    let resources: BTreeSet<String> = lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "Type: AWS::Serverless::Function")
+        .filter_map(|w| w[0].strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|n| !n.starts_with(' '))
+        .map(str::to_owned)
+        .collect();
+    let expected: BTreeSet<String> = FUNCTIONS.iter().map(sam_resource).collect();
+    assert_eq!(resources, expected, "SAM functions and the registry differ");
+    for f in FUNCTIONS {
+        let block = resource_block(&template, &sam_resource(f))
+            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)));
+        let text = block.join("\n");
+        assert!(
+            text.contains(&format!("Binary: {}", f.name)),
+            "{} does not build the `{}` binary",
+            sam_resource(f),
+            f.name
+        );
+        for t in f.triggers {
+            if let Some(marker) = t.sam_marker() {
+                assert!(
+                    text.contains(marker),
+                    "{} takes the {} trigger but its SAM resource has no `{marker}`",
+                    f.name,
+                    t.describe()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deploy_script_knows_every_function() {
+    let script = read("infra/gcp/deploy.sh");
+    let line = script
+        .lines()
+        .find_map(|l| l.strip_prefix("FUNCTIONS=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("deploy.sh has a FUNCTIONS=\"...\" line");
+    let listed: BTreeSet<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        listed,
+        registry(),
+        "deploy.sh FUNCTIONS and the registry differ"
+    );
+}
+
+#[test]
+fn the_readme_table_lists_every_function() {
+    let readme = read("README.md");
+    let table: BTreeSet<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## The functions"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert_eq!(
+        table,
+        registry(),
+        "README function table and the registry differ"
+    );
+}
+
+#[test]
+fn every_function_has_a_binary_and_a_workspace_member() {
+    let workspace = read("Cargo.toml");
+    let mut dirs = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let entry = entry.expect("functions/ entry");
+        if entry.path().join("Cargo.toml").is_file() {
+            dirs.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    let expected: BTreeSet<String> = registry().iter().map(|s| s.to_string()).collect();
+    assert_eq!(dirs, expected, "functions/* and the registry differ");
+    for f in FUNCTIONS {
+        let manifest = read(&format!("functions/{}/Cargo.toml", f.name));
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", f.name)),
+            "functions/{}/Cargo.toml does not build a `{}` binary",
+            f.name,
+            f.name
+        );
+        assert!(
+            workspace.contains(&format!("\"functions/{}\"", f.name)),
+            "functions/{} is not a workspace member",
+            f.name
+        );
+        let main = read(&format!("functions/{}/src/main.rs", f.name));
+        let constant = f.name.replace('-', "_").to_uppercase();
+        assert!(
+            main.contains(&format!("functions::{constant})")),
+            "functions/{}/src/main.rs does not run the registry's {constant}",
+            f.name
+        );
+    }
+}
