@@ -22,32 +22,3 @@ pub use route53::Route53Traffic;
 pub use s3_objects::S3ObjectStore;
 pub use s3_state::S3StateStore;
 pub use secrets::resolve_secret;
-
-/// Reads a whole S3 object as text (configuration files).
-pub async fn get_object_text(
-    ctx: &AwsContext,
-    bucket: &str,
-    key: &str,
-) -> Result<String, twincloud_core::ports::PortError> {
-    let out = ctx
-        .s3()
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| classify(&format!("s3://{bucket}/{key}"), e))?;
-    let bytes = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| twincloud_core::ports::PortError {
-            message: format!("s3://{bucket}/{key}: reading body: {e}"),
-            retry: twincloud_core::Retry::Transient,
-        })?
-        .into_bytes();
-    String::from_utf8(bytes.to_vec()).map_err(|_| twincloud_core::ports::PortError {
-        message: format!("s3://{bucket}/{key} is not UTF-8 text"),
-        retry: twincloud_core::Retry::Permanent,
-    })
-}

@@ -14,6 +14,8 @@ pub enum GcpAuth {
     /// Application Default Credentials through `google-cloud-auth` (the metadata server on
     /// Cloud Run, a service-account key or `gcloud auth application-default login` elsewhere).
     Adc(Arc<OnceCell<google_cloud_auth::credentials::AccessTokenCredentials>>),
+    /// A fixed access token (tests, and a token minted elsewhere); redacted in `Debug`.
+    Static(twincloud_core::Secret),
 }
 
 impl std::fmt::Debug for GcpAuth {
@@ -21,6 +23,7 @@ impl std::fmt::Debug for GcpAuth {
         f.write_str(match self {
             GcpAuth::None => "GcpAuth::None",
             GcpAuth::Adc(_) => "GcpAuth::Adc",
+            GcpAuth::Static(_) => "GcpAuth::Static(<redacted>)",
         })
     }
 }
@@ -105,6 +108,12 @@ impl GcpContext {
         }
     }
 
+    /// This context with every request carrying `token` as its bearer token.
+    pub fn with_access_token(mut self, token: twincloud_core::Secret) -> Self {
+        self.auth = GcpAuth::Static(token);
+        self
+    }
+
     /// With a different Pub/Sub base URL.
     pub fn with_pubsub(mut self, base: &str) -> Self {
         base.trim_end_matches('/').clone_into(&mut self.pubsub);
@@ -156,6 +165,7 @@ impl GcpContext {
     pub async fn token(&self) -> Result<Option<String>, PortError> {
         match &self.auth {
             GcpAuth::None => Ok(None),
+            GcpAuth::Static(t) => Ok(Some(t.expose().to_owned())),
             GcpAuth::Adc(cell) => {
                 let creds = cell
                     .get_or_try_init(|| async {

@@ -22,30 +22,3 @@ pub use gcs_objects::GcsObjectStore;
 pub use gcs_state::GcsStateStore;
 pub use pubsub::PubSubNotifier;
 pub use secrets::resolve_secret;
-
-use twincloud_core::ports::{PortError, Retry};
-
-/// Reads a whole GCS object as text (configuration files).
-pub async fn get_object_text(
-    ctx: &GcpContext,
-    bucket: &str,
-    object: &str,
-) -> Result<String, PortError> {
-    let url = format!(
-        "{}/storage/v1/b/{bucket}/o/{}?alt=media",
-        ctx.storage_base(),
-        gcs_state::encode(object)
-    );
-    let resp = ctx
-        .retry()
-        .send(|| ctx.request(reqwest::Method::GET, &url))
-        .await
-        .map_err(|f| PortError {
-            message: format!("gs://{bucket}/{object}: {}", f.message),
-            retry: f.retry,
-        })?;
-    resp.0.text().await.map_err(|e| PortError {
-        message: format!("gs://{bucket}/{object}: reading body: {e}"),
-        retry: Retry::Transient,
-    })
-}

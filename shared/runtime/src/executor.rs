@@ -7,6 +7,7 @@ use twincloud_core::ids::key_segment;
 use twincloud_core::plan::{Action, Operation, Plan};
 use twincloud_core::ports::{Precondition, Retry, StateError, Version, get_json};
 
+use crate::audit::AuditRecord;
 use crate::error::RunError;
 use crate::services::Services;
 
@@ -26,6 +27,11 @@ pub enum Outcome {
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// Done by an earlier delivery of the same event: not run again.
+    AlreadyDone {
+        /// When it was done.
+        at: DateTime<Utc>,
+    },
     /// Not run, and that is fine.
     Skipped {
         /// Why.
@@ -38,6 +44,13 @@ pub enum Outcome {
         /// Whether a retry may help.
         retry: Retry,
     },
+}
+
+impl Outcome {
+    /// Whether the action's effect is in place: done now or by an earlier delivery.
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Outcome::Done { .. } | Outcome::AlreadyDone { .. })
+    }
 }
 
 /// One action and its outcome.
@@ -124,19 +137,6 @@ fn action_key(plan: &Plan, a: &Action) -> String {
     )
 }
 
-fn audit_key(plan: &Plan, a: &Action, now: DateTime<Utc>) -> String {
-    // The attempt time is part of the key: a failed attempt and the retry that succeeded are
-    // both kept.
-    format!(
-        "audit/{}/{}/{}-{}@{}",
-        now.format("%Y-%m-%d"),
-        key_segment(&plan.function),
-        key_segment(&plan.event_id),
-        key_segment(&a.id),
-        now.timestamp_nanos_opt().unwrap_or_default()
-    )
-}
-
 /// Runs `plan` against `services`. With `dry_run`, nothing is written or sent.
 pub async fn execute(
     services: &Services,
@@ -186,14 +186,9 @@ pub async fn execute(
             .as_deref()
             .and_then(|d| reports.iter().find(|r| r.id == d))
         {
-            Some(dep)
-                if !matches!(dep.outcome, Outcome::Done { .. })
-                    && !is_already_done(&dep.outcome) =>
-            {
-                Outcome::Skipped {
-                    why: format!("depends on `{}`, which did not run", dep.id),
-                }
-            }
+            Some(dep) if !dep.outcome.succeeded() => Outcome::Skipped {
+                why: format!("depends on `{}`, which did not run", dep.id),
+            },
             _ => run_once(services, &plan, a, now).await,
         };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -203,7 +198,7 @@ pub async fn execute(
             }
             other => tracing::info!(action = %a.id, outcome = ?other, "{}", a.op.describe()),
         }
-        if is_already_done(&outcome) {
+        if matches!(outcome, Outcome::AlreadyDone { .. }) {
             // A redelivery: the original attempt's audit record stands.
             reports.push(ActionReport {
                 id: a.id.clone(),
@@ -214,28 +209,22 @@ pub async fn execute(
             });
             continue;
         }
-        let audit = serde_json::json!({
-            "function": plan.function,
-            "event_id": plan.event_id,
-            "action": a.id,
-            "what": a.op.describe(),
-            "reason": a.reason,
-            "outcome": outcome,
-            "elapsed_ms": elapsed_ms,
-            "at": now,
-        });
-        if let Err(e) = services
-            .state
-            .put(
-                &audit_key(&plan, a, now),
-                audit.to_string().as_bytes(),
-                &Precondition::None,
-            )
-            .await
-        {
-            // The action itself happened; a missing audit line must not make the platform redo it.
-            tracing::warn!(action = %a.id, "audit record not written: {e}");
-        }
+        crate::audit::write(
+            services.state.as_ref(),
+            &AuditRecord {
+                function: plan.function.clone(),
+                event_id: plan.event_id.clone(),
+                action: a.id.clone(),
+                what: a.op.describe(),
+                reason: a.reason.clone(),
+                outcome: outcome.clone(),
+                replaced: None,
+                detail: None,
+                elapsed_ms,
+                at: now,
+            },
+        )
+        .await;
         reports.push(ActionReport {
             id: a.id.clone(),
             what: a.op.describe(),
@@ -282,10 +271,6 @@ async fn wait_ready(
     }
 }
 
-fn is_already_done(o: &Outcome) -> bool {
-    matches!(o, Outcome::Skipped { why } if why.starts_with("already done"))
-}
-
 async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Utc>) -> Outcome {
     let key = action_key(plan, a);
     let fail = |e: StateError| Outcome::Failed {
@@ -298,11 +283,7 @@ async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Ut
             Err(e) => return fail(e),
         };
     let claim_expect = match existing {
-        Some((ActionRecord::Done { at, .. }, _)) => {
-            return Outcome::Skipped {
-                why: format!("already done at {}", at.to_rfc3339()),
-            };
-        }
+        Some((ActionRecord::Done { at, .. }, _)) => return Outcome::AlreadyDone { at },
         Some((ActionRecord::Claimed { at }, _))
             if now.signed_duration_since(at).num_seconds() < CLAIM_LEASE_SECS =>
         {

@@ -95,6 +95,9 @@ impl Report {
                     Outcome::WouldRun => format!("would run: {}", a.what),
                     Outcome::Done { detail: Some(d) } => format!("done: {} ({d})", a.what),
                     Outcome::Done { detail: None } => format!("done: {}", a.what),
+                    Outcome::AlreadyDone { at } => {
+                        format!("already done: {} (at {})", a.what, at.to_rfc3339())
+                    }
                     Outcome::Skipped { why } => format!("skipped: {} — {why}", a.what),
                     Outcome::Failed { error, retry } => {
                         format!("FAILED ({retry:?}): {} — {error}", a.what)

@@ -2,6 +2,7 @@
 //! when `AWS_LAMBDA_RUNTIME_API` is set, a CloudEvents HTTP server when `PORT` is set, and a
 //! one-shot run from the command line otherwise.
 
+pub mod audit;
 pub mod error;
 pub mod executor;
 pub mod function;
@@ -13,6 +14,7 @@ pub mod lease;
 pub mod logging;
 pub mod push_auth;
 pub mod services;
+pub mod stores;
 pub mod sync;
 
 use std::process::ExitCode;
@@ -23,6 +25,7 @@ use clap::Parser;
 pub use error::RunError;
 pub use executor::{Execution, Outcome};
 pub use function::{Function, Invocation};
+pub use functions::{FUNCTIONS, FunctionSpec, Trigger};
 pub use invoke::{Invoker, Report};
 pub use services::{Clouds, Services, load_config};
 
@@ -57,8 +60,9 @@ struct OneShot {
     output: String,
 }
 
-/// The `main` of a function binary.
-pub fn main_for(function: Box<dyn Function>) -> ExitCode {
+/// The `main` of a function binary: `main_for(&functions::NOTIFIER)`.
+pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
+    let function = spec.build();
     // Lambda and one-shot runs handle one event at a time: one thread starts faster and uses
     // less memory. The HTTP server takes concurrent requests and gets a worker per core.
     let serving =

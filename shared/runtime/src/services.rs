@@ -119,19 +119,7 @@ impl Services {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("twincloud")),
         };
-        let state: Arc<dyn StateStore> = match &config.project.state {
-            Location::Local { path } => Arc::new(twincloud_local::LocalStateStore::new(path)),
-            Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3StateStore::new(
-                clouds.aws().await,
-                bucket,
-                prefix,
-            )),
-            Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsStateStore::new(
-                clouds.gcp().await,
-                bucket,
-                prefix,
-            )),
-        };
+        let state = crate::stores::state_store(&config.project.state, clouds).await;
         // Built only when a channel needs it: loading TLS roots costs a cold start milliseconds.
         let http = std::sync::LazyLock::new(twincloud_http::client);
         let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
@@ -261,22 +249,6 @@ pub async fn load_config(explicit: Option<&str>, clouds: &Clouds) -> Result<Conf
     let Some(origin) = explicit.map(str::to_owned).or(from_env) else {
         return Ok(Config::local_default());
     };
-    let text = if let Some(rest) = origin.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or_else(|| RunError::Config(format!("{origin}: expected s3://BUCKET/KEY")))?;
-        twincloud_aws::get_object_text(clouds.aws().await, bucket, key)
-            .await
-            .map_err(|e| RunError::Config(format!("{origin}: {}", e.message)))?
-    } else if let Some(rest) = origin.strip_prefix("gs://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or_else(|| RunError::Config(format!("{origin}: expected gs://BUCKET/OBJECT")))?;
-        twincloud_gcp::get_object_text(clouds.gcp().await, bucket, key)
-            .await
-            .map_err(|e| RunError::Config(format!("{origin}: {}", e.message)))?
-    } else {
-        std::fs::read_to_string(&origin).map_err(|e| RunError::Config(format!("{origin}: {e}")))?
-    };
+    let text = crate::stores::read_text(&origin, clouds).await?;
     Ok(Config::parse(&origin, &text)?)
 }

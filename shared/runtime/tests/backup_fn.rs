@@ -162,6 +162,27 @@ keep_min = 2"#;
         "the foreign snapshot stays, whatever its age"
     );
     assert!(dbs.list_snapshots("unrelated").await.unwrap().is_empty());
+    // Every prune and snapshot is in the audit trail, one record each.
+    let store = twincloud_local::LocalStateStore::new(state.path());
+    let audit = twincloud_core::ports::StateStore::list(&store, "audit/")
+        .await
+        .unwrap();
+    let ours: Vec<&String> = audit
+        .iter()
+        .filter(|k| k.contains("/backup/run-1-"))
+        .collect();
+    for action in [
+        "prune-aion-db-old-40@",
+        "prune-aion-db-old-35@",
+        "snapshot-aion-db-20261122-030000@",
+        "snapshot-billing-20261122-030000@",
+    ] {
+        assert_eq!(
+            ours.iter().filter(|k| k.contains(action)).count(),
+            1,
+            "{action} in {ours:?}"
+        );
+    }
     let sent = outbox(state.path());
     assert_eq!(sent.len(), 1, "one summary: {sent:?}");
     let msg = sent[0].to_string();

@@ -73,9 +73,21 @@ delete = true
     assert_eq!(head.meta.content_type.as_deref(), Some("application/pdf"));
     assert_eq!(replica.get(key).await.unwrap().unwrap(), pdf);
 
-    // The same event again (S3 delivers at least once): nothing is copied.
+    let audited = || async {
+        let store = twincloud_local::LocalStateStore::new(state.path());
+        twincloud_core::ports::StateStore::list(&store, "audit/")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|k| k.contains("/bucket-sync/"))
+            .count()
+    };
+    assert_eq!(audited().await, 1, "the copy is in the audit trail");
+
+    // The same event again (S3 delivers at least once): nothing is copied, nothing recorded.
     let r = inv.handle_json(&put).await.unwrap();
     assert!(notes(&r).contains("already the same"), "{}", notes(&r));
+    assert_eq!(audited().await, 1);
 
     // A delete event removes the copy only once the source has no such object.
     replica.put_bytes("acme/old.csv", b"a,b").await.unwrap();

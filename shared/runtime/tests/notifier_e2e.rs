@@ -54,7 +54,7 @@ async fn the_same_event_twice_and_a_resent_alert_send_one_message() {
     let again = inv.handle_json(&ev).await.unwrap();
     assert!(matches!(
         again.results[0].execution.actions[0].outcome,
-        Outcome::Skipped { .. }
+        Outcome::AlreadyDone { .. }
     ));
     let mut v: serde_json::Value = serde_json::from_slice(&ev).unwrap();
     v["id"] = "another-delivery-of-the-same-state".into();

@@ -86,6 +86,9 @@ pub struct ProxyStats {
     pub bytes_up: u64,
     /// Response body bytes sent back.
     pub bytes_down: u64,
+    /// `METHOD path` of requests refused for lacking the required header (see
+    /// [`FaultProxy::require_header`]).
+    pub denied: Vec<String>,
 }
 
 /// The proxy; it runs until the test's runtime ends.
@@ -94,6 +97,7 @@ pub struct FaultProxy {
     addr: SocketAddr,
     rules: Arc<Mutex<Vec<Rule>>>,
     stats: Arc<Mutex<ProxyStats>>,
+    required: Arc<Mutex<Option<(String, String)>>>,
 }
 
 impl FaultProxy {
@@ -113,17 +117,23 @@ impl FaultProxy {
             .build()
             .unwrap();
         let upstream = upstream.trim_end_matches('/').to_owned();
-        let (r, s) = (rules.clone(), stats.clone());
+        let required: Arc<Mutex<Option<(String, String)>>> = Arc::default();
+        let (r, s, q) = (rules.clone(), stats.clone(), required.clone());
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                let (r, s, c) = (r.clone(), s.clone(), client.clone());
+                let (r, s, q, c) = (r.clone(), s.clone(), q.clone(), client.clone());
                 let ends = (upstream.clone(), format!("http://{addr}"));
                 tokio::spawn(async move {
-                    let _ = serve(sock, r, s, c, ends).await;
+                    let _ = serve(sock, r, s, q, c, ends).await;
                 });
             }
         });
-        FaultProxy { addr, rules, stats }
+        FaultProxy {
+            addr,
+            rules,
+            stats,
+            required,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -141,6 +151,12 @@ impl FaultProxy {
         });
     }
 
+    /// Refuses (401, as Google's APIs do) every request whose header `name` is not exactly
+    /// `value`, and records it in [`ProxyStats::denied`]: a cloud that checks credentials.
+    pub fn require_header(&self, name: &str, value: &str) {
+        *self.required.lock().unwrap() = Some((name.to_owned(), value.to_owned()));
+    }
+
     /// Removes every rule.
     pub fn clear(&self) {
         self.rules.lock().unwrap().clear();
@@ -156,6 +172,7 @@ async fn serve(
     sock: TcpStream,
     rules: Arc<Mutex<Vec<Rule>>>,
     stats: Arc<Mutex<ProxyStats>>,
+    required: Arc<Mutex<Option<(String, String)>>>,
     client: reqwest::Client,
     (upstream, own): (String, String),
 ) -> std::io::Result<()> {
@@ -208,11 +225,20 @@ async fn serve(
             body.resize(n, 0);
             reader.read_exact(&mut body).await?;
         }
+        let refused = required
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|(name, value)| get(name).as_deref() != Some(value.as_str()));
         let fault = {
             let mut st = stats.lock().unwrap();
             st.requests += 1;
             st.bytes_up += body.len() as u64;
             let key = format!("{method} {target}");
+            if refused {
+                st.faulted += 1;
+                st.denied.push(key.clone());
+            }
             let mut rules = rules.lock().unwrap();
             let hit = rules
                 .iter_mut()
@@ -224,7 +250,15 @@ async fn serve(
             if matches!(hit, Some(Fault::Status { .. } | Fault::Drop)) {
                 st.faulted += 1;
             }
-            hit
+            if refused {
+                Some(Fault::Status {
+                    status: 401,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: r#"{"error":{"code":401,"message":"Request is missing required authentication credential."}}"#.into(),
+                })
+            } else {
+                hit
+            }
         };
         let sock = reader.get_mut();
         let (status, resp_headers, resp_body) = match fault {
@@ -309,6 +343,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         204 => "No Content",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         412 => "Precondition Failed",
         429 => "Too Many Requests",

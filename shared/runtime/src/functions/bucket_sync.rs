@@ -16,8 +16,9 @@ use twincloud_core::plan::Plan;
 use twincloud_core::ports::{ObjectStore, Retry, Version, get_json};
 use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
 
+use crate::audit::{self, AuditRecord};
 use crate::error::RunError;
-use crate::executor::Execution;
+use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
 use crate::lease::{self, Lease, Leased, state_error};
@@ -186,7 +187,50 @@ async fn on_object(
         // Whatever the event says, the current source object is what is copied: a stale or
         // repeated event finds the destination already the same.
         let (source, destination) = stores(services, pair).await;
-        match sync_key(source, destination, &key, delete).await {
+        let started = std::time::Instant::now();
+        let result = sync_key(source, destination, &key, delete).await;
+        let changed = match &result {
+            Ok(Outcome::Copied(n)) => Some((
+                format!("copy `{key}` to {}", pair.destination),
+                ExecOutcome::Done {
+                    detail: Some(format!("{n} bytes")),
+                },
+            )),
+            Ok(Outcome::Deleted) => Some((
+                format!("delete `{key}` from {}", pair.destination),
+                ExecOutcome::Done { detail: None },
+            )),
+            Ok(_) => None,
+            Err(e) => Some((
+                format!("copy `{key}` to {}", pair.destination),
+                ExecOutcome::Failed {
+                    error: e.to_string(),
+                    retry: e.retry(),
+                },
+            )),
+        };
+        if let Some((what, outcome)) = changed {
+            audit::write(
+                services.state.as_ref(),
+                &AuditRecord {
+                    function: FUNCTION.into(),
+                    event_id: signal.id.clone(),
+                    action: format!("{}-{key}", pair.name),
+                    what,
+                    reason: format!(
+                        "object event for {}/{} (pair {})",
+                        o.bucket, o.key, pair.name
+                    ),
+                    outcome,
+                    replaced: None,
+                    detail: None,
+                    elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    at: Utc::now(),
+                },
+            )
+            .await;
+        }
+        match result {
             Ok(outcome) => exec.plan.notes.push(format!(
                 "{}: `{key}`: {}",
                 pair.name,
@@ -292,7 +336,46 @@ async fn reconcile(
                 ..SyncOptions::default()
             };
             let resumed = record.cursor.clone();
+            let started = std::time::Instant::now();
             let s = sync(source.clone(), destination.clone(), opts).await?;
+            if !inv.dry_run && s.copied + s.deleted + s.failed > 0 {
+                // One record per partition pass: thousands of copies cost one write.
+                audit::write(
+                    services.state.as_ref(),
+                    &AuditRecord {
+                        function: FUNCTION.into(),
+                        event_id: signal.id.clone(),
+                        action: key.replace('/', "-"),
+                        what: format!(
+                            "reconcile {} → {} [{}]: {} copied, {} deleted",
+                            pair.source,
+                            pair.destination,
+                            if partition.is_empty() {
+                                "all"
+                            } else {
+                                partition
+                            },
+                            s.copied,
+                            s.deleted
+                        ),
+                        reason: "scheduled reconcile".into(),
+                        outcome: if s.failed == 0 {
+                            ExecOutcome::Done { detail: None }
+                        } else {
+                            ExecOutcome::Failed {
+                                error: format!("{} object(s) failed", s.failed),
+                                retry: Retry::Transient,
+                            }
+                        },
+                        replaced: None,
+                        detail: serde_json::to_value(&s).ok(),
+                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                        at: Utc::now(),
+                    },
+                )
+                .await;
+            }
             exec.plan.notes.push(format!(
                 "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
                 pair.name,

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use twincloud_core::Location;
 use twincloud_core::planner::concurrency::ConcurrencyController;
 use twincloud_core::planner::sync::{
     Comparison, DeleteGate, DeletePolicy, Diff, Entry, ListingEnd, delete_gate, settle,
@@ -26,24 +25,8 @@ use merge::{Merge, Side};
 pub use progress::Progress;
 
 use crate::error::RunError;
-use crate::services::Clouds;
 
-/// Builds the object store of a location.
-pub async fn object_store(location: &Location, clouds: &Clouds) -> Arc<dyn ObjectStore> {
-    match location {
-        Location::Local { path } => Arc::new(twincloud_local::LocalObjectStore::new(path)),
-        Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3ObjectStore::new(
-            clouds.aws().await,
-            bucket,
-            prefix,
-        )),
-        Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsObjectStore::new(
-            clouds.gcp().await,
-            bucket,
-            prefix,
-        )),
-    }
-}
+pub use crate::stores::object_store;
 
 /// Options of one sync run.
 #[derive(Debug, Clone)]

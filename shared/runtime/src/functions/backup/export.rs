@@ -18,6 +18,7 @@ use twincloud_core::ports::{
 use super::BackupRecord;
 use super::run::SetRun;
 use super::targets::Exports;
+use crate::executor::Outcome;
 
 /// An export a run wants or has started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,29 +85,36 @@ pub(super) async fn run_exports(
         let busy = record.pending.iter().any(|p| p.database == e.database);
         match e.operation.clone() {
             None if busy => still.push(e),
-            None => match exporter
-                .start_export(
-                    &e.database,
-                    &uri(&policy.to, &e.key),
-                    &policy.databases,
-                    &policy.format,
-                )
-                .await
-            {
-                Ok(op) => {
-                    run.note(set, format!("{}: export to {} started", e.database, e.key));
-                    e.operation = Some(op.id);
-                    still.push(e);
+            None => {
+                let result = exporter
+                    .start_export(
+                        &e.database,
+                        &uri(&policy.to, &e.key),
+                        &policy.databases,
+                        &policy.format,
+                    )
+                    .await;
+                run.audited(
+                    format!("export-{}", e.key),
+                    format!("export {} to {}", e.database, uri(&policy.to, &e.key)),
+                    super::run::outcome(&result),
+                );
+                match result {
+                    Ok(op) => {
+                        run.note(set, format!("{}: export to {} started", e.database, e.key));
+                        e.operation = Some(op.id);
+                        still.push(e);
+                    }
+                    Err(err) if err.retry == Retry::Transient => {
+                        run.note(
+                            set,
+                            format!("{}: export waits: {}", e.database, err.message),
+                        );
+                        still.push(e);
+                    }
+                    Err(err) => run.port_failure(&e.database, "export", &err),
                 }
-                Err(err) if err.retry == Retry::Transient => {
-                    run.note(
-                        set,
-                        format!("{}: export waits: {}", e.database, err.message),
-                    );
-                    still.push(e);
-                }
-                Err(err) => run.port_failure(&e.database, "export", &err),
-            },
+            }
             Some(op) => match exporter.operation(&op).await {
                 Ok(o) => match o.state {
                     OperationState::Running => still.push(e),
@@ -220,7 +228,19 @@ async fn prune(
     };
     for v in retention(&exports, &rules, Utc::now()) {
         if let Verdict::Prune { id } = v {
-            match store.delete(&id, &Precondition::None).await {
+            let result = store.delete(&id, &Precondition::None).await;
+            run.audited(
+                format!("prune-export-{id}"),
+                format!("delete export {id} of {database}"),
+                match &result {
+                    Ok(()) => Outcome::Done { detail: None },
+                    Err(e) => Outcome::Failed {
+                        error: e.to_string(),
+                        retry: e.retry(),
+                    },
+                },
+            );
+            match result {
                 Ok(()) => {
                     run.summary.pruned += 1;
                     run.note(set, format!("{database}: pruned export {id}"));

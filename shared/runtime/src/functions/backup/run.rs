@@ -13,7 +13,9 @@ use twincloud_core::ports::{DatabaseInfo, PortError, Retry, SnapshotStatus, Vers
 
 use super::targets::{Targets, targets};
 use super::{Backup, BackupRecord, RunSummary, export};
+use crate::audit::AuditRecord;
 use crate::error::RunError;
+use crate::executor::Outcome;
 use crate::function::Invocation;
 use crate::lease::{self, state_error};
 use crate::services::Services;
@@ -35,6 +37,8 @@ pub(super) struct SetRun {
     pub held_elsewhere: bool,
     /// A transient failure after which the platform should retry the invocation.
     pub transient: Option<String>,
+    /// What was done since the last audit write: (action id, what, outcome).
+    pub audit: Vec<(String, String, Outcome)>,
 }
 
 impl SetRun {
@@ -51,6 +55,11 @@ impl SetRun {
             self.summary.failed += 1;
             self.problems.push(p);
         }
+    }
+
+    /// Records an effect for the audit trail (written after each round).
+    pub(super) fn audited(&mut self, action: String, what: String, outcome: Outcome) {
+        self.audit.push((action, what, outcome));
     }
 
     pub(super) fn port_failure(&mut self, database: &str, what: &str, e: &PortError) {
@@ -167,6 +176,24 @@ pub(super) async fn run_set(
                 &mut record,
                 &mut run,
                 &set.name,
+            )
+            .await;
+        }
+        for (action, what, outcome) in std::mem::take(&mut run.audit) {
+            crate::audit::write(
+                state,
+                &AuditRecord {
+                    function: super::FUNCTION.into(),
+                    event_id: signal.id.clone(),
+                    action,
+                    what,
+                    reason: format!("backup set `{}`, run of {}", set.name, run_at.to_rfc3339()),
+                    outcome,
+                    replaced: None,
+                    detail: None,
+                    elapsed_ms: 0,
+                    at: Utc::now(),
+                },
             )
             .await;
         }
@@ -292,7 +319,16 @@ async fn act(
                     (true, Some((d, _))) => d.as_ref(),
                     (true, None) => continue,
                 };
-                match target.delete_snapshot(database, id).await {
+                let result = target.delete_snapshot(database, id).await;
+                run.audited(
+                    format!("prune-{id}{}", if *dr { "-dr" } else { "" }),
+                    format!(
+                        "delete snapshot {id} of {database}{}",
+                        if *dr { " (DR region)" } else { "" }
+                    ),
+                    outcome(&result),
+                );
+                match result {
                     Ok(()) => {
                         run.summary.pruned += 1;
                         run.note(
@@ -307,7 +343,13 @@ async fn act(
                 }
             }
             BackupStep::Snapshot { database, id, .. } => {
-                match t.primary.create_snapshot(database, id).await {
+                let result = t.primary.create_snapshot(database, id).await;
+                run.audited(
+                    format!("snapshot-{id}"),
+                    format!("take snapshot {id} of {database}"),
+                    outcome(&result),
+                );
+                match result {
                     Ok(s) => {
                         run.summary.started += 1;
                         run.note(set, format!("{database}: snapshot {id} started"));
@@ -360,7 +402,16 @@ async fn act(
             }
             BackupStep::Copy { database, snapshot } => {
                 let Some((dr, cfg)) = &t.dr else { continue };
-                match dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()).await {
+                let result = dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()).await;
+                run.audited(
+                    format!("copy-{}", snapshot.id),
+                    format!(
+                        "copy snapshot {} of {database} to {}",
+                        snapshot.id, cfg.region
+                    ),
+                    outcome(&result),
+                );
+                match result {
                     Ok(_) => {
                         run.summary.copied += 1;
                         run.note(
@@ -394,6 +445,17 @@ async fn act(
         }
     }
     fresh
+}
+
+/// A provider call's result as an audit outcome.
+pub(super) fn outcome<T>(result: &Result<T, PortError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Done { detail: None },
+        Err(e) => Outcome::Failed {
+            error: e.message.clone(),
+            retry: e.retry,
+        },
+    }
 }
 
 /// A dry run says what it would do.

@@ -1,0 +1,67 @@
+//! The audit trail: one record per action a function took (or per batch, where thousands of
+//! copies must not cost thousands of writes), under `audit/<date>/<function>/<event>-<action>@<ns>`,
+//! with what it replaced where that is known, so that a change can be undone.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use twincloud_core::ids::key_segment;
+use twincloud_core::ports::{Precondition, StateStore};
+
+use crate::executor::Outcome;
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    /// The function that acted.
+    pub function: String,
+    /// The event it acted on.
+    pub event_id: String,
+    /// The action (or batch) id, unique within the event.
+    pub action: String,
+    /// One line: what was done.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// What the action replaced (a previous record target, the objects a batch overwrote).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<serde_json::Value>,
+    /// Details of a batch (counts, the keys it touched, bounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// How long it took.
+    pub elapsed_ms: u64,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl AuditRecord {
+    /// The state key: the attempt time is part of it, so a failed attempt and the retry that
+    /// succeeded are both kept.
+    pub fn key(&self) -> String {
+        format!(
+            "audit/{}/{}/{}-{}@{}",
+            self.at.format("%Y-%m-%d"),
+            key_segment(&self.function),
+            key_segment(&self.event_id),
+            key_segment(&self.action),
+            self.at.timestamp_nanos_opt().unwrap_or_default()
+        )
+    }
+}
+
+/// Writes `record`. A failure is logged, not returned: the action itself happened, and a
+/// missing audit line must not make the platform redo it.
+pub async fn write(state: &dyn StateStore, record: &AuditRecord) {
+    let body = match serde_json::to_vec(record) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(action = %record.action, "audit record not encoded: {e}");
+            return;
+        }
+    };
+    if let Err(e) = state.put(&record.key(), &body, &Precondition::None).await {
+        tracing::warn!(action = %record.action, "audit record not written: {e}");
+    }
+}
