@@ -1,7 +1,7 @@
 //! [`Compute`] on ECS services (Fargate or EC2): desired count and running count.
 
 use async_trait::async_trait;
-use twincloud_core::ports::{Compute, PortError, Retry, ServiceScale};
+use twincloud_core::ports::{Compute, ErrorKind, PortError, ServiceScale};
 
 use crate::context::AwsContext;
 use crate::error::classify;
@@ -26,10 +26,7 @@ impl EcsCompute {
     }
 
     fn permanent(&self, message: String) -> PortError {
-        PortError {
-            message,
-            retry: Retry::Permanent,
-        }
+        PortError::permanent(message)
     }
 }
 
@@ -90,7 +87,7 @@ impl Compute for EcsCompute {
                     &format!("ECS update service `{service}` in `{}`", self.cluster),
                     e,
                 );
-                if pe.message.contains("ServiceNotFoundException") {
+                if pe.is(ErrorKind::NotFound) {
                     self.permanent(format!(
                         "ECS service `{service}` not found in cluster `{}`",
                         self.cluster

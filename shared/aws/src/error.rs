@@ -1,7 +1,7 @@
 //! Classification of SDK errors into transient and permanent.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use twincloud_core::ports::{PortError, Retry};
+use twincloud_core::ports::{ErrorKind, PortError, Retry};
 
 /// Error codes AWS uses for throttling and overload across services.
 const TRANSIENT_CODES: &[&str] = &[
@@ -19,6 +19,22 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeout",
 ];
 
+/// The kind of refusal an AWS error code names (`DBSnapshotAlreadyExists`,
+/// `SnapshotQuotaExceeded`, `DBInstanceNotFound`, `ServiceNotFoundException`, ...).
+fn kind_of(code: &str) -> ErrorKind {
+    if code.contains("NotFound") || code == "NoSuchKey" || code == "NoSuchBucket" {
+        ErrorKind::NotFound
+    } else if code.contains("AlreadyExists") {
+        ErrorKind::AlreadyExists
+    } else if code.contains("QuotaExceeded")
+        || code.contains("LimitExceeded") && !code.starts_with("Request")
+    {
+        ErrorKind::QuotaExceeded
+    } else {
+        ErrorKind::Other
+    }
+}
+
 /// Turns an SDK error into a [`PortError`], naming what was being done.
 pub fn classify<E, R>(what: &str, e: SdkError<E, R>) -> PortError
 where
@@ -35,7 +51,7 @@ where
             } else {
                 Retry::Permanent
             };
-            (format!("{what}: {code}: {msg}"), retry)
+            return PortError::new(format!("{what}: {code}: {msg}"), retry).of_kind(kind_of(code));
         }
         SdkError::TimeoutError(_) => (format!("{what}: timed out"), Retry::Transient),
         SdkError::DispatchFailure(d) => (
@@ -48,7 +64,7 @@ where
         }
         _ => (format!("{what}: {e}"), Retry::Transient),
     };
-    PortError { message, retry }
+    PortError::new(message, retry)
 }
 
 /// The HTTP status of a service error, if the call got that far.

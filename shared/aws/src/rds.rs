@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_rds::primitives::{DateTime as AwsTime, DateTimeFormat};
 use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot, Tag};
 use twincloud_core::ports::{
-    Database, DatabaseInfo, DatabaseKind, DatabaseRestore, PortError, RestoreSource, Retry,
-    Snapshot, SnapshotStatus,
+    Database, DatabaseInfo, DatabaseKind, DatabaseRestore, ErrorKind, PortError, RestoreSource,
+    Retry, Snapshot, SnapshotStatus,
 };
 
 use crate::context::AwsContext;
@@ -61,7 +61,7 @@ impl RdsDatabase {
             Ok(_) => DatabaseKind::Instance,
             Err(e) => {
                 let e = classify(&format!("DB instance {database}"), e);
-                if !e.message.contains("DBInstanceNotFound") {
+                if !e.is(ErrorKind::NotFound) {
                     return Err(e);
                 }
                 self.client
@@ -94,7 +94,7 @@ impl RdsDatabase {
             Ok(out) => return Ok(out.db_snapshots().first().map(instance_snapshot)),
             Err(e) => {
                 let e = classify(&format!("snapshot {id}"), e);
-                if !e.message.contains("DBSnapshotNotFound") {
+                if !e.is(ErrorKind::NotFound) {
                     return Err(e);
                 }
             }
@@ -109,7 +109,7 @@ impl RdsDatabase {
             Ok(out) => Ok(out.db_cluster_snapshots().first().map(cluster_snapshot)),
             Err(e) => {
                 let e = classify(&format!("cluster snapshot {id}"), e);
-                if e.message.contains("DBClusterSnapshotNotFound") {
+                if e.is(ErrorKind::NotFound) {
                     Ok(None)
                 } else {
                     Err(e)
@@ -221,20 +221,8 @@ fn managed_tag() -> Tag {
     Tag::builder().key(MANAGED_TAG).value("true").build()
 }
 
-/// RDS says "not found" with these codes; retrying cannot help.
-fn not_found(p: &PortError) -> bool {
-    [
-        "DBInstanceNotFound",
-        "DBSnapshotNotFound",
-        "DBClusterNotFound",
-        "DBClusterSnapshotNotFound",
-    ]
-    .iter()
-    .any(|c| p.message.contains(c))
-}
-
 fn permanent_if_missing(p: PortError) -> PortError {
-    if not_found(&p) {
+    if p.is(ErrorKind::NotFound) {
         PortError {
             retry: Retry::Permanent,
             ..p
@@ -245,10 +233,7 @@ fn permanent_if_missing(p: PortError) -> PortError {
 }
 
 fn no_answer(what: String) -> PortError {
-    PortError {
-        message: format!("{what}: RDS returned no snapshot"),
-        retry: Retry::Transient,
-    }
+    PortError::transient(format!("{what}: RDS returned no snapshot"))
 }
 
 #[async_trait]
@@ -335,13 +320,10 @@ impl Database for RdsDatabase {
             return Ok(());
         };
         if !s.managed || s.database != database {
-            return Err(PortError {
-                message: format!(
-                    "snapshot {id} of {} was not made by twincloud for {database} (no {MANAGED_TAG} tag): not deleted",
-                    s.database
-                ),
-                retry: Retry::Permanent,
-            });
+            return Err(PortError::permanent(format!(
+                "snapshot {id} of {} was not made by twincloud for {database} (no {MANAGED_TAG} tag): not deleted",
+                s.database
+            )));
         }
         let what = format!("deleting snapshot {id}");
         let done = if s.cluster {
@@ -362,7 +344,7 @@ impl Database for RdsDatabase {
                 .map_err(|e| classify(&what, e))
         };
         match done {
-            Err(e) if not_found(&e) => Ok(()),
+            Err(e) if e.is(ErrorKind::NotFound) => Ok(()),
             other => other,
         }
     }
@@ -372,12 +354,11 @@ impl Database for RdsDatabase {
         source: &Snapshot,
         kms_key: Option<&str>,
     ) -> Result<Snapshot, PortError> {
-        let arn = source.arn.as_deref().ok_or_else(|| PortError {
-            message: format!(
+        let arn = source.arn.as_deref().ok_or_else(|| {
+            PortError::permanent(format!(
                 "snapshot {} has no ARN: it cannot be copied across regions",
                 source.id
-            ),
-            retry: Retry::Permanent,
+            ))
         })?;
         let what = || format!("copying snapshot {} from {arn}", source.id);
         let copy = if source.cluster {
@@ -454,9 +435,8 @@ impl DatabaseRestore for RdsDatabase {
         let what = format!("restoring into {target}");
         match source {
             RestoreSource::Snapshot { id } => {
-                let s = self.find_snapshot(id).await?.ok_or_else(|| PortError {
-                    message: format!("snapshot {id} not found in this region"),
-                    retry: Retry::Permanent,
+                let s = self.find_snapshot(id).await?.ok_or_else(|| {
+                    PortError::permanent(format!("snapshot {id} not found in this region"))
                 })?;
                 if s.cluster {
                     let engine = self

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet, RrType,
 };
-use twincloud_core::ports::{PortError, Retry, Traffic};
+use twincloud_core::ports::{PortError, Traffic};
 
 use crate::context::AwsContext;
 use crate::error::classify;
@@ -65,9 +65,8 @@ impl Traffic for Route53Traffic {
         if self.current_target(record).await?.as_deref() == Some(target) {
             return Ok(());
         }
-        let build = |what: &str, e: aws_sdk_route53::error::BuildError| PortError {
-            message: format!("building {what}: {e}"),
-            retry: Retry::Permanent,
+        let build = |what: &str, e: aws_sdk_route53::error::BuildError| {
+            PortError::permanent(format!("building {what}: {e}"))
         };
         let set = ResourceRecordSet::builder()
             .name(fqdn(record))
@@ -107,13 +106,10 @@ impl Traffic for Route53Traffic {
         let start = Instant::now();
         while status != ChangeStatus::Insync {
             if start.elapsed() > self.insync_timeout {
-                return Err(PortError {
-                    message: format!(
-                        "Route 53 change {id} for `{record}` not INSYNC after {}s",
-                        self.insync_timeout.as_secs()
-                    ),
-                    retry: Retry::Transient,
-                });
+                return Err(PortError::transient(format!(
+                    "Route 53 change {id} for `{record}` not INSYNC after {}s",
+                    self.insync_timeout.as_secs()
+                )));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
             let out = self

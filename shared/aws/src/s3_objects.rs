@@ -15,7 +15,7 @@ use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
-    PortError, Precondition, PutRequest, Retry, Upload, check_object_key, is_folder_placeholder,
+    PortError, Precondition, PutRequest, Upload, check_object_key, is_folder_placeholder,
     paged_listing,
 };
 
@@ -293,10 +293,10 @@ impl ObjectStore for S3ObjectStore {
             },
         );
         let body = o.body.collect().await.map_err(|e| {
-            ObjectError::Backend(PortError {
-                message: format!("s3://{}/{k}: reading body: {e}", self.bucket),
-                retry: Retry::Transient,
-            })
+            ObjectError::Backend(PortError::transient(format!(
+                "s3://{}/{k}: reading body: {e}",
+                self.bucket
+            )))
         })?;
         Ok((head, body.into_bytes().to_vec()))
     }
@@ -317,25 +317,22 @@ impl ObjectStore for S3ObjectStore {
         }
         let o = call.send().await.map_err(|e| self.error(key, e))?;
         let bytes = o.body.collect().await.map_err(|e| {
-            ObjectError::Backend(PortError {
-                message: format!("s3://{}/{k}: reading body: {e}", self.bucket),
-                retry: Retry::Transient,
-            })
+            ObjectError::Backend(PortError::transient(format!(
+                "s3://{}/{k}: reading body: {e}",
+                self.bucket
+            )))
         })?;
         let mut out = bytes.into_bytes().to_vec();
         // An empty range asks for nothing; S3 has no way to say so, so read and drop.
         if range.end <= range.start {
             out.clear();
         } else if out.len() as u64 != range.end - range.start {
-            return Err(ObjectError::Backend(PortError {
-                message: format!(
-                    "s3://{}/{k}: asked for {} bytes, got {}",
-                    self.bucket,
-                    range.end - range.start,
-                    out.len()
-                ),
-                retry: Retry::Transient,
-            }));
+            return Err(ObjectError::Backend(PortError::transient(format!(
+                "s3://{}/{k}: asked for {} bytes, got {}",
+                self.bucket,
+                range.end - range.start,
+                out.len()
+            ))));
         }
         Ok(out)
     }

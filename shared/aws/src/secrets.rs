@@ -1,6 +1,6 @@
 //! Secrets Manager references: `aws-sm:ID[#json-key]`.
 
-use twincloud_core::ports::{PortError, Retry};
+use twincloud_core::ports::PortError;
 use twincloud_core::secret::Secret;
 
 use crate::context::AwsContext;
@@ -20,23 +20,22 @@ pub async fn resolve_secret(
         .send()
         .await
         .map_err(|e| classify(&format!("Secrets Manager secret `{id}`"), e))?;
-    let text = out.secret_string().ok_or_else(|| PortError {
-        message: format!("secret `{id}` has no string value"),
-        retry: Retry::Permanent,
-    })?;
+    let text = out
+        .secret_string()
+        .ok_or_else(|| PortError::permanent(format!("secret `{id}` has no string value")))?;
     match key {
         None => Ok(Secret::new(text)),
         Some(k) => {
-            let v: serde_json::Value = serde_json::from_str(text).map_err(|_| PortError {
-                message: format!("secret `{id}` is not a JSON object, so `#{k}` cannot be read"),
-                retry: Retry::Permanent,
+            let v: serde_json::Value = serde_json::from_str(text).map_err(|_| {
+                PortError::permanent(format!(
+                    "secret `{id}` is not a JSON object, so `#{k}` cannot be read"
+                ))
             })?;
             v.get(k)
                 .and_then(serde_json::Value::as_str)
                 .map(Secret::new)
-                .ok_or_else(|| PortError {
-                    message: format!("secret `{id}` has no string key `{k}`"),
-                    retry: Retry::Permanent,
+                .ok_or_else(|| {
+                    PortError::permanent(format!("secret `{id}` has no string key `{k}`"))
                 })
         }
     }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use twincloud_core::ports::{PortError, Retry, Traffic};
+use twincloud_core::ports::{PortError, Traffic};
 
 use crate::context::GcpContext;
 
@@ -147,14 +147,11 @@ impl Traffic for CloudDnsTraffic {
         let start = Instant::now();
         while status.status != "done" {
             if start.elapsed() > self.done_timeout {
-                return Err(PortError {
-                    message: format!(
-                        "Cloud DNS change {} for `{record}` not done after {}s",
-                        status.id,
-                        self.done_timeout.as_secs()
-                    ),
-                    retry: Retry::Transient,
-                });
+                return Err(PortError::transient(format!(
+                    "Cloud DNS change {} for `{record}` not done after {}s",
+                    status.id,
+                    self.done_timeout.as_secs()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             let url = format!("{}/changes/{}", self.base(), status.id);

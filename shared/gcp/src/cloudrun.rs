@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use twincloud_core::ports::{Compute, PortError, Retry, ServiceScale};
+use twincloud_core::ports::{Compute, PortError, ServiceScale};
 
 use crate::context::GcpContext;
 
@@ -86,20 +86,23 @@ impl CloudRunCompute {
                 )
             })
             .await
-            .map_err(|f| PortError {
-                message: if f.status == Some(404) {
-                    format!(
-                        "Cloud Run service `{service}` not found in {}/{}",
-                        self.project, self.region
-                    )
-                } else {
-                    format!("Cloud Run service `{service}`: {}", f.message)
-                },
-                retry: f.retry,
+            .map_err(|f| {
+                PortError::new(
+                    if f.status == Some(404) {
+                        format!(
+                            "Cloud Run service `{service}` not found in {}/{}",
+                            self.project, self.region
+                        )
+                    } else {
+                        format!("Cloud Run service `{service}`: {}", f.message)
+                    },
+                    f.retry,
+                )
             })?;
-        resp.json().await.map_err(|e| PortError {
-            message: format!("Cloud Run service `{service}`: unreadable response: {e}"),
-            retry: Retry::Transient,
+        resp.json().await.map_err(|e| {
+            PortError::transient(format!(
+                "Cloud Run service `{service}`: unreadable response: {e}"
+            ))
         })
     }
 }
@@ -136,12 +139,9 @@ impl Compute for CloudRunCompute {
             .max_instance_count
             .filter(|m| desired > *m)
         {
-            return Err(PortError {
-                message: format!(
-                    "Cloud Run service `{service}`: desired {desired} is above its maximum of {max}"
-                ),
-                retry: Retry::Permanent,
-            });
+            return Err(PortError::permanent(format!(
+                "Cloud Run service `{service}`: desired {desired} is above its maximum of {max}"
+            )));
         }
         let token = self.ctx.token().await?;
         let url = format!("{}?updateMask=scaling.minInstanceCount", self.url(service));
@@ -157,9 +157,11 @@ impl Compute for CloudRunCompute {
                     .json(&body)
             })
             .await
-            .map_err(|f| PortError {
-                message: format!("Cloud Run update of `{service}`: {}", f.message),
-                retry: f.retry,
+            .map_err(|f| {
+                PortError::new(
+                    format!("Cloud Run update of `{service}`: {}", f.message),
+                    f.retry,
+                )
             })?;
         Ok(())
     }

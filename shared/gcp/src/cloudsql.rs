@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use twincloud_core::ports::{
-    Database, DatabaseExport, DatabaseInfo, DatabaseKind, ExportFormat, Operation, OperationState,
-    PortError, Retry, Snapshot, SnapshotStatus,
+    Database, DatabaseExport, DatabaseInfo, DatabaseKind, ErrorKind, ExportFormat, Operation,
+    OperationState, PortError, Snapshot, SnapshotStatus,
 };
 
 use crate::context::GcpContext;
@@ -111,10 +111,7 @@ fn run_status(s: &str) -> SnapshotStatus {
 }
 
 fn unreadable(what: &str, e: reqwest::Error) -> PortError {
-    PortError {
-        message: format!("{what}: unreadable response: {e}"),
-        retry: Retry::Transient,
-    }
+    PortError::transient(format!("{what}: unreadable response: {e}"))
 }
 
 impl CloudSqlDatabase {
@@ -155,23 +152,17 @@ impl CloudSqlDatabase {
             })
             .await
             .map_err(|f| match f.status {
-                Some(404) => PortError {
-                    message: format!("{what}: not found in project {}", self.project),
-                    retry: f.retry,
-                },
+                Some(404) => PortError::new(
+                    format!("{what}: not found in project {}", self.project),
+                    f.retry,
+                ),
                 // An instance runs one operation at a time (an automated backup, an export):
                 // the next run tries again.
-                Some(409) => PortError {
-                    message: format!(
-                        "{what}: another operation is in progress on the instance: {}",
-                        f.message
-                    ),
-                    retry: Retry::Transient,
-                },
-                _ => PortError {
-                    message: format!("{what}: {}", f.message),
-                    retry: f.retry,
-                },
+                Some(409) => PortError::transient(format!(
+                    "{what}: another operation is in progress on the instance: {}",
+                    f.message
+                )),
+                _ => PortError::new(format!("{what}: {}", f.message), f.retry),
             })?;
         Ok(resp)
     }
@@ -265,10 +256,10 @@ impl Database for CloudSqlDatabase {
             .iter()
             .any(|r| r.description.as_deref() == Some(description.as_str()))
         {
-            return Err(PortError {
-                message: format!("{what}: AlreadyExists: a backup run with this id exists"),
-                retry: Retry::Permanent,
-            });
+            return Err(PortError::permanent(format!(
+                "{what}: a backup run with this id exists already"
+            ))
+            .of_kind(ErrorKind::AlreadyExists));
         }
         let body = json!({"description": description, "kind": "sql#backupRun"});
         let url = self.url(&format!("instances/{database}/backupRuns"));
@@ -306,12 +297,9 @@ impl Database for CloudSqlDatabase {
             return Ok(());
         };
         if !s.managed {
-            return Err(PortError {
-                message: format!(
-                    "backup run {id} of {database} was not made by twincloud: not deleted"
-                ),
-                retry: Retry::Permanent,
-            });
+            return Err(PortError::permanent(format!(
+                "backup run {id} of {database} was not made by twincloud: not deleted"
+            )));
         }
         let run_id = s.arn.unwrap_or_default();
         let url = self.url(&format!("instances/{database}/backupRuns/{run_id}"));

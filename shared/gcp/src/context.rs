@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
-use twincloud_core::ports::{PortError, Retry};
+use twincloud_core::ports::PortError;
 use twincloud_http::HttpRetry;
 
 /// How requests are authenticated.
@@ -171,16 +171,13 @@ impl GcpContext {
                     .get_or_try_init(|| async {
                         google_cloud_auth::credentials::Builder::default()
                             .build_access_token_credentials()
-                            .map_err(|e| PortError {
-                                message: format!("GCP credentials: {e}"),
-                                retry: Retry::Permanent,
-                            })
+                            .map_err(|e| PortError::permanent(format!("GCP credentials: {e}")))
                     })
                     .await?;
-                let t = creds.access_token().await.map_err(|e| PortError {
-                    message: format!("GCP access token: {e}"),
-                    retry: Retry::Transient,
-                })?;
+                let t = creds
+                    .access_token()
+                    .await
+                    .map_err(|e| PortError::transient(format!("GCP access token: {e}")))?;
                 Ok(Some(t.token))
             }
         }

@@ -13,7 +13,7 @@ use twincloud_core::digest::{ContentDigest, base64_to_hex, hex_to_base64};
 use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     ObjectError, ObjectHead, ObjectListing, ObjectStore, PortError, Precondition, PutRequest,
-    Retry, Upload, check_object_key, paged_listing,
+    Upload, check_object_key, paged_listing,
 };
 use twincloud_http::HttpFailure;
 
@@ -67,15 +67,15 @@ impl GcsObjectStore {
             Some(403) if m.contains("retention") || m.contains("hold") => {
                 ObjectError::Retained(key.into())
             }
-            _ => ObjectError::Backend(PortError {
-                message: format!(
+            _ => ObjectError::Backend(PortError::new(
+                format!(
                     "gs://{}/{}: {}",
                     self.bucket,
                     self.prefix.join(key),
                     f.message
                 ),
-                retry: f.retry,
-            }),
+                f.retry,
+            )),
         }
     }
 
@@ -84,10 +84,10 @@ impl GcsObjectStore {
         let mut meta = serde_json::json!({ "name": name, "metadata": req.stored_metadata() });
         if let Some(h) = &req.md5 {
             let b64 = hex_to_base64(h).ok_or_else(|| {
-                ObjectError::Backend(PortError {
-                    message: format!("{}: `{h}` is not a hex MD5", req.key),
-                    retry: Retry::Permanent,
-                })
+                ObjectError::Backend(PortError::permanent(format!(
+                    "{}: `{h}` is not a hex MD5",
+                    req.key
+                )))
             })?;
             meta["md5Hash"] = b64.into();
         }
@@ -173,13 +173,10 @@ impl ObjectStore for GcsObjectStore {
             Err(f) => return Err(self.error(key, f)),
         };
         let item: Item = resp.json().await.map_err(|e| {
-            ObjectError::Backend(PortError {
-                message: format!(
-                    "gs://{}/{name}: unreadable object resource: {e}",
-                    self.bucket
-                ),
-                retry: Retry::Transient,
-            })
+            ObjectError::Backend(PortError::transient(format!(
+                "gs://{}/{name}: unreadable object resource: {e}",
+                self.bucket
+            )))
         })?;
         Ok(item.into_head(&self.prefix))
     }
@@ -223,20 +220,17 @@ impl ObjectStore for GcsObjectStore {
                 _ => self.error(key, f),
             })?;
         let body = sent.0.bytes().await.map_err(|e| {
-            ObjectError::Backend(PortError {
-                message: format!("gs://{}/{name}: reading body: {e}", self.bucket),
-                retry: Retry::Transient,
-            })
+            ObjectError::Backend(PortError::transient(format!(
+                "gs://{}/{name}: reading body: {e}",
+                self.bucket
+            )))
         })?;
         if body.len() as u64 != want {
-            return Err(ObjectError::Backend(PortError {
-                message: format!(
-                    "gs://{}/{name}: asked for {want} bytes, got {}",
-                    self.bucket,
-                    body.len()
-                ),
-                retry: Retry::Transient,
-            }));
+            return Err(ObjectError::Backend(PortError::transient(format!(
+                "gs://{}/{name}: asked for {want} bytes, got {}",
+                self.bucket,
+                body.len()
+            ))));
         }
         Ok(body.to_vec())
     }
@@ -314,13 +308,10 @@ impl ObjectStore for GcsObjectStore {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                ObjectError::Backend(PortError {
-                    message: format!(
-                        "gs://{}/{name}: the resumable upload has no session URI",
-                        self.bucket
-                    ),
-                    retry: Retry::Transient,
-                })
+                ObjectError::Backend(PortError::transient(format!(
+                    "gs://{}/{name}: the resumable upload has no session URI",
+                    self.bucket
+                )))
             })?;
         // The session lives on the upload endpoint; keep our own base (a proxy in tests, the
         // same host in production) and take the path and query of the session URI.

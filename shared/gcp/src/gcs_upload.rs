@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use twincloud_core::ports::{ObjectError, PortError, PutRequest, Retry, Upload};
+use twincloud_core::ports::{ObjectError, PortError, PutRequest, Upload};
 
 use crate::gcs_listing::Item;
 use crate::gcs_objects::GcsObjectStore;
@@ -78,13 +78,10 @@ impl Upload for GcsUpload {
             self.write(Vec::new()).await?;
         }
         let Some(stored) = self.finished.take() else {
-            return Err(ObjectError::Backend(PortError {
-                message: format!(
-                    "{}: the upload ended at byte {} of {} without GCS completing it",
-                    self.req.key, self.offset, self.req.size
-                ),
-                retry: Retry::Transient,
-            }));
+            return Err(ObjectError::Backend(PortError::transient(format!(
+                "{}: the upload ended at byte {} of {} without GCS completing it",
+                self.req.key, self.offset, self.req.size
+            ))));
         };
         if let Some(want) = &self.req.md5
             && !want.eq_ignore_ascii_case(md5)

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use serde::Deserialize;
-use twincloud_core::ports::{PortError, Retry};
+use twincloud_core::ports::PortError;
 use twincloud_core::secret::Secret;
 
 use crate::context::GcpContext;
@@ -30,14 +30,8 @@ pub async fn resolve_secret(
         .retry()
         .send(|| ctx.authorized(ctx.request(reqwest::Method::GET, &url), token.as_deref()))
         .await
-        .map_err(|f| PortError {
-            message: format!("Secret Manager `{name}`: {}", f.message),
-            retry: f.retry,
-        })?;
-    let perm = |m: String| PortError {
-        message: m,
-        retry: Retry::Permanent,
-    };
+        .map_err(|f| PortError::new(format!("Secret Manager `{name}`: {}", f.message), f.retry))?;
+    let perm = |m: String| PortError::permanent(m);
     let body: AccessResponse = resp
         .json()
         .await

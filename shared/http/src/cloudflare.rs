@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use twincloud_core::ports::{PortError, Retry, Traffic};
+use twincloud_core::ports::{PortError, Traffic};
 use twincloud_core::secret::Secret;
 
 use crate::retry::HttpRetry;
@@ -91,17 +91,14 @@ impl CloudflareTraffic {
             .await?;
         match (env.success, env.result) {
             (true, Some(r)) => Ok(r),
-            _ => Err(PortError {
-                message: format!(
-                    "Cloudflare {what}: {}",
-                    env.errors
-                        .iter()
-                        .map(|e| format!("{} {}", e.code, e.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                retry: Retry::Permanent,
-            }),
+            _ => Err(PortError::permanent(format!(
+                "Cloudflare {what}: {}",
+                env.errors
+                    .iter()
+                    .map(|e| format!("{} {}", e.code, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))),
         }
     }
 

@@ -168,12 +168,11 @@ pub async fn send_json<T: serde::de::DeserializeOwned>(
     make: impl FnMut() -> reqwest::RequestBuilder,
 ) -> Result<T, twincloud_core::ports::PortError> {
     use twincloud_core::ports::PortError;
-    let (resp, _) = retry.send(make).await.map_err(|f| PortError {
-        message: format!("{what}: {}", f.message),
-        retry: f.retry,
-    })?;
-    resp.json().await.map_err(|e| PortError {
-        message: format!("{what}: unreadable response: {e}"),
-        retry: Retry::Transient,
-    })
+    let (resp, _) = retry
+        .send(make)
+        .await
+        .map_err(|f| PortError::new(format!("{what}: {}", f.message), f.retry))?;
+    resp.json()
+        .await
+        .map_err(|e| PortError::transient(format!("{what}: unreadable response: {e}")))
 }

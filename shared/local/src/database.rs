@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use twincloud_core::ids::key_segment;
 use twincloud_core::ports::{
-    Database, DatabaseInfo, DatabaseKind, DatabaseRestore, PortError, RestoreSource, Snapshot,
-    SnapshotStatus,
+    Database, DatabaseInfo, DatabaseKind, DatabaseRestore, ErrorKind, PortError, RestoreSource,
+    Snapshot, SnapshotStatus,
 };
 
 use crate::sim::{existing, locked, permanent, read, write};
@@ -153,13 +153,15 @@ impl LocalDatabase {
         locked(&self.root, move || {
             let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
             if d.snapshots.iter().any(|s| s.id == id) {
-                return Err(permanent(format!("snapshot `{id}` already exists")));
+                return Err(permanent(format!("snapshot `{id}` already exists"))
+                    .of_kind(ErrorKind::AlreadyExists));
             }
             let ours = d.snapshots.iter().filter(|s| s.managed).count();
             if d.sim.quota.is_some_and(|q| ours >= q) {
                 return Err(permanent(format!(
                     "SnapshotQuotaExceeded: `{db}` has {ours} snapshots, the most allowed (local simulation)"
-                )));
+                ))
+                .of_kind(ErrorKind::QuotaExceeded));
             }
             let snap = Snapshot {
                 id,

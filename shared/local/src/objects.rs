@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use twincloud_core::digest::ContentDigest;
 use twincloud_core::ports::{
     ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore, PortError,
-    Precondition, PutRequest, Retry, Upload, check_object_key,
+    Precondition, PutRequest, Upload, check_object_key,
 };
 
 use crate::files::TMP_PREFIX;
@@ -46,10 +46,9 @@ impl LocalObjectStore {
     fn path(&self, key: &str) -> Result<PathBuf, ObjectError> {
         check_object_key(key)?;
         if key.split('/').any(|s| s.starts_with(INTERNAL_PREFIX)) {
-            return Err(ObjectError::Backend(PortError {
-                message: format!("`{key}`: names starting with {INTERNAL_PREFIX} are reserved"),
-                retry: Retry::Permanent,
-            }));
+            return Err(ObjectError::Backend(PortError::permanent(format!(
+                "`{key}`: names starting with {INTERNAL_PREFIX} are reserved"
+            ))));
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(self.root.join(key))
@@ -57,20 +56,16 @@ impl LocalObjectStore {
 }
 
 pub(crate) fn failed(path: &Path, e: std::io::Error) -> ObjectError {
-    ObjectError::Backend(PortError {
-        message: format!("{}: {e}", path.display()),
-        retry: Retry::Transient,
-    })
+    ObjectError::Backend(PortError::transient(format!("{}: {e}", path.display())))
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ObjectError> + Send + 'static,
 ) -> Result<T, ObjectError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ObjectError::Backend(PortError {
-            message: format!("local object task failed: {e}"),
-            retry: Retry::Transient,
-        })
+        ObjectError::Backend(PortError::transient(format!(
+            "local object task failed: {e}"
+        )))
     })?
 }
 
@@ -87,10 +82,10 @@ pub(crate) fn version_of(meta: &std::fs::Metadata) -> String {
 fn current_version(path: &Path) -> Result<Option<String>, ObjectError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(Some(version_of(&m))),
-        Ok(_) => Err(ObjectError::Backend(PortError {
-            message: format!("{} is a directory, not an object", path.display()),
-            retry: Retry::Permanent,
-        })),
+        Ok(_) => Err(ObjectError::Backend(PortError::permanent(format!(
+            "{} is a directory, not an object",
+            path.display()
+        )))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(failed(path, e)),
     }
@@ -407,10 +402,10 @@ struct LocalUpload {
 impl LocalUpload {
     fn take(&mut self) -> Result<TempFile, ObjectError> {
         self.tmp.take().ok_or_else(|| {
-            ObjectError::Backend(PortError {
-                message: format!("{}: upload already finished", self.req.key),
-                retry: Retry::Permanent,
-            })
+            ObjectError::Backend(PortError::permanent(format!(
+                "{}: upload already finished",
+                self.req.key
+            )))
         })
     }
 }

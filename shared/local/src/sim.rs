@@ -8,22 +8,16 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use twincloud_core::ids::key_segment;
-use twincloud_core::ports::{Compute, PortError, Retry, ServiceScale, Traffic};
+use twincloud_core::ports::{Compute, PortError, ServiceScale, Traffic};
 
 use crate::files::{read_json, with_lock, write_atomic};
 
 pub(crate) fn permanent(message: String) -> PortError {
-    PortError {
-        message,
-        retry: Retry::Permanent,
-    }
+    PortError::permanent(message)
 }
 
 pub(crate) fn transient(message: String) -> PortError {
-    PortError {
-        message,
-        retry: Retry::Transient,
-    }
+    PortError::transient(message)
 }
 
 /// Runs a read-modify-write of the simulation under its lock, off the async threads.

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use twincloud_core::ports::{ObjectError, ObjectInfo, PortError, Retry};
+use twincloud_core::ports::{ObjectError, ObjectInfo, PortError};
 
 use crate::files::TMP_PREFIX;
 use crate::objects::{INTERNAL_PREFIX, failed, remove_if_stale, version_of};
@@ -56,13 +56,10 @@ impl SortedWalk {
                 Err(e) => return Some(failed(&path, e)),
             };
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                return Some(ObjectError::Backend(PortError {
-                    message: format!(
-                        "{}: a file name is not UTF-8 and cannot be an object key",
-                        path.display()
-                    ),
-                    retry: Retry::Permanent,
-                }));
+                return Some(ObjectError::Backend(PortError::permanent(format!(
+                    "{}: a file name is not UTF-8 and cannot be an object key",
+                    path.display()
+                ))));
             };
             if name.starts_with(TMP_PREFIX) {
                 remove_if_stale(&entry.path());

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{PortError, Retry};
+use super::PortError;
 
 /// Lifecycle of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,13 +100,10 @@ pub trait Database: Send + Sync {
         kms_key: Option<&str>,
     ) -> Result<Snapshot, PortError> {
         let _ = kms_key;
-        Err(PortError {
-            message: format!(
-                "copying snapshot {} between regions is not supported by this backend",
-                source.id
-            ),
-            retry: Retry::Permanent,
-        })
+        Err(PortError::permanent(format!(
+            "copying snapshot {} between regions is not supported by this backend",
+            source.id
+        )))
     }
 }
 

@@ -192,4 +192,53 @@ pub struct PortError {
     pub message: String,
     /// Whether retrying may help.
     pub retry: Retry,
+    /// What kind of refusal it is, where callers decide by it (classified where the error
+    /// arises, never by reading `message`).
+    pub kind: ErrorKind,
+}
+
+/// The refusals callers act on differently from any other failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// Any other failure.
+    #[default]
+    Other,
+    /// The resource does not exist.
+    NotFound,
+    /// What was to be created exists already (a duplicate delivery got there first).
+    AlreadyExists,
+    /// A provider quota is full (snapshots per region, copies in flight).
+    QuotaExceeded,
+}
+
+impl PortError {
+    /// An error with this retry classification.
+    pub fn new(message: impl Into<String>, retry: Retry) -> Self {
+        PortError {
+            message: message.into(),
+            retry,
+            kind: ErrorKind::Other,
+        }
+    }
+
+    /// A failure a retry may cure (throttling, 5xx, timeouts).
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(message, Retry::Transient)
+    }
+
+    /// A failure a retry cannot cure.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(message, Retry::Permanent)
+    }
+
+    /// This error, of `kind`.
+    pub fn of_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Whether it is of `kind`.
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        self.kind == kind
+    }
 }

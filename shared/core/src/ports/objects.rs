@@ -337,9 +337,8 @@ pub fn check_object_key(key: &str) -> Result<(), ObjectError> {
     if ok {
         Ok(())
     } else {
-        Err(ObjectError::Backend(PortError {
-            message: format!("`{key}` is not a valid object key"),
-            retry: Retry::Permanent,
-        }))
+        Err(ObjectError::Backend(PortError::permanent(format!(
+            "`{key}` is not a valid object key"
+        ))))
     }
 }

@@ -53,10 +53,10 @@ impl ReadAhead {
                 // not lead to a delete of something the source has.
                 Some(Ok(e)) if self.last.as_ref().is_some_and(|l| *l >= e.key) => {
                     self.done = true;
-                    return Err(ObjectError::Backend(twincloud_core::ports::PortError {
-                        message: format!("the listing is out of key order at `{}`", e.key),
-                        retry: twincloud_core::ports::Retry::Permanent,
-                    }));
+                    return Err(ObjectError::Backend(twincloud_core::ports::PortError::new(
+                        format!("the listing is out of key order at `{}`", e.key),
+                        twincloud_core::ports::Retry::Permanent,
+                    )));
                 }
                 Some(Ok(e)) => {
                     self.last = Some(e.key.clone());

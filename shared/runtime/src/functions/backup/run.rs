@@ -9,7 +9,9 @@ use twincloud_core::planner::backup::{
     BackupInputs, BackupPlan, BackupPolicy, BackupProblem, BackupStep, Observed, PendingSnapshot,
     QueuedCopy, plan_backup,
 };
-use twincloud_core::ports::{DatabaseInfo, PortError, Retry, SnapshotStatus, Version, get_json};
+use twincloud_core::ports::{
+    DatabaseInfo, ErrorKind, PortError, Retry, SnapshotStatus, Version, get_json,
+};
 
 use super::targets::{Targets, targets};
 use super::{Backup, BackupRecord, RunSummary, export};
@@ -373,12 +375,12 @@ async fn act(
                         }
                     }
                     // A duplicate invocation of the same schedule got there first.
-                    Err(e) if e.message.contains("AlreadyExists") => {
+                    Err(e) if e.is(ErrorKind::AlreadyExists) => {
                         run.note(set, format!("{database}: snapshot {id} exists already"))
                     }
                     // The region's manual-snapshot quota is full: the next runs try again
                     // (for a day), and people hear of it now.
-                    Err(e) if e.message.contains("SnapshotQuotaExceeded") => {
+                    Err(e) if e.is(ErrorKind::QuotaExceeded) => {
                         let since = deferred
                             .iter()
                             .find(|d| &d.id == id)
@@ -422,10 +424,10 @@ async fn act(
                             ),
                         );
                     }
-                    Err(e) if e.message.contains("AlreadyExists") => {}
+                    Err(e) if e.is(ErrorKind::AlreadyExists) => {}
                     // Quota or throttling: it waits in the queue for the next run, tried once
                     // per run, never in a loop.
-                    Err(e) if e.retry == Retry::Transient || e.message.contains("Quota") => {
+                    Err(e) if e.retry == Retry::Transient || e.is(ErrorKind::QuotaExceeded) => {
                         run.note(
                             set,
                             format!("{database}: copy of {} waits: {}", snapshot.id, e.message),
