@@ -223,23 +223,13 @@ pub(super) fn validate(
     raw: RawBackup,
     problem: &dyn Fn(std::ops::Range<usize>, String),
 ) -> Option<BackupConfig> {
-    let mut sets: Vec<BackupSet> = Vec::new();
-    for s in raw.sets {
-        let span = s.span();
-        let at = |m: String| problem(span.clone(), m);
-        if let Some(set) = set(s.into_inner(), &sets, &at) {
-            sets.push(set);
-        }
-    }
-    Some(BackupConfig { sets })
+    Some(BackupConfig {
+        sets: table::entries(raw.sets, problem, set),
+    })
 }
 
 fn set(table: toml::Table, others: &[BackupSet], report: &dyn Fn(String)) -> Option<BackupSet> {
-    let name = table
-        .get("name")
-        .and_then(toml::Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let name = table::name(&table);
     let what = format!("backup set `{name}`");
     let engine = match table::kind(&table, "engine", &what, ENGINES) {
         Ok(e) => e.to_owned(),

@@ -380,11 +380,7 @@ fn compute(
 }
 
 fn endpoint(table: toml::Table, others: &[Endpoint], at: &dyn Fn(String)) -> Option<Endpoint> {
-    let name = table
-        .get("name")
-        .and_then(toml::Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+    let name = table::name(&table);
     let what = format!("failover endpoint `{name}`");
     let here = |m: String| at(format!("{what}: {m}"));
     // An unknown compute kind is reported, and the other keys are still checked.
@@ -467,14 +463,7 @@ pub(super) fn validate(
         at(e);
         DnsProvider::Local
     });
-    let mut endpoints: Vec<Endpoint> = Vec::new();
-    for e in r.endpoints {
-        let espan = e.span();
-        let at = |m: String| problem(espan.clone(), m);
-        if let Some(e) = endpoint(e.into_inner(), &endpoints, &at) {
-            endpoints.push(e);
-        }
-    }
+    let mut endpoints = table::entries(r.endpoints, problem, endpoint);
     if endpoints.len() < 2 {
         at(format!(
             "needs at least two endpoints, has {}",

@@ -190,14 +190,7 @@ pub(super) fn validate(
         "rate_limit_per_minute",
         &at,
     );
-    let mut channels: Vec<Channel> = Vec::new();
-    for sc in rn.channels {
-        let span = sc.span();
-        let at = |m: String| problem(span.clone(), m);
-        if let Some(c) = channel(sc.into_inner(), &channels, &at) {
-            channels.push(c);
-        }
-    }
+    let channels = table::entries(rn.channels, problem, channel);
     NotifyConfig {
         dedupe_window_secs,
         rate_limit_per_minute,
@@ -206,10 +199,7 @@ pub(super) fn validate(
 }
 
 fn channel(table: toml::Table, others: &[Channel], at: &dyn Fn(String)) -> Option<Channel> {
-    let name = table
-        .get("name")
-        .and_then(toml::Value::as_str)
-        .unwrap_or("");
+    let name = table::name(&table);
     let what = format!("channel `{name}`");
     // An unknown type is reported, and the keys every channel takes are still checked.
     let ty = table::kind(&table, "type", &what, CHANNEL_TYPES)

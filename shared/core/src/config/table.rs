@@ -12,6 +12,33 @@ use std::ops::RangeInclusive;
 
 use serde::de::DeserializeOwned;
 
+/// Reads `[[...]]` entries in order with `read(entry, earlier entries, report)`; each problem
+/// is reported at its entry's line.
+pub(super) fn entries<T>(
+    raw: Vec<toml::Spanned<toml::Table>>,
+    problem: &dyn Fn(std::ops::Range<usize>, String),
+    read: impl Fn(toml::Table, &[T], &dyn Fn(String)) -> Option<T>,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for entry in raw {
+        let span = entry.span();
+        let at = |m: String| problem(span.clone(), m);
+        if let Some(v) = read(entry.into_inner(), &out, &at) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The entry's `name`, for messages before the entry is read (empty when missing).
+pub(super) fn name(table: &toml::Table) -> String {
+    table
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// Splits `table` into the keys named in `common` and the rest.
 pub(super) fn split(mut table: toml::Table, common: &[&str]) -> (toml::Table, toml::Table) {
     let mut shared = toml::Table::new();
