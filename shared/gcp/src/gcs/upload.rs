@@ -1,18 +1,15 @@
 //! A GCS resumable upload: chunks are PUT to the session with their byte range; the last one,
 //! which completes the object, carries the total size, and GCS's answer is checked.
 
-use std::sync::atomic::Ordering;
-
 use async_trait::async_trait;
 use twincloud_core::ports::{ObjectError, PortError, PutRequest, Upload};
 
-use crate::gcs_listing::Item;
-use crate::gcs_objects::GcsObjectStore;
+use super::blob::{GcsBucket, Item, object_error, verify};
 
 /// A resumable upload: chunks are PUT with their byte range; the last one, which completes the
 /// object, carries the total size.
 pub(crate) struct GcsUpload {
-    store: GcsObjectStore,
+    blob: GcsBucket,
     req: PutRequest,
     session: String,
     token: Option<String>,
@@ -23,13 +20,13 @@ pub(crate) struct GcsUpload {
 
 impl GcsUpload {
     pub(crate) fn new(
-        store: GcsObjectStore,
+        blob: GcsBucket,
         req: PutRequest,
         session: String,
         token: Option<String>,
     ) -> Self {
         GcsUpload {
-            store,
+            blob,
             req,
             session,
             token,
@@ -42,8 +39,8 @@ impl GcsUpload {
 #[async_trait]
 impl Upload for GcsUpload {
     async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.blob;
+        s.count();
         let len = chunk.len() as u64;
         let end = self.offset + len;
         let total = self.req.size;
@@ -65,7 +62,7 @@ impl Upload for GcsUpload {
                     .body(chunk.clone())
             })
             .await
-            .map_err(|f| s.error(&self.req.key, f))?;
+            .map_err(|f| object_error(s, &self.req.key, f))?;
         self.offset = end;
         if resp.status().is_success() {
             self.finished = resp.json::<Item>().await.ok();
@@ -91,11 +88,11 @@ impl Upload for GcsUpload {
                 detail: format!("MD5 {md5}, expected {want}"),
             });
         }
-        self.store.verify(&self.req, md5, &stored)
+        verify(&self.req, md5, &stored)
     }
 
     async fn abort(self: Box<Self>) {
-        let s = &self.store;
+        let s = &self.blob;
         let _ = s
             .ctx
             .call(

@@ -5,78 +5,36 @@
 //! deletes (`ifGenerationMatch`).
 
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use twincloud_core::digest::{ContentDigest, base64_to_hex, hex_to_base64};
-use twincloud_core::location::KeyPrefix;
+use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::ports::{
     ObjectError, ObjectHead, ObjectListing, ObjectStore, PortError, Precondition, PutRequest,
     Upload, check_object_key, paged_listing,
 };
-use twincloud_http::HttpFailure;
 
+use super::blob::{GcsBucket, ITEM_FIELDS, Item, encode, from_failure, object_error, verify};
+use super::listing::Pages;
+use super::upload::GcsUpload;
 use crate::context::GcpContext;
-use crate::gcs_listing::{ITEM_FIELDS, Item, Pages};
-use crate::gcs_state::encode;
-use crate::gcs_upload::GcsUpload;
 
 /// Objects under `gs://bucket/prefix/`.
 #[derive(Debug, Clone)]
 pub struct GcsObjectStore {
-    pub(crate) ctx: GcpContext,
-    pub(crate) bucket: String,
-    pub(crate) prefix: KeyPrefix,
-    pub(crate) requests: Arc<AtomicU64>,
+    blob: GcsBucket,
 }
 
 impl GcsObjectStore {
     /// The objects of `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &GcpContext, bucket: &str, prefix: &str) -> Self {
         GcsObjectStore {
-            ctx: ctx.clone(),
-            bucket: bucket.into(),
-            prefix: KeyPrefix::new(prefix),
-            requests: Arc::default(),
+            blob: GcsBucket::new(ctx, bucket, prefix),
         }
     }
 
     fn full(&self, key: &str) -> Result<String, ObjectError> {
         check_object_key(key)?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        Ok(self.prefix.join(key))
-    }
-
-    fn object_url(&self, name: &str) -> String {
-        format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.ctx.storage_base(),
-            self.bucket,
-            encode(name)
-        )
-    }
-
-    /// Maps a failed call: 412 is [`ObjectError::Changed`], 404 [`ObjectError::NotFound`], a
-    /// 403 that names retention or a hold [`ObjectError::Retained`].
-    pub(crate) fn error(&self, key: &str, f: HttpFailure) -> ObjectError {
-        let m = f.message.to_ascii_lowercase();
-        match f.status {
-            Some(412) => ObjectError::Changed(key.into()),
-            Some(404) => ObjectError::NotFound(key.into()),
-            Some(403) if m.contains("retention") || m.contains("hold") => {
-                ObjectError::Retained(key.into())
-            }
-            _ => ObjectError::Backend(PortError::new(
-                format!(
-                    "gs://{}/{}: {}",
-                    self.bucket,
-                    self.prefix.join(key),
-                    f.message
-                ),
-                f.retry,
-            )),
-        }
+        Ok(self.blob.prefix.join(key))
     }
 
     /// The object resource GCS would store for `req`.
@@ -102,28 +60,11 @@ impl GcsObjectStore {
         }
         Ok(meta)
     }
-
-    /// Checks the digests GCS reports for a finished upload against what was sent.
-    pub(crate) fn verify(
-        &self,
-        req: &PutRequest,
-        md5: &str,
-        stored: &Item,
-    ) -> Result<(), ObjectError> {
-        let got = stored.md5_hash.as_deref().and_then(base64_to_hex);
-        match got {
-            Some(got) if !got.eq_ignore_ascii_case(md5) => Err(ObjectError::Corrupt {
-                key: req.key.clone(),
-                detail: format!("GCS stored MD5 {got}, sent {md5}"),
-            }),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// The body's MD5, refusing a body that does not match the MD5 the request claims (GCS would
 /// refuse it too; an emulator may not).
-pub(crate) fn checked_md5(req: &PutRequest, body: &[u8]) -> Result<String, ObjectError> {
+fn checked_md5(req: &PutRequest, body: &[u8]) -> Result<String, ObjectError> {
     let got = ContentDigest::of(body).0;
     match &req.md5 {
         Some(want) if !want.eq_ignore_ascii_case(&got) => Err(ObjectError::Corrupt {
@@ -134,25 +75,17 @@ pub(crate) fn checked_md5(req: &PutRequest, body: &[u8]) -> Result<String, Objec
     }
 }
 
-fn generation_param(when: &Precondition) -> String {
-    match when {
-        Precondition::None => String::new(),
-        Precondition::Absent => "&ifGenerationMatch=0".into(),
-        Precondition::Matches(v) => format!("&ifGenerationMatch={}", encode(&v.0)),
-    }
-}
-
 #[async_trait]
 impl ObjectStore for GcsObjectStore {
     fn describe(&self) -> String {
-        format!("gs://{}/{}", self.bucket, self.prefix.join(""))
+        self.blob.gs(&self.blob.prefix.join(""))
     }
 
     fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
         paged_listing(Pages {
-            store: self.clone(),
-            full_prefix: self.prefix.join(prefix),
-            start_after: start_after.map(|a| self.prefix.join(a)),
+            blob: self.blob.clone(),
+            full_prefix: self.blob.prefix.join(prefix),
+            start_after: start_after.map(|a| self.blob.prefix.join(a)),
             page_token: None,
             done: false,
         })
@@ -160,25 +93,27 @@ impl ObjectStore for GcsObjectStore {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
         let name = self.full(key)?;
-        let token = self.ctx.token().await?;
-        let url = format!("{}?fields={ITEM_FIELDS}", self.object_url(&name));
-        let sent = self
+        let b = &self.blob;
+        let token = b.token().await?;
+        let url = format!("{}?fields={ITEM_FIELDS}", b.object_url(&name));
+        b.count();
+        let sent = b
             .ctx
             .retry()
-            .send(|| self.ctx.call(reqwest::Method::GET, &url, token.as_deref()))
+            .send(|| b.ctx.call(reqwest::Method::GET, &url, token.as_deref()))
             .await;
         let resp = match sent {
             Ok((resp, _)) => resp,
             Err(f) if f.status == Some(404) => return Ok(None),
-            Err(f) => return Err(self.error(key, f)),
+            Err(f) => return Err(object_error(b, key, f)),
         };
         let item: Item = resp.json().await.map_err(|e| {
             ObjectError::Backend(PortError::transient(format!(
-                "gs://{}/{name}: unreadable object resource: {e}",
-                self.bucket
+                "{}: unreadable object resource: {e}",
+                b.gs(&name)
             )))
         })?;
-        Ok(item.into_head(&self.prefix))
+        Ok(item.into_head(&b.prefix))
     }
 
     async fn read(
@@ -198,37 +133,39 @@ impl ObjectStore for GcsObjectStore {
                 Some(_) => Ok(Vec::new()),
             };
         }
-        let token = self.ctx.token().await?;
-        let mut url = format!("{}?alt=media", self.object_url(&name));
+        let b = &self.blob;
+        let token = b.token().await?;
+        let mut url = format!("{}?alt=media", b.object_url(&name));
         if let Some(v) = version {
             // `generation` pins the read even where `ifGenerationMatch` is not enforced: a
             // generation that is no longer live is a 404.
             url.push_str(&format!("&generation={0}&ifGenerationMatch={0}", encode(v)));
         }
         let want = range.end - range.start;
-        let sent = self
+        b.count();
+        let sent = b
             .ctx
             .retry()
             .send(|| {
-                self.ctx
+                b.ctx
                     .call(reqwest::Method::GET, &url, token.as_deref())
                     .header("Range", format!("bytes={}-{}", range.start, range.end - 1))
             })
             .await
             .map_err(|f| match f.status {
                 Some(404) if version.is_some() => ObjectError::Changed(key.into()),
-                _ => self.error(key, f),
+                _ => object_error(b, key, f),
             })?;
         let body = sent.0.bytes().await.map_err(|e| {
             ObjectError::Backend(PortError::transient(format!(
-                "gs://{}/{name}: reading body: {e}",
-                self.bucket
+                "{}: reading body: {e}",
+                b.gs(&name)
             )))
         })?;
         if body.len() as u64 != want {
             return Err(ObjectError::Backend(PortError::transient(format!(
-                "gs://{}/{name}: asked for {want} bytes, got {}",
-                self.bucket,
+                "{}: asked for {want} bytes, got {}",
+                b.gs(&name),
                 body.len()
             ))));
         }
@@ -237,80 +174,55 @@ impl ObjectStore for GcsObjectStore {
 
     async fn put(&self, req: &PutRequest, body: Vec<u8>) -> Result<(), ObjectError> {
         let name = self.full(&req.key)?;
-        let token = self.ctx.token().await?;
         let md5 = checked_md5(req, &body)?;
         let req = PutRequest {
             md5: Some(md5.clone()),
             ..req.clone()
         };
         // GCS verifies the body against the md5Hash given in the resource.
-        let meta = self.resource(&req, &name)?;
-        let boundary = "twincloud-object-boundary-5c2e";
+        let resource = self.resource(&req, &name)?;
         // The media part's type is the object's type where the resource names none.
         let media_type = req
             .meta
             .content_type
             .as_deref()
             .unwrap_or("application/octet-stream");
-        let mut multipart = format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n--{boundary}\r\nContent-Type: {media_type}\r\n\r\n").into_bytes();
-        multipart.extend_from_slice(&body);
-        multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let multipart = bytes::Bytes::from(multipart);
-        let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=multipart{}",
-            self.ctx.storage_base(),
-            self.bucket,
-            generation_param(&req.when)
-        );
-        let (resp, _) = self
-            .ctx
-            .retry()
-            .send(|| {
-                self.ctx
-                    .call(reqwest::Method::POST, &url, token.as_deref())
-                    .header(
-                        "Content-Type",
-                        format!("multipart/related; boundary={boundary}"),
-                    )
-                    .body(multipart.clone())
-            })
+        match self
+            .blob
+            .upload_multipart(&name, &resource, media_type, &body, &req.when)
             .await
-            .map_err(|f| self.error(&req.key, f))?;
-        if let Ok(stored) = resp.json::<Item>().await {
-            self.verify(&req, &md5, &stored)?;
+        {
+            Ok(stored) => verify(&req, &md5, &stored),
+            Err(f) => Err(from_failure(&req.key, f)),
         }
-        Ok(())
     }
 
     async fn begin_upload(&self, req: &PutRequest) -> Result<Box<dyn Upload>, ObjectError> {
         let name = self.full(&req.key)?;
-        let token = self.ctx.token().await?;
+        let b = &self.blob;
+        let token = b.token().await?;
         let meta = self.resource(req, &name)?;
-        let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=resumable{}",
-            self.ctx.storage_base(),
-            self.bucket,
-            generation_param(&req.when)
-        );
-        let (resp, _) = self
+        let url = b.upload_url("resumable", &req.when);
+        b.count();
+        let (resp, _) = b
             .ctx
             .retry()
             .send(|| {
-                self.ctx
+                b.ctx
                     .call(reqwest::Method::POST, &url, token.as_deref())
                     .header("X-Upload-Content-Length", req.size.to_string())
                     .json(&meta)
             })
             .await
-            .map_err(|f| self.error(&req.key, f))?;
+            .map_err(|f| object_error(b, &req.key, f))?;
         let location = resp
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
                 ObjectError::Backend(PortError::transient(format!(
-                    "gs://{}/{name}: the resumable upload has no session URI",
-                    self.bucket
+                    "{}: the resumable upload has no session URI",
+                    b.gs(&name)
                 )))
             })?;
         // The session lives on the upload endpoint; keep our own base (a proxy in tests, the
@@ -318,14 +230,14 @@ impl ObjectStore for GcsObjectStore {
         let session = match url::Url::parse(location) {
             Ok(u) => format!(
                 "{}{}?{}",
-                self.ctx.storage_base(),
+                b.ctx.storage_base(),
                 u.path(),
                 u.query().unwrap_or("")
             ),
             Err(_) => location.to_owned(),
         };
         Ok(Box::new(GcsUpload::new(
-            self.clone(),
+            b.clone(),
             req.clone(),
             session,
             token,
@@ -334,29 +246,13 @@ impl ObjectStore for GcsObjectStore {
 
     async fn delete(&self, key: &str, when: &Precondition) -> Result<(), ObjectError> {
         let name = self.full(key)?;
-        let token = self.ctx.token().await?;
-        let mut url = self.object_url(&name);
-        let cond = generation_param(when);
-        if let Some(c) = cond.strip_prefix('&') {
-            url.push('?');
-            url.push_str(c);
-        }
-        match self
-            .ctx
-            .retry()
-            .send(|| {
-                self.ctx
-                    .call(reqwest::Method::DELETE, &url, token.as_deref())
-            })
+        self.blob
+            .delete(&name, when)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(f) if f.status == Some(404) && *when == Precondition::None => Ok(()),
-            Err(f) => Err(self.error(key, f)),
-        }
+            .map_err(|f| from_failure(key, f))
     }
 
     fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.blob.requests()
     }
 }
