@@ -8,9 +8,7 @@ mod error;
 mod notify;
 mod rds;
 mod route53;
-mod s3_objects;
-mod s3_state;
-mod s3_upload;
+mod s3;
 mod secrets;
 
 pub use context::AwsContext;
@@ -19,6 +17,5 @@ pub use error::classify;
 pub use notify::{SesNotifier, SnsNotifier};
 pub use rds::{MANAGED_TAG, RdsDatabase};
 pub use route53::Route53Traffic;
-pub use s3_objects::S3ObjectStore;
-pub use s3_state::S3StateStore;
+pub use s3::{S3ObjectStore, S3StateStore};
 pub use secrets::resolve_secret;

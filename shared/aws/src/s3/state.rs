@@ -2,13 +2,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     Precondition, StateError, StateStore, Version, Versioned, check_state_key,
 };
 
+use super::blob::{Failure, S3Bucket, precondition_headers};
 use crate::context::AwsContext;
-use crate::error::{classify, status};
 
 /// State records as S3 objects under `s3://bucket/prefix/`.
 ///
@@ -16,9 +15,7 @@ use crate::error::{classify, status};
 /// value still changes the ETag and a stale compare-and-swap cannot succeed (no ABA).
 #[derive(Debug, Clone)]
 pub struct S3StateStore {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    prefix: KeyPrefix,
+    blob: S3Bucket,
 }
 
 const HEADER: &str = "twincloud-write ";
@@ -27,15 +24,13 @@ impl S3StateStore {
     /// A store in `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &AwsContext, bucket: &str, prefix: &str) -> Self {
         S3StateStore {
-            client: ctx.s3(),
-            bucket: bucket.into(),
-            prefix: KeyPrefix::new(prefix),
+            blob: S3Bucket::new(ctx, bucket, prefix),
         }
     }
 
     fn object_key(&self, key: &str) -> Result<String, StateError> {
         check_state_key(key)?;
-        Ok(self.prefix.join(key))
+        Ok(self.blob.prefix.join(key))
     }
 }
 
@@ -53,6 +48,18 @@ fn write_id() -> String {
     )
 }
 
+/// A failed call as a state error: a lost precondition, or a record that had to match and is
+/// gone, is [`StateError::ConditionFailed`].
+fn state_error(key: &str, f: Failure) -> StateError {
+    match f {
+        Failure::Precondition | Failure::NotFound => StateError::ConditionFailed(key.into()),
+        Failure::Retained => StateError::permanent(format!(
+            "{key}: the record is under Object Lock retention or a legal hold"
+        )),
+        Failure::Other(e) => to_state(key, e),
+    }
+}
+
 fn to_state(key: &str, e: twincloud_core::ports::PortError) -> StateError {
     StateError::Backend {
         message: format!("{key}: {}", e.message),
@@ -65,9 +72,10 @@ impl StateStore for S3StateStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StateError> {
         let k = self.object_key(key)?;
         let out = match self
+            .blob
             .client
             .get_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .send()
             .await
@@ -75,10 +83,14 @@ impl StateStore for S3StateStore {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => {
-                return Err(to_state(
-                    key,
-                    classify(&format!("s3://{}/{k}", self.bucket), e),
-                ));
+                return Err(match self.blob.failure(&k, e) {
+                    // Not the key: the bucket (a configuration mistake, not an empty store).
+                    Failure::NotFound => StateError::permanent(format!(
+                        "{}: the bucket does not exist",
+                        self.blob.s3(&k)
+                    )),
+                    f => state_error(key, f),
+                });
             }
         };
         let etag = out.e_tag().unwrap_or_default().to_owned();
@@ -94,7 +106,7 @@ impl StateStore for S3StateStore {
             _ => {
                 return Err(StateError::permanent(format!(
                     "s3://{}/{k} is not a twincloud state record",
-                    self.bucket
+                    self.blob.bucket
                 )));
             }
         };
@@ -113,30 +125,23 @@ impl StateStore for S3StateStore {
         let k = self.object_key(key)?;
         let mut body = format!("{HEADER}{}\n", write_id()).into_bytes();
         body.extend_from_slice(value);
-        let mut req = self
+        let req = self
+            .blob
             .client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .body(ByteStream::from(body));
-        match expect {
-            Precondition::None => {}
-            Precondition::Absent => req = req.if_none_match("*"),
-            Precondition::Matches(v) => req = req.if_match(&v.0),
-        }
-        match req.send().await {
+        let (if_match, if_none_match) = precondition_headers(expect);
+        self.blob.count();
+        match req
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Version(out.e_tag().unwrap_or_default().to_owned())),
-            // 412 Precondition Failed; 409 ConditionalRequestConflict when writes race.
-            Err(e) if matches!(status(&e), Some(412 | 409)) => {
-                Err(StateError::ConditionFailed(key.into()))
-            }
-            Err(e) if matches!(&expect, Precondition::Matches(_)) && status(&e) == Some(404) => {
-                Err(StateError::ConditionFailed(key.into()))
-            }
-            Err(e) => Err(to_state(
-                key,
-                classify(&format!("s3://{}/{k}", self.bucket), e),
-            )),
+            Err(e) => Err(state_error(key, self.blob.failure(&k, e))),
         }
     }
 
@@ -152,38 +157,37 @@ impl StateStore for S3StateStore {
             }
             Precondition::Matches(v) => Some(v.0.clone()),
         };
-        let mut req = self.client.delete_object().bucket(&self.bucket).key(&k);
-        if let Some(etag) = &expected {
-            req = req.if_match(etag);
-        }
-        match req.send().await {
+        self.blob.count();
+        let sent = self
+            .blob
+            .client
+            .delete_object()
+            .bucket(&self.blob.bucket)
+            .key(&k)
+            .set_if_match(expected.clone())
+            .send()
+            .await;
+        match sent {
             Ok(_) => Ok(()),
-            Err(e) if matches!(status(&e), Some(412 | 409)) => {
-                Err(StateError::ConditionFailed(key.into()))
-            }
-            Err(e) if expected.is_some() && status(&e) == Some(404) => {
-                Err(StateError::ConditionFailed(key.into()))
-            }
-            Err(e) => {
-                let pe = classify(&format!("s3://{}/{k}", self.bucket), e);
-                Err(StateError::Backend {
-                    message: pe.message,
-                    retry: pe.retry,
-                })
-            }
+            Err(e) => match self.blob.failure(&k, e) {
+                Failure::NotFound if expected.is_none() => Ok(()),
+                f => Err(state_error(key, f)),
+            },
         }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let full = self.prefix.join(prefix);
-        let objects = crate::s3_objects::list_objects(&self.client, &self.bucket, &full)
+        let full = self.blob.prefix.join(prefix);
+        let objects = self
+            .blob
+            .list_all(&full)
             .await
             .map_err(|e| to_state(prefix, e))?;
         let mut out: Vec<String> = objects
             .iter()
             .filter_map(|o| {
                 o.key()
-                    .and_then(|k| self.prefix.strip(k))
+                    .and_then(|k| self.blob.prefix.strip(k))
                     .map(str::to_owned)
             })
             .collect();

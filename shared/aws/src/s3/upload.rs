@@ -1,19 +1,17 @@
 //! An S3 multipart upload: each part carries its Content-MD5; completion is conditional like
 //! a put, and an upload that fails is aborted.
 
-use std::sync::atomic::Ordering;
-
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use twincloud_core::digest::{ContentDigest, hex_to_base64};
 use twincloud_core::ports::{ObjectError, PutRequest, Upload};
 
-use crate::s3_objects::{S3ObjectStore, precondition_headers};
+use super::blob::{S3Bucket, precondition_headers};
 
 /// A multipart upload: each part carries its Content-MD5; completion is conditional like a put.
 pub(crate) struct S3Upload {
-    store: S3ObjectStore,
+    blob: S3Bucket,
     full_key: String,
     req: PutRequest,
     upload_id: String,
@@ -22,13 +20,13 @@ pub(crate) struct S3Upload {
 
 impl S3Upload {
     pub(crate) fn new(
-        store: S3ObjectStore,
+        blob: S3Bucket,
         full_key: String,
         req: PutRequest,
         upload_id: String,
     ) -> Self {
         S3Upload {
-            store,
+            blob,
             full_key,
             req,
             upload_id,
@@ -40,8 +38,8 @@ impl S3Upload {
 #[async_trait]
 impl Upload for S3Upload {
     async fn write(&mut self, chunk: Vec<u8>) -> Result<(), ObjectError> {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.blob;
+        s.count();
         let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
         let md5 = hex_to_base64(&ContentDigest::of(&chunk).0).unwrap_or_default();
         let part = s
@@ -55,7 +53,7 @@ impl Upload for S3Upload {
             .body(ByteStream::from(chunk))
             .send()
             .await
-            .map_err(|e| s.error(&self.req.key, e))?;
+            .map_err(|e| s.object_error(&self.req.key, e))?;
         self.parts.push(
             CompletedPart::builder()
                 .part_number(number)
@@ -76,8 +74,8 @@ impl Upload for S3Upload {
             self.abort().await;
             return Err(err);
         }
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.blob;
+        s.count();
         let (if_match, if_none_match) = precondition_headers(&self.req.when);
         let done = s
             .client
@@ -97,7 +95,7 @@ impl Upload for S3Upload {
         match done {
             Ok(_) => Ok(()),
             Err(e) => {
-                let err = s.error(&self.req.key, e);
+                let err = s.object_error(&self.req.key, e);
                 self.abort().await;
                 Err(err)
             }
@@ -105,8 +103,8 @@ impl Upload for S3Upload {
     }
 
     async fn abort(self: Box<Self>) {
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.blob;
+        s.count();
         let _ = s
             .client
             .abort_multipart_upload()

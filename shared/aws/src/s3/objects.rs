@@ -5,31 +5,25 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use twincloud_core::digest::{ContentDigest, hex_to_base64};
-use twincloud_core::location::KeyPrefix;
 use twincloud_core::ports::{
     ListingPages, ObjectError, ObjectHead, ObjectInfo, ObjectListing, ObjectMeta, ObjectStore,
     PortError, Precondition, PutRequest, Upload, check_object_key, is_folder_placeholder,
     paged_listing,
 };
 
+use super::blob::{S3Bucket, precondition_headers};
+use super::upload::S3Upload;
 use crate::context::AwsContext;
-use crate::error::{HasStatus, classify, status};
-use crate::s3_upload::S3Upload;
+use crate::error::{classify, status};
 
 /// Objects under `s3://bucket/prefix/`.
 #[derive(Debug, Clone)]
 pub struct S3ObjectStore {
-    pub(crate) client: aws_sdk_s3::Client,
-    pub(crate) bucket: String,
-    prefix: KeyPrefix,
-    pub(crate) requests: Arc<AtomicU64>,
+    blob: S3Bucket,
     page_size: Option<i32>,
 }
 
@@ -43,65 +37,16 @@ impl S3ObjectStore {
     /// The objects of `bucket` under `prefix` (may be empty).
     pub fn new(ctx: &AwsContext, bucket: &str, prefix: &str) -> Self {
         S3ObjectStore {
-            client: ctx.s3(),
-            bucket: bucket.into(),
-            prefix: KeyPrefix::new(prefix),
-            requests: Arc::default(),
+            blob: S3Bucket::new(ctx, bucket, prefix),
             page_size: None,
         }
     }
 
     fn full(&self, key: &str) -> Result<String, ObjectError> {
         check_object_key(key)?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        Ok(self.prefix.join(key))
+        self.blob.count();
+        Ok(self.blob.prefix.join(key))
     }
-
-    /// Maps an SDK error: 412 and 409 (a concurrent conditional write) are
-    /// [`ObjectError::Changed`], 404 is [`ObjectError::NotFound`], an Object Lock refusal is
-    /// [`ObjectError::Retained`].
-    pub(crate) fn error<E, R>(&self, key: &str, e: SdkError<E, R>) -> ObjectError
-    where
-        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HasStatus,
-    {
-        match status(&e) {
-            Some(412 | 409) => ObjectError::Changed(key.into()),
-            Some(404) => ObjectError::NotFound(key.into()),
-            _ => {
-                let p = classify(
-                    &format!("s3://{}/{}", self.bucket, self.prefix.join(key)),
-                    e,
-                );
-                let m = p.message.to_ascii_lowercase();
-                if m.contains("accessdenied") && (m.contains("lock") || m.contains("retention")) {
-                    ObjectError::Retained(key.into())
-                } else {
-                    ObjectError::Backend(p)
-                }
-            }
-        }
-    }
-}
-
-/// Lists every object of `bucket` whose key starts with `prefix`, following pages.
-pub(crate) async fn list_objects(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<aws_sdk_s3::types::Object>, PortError> {
-    let mut out = Vec::new();
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify(&format!("listing s3://{bucket}/{prefix}"), e))?;
-        out.extend(page.contents().iter().cloned());
-    }
-    Ok(out)
 }
 
 /// The MD5 an ETag carries: only a single-part upload's ETag is the content's MD5.
@@ -112,7 +57,8 @@ fn etag_md5(etag: &str) -> Option<String> {
 
 /// State of a streamed listing between pages.
 struct Pages {
-    store: S3ObjectStore,
+    blob: S3Bucket,
+    page_size: Option<i32>,
     full_prefix: String,
     start_after: Option<String>,
     token: Option<String>,
@@ -125,14 +71,14 @@ impl ListingPages for Pages {
         if self.done {
             return Ok(None);
         }
-        let s = &self.store;
-        s.requests.fetch_add(1, Ordering::Relaxed);
+        let s = &self.blob;
+        s.count();
         let mut call = s
             .client
             .list_objects_v2()
             .bucket(&s.bucket)
             .prefix(&self.full_prefix)
-            .set_max_keys(s.page_size);
+            .set_max_keys(self.page_size);
         call = match (&self.token, &self.start_after) {
             (Some(t), _) => call.continuation_token(t),
             (None, Some(after)) => call.start_after(after),
@@ -212,25 +158,18 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub(crate) fn precondition_headers(when: &Precondition) -> (Option<String>, Option<String>) {
-    match when {
-        Precondition::None => (None, None),
-        Precondition::Absent => (None, Some("*".into())),
-        Precondition::Matches(v) => (Some(v.0.clone()), None),
-    }
-}
-
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
     fn describe(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix.join(""))
+        format!("s3://{}/{}", self.blob.bucket, self.blob.prefix.join(""))
     }
 
     fn list(&self, prefix: &str, start_after: Option<&str>) -> ObjectListing {
         paged_listing(Pages {
-            store: self.clone(),
-            full_prefix: self.prefix.join(prefix),
-            start_after: start_after.map(|a| self.prefix.join(a)),
+            blob: self.blob.clone(),
+            page_size: self.page_size,
+            full_prefix: self.blob.prefix.join(prefix),
+            start_after: start_after.map(|a| self.blob.prefix.join(a)),
             token: None,
             done: false,
         })
@@ -239,16 +178,17 @@ impl ObjectStore for S3ObjectStore {
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
         let k = self.full(key)?;
         let o = match self
+            .blob
             .client
             .head_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .send()
             .await
         {
             Ok(o) => o,
             Err(e) if status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(self.error(key, e)),
+            Err(e) => return Err(self.blob.object_error(key, e)),
         };
         Ok(Some(head_from(
             key,
@@ -272,14 +212,15 @@ impl ObjectStore for S3ObjectStore {
         // One GET brings the headers with the body.
         let k = self.full(key)?;
         let o = self
+            .blob
             .client
             .get_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .set_if_match(version.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| self.error(key, e))?;
+            .map_err(|e| self.blob.object_error(key, e))?;
         let head = head_from(
             key,
             &Headers {
@@ -295,7 +236,7 @@ impl ObjectStore for S3ObjectStore {
         let body = o.body.collect().await.map_err(|e| {
             ObjectError::Backend(PortError::transient(format!(
                 "s3://{}/{k}: reading body: {e}",
-                self.bucket
+                self.blob.bucket
             )))
         })?;
         Ok((head, body.into_bytes().to_vec()))
@@ -308,18 +249,26 @@ impl ObjectStore for S3ObjectStore {
         version: Option<&str>,
     ) -> Result<Vec<u8>, ObjectError> {
         let k = self.full(key)?;
-        let mut call = self.client.get_object().bucket(&self.bucket).key(&k);
+        let mut call = self
+            .blob
+            .client
+            .get_object()
+            .bucket(&self.blob.bucket)
+            .key(&k);
         if range.end > range.start {
             call = call.range(format!("bytes={}-{}", range.start, range.end - 1));
         }
         if let Some(v) = version {
             call = call.if_match(v);
         }
-        let o = call.send().await.map_err(|e| self.error(key, e))?;
+        let o = call
+            .send()
+            .await
+            .map_err(|e| self.blob.object_error(key, e))?;
         let bytes = o.body.collect().await.map_err(|e| {
             ObjectError::Backend(PortError::transient(format!(
                 "s3://{}/{k}: reading body: {e}",
-                self.bucket
+                self.blob.bucket
             )))
         })?;
         let mut out = bytes.into_bytes().to_vec();
@@ -329,7 +278,7 @@ impl ObjectStore for S3ObjectStore {
         } else if out.len() as u64 != range.end - range.start {
             return Err(ObjectError::Backend(PortError::transient(format!(
                 "s3://{}/{k}: asked for {} bytes, got {}",
-                self.bucket,
+                self.blob.bucket,
                 range.end - range.start,
                 out.len()
             ))));
@@ -352,9 +301,10 @@ impl ObjectStore for S3ObjectStore {
             });
         }
         let md5 = hex_to_base64(&got).unwrap_or_default();
-        self.client
+        self.blob
+            .client
             .put_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .content_md5(md5)
             .set_content_type(req.meta.content_type.clone())
@@ -365,26 +315,27 @@ impl ObjectStore for S3ObjectStore {
             .body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| self.error(&req.key, e))?;
+            .map_err(|e| self.blob.object_error(&req.key, e))?;
         Ok(())
     }
 
     async fn begin_upload(&self, req: &PutRequest) -> Result<Box<dyn Upload>, ObjectError> {
         let k = self.full(&req.key)?;
         let created = self
+            .blob
             .client
             .create_multipart_upload()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .set_content_type(req.meta.content_type.clone())
             .set_cache_control(req.meta.cache_control.clone())
             .set_metadata(Some(req.stored_metadata().into_iter().collect()))
             .send()
             .await
-            .map_err(|e| self.error(&req.key, e))?;
+            .map_err(|e| self.blob.object_error(&req.key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         Ok(Box::new(S3Upload::new(
-            self.clone(),
+            self.blob.clone(),
             k,
             req.clone(),
             upload_id,
@@ -395,9 +346,10 @@ impl ObjectStore for S3ObjectStore {
         let k = self.full(key)?;
         let (if_match, _) = precondition_headers(when);
         match self
+            .blob
             .client
             .delete_object()
-            .bucket(&self.bucket)
+            .bucket(&self.blob.bucket)
             .key(&k)
             .set_if_match(if_match)
             .send()
@@ -405,12 +357,12 @@ impl ObjectStore for S3ObjectStore {
         {
             Ok(_) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
-            Err(e) => Err(self.error(key, e)),
+            Err(e) => Err(self.blob.object_error(key, e)),
         }
     }
 
     fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.blob.requests()
     }
 }
 
