@@ -1,8 +1,11 @@
-//! Atomic file writes and the directory lock the local backend's stores share.
+//! Atomic file writes, the directory lock, file versions and the reserved names the local
+//! backend's stores share (the leaf: it imports none of them).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
+
+use twincloud_core::ports::{ObjectError, PortError};
 
 /// Writes `bytes` to `path` by writing a temporary file beside it and renaming it over: a
 /// reader sees the old or the new content, never a mix; a crash leaves at most a temp file.
@@ -44,5 +47,32 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<O
             .map_err(|e| format!("{} is not valid: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Names starting with this belong to twincloud (temporary files) and are not objects.
+pub(crate) const INTERNAL_PREFIX: &str = ".twincloud-";
+
+/// An I/O failure on `path` as an object-store error (transient: a retry may find it gone).
+pub(crate) fn failed(path: &Path, e: std::io::Error) -> ObjectError {
+    ObjectError::Backend(PortError::transient(format!("{}: {e}", path.display())))
+}
+
+/// A file's version: its modification time in nanoseconds and its size.
+pub(crate) fn version_of(meta: &std::fs::Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos}-{}", meta.len())
+}
+
+/// Removes a temporary file whose writer is gone (its lock is free).
+pub(crate) fn remove_if_stale(path: &Path) {
+    if let Ok(f) = OpenOptions::new().write(true).open(path)
+        && f.try_lock().is_ok()
+    {
+        let _ = std::fs::remove_file(path);
     }
 }

@@ -20,11 +20,8 @@ use twincloud_core::ports::{
     Precondition, PutRequest, Upload, check_object_key,
 };
 
-use crate::files::TMP_PREFIX;
+use crate::files::{INTERNAL_PREFIX, TMP_PREFIX, failed, version_of};
 use crate::walk::SortedWalk;
-
-/// Names starting with this belong to twincloud (temporary files) and are not objects.
-pub(crate) const INTERNAL_PREFIX: &str = ".twincloud-";
 
 /// A directory used as a bucket (`file://` locations, and `buckets/<name>/` of the local
 /// backend).
@@ -55,10 +52,6 @@ impl LocalObjectStore {
     }
 }
 
-pub(crate) fn failed(path: &Path, e: std::io::Error) -> ObjectError {
-    ObjectError::Backend(PortError::transient(format!("{}: {e}", path.display())))
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ObjectError> + Send + 'static,
 ) -> Result<T, ObjectError> {
@@ -67,15 +60,6 @@ async fn blocking<T: Send + 'static>(
             "local object task failed: {e}"
         )))
     })?
-}
-
-pub(crate) fn version_of(meta: &std::fs::Metadata) -> String {
-    let nanos = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    format!("{nanos}-{}", meta.len())
 }
 
 /// The current version of the file at `path`, `None` when absent.
@@ -166,15 +150,6 @@ impl TempFile {
             let _ = std::fs::remove_file(&self.path);
         }
         out
-    }
-}
-
-/// Removes a temporary file whose writer is gone (its lock is free).
-pub(crate) fn remove_if_stale(path: &Path) {
-    if let Ok(f) = OpenOptions::new().write(true).open(path)
-        && f.try_lock().is_ok()
-    {
-        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use twincloud_core::ports::{ObjectError, ObjectInfo, PortError};
 
-use crate::files::TMP_PREFIX;
-use crate::objects::{INTERNAL_PREFIX, failed, remove_if_stale, version_of};
+use crate::files::{INTERNAL_PREFIX, TMP_PREFIX, failed, remove_if_stale, version_of};
 
 /// The files under `root` in key order (bytewise, as S3 and GCS list), lazily: a directory is
 /// read when the walk reaches it, so memory stays bounded by the widest directory.

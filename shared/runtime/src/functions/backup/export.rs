@@ -16,7 +16,7 @@ use twincloud_core::ports::{
 };
 
 use super::BackupRecord;
-use super::run::SetRun;
+use super::set_run::{SetRun, outcome};
 use super::targets::Exports;
 use crate::executor::Outcome;
 
@@ -97,7 +97,7 @@ pub(super) async fn run_exports(
                 run.audited(
                     format!("export-{}", e.key),
                     format!("export {} to {}", e.database, uri(&policy.to, &e.key)),
-                    super::run::outcome(&result),
+                    outcome(&result),
                 );
                 match result {
                     Ok(op) => {

@@ -7,6 +7,7 @@
 
 mod export;
 mod run;
+mod set_run;
 mod targets;
 
 use std::time::Duration;

@@ -1,0 +1,68 @@
+//! What one run of one set did: counts, problems, notes and the effects waiting for the audit
+//! trail. The run and the exports both write to it; it imports neither.
+
+use twincloud_core::planner::backup::BackupProblem;
+use twincloud_core::ports::{PortError, Retry};
+
+use super::RunSummary;
+use crate::executor::Outcome;
+
+/// What a run of one set did.
+#[derive(Debug, Default)]
+pub(super) struct SetRun {
+    pub summary: RunSummary,
+    pub problems: Vec<BackupProblem>,
+    /// Problems the previous run had not told about.
+    pub new_problems: usize,
+    pub notes: Vec<String>,
+    /// Another invocation runs this set now.
+    pub held_elsewhere: bool,
+    /// A transient failure after which the platform should retry the invocation.
+    pub transient: Option<String>,
+    /// What was done since the last audit write: (action id, what, outcome).
+    pub audit: Vec<(String, String, Outcome)>,
+}
+
+impl SetRun {
+    pub(super) fn note(&mut self, set: &str, text: impl std::fmt::Display) {
+        self.notes.push(format!("{set}: {text}"));
+    }
+
+    pub(super) fn problem(&mut self, p: BackupProblem) {
+        if !self
+            .problems
+            .iter()
+            .any(|x| x.state == p.state && x.database == p.database)
+        {
+            self.summary.failed += 1;
+            self.problems.push(p);
+        }
+    }
+
+    /// Records an effect for the audit trail (written after each round).
+    pub(super) fn audited(&mut self, action: String, what: String, outcome: Outcome) {
+        self.audit.push((action, what, outcome));
+    }
+
+    pub(super) fn port_failure(&mut self, database: &str, what: &str, e: &PortError) {
+        if e.retry == Retry::Transient {
+            self.transient = Some(format!("{database}: {what}: {}", e.message));
+        }
+        self.problem(BackupProblem {
+            database: database.into(),
+            message: format!("{database}: {what} failed: {}", e.message),
+            state: format!("error:{what}"),
+        });
+    }
+}
+
+/// A provider call's result as an audit outcome.
+pub(super) fn outcome<T>(result: &Result<T, PortError>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Done { detail: None },
+        Err(e) => Outcome::Failed {
+            error: e.message.clone(),
+            retry: e.retry,
+        },
+    }
+}
