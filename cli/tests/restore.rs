@@ -10,15 +10,11 @@ use twincloud_core::ports::Database;
 use twincloud_testkit::{DiscoveryFake, emulators, unique};
 
 fn twincloud(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_twincloud"));
-    c.args(args)
-        .env_remove("TWINCLOUD_CONFIG")
-        .env("AWS_ENDPOINT_URL", emulators::moto_db_url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("TWINCLOUD_GCP_AUTH", "none");
-    c
+    twincloud_testkit::cli::command_on(
+        env!("CARGO_BIN_EXE_twincloud"),
+        args,
+        &emulators::moto_db_url(),
+    )
 }
 
 async fn run(mut c: Command) -> (Output, String) {

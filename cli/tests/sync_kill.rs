@@ -4,38 +4,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use twincloud_core::ports::ObjectStore;
+use twincloud_testkit::fs::tree;
 use twincloud_testkit::{emulators, unique};
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files.extend(walk(&p));
-        } else {
-            files.push(p);
-        }
-    }
-    files
-}
-
 /// Every file under `dir`, hidden ones included, relative path → bytes.
-fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    walk(dir)
-        .into_iter()
-        .map(|p| {
-            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-            (rel, std::fs::read(&p).unwrap())
-        })
-        .collect()
-}
-
 async fn objects(o: &dyn ObjectStore) -> BTreeMap<String, Vec<u8>> {
     let keys: Vec<String> = o.list("", None).map(|r| r.unwrap().key).collect().await;
     let mut out = BTreeMap::new();
@@ -78,17 +56,12 @@ fn seed_source(dir: &Path, rng: &mut Lcg) {
 }
 
 fn twincloud(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_twincloud"));
-    c.args(args)
-        .env_remove("TWINCLOUD_CONFIG")
-        .env("AWS_ENDPOINT_URL", emulators::moto_url())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("TWINCLOUD_GCP_STORAGE_URL", emulators::gcs_url())
-        .env("TWINCLOUD_GCP_AUTH", "none")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut c = twincloud_testkit::cli::command_on(
+        env!("CARGO_BIN_EXE_twincloud"),
+        args,
+        &emulators::moto_url(),
+    );
+    c.stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
 

@@ -42,6 +42,7 @@ async fn gcs_state_store_conforms() {
     let store = GcsStateStore::new(&GcpContext::for_emulator(&base), &b, "twincloud/prod");
     let backend = twincloud_testkit::conformance::StateStoreBackend {
         enforces_conditional_delete: false,
+        ..Default::default()
     };
     twincloud_testkit::conformance::state_store_on(Arc::new(store), "suite", backend).await;
 }
@@ -308,4 +309,26 @@ async fn gcs_object_store_conforms() {
         store.head("x").await.unwrap().unwrap().info.md5.as_deref(),
         Some("5d41402abc4b2a76b9719d911017c592")
     );
+}
+
+#[tokio::test]
+async fn pubsub_conforms() {
+    let fake = DiscoveryFake::start("pubsub.v1", |_| (200, json!({"messageIds": ["1"]}))).await;
+    let ctx = GcpContext::for_emulator(&fake.url());
+    let n = PubSubNotifier::new(&ctx, "bus", "projects/aion-prod/topics/twincloud-messages");
+    let published = || async {
+        use base64::Engine;
+        fake.calls()
+            .iter()
+            .flat_map(|c| c.body["messages"].as_array().cloned().unwrap_or_default())
+            .map(|m| {
+                let data = base64::engine::general_purpose::STANDARD
+                    .decode(m["data"].as_str().unwrap_or_default())
+                    .unwrap();
+                String::from_utf8(data).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    twincloud_testkit::conformance::notifier(&n, published).await;
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
 }

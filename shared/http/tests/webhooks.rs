@@ -290,3 +290,30 @@ async fn cloudflare_traffic_conforms_and_survives_rate_limits() {
         e.message
     );
 }
+
+#[tokio::test]
+async fn slack_and_webhook_conform() {
+    let server = CaptureServer::start().await;
+    let bodies = || async {
+        server
+            .requests()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new(format!("{}/services/T0/B0/XYZ", server.url())),
+        twincloud_http::client(),
+        fast(),
+    );
+    twincloud_testkit::conformance::notifier(&slack, bodies).await;
+    let hook = WebhookNotifier::new(
+        "hook",
+        &format!("{}/hook", server.url()),
+        None,
+        twincloud_http::client(),
+        fast(),
+    );
+    twincloud_testkit::conformance::notifier(&hook, bodies).await;
+}

@@ -82,3 +82,16 @@ async fn local_object_store_conforms() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn outbox_notifier_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = twincloud_local::OutboxNotifier::new(dir.path(), "ops");
+    let lines = || async {
+        twincloud_testkit::fs::outbox_of(dir.path(), "ops")
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+    };
+    twincloud_testkit::conformance::notifier(&outbox, lines).await;
+}

@@ -54,6 +54,11 @@ impl Report {
             .flat_map(|e| e.plan.notes.iter().map(String::as_str))
     }
 
+    /// Every note, one a line (what tests and people read).
+    pub fn notes_text(&self) -> String {
+        self.notes().collect::<Vec<_>>().join("\n")
+    }
+
     /// `Err(Transient)` when any action failed transiently, so that the platform retries;
     /// otherwise `Ok` (permanent failures are reported and logged, not retried).
     pub fn platform_result(&self) -> Result<(), RunError> {

@@ -11,31 +11,12 @@ use twincloud_core::ports::{Database, SnapshotStatus};
 use twincloud_local::{LocalDatabase, SimulatedDatabase};
 use twincloud_runtime::functions::backup::Backup;
 use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::fs::outbox;
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
 
-fn notes(report: &twincloud_runtime::Report) -> String {
-    report.notes().collect::<Vec<_>>().join("\n")
-}
-
-/// A schedule event as EventBridge Scheduler delivers it with twincloud's input.
+/// A schedule event of the `nightly` set.
 fn schedule(id: &str, time: &str, args: serde_json::Value) -> Vec<u8> {
-    serde_json::json!({
-        "twincloud": "schedule",
-        "name": "nightly",
-        "args": args,
-        "time": time,
-        "id": id,
-    })
-    .to_string()
-    .into_bytes()
-}
-
-fn outbox(state: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(state.join("outbox/outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    twincloud_testkit::fixtures::schedule(id, "nightly", time, args)
 }
 
 fn fast() -> Backup {
@@ -117,7 +98,7 @@ keep_min = 2"#;
         ))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(
         n.contains("aion-db: would take snapshot aion-db-20261122-030000"),
         "{n}"
@@ -135,7 +116,7 @@ keep_min = 2"#;
         .handle_json(&schedule("run-1", t, serde_json::json!({})))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     for want in [
         "aion-db: pruned aion-db-old-40",
         "aion-db: pruned aion-db-old-35",
@@ -200,7 +181,11 @@ keep_min = 2"#;
         .handle_json(&schedule("run-1-again", t, serde_json::json!({})))
         .await
         .unwrap();
-    assert!(notes(&r).contains("exists already"), "{}", notes(&r));
+    assert!(
+        r.notes_text().contains("exists already"),
+        "{}",
+        r.notes_text()
+    );
     assert_eq!(dbs.list_snapshots("billing").await.unwrap().len(), 1);
     assert_eq!(dbs.list_snapshots("aion-db").await.unwrap().len(), 3);
 }
@@ -237,7 +222,7 @@ async fn a_wait_that_does_not_fit_is_handed_to_the_follow_up_run() {
     .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(21);
     let r = inv.handle_until(decoded, Some(deadline)).await.unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(
         n.contains("1 snapshot(s) and 0 export(s) still in progress"),
         "{n}"
@@ -257,7 +242,7 @@ async fn a_wait_that_does_not_fit_is_handed_to_the_follow_up_run() {
         serde_json::json!({"follow_up": true}),
     );
     let r = inv.handle_json(&follow).await.unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(
         n.contains("aion-db: snapshot aion-db-20261122-030000 is available"),
         "{n}"
@@ -311,7 +296,7 @@ async fn a_snapshot_refused_for_quota_is_reported_and_taken_by_the_next_run() {
         ))
         .await
         .unwrap();
-    assert!(!notes(&r).contains("started"), "{}", notes(&r));
+    assert!(!r.notes_text().contains("started"), "{}", r.notes_text());
     let sent = outbox(state.path());
     assert!(
         sent[0]
@@ -340,7 +325,7 @@ async fn a_snapshot_refused_for_quota_is_reported_and_taken_by_the_next_run() {
         ))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(
         n.contains("aion-db: snapshot aion-db-20261122-030000 is tried again"),
         "{n}"
@@ -416,7 +401,7 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         .handle_json(&schedule("quota-1", t, serde_json::json!({})))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert_eq!(proxy.stats().faulted, 2);
     let started = n
         .lines()
@@ -459,7 +444,7 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         ))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert_eq!(n.matches("to us-west-2 started").count(), 4, "{n}");
     assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 9);
 
@@ -468,7 +453,7 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         .handle_json(&schedule("quota-1-again", t, serde_json::json!({})))
         .await
         .unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(!n.contains(" started"), "{n}");
     let primary = twincloud_aws::RdsDatabase::new(&aws);
     for name in &names {

@@ -17,10 +17,6 @@ fn fixture_for_bucket(rel: &str, bucket: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn notes(report: &twincloud_runtime::Report) -> String {
-    report.notes().collect::<Vec<_>>().join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_events_copy_and_delete_single_objects_into_gcs() {
     let aws = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
@@ -68,7 +64,7 @@ delete = true
 
     let put = fixture_for_bucket("aws/s3-notification-put.json", &bucket);
     let r = inv.handle_json(&put).await.unwrap();
-    assert!(notes(&r).contains("copied"), "{}", notes(&r));
+    assert!(r.notes_text().contains("copied"), "{}", r.notes_text());
     let head = replica.head(key).await.unwrap().unwrap();
     assert_eq!(head.meta.content_type.as_deref(), Some("application/pdf"));
     assert_eq!(replica.get(key).await.unwrap().unwrap(), pdf);
@@ -86,7 +82,11 @@ delete = true
 
     // The same event again (S3 delivers at least once): nothing is copied, nothing recorded.
     let r = inv.handle_json(&put).await.unwrap();
-    assert!(notes(&r).contains("already the same"), "{}", notes(&r));
+    assert!(
+        r.notes_text().contains("already the same"),
+        "{}",
+        r.notes_text()
+    );
     assert_eq!(audited().await, 1);
 
     // A delete event removes the copy only once the source has no such object.
@@ -94,7 +94,11 @@ delete = true
     source.put_bytes("acme/old.csv", b"a,b").await.unwrap();
     let del = fixture_for_bucket("aws/s3-notification-delete.json", &bucket);
     let r = inv.handle_json(&del).await.unwrap();
-    assert!(notes(&r).contains("already the same"), "{}", notes(&r));
+    assert!(
+        r.notes_text().contains("already the same"),
+        "{}",
+        r.notes_text()
+    );
     assert!(replica.head("acme/old.csv").await.unwrap().is_some());
     source
         .delete("acme/old.csv", &twincloud_core::ports::Precondition::None)
@@ -102,16 +106,20 @@ delete = true
         .unwrap();
     let r = inv.handle_json(&del).await.unwrap();
     assert!(
-        notes(&r).contains("deleted from the destination"),
+        r.notes_text().contains("deleted from the destination"),
         "{}",
-        notes(&r)
+        r.notes_text()
     );
     assert!(replica.head("acme/old.csv").await.unwrap().is_none());
 
     // An event for a bucket no pair names is noted, not an error.
     let other = fixture_for_bucket("aws/s3-notification-put.json", "someone-else");
     let r = inv.handle_json(&other).await.unwrap();
-    assert!(notes(&r).contains("in no sync pair"), "{}", notes(&r));
+    assert!(
+        r.notes_text().contains("in no sync pair"),
+        "{}",
+        r.notes_text()
+    );
 }
 
 async fn local_invoker(
@@ -167,7 +175,7 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         .unwrap();
     // A dry run says what it would copy and writes nothing: no object, no lease, no cursor.
     let dry = local_invoker(state.path(), src.path(), dst.path(), true).await;
-    let n = notes(&dry.handle_json(&tick).await.unwrap());
+    let n = dry.handle_json(&tick).await.unwrap().notes_text();
     assert!(n.contains("site [b/]: copied 5"), "{n}");
     assert!(!dst.path().join("b").exists());
     assert!(
@@ -196,7 +204,7 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         .await
         .unwrap();
     let r = inv.handle_json(&tick).await.unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(n.contains("site [a/]: another invocation holds it"), "{n}");
     assert!(n.contains("site [b/]: copied 5"), "{n}");
     assert!(!dst.path().join("a").exists());
@@ -227,7 +235,7 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         .await
         .unwrap();
     let r = inv.handle_json(&tick).await.unwrap();
-    let n = notes(&r);
+    let n = r.notes_text();
     assert!(
         n.contains("site [a/] from after `a/01.txt`: copied 3"),
         "{n}"
@@ -285,7 +293,7 @@ destination = "{}"
     .unwrap()
     .replace("aion-uploads-gcp", &gbucket);
     let r = inv.handle_json(ev.as_bytes()).await.unwrap();
-    assert!(notes(&r).contains("copied"), "{}", notes(&r));
+    assert!(r.notes_text().contains("copied"), "{}", r.notes_text());
     assert_eq!(
         std::fs::read(out.path().join("acme/Quarterly Report (2026) \u{20ac}.pdf")).unwrap(),
         b"%PDF from GCS"

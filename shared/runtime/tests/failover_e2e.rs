@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{config, invoker};
 use twincloud_core::ports::{Compute, Traffic};
 use twincloud_local::{LocalCompute, LocalTraffic, StandInApp};
@@ -111,7 +109,7 @@ impl World {
     }
 
     fn outbox(&self) -> Vec<serde_json::Value> {
-        read_outbox(self.dir.path())
+        twincloud_testkit::fs::outbox(self.dir.path())
     }
 
     /// Messages whose title starts with `prefix`.
@@ -121,14 +119,6 @@ impl World {
             .filter(|m| m["title"].as_str().unwrap().starts_with(prefix))
             .collect()
     }
-}
-
-fn read_outbox(dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(dir.join("outbox/outbox.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 async fn tick(inv: &Invoker, n: u32) -> twincloud_runtime::Report {

@@ -8,34 +8,8 @@ use twincloud_core::planner::sync::DeletePolicy;
 use twincloud_core::ports::ObjectStore;
 use twincloud_local::LocalObjectStore;
 use twincloud_runtime::sync::{SyncOptions, sync};
+use twincloud_testkit::fs::tree;
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
-
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for e in walk(dir) {
-        let rel = e
-            .strip_prefix(dir)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        out.push((rel, std::fs::read(&e).unwrap()));
-    }
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files.extend(walk(&p))
-        } else {
-            files.push(p)
-        }
-    }
-    files
-}
 
 fn seed(dir: &Path) {
     for (k, v) in [
@@ -272,6 +246,6 @@ async fn console_folder_placeholders_are_not_objects() {
     assert_eq!((s.copied, s.failed, s.listed.0), (1, 0, 1), "{s:?}");
     assert_eq!(
         tree(out.path()),
-        vec![("photos/a.jpg".into(), b"jpeg".to_vec())]
+        [("photos/a.jpg".to_owned(), b"jpeg".to_vec())].into()
     );
 }

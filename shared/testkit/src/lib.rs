@@ -1,13 +1,19 @@
-//! Test kit shared by every crate's tests: where the emulators are, unique names, a local HTTP
-//! server that records what it receives, a fault-injecting proxy, and the conformance suites
-//! every adapter of a port must pass.
+//! Test kit shared by every crate's tests, by role: where the emulators are (`emulators`), unique
+//! names, inputs (`fixtures`: a sample message, event files, schedule events), what was left on
+//! disk (`fs`: walks, trees, outboxes), the `twincloud` binary on the emulators (`cli`), a local
+//! HTTP server that records what it receives (`capture`), a fault-injecting proxy (`fault`),
+//! fakes that validate requests against Google's discovery documents (`discovery`), and the
+//! conformance suites every adapter of a port must pass (`conformance`, `object_conformance`).
 #![allow(clippy::unwrap_used)]
 
 pub mod capture;
+pub mod cli;
 pub mod conformance;
 pub mod discovery;
 pub mod emulators;
 pub mod fault;
+pub mod fixtures;
+pub mod fs;
 pub mod object_conformance;
 
 pub use capture::{CaptureServer, Captured, Reply};

@@ -1,0 +1,38 @@
+//! Inputs tests share: a sample message, event fixtures from `events/`, and the schedule
+//! events twincloud's own schedules deliver.
+
+use twincloud_core::{Message, Severity};
+
+/// A warning-level budget message titled `title`.
+pub fn message(title: &str) -> Message {
+    Message {
+        project: "aion".into(),
+        title: title.into(),
+        severity: Severity::Warning,
+        kind: "budget".into(),
+        summary: "aion-monthly spent 84% of its budget (€84.17 of €100, naïve forecast ✓).".into(),
+        fields: vec![("Spent".into(), "$84.17".into())],
+        link: None,
+        event_id: "evt-test".into(),
+    }
+}
+
+/// The bytes of fixture `rel` under `events/`.
+pub fn event(rel: &str) -> Vec<u8> {
+    let path = super::workspace_root().join("events").join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A schedule event as EventBridge Scheduler and Cloud Scheduler deliver twincloud's input:
+/// `{"twincloud": "schedule", "name": ..., "args": ..., "time": ..., "id": ...}`.
+pub fn schedule(id: &str, name: &str, time: &str, args: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({
+        "twincloud": "schedule",
+        "name": name,
+        "args": args,
+        "time": time,
+        "id": id,
+    })
+    .to_string()
+    .into_bytes()
+}
