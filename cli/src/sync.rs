@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use twincloud_core::planner::sync::DeletePolicy;
-use twincloud_runtime::sync::progress::human;
 use twincloud_runtime::sync::{Progress, SyncOptions, SyncSummary};
 
 /// Arguments of `twincloud sync`.
@@ -89,22 +88,12 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     let source = twincloud_runtime::sync::object_store(&src_loc, &clouds).await;
     let destination = twincloud_runtime::sync::object_store(&dst_loc, &clouds).await;
     let started = Instant::now();
-    let ticker = (!a.quiet && !json && std::io::stderr().is_terminal()).then(|| {
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                eprint!(
-                    "\r\x1b[2K{}",
-                    progress.line(started.elapsed().as_secs_f64())
-                );
-            }
-        })
-    });
+    let ticker = (!a.quiet && !json && std::io::stderr().is_terminal())
+        .then(|| progress_bar(progress.clone()));
     let result = twincloud_runtime::sync::sync(source, destination, opts).await;
-    if let Some(t) = ticker {
+    if let Some((bar, t)) = ticker {
         t.abort();
-        eprint!("\r\x1b[2K");
+        bar.finish_and_clear();
     }
     match result {
         Ok(s) => {
@@ -122,6 +111,30 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     }
 }
 
+/// A progress line on standard error (indicatif: sizes, rate and ETA), fed from the run's
+/// counters four times a second.
+fn progress_bar(progress: Arc<Progress>) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}  {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    let shown = bar.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let s = progress.snapshot();
+            shown.set_length(s.planned_bytes);
+            shown.set_position(s.bytes);
+            shown.set_message(s.counts());
+            shown.tick();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (bar, task)
+}
+
 fn print_summary(src: &str, dst: &str, s: &SyncSummary, took: Duration) {
     let (verb, deleted) = if s.dry_run {
         ("would copy", "would delete")
@@ -132,7 +145,7 @@ fn print_summary(src: &str, dst: &str, s: &SyncSummary, took: Duration) {
     println!(
         "{src} → {dst}: {verb} {} object(s) ({}), {} unchanged, {deleted} {}, {} failed; {} requests in {secs:.2}s",
         s.copied,
-        human(s.bytes as f64),
+        humansize::format_size(s.bytes, humansize::BINARY),
         s.skipped,
         s.deleted,
         s.failed,

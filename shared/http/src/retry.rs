@@ -1,5 +1,5 @@
-//! Retries for HTTP calls: exponential backoff with jitter, `Retry-After` honoured (bounded),
-//! and a classification of every outcome.
+//! Retries for HTTP calls: exponential backoff with jitter (backon), `Retry-After` honoured
+//! (bounded), and a classification of every outcome.
 
 use std::time::Duration;
 
@@ -52,16 +52,23 @@ pub struct HttpFailure {
     pub status: Option<u16>,
 }
 
+/// One failed attempt, before the retry policy decides.
+struct Attempt {
+    message: String,
+    retry: Retry,
+    retry_after: Option<Duration>,
+    status: Option<u16>,
+}
+
 impl HttpRetry {
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.min(16));
-        let capped = exp.min(self.max_backoff);
-        // Jitter from the clock's sub-second part: enough to spread concurrent retriers.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        capped.mul_f64(0.5 + f64::from(nanos % 1000) / 2000.0)
+    /// The backoff schedule: exponential from `base`, capped at `max_backoff`, with jitter, for
+    /// `max_attempts - 1` retries (backon's, not a hand-rolled loop).
+    fn schedule(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.base)
+            .with_max_delay(self.max_backoff)
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .with_jitter()
     }
 
     /// Sends the request built by `make` until it succeeds, fails permanently or attempts run
@@ -78,75 +85,91 @@ impl HttpRetry {
     pub async fn send_expecting(
         &self,
         also_ok: &[u16],
-        mut make: impl FnMut() -> reqwest::RequestBuilder,
+        make: impl FnMut() -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::Response, u32), HttpFailure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (message, retry, wait, status) = match make().send().await {
-                Ok(resp)
-                    if resp.status().is_success() || also_ok.contains(&resp.status().as_u16()) =>
-                {
-                    return Ok((resp, attempt));
-                }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let body = resp.text().await.unwrap_or_default();
-                    let body: String = body.chars().take(300).collect();
-                    (
-                        format!("HTTP {status}: {}", body.trim()),
-                        classify_status(status),
-                        retry_after,
-                        Some(status),
-                    )
-                }
-                Err(e) => {
-                    // Connection refused, reset, timeouts: the far side may come back.
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else if e.is_connect() {
-                        "could not connect"
-                    } else {
-                        "request failed"
-                    };
-                    (
-                        format!("{what}: {}", without_url(&e)),
-                        Retry::Transient,
-                        None,
-                        None,
-                    )
-                }
-            };
-            if retry == Retry::Permanent || attempt >= self.max_attempts {
-                return Err(HttpFailure {
-                    message,
-                    retry,
-                    attempts: attempt,
-                    status,
-                });
-            }
-            let wait = match wait {
+        use backon::Retryable;
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let attempts = AtomicU32::new(0);
+        let too_long = AtomicBool::new(false);
+        let mut make = make;
+        let once = || {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            attempt(make(), also_ok)
+        };
+        let result = once
+            .retry(self.schedule())
+            .when(|a: &Attempt| a.retry == Retry::Transient)
+            // `Retry-After` replaces the backoff; one longer than this invocation waits stops
+            // the retries and is surfaced as transient for the platform to retry later.
+            .adjust(|a: &Attempt, backoff| match a.retry_after {
                 Some(w) if w > self.max_retry_after => {
-                    return Err(HttpFailure {
-                        message: format!(
-                            "{message} (Retry-After {}s is longer than this invocation waits)",
-                            w.as_secs()
-                        ),
-                        retry: Retry::Transient,
-                        attempts: attempt,
-                        status,
-                    });
+                    too_long.store(true, Ordering::Relaxed);
+                    None
                 }
-                Some(w) => w,
-                None => self.backoff(attempt - 1),
+                Some(w) => backoff.map(|_| w),
+                None => backoff,
+            })
+            .await;
+        let attempts = attempts.load(Ordering::Relaxed);
+        result
+            .map(|resp| (resp, attempts))
+            .map_err(|a| HttpFailure {
+                message: match a.retry_after {
+                    Some(w) if too_long.load(Ordering::Relaxed) => format!(
+                        "{} (Retry-After {}s is longer than this invocation waits)",
+                        a.message,
+                        w.as_secs()
+                    ),
+                    _ => a.message,
+                },
+                retry: a.retry,
+                attempts,
+                status: a.status,
+            })
+    }
+}
+
+/// One attempt: the response when it is a success, else what went wrong.
+async fn attempt(
+    req: reqwest::RequestBuilder,
+    also_ok: &[u16],
+) -> Result<reqwest::Response, Attempt> {
+    match req.send().await {
+        Ok(resp) if resp.status().is_success() || also_ok.contains(&resp.status().as_u16()) => {
+            Ok(resp)
+        }
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = resp.text().await.unwrap_or_default();
+            let body: String = body.chars().take(300).collect();
+            Err(Attempt {
+                message: format!("HTTP {status}: {}", body.trim()),
+                retry: classify_status(status),
+                retry_after,
+                status: Some(status),
+            })
+        }
+        Err(e) => {
+            // Connection refused, reset, timeouts: the far side may come back.
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
             };
-            tokio::time::sleep(wait).await;
+            Err(Attempt {
+                message: format!("{what}: {}", without_url(&e)),
+                retry: Retry::Transient,
+                retry_after: None,
+                status: None,
+            })
         }
     }
 }

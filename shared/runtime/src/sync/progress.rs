@@ -26,50 +26,48 @@ impl Progress {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// One line: objects, bytes, rate and ETA after `elapsed` seconds.
-    pub fn line(&self, elapsed: f64) -> String {
+    /// The counters now, read once each.
+    pub fn snapshot(&self) -> Snapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (copied, planned) = (get(&self.copied), get(&self.planned));
-        let (bytes, planned_bytes) = (get(&self.bytes), get(&self.planned_bytes));
-        let rate = if elapsed > 0.0 {
-            bytes as f64 / elapsed
-        } else {
-            0.0
-        };
-        let done = get(&self.listing_done) > 0;
-        let eta = if done && rate > 0.0 {
-            format!(
-                "ETA {:.0}s",
-                planned_bytes.saturating_sub(bytes) as f64 / rate
-            )
-        } else {
-            "ETA -".into()
-        };
-        let more = if done { "" } else { "+" };
-        format!(
-            "listed {}  copied {copied}/{planned}{more}  {}/{}{more}  {}/s  {eta}  failed {}",
-            get(&self.listed),
-            human(bytes as f64),
-            human(planned_bytes as f64),
-            human(rate),
-            get(&self.failed)
-        )
+        Snapshot {
+            listed: get(&self.listed),
+            planned: get(&self.planned),
+            planned_bytes: get(&self.planned_bytes),
+            copied: get(&self.copied),
+            bytes: get(&self.bytes),
+            failed: get(&self.failed),
+            listing_done: get(&self.listing_done) > 0,
+        }
     }
 }
 
-/// Bytes in binary units.
-pub fn human(bytes: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{v:.0} {}", units[i])
-    } else {
-        format!("{v:.1} {}", units[i])
+/// The counters of a run at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Objects listed on the source side.
+    pub listed: u64,
+    /// Objects to copy found so far (the total once `listing_done`).
+    pub planned: u64,
+    /// Their bytes.
+    pub planned_bytes: u64,
+    /// Objects copied.
+    pub copied: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Objects that failed.
+    pub failed: u64,
+    /// Whether the listings are done.
+    pub listing_done: bool,
+}
+
+impl Snapshot {
+    /// The counts as words (the rate, sizes and ETA are the progress bar's).
+    pub fn counts(&self) -> String {
+        let more = if self.listing_done { "" } else { "+" };
+        format!(
+            "listed {}  copied {}/{}{more}  failed {}",
+            self.listed, self.copied, self.planned, self.failed
+        )
     }
 }
 
@@ -78,17 +76,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_line_shows_counts_rate_and_eta() {
+    fn the_counts_say_when_the_total_is_not_known_yet() {
         let p = Progress::default();
         Progress::add(&p.planned, 4);
         Progress::add(&p.planned_bytes, 4 << 20);
         Progress::add(&p.copied, 2);
         Progress::add(&p.bytes, 2 << 20);
-        assert!(p.line(2.0).contains("copied 2/4+"), "{}", p.line(2.0));
+        let s = p.snapshot();
+        assert_eq!(s.counts(), "listed 0  copied 2/4+  failed 0");
         Progress::add(&p.listing_done, 1);
-        let line = p.line(2.0);
-        assert!(line.contains("2.0 MiB/4.0 MiB"), "{line}");
-        assert!(line.contains("1.0 MiB/s"), "{line}");
-        assert!(line.contains("ETA 2s"), "{line}");
+        assert_eq!(p.snapshot().counts(), "listed 0  copied 2/4  failed 0");
+        assert_eq!((s.bytes, s.planned_bytes), (2 << 20, 4 << 20));
     }
 }
