@@ -172,9 +172,35 @@ pub(crate) fn typed<T: DeserializeOwned>(shape: Shape, value: &Value) -> Result<
         DecodeError::field(
             shape,
             if path == "." { "(top)".into() } else { path },
-            e.inner().to_string(),
+            without_type_names(&e.inner().to_string()),
         )
     })
+}
+
+/// serde names the Rust type it expected (`expected struct CloudWatchAlarmState`); a person
+/// reading the error knows JSON, not our types or the library's.
+fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest
+        .find("expected struct ")
+        .or_else(|| rest.find("expected enum "))
+    {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let (replacement, skip) = if after.starts_with("expected struct ") {
+            ("expected an object", "expected struct ".len())
+        } else {
+            ("expected one of its names", "expected enum ".len())
+        };
+        out.push_str(replacement);
+        let name_len = after[skip..]
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(after.len() - skip);
+        rest = &after[skip + name_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 pub(crate) fn json_type(v: &Value) -> &'static str {

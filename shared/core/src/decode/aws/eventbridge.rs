@@ -1,11 +1,14 @@
 //! EventBridge events (alarm state changes, schedules, ECR pushes, S3 objects) and the
 //! CloudWatch alarm Lambda action.
 
+use aws_lambda_events::cloudwatch_alarms::{
+    CloudWatchAlarm, CloudWatchAlarmData, CloudWatchAlarmStateValue,
+};
+use aws_lambda_events::cloudwatch_events::CloudWatchEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::shape::Shape;
-use super::super::time::parse_time;
 use super::super::{DecodeError, Decoded, typed};
 use crate::signal::{
     Alarm, AlarmState, Cloud, ImageEvent, ObjectChange, ObjectStoreKind, Registry, ScheduleTick,
@@ -14,15 +17,32 @@ use crate::signal::{
 
 // ---------- EventBridge ----------
 
-#[derive(Deserialize)]
+/// The EventBridge envelope (aws_lambda_events' type) with the fields twincloud needs present.
 struct EventBridge {
     id: String,
     source: String,
-    time: String,
+    time: chrono::DateTime<chrono::Utc>,
     region: String,
-    #[serde(default)]
     resources: Vec<String>,
     detail: Value,
+}
+
+fn envelope(shape: Shape, value: &Value) -> Result<EventBridge, DecodeError> {
+    let eb: CloudWatchEvent<Value> = typed(shape, value)?;
+    let need = |v: Option<String>, field: &str| {
+        v.filter(|s| !s.is_empty())
+            .ok_or_else(|| DecodeError::field(shape, field, "is missing"))
+    };
+    Ok(EventBridge {
+        id: need(eb.id, "id")?,
+        source: need(eb.source, "source")?,
+        time: eb.time,
+        region: need(eb.region, "region")?,
+        resources: eb.resources,
+        detail: eb
+            .detail
+            .ok_or_else(|| DecodeError::field(shape, "detail", "is missing"))?,
+    })
 }
 
 pub(super) fn eventbridge(value: Value) -> Result<Decoded, DecodeError> {
@@ -42,21 +62,19 @@ pub(super) fn eventbridge(value: Value) -> Result<Decoded, DecodeError> {
             )));
         }
     };
-    let eb: EventBridge = typed(shape, &value)?;
-    let time = Some(parse_time(&eb.time).ok_or_else(|| {
-        DecodeError::field(shape, "time", format!("`{}` is not a timestamp", eb.time))
-    })?);
+    let eb = envelope(shape, &value)?;
+    let time = Some(eb.time);
     let kind = match shape {
         Shape::EventBridgeAlarm => {
-            let d: AlarmDetail = typed(shape, &eb.detail).map_err(|e| prefix(e, "detail"))?;
+            let (d, state) = alarm_data(shape, &eb.detail, "detail")?;
             SignalKind::Alarm(Alarm {
                 name: d.alarm_name,
-                state: alarm_state(shape, "detail.state.value", &d.state.value)?,
-                previous: d.previous_state.and_then(|p| AlarmState::parse(&p.value)),
-                reason: d.state.reason.unwrap_or_default(),
+                state: state.0,
+                previous: d.previous_state.map(|p| from_library(&p.value)),
+                reason: state.1,
                 region: Some(eb.region.clone()),
                 arn: eb.resources.first().cloned(),
-                metric: d.configuration.as_ref().and_then(metric_name),
+                metric: metric_name(&d.configuration),
             })
         }
         Shape::EventBridgeSchedule => {
@@ -150,23 +168,45 @@ pub(super) fn prefix(e: DecodeError, at: &str) -> DecodeError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AlarmDetail {
-    alarm_name: String,
-    state: AlarmStateDetail,
-    #[serde(default)]
-    previous_state: Option<AlarmStateDetail>,
-    #[serde(default)]
-    configuration: Option<Value>,
+/// An alarm's data with its configuration and reason data left as JSON.
+type AlarmData = CloudWatchAlarmData<Value, Value>;
+
+/// An alarm's data (aws_lambda_events' `CloudWatchAlarmData`, the same in EventBridge's alarm
+/// state change and in the Lambda alarm action) and its current state and reason. The library
+/// reads a missing `state.value` as OK: a state change that does not say its state is an
+/// error here, never a recovery.
+fn alarm_data(
+    shape: Shape,
+    data: &Value,
+    at: &str,
+) -> Result<(AlarmData, (AlarmState, String)), DecodeError> {
+    if data
+        .get("state")
+        .and_then(|s| s.get("value"))
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        return Err(DecodeError::field(
+            shape,
+            format!("{at}.state.value"),
+            "is missing (ALARM, OK or INSUFFICIENT_DATA)",
+        ));
+    }
+    let d: CloudWatchAlarmData<Value, Value> = typed(shape, data).map_err(|e| prefix(e, at))?;
+    let state = d
+        .state
+        .as_ref()
+        .map(|s| (from_library(&s.value), s.reason.clone()))
+        .ok_or_else(|| DecodeError::field(shape, format!("{at}.state"), "is missing"))?;
+    Ok((d, state))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AlarmStateDetail {
-    value: String,
-    #[serde(default)]
-    reason: Option<String>,
+fn from_library(v: &CloudWatchAlarmStateValue) -> AlarmState {
+    match v {
+        CloudWatchAlarmStateValue::Alarm => AlarmState::Alarm,
+        CloudWatchAlarmStateValue::InsufficientData => AlarmState::InsufficientData,
+        _ => AlarmState::Ok,
+    }
 }
 
 pub(super) fn alarm_state(shape: Shape, path: &str, s: &str) -> Result<AlarmState, DecodeError> {
@@ -229,69 +269,35 @@ pub(super) struct S3ObjectRef {
 
 // ---------- Lambda alarm action ----------
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LambdaAlarm {
-    alarm_arn: String,
-    #[serde(default)]
-    region: Option<String>,
-    #[serde(default)]
-    time: Option<String>,
-    alarm_data: LambdaAlarmData,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LambdaAlarmData {
-    alarm_name: String,
-    state: LambdaAlarmState,
-    #[serde(default)]
-    previous_state: Option<LambdaAlarmState>,
-    #[serde(default)]
-    configuration: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct LambdaAlarmState {
-    value: String,
-    #[serde(default)]
-    reason: Option<String>,
-    #[serde(default)]
-    timestamp: Option<String>,
-}
-
 pub(super) fn lambda_alarm_action(value: Value) -> Result<Decoded, DecodeError> {
     let shape = Shape::LambdaAlarmAction;
-    let la: LambdaAlarm = typed(shape, &value)?;
-    let state = alarm_state(shape, "alarmData.state.value", &la.alarm_data.state.value)?;
-    let stamp = la
-        .alarm_data
-        .state
-        .timestamp
+    let la: CloudWatchAlarm<Value, Value> = typed(shape, &value)?;
+    let arn = la
+        .alarm_arn
         .clone()
-        .or(la.time.clone())
-        .unwrap_or_default();
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| DecodeError::field(shape, "alarmArn", "is missing"))?;
+    let raw = value.get("alarmData").cloned().unwrap_or(Value::Null);
+    let (d, (state, reason)) = alarm_data(shape, &raw, "alarmData")?;
+    let stamp = d.state.as_ref().map(|s| s.timestamp).unwrap_or(la.time);
     // CloudWatch's alarm action carries no delivery id; the alarm and its state timestamp
     // identify one state change, which is what a retry re-delivers.
-    let id = format!("{}@{}", la.alarm_arn, stamp);
+    let id = format!("{arn}@{}", stamp.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
     Ok(Decoded {
         shape,
         signals: vec![Signal {
             id,
             cloud: Cloud::Aws,
             shape: shape.name().into(),
-            time: parse_time(&stamp),
+            time: Some(stamp),
             kind: SignalKind::Alarm(Alarm {
-                name: la.alarm_data.alarm_name,
+                name: d.alarm_name.clone(),
                 state,
-                previous: la
-                    .alarm_data
-                    .previous_state
-                    .and_then(|p| AlarmState::parse(&p.value)),
-                reason: la.alarm_data.state.reason.unwrap_or_default(),
+                previous: d.previous_state.as_ref().map(|p| from_library(&p.value)),
+                reason,
                 region: la.region,
-                arn: Some(la.alarm_arn),
-                metric: la.alarm_data.configuration.as_ref().and_then(metric_name),
+                arn: Some(arn),
+                metric: metric_name(&d.configuration),
             }),
         }],
         raw: value,

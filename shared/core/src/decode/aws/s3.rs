@@ -1,57 +1,41 @@
-//! S3 event notifications (`Records[].s3`, keys URL-encoded).
+//! S3 event notifications (`Records[].s3`, keys URL-encoded), read into aws_lambda_events'
+//! `S3Event` with twincloud's checks on top (event names, required names, key encoding).
 
-use serde::Deserialize;
+use aws_lambda_events::s3::S3Event;
 use serde_json::Value;
 
 use super::super::shape::Shape;
-use super::super::time::parse_time;
 use super::super::{DecodeError, Decoded, fingerprint, typed};
-use super::eventbridge::{NamedBucket, S3ObjectRef};
 use crate::signal::{Cloud, ObjectChange, ObjectStoreKind, Signal, SignalKind};
 
 // ---------- S3 notifications ----------
-
-#[derive(Deserialize)]
-struct S3Event {
-    #[serde(rename = "Records")]
-    records: Vec<S3Record>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct S3Record {
-    event_time: String,
-    event_name: String,
-    s3: S3Entity,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: NamedBucket,
-    object: S3ObjectRef,
-}
 
 pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
     let shape = Shape::S3Notification;
     let ev: S3Event = typed(shape, &value)?;
     let mut signals = Vec::with_capacity(ev.records.len());
     for (i, r) in ev.records.into_iter().enumerate() {
-        let created = if r.event_name.starts_with("ObjectCreated:") {
+        let required = |v: Option<String>, field: &str| {
+            v.filter(|s| !s.is_empty()).ok_or_else(|| {
+                DecodeError::field(shape, format!("Records[{i}].{field}"), "is missing")
+            })
+        };
+        let event_name = required(r.event_name, "eventName")?;
+        let bucket = required(r.s3.bucket.name, "s3.bucket.name")?;
+        let raw_key = required(r.s3.object.key, "s3.object.key")?;
+        let created = if event_name.starts_with("ObjectCreated:") {
             true
-        } else if r.event_name.starts_with("ObjectRemoved:") {
+        } else if event_name.starts_with("ObjectRemoved:") {
             false
         } else {
             return Err(DecodeError::field(
                 shape,
                 format!("Records[{i}].eventName"),
-                format!(
-                    "`{}` is neither ObjectCreated:* nor ObjectRemoved:*",
-                    r.event_name
-                ),
+                format!("`{event_name}` is neither ObjectCreated:* nor ObjectRemoved:*"),
             ));
         };
         // S3 notifications URL-encode keys and write spaces as `+`.
-        let plus_decoded = r.s3.object.key.replace('+', " ");
+        let plus_decoded = raw_key.replace('+', " ");
         let key = percent_encoding::percent_decode_str(&plus_decoded)
             .decode_utf8()
             .map_err(|_| {
@@ -65,11 +49,10 @@ pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
         let seq = r.s3.object.sequencer.clone().unwrap_or_default();
         // S3 notifications carry no delivery id; bucket, key and sequencer identify one change.
         let id = format!(
-            "s3:{}/{}@{}",
-            r.s3.bucket.name,
+            "s3:{bucket}/{}@{}",
             fingerprint(key.as_bytes()),
             if seq.is_empty() {
-                fingerprint(r.event_time.as_bytes())
+                fingerprint(r.event_time.to_rfc3339().as_bytes())
             } else {
                 seq
             }
@@ -78,14 +61,14 @@ pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
             id,
             cloud: Cloud::Aws,
             shape: shape.name().into(),
-            time: parse_time(&r.event_time),
+            time: Some(r.event_time),
             kind: SignalKind::Object(ObjectChange {
                 store: ObjectStoreKind::S3,
-                bucket: r.s3.bucket.name,
+                bucket,
                 key,
                 created,
-                size: r.s3.object.size,
-                etag: r.s3.object.etag,
+                size: r.s3.object.size.and_then(|n| u64::try_from(n).ok()),
+                etag: r.s3.object.e_tag,
                 sequencer: r.s3.object.sequencer,
             }),
         });

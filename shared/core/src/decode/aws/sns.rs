@@ -1,37 +1,16 @@
-//! SNS deliveries: CloudWatch alarms (JSON text) and AWS Budgets alerts (plain text).
+//! SNS deliveries, read into aws_lambda_events' `SnsEvent`: CloudWatch alarms (JSON text) and
+//! AWS Budgets alerts (plain text, for which no library type exists).
 
+use aws_lambda_events::sns::SnsEvent;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::super::shape::{Shape, decode_twincloud_input};
-use super::super::time::parse_time;
 use super::super::{DecodeError, Decoded, parse_json, typed};
 use super::eventbridge::{alarm_state, prefix};
 use crate::signal::{Alarm, AlarmState, BudgetAlert, BudgetBasis, Cloud, Signal, SignalKind};
 
 // ---------- SNS ----------
-
-#[derive(Deserialize)]
-struct SnsEvent {
-    #[serde(rename = "Records")]
-    records: Vec<SnsRecord>,
-}
-
-#[derive(Deserialize)]
-struct SnsRecord {
-    #[serde(rename = "Sns")]
-    sns: SnsMessage,
-}
-
-#[derive(Deserialize)]
-struct SnsMessage {
-    #[serde(rename = "MessageId")]
-    message_id: String,
-    #[serde(rename = "Timestamp")]
-    timestamp: String,
-    #[serde(rename = "Message")]
-    message: String,
-}
 
 pub(super) fn sns(value: Value) -> Result<Decoded, DecodeError> {
     let ev: SnsEvent = typed(Shape::SnsMessage, &value)?;
@@ -39,7 +18,7 @@ pub(super) fn sns(value: Value) -> Result<Decoded, DecodeError> {
     let mut shape = Shape::SnsMessage;
     for (i, rec) in ev.records.into_iter().enumerate() {
         let m = rec.sns;
-        let time = parse_time(&m.timestamp);
+        let time = Some(m.timestamp);
         let trimmed = m.message.trim_start();
         let (s, kind) = if trimmed.starts_with('{') {
             let inner = parse_json(trimmed.as_bytes()).map_err(|e| {
@@ -90,6 +69,10 @@ pub(super) fn sns(value: Value) -> Result<Decoded, DecodeError> {
     })
 }
 
+/// The CloudWatch alarm an SNS message carries. aws_lambda_events' `CloudWatchAlarmPayload`
+/// requires `AlarmDescription`, `OldStateValue` and a full `Trigger`, which CloudWatch sends as
+/// null or leaves out for alarms without a description or on metric math: our own type reads
+/// only what is used, and accepts those.
 #[derive(Deserialize)]
 struct SnsAlarmMessage {
     #[serde(rename = "AlarmName")]
