@@ -12,13 +12,12 @@ use twincloud_core::config::ExportPolicy;
 use twincloud_core::planner::backup::{BackupProblem, Observed, snapshot_id};
 use twincloud_core::planner::retention::{RetentionPolicy, Verdict, retention};
 use twincloud_core::ports::{
-    ObjectStore, OperationState, Precondition, Retry, Snapshot, SnapshotStatus,
+    ObjectStore, OperationState, PortError, Precondition, Retry, Snapshot, SnapshotStatus,
 };
 
 use super::BackupRecord;
-use super::set_run::{SetRun, outcome};
+use super::set_run::SetRun;
 use super::targets::Exports;
-use crate::executor::Outcome;
 
 /// An export a run wants or has started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,19 +85,19 @@ pub(super) async fn run_exports(
         match e.operation.clone() {
             None if busy => still.push(e),
             None => {
-                let result = exporter
-                    .start_export(
+                let to = uri(&policy.to, &e.key);
+                let Some(result) = run
+                    .effect(
                         &e.database,
-                        &uri(&policy.to, &e.key),
-                        &policy.databases,
-                        &policy.format,
+                        format!("export-{}", e.key),
+                        format!("export to {to}"),
+                        exporter.start_export(&e.database, &to, &policy.databases, &policy.format),
                     )
-                    .await;
-                run.audited(
-                    format!("export-{}", e.key),
-                    format!("export {} to {}", e.database, uri(&policy.to, &e.key)),
-                    outcome(&result),
-                );
+                    .await
+                else {
+                    still.push(e);
+                    continue;
+                };
                 match result {
                     Ok(op) => {
                         run.note(set, format!("{}: export to {} started", e.database, e.key));
@@ -228,18 +227,23 @@ async fn prune(
     };
     for v in retention(&exports, &rules, Utc::now()) {
         if let Verdict::Prune { id } = v {
-            let result = store.delete(&id, &Precondition::None).await;
-            run.audited(
-                format!("prune-export-{id}"),
-                format!("delete export {id} of {database}"),
-                match &result {
-                    Ok(()) => Outcome::Done { detail: None },
-                    Err(e) => Outcome::Failed {
-                        error: e.to_string(),
-                        retry: e.retry(),
-                    },
-                },
-            );
+            let delete = async {
+                store
+                    .delete(&id, &Precondition::None)
+                    .await
+                    .map_err(|e| PortError::new(e.to_string(), e.retry()))
+            };
+            let Some(result) = run
+                .effect(
+                    database,
+                    format!("prune-export-{id}"),
+                    format!("prune export {id}"),
+                    delete,
+                )
+                .await
+            else {
+                continue;
+            };
             match result {
                 Ok(()) => {
                     run.summary.pruned += 1;

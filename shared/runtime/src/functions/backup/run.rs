@@ -13,7 +13,7 @@ use twincloud_core::ports::{
     DatabaseInfo, ErrorKind, PortError, Retry, SnapshotStatus, Version, get_json,
 };
 
-use super::set_run::{SetRun, outcome};
+use super::set_run::SetRun;
 use super::targets::{Targets, targets};
 use super::{Backup, BackupRecord, export};
 use crate::audit::AuditRecord;
@@ -37,7 +37,7 @@ pub(super) async fn run_set(
     run_at: DateTime<Utc>,
     follow_up: bool,
 ) -> Result<SetRun, RunError> {
-    let mut run = SetRun::default();
+    let mut run = SetRun::new(&set.name, inv.dry_run);
     let key = format!("backup/{}", set.name);
     let state = services.state.as_ref();
     let (mut record, mut version) = if inv.dry_run {
@@ -102,11 +102,6 @@ pub(super) async fn run_set(
         let new_run = take;
         take = false;
         first_round = false;
-        if inv.dry_run {
-            record.deferred = deferred;
-            describe(&set.name, &plan, &mut run);
-            break;
-        }
         for n in &plan.notes {
             run.note(&set.name, n);
         }
@@ -131,6 +126,15 @@ pub(super) async fn run_set(
                 &set.name,
             )
             .await;
+        }
+        if inv.dry_run {
+            for q in &plan.queue {
+                run.note(
+                    &set.name,
+                    format!("{}: {} would wait for a copy slot", q.database, q.id),
+                );
+            }
+            break;
         }
         for (action, what, outcome) in std::mem::take(&mut run.audit) {
             crate::audit::write(
@@ -272,15 +276,17 @@ async fn act(
                     (true, Some((d, _))) => d.as_ref(),
                     (true, None) => continue,
                 };
-                let result = target.delete_snapshot(database, id).await;
-                run.audited(
-                    format!("prune-{id}{}", if *dr { "-dr" } else { "" }),
-                    format!(
-                        "delete snapshot {id} of {database}{}",
-                        if *dr { " (DR region)" } else { "" }
-                    ),
-                    outcome(&result),
-                );
+                let Some(result) = run
+                    .effect(
+                        database,
+                        format!("prune-{id}{}", if *dr { "-dr" } else { "" }),
+                        format!("prune {id}{}", if *dr { " (DR region)" } else { "" }),
+                        target.delete_snapshot(database, id),
+                    )
+                    .await
+                else {
+                    continue;
+                };
                 match result {
                     Ok(()) => {
                         run.summary.pruned += 1;
@@ -296,12 +302,17 @@ async fn act(
                 }
             }
             BackupStep::Snapshot { database, id, .. } => {
-                let result = t.primary.create_snapshot(database, id).await;
-                run.audited(
-                    format!("snapshot-{id}"),
-                    format!("take snapshot {id} of {database}"),
-                    outcome(&result),
-                );
+                let Some(result) = run
+                    .effect(
+                        database,
+                        format!("snapshot-{id}"),
+                        format!("take snapshot {id}"),
+                        t.primary.create_snapshot(database, id),
+                    )
+                    .await
+                else {
+                    continue;
+                };
                 match result {
                     Ok(s) => {
                         run.summary.started += 1;
@@ -355,15 +366,17 @@ async fn act(
             }
             BackupStep::Copy { database, snapshot } => {
                 let Some((dr, cfg)) = &t.dr else { continue };
-                let result = dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()).await;
-                run.audited(
-                    format!("copy-{}", snapshot.id),
-                    format!(
-                        "copy snapshot {} of {database} to {}",
-                        snapshot.id, cfg.region
-                    ),
-                    outcome(&result),
-                );
+                let Some(result) = run
+                    .effect(
+                        database,
+                        format!("copy-{}", snapshot.id),
+                        format!("copy {} to {}", snapshot.id, cfg.region),
+                        dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()),
+                    )
+                    .await
+                else {
+                    continue;
+                };
                 match result {
                     Ok(_) => {
                         run.summary.copied += 1;
@@ -398,32 +411,4 @@ async fn act(
         }
     }
     fresh
-}
-
-/// A dry run says what it would do.
-fn describe(set: &str, plan: &BackupPlan, run: &mut SetRun) {
-    for step in &plan.steps {
-        let line = match step {
-            BackupStep::Prune { database, id, dr } => format!(
-                "{database}: would prune {id}{}",
-                if *dr { " (DR region)" } else { "" }
-            ),
-            BackupStep::Snapshot { database, id, .. } => {
-                format!("{database}: would take snapshot {id}")
-            }
-            BackupStep::Copy { database, snapshot } => {
-                format!("{database}: would copy {} to the DR region", snapshot.id)
-            }
-        };
-        run.note(set, line);
-    }
-    for q in &plan.queue {
-        run.note(
-            set,
-            format!("{}: {} would wait for a copy slot", q.database, q.id),
-        );
-    }
-    for p in &plan.problems {
-        run.note(set, format!("problem: {}", p.message));
-    }
 }

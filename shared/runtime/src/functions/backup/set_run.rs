@@ -21,6 +21,10 @@ pub(super) struct SetRun {
     pub transient: Option<String>,
     /// What was done since the last audit write: (action id, what, outcome).
     pub audit: Vec<(String, String, Outcome)>,
+    /// The set's name, for notes.
+    pub set: String,
+    /// Say what would be done; do nothing.
+    pub dry_run: bool,
 }
 
 impl SetRun {
@@ -39,9 +43,35 @@ impl SetRun {
         }
     }
 
-    /// Records an effect for the audit trail (written after each round).
-    pub(super) fn audited(&mut self, action: String, what: String, outcome: Outcome) {
-        self.audit.push((action, what, outcome));
+    /// A run of `set`; with `dry_run` its effects only say what they would do.
+    pub(super) fn new(set: &str, dry_run: bool) -> Self {
+        SetRun {
+            set: set.into(),
+            dry_run,
+            ..SetRun::default()
+        }
+    }
+
+    /// Runs `call`, the effect `action` on `database` (one audit record, written after the
+    /// round), and returns its result; in a dry run notes "would WHAT" and returns `None`
+    /// without running it. Real and dry runs go through the same code up to this point, so a
+    /// dry run lists exactly what a real one would do.
+    pub(super) async fn effect<T>(
+        &mut self,
+        database: &str,
+        action: String,
+        what: String,
+        call: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Option<Result<T, PortError>> {
+        if self.dry_run {
+            let set = self.set.clone();
+            self.note(&set, format!("{database}: would {what}"));
+            return None;
+        }
+        let result = call.await;
+        self.audit
+            .push((action, format!("{database}: {what}"), outcome(&result)));
+        Some(result)
     }
 
     pub(super) fn port_failure(&mut self, database: &str, what: &str, e: &PortError) {
@@ -57,7 +87,7 @@ impl SetRun {
 }
 
 /// A provider call's result as an audit outcome.
-pub(super) fn outcome<T>(result: &Result<T, PortError>) -> Outcome {
+fn outcome<T>(result: &Result<T, PortError>) -> Outcome {
     match result {
         Ok(_) => Outcome::Done { detail: None },
         Err(e) => Outcome::Failed {
