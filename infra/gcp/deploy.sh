@@ -65,6 +65,15 @@ gcloud iam service-accounts describe "$runtime_sa" >/dev/null 2>&1 ||
 gcloud iam service-accounts describe "$invoker_sa" >/dev/null 2>&1 ||
   gcloud iam service-accounts create twincloud-invoker --display-name "twincloud invoker (Pub/Sub, Eventarc, Scheduler)"
 
+# The function reads its configuration with its own token: it needs read access to that object.
+case "$CONFIG" in
+  gs://*)
+    config_bucket=${CONFIG#gs://}; config_bucket=${config_bucket%%/*}
+    gcloud storage buckets add-iam-policy-binding "gs://${config_bucket}" \
+      --member "serviceAccount:${runtime_sa}" --role roles/storage.objectViewer >/dev/null
+    ;;
+esac
+
 gcloud artifacts repositories describe "$REPO" --location "$REGION" >/dev/null 2>&1 ||
   gcloud artifacts repositories create "$REPO" --repository-format docker --location "$REGION"
 
