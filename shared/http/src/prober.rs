@@ -6,26 +6,27 @@ use async_trait::async_trait;
 use twincloud_core::ports::{ProbeCheck, ProbeResult, Prober};
 
 /// Probes with a GET: healthy when the status and, if asked, the body match.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpProber {
-    client: reqwest::Client,
+    // Built on the first probe: loading the TLS roots costs every process milliseconds at
+    // start, and only the failover function probes.
+    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 impl HttpProber {
     /// A prober on its own client: no connection reuse, so a probe sees what a new client sees.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("twincloud-probe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_else(|_| reqwest::Client::new());
-        HttpProber { client }
+        HttpProber::default()
     }
-}
 
-impl Default for HttpProber {
-    fn default() -> Self {
-        Self::new()
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .user_agent(concat!("twincloud-probe/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
     }
 }
 
@@ -35,7 +36,7 @@ impl Prober for HttpProber {
         let start = Instant::now();
         let ms = |s: Instant| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX);
         let sent = self
-            .client
+            .client()
             .get(&check.url)
             .timeout(Duration::from_millis(check.timeout_ms))
             .send()
