@@ -40,6 +40,18 @@ async fn moto_data() -> String {
     panic!("moto's data.json kept failing");
 }
 
+/// A new SNS topic's ARN.
+async fn new_topic(ctx: &AwsContext) -> String {
+    let topic = ctx
+        .sns()
+        .create_topic()
+        .name(unique("alerts"))
+        .send()
+        .await
+        .unwrap();
+    topic.topic_arn().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_state_store_conforms() {
     let ctx = ctx().await;
@@ -89,14 +101,7 @@ async fn s3_state_store_survives_throttling_and_5xx() {
 #[tokio::test]
 async fn sns_publishes_and_the_topic_holds_the_message() {
     let ctx = ctx().await;
-    let topic = ctx
-        .sns()
-        .create_topic()
-        .name(unique("alerts"))
-        .send()
-        .await
-        .unwrap();
-    let arn = topic.topic_arn().unwrap().to_owned();
+    let arn = new_topic(&ctx).await;
     let title = unique("Budget aion-monthly");
     let d = SnsNotifier::new(&ctx, "sns", &arn)
         .send(&message(&title))
@@ -113,13 +118,7 @@ async fn sns_publishes_and_the_topic_holds_the_message() {
 #[tokio::test]
 async fn sns_survives_throttling() {
     let ctx = ctx().await;
-    let topic = ctx
-        .sns()
-        .create_topic()
-        .name(unique("alerts"))
-        .send()
-        .await
-        .unwrap();
+    let arn = new_topic(&ctx).await;
     let proxy = FaultProxy::start(&emulators::moto_url()).await;
     proxy.inject("POST /", 2, Fault::Status {
         status: 400,
@@ -127,7 +126,7 @@ async fn sns_survives_throttling() {
         body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>".into(),
     });
     let via = AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
-    SnsNotifier::new(&via, "sns", topic.topic_arn().unwrap())
+    SnsNotifier::new(&via, "sns", &arn)
         .send(&message("throttled once"))
         .await
         .unwrap();
@@ -303,15 +302,9 @@ async fn s3_object_store_conforms() {
 #[tokio::test]
 async fn sns_and_ses_conform() {
     let ctx = ctx().await;
-    let topic = ctx
-        .sns()
-        .create_topic()
-        .name(unique("alerts"))
-        .send()
-        .await
-        .unwrap();
+    let arn = new_topic(&ctx).await;
     let held = || async { vec![moto_data().await] };
-    let sns = SnsNotifier::new(&ctx, "sns", topic.topic_arn().unwrap());
+    let sns = SnsNotifier::new(&ctx, "sns", &arn);
     twincloud_testkit::conformance::notifier(&sns, held).await;
     let sender = format!("{}@example.com", unique("ops"));
     ctx.sesv2()
