@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use twincloud_runtime::functions::{FUNCTIONS, FunctionSpec};
+use twincloud_runtime::functions::{COMMON_AWS_ACTIONS, FUNCTIONS, FunctionSpec};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -150,5 +150,22 @@ fn every_function_has_a_binary_and_a_workspace_member() {
             "functions/{}/src/main.rs does not run the registry's {constant}",
             f.name
         );
+    }
+}
+
+#[test]
+fn every_sam_resource_grants_what_its_function_calls() {
+    let template = read("infra/template.yaml");
+    for f in FUNCTIONS {
+        let block = resource_block(&template, &sam_resource(f))
+            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)))
+            .join("\n");
+        for action in COMMON_AWS_ACTIONS.iter().chain(f.aws_actions) {
+            assert!(
+                block.contains(action),
+                "{} calls {action}, which its SAM resource does not grant",
+                f.name
+            );
+        }
     }
 }

@@ -77,6 +77,9 @@ pub struct FunctionSpec {
     pub config_section: Option<&'static str>,
     /// What makes it run.
     pub triggers: &'static [Trigger],
+    /// The AWS API actions it calls beyond [`COMMON_AWS_ACTIONS`]; its SAM resource must grant
+    /// each (a test reads the template).
+    pub aws_actions: &'static [&'static str],
     /// Builds it.
     pub make: fn() -> Box<dyn Function>,
 }
@@ -87,6 +90,18 @@ impl FunctionSpec {
         (self.make)()
     }
 }
+
+/// What every function calls on AWS: its configuration and state objects, its secrets, and the
+/// SNS and SES channels its messages or reports may go to.
+pub const COMMON_AWS_ACTIONS: &[&str] = &[
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:ListBucket",
+    "secretsmanager:GetSecretValue",
+    "sns:Publish",
+    "ses:SendEmail",
+];
 
 /// The notifier.
 pub const NOTIFIER: FunctionSpec = FunctionSpec {
@@ -99,6 +114,7 @@ pub const NOTIFIER: FunctionSpec = FunctionSpec {
         Trigger::EcrPush,
         Trigger::PubSubTopic,
     ],
+    aws_actions: &[],
     make: || Box::new(notifier::Notifier),
 };
 
@@ -112,6 +128,13 @@ pub const FAILOVER: FunctionSpec = FunctionSpec {
         Trigger::CloudWatchAlarm,
         Trigger::PubSubTopic,
         Trigger::Command("failback"),
+    ],
+    aws_actions: &[
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        "route53:GetChange",
     ],
     make: || Box::new(failover::Failover),
 };
@@ -127,6 +150,11 @@ pub const BUCKET_SYNC: FunctionSpec = FunctionSpec {
         Trigger::GcsObject,
         Trigger::Command("sync"),
     ],
+    aws_actions: &[
+        "s3:AbortMultipartUpload",
+        "s3:GetObjectRetention",
+        "s3:GetObjectLegalHold",
+    ],
     make: || Box::new(bucket_sync::BucketSync),
 };
 
@@ -136,6 +164,19 @@ pub const BACKUP: FunctionSpec = FunctionSpec {
     summary: "snapshots, copies to the DR region, exports and retention of backup sets",
     config_section: Some("backup.sets"),
     triggers: &[Trigger::Schedule, Trigger::Command("backup")],
+    aws_actions: &[
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBClusters",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+        "rds:CreateDBSnapshot",
+        "rds:CreateDBClusterSnapshot",
+        "rds:CopyDBSnapshot",
+        "rds:CopyDBClusterSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+    ],
     make: || Box::new(backup::Backup::default()),
 };
 
