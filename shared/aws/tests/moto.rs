@@ -40,6 +40,18 @@ async fn moto_data() -> String {
     panic!("moto's data.json kept failing");
 }
 
+/// A new sender address that SES (moto) has verified.
+async fn verified_sender(ctx: &AwsContext) -> String {
+    let sender = format!("{}@example.com", unique("ops"));
+    ctx.sesv2()
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await
+        .unwrap();
+    sender
+}
+
 /// A new SNS topic's ARN.
 async fn new_topic(ctx: &AwsContext) -> String {
     let topic = ctx
@@ -136,13 +148,7 @@ async fn sns_survives_throttling() {
 #[tokio::test]
 async fn ses_sends_from_a_verified_sender_and_refuses_an_unverified_one() {
     let ctx = ctx().await;
-    let sender = format!("{}@example.com", unique("ops"));
-    ctx.sesv2()
-        .create_email_identity()
-        .email_identity(&sender)
-        .send()
-        .await
-        .unwrap();
+    let sender = verified_sender(&ctx).await;
     let title = unique("Budget alert");
     let ses = SesNotifier::new(&ctx, "email", &sender, &["oncall@example.com".to_owned()]);
     let d = ses.send(&message(&title)).await.unwrap();
@@ -306,13 +312,7 @@ async fn sns_and_ses_conform() {
     let held = || async { vec![moto_data().await] };
     let sns = SnsNotifier::new(&ctx, "sns", &arn);
     twincloud_testkit::conformance::notifier(&sns, held).await;
-    let sender = format!("{}@example.com", unique("ops"));
-    ctx.sesv2()
-        .create_email_identity()
-        .email_identity(&sender)
-        .send()
-        .await
-        .unwrap();
+    let sender = verified_sender(&ctx).await;
     let ses = SesNotifier::new(&ctx, "email", &sender, &["oncall@example.com".to_owned()]);
     twincloud_testkit::conformance::notifier(&ses, held).await;
 }

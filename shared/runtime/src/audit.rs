@@ -1,6 +1,6 @@
 //! The audit trail: one record per action a function took (or per batch, where thousands of
-//! copies must not cost thousands of writes), under `audit/<date>/<function>/<event>-<action>@<ns>`,
-//! with what it replaced where that is known, so that a change can be undone.
+//! copies must not cost thousands of writes), under `audit/<date>/<function>/<event>-<action>@<ns>`:
+//! what was done, why, for which event, with what outcome.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,9 +24,6 @@ pub struct AuditRecord {
     pub reason: String,
     /// What happened.
     pub outcome: Outcome,
-    /// What the action replaced (a previous record target, the objects a batch overwrote).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replaced: Option<serde_json::Value>,
     /// Details of a batch (counts, the keys it touched, bounded).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
@@ -37,6 +34,40 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
+    /// A record of `action` of `function` on event `event_id`, at the current time.
+    pub fn new(
+        function: &str,
+        event_id: &str,
+        action: impl Into<String>,
+        what: impl Into<String>,
+        reason: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        AuditRecord {
+            function: function.into(),
+            event_id: event_id.into(),
+            action: action.into(),
+            what: what.into(),
+            reason: reason.into(),
+            outcome,
+            detail: None,
+            elapsed_ms: 0,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    /// This record with the time the action took since `started`.
+    pub fn took(mut self, started: std::time::Instant) -> Self {
+        self.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// This record with a batch's details.
+    pub fn detail(mut self, detail: Option<serde_json::Value>) -> Self {
+        self.detail = detail;
+        self
+    }
+
     /// The state key: the attempt time is part of it, so a failed attempt and the retry that
     /// succeeded are both kept.
     pub fn key(&self) -> String {

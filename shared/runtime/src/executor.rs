@@ -212,16 +212,16 @@ pub async fn execute(
         crate::audit::write(
             services.state.as_ref(),
             &AuditRecord {
-                function: plan.function.clone(),
-                event_id: plan.event_id.clone(),
-                action: a.id.clone(),
-                what: a.op.describe(),
-                reason: a.reason.clone(),
-                outcome: outcome.clone(),
-                replaced: None,
-                detail: None,
                 elapsed_ms,
                 at: now,
+                ..AuditRecord::new(
+                    &plan.function,
+                    &plan.event_id,
+                    &a.id,
+                    a.op.describe(),
+                    &a.reason,
+                    outcome.clone(),
+                )
             },
         )
         .await;

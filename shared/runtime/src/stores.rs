@@ -44,6 +44,9 @@ pub async fn state_store(location: &Location, clouds: &Clouds) -> Arc<dyn StateS
     }
 }
 
+/// The largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Reads a whole file as text: a path, `s3://BUCKET/KEY` or `gs://BUCKET/OBJECT`, the latter
 /// two through the same object stores (and credentials) as everything else.
 pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError> {
@@ -52,6 +55,12 @@ pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError
         .map_err(|e| RunError::Config(format!("{origin}: {e}")))?;
     let (store_at, key) = match location {
         Location::Local { .. } => {
+            let size = std::fs::metadata(origin)
+                .map_err(|e| RunError::Config(format!("{origin}: {e}")))?
+                .len();
+            if size > MAX_CONFIG_BYTES {
+                return Err(too_large(origin, size));
+            }
             return std::fs::read_to_string(origin)
                 .map_err(|e| RunError::Config(format!("{origin}: {e}")));
         }
@@ -76,6 +85,13 @@ pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError
         )));
     }
     let store = object_store(&store_at, clouds).await;
+    // A configuration is a few KiB: anything past this bound is the wrong object, and is
+    // refused before it is read into memory.
+    if let Ok(Some(head)) = store.head(&key).await
+        && head.info.size > MAX_CONFIG_BYTES
+    {
+        return Err(too_large(origin, head.info.size));
+    }
     match store.get(&key).await {
         Ok(Some(bytes)) => String::from_utf8(bytes)
             .map_err(|_| RunError::Config(format!("{origin}: is not UTF-8 text"))),
@@ -84,5 +100,32 @@ pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError
             Err(RunError::Transient(format!("{origin}: {e}")))
         }
         Err(e) => Err(RunError::Config(format!("{origin}: {e}"))),
+    }
+}
+
+fn too_large(origin: &str, size: u64) -> RunError {
+    RunError::Config(format!(
+        "{origin}: {size} bytes is not a configuration file (at most {MAX_CONFIG_BYTES})"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_huge_configuration_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("twincloud.toml");
+        std::fs::write(&path, vec![b'#'; (MAX_CONFIG_BYTES + 1) as usize]).expect("write");
+        let e = read_text(&path.display().to_string(), &Clouds::default())
+            .await
+            .expect_err("too large");
+        assert!(e.to_string().contains("is not a configuration file"), "{e}");
+        std::fs::write(&path, "[project]\nname = \"x\"\n").expect("write");
+        let text = read_text(&path.display().to_string(), &Clouds::default())
+            .await
+            .expect("read");
+        assert!(text.contains("[project]"));
     }
 }

@@ -210,25 +210,19 @@ async fn on_object(
             )),
         };
         if let Some((what, outcome)) = changed {
-            audit::write(
-                services.state.as_ref(),
-                &AuditRecord {
-                    function: FUNCTION.into(),
-                    event_id: signal.id.clone(),
-                    action: format!("{}-{key}", pair.name),
-                    what,
-                    reason: format!(
-                        "object event for {}/{} (pair {})",
-                        o.bucket, o.key, pair.name
-                    ),
-                    outcome,
-                    replaced: None,
-                    detail: None,
-                    elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    at: Utc::now(),
-                },
-            )
-            .await;
+            let reason = format!(
+                "object event for {}/{} (pair {})",
+                o.bucket, o.key, pair.name
+            );
+            let record = AuditRecord::new(
+                FUNCTION,
+                &signal.id,
+                format!("{}-{key}", pair.name),
+                what,
+                reason,
+                outcome,
+            );
+            audit::write(services.state.as_ref(), &record.took(started)).await;
         }
         match result {
             Ok(outcome) => exec.plan.notes.push(format!(
@@ -340,41 +334,37 @@ async fn reconcile(
             let s = sync(source.clone(), destination.clone(), opts).await?;
             if !inv.dry_run && s.copied + s.deleted + s.failed > 0 {
                 // One record per partition pass: thousands of copies cost one write.
-                audit::write(
-                    services.state.as_ref(),
-                    &AuditRecord {
-                        function: FUNCTION.into(),
-                        event_id: signal.id.clone(),
-                        action: key.replace('/', "-"),
-                        what: format!(
-                            "reconcile {} → {} [{}]: {} copied, {} deleted",
-                            pair.source,
-                            pair.destination,
-                            if partition.is_empty() {
-                                "all"
-                            } else {
-                                partition
-                            },
-                            s.copied,
-                            s.deleted
-                        ),
-                        reason: "scheduled reconcile".into(),
-                        outcome: if s.failed == 0 {
-                            ExecOutcome::Done { detail: None }
-                        } else {
-                            ExecOutcome::Failed {
-                                error: format!("{} object(s) failed", s.failed),
-                                retry: Retry::Transient,
-                            }
-                        },
-                        replaced: None,
-                        detail: serde_json::to_value(&s).ok(),
-                        elapsed_ms: u64::try_from(started.elapsed().as_millis())
-                            .unwrap_or(u64::MAX),
-                        at: Utc::now(),
+                let what = format!(
+                    "reconcile {} → {} [{}]: {} copied, {} deleted",
+                    pair.source,
+                    pair.destination,
+                    if partition.is_empty() {
+                        "all"
+                    } else {
+                        partition
                     },
+                    s.copied,
+                    s.deleted
+                );
+                let outcome = if s.failed == 0 {
+                    ExecOutcome::Done { detail: None }
+                } else {
+                    ExecOutcome::Failed {
+                        error: format!("{} object(s) failed", s.failed),
+                        retry: Retry::Transient,
+                    }
+                };
+                let record = AuditRecord::new(
+                    FUNCTION,
+                    &signal.id,
+                    key.replace('/', "-"),
+                    what,
+                    "scheduled reconcile",
+                    outcome,
                 )
-                .await;
+                .took(started)
+                .detail(serde_json::to_value(&s).ok());
+                audit::write(services.state.as_ref(), &record).await;
             }
             exec.plan.notes.push(format!(
                 "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",

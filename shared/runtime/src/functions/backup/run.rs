@@ -136,23 +136,14 @@ pub(super) async fn run_set(
             }
             break;
         }
-        for (action, what, outcome) in std::mem::take(&mut run.audit) {
-            crate::audit::write(
-                state,
-                &AuditRecord {
-                    function: super::FUNCTION.into(),
-                    event_id: signal.id.clone(),
-                    action,
-                    what,
-                    reason: format!("backup set `{}`, run of {}", set.name, run_at.to_rfc3339()),
-                    outcome,
-                    replaced: None,
-                    detail: None,
-                    elapsed_ms: 0,
-                    at: Utc::now(),
-                },
-            )
-            .await;
+        let reason = format!("backup set `{}`, run of {}", set.name, run_at.to_rfc3339());
+        for record in std::mem::take(&mut run.audit) {
+            let record = AuditRecord {
+                event_id: signal.id.clone(),
+                reason: reason.clone(),
+                ..record
+            };
+            crate::audit::write(state, &record).await;
         }
         save(state, &key, &record, &mut version, &mut run, &set.name).await?;
         let waiting = !record.pending.is_empty() || !record.exports.is_empty();

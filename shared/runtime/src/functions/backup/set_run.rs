@@ -5,6 +5,7 @@ use twincloud_core::planner::backup::BackupProblem;
 use twincloud_core::ports::{PortError, Retry};
 
 use super::RunSummary;
+use crate::audit::AuditRecord;
 use crate::executor::Outcome;
 
 /// What a run of one set did.
@@ -19,8 +20,8 @@ pub(super) struct SetRun {
     pub held_elsewhere: bool,
     /// A transient failure after which the platform should retry the invocation.
     pub transient: Option<String>,
-    /// What was done since the last audit write: (action id, what, outcome).
-    pub audit: Vec<(String, String, Outcome)>,
+    /// What was done since the last audit write (the run adds the reason when it writes them).
+    pub audit: Vec<AuditRecord>,
     /// The set's name, for notes.
     pub set: String,
     /// Say what would be done; do nothing.
@@ -68,9 +69,19 @@ impl SetRun {
             self.note(&set, format!("{database}: would {what}"));
             return None;
         }
+        let started = std::time::Instant::now();
         let result = call.await;
-        self.audit
-            .push((action, format!("{database}: {what}"), outcome(&result)));
+        self.audit.push(
+            AuditRecord::new(
+                super::FUNCTION,
+                "",
+                action,
+                format!("{database}: {what}"),
+                "",
+                outcome(&result),
+            )
+            .took(started),
+        );
         Some(result)
     }
 
