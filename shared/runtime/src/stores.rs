@@ -85,21 +85,24 @@ pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError
         )));
     }
     let store = object_store(&store_at, clouds).await;
+    let failed = |e: twincloud_core::ports::ObjectError| {
+        if e.retry() == twincloud_core::ports::Retry::Transient {
+            RunError::Transient(format!("{origin}: {e}"))
+        } else {
+            RunError::Config(format!("{origin}: {e}"))
+        }
+    };
     // A configuration is a few KiB: anything past this bound is the wrong object, and is
     // refused before it is read into memory.
-    if let Ok(Some(head)) = store.head(&key).await
-        && head.info.size > MAX_CONFIG_BYTES
-    {
-        return Err(too_large(origin, head.info.size));
+    match store.head(&key).await.map_err(failed)? {
+        None => return Err(RunError::Config(format!("{origin}: no such object"))),
+        Some(h) if h.info.size > MAX_CONFIG_BYTES => return Err(too_large(origin, h.info.size)),
+        Some(_) => {}
     }
-    match store.get(&key).await {
-        Ok(Some(bytes)) => String::from_utf8(bytes)
+    match store.get(&key).await.map_err(failed)? {
+        Some(bytes) => String::from_utf8(bytes)
             .map_err(|_| RunError::Config(format!("{origin}: is not UTF-8 text"))),
-        Ok(None) => Err(RunError::Config(format!("{origin}: no such object"))),
-        Err(e) if e.retry() == twincloud_core::ports::Retry::Transient => {
-            Err(RunError::Transient(format!("{origin}: {e}")))
-        }
-        Err(e) => Err(RunError::Config(format!("{origin}: {e}"))),
+        None => Err(RunError::Config(format!("{origin}: no such object"))),
     }
 }
 
