@@ -59,11 +59,15 @@ enum Command {
         #[arg(long)]
         config: Option<String>,
     },
-    /// Return traffic to the primary now, if it is healthy (failover's manual failback).
+    /// Return traffic to the primary now, if it is healthy (failover's manual failback). It
+    /// waits out the cooldown after the last switch unless `--force` is given.
     Failback {
         /// Print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Fail back even within the cooldown after the last switch.
+        #[arg(long)]
+        force: bool,
         /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
         #[arg(long)]
         config: Option<String>,
@@ -126,9 +130,11 @@ fn main() -> ExitCode {
             Command::Status { config } => status::show(config.as_deref(), json).await,
             Command::Sync(args) => sync::run(args, json).await,
             Command::Restore(args) => restore::run(args, json).await,
-            Command::Failback { dry_run, config } => {
-                status::failback(config.as_deref(), dry_run, json).await
-            }
+            Command::Failback {
+                dry_run,
+                force,
+                config,
+            } => status::failback(config.as_deref(), dry_run, force, json).await,
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

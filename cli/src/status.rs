@@ -100,10 +100,12 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
 }
 
 /// Runs the failover function on a failback command.
-pub async fn failback(config: Option<&str>, dry_run: bool, json: bool) -> i32 {
+pub async fn failback(config: Option<&str>, dry_run: bool, force: bool, json: bool) -> i32 {
     let id = format!("failback-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
-    let event =
-        serde_json::json!({"twincloud": "command", "command": "failback", "id": id}).to_string();
+    let event = serde_json::json!({
+        "twincloud": "command", "command": "failback", "id": id, "args": {"force": force}
+    })
+    .to_string();
     twincloud_runtime::run_bytes(
         Box::new(twincloud_runtime::functions::failover::Failover),
         event.as_bytes(),

@@ -10,8 +10,11 @@
 #      --no-allow-unauthenticated);
 #   2. builds the image with Cloud Build from infra/gcp/Dockerfile and pushes it to Artifact
 #      Registry;
-#   3. deploys the Cloud Run service with TWINCLOUD_CONFIG and push-token verification on;
-#   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token),
+#   3. deploys the Cloud Run service with every variable in one step: TWINCLOUD_CONFIG and
+#      push-token verification (the audience is the service's own URL); with COMMAND_CALLERS
+#      (comma-separated accounts), those accounts may call it with commands (failback, backup);
+#   4. subscribes it to the topics the function listens to (Pub/Sub push with an OIDC token,
+#      10 delivery attempts, then the twincloud-dead-letter topic),
 #      and, with SCHEDULE, calls it from Cloud Scheduler (failover: every minute, the GCP
 #      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV);
 #   5. with BUCKETS, an Eventarc trigger per bucket for object finalized and deleted events
@@ -85,27 +88,56 @@ images: [${image}]
 YAML
 gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
 
-url=$(gcloud run deploy "$svc" --image "$image" --region "$REGION" \
+# The audience every push subscription and scheduler job puts in its token, and the service
+# verifies: the service's deterministic URL, known before the first deploy, so every variable
+# is set in this one step (a redeploy never runs, even for a moment, without verification).
+project_number=$(gcloud projects describe "$PROJECT" --format 'value(projectNumber)')
+url="https://${svc}-${project_number}.${REGION}.run.app"
+# COMMAND_CALLERS: comma-separated accounts whose own calls may carry commands (failback,
+# backup, sync); everyone else's commands are refused.
+# Variables are joined with `@` (gcloud's `^@^` alternate delimiter): the callers' list holds commas.
+env_vars="TWINCLOUD_CONFIG=${CONFIG}@TWINCLOUD_PUSH_AUDIENCE=${url}@TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}"
+if [ -n "${COMMAND_CALLERS:-}" ]; then env_vars="${env_vars}@TWINCLOUD_COMMAND_CALLERS=${COMMAND_CALLERS// /}"; fi
+if [ -n "${EXTRA_ENV:-}" ]; then env_vars="${env_vars}@${EXTRA_ENV//,/@}"; fi
+gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --service-account "$runtime_sa" --no-allow-unauthenticated \
   --memory "${MEMORY:-128Mi}" --cpu 1 --concurrency 20 --max-instances 5 --timeout "${TIMEOUT:-150}" \
-  --set-env-vars "TWINCLOUD_CONFIG=${CONFIG},TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}${EXTRA_ENV:+,${EXTRA_ENV}}" \
-  --format 'value(status.url)')
-# Verify push tokens minted for this service's URL, from the invoker account only.
-gcloud run services update "$svc" --region "$REGION" --update-env-vars "TWINCLOUD_PUSH_AUDIENCE=${url}" >/dev/null
+  --set-env-vars "^@^${env_vars}" >/dev/null
 gcloud run services add-iam-policy-binding "$svc" --region "$REGION" \
   --member "serviceAccount:${invoker_sa}" --role roles/run.invoker >/dev/null
+for caller in ${COMMAND_CALLERS//,/ }; do
+  case "$caller" in *.gserviceaccount.com) member="serviceAccount:${caller}" ;; *) member="user:${caller}" ;; esac
+  gcloud run services add-iam-policy-binding "$svc" --region "$REGION" \
+    --member "$member" --role roles/run.invoker >/dev/null
+done
+
+# A delivery that keeps failing goes to a dead-letter topic after a bounded number of attempts,
+# instead of being retried for the subscription's whole retention.
+dead_letter="twincloud-dead-letter"
+pubsub_agent="service-${project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+if [ -n "$TOPICS" ]; then
+  gcloud pubsub topics describe "$dead_letter" >/dev/null 2>&1 || gcloud pubsub topics create "$dead_letter"
+  gcloud pubsub subscriptions describe "${dead_letter}-hold" >/dev/null 2>&1 ||
+    gcloud pubsub subscriptions create "${dead_letter}-hold" --topic "$dead_letter" --message-retention-duration 7d >/dev/null
+  gcloud pubsub topics add-iam-policy-binding "$dead_letter" \
+    --member "serviceAccount:${pubsub_agent}" --role roles/pubsub.publisher >/dev/null
+fi
 
 for topic in $TOPICS; do
   sub="${svc}-${topic}"
   gcloud pubsub topics describe "$topic" >/dev/null 2>&1 || gcloud pubsub topics create "$topic"
   if gcloud pubsub subscriptions describe "$sub" >/dev/null 2>&1; then
     gcloud pubsub subscriptions update "$sub" --push-endpoint "$url" \
-      --push-auth-service-account "$invoker_sa" --push-auth-token-audience "$url" >/dev/null
+      --push-auth-service-account "$invoker_sa" --push-auth-token-audience "$url" \
+      --dead-letter-topic "$dead_letter" --max-delivery-attempts 10 >/dev/null
   else
     gcloud pubsub subscriptions create "$sub" --topic "$topic" --push-endpoint "$url" \
       --push-auth-service-account "$invoker_sa" --push-auth-token-audience "$url" \
-      --ack-deadline 60 --min-retry-delay 10s --max-retry-delay 600s
+      --ack-deadline 60 --min-retry-delay 10s --max-retry-delay 600s \
+      --dead-letter-topic "$dead_letter" --max-delivery-attempts 10
   fi
+  gcloud pubsub subscriptions add-iam-policy-binding "$sub" \
+    --member "serviceAccount:${pubsub_agent}" --role roles/pubsub.subscriber >/dev/null
 done
 schedule_job() { # JOB CRON BODY DEADLINE
   # Cloud Scheduler adds X-CloudScheduler-ScheduleTime, so every tick has its own event id

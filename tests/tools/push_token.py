@@ -1,14 +1,15 @@
 """Makes an RSA key, its JWKS, and signed ID tokens shaped like Pub/Sub push tokens, for the
 runtime's push-auth tests. Independent of the Rust code under test (uses `cryptography`).
 
-usage: push_token.py OUT_DIR AUDIENCE EMAIL
+usage: push_token.py OUT_DIR AUDIENCE EMAIL [COMMANDER_EMAIL]
 writes OUT_DIR/jwks.json and OUT_DIR/tokens.json ({"good", "wrong_audience", "wrong_email",
-"expired", "wrong_issuer", "bad_signature"})."""
+"expired", "wrong_issuer", "bad_signature"}, and "commander", signed for COMMANDER_EMAIL)."""
 import base64, json, sys, time
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 out, audience, email = sys.argv[1], sys.argv[2], sys.argv[3]
+commander = sys.argv[4] if len(sys.argv) > 4 else "oncall@acme.example"
 b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -34,6 +35,7 @@ tokens = {
     "expired": token({**base, "iat": now - 7200, "exp": now - 3600}),
     "wrong_issuer": token({**base, "iss": "https://issuer.example"}),
     "bad_signature": token(base, signer=other),
+    "commander": token({**base, "email": commander}),
 }
 json.dump(jwks, open(f"{out}/jwks.json", "w"))
 json.dump(tokens, open(f"{out}/tokens.json", "w"))

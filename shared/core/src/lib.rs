@@ -13,6 +13,7 @@ pub mod planner;
 pub mod ports;
 pub mod secret;
 pub mod signal;
+pub mod text;
 
 pub use config::{Channel, ChannelTarget, Config, ConfigError};
 pub use decode::{DecodeError, Decoded, HttpRequest, Shape, decode_http, decode_json};

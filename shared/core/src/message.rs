@@ -267,15 +267,7 @@ impl Message {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
+use crate::text::clip as truncate;
 
 /// Slack treats `&`, `<` and `>` as control characters in mrkdwn.
 fn escape_mrkdwn(s: &str) -> String {

@@ -32,9 +32,17 @@ pub enum SecretRefError {
         "expected a secret reference (`env:NAME`, `aws-sm:ID`, `gcp-sm:projects/P/secrets/S`), not a literal value"
     )]
     NotAReference,
-    /// A known scheme with nothing after it or a malformed name.
-    #[error("malformed secret reference `{0}`: {1}")]
-    Malformed(String, &'static str),
+    /// A known scheme with nothing after it or a malformed name. The text is not kept: a
+    /// malformed reference is often a secret pasted in the wrong place.
+    #[error("malformed `{scheme}` secret reference ({chars} characters, not shown): {problem}")]
+    Malformed {
+        /// The scheme it starts with (`env:`, `aws-sm:`, `gcp-sm:`).
+        scheme: &'static str,
+        /// Its length, to help find it without showing it.
+        chars: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
 }
 
 impl std::str::FromStr for SecretRef {
@@ -47,20 +55,22 @@ impl std::str::FromStr for SecretRef {
         };
         if let Some(name) = s.strip_prefix("env:") {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(SecretRefError::Malformed(
-                    s.into(),
-                    "an environment variable name is letters, digits and `_`",
-                ));
+                return Err(SecretRefError::Malformed {
+                    scheme: "env:",
+                    chars: s.chars().count(),
+                    problem: "an environment variable name is letters, digits and `_`",
+                });
             }
             return Ok(SecretRef::Env(name.into()));
         }
         if let Some(rest) = s.strip_prefix("aws-sm:") {
             let (id, key) = split_key(rest);
             if id.is_empty() {
-                return Err(SecretRefError::Malformed(
-                    s.into(),
-                    "the secret id is empty",
-                ));
+                return Err(SecretRefError::Malformed {
+                    scheme: "aws-sm:",
+                    chars: s.chars().count(),
+                    problem: "the secret id is empty",
+                });
             }
             return Ok(SecretRef::AwsSecretsManager { id, key });
         }
@@ -70,10 +80,11 @@ impl std::str::FromStr for SecretRef {
             let ok = matches!(parts.as_slice(), ["projects", p, "secrets", s] if !p.is_empty() && !s.is_empty())
                 || matches!(parts.as_slice(), ["projects", p, "secrets", s, "versions", v] if !p.is_empty() && !s.is_empty() && !v.is_empty());
             if !ok {
-                return Err(SecretRefError::Malformed(
-                    s.into(),
-                    "expected projects/PROJECT/secrets/SECRET[/versions/VERSION]",
-                ));
+                return Err(SecretRefError::Malformed {
+                    scheme: "gcp-sm:",
+                    chars: s.chars().count(),
+                    problem: "expected projects/PROJECT/secrets/SECRET[/versions/VERSION]",
+                });
             }
             if parts.len() == 4 {
                 name.push_str("/versions/latest");
@@ -172,16 +183,35 @@ mod tests {
         );
         assert!(matches!(
             "env:".parse::<SecretRef>(),
-            Err(SecretRefError::Malformed(..))
+            Err(SecretRefError::Malformed { .. })
         ));
         assert!(matches!(
             "env:A-B".parse::<SecretRef>(),
-            Err(SecretRefError::Malformed(..))
+            Err(SecretRefError::Malformed { .. })
         ));
         assert!(matches!(
             "gcp-sm:secrets/x".parse::<SecretRef>(),
-            Err(SecretRefError::Malformed(..))
+            Err(SecretRefError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn a_malformed_reference_is_not_echoed() {
+        let hook = "env:https://hooks.slack.com/services/T000/B000/XXXXXXXX";
+        let e = hook.parse::<SecretRef>().expect_err("malformed");
+        let text = e.to_string();
+        assert!(!text.contains("hooks.slack.com"), "{text}");
+        assert!(
+            text.contains("`env:`") && text.contains("55 characters"),
+            "{text}"
+        );
+        let cfg = format!(
+            "[notify]\n[[notify.channels]]\nname = \"ops\"\nkind = \"slack\"\nwebhook = \"{hook}\"\n"
+        );
+        let err = crate::config::Config::parse("twincloud.toml", &cfg)
+            .expect_err("invalid")
+            .to_string();
+        assert!(!err.contains("hooks.slack.com"), "{err}");
     }
 
     #[test]

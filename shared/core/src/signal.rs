@@ -63,6 +63,38 @@ pub struct Signal {
     pub time: Option<DateTime<Utc>>,
     /// What happened.
     pub kind: SignalKind,
+    /// How it reached the function: what vouches for whoever sent it.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// How a signal reached the function. A message that came through a topic, a bus or a provider
+/// notification is a hint anyone with publish rights could have written; only a call whose
+/// caller the entry point authenticated may carry a command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum Origin {
+    /// Inside a message that a topic, bus, scheduler or provider delivered.
+    #[default]
+    Relayed,
+    /// The call's own payload, whose caller is not (or not yet) authenticated.
+    Payload,
+    /// The call's own payload, from a caller the entry point authenticated (the CLI, a Lambda
+    /// Invoke allowed by IAM, an HTTP call with a verified token from an allowed account).
+    Direct {
+        /// Who called, as the entry point established it.
+        caller: String,
+    },
+}
+
+impl Origin {
+    /// The authenticated caller, if any.
+    pub fn caller(&self) -> Option<&str> {
+        match self {
+            Origin::Direct { caller } => Some(caller),
+            Origin::Relayed | Origin::Payload => None,
+        }
+    }
 }
 
 /// What a signal says happened.

@@ -40,11 +40,15 @@ pub struct GcpContext {
     dns: String,
     sqladmin: String,
     retry: HttpRetry,
+    /// `STORAGE_EMULATOR_HOST` is set: storage requests carry no token.
+    anonymous_storage: bool,
+    /// `PUBSUB_EMULATOR_HOST` is set: Pub/Sub requests carry no token.
+    anonymous_pubsub: bool,
 }
 
-fn base_from_host(var: &str) -> Option<String> {
-    let v = std::env::var(var).ok().filter(|v| !v.is_empty())?;
-    let v = v.trim_end_matches('/');
+fn base_from(v: Option<String>) -> Option<String> {
+    let v = v.filter(|v| !v.trim().is_empty())?;
+    let v = v.trim().trim_end_matches('/');
     Some(if v.starts_with("http://") || v.starts_with("https://") {
         v.to_owned()
     } else {
@@ -53,25 +57,34 @@ fn base_from_host(var: &str) -> Option<String> {
 }
 
 impl GcpContext {
-    /// From the environment: `STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`, and a base URL per
-    /// API (`TWINCLOUD_GCP_STORAGE_URL`, `TWINCLOUD_GCP_PUBSUB_URL`,
-    /// `TWINCLOUD_GCP_SECRETMANAGER_URL`). `TWINCLOUD_GCP_AUTH=none` disables tokens (emulators).
+    /// From the process environment; see [`GcpContext::from_vars`].
     pub fn from_env() -> Self {
-        let storage = base_from_host("TWINCLOUD_GCP_STORAGE_URL")
-            .or_else(|| base_from_host("STORAGE_EMULATOR_HOST"))
+        Self::from_vars(|n| std::env::var(n).ok())
+    }
+
+    /// From `STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`, and a base URL per API
+    /// (`TWINCLOUD_GCP_STORAGE_URL`, `TWINCLOUD_GCP_PUBSUB_URL`, `TWINCLOUD_GCP_RUN_URL`, ...).
+    /// `TWINCLOUD_GCP_AUTH=none` disables tokens everywhere; as in Google's own client
+    /// libraries, an emulator host variable makes that API's requests anonymous.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let base = |n: &str| base_from(var(n));
+        let storage_emulator = base("STORAGE_EMULATOR_HOST");
+        let pubsub_emulator = base("PUBSUB_EMULATOR_HOST");
+        let storage = base("TWINCLOUD_GCP_STORAGE_URL")
+            .or_else(|| storage_emulator.clone())
             .unwrap_or_else(|| "https://storage.googleapis.com".into());
-        let pubsub = base_from_host("TWINCLOUD_GCP_PUBSUB_URL")
-            .or_else(|| base_from_host("PUBSUB_EMULATOR_HOST"))
+        let pubsub = base("TWINCLOUD_GCP_PUBSUB_URL")
+            .or_else(|| pubsub_emulator.clone())
             .unwrap_or_else(|| "https://pubsub.googleapis.com".into());
-        let run = base_from_host("TWINCLOUD_GCP_RUN_URL")
-            .unwrap_or_else(|| "https://run.googleapis.com".into());
-        let dns = base_from_host("TWINCLOUD_GCP_DNS_URL")
-            .unwrap_or_else(|| "https://dns.googleapis.com".into());
-        let sqladmin = base_from_host("TWINCLOUD_GCP_SQLADMIN_URL")
+        let run =
+            base("TWINCLOUD_GCP_RUN_URL").unwrap_or_else(|| "https://run.googleapis.com".into());
+        let dns =
+            base("TWINCLOUD_GCP_DNS_URL").unwrap_or_else(|| "https://dns.googleapis.com".into());
+        let sqladmin = base("TWINCLOUD_GCP_SQLADMIN_URL")
             .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
-        let secret_manager = base_from_host("TWINCLOUD_GCP_SECRETMANAGER_URL")
+        let secret_manager = base("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
-        let auth = if std::env::var("TWINCLOUD_GCP_AUTH").is_ok_and(|v| v == "none") {
+        let auth = if var("TWINCLOUD_GCP_AUTH").is_some_and(|v| v == "none") {
             GcpAuth::None
         } else {
             GcpAuth::Adc(Arc::new(OnceCell::new()))
@@ -86,6 +99,8 @@ impl GcpContext {
             dns,
             sqladmin,
             retry: HttpRetry::default(),
+            anonymous_storage: storage_emulator.is_some(),
+            anonymous_pubsub: pubsub_emulator.is_some(),
         }
     }
 
@@ -105,6 +120,8 @@ impl GcpContext {
                 base: std::time::Duration::from_millis(20),
                 ..HttpRetry::default()
             },
+            anonymous_storage: false,
+            anonymous_pubsub: false,
         }
     }
 
@@ -161,6 +178,22 @@ impl GcpContext {
         &self.retry
     }
 
+    /// The token for Cloud Storage requests: none against an emulator.
+    pub async fn storage_token(&self) -> Result<Option<String>, PortError> {
+        if self.anonymous_storage {
+            return Ok(None);
+        }
+        self.token().await
+    }
+
+    /// The token for Pub/Sub requests: none against an emulator.
+    pub async fn pubsub_token(&self) -> Result<Option<String>, PortError> {
+        if self.anonymous_pubsub {
+            return Ok(None);
+        }
+        self.token().await
+    }
+
     /// Fetches a token now (tokens are cached and refreshed by `google-cloud-auth`).
     pub async fn token(&self) -> Result<Option<String>, PortError> {
         match &self.auth {
@@ -209,5 +242,26 @@ impl GcpContext {
             Some(t) => req.bearer_auth(t),
             None => req,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GcpContext;
+
+    #[test]
+    fn an_emulator_host_makes_that_api_anonymous() {
+        let ctx = GcpContext::from_vars(|n| {
+            (n == "STORAGE_EMULATOR_HOST").then(|| "127.0.0.1:4443".into())
+        });
+        assert_eq!(ctx.storage_base(), "http://127.0.0.1:4443");
+        assert!(ctx.anonymous_storage && !ctx.anonymous_pubsub);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert_eq!(
+            rt.block_on(ctx.storage_token()).expect("no token needed"),
+            None
+        );
     }
 }

@@ -44,7 +44,7 @@ impl Notifier for PubSubNotifier {
         };
         let token = self
             .ctx
-            .token()
+            .pubsub_token()
             .await
             .map_err(|e| fail(e.message, e.retry))?;
         let data =

@@ -155,6 +155,13 @@ async fn attempt(
                 status: Some(status),
             })
         }
+        Err(e) if e.is_builder() => Err(Attempt {
+            // A request (or client) that cannot be built never will be: not worth a retry.
+            message: format!("request cannot be built: {}", without_url(&e)),
+            retry: Retry::Permanent,
+            retry_after: None,
+            status: None,
+        }),
         Err(e) => {
             // Connection refused, reset, timeouts: the far side may come back.
             let what = if e.is_timeout() {

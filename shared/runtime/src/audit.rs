@@ -96,3 +96,63 @@ pub async fn write(state: &dyn StateStore, record: &AuditRecord) {
         tracing::warn!(action = %record.action, "audit record not written: {e}");
     }
 }
+
+/// A permanently refused event: what it looked like and why it was refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    /// The function that refused it.
+    pub function: String,
+    /// The shape recognised (`(undecoded)` when none was).
+    pub shape: String,
+    /// The event id, when it was decoded.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub event_id: String,
+    /// Why.
+    pub error: String,
+    /// The start of the event as received (bounded).
+    pub excerpt: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl Rejection {
+    /// A rejection now.
+    pub fn new(function: &str, shape: &str, event_id: &str, error: &str, excerpt: String) -> Self {
+        Rejection {
+            function: function.into(),
+            shape: shape.into(),
+            event_id: event_id.into(),
+            error: error.into(),
+            excerpt,
+            at: Utc::now(),
+        }
+    }
+
+    /// `rejected/<date>/<function>/<fingerprint of error and excerpt>`: the same bad delivery
+    /// redelivered writes the same record.
+    pub fn key(&self) -> String {
+        let digest = twincloud_core::ids::stable_digest(
+            format!("{}\n{}\n{}", self.event_id, self.error, self.excerpt).as_bytes(),
+        );
+        format!(
+            "{REJECTED_PREFIX}{}/{}/{digest}",
+            self.at.format("%Y-%m-%d"),
+            key_segment(&self.function)
+        )
+    }
+}
+
+/// Where refused events are recorded.
+pub const REJECTED_PREFIX: &str = "rejected/";
+
+/// Writes `record`; a failure is logged (the refusal stands either way).
+pub async fn write_rejection(state: &dyn StateStore, record: &Rejection) {
+    match serde_json::to_vec(record) {
+        Ok(body) => {
+            if let Err(e) = state.put(&record.key(), &body, &Precondition::None).await {
+                tracing::warn!("rejection record not written: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("rejection record not encoded: {e}"),
+    }
+}

@@ -14,6 +14,9 @@ pub enum RunError {
     /// The configuration is invalid or a secret cannot be resolved.
     #[error("invalid configuration:\n{0}")]
     Config(String),
+    /// The event asked for something its sender may not ask (a command from a topic).
+    #[error("{0}")]
+    Refused(String),
     /// Work failed in a way retrying cannot fix (permission denied, unknown channel, ...).
     #[error("{0}")]
     Permanent(String),
@@ -29,10 +32,11 @@ impl RunError {
     }
 
     /// Exit code for the CLI: 2 for bad input or configuration, 1 for failures, 75 (EX_TEMPFAIL)
-    /// for transient failures.
+    /// for transient failures, 3 for a refused command.
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::BadEvent(_) | RunError::Config(_) => 2,
+            RunError::Refused(_) => 3,
             RunError::Permanent(_) => 1,
             RunError::Transient(_) => 75,
         }

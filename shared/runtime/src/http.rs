@@ -15,7 +15,7 @@ use twincloud_core::decode::{CloudEventParts, HttpRequest};
 
 use crate::error::RunError;
 use crate::invoke::{Invoker, Report};
-use crate::push_auth::PushVerifier;
+use crate::push_auth::{Caller, PushVerifier};
 
 /// Largest request body accepted. Pub/Sub messages are at most 10 MB; the events twincloud
 /// handles are a few KB, so 1 MiB leaves room without inviting abuse.
@@ -135,15 +135,23 @@ fn cloudevent_parts(
 }
 
 async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    // Without verification nobody is authenticated: deliveries are served (Cloud Run's IAM
+    // gate stands), commands are refused.
+    let mut commander = None;
     if let Some(v) = &st.verifier {
         let token = headers
             .get("authorization")
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or("");
-        if let Err(why) = v.verify(token).await {
-            tracing::warn!("push request refused: {why}");
-            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why}))).into_response();
+        match v.verify(token).await {
+            Ok(Caller::Commander(email)) => commander = Some(email),
+            Ok(Caller::Delivery) => {}
+            Err(why) => {
+                tracing::warn!("push request refused: {why}");
+                return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why})))
+                    .into_response();
+            }
         }
     }
     let result: Result<Report, RunError> = if is_cloudevent(&headers) {
@@ -159,7 +167,7 @@ async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
                 .collect(),
             body: body.to_vec(),
         };
-        st.invoker.handle_http(&req).await
+        st.invoker.handle_http(&req, commander.as_deref()).await
     };
     match result.and_then(|r| r.platform_result().map(|()| r)) {
         Ok(report) => {
@@ -190,6 +198,8 @@ async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes
                 StatusCode::OK
             } else if matches!(e, RunError::BadEvent(_)) {
                 StatusCode::BAD_REQUEST
+            } else if matches!(e, RunError::Refused(_)) {
+                StatusCode::FORBIDDEN
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };

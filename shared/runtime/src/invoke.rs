@@ -3,7 +3,20 @@
 use serde::Serialize;
 use tracing::Instrument;
 use twincloud_core::decode::{CloudEventParts, Decoded, HttpRequest};
+use twincloud_core::signal::{Origin, SignalKind};
+use twincloud_core::text::clip;
 use twincloud_core::{Signal, decode_http, decode_json};
+
+/// How much of a refused event its record keeps.
+const EXCERPT: usize = 2048;
+
+/// The CLI's caller name: the local account running it.
+fn cli_caller() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{}", clip(&user, 64))
+}
 
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome};
@@ -137,14 +150,47 @@ impl Invoker {
         &self.services
     }
 
-    /// Handles a JSON payload (Lambda, CLI, fixture files).
+    /// Handles a JSON payload given at the command line or in a file: the person running the
+    /// CLI is the caller (their own cloud credentials are what the actions run with).
     pub async fn handle_json(&self, bytes: &[u8]) -> Result<Report, RunError> {
-        self.handle(decode_json(bytes)?).await
+        let decoded = self
+            .decoded(decode_json(bytes), || {
+                String::from_utf8_lossy(&bytes[..bytes.len().min(EXCERPT)]).into_owned()
+            })
+            .await?;
+        self.handle(decoded.authenticated_by(&cli_caller())).await
+    }
+
+    /// Handles a Lambda payload. A payload that is not an event source's envelope came from a
+    /// Lambda Invoke (or a rule's constant input), which IAM authorized.
+    pub async fn handle_lambda(
+        &self,
+        payload: serde_json::Value,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Report, RunError> {
+        let excerpt = || clip(&payload.to_string(), EXCERPT);
+        let result = twincloud_core::decode::decode_value(payload.clone());
+        let decoded = self.decoded(result, excerpt).await?;
+        self.handle_until(decoded.authenticated_by("aws-iam:lambda-invoke"), deadline)
+            .await
     }
 
     /// Handles an HTTP delivery that is not a CloudEvent (Pub/Sub push, Cloud Scheduler, JSON).
-    pub async fn handle_http(&self, req: &HttpRequest) -> Result<Report, RunError> {
-        self.handle(decode_http(req)?).await
+    /// `commander` is the account of a verified token in the command allow-list, if any.
+    pub async fn handle_http(
+        &self,
+        req: &HttpRequest,
+        commander: Option<&str>,
+    ) -> Result<Report, RunError> {
+        let decoded = self
+            .decoded(decode_http(req), || {
+                String::from_utf8_lossy(&req.body[..req.body.len().min(EXCERPT)]).into_owned()
+            })
+            .await?;
+        match commander {
+            Some(c) => self.handle(decoded.authenticated_by(c)).await,
+            None => self.handle(decoded).await,
+        }
     }
 
     /// Handles a CloudEvent already parsed by the HTTP binding.
@@ -153,8 +199,38 @@ impl Invoker {
         parts: &CloudEventParts,
         raw: serde_json::Value,
     ) -> Result<Report, RunError> {
-        self.handle(twincloud_core::decode::decode_cloudevent_parts(parts, raw)?)
-            .await
+        let excerpt = || clip(&raw.to_string(), EXCERPT);
+        let result = twincloud_core::decode::decode_cloudevent_parts(parts, raw.clone());
+        let decoded = self.decoded(result, excerpt).await?;
+        self.handle(decoded).await
+    }
+
+    /// A decoding result; a refusal is recorded under `rejected/` first.
+    async fn decoded(
+        &self,
+        result: Result<Decoded, twincloud_core::DecodeError>,
+        excerpt: impl FnOnce() -> String,
+    ) -> Result<Decoded, RunError> {
+        match result {
+            Ok(d) => Ok(d),
+            Err(e) => {
+                self.reject("(undecoded)", "", &e.to_string(), excerpt())
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Records a permanently refused event (`rejected/<date>/<fingerprint>`): redeliveries of
+    /// the same bytes land on the same record. Dry runs record nothing.
+    async fn reject(&self, shape: &str, event_id: &str, error: &str, excerpt: String) {
+        if self.dry_run {
+            return;
+        }
+        let record =
+            crate::audit::Rejection::new(self.function.name(), shape, event_id, error, excerpt);
+        tracing::error!(rejected = true, shape, "event refused: {error}");
+        crate::audit::write_rejection(self.services.state.as_ref(), &record).await;
     }
 
     /// Plans and executes every signal of a decoded event.
@@ -174,6 +250,29 @@ impl Invoker {
             dry_run: self.dry_run,
             deadline,
         };
+        // A command is obeyed only from a caller the entry point authenticated: anyone who can
+        // publish to a topic could have written one inside a message.
+        if let Some((signal, command)) = decoded.signals.iter().find_map(|s| match &s.kind {
+            SignalKind::Command(c) if s.origin.caller().is_none() => Some((s, c)),
+            _ => None,
+        }) {
+            let why = format!(
+                "command `{}` refused: commands are obeyed only from an authenticated direct call (the CLI, a Lambda Invoke, or an HTTP call whose token's account is in TWINCLOUD_COMMAND_CALLERS), and this one {}",
+                clip(&command.command, 64),
+                match signal.origin {
+                    Origin::Relayed => "was relayed inside a topic, bus or scheduler message",
+                    _ => "came from a caller that was not authenticated",
+                }
+            );
+            self.reject(
+                decoded.shape.name(),
+                &signal.id,
+                &why,
+                clip(&decoded.raw.to_string(), EXCERPT),
+            )
+            .await;
+            return Err(RunError::Refused(why));
+        }
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());

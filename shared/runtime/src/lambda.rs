@@ -42,15 +42,8 @@ pub async fn handle_until(
     payload: Value,
     deadline: Option<std::time::Instant>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let decoded = match twincloud_core::decode::decode_value(payload) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!("bad event, acknowledged without retry: {e}");
-            return Ok(json!({"ok": false, "error": format!("bad event: {e}"), "retry": false}));
-        }
-    };
     match invoker
-        .handle_until(decoded, deadline)
+        .handle_lambda(payload, deadline)
         .await
         .and_then(|r| r.platform_result().map(|()| r))
     {

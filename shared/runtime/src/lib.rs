@@ -107,6 +107,19 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
                 tracing::error!("PORT={port} is not a port number");
                 return ExitCode::from(2);
             };
+            let verifier = match push_auth::PushVerifier::from_env() {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!("cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match &verifier {
+                Some(v) => tracing::info!("{}", v.describe()),
+                None => tracing::warn!(
+                    "push-token verification OFF: every caller Cloud Run lets through is served, and commands are refused"
+                ),
+            }
             let invoker = match invoker_from_env(function, None, false).await {
                 Ok(i) => i,
                 Err(e) => {
@@ -114,7 +127,7 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            return match http::serve(invoker, push_auth::PushVerifier::from_env(), port).await {
+            return match http::serve(invoker, verifier, port).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("server stopped: {e}");

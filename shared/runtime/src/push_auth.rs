@@ -1,57 +1,204 @@
-//! Verification of Pub/Sub push (and Eventarc) OIDC tokens: signature against Google's JWKS,
-//! issuer, audience, and the push service account's email.
+//! Verification of the OIDC tokens on HTTP calls: signature against Google's JWKS, issuer and
+//! audience, then the account that signed in. Pub/Sub, Eventarc and Cloud Scheduler push as one
+//! account (the push account); people and tools that may give commands are a short allow-list.
+//!
+//! Fails closed: on Cloud Run (`K_SERVICE` is set) a service without an audience refuses to
+//! start unless verification is turned off by name (`TWINCLOUD_PUSH_AUTH=off`).
 
 use google_cloud_auth::credentials::idtoken::verifier::{Builder, Verifier};
 
-/// Verifies `Authorization: Bearer` tokens of push requests.
+/// Who a verified token says called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The push account (or any account, when none is configured): deliveries only.
+    Delivery,
+    /// An account in the command allow-list: its own payload may be a command.
+    Commander(String),
+}
+
+/// Verifies `Authorization: Bearer` tokens of HTTP calls.
 pub struct PushVerifier {
     verifier: Verifier,
+    push_account: Option<String>,
+    command_callers: Vec<String>,
 }
 
 impl std::fmt::Debug for PushVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PushVerifier")
+        f.debug_struct("PushVerifier")
+            .field("push_account", &self.push_account)
+            .field("command_callers", &self.command_callers)
+            .finish_non_exhaustive()
     }
 }
 
+/// Why the HTTP server will not start as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthSetupError(String);
+
 impl PushVerifier {
-    /// A verifier for tokens minted for `audience` (the service URL or the configured audience),
-    /// optionally only from `email`; `jwks_url` overrides Google's certificate URL (tests).
-    pub fn new(audience: &str, email: Option<&str>, jwks_url: Option<&str>) -> Self {
+    /// A verifier for tokens minted for `audience` (the service URL, or the audience the push
+    /// subscriptions name). Tokens of `push_account` (any account when `None`) are deliveries;
+    /// tokens of `command_callers` may also carry commands. `jwks_url` overrides Google's
+    /// certificate URL (tests).
+    pub fn new(
+        audience: &str,
+        push_account: Option<&str>,
+        command_callers: &[String],
+        jwks_url: Option<&str>,
+    ) -> Self {
         let mut b = Builder::new([audience]);
-        if let Some(e) = email {
-            b = b.with_email(e);
-        }
         if let Some(u) = jwks_url {
             b = b.with_jwks_url(u);
         }
         PushVerifier {
             verifier: b.build(),
+            push_account: push_account.map(str::to_ascii_lowercase),
+            command_callers: command_callers
+                .iter()
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty())
+                .collect(),
         }
     }
 
-    /// From `TWINCLOUD_PUSH_AUDIENCE`, `TWINCLOUD_PUSH_SERVICE_ACCOUNT` and
-    /// `TWINCLOUD_PUSH_JWKS_URL`; `None` when no audience is set (verification off: Cloud Run's
-    /// own IAM check with `--no-allow-unauthenticated` is then the gate).
-    pub fn from_env() -> Option<Self> {
-        let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let audience = var("TWINCLOUD_PUSH_AUDIENCE")?;
-        Some(Self::new(
-            &audience,
-            var("TWINCLOUD_PUSH_SERVICE_ACCOUNT").as_deref(),
-            var("TWINCLOUD_PUSH_JWKS_URL").as_deref(),
-        ))
+    /// From the process environment; see [`PushVerifier::from_vars`].
+    pub fn from_env() -> Result<Option<Self>, AuthSetupError> {
+        Self::from_vars(|n| std::env::var(n).ok())
+    }
+
+    /// From `TWINCLOUD_PUSH_AUDIENCE`, `TWINCLOUD_PUSH_SERVICE_ACCOUNT`,
+    /// `TWINCLOUD_COMMAND_CALLERS` (comma-separated emails) and `TWINCLOUD_PUSH_JWKS_URL`.
+    /// `Ok(None)` (verification off) only when `TWINCLOUD_PUSH_AUTH=off` says so, or when not
+    /// on Cloud Run and no audience is set (a local server); on Cloud Run without an audience,
+    /// an error: the service must not start open.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, AuthSetupError> {
+        let var = |n: &str| var(n).filter(|v| !v.trim().is_empty());
+        let off = var("TWINCLOUD_PUSH_AUTH").is_some_and(|v| v.eq_ignore_ascii_case("off"));
+        if let Some(v) = var("TWINCLOUD_PUSH_AUTH")
+            && !v.eq_ignore_ascii_case("off")
+            && !v.eq_ignore_ascii_case("on")
+        {
+            return Err(AuthSetupError(format!(
+                "TWINCLOUD_PUSH_AUTH={v}: expected `on` or `off`"
+            )));
+        }
+        let audience = var("TWINCLOUD_PUSH_AUDIENCE");
+        match (audience, off) {
+            (_, true) => Ok(None),
+            (None, false) => match var("K_SERVICE") {
+                Some(service) => Err(AuthSetupError(format!(
+                    "on Cloud Run (service {service}) push-token verification needs \
+                     TWINCLOUD_PUSH_AUDIENCE (the audience the push subscriptions and scheduler \
+                     jobs put in their tokens, usually the service URL); set \
+                     TWINCLOUD_PUSH_AUTH=off to run without it (Cloud Run's IAM is then the only gate)"
+                ))),
+                None => Ok(None),
+            },
+            (Some(audience), false) => {
+                let callers: Vec<String> = var("TWINCLOUD_COMMAND_CALLERS")
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                Ok(Some(Self::new(
+                    &audience,
+                    var("TWINCLOUD_PUSH_SERVICE_ACCOUNT").as_deref(),
+                    &callers,
+                    var("TWINCLOUD_PUSH_JWKS_URL").as_deref(),
+                )))
+            }
+        }
+    }
+
+    /// One line for the start-up log: what is verified.
+    pub fn describe(&self) -> String {
+        format!(
+            "push-token verification on: deliveries from {}; commands from {}",
+            self.push_account.as_deref().unwrap_or("any account"),
+            if self.command_callers.is_empty() {
+                "nobody (TWINCLOUD_COMMAND_CALLERS is empty)".to_owned()
+            } else {
+                self.command_callers.join(", ")
+            }
+        )
     }
 
     /// Verifies a token; the error says why it was refused (never echoes the token).
-    pub async fn verify(&self, token: &str) -> Result<(), String> {
+    pub async fn verify(&self, token: &str) -> Result<Caller, String> {
         if token.is_empty() {
             return Err("missing bearer token".into());
         }
-        self.verifier
+        let claims = self
+            .verifier
             .verify(token)
             .await
-            .map(|_| ())
-            .map_err(|e| format!("invalid push token: {e}"))
+            .map_err(|e| format!("invalid push token: {e}"))?;
+        let email = claims
+            .get("email")
+            .and_then(|e| e.as_str())
+            .map(str::to_ascii_lowercase);
+        let verified = claims
+            .get("email_verified")
+            .is_none_or(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+        let Some(email) = email.filter(|_| verified) else {
+            return Err("the token names no verified account (email claim)".into());
+        };
+        if self.command_callers.contains(&email) {
+            return Ok(Caller::Commander(email));
+        }
+        match &self.push_account {
+            Some(p) if *p != email => Err(format!(
+                "the token's account {email} is neither the push account nor in TWINCLOUD_COMMAND_CALLERS"
+            )),
+            _ => Ok(Caller::Delivery),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn cloud_run_without_an_audience_does_not_start() {
+        let e = PushVerifier::from_vars(vars(&[("K_SERVICE", "twincloud-failover")]))
+            .expect_err("must refuse");
+        assert!(e.to_string().contains("TWINCLOUD_PUSH_AUDIENCE"), "{e}");
+        assert!(e.to_string().contains("TWINCLOUD_PUSH_AUTH=off"), "{e}");
+    }
+
+    #[test]
+    fn verification_is_off_only_when_said_or_off_cloud_run() {
+        let off = PushVerifier::from_vars(vars(&[
+            ("K_SERVICE", "twincloud-failover"),
+            ("TWINCLOUD_PUSH_AUTH", "off"),
+        ]));
+        assert!(matches!(off, Ok(None)));
+        assert!(matches!(PushVerifier::from_vars(vars(&[])), Ok(None)));
+        assert!(PushVerifier::from_vars(vars(&[("TWINCLOUD_PUSH_AUTH", "maybe")])).is_err());
+        let on = PushVerifier::from_vars(vars(&[
+            ("K_SERVICE", "twincloud-failover"),
+            ("TWINCLOUD_PUSH_AUDIENCE", "https://x.run.app"),
+            (
+                "TWINCLOUD_COMMAND_CALLERS",
+                "oncall@acme.example, ,Ops@Acme.example",
+            ),
+        ]))
+        .expect("valid")
+        .expect("on");
+        assert_eq!(
+            on.command_callers,
+            vec!["oncall@acme.example", "ops@acme.example"]
+        );
+        assert!(on.describe().contains("oncall@acme.example"));
     }
 }

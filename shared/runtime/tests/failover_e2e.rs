@@ -289,20 +289,88 @@ async fn concurrent_invocations_make_one_failover() {
     );
 }
 
-#[tokio::test]
-async fn the_same_alarm_twice_fails_over_once() {
-    let w = World::new().await;
-    let inv = w.failover("manual", 300).await;
-    tick(&inv, 0).await;
+fn primary_down_alarm() -> serde_json::Value {
     let mut alarm: serde_json::Value =
         serde_json::from_slice(&common::fixture("aws/eventbridge-alarm-state-change.json"))
             .unwrap();
     alarm["detail"]["alarmName"] = "aion-primary-down".into();
-    inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
+    alarm
+}
+
+#[tokio::test]
+async fn a_forged_alarm_or_incident_moves_nothing_while_probes_see_the_primary_healthy() {
+    let w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    tick(&inv, 0).await;
+    let r = inv
+        .handle_json(primary_down_alarm().to_string().as_bytes())
+        .await
+        .unwrap();
+    assert!(r.notes_text().contains("probing now"), "{}", r.notes_text());
+    // The incident policy is mapped to the primary too (`aion-primary-down`).
+    let incident = common::fixture("gcp/pubsub-monitoring-incident-open.structured.json");
+    let r = inv.handle_json(&incident).await.unwrap();
+    assert!(r.notes_text().contains("probing now"), "{}", r.notes_text());
+    assert_eq!(
+        w.dns().await,
+        "aion-xyz-uc.a.run.app.",
+        "both sides are healthy: an alarm is a reason to probe, not a verdict"
+    );
+    assert!(w.titled("Failover").is_empty());
+    assert_eq!(w.desired("aion-backend-aws").await, 0, "nothing scaled");
+}
+
+#[tokio::test]
+async fn an_alarm_on_a_dead_primary_fails_over_once_its_probes_confirm() {
+    let mut w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    tick(&inv, 0).await;
+    w.gcp.kill().await;
+    let alarm = primary_down_alarm().to_string();
+    inv.handle_json(alarm.as_bytes()).await.unwrap();
     assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
-    inv.handle_json(alarm.to_string().as_bytes()).await.unwrap();
-    let reports = w.titled("Failover: traffic moved").len();
-    assert_eq!(reports, 1);
+    inv.handle_json(alarm.as_bytes()).await.unwrap();
+    assert_eq!(w.titled("Failover: traffic moved").len(), 1);
+}
+
+#[tokio::test]
+async fn a_failback_command_inside_a_topic_message_is_refused() {
+    let mut w = World::new().await;
+    let inv = w.failover("manual", 300).await;
+    w.gcp.kill().await;
+    for n in 0..3 {
+        tick(&inv, n).await;
+    }
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
+    w.gcp.restart().await.unwrap();
+    tick(&inv, 10).await;
+    use base64::Engine;
+    let command =
+        serde_json::json!({"twincloud": "command", "command": "failback", "args": {"force": true}});
+    let push = serde_json::json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(command.to_string()),
+            "messageId": "forged-failback-1",
+            "publishTime": "2026-11-29T03:00:00Z"
+        },
+        "subscription": "projects/aion-prod/subscriptions/twincloud-failover-incidents"
+    });
+    let err = inv
+        .handle_json(push.to_string().as_bytes())
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, twincloud_runtime::RunError::Refused(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("relayed"), "{err}");
+    assert_eq!(
+        w.dns().await,
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+        "traffic stays on the standby"
+    );
+    let rejected = twincloud_testkit::fs::walk(&w.dir.path().join("state/rejected"));
+    assert_eq!(rejected.len(), 1, "the refusal is on record");
 }
 
 #[tokio::test]

@@ -224,6 +224,7 @@ async fn push_tokens_are_verified_against_a_local_jwks() {
     let verifier = twincloud_runtime::push_auth::PushVerifier::new(
         audience,
         Some(email),
+        &["oncall@acme.example".to_owned()],
         Some(&format!("{}/certs", jwks_server.url())),
     );
 
@@ -258,4 +259,41 @@ async fn push_tokens_are_verified_against_a_local_jwks() {
     assert!(hook.requests().is_empty());
     assert_eq!(status(tokens["good"].as_str().unwrap()).await, 200);
     assert_eq!(hook.requests().len(), 1);
+
+    // A command is obeyed only from an account in the allow-list, calling directly.
+    let command: serde_json::Value =
+        serde_json::from_slice(&fixture("manual/notify-command.json")).unwrap();
+    let send = |t: &str, body: &serde_json::Value| {
+        let req = c.post(&url).bearer_auth(t).json(body);
+        async move { req.send().await.unwrap() }
+    };
+    let r = send(tokens["good"].as_str().unwrap(), &command).await;
+    assert_eq!(r.status(), 403, "the push account may deliver, not command");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("TWINCLOUD_COMMAND_CALLERS"), "{text}");
+    assert_eq!(hook.requests().len(), 1);
+    // The same command inside a Pub/Sub message, even pushed by the on-call account: refused,
+    // and acknowledged (2xx) so that Pub/Sub does not redeliver it forever.
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(command.to_string());
+    let relayed = serde_json::json!({
+        "message": {"data": data, "messageId": "forged-1", "publishTime": "2026-11-29T03:00:00Z"},
+        "subscription": "projects/aion-prod/subscriptions/twincloud-notifier-incidents"
+    });
+    let r = send(tokens["commander"].as_str().unwrap(), &relayed).await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["ok"], false, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("relayed"),
+        "{body}"
+    );
+    assert_eq!(hook.requests().len(), 1, "a relayed command sends nothing");
+    let r = send(tokens["commander"].as_str().unwrap(), &command).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        hook.requests().len(),
+        2,
+        "the on-call account's own command is obeyed"
+    );
 }

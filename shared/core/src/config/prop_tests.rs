@@ -103,6 +103,7 @@ proptest! {
                 command: "noop".into(),
                 args: serde_json::Value::Null,
             }),
+            origin: crate::signal::Origin::Payload,
         };
         let observed = NotifyObserved {
             last: Some((

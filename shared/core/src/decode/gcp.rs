@@ -172,12 +172,11 @@ fn pubsub(envelope: &Value, raw: Value) -> Result<Decoded, DecodeError> {
                 format!("not base64: {e}"),
             )
         })?;
-    let payload = parse_json(&bytes).map_err(|e| {
-        DecodeError::field(
-            Shape::PubSubMessage,
-            "message.data",
-            format!("decoded data: {e}"),
-        )
+    let payload = parse_json(&bytes).map_err(|_| {
+        DecodeError::Unknown(format!(
+            "Pub/Sub message data ({} bytes) is not JSON: not a billing budget, Cloud Monitoring incident, Artifact Registry or twincloud message",
+            bytes.len()
+        ))
     })?;
     let id = msg.message_id.or(msg.message_id_snake).ok_or_else(|| {
         DecodeError::field(Shape::PubSubMessage, "message", "missing field `messageId`")
@@ -202,6 +201,8 @@ fn pubsub(envelope: &Value, raw: Value) -> Result<Decoded, DecodeError> {
         let mut d = decode_twincloud_input(payload, Cloud::Gcp)?;
         for s in &mut d.signals {
             s.id.clone_from(&id);
+            // Anyone allowed to publish to the topic wrote this, not the caller.
+            s.origin = crate::signal::Origin::Relayed;
         }
         d.raw = raw;
         return Ok(d);
@@ -233,6 +234,7 @@ fn one(
             shape: shape.name().into(),
             time,
             kind,
+            origin: crate::signal::Origin::Relayed,
         }],
         raw,
     }
@@ -413,13 +415,34 @@ fn incident(
 struct StorageObject {
     bucket: String,
     name: String,
-    // GCS writes 64-bit numbers as JSON strings.
-    #[serde(default)]
+    // Google's JSON encoding writes int64 as a string, but its own example events (and some
+    // senders) use numbers: both are the same field.
+    #[serde(default, deserialize_with = "int64_text")]
     generation: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "int64_text")]
     size: Option<String>,
     #[serde(default)]
     md5_hash: Option<String>,
+}
+
+/// An int64 field in Google's JSON encoding: a decimal string or a number, as text.
+fn int64_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Int64 {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Option::<Int64>::deserialize(d) {
+        Ok(Some(Int64::Text(t))) => Some(t),
+        Ok(Some(Int64::Number(n))) => Some(n.to_string()),
+        Ok(None) => None,
+        Err(_) => {
+            return Err(serde::de::Error::custom(
+                "expected a non-negative integer, as a number or a decimal string",
+            ));
+        }
+    })
 }
 
 fn gcs_object(ce: &CloudEventParts, raw: Value) -> Result<Decoded, DecodeError> {

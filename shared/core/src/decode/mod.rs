@@ -36,7 +36,28 @@ pub enum DecodeError {
     Unknown(String),
 }
 
+/// Longest quote of input an error carries: a 20 MB field must not become a 20 MB log line.
+pub const MAX_QUOTED: usize = 300;
+
 impl DecodeError {
+    /// This error with every text it quotes cut to [`MAX_QUOTED`] characters.
+    pub fn bounded(self) -> DecodeError {
+        use crate::text::clip;
+        match self {
+            DecodeError::NotJson(m) => DecodeError::NotJson(clip(&m, MAX_QUOTED)),
+            DecodeError::Field {
+                shape,
+                path,
+                problem,
+            } => DecodeError::Field {
+                shape,
+                path: clip(&path, MAX_QUOTED),
+                problem: clip(&problem, MAX_QUOTED),
+            },
+            DecodeError::Unknown(m) => DecodeError::Unknown(clip(&m, MAX_QUOTED)),
+        }
+    }
+
     pub(crate) fn field(shape: Shape, path: impl Into<String>, problem: impl Into<String>) -> Self {
         DecodeError::Field {
             shape: shape.name(),
@@ -55,6 +76,22 @@ pub struct Decoded {
     pub signals: Vec<Signal>,
     /// The event as received, kept for the audit record.
     pub raw: Value,
+}
+
+impl Decoded {
+    /// Marks the signals that are the call's own payload as sent by `caller`, whom the entry
+    /// point authenticated. Signals carried inside a relayed message stay relayed: the caller
+    /// delivered them but did not write them.
+    pub fn authenticated_by(mut self, caller: &str) -> Decoded {
+        for s in &mut self.signals {
+            if s.origin == crate::signal::Origin::Payload {
+                s.origin = crate::signal::Origin::Direct {
+                    caller: caller.to_owned(),
+                };
+            }
+        }
+        self
+    }
 }
 
 /// An HTTP request as a CloudEvents/Pub/Sub/Cloud Scheduler endpoint receives it.
@@ -81,12 +118,16 @@ impl HttpRequest {
 /// Fixture files may also hold an HTTP request as `{"headers": {...}, "body": ...}`; those are
 /// decoded as [`decode_http`] would.
 pub fn decode_json(bytes: &[u8]) -> Result<Decoded, DecodeError> {
-    let value: Value = parse_json(bytes)?;
+    let value: Value = parse_json(bytes).map_err(DecodeError::bounded)?;
     decode_value(value)
 }
 
 /// Decodes an already parsed JSON value (see [`decode_json`]).
 pub fn decode_value(value: Value) -> Result<Decoded, DecodeError> {
+    decode_any(value).map_err(DecodeError::bounded)
+}
+
+fn decode_any(value: Value) -> Result<Decoded, DecodeError> {
     let Some(obj) = value.as_object() else {
         return Err(DecodeError::Unknown(format!(
             "expected a JSON object, got {}",
@@ -115,12 +156,16 @@ pub fn decode_cloudevent_parts(
     parts: &CloudEventParts,
     raw: Value,
 ) -> Result<Decoded, DecodeError> {
-    gcp::decode_cloudevent(parts, raw)
+    gcp::decode_cloudevent(parts, raw).map_err(DecodeError::bounded)
 }
 
 /// Decodes an HTTP delivery: a CloudEvent in binary or structured mode, a Pub/Sub push envelope,
 /// a Cloud Scheduler HTTP job, or any JSON body [`decode_json`] understands.
 pub fn decode_http(req: &HttpRequest) -> Result<Decoded, DecodeError> {
+    decode_http_any(req).map_err(DecodeError::bounded)
+}
+
+fn decode_http_any(req: &HttpRequest) -> Result<Decoded, DecodeError> {
     if req.header("ce-specversion").is_some() {
         let parts = CloudEventParts::from_binary(req)?;
         let raw = serde_json::json!({

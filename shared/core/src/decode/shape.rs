@@ -205,6 +205,8 @@ pub(crate) fn decode_twincloud_input(value: Value, cloud: Cloud) -> Result<Decod
             shape: shape.name().into(),
             time,
             kind,
+            // The call's own payload: the entry point decides whether its caller is vouched for.
+            origin: crate::signal::Origin::Payload,
         }],
         raw: value,
     })

@@ -356,3 +356,97 @@ mod no_panic {
         }
     }
 }
+
+#[test]
+fn gcs_int64_fields_accept_numbers_as_google_examples_write_them() {
+    let SignalKind::Object(o) =
+        &fixture("gcp/storage-object-finalized.numbers.structured.json").signals[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(o.size, Some(1024));
+    assert_eq!(o.sequencer.as_deref(), Some("1763712160120456"));
+    let mut v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(events_dir().join("gcp/storage-object-finalized.numbers.structured.json"))
+            .expect("read"),
+    )
+    .expect("json");
+    v["data"]["size"] = serde_json::json!(-5);
+    let e = decode_value(v).expect_err("negative size").to_string();
+    assert!(
+        e.contains("size") && e.contains("non-negative integer"),
+        "{e}"
+    );
+}
+
+#[test]
+fn s3_lifecycle_expiry_is_a_delete_and_restores_or_tags_are_acknowledged() {
+    let d = fixture("aws/s3-notification-lifecycle-and-restore.json");
+    assert_eq!(d.signals.len(), 1, "restore and tagging change no content");
+    let SignalKind::Object(o) = &d.signals[0].kind else {
+        panic!()
+    };
+    assert_eq!(
+        (o.key.as_str(), o.created),
+        ("tmp/export-2026-10-01.csv", false)
+    );
+    // Every event type of S3's notification documentation is handled or acknowledged.
+    for name in [
+        "ObjectCreated:Put",
+        "ObjectCreated:Post",
+        "ObjectCreated:Copy",
+        "ObjectCreated:CompleteMultipartUpload",
+        "ObjectRemoved:Delete",
+        "ObjectRemoved:DeleteMarkerCreated",
+        "ObjectRestore:Post",
+        "ObjectRestore:Completed",
+        "ObjectRestore:Delete",
+        "ReducedRedundancyLostObject",
+        "Replication:OperationFailedReplication",
+        "Replication:OperationMissedThreshold",
+        "Replication:OperationReplicatedAfterThreshold",
+        "Replication:OperationNotTracked",
+        "LifecycleExpiration:Delete",
+        "LifecycleExpiration:DeleteMarkerCreated",
+        "LifecycleTransition",
+        "IntelligentTiering",
+        "ObjectTagging:Put",
+        "ObjectTagging:Delete",
+        "ObjectAcl:Put",
+    ] {
+        let mut v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(events_dir().join("aws/s3-notification-put.json")).expect("read"),
+        )
+        .expect("json");
+        v["Records"][0]["eventName"] = name.into();
+        decode_value(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn errors_quote_a_bounded_part_of_the_input_and_no_type_names() {
+    let huge = "x".repeat(20_000_000);
+    let mut v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(events_dir().join("gcp/storage-object-finalized.structured.json"))
+            .expect("read"),
+    )
+    .expect("json");
+    v["data"]["size"] = huge.clone().into();
+    let e = decode_value(v).expect_err("not a size").to_string();
+    assert!(e.len() < 1000, "{} bytes", e.len());
+    let mut alarm: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(events_dir().join("aws/lambda-alarm-action.json")).expect("read"),
+    )
+    .expect("json");
+    alarm["alarmData"] = serde_json::json!([]);
+    let e = decode_value(alarm).expect_err("not an object").to_string();
+    assert!(!e.contains("struct") && !e.contains("Lambda"), "{e}");
+    let unknown = serde_json::json!({ huge.clone(): 1 });
+    assert!(
+        decode_value(unknown)
+            .expect_err("unknown")
+            .to_string()
+            .len()
+            < 1000
+    );
+}

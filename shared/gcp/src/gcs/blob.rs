@@ -184,9 +184,9 @@ impl GcsBucket {
         url
     }
 
-    /// The bearer token, when auth is on.
+    /// The bearer token, when auth is on (never against `STORAGE_EMULATOR_HOST`).
     pub(crate) async fn token(&self) -> Result<Option<String>, PortError> {
-        self.ctx.token().await
+        self.ctx.storage_token().await
     }
 
     /// What a failed call on object `name` means.

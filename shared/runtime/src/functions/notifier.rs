@@ -61,6 +61,7 @@ pub(crate) async fn send_report(
         shape: "twincloud.report".into(),
         time: Some(now),
         kind: SignalKind::Report(report),
+        origin: twincloud_core::signal::Origin::Relayed,
     };
     let plan = Notifier.plan(&signal, services, now).await?;
     execute(services, plan, dry_run, now).await

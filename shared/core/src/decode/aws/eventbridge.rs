@@ -144,6 +144,7 @@ pub(super) fn eventbridge(value: Value) -> Result<Decoded, DecodeError> {
             shape: shape.name().into(),
             time,
             kind,
+            origin: crate::signal::Origin::Relayed,
         }],
         raw: value,
     })
@@ -299,6 +300,7 @@ pub(super) fn lambda_alarm_action(value: Value) -> Result<Decoded, DecodeError> 
                 arn: Some(arn),
                 metric: metric_name(&d.configuration),
             }),
+            origin: crate::signal::Origin::Relayed,
         }],
         raw: value,
     })

@@ -10,9 +10,40 @@ use crate::signal::{Cloud, ObjectChange, ObjectStoreKind, Signal, SignalKind};
 
 // ---------- S3 notifications ----------
 
+/// What an S3 event type means for a copy of the bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum S3EventEffect {
+    /// The key has new content.
+    Created,
+    /// The key is gone (deleted, expired, or hidden behind a delete marker).
+    Removed,
+    /// The content is what it was (restore, tags, ACL, replication, tiering notices).
+    ContentUnchanged,
+}
+
+/// The event types of S3's notification documentation, by family.
+fn s3_event_effect(name: &str) -> Option<S3EventEffect> {
+    let family = name.split(':').next().unwrap_or(name);
+    match family {
+        "ObjectCreated" => Some(S3EventEffect::Created),
+        "ObjectRemoved" | "LifecycleExpiration" => Some(S3EventEffect::Removed),
+        "ObjectRestore"
+        | "ObjectTagging"
+        | "ObjectAcl"
+        | "Replication"
+        | "LifecycleTransition"
+        | "IntelligentTiering"
+        | "ReducedRedundancyLostObject" => Some(S3EventEffect::ContentUnchanged),
+        _ => None,
+    }
+}
+
 pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
     let shape = Shape::S3Notification;
     let ev: S3Event = typed(shape, &value)?;
+    if ev.records.is_empty() {
+        return Err(DecodeError::field(shape, "Records", "is empty"));
+    }
     let mut signals = Vec::with_capacity(ev.records.len());
     for (i, r) in ev.records.into_iter().enumerate() {
         let required = |v: Option<String>, field: &str| {
@@ -23,16 +54,21 @@ pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
         let event_name = required(r.event_name, "eventName")?;
         let bucket = required(r.s3.bucket.name, "s3.bucket.name")?;
         let raw_key = required(r.s3.object.key, "s3.object.key")?;
-        let created = if event_name.starts_with("ObjectCreated:") {
-            true
-        } else if event_name.starts_with("ObjectRemoved:") {
-            false
-        } else {
-            return Err(DecodeError::field(
-                shape,
-                format!("Records[{i}].eventName"),
-                format!("`{event_name}` is neither ObjectCreated:* nor ObjectRemoved:*"),
-            ));
+        let created = match s3_event_effect(&event_name) {
+            Some(S3EventEffect::Created) => true,
+            Some(S3EventEffect::Removed) => false,
+            // Restores, tagging, ACLs, replication and tiering notices leave the object's
+            // content as it was: acknowledged, nothing to copy or delete.
+            Some(S3EventEffect::ContentUnchanged) => continue,
+            None => {
+                return Err(DecodeError::field(
+                    shape,
+                    format!("Records[{i}].eventName"),
+                    format!(
+                        "`{event_name}` is not an S3 event type AWS documents (ObjectCreated:*, ObjectRemoved:*, LifecycleExpiration:*, ObjectRestore:*, ...)"
+                    ),
+                ));
+            }
         };
         // S3 notifications URL-encode keys and write spaces as `+`.
         let plus_decoded = raw_key.replace('+', " ");
@@ -71,10 +107,8 @@ pub(super) fn s3_notification(value: Value) -> Result<Decoded, DecodeError> {
                 etag: r.s3.object.e_tag,
                 sequencer: r.s3.object.sequencer,
             }),
+            origin: crate::signal::Origin::Relayed,
         });
-    }
-    if signals.is_empty() {
-        return Err(DecodeError::field(shape, "Records", "is empty"));
     }
     Ok(Decoded {
         shape,

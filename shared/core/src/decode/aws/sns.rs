@@ -34,6 +34,8 @@ pub(super) fn sns(value: Value) -> Result<Decoded, DecodeError> {
                 let d = decode_twincloud_input(inner, Cloud::Aws)?;
                 signals.extend(d.signals.into_iter().map(|mut s| {
                     s.id = m.message_id.clone();
+                    // Anyone allowed to publish to the topic wrote this, not the caller.
+                    s.origin = crate::signal::Origin::Relayed;
                     s
                 }));
                 shape = Shape::TwincloudInput;
@@ -57,6 +59,7 @@ pub(super) fn sns(value: Value) -> Result<Decoded, DecodeError> {
             shape: s.name().into(),
             time,
             kind,
+            origin: crate::signal::Origin::Relayed,
         });
     }
     if signals.is_empty() {

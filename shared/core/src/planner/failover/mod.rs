@@ -210,8 +210,11 @@ pub enum Decision {
 /// A person's command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ManualCommand {
-    /// Return traffic to the primary now (if it is healthy).
-    Failback,
+    /// Return traffic to the primary now (if it is healthy), after the cooldown unless forced.
+    Failback {
+        /// Skip the cooldown (`twincloud failback --force`).
+        force: bool,
+    },
 }
 
 /// Counts the fresh views (this vantage's included) that see `endpoint` down.
@@ -380,7 +383,7 @@ pub fn decide(
             },
             reason,
         };
-        if command == Some(ManualCommand::Failback) {
+        if let Some(ManualCommand::Failback { force }) = command {
             if !p.can_take_traffic() {
                 return Decision::Stuck {
                     reason: format!(
@@ -389,9 +392,22 @@ pub fn decide(
                     ),
                 };
             }
-            return failback(format!(
-                "failback on command; {primary} healthy for {held}s"
-            ));
+            let cooldown = in_cooldown(state, cfg, now);
+            return match (cooldown, force) {
+                (Some(until), false) => Decision::Hold {
+                    reason: format!(
+                        "failback refused: the last switch was recent (cooldown until {}); `twincloud failback --force` overrides the cooldown",
+                        until.to_rfc3339()
+                    ),
+                },
+                (Some(until), true) => failback(format!(
+                    "failback on command, forced through the cooldown (until {}); {primary} healthy for {held}s",
+                    until.to_rfc3339()
+                )),
+                (None, _) => failback(format!(
+                    "failback on command; {primary} healthy for {held}s"
+                )),
+            };
         }
         if recovered {
             if cfg.failback == Failback::Manual {
@@ -422,7 +438,7 @@ pub fn decide(
             ),
         };
     }
-    if command == Some(ManualCommand::Failback) {
+    if matches!(command, Some(ManualCommand::Failback { .. })) {
         return Decision::Hold {
             reason: format!("traffic is already on the primary {primary}"),
         };

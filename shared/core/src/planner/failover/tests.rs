@@ -214,8 +214,14 @@ fn failback_waits_for_recovery_and_hold_down_and_is_manual_by_default() {
     assert!(
         matches!(decide(&c, &s, &v, &[], t, None), Decision::Hold { ref reason } if reason.contains("failback is manual"))
     );
-    let Decision::Switch { switch, .. } = decide(&c, &s, &v, &[], t, Some(ManualCommand::Failback))
-    else {
+    let Decision::Switch { switch, .. } = decide(
+        &c,
+        &s,
+        &v,
+        &[],
+        t,
+        Some(ManualCommand::Failback { force: false }),
+    ) else {
         panic!()
     };
     assert_eq!(
@@ -230,6 +236,40 @@ fn failback_waits_for_recovery_and_hold_down_and_is_manual_by_default() {
 }
 
 #[test]
+fn manual_failback_obeys_the_cooldown_unless_forced() {
+    let c = cfg("manual");
+    let mut s = FailoverState::initial(&c);
+    s.active = "aws".into();
+    s.last_switch = Some(t0());
+    let mut v = view();
+    let t = rounds(&c, &mut v, t0() + secs(10), &[(true, true); 2]);
+    let held = decide(
+        &c,
+        &s,
+        &v,
+        &[],
+        t,
+        Some(ManualCommand::Failback { force: false }),
+    );
+    assert!(
+        matches!(&held, Decision::Hold { reason } if reason.contains("cooldown") && reason.contains("--force")),
+        "{held:?}"
+    );
+    let forced = decide(
+        &c,
+        &s,
+        &v,
+        &[],
+        t,
+        Some(ManualCommand::Failback { force: true }),
+    );
+    assert!(
+        matches!(&forced, Decision::Switch { reason, .. } if reason.contains("forced")),
+        "{forced:?}"
+    );
+}
+
+#[test]
 fn manual_failback_to_an_unhealthy_primary_is_refused() {
     let c = cfg("manual");
     let mut s = FailoverState::initial(&c);
@@ -237,7 +277,7 @@ fn manual_failback_to_an_unhealthy_primary_is_refused() {
     let mut v = view();
     let t = rounds(&c, &mut v, t0(), &[(false, true)]);
     assert!(
-        matches!(decide(&c, &s, &v, &[], t, Some(ManualCommand::Failback)), Decision::Stuck { ref reason } if reason.contains("refused"))
+        matches!(decide(&c, &s, &v, &[], t, Some(ManualCommand::Failback { force: false })), Decision::Stuck { ref reason } if reason.contains("refused"))
     );
 }
 

@@ -11,6 +11,7 @@ use twincloud_core::config::FailoverConfig;
 use twincloud_core::plan::Plan;
 use twincloud_core::planner::failover::{self, Decision, ManualCommand, VantageView};
 use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
+use twincloud_core::text::clip;
 
 use crate::error::RunError;
 use crate::executor::{Execution, execute};
@@ -33,20 +34,16 @@ pub struct Failover;
 
 /// What a signal asks of the failover function.
 enum Trigger {
-    /// Probe for the configured window.
-    Probe,
-    /// An alarm or incident about one endpoint: `false` = it is down, `true` = it recovered.
-    Observed {
-        endpoint: String,
-        up: bool,
-        what: String,
-    },
+    /// Probe for the configured window; `prompt` says what prompted it besides the schedule.
+    Probe { prompt: Option<String> },
     /// A person's command.
     Command(ManualCommand),
     /// Not for this function.
     Ignore(String),
 }
 
+/// An alarm or an incident is a reason to probe now, never a verdict: anyone who can publish
+/// to the topic can forge one, and only probes (from the quorum of vantage points) move traffic.
 fn trigger(cfg: &FailoverConfig, signal: &Signal) -> Trigger {
     let mapped = |name: &str| {
         cfg.endpoints
@@ -54,19 +51,19 @@ fn trigger(cfg: &FailoverConfig, signal: &Signal) -> Trigger {
             .find(|e| e.alarms.iter().any(|a| a == name))
             .map(|e| e.name.clone())
     };
+    let prompted = |endpoint: String, what: String| Trigger::Probe {
+        prompt: Some(format!(
+            "{endpoint}: {what}; probing now (an alarm prompts probes, it does not decide)"
+        )),
+    };
     match &signal.kind {
-        SignalKind::ScheduleTick(_) => Trigger::Probe,
+        SignalKind::ScheduleTick(_) => Trigger::Probe { prompt: None },
         SignalKind::Alarm(a) => match (mapped(&a.name), a.state) {
-            (Some(endpoint), AlarmState::Alarm) => Trigger::Observed {
+            (Some(endpoint), AlarmState::Alarm) => prompted(
                 endpoint,
-                up: false,
-                what: format!("alarm {} in ALARM: {}", a.name, a.reason),
-            },
-            (Some(endpoint), AlarmState::Ok) => Trigger::Observed {
-                endpoint,
-                up: true,
-                what: format!("alarm {} OK", a.name),
-            },
+                format!("alarm {} in ALARM: {}", a.name, clip(&a.reason, 200)),
+            ),
+            (Some(endpoint), AlarmState::Ok) => prompted(endpoint, format!("alarm {} OK", a.name)),
             (Some(_), AlarmState::InsufficientData) => Trigger::Ignore(format!(
                 "alarm {} has insufficient data: not evidence either way",
                 a.name
@@ -77,26 +74,30 @@ fn trigger(cfg: &FailoverConfig, signal: &Signal) -> Trigger {
             )),
         },
         SignalKind::Incident(i) => match mapped(&i.policy) {
-            Some(endpoint) => Trigger::Observed {
+            Some(endpoint) => prompted(
                 endpoint,
-                up: !i.open,
-                what: format!(
+                format!(
                     "incident {} {}: {}",
                     i.policy,
                     if i.open { "open" } else { "closed" },
-                    i.summary
+                    clip(&i.summary, 200)
                 ),
-            },
+            ),
             None => Trigger::Ignore(format!(
                 "incident policy {} is not mapped to a failover endpoint",
                 i.policy
             )),
         },
         SignalKind::Command(c) => match c.command.as_str() {
-            "failback" => Trigger::Command(ManualCommand::Failback),
-            "probe" => Trigger::Probe,
+            "failback" => Trigger::Command(ManualCommand::Failback {
+                force: c.args.get("force").and_then(serde_json::Value::as_bool) == Some(true),
+            }),
+            "probe" => Trigger::Probe {
+                prompt: Some("probe on command".into()),
+            },
             other => Trigger::Ignore(format!(
-                "command `{other}` is not a failover command (failback, probe)"
+                "command `{}` is not a failover command (failback, probe)",
+                clip(other, 64)
             )),
         },
         other => Trigger::Ignore(format!("{} events do not concern failover", other.name())),
@@ -296,25 +297,14 @@ impl Function for Failover {
                 .await?;
                 executions.extend(ex);
             }
-            Trigger::Observed { endpoint, up, what } => {
-                let h = mine.endpoints.entry(endpoint.clone()).or_default();
-                // An alarm is a verdict over many datapoints: it counts as the whole threshold.
-                let rounds = if up { 1 } else { cfg.threshold };
-                for _ in 0..rounds {
-                    h.observe(up, (!up).then(|| what.clone()), now, cfg.threshold);
+            Trigger::Probe { prompt } => {
+                // When prompted, probe long enough for this invocation alone to confirm (or
+                // refute) a failure: `threshold` rounds at least.
+                let mut rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
+                if prompt.is_some() {
+                    rounds = rounds.max(u64::from(cfg.threshold));
                 }
-                mine.at = Some(now);
-                summary.notes.push(format!("{endpoint}: {what}"));
-                if !dry_run {
-                    save_view(services, &mine).await?;
-                }
-                let (ex, _) =
-                    decide_and_act(services, cfg, &mine, None, now, dry_run, &mut summary.notes)
-                        .await?;
-                executions.extend(ex);
-            }
-            Trigger::Probe => {
-                let rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
+                summary.notes.extend(prompt);
                 let start = tokio::time::Instant::now();
                 for round in 0..rounds {
                     // Keep room for a switch (standby readiness and the DNS wait) after a round.
