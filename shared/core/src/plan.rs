@@ -68,6 +68,34 @@ pub struct Guard {
     pub value: serde_json::Value,
     /// Why.
     pub reason: String,
+    /// How long the record is this invocation's: past it, another invocation may take over,
+    /// and nothing fenced runs any more. `None`: the guard only decides who acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
+    /// Actions (by id) that run only while the guard record is still the one this invocation
+    /// wrote and its lease runs; a state write to the guard's key among them is a
+    /// compare-and-swap on that version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fences: Vec<String>,
+}
+
+impl Guard {
+    /// A guard that only decides who acts: no lease, nothing fenced.
+    pub fn claim(
+        key: impl Into<String>,
+        expect: Precondition,
+        value: serde_json::Value,
+        reason: impl Into<String>,
+    ) -> Guard {
+        Guard {
+            key: key.into(),
+            expect,
+            value,
+            reason: reason.into(),
+            lease_secs: None,
+            fences: vec![],
+        }
+    }
 }
 
 /// One step of a plan.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use twincloud_core::ids::key_segment;
-use twincloud_core::plan::{Action, Operation, Plan};
+use twincloud_core::plan::{Action, Guard, Operation, Plan};
 use twincloud_core::ports::{Precondition, Retry, StateError, Version, get_json};
 
 use crate::audit::AuditRecord;
@@ -78,6 +78,10 @@ pub struct Execution {
     pub superseded: bool,
     /// Per action.
     pub actions: Vec<ActionReport>,
+    /// The version of the guard's record this invocation wrote last, while it still holds it
+    /// (a caller releases a lock with a compare-and-swap on it).
+    #[serde(skip)]
+    pub guard_version: Option<Version>,
 }
 
 impl Execution {
@@ -87,6 +91,7 @@ impl Execution {
             plan: Plan::new(function, event_id),
             superseded: false,
             actions: vec![],
+            guard_version: None,
         }
     }
 
@@ -160,27 +165,34 @@ pub async fn execute(
             plan,
             superseded: false,
             actions,
+            guard_version: None,
         });
     }
-    if let Some(g) = &plan.guard {
-        let bytes = serde_json::to_vec(&g.value)
-            .map_err(|e| RunError::Permanent(format!("guard record: {e}")))?;
-        match services.state.put(&g.key, &bytes, &g.expect).await {
-            Ok(_) => {}
-            Err(StateError::ConditionFailed(_)) => {
+    let mut held = match &plan.guard {
+        Some(g) => match take_guard(services, g).await? {
+            Some(version) => Some(Held {
+                version,
+                since: std::time::Instant::now(),
+            }),
+            None => {
                 tracing::info!(key = %g.key, "another invocation already claimed this decision");
                 return Ok(Execution {
                     plan,
                     superseded: true,
                     actions: vec![],
+                    guard_version: None,
                 });
             }
-            Err(e) => return Err(e.into()),
-        }
-    }
+        },
+        None => None,
+    };
     let mut reports: Vec<ActionReport> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
         let started = std::time::Instant::now();
+        let fenced = plan
+            .guard
+            .as_ref()
+            .filter(|g| g.fences.contains(&a.id));
         let outcome = match a
             .depends_on
             .as_deref()
@@ -189,7 +201,16 @@ pub async fn execute(
             Some(dep) if !dep.outcome.succeeded() => Outcome::Skipped {
                 why: format!("depends on `{}`, which did not run", dep.id),
             },
-            _ => run_once(services, &plan, a, now).await,
+            _ => match (fenced, &mut held) {
+                (Some(g), Some(h)) => match h.still_ours(services, g).await {
+                    Err(lost) => Outcome::Failed {
+                        error: format!("`{}` not done: {lost}", a.id),
+                        retry: Retry::Permanent,
+                    },
+                    Ok(()) => run_once(services, &plan, a, now, Some((g, h))).await,
+                },
+                _ => run_once(services, &plan, a, now, None).await,
+            },
         };
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &outcome {
@@ -198,33 +219,25 @@ pub async fn execute(
             }
             other => tracing::info!(action = %a.id, outcome = ?other, "{}", a.op.describe()),
         }
-        if matches!(outcome, Outcome::AlreadyDone { .. }) {
-            // A redelivery: the original attempt's audit record stands.
-            reports.push(ActionReport {
-                id: a.id.clone(),
-                what: a.op.describe(),
-                reason: a.reason.clone(),
-                outcome,
-                elapsed_ms,
-            });
-            continue;
+        if !matches!(outcome, Outcome::AlreadyDone { .. }) {
+            // A redelivery's action keeps the original attempt's audit record.
+            crate::audit::write(
+                services.state.as_ref(),
+                &AuditRecord {
+                    elapsed_ms,
+                    at: now,
+                    ..AuditRecord::new(
+                        &plan.function,
+                        &plan.event_id,
+                        &a.id,
+                        a.op.describe(),
+                        &a.reason,
+                        outcome.clone(),
+                    )
+                },
+            )
+            .await;
         }
-        crate::audit::write(
-            services.state.as_ref(),
-            &AuditRecord {
-                elapsed_ms,
-                at: now,
-                ..AuditRecord::new(
-                    &plan.function,
-                    &plan.event_id,
-                    &a.id,
-                    a.op.describe(),
-                    &a.reason,
-                    outcome.clone(),
-                )
-            },
-        )
-        .await;
         reports.push(ActionReport {
             id: a.id.clone(),
             what: a.op.describe(),
@@ -237,7 +250,65 @@ pub async fn execute(
         plan,
         superseded: false,
         actions: reports,
+        guard_version: held.map(|h| h.version),
     })
+}
+
+/// A guard record this invocation wrote, and since when.
+struct Held {
+    version: Version,
+    since: std::time::Instant,
+}
+
+impl Held {
+    /// Whether the guard is still this invocation's: its lease runs and the record is the one
+    /// it wrote (no other invocation took over).
+    async fn still_ours(&self, services: &Services, g: &Guard) -> Result<(), String> {
+        if let Some(lease) = g.lease_secs
+            && self.since.elapsed() >= std::time::Duration::from_secs(lease)
+        {
+            return Err(format!(
+                "the lease on `{}` ran out ({lease}s); another invocation may have taken over",
+                g.key
+            ));
+        }
+        match services.state.get(&g.key).await {
+            Ok(Some(v)) if v.version == self.version => Ok(()),
+            Ok(_) => Err(format!(
+                "`{}` changed since this invocation wrote it: another invocation took over",
+                g.key
+            )),
+            Err(e) => Err(format!("`{}` could not be re-read: {e}", g.key)),
+        }
+    }
+}
+
+/// Writes the guard's record; `Some(version)` when this invocation holds it, `None` when
+/// another invocation got there first. A failed conditional write is re-read before concluding
+/// the race was lost: a write that landed but whose answer was lost (and whose retry then met
+/// its own record) is a win.
+async fn take_guard(services: &Services, g: &Guard) -> Result<Option<Version>, RunError> {
+    let bytes = serde_json::to_vec(&g.value)
+        .map_err(|e| RunError::Permanent(format!("guard record: {e}")))?;
+    let failure = match services.state.put(&g.key, &bytes, &g.expect).await {
+        Ok(v) => return Ok(Some(v)),
+        Err(e) => e,
+    };
+    let landed = match services.state.get(&g.key).await {
+        Ok(Some(stored)) => serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()
+            .filter(|v| *v == g.value)
+            .map(|_| stored.version),
+        _ => None,
+    };
+    match (landed, failure) {
+        (Some(version), _) => {
+            tracing::info!(key = %g.key, "the guard write landed although its answer said otherwise");
+            Ok(Some(version))
+        }
+        (None, StateError::ConditionFailed(_)) => Ok(None),
+        (None, e) => Err(e.into()),
+    }
 }
 
 /// Polls until `desired` instances are ready; the detail says how long it took.
@@ -271,8 +342,22 @@ async fn wait_ready(
     }
 }
 
-async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Utc>) -> Outcome {
+async fn run_once(
+    services: &Services,
+    plan: &Plan,
+    a: &Action,
+    now: DateTime<Utc>,
+    fence: Option<(&Guard, &mut Held)>,
+) -> Outcome {
     let key = action_key(plan, a);
+    // A claim never outlives the lock it works under: the invocation that resumes a switch
+    // after the lock's lease must be able to redo its steps.
+    let claim_lease = plan
+        .guard
+        .as_ref()
+        .and_then(|g| g.lease_secs)
+        .and_then(|l| i64::try_from(l).ok())
+        .map_or(CLAIM_LEASE_SECS, |l| l.min(CLAIM_LEASE_SECS));
     let fail = |e: StateError| Outcome::Failed {
         error: e.to_string(),
         retry: e.retry(),
@@ -285,7 +370,7 @@ async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Ut
     let claim_expect = match existing {
         Some((ActionRecord::Done { at, .. }, _)) => return Outcome::AlreadyDone { at },
         Some((ActionRecord::Claimed { at }, _))
-            if now.signed_duration_since(at).num_seconds() < CLAIM_LEASE_SECS =>
+            if now.signed_duration_since(at).num_seconds() < claim_lease =>
         {
             return Outcome::Failed {
                 error: format!(
@@ -360,12 +445,33 @@ async fn run_once(services: &Services, plan: &Plan, a: &Action, now: DateTime<Ut
                 Retry::Permanent,
             )),
         },
-        Operation::PutState { key, value } => services
-            .state
-            .put(key, value.to_string().as_bytes(), &Precondition::None)
-            .await
-            .map(|_| None)
-            .map_err(|e| (e.to_string(), e.retry())),
+        Operation::PutState { key, value } => {
+            // Under a fence, the guard's own record is replaced only if it is still the one
+            // this invocation wrote.
+            let fenced = fence.filter(|(g, _)| g.key == *key);
+            let expect = fenced.as_ref().map_or(Precondition::None, |(_, h)| {
+                Precondition::Matches(h.version.clone())
+            });
+            match services
+                .state
+                .put(key, value.to_string().as_bytes(), &expect)
+                .await
+            {
+                Ok(v) => {
+                    if let Some((_, h)) = fenced {
+                        h.version = v;
+                    }
+                    Ok(None)
+                }
+                Err(StateError::ConditionFailed(_)) => Err((
+                    format!(
+                        "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
+                    ),
+                    Retry::Permanent,
+                )),
+                Err(e) => Err((e.to_string(), e.retry())),
+            }
+        }
     };
     match result {
         Ok(detail) => {

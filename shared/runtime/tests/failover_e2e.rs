@@ -3,128 +3,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "common/failover_world.rs"]
+mod failover_world;
 
 use common::{config, invoker};
-use twincloud_core::ports::{Compute, Traffic};
-use twincloud_local::{LocalCompute, LocalTraffic, StandInApp};
+use failover_world::{World, failover_toml, tick};
+use twincloud_local::{LocalCompute, StandInApp};
 use twincloud_runtime::Invoker;
 use twincloud_runtime::functions::failover::Failover;
-
-const RECORD: &str = "api.aion.example.";
-
-fn failover_toml(gcp: &str, aws: &str, failback: &str, hold_down: u64) -> String {
-    format!(
-        r#"[[notify.channels]]
-name = "outbox"
-type = "outbox"
-
-[failover]
-record = "{RECORD}"
-threshold = 3
-recovery_threshold = 2
-hold_down_secs = {hold_down}
-cooldown_secs = 0
-probe_interval_secs = 1
-probe_window_secs = 1
-probe_timeout_ms = 500
-failback = "{failback}"
-
-[[failover.endpoints]]
-name = "GCP Cloud Run"
-cloud = "gcp"
-primary = true
-url = "{gcp}"
-health = ["/health", "/health/ready"]
-body_contains = "healthy"
-dns_target = "aion-xyz-uc.a.run.app."
-compute = "local"
-service = "aion-backend-gcp"
-active_size = 2
-standby_size = 0
-alarms = ["aion-primary-down"]
-
-[[failover.endpoints]]
-name = "AWS Fargate"
-cloud = "aws"
-url = "{aws}"
-dns_target = "aion-alb-123.us-east-1.elb.amazonaws.com."
-compute = "local"
-service = "aion-backend-aws"
-active_size = 2
-standby_size = 0
-alarms = ["aion-backup-health"]
-"#
-    )
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    gcp: StandInApp,
-    aws: StandInApp,
-}
-
-impl World {
-    async fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let c = LocalCompute::new(dir.path());
-        c.create_service("aion-backend-gcp", 2, Some(10))
-            .await
-            .unwrap();
-        c.create_service("aion-backend-aws", 0, Some(10))
-            .await
-            .unwrap();
-        LocalTraffic::new(dir.path())
-            .switch(RECORD, "aion-xyz-uc.a.run.app.")
-            .await
-            .unwrap();
-        World {
-            dir,
-            gcp: StandInApp::start().await.unwrap(),
-            aws: StandInApp::start().await.unwrap(),
-        }
-    }
-
-    async fn failover(&self, failback: &str, hold_down: u64) -> Invoker {
-        let cfg = config(
-            self.dir.path(),
-            &failover_toml(&self.gcp.url(), &self.aws.url(), failback, hold_down),
-        );
-        invoker(Box::new(Failover), cfg, false).await
-    }
-
-    async fn dns(&self) -> String {
-        LocalTraffic::new(self.dir.path())
-            .current_target(RECORD)
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    async fn desired(&self, service: &str) -> u32 {
-        LocalCompute::new(self.dir.path())
-            .scale(service)
-            .await
-            .unwrap()
-            .desired
-    }
-
-    fn outbox(&self) -> Vec<serde_json::Value> {
-        twincloud_testkit::fs::outbox(self.dir.path())
-    }
-
-    /// Messages whose title starts with `prefix`.
-    fn titled(&self, prefix: &str) -> Vec<serde_json::Value> {
-        self.outbox()
-            .into_iter()
-            .filter(|m| m["title"].as_str().unwrap().starts_with(prefix))
-            .collect()
-    }
-}
-
-async fn tick(inv: &Invoker, n: u32) -> twincloud_runtime::Report {
-    let ev = serde_json::json!({"twincloud": "schedule", "name": "failover-probe", "id": format!("tick-{n}")});
-    inv.handle_json(ev.to_string().as_bytes()).await.unwrap()
-}
 
 #[tokio::test]
 async fn killing_the_primary_fails_over_with_the_standby_scaled_first_then_fails_back() {
@@ -479,18 +365,24 @@ async fn a_failed_step_leaves_traffic_alone_and_says_so() {
     let failed = w.titled("Failover GCP Cloud Run → AWS Fargate FAILED at `scale-up`");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["severity"], "critical");
-    // The lock stays while its lease runs: the next round does not start a second switch.
+    // Traffic never moved, so the lock was released at once: once the standby can scale, the
+    // very next run switches (it does not wait out the lock's lease).
+    assert!(
+        report.notes_text().contains("lock released"),
+        "{}",
+        report.notes_text()
+    );
+    LocalCompute::new(w.dir.path())
+        .create_service("aion-backend-aws", 0, Some(10))
+        .await
+        .unwrap();
     let r = tick(&inv, 9).await;
     assert!(
-        r.results[0]
-            .execution
-            .plan
-            .notes
-            .iter()
-            .any(|n| n.contains("in progress")),
-        "{:?}",
-        r.results[0].execution.plan.notes
+        !r.notes_text().contains("in progress"),
+        "{}",
+        r.notes_text()
     );
+    assert_eq!(w.dns().await, "aion-alb-123.us-east-1.elb.amazonaws.com.");
 }
 
 #[tokio::test]

@@ -85,21 +85,21 @@ pub fn plan(
             return plan;
         }
         last => {
-            plan.guard = Some(Guard {
-                key: last_key(&subject),
-                expect: match last {
+            plan.guard = Some(Guard::claim(
+                last_key(&subject),
+                match last {
                     Some((_, v)) => Precondition::Matches(v.clone()),
                     None => Precondition::Absent,
                 },
-                value: serde_json::to_value(LastNotified {
+                serde_json::to_value(LastNotified {
                     subject: subject.clone(),
                     state: state.clone(),
                     at: now,
                     event_id: signal.id.clone(),
                 })
                 .unwrap_or_default(),
-                reason: format!("claim the report of `{subject}` → `{state}`"),
-            });
+                format!("claim the report of `{subject}` → `{state}`"),
+            ));
         }
     }
 

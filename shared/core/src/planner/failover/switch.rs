@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{FUNCTION, FailoverState, STATE_KEY, SwitchInFlight, SwitchKind, kind_name};
+use super::{
+    FUNCTION, FailoverState, STATE_KEY, SWITCH_LEASE_SECS, SwitchInFlight, SwitchKind, kind_name,
+};
 use crate::config::FailoverConfig;
 
 /// The plan that makes (or resumes) `switch`, guarded by a compare-and-swap of the shared
@@ -30,11 +32,15 @@ pub fn plan_switch(
         started: now,
         ..switch.clone()
     });
+    // The lock is this invocation's for the lease: traffic moves, and the final record is
+    // written (compare-and-swap on the lock's version), only while it still holds it.
     plan.guard = Some(Guard {
         key: STATE_KEY.into(),
         expect: version.map_or(Precondition::Absent, |v| Precondition::Matches(v.clone())),
         value: serde_json::to_value(&claimed).unwrap_or_default(),
         reason: format!("take the failover lock for {} → {}", switch.from, switch.to),
+        lease_secs: Some(SWITCH_LEASE_SECS.unsigned_abs()),
+        fences: vec!["scale-up".into(), "switch-traffic".into(), "record".into()],
     });
     let verb = kind_name(switch.kind);
     plan.actions.push(Action {
@@ -107,12 +113,12 @@ pub fn plan_abandon(
     let mut plan = Plan::new(FUNCTION, &format!("{}-abandoned", switch.id));
     let mut released = state.clone();
     released.in_flight = None;
-    plan.guard = Some(Guard {
-        key: STATE_KEY.into(),
-        expect: version.map_or(Precondition::Absent, |v| Precondition::Matches(v.clone())),
-        value: serde_json::to_value(&released).unwrap_or_default(),
-        reason: format!("release the failover lock: {reason}"),
-    });
+    plan.guard = Some(Guard::claim(
+        STATE_KEY,
+        version.map_or(Precondition::Absent, |v| Precondition::Matches(v.clone())),
+        serde_json::to_value(&released).unwrap_or_default(),
+        format!("release the failover lock: {reason}"),
+    ));
     plan.notes.push(reason.to_owned());
     plan
 }

@@ -21,7 +21,7 @@ use crate::services::Services;
 mod observe;
 mod report;
 
-use observe::{load_state, load_views, probe_round, save_status, save_view};
+use observe::{load_state, load_views, probe_round, record_round, save_status};
 use report::{report, switch_report};
 
 /// Time kept free after a probe round for a switch: standby readiness (30 s at most) and the
@@ -215,6 +215,30 @@ async fn decide_and_act(
             if exec.superseded || dry_run {
                 return Ok((vec![exec], true));
             }
+            let mut out = Vec::with_capacity(3);
+            // Traffic never moved (a step before the DNS change failed): release the lock at
+            // once, so the next run can try again instead of waiting out the lease. A failed
+            // DNS call itself is ambiguous (the change may have landed): the lock stays, and
+            // the run after its lease finishes or abandons the switch.
+            let traffic_untouched = exec.actions.iter().any(|a| {
+                a.id == "switch-traffic" && matches!(a.outcome, crate::Outcome::Skipped { .. })
+            });
+            if traffic_untouched && let Some(held) = &exec.guard_version {
+                let why = "a step before the traffic switch failed: lock released, the next run may try again";
+                let release = execute(
+                    services,
+                    failover::plan_abandon(&state, Some(held), &switch, why),
+                    dry_run,
+                    now,
+                )
+                .await?;
+                notes.push(if release.superseded {
+                    "the lock changed hands before it could be released".to_owned()
+                } else {
+                    why.to_owned()
+                });
+                out.push(release);
+            }
             let r = switch_report(&switch, &reason, &exec);
             let sent = report(services, r, &format!("{}-report", switch.id), now, dry_run).await?;
             if let Ok((after, _)) = load_state(services, cfg).await {
@@ -227,7 +251,9 @@ async fn decide_and_act(
                     tracing::warn!("status document not updated after the switch: {e}");
                 }
             }
-            Ok((vec![exec, sent], true))
+            out.insert(0, exec);
+            out.push(sent);
+            Ok((out, true))
         }
     }
 }
@@ -275,16 +301,8 @@ impl Function for Failover {
             Trigger::Ignore(why) => summary.notes.push(why),
             Trigger::Command(cmd) => {
                 // A person acts on what the latest round shows: probe once first.
-                for (name, ok, error) in probe_round(cfg, services).await {
-                    mine.endpoints
-                        .entry(name)
-                        .or_default()
-                        .observe(ok, error, now, cfg.threshold);
-                }
-                mine.at = Some(now);
-                if !dry_run {
-                    save_view(services, &mine).await?;
-                }
+                let results = probe_round(cfg, services).await;
+                record_round(services, cfg, &mut mine, &results, now, dry_run).await?;
                 let (ex, _) = decide_and_act(
                     services,
                     cfg,
@@ -324,18 +342,8 @@ impl Function for Failover {
                         .await;
                     }
                     let at = Utc::now();
-                    for (name, ok, error) in probe_round(cfg, services).await {
-                        mine.endpoints.entry(name).or_default().observe(
-                            ok,
-                            error,
-                            at,
-                            cfg.threshold,
-                        );
-                    }
-                    mine.at = Some(at);
-                    if !dry_run {
-                        save_view(services, &mine).await?;
-                    }
+                    let results = probe_round(cfg, services).await;
+                    record_round(services, cfg, &mut mine, &results, at, dry_run).await?;
                     let mut notes = Vec::new();
                     let (ex, stop) =
                         decide_and_act(services, cfg, &mine, None, at, dry_run, &mut notes).await?;
@@ -354,8 +362,7 @@ impl Function for Failover {
         }
         let mut out = vec![Execution {
             plan: summary,
-            superseded: false,
-            actions: vec![],
+            ..Execution::nothing(failover::FUNCTION, &signal.id)
         }];
         out.extend(executions);
         Ok(out)

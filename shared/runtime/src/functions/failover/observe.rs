@@ -7,7 +7,7 @@ use twincloud_core::config::FailoverConfig;
 use twincloud_core::planner::failover::{
     self, FailoverState, STATE_KEY, STATUS_KEY, VantageView, vantage_key,
 };
-use twincloud_core::ports::{Precondition, ProbeCheck, Version, get_json};
+use twincloud_core::ports::{Precondition, ProbeCheck, StateError, Version, get_json};
 
 use crate::error::RunError;
 use crate::services::Services;
@@ -56,14 +56,64 @@ pub(super) async fn load_views(services: &Services) -> Result<Vec<VantageView>, 
     Ok(views)
 }
 
-pub(super) async fn save_view(services: &Services, view: &VantageView) -> Result<(), RunError> {
-    let bytes = serde_json::to_vec(view).map_err(|e| RunError::Permanent(e.to_string()))?;
-    services
-        .state
-        .put(&vantage_key(&view.vantage), &bytes, &Precondition::None)
-        .await?;
-    Ok(())
+/// Adds one probe round to this vantage's view. Concurrent invocations of the same vantage
+/// (Cloud Run serves 20 requests at once) each add their round: the view is read, updated and
+/// written back with a compare-and-swap, retried on a conflict, so no round is lost.
+pub(super) async fn record_round(
+    services: &Services,
+    cfg: &FailoverConfig,
+    mine: &mut VantageView,
+    results: &[(String, bool, Option<String>)],
+    at: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<(), RunError> {
+    let apply = |view: &mut VantageView| {
+        for (name, ok, error) in results {
+            view.endpoints.entry(name.clone()).or_default().observe(
+                *ok,
+                error.clone(),
+                at,
+                cfg.threshold,
+            );
+        }
+        view.at = Some(at.max(view.at.unwrap_or(at)));
+    };
+    if dry_run {
+        apply(mine);
+        return Ok(());
+    }
+    let key = vantage_key(&services.vantage);
+    for _ in 0..VIEW_WRITE_ATTEMPTS {
+        let (mut view, expect) =
+            match get_json::<VantageView>(services.state.as_ref(), &key).await? {
+                Some((v, version)) => (v, Precondition::Matches(version)),
+                None => (
+                    VantageView {
+                        vantage: services.vantage.clone(),
+                        ..Default::default()
+                    },
+                    Precondition::Absent,
+                ),
+            };
+        apply(&mut view);
+        let bytes = serde_json::to_vec(&view).map_err(|e| RunError::Permanent(e.to_string()))?;
+        match services.state.put(&key, &bytes, &expect).await {
+            Ok(_) => {
+                *mine = view;
+                return Ok(());
+            }
+            Err(StateError::ConditionFailed(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RunError::Transient(format!(
+        "the view of vantage `{}` kept changing under {VIEW_WRITE_ATTEMPTS} concurrent writers",
+        services.vantage
+    )))
 }
+
+/// Conflicting writers a view update outlasts before giving up for this round.
+const VIEW_WRITE_ATTEMPTS: usize = 8;
 
 pub(super) async fn save_status(
     services: &Services,
@@ -73,9 +123,18 @@ pub(super) async fn save_status(
     now: DateTime<Utc>,
 ) -> Result<(), RunError> {
     let doc = failover::status_document(cfg, state, views, now);
-    services
+    // Conditional on the version just read: when another invocation wrote in between, its
+    // document is as fresh as this one, and it stands.
+    let expect = match services.state.get(STATUS_KEY).await? {
+        Some(v) => Precondition::Matches(v.version),
+        None => Precondition::Absent,
+    };
+    match services
         .state
-        .put(STATUS_KEY, doc.to_string().as_bytes(), &Precondition::None)
-        .await?;
-    Ok(())
+        .put(STATUS_KEY, doc.to_string().as_bytes(), &expect)
+        .await
+    {
+        Ok(_) | Err(StateError::ConditionFailed(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
