@@ -189,10 +189,7 @@ pub async fn execute(
     let mut reports: Vec<ActionReport> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
         let started = std::time::Instant::now();
-        let fenced = plan
-            .guard
-            .as_ref()
-            .filter(|g| g.fences.contains(&a.id));
+        let fenced = plan.guard.as_ref().filter(|g| g.fences.contains(&a.id));
         let outcome = match a
             .depends_on
             .as_deref()

@@ -17,8 +17,17 @@ fn fixture_for_bucket(rel: &str, bucket: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_events_copy_and_delete_single_objects_into_gcs() {
+/// An S3 bucket (moto) paired with a GCS bucket (fake-gcs-server) under `tenants` → `mirror`,
+/// with `pair_options` added to the pair.
+struct S3ToGcs {
+    inv: Invoker,
+    bucket: String,
+    source: twincloud_aws::S3ObjectStore,
+    replica: twincloud_gcp::GcsObjectStore,
+    state: tempfile::TempDir,
+}
+
+async fn s3_to_gcs(pair_options: &str) -> S3ToGcs {
     let aws = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
     let bucket = unique("uploads");
     aws.s3()
@@ -43,7 +52,7 @@ type = "outbox"
 name = "uploads"
 source = "s3://{bucket}/tenants"
 destination = "gs://{gbucket}/mirror"
-delete = true
+{pair_options}
 "#,
         state.path().display()
     );
@@ -52,9 +61,38 @@ delete = true
     let services = Services::build(config, &Clouds::with_aws(aws.clone()).and_gcp(gcp.clone()))
         .await
         .unwrap();
-    let inv = Invoker::new(Box::new(BucketSync), services, false);
-    let source = twincloud_aws::S3ObjectStore::new(&aws, &bucket, "tenants");
-    let replica = twincloud_gcp::GcsObjectStore::new(&gcp, &gbucket, "mirror");
+    S3ToGcs {
+        inv: Invoker::new(Box::new(BucketSync), services, false),
+        source: twincloud_aws::S3ObjectStore::new(&aws, &bucket, "tenants"),
+        replica: twincloud_gcp::GcsObjectStore::new(&gcp, &gbucket, "mirror"),
+        bucket,
+        state,
+    }
+}
+
+/// An S3 notification of `event` (`ObjectCreated:Put`, `ObjectRemoved:Delete`) for `key`
+/// under `tenants/` of `bucket`.
+fn s3_event(bucket: &str, event: &str, key: &str, sequencer: u32) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(&fixture_for_bucket(
+        "aws/s3-notification-delete.json",
+        bucket,
+    ))
+    .unwrap();
+    v["Records"][0]["eventName"] = event.into();
+    v["Records"][0]["s3"]["object"]["key"] = format!("tenants/{key}").into();
+    v["Records"][0]["s3"]["object"]["sequencer"] = format!("{sequencer:016X}").into();
+    v.to_string().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_events_copy_and_delete_single_objects_into_gcs() {
+    let S3ToGcs {
+        inv,
+        bucket,
+        source,
+        replica,
+        state,
+    } = s3_to_gcs("delete = true\ndelete_on_event = true").await;
     let key = "acme/Quarterly Report (2026) \u{20ac}.pdf";
     let pdf = b"%PDF-1.7 quarterly".to_vec();
     let mut req = PutRequest::new(key, pdf.len() as u64);
@@ -90,8 +128,10 @@ delete = true
     assert_eq!(audited().await, 1);
 
     // A delete event removes the copy only once the source has no such object.
-    replica.put_bytes("acme/old.csv", b"a,b").await.unwrap();
     source.put_bytes("acme/old.csv", b"a,b").await.unwrap();
+    inv.handle_json(&s3_event(&bucket, "ObjectCreated:Put", "acme/old.csv", 1))
+        .await
+        .unwrap();
     let del = fixture_for_bucket("aws/s3-notification-delete.json", &bucket);
     let r = inv.handle_json(&del).await.unwrap();
     assert!(
@@ -112,6 +152,19 @@ delete = true
     );
     assert!(replica.head("acme/old.csv").await.unwrap().is_none());
 
+    // An object twincloud did not write is never deleted by an event.
+    replica
+        .put_bytes("acme/old.csv", b"kept by hand")
+        .await
+        .unwrap();
+    let r = inv.handle_json(&del).await.unwrap();
+    assert!(
+        r.notes_text().contains("not written by twincloud"),
+        "{}",
+        r.notes_text()
+    );
+    assert!(replica.head("acme/old.csv").await.unwrap().is_some());
+
     // An event for a bucket no pair names is noted, not an error.
     let other = fixture_for_bucket("aws/s3-notification-put.json", "someone-else");
     let r = inv.handle_json(&other).await.unwrap();
@@ -120,6 +173,82 @@ delete = true
         "{}",
         r.notes_text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mass_delete_in_the_source_reaches_the_replica_only_within_its_budget() {
+    let w =
+        s3_to_gcs("delete = true\ndelete_on_event = true\nmax_event_deletes_per_hour = 2").await;
+    let keys: Vec<String> = (0..5).map(|n| format!("acme/report-{n}.csv")).collect();
+    for (n, k) in keys.iter().enumerate() {
+        w.source.put_bytes(k, b"a,b,c").await.unwrap();
+        let seq = u32::try_from(n).unwrap();
+        w.inv
+            .handle_json(&s3_event(&w.bucket, "ObjectCreated:Put", k, seq))
+            .await
+            .unwrap();
+    }
+    for (n, k) in keys.iter().enumerate() {
+        w.source
+            .delete(k, &twincloud_core::ports::Precondition::None)
+            .await
+            .unwrap();
+        let seq = 100 + u32::try_from(n).unwrap();
+        w.inv
+            .handle_json(&s3_event(&w.bucket, "ObjectRemoved:Delete", k, seq))
+            .await
+            .unwrap();
+    }
+    let mut kept = 0;
+    for k in &keys {
+        if w.replica.head(k).await.unwrap().is_some() {
+            kept += 1;
+        }
+    }
+    assert_eq!(
+        kept, 3,
+        "2 deletes this hour, the other 3 wait for the reconcile's gate"
+    );
+    let warnings: Vec<_> = twincloud_testkit::fs::outbox(w.state.path())
+        .into_iter()
+        .filter(|m| {
+            m["title"]
+                .as_str()
+                .unwrap()
+                .contains("deletes wait for the reconcile")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning an hour, not one per delete");
+}
+
+#[tokio::test]
+async fn event_deletes_are_off_unless_the_pair_turns_them_on() {
+    let w = s3_to_gcs("delete = true").await;
+    w.source.put_bytes("acme/a.csv", b"1").await.unwrap();
+    w.inv
+        .handle_json(&s3_event(&w.bucket, "ObjectCreated:Put", "acme/a.csv", 1))
+        .await
+        .unwrap();
+    w.source
+        .delete("acme/a.csv", &twincloud_core::ports::Precondition::None)
+        .await
+        .unwrap();
+    let r = w
+        .inv
+        .handle_json(&s3_event(
+            &w.bucket,
+            "ObjectRemoved:Delete",
+            "acme/a.csv",
+            2,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        r.notes_text().contains("delete_on_event is off"),
+        "{}",
+        r.notes_text()
+    );
+    assert!(w.replica.head("acme/a.csv").await.unwrap().is_some());
 }
 
 async fn local_invoker(

@@ -12,7 +12,7 @@ use twincloud_core::planner::sync::DeletePolicy;
 use twincloud_core::ports::{ObjectMeta, ObjectStore, PutRequest};
 use twincloud_gcp::{GcpContext, GcsObjectStore};
 use twincloud_local::LocalObjectStore;
-use twincloud_runtime::sync::{Outcome, SyncOptions, sync, sync_key};
+use twincloud_runtime::sync::{Outcome, SyncOptions, delete_copy_of_gone, sync, sync_key};
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
 
 async fn s3_bucket(ctx: &AwsContext) -> String {
@@ -194,9 +194,9 @@ async fn concurrent_event_copies_of_one_key_leave_the_newest_version() {
             // One event per version, each handled while later versions are being written.
             for _ in 0..2 {
                 let (s, d) = (source.clone(), destination.clone());
-                copies.push(tokio::spawn(async move {
-                    sync_key(s, d, "hot/key.json", false).await
-                }));
+                copies.push(tokio::spawn(
+                    async move { sync_key(s, d, "hot/key.json").await },
+                ));
             }
         }
         for c in copies {
@@ -210,7 +210,7 @@ async fn concurrent_event_copies_of_one_key_leave_the_newest_version() {
     }
     // A stale event, replayed: nothing is copied.
     assert!(matches!(
-        sync_key(source.clone(), destination.clone(), "hot/key.json", false)
+        sync_key(source.clone(), destination.clone(), "hot/key.json")
             .await
             .unwrap(),
         Outcome::Same(_)
@@ -221,7 +221,7 @@ async fn concurrent_event_copies_of_one_key_leave_the_newest_version() {
         .await
         .unwrap();
     assert_eq!(
-        sync_key(source.clone(), destination.clone(), "hot/key.json", true)
+        delete_copy_of_gone(source.clone(), destination.clone(), "hot/key.json")
             .await
             .unwrap(),
         Outcome::Deleted

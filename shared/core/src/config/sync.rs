@@ -39,8 +39,11 @@ pub struct SyncPair {
     pub partitions: Vec<String>,
     /// Deletes on reconcile.
     pub deletes: DeletePolicy,
-    /// Whether a deleted-object event deletes the destination's copy.
+    /// Whether a deleted-object event deletes the destination's copy (off unless set: a mass
+    /// delete in the source must not reach the replica that should survive it).
     pub delete_on_event: bool,
+    /// Deletes object events may make per hour; past it, deletes wait for the reconcile's gate.
+    pub max_event_deletes_per_hour: u64,
     /// Objects in flight at once.
     pub concurrency: usize,
 }
@@ -93,10 +96,53 @@ struct RawPair {
     #[serde(default)]
     delete_on_event: Option<bool>,
     #[serde(default)]
+    max_event_deletes_per_hour: Option<u64>,
+    #[serde(default)]
     concurrency: Option<usize>,
 }
 
 const TENANT: &str = "{tenant}";
+
+/// Why a pair's source and destination overlap, if they do: the same place, or one inside the
+/// other, makes every copy an event for the next and every delete a loss on both sides.
+fn overlap(source: &Location, destination: &Location) -> Option<String> {
+    let nested = |a: &str, b: &str| a.starts_with(b) || b.starts_with(a);
+    let same = match (source, destination) {
+        (
+            Location::S3 {
+                bucket: a,
+                prefix: pa,
+            },
+            Location::S3 {
+                bucket: b,
+                prefix: pb,
+            },
+        )
+        | (
+            Location::Gcs {
+                bucket: a,
+                prefix: pa,
+            },
+            Location::Gcs {
+                bucket: b,
+                prefix: pb,
+            },
+        ) => a == b && nested(pa, pb),
+        (Location::Local { path: a }, Location::Local { path: b }) => {
+            a.starts_with(b) || b.starts_with(a)
+        }
+        _ => false,
+    };
+    same.then(|| {
+        if source == destination {
+            "source and destination are the same".to_owned()
+        } else {
+            format!(
+                "source {source} and destination {destination} overlap: one lies inside the other"
+            )
+        }
+    })
+}
 
 /// Checks `[sync]`, reporting every problem at its pair's line.
 pub(super) fn validate(
@@ -128,6 +174,13 @@ pub(super) fn validate(
         }
         let concurrency = bounded(r.concurrency, 64, 1..=1024, "concurrency", &at);
         let max_delete = bounded(r.max_delete, 1000, 0..=100_000_000, "max_delete", &at);
+        let max_event_deletes = bounded(
+            r.max_event_deletes_per_hour,
+            100,
+            0..=1_000_000,
+            "max_event_deletes_per_hour",
+            &at,
+        );
         let mut partitions = r.partitions.clone();
         partitions.sort();
         partitions.dedup();
@@ -175,8 +228,8 @@ pub(super) fn validate(
                     continue;
                 }
             };
-            if source == destination {
-                at("source and destination are the same".into());
+            if let Some(why) = overlap(&source, &destination) {
+                at(why);
                 continue;
             }
             let name = match tenant {
@@ -197,7 +250,8 @@ pub(super) fn validate(
                     max_count: max_delete,
                     max_fraction: percent / 100.0,
                 },
-                delete_on_event: r.delete_on_event.unwrap_or(r.delete),
+                delete_on_event: r.delete_on_event.unwrap_or(false),
+                max_event_deletes_per_hour: max_event_deletes,
                 concurrency,
             });
         }

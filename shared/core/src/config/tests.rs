@@ -218,7 +218,11 @@ destination = "s3://aion-site/"
     let acme = &s.pairs[0];
     assert_eq!(acme.source.to_string(), "s3://aion-acme-uploads/in");
     assert_eq!(acme.partitions, ["2025/", "2026/"]);
-    assert!(acme.deletes.enabled && acme.delete_on_event);
+    assert!(
+        acme.deletes.enabled && !acme.delete_on_event,
+        "event deletes are off unless set"
+    );
+    assert_eq!(acme.max_event_deletes_per_hour, 100);
     assert!((acme.deletes.max_fraction - 0.05).abs() < 1e-9);
     assert!(!s.pairs[2].deletes.enabled, "deletes are off by default");
     assert_eq!(s.pairs[2].partitions, [""]);
@@ -248,6 +252,11 @@ source = "s3://same/"
 destination = "s3://same/"
 partitions = ["2026/", "2026/01/"]
 max_delete_percent = 150
+
+[[sync.pairs]]
+name = "nested"
+source = "gs://bucket/data/"
+destination = "gs://bucket/data/replica/"
 "#;
     let e = Config::parse("x.toml", text).unwrap_err().to_string();
     for want in [
@@ -255,6 +264,7 @@ max_delete_percent = 150
         "x.toml:9: sync pair `b`: max_delete_percent 150",
         "partitions `2026/` and `2026/01/` overlap",
         "source and destination are the same",
+        "source gs://bucket/data/ and destination gs://bucket/data/replica/ overlap",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }

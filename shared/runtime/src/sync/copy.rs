@@ -37,6 +37,9 @@ pub enum Outcome {
     Deleted,
     /// The destination object is under retention or a hold: left alone.
     Retained,
+    /// The destination object was not written by twincloud (it records no source version):
+    /// an event does not delete it.
+    Foreign,
 }
 
 fn precondition(dst: Option<&Entry>) -> Precondition {
@@ -48,6 +51,19 @@ fn precondition(dst: Option<&Entry>) -> Precondition {
 }
 
 impl Ends {
+    /// The two ends of a single-key sync (an object event), with a 64 MiB memory budget.
+    pub(crate) fn for_one_key(
+        source: Arc<dyn ObjectStore>,
+        destination: Arc<dyn ObjectStore>,
+    ) -> Ends {
+        Ends {
+            source,
+            destination,
+            memory: Arc::new(Semaphore::new(64 * 1024)),
+            budget_kib: 64 * 1024,
+        }
+    }
+
     /// Waits until `bytes` more may be held in memory (a part larger than the whole budget
     /// waits for all of it).
     async fn hold(&self, bytes: u64) -> Option<tokio::sync::OwnedSemaphorePermit> {

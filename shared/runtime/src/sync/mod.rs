@@ -412,7 +412,7 @@ async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
             match with_retries(|| ends.copy_current(&task.src.key)).await {
                 Ok(Outcome::Copied(n)) => Done::Copied(n),
                 Ok(Outcome::Same(by)) => Done::Same(by),
-                Ok(Outcome::SourceGone | Outcome::Deleted) => Done::Vanished,
+                Ok(Outcome::SourceGone | Outcome::Deleted | Outcome::Foreign) => Done::Vanished,
                 Ok(Outcome::Retained) => Done::Retained,
                 Err(e) => Done::Failed(e.to_string()),
             }
@@ -456,41 +456,47 @@ pub async fn sync_key(
     source: Arc<dyn ObjectStore>,
     destination: Arc<dyn ObjectStore>,
     key: &str,
-    delete_if_gone: bool,
 ) -> Result<Outcome, ObjectError> {
-    let ends = Ends {
-        source,
-        destination,
-        memory: Arc::new(Semaphore::new(64 * 1024)),
-        budget_kib: 64 * 1024,
-    };
-    let outcome = with_retries(|| ends.copy_current(key)).await?;
-    if outcome != Outcome::SourceGone || !delete_if_gone {
-        return Ok(outcome);
-    }
+    let ends = Ends::for_one_key(source, destination);
+    with_retries(|| ends.copy_current(key)).await
+}
+
+/// Deletes the destination's copy of `key` once the source no longer has it, and only a copy
+/// twincloud wrote (it records the source version it copied): an object someone else put in
+/// the destination is never deleted by an event. The source is looked at last; if it came
+/// back, it is copied instead.
+pub async fn delete_copy_of_gone(
+    source: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    key: &str,
+) -> Result<Outcome, ObjectError> {
+    let ends = Ends::for_one_key(source, destination);
     let deleted = with_retries(|| async {
         let Some(h) = ends.destination.head(key).await? else {
-            return Ok(false);
+            return Ok(Outcome::SourceGone);
         };
         if h.info.retained {
-            return Err(ObjectError::Retained(key.into()));
+            return Ok(Outcome::Retained);
+        }
+        if h.info.source_version.is_none() {
+            return Ok(Outcome::Foreign);
         }
         let when = h
             .info
             .version
             .map_or(Precondition::None, |v| Precondition::Matches(Version(v)));
-        // The source may have come back meanwhile: look at it last.
         if ends.source.head(key).await?.is_some() {
             return Err(ObjectError::Changed(key.into()));
         }
-        ends.destination.delete(key, &when).await.map(|()| true)
+        ends.destination
+            .delete(key, &when)
+            .await
+            .map(|()| Outcome::Deleted)
     })
     .await;
     match deleted {
-        Ok(true) => Ok(Outcome::Deleted),
-        Ok(false) => Ok(Outcome::SourceGone),
         Err(ObjectError::Retained(_)) => Ok(Outcome::Retained),
         Err(ObjectError::Changed(_)) => with_retries(|| ends.copy_current(key)).await,
-        Err(e) => Err(e),
+        other => other,
     }
 }

@@ -14,7 +14,7 @@ use twincloud_core::config::{SyncConfig, SyncPair};
 use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
 use twincloud_core::ports::{ObjectStore, Retry, Version, get_json};
-use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity, SignalKind};
+use twincloud_core::signal::{ObjectStoreKind, Report, Severity, SignalKind};
 
 use crate::audit::{self, AuditRecord};
 use crate::error::RunError;
@@ -23,7 +23,11 @@ use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
 use crate::lease::{self, Lease, Leased, state_error};
 use crate::services::Services;
-use crate::sync::{Outcome, SyncOptions, SyncSummary, object_store, sync, sync_key};
+use crate::sync::{SyncOptions, SyncSummary, object_store, sync};
+
+mod event;
+
+use event::on_object;
 
 /// Name in plans, records and logs.
 pub const FUNCTION: &str = "bucket-sync";
@@ -150,131 +154,6 @@ impl Function for BucketSync {
             }
         }
     }
-}
-
-async fn on_object(
-    cfg: &SyncConfig,
-    signal: &Signal,
-    o: &ObjectChange,
-    services: &Services,
-    inv: Invocation,
-) -> Result<Vec<Execution>, RunError> {
-    let mut exec = Execution::nothing(FUNCTION, &signal.id);
-    let pairs = cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key);
-    if pairs.is_empty() {
-        exec.plan.notes.push(format!(
-            "{}/{} is in no sync pair's source",
-            o.bucket, o.key
-        ));
-        return Ok(vec![exec]);
-    }
-    let mut out = vec![];
-    for (pair, key) in pairs {
-        if key.ends_with('/') {
-            exec.plan.notes.push(format!(
-                "{}: `{key}` is a folder placeholder, not an object: nothing to copy",
-                pair.name
-            ));
-            continue;
-        }
-        if inv.dry_run {
-            exec.plan
-                .notes
-                .push(format!("{}: would sync `{key}`", pair.name));
-            continue;
-        }
-        let delete = !o.created && pair.delete_on_event;
-        // Whatever the event says, the current source object is what is copied: a stale or
-        // repeated event finds the destination already the same.
-        let (source, destination) = stores(services, pair).await;
-        let started = std::time::Instant::now();
-        let result = sync_key(source, destination, &key, delete).await;
-        let changed = match &result {
-            Ok(Outcome::Copied(n)) => Some((
-                format!("copy `{key}` to {}", pair.destination),
-                ExecOutcome::Done {
-                    detail: Some(format!("{n} bytes")),
-                },
-            )),
-            Ok(Outcome::Deleted) => Some((
-                format!("delete `{key}` from {}", pair.destination),
-                ExecOutcome::Done { detail: None },
-            )),
-            Ok(_) => None,
-            Err(e) => Some((
-                format!("copy `{key}` to {}", pair.destination),
-                ExecOutcome::Failed {
-                    error: e.to_string(),
-                    retry: e.retry(),
-                },
-            )),
-        };
-        if let Some((what, outcome)) = changed {
-            let reason = format!(
-                "object event for {}/{} (pair {})",
-                o.bucket, o.key, pair.name
-            );
-            let record = AuditRecord::new(
-                FUNCTION,
-                &signal.id,
-                format!("{}-{key}", pair.name),
-                what,
-                reason,
-                outcome,
-            );
-            audit::write(services.state.as_ref(), &record.took(started)).await;
-        }
-        match result {
-            Ok(outcome) => exec.plan.notes.push(format!(
-                "{}: `{key}`: {}",
-                pair.name,
-                match outcome {
-                    Outcome::Copied(n) => format!("copied ({n} bytes)"),
-                    Outcome::Same(by) => format!("already the same ({by:?})"),
-                    Outcome::SourceGone if !o.created && !pair.delete_on_event => {
-                        "deleted in the source; kept in the destination (delete_on_event is off)"
-                            .into()
-                    }
-                    Outcome::SourceGone => "not in the source; nothing to do".into(),
-                    Outcome::Deleted => "deleted from the destination".into(),
-                    Outcome::Retained =>
-                        "the destination copy is under retention or a hold: left alone".into(),
-                },
-            )),
-            Err(e) if e.retry() == Retry::Transient => {
-                return Err(RunError::Transient(format!("{}: `{key}`: {e}", pair.name)));
-            }
-            Err(e) => {
-                let r = Report {
-                    function: FUNCTION.into(),
-                    title: format!("Bucket sync {}: `{key}` not copied", pair.name),
-                    summary: e.to_string(),
-                    severity: Severity::Warning,
-                    fields: vec![
-                        ("Source".into(), pair.source.to_string()),
-                        ("Destination".into(), pair.destination.to_string()),
-                    ],
-                    subject: format!("sync:{}:{key}", pair.name),
-                    state: "failed".into(),
-                };
-                out.push(
-                    send_report(
-                        services,
-                        r,
-                        &format!("{}-failed", signal.id),
-                        inv.now,
-                        inv.dry_run,
-                    )
-                    .await?,
-                );
-                exec.plan
-                    .notes
-                    .push(format!("{}: `{key}`: failed: {e}", pair.name));
-            }
-        }
-    }
-    out.insert(0, exec);
-    Ok(out)
 }
 
 async fn reconcile(
