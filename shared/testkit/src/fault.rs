@@ -25,6 +25,33 @@ pub enum Fault {
     Delay(Duration),
     /// Close the connection without answering.
     Drop,
+    /// Hold the request until the test opens the gate, then forward it: a request slowed
+    /// exactly across what the test does meanwhile.
+    Hold(Gate),
+}
+
+/// A gate a held request waits at: the test learns when the request arrived, acts, and opens.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    arrived: Arc<tokio::sync::Notify>,
+    open: Arc<tokio::sync::Notify>,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Waits until a request is held at the gate.
+    pub async fn arrived(&self) {
+        self.arrived.notified().await;
+    }
+
+    /// Lets the held request through.
+    pub fn open(&self) {
+        self.open.notify_one();
+    }
 }
 
 impl Fault {
@@ -269,8 +296,13 @@ async fn serve(
                 body,
             }) => (status, headers, body.into_bytes()),
             other => {
-                if let Some(Fault::Delay(d)) = other {
-                    tokio::time::sleep(d).await;
+                match other {
+                    Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+                    Some(Fault::Hold(gate)) => {
+                        gate.arrived.notify_one();
+                        gate.open.notified().await;
+                    }
+                    _ => {}
                 }
                 let m =
                     reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);

@@ -18,7 +18,7 @@ pub mod object_conformance;
 
 pub use capture::{CaptureServer, Captured, Reply};
 pub use discovery::{ApiCall, Discovery, DiscoveryFake};
-pub use fault::{Fault, FaultProxy};
+pub use fault::{Fault, FaultProxy, Gate};
 
 /// A name unique to this process and call, valid as a bucket name and state key segment.
 pub fn unique(prefix: &str) -> String {

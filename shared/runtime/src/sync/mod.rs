@@ -7,6 +7,7 @@
 mod copy;
 mod merge;
 pub mod progress;
+mod race;
 
 use std::sync::{Arc, Mutex};
 
@@ -405,7 +406,7 @@ async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
     }
     let copied = with_retries(|| ends.copy(&task.src, task.dst.as_ref())).await;
     match copied {
-        Ok(n) => Done::Copied(n),
+        Ok(n) => race::settle_after_copy(ends, &task.src, task.dst.as_ref(), n).await,
         // Either side moved since the listing (an event-driven copy, a new upload): look at
         // both again and copy what is current.
         Err(ObjectError::Changed(_)) | Err(ObjectError::NotFound(_)) => {
@@ -426,6 +427,11 @@ async fn delete_extras(ends: &Ends, extras: Vec<Entry>, concurrency: usize, out:
     use futures_util::StreamExt;
     let results: Vec<(String, Result<(), ObjectError>)> = futures_util::stream::iter(extras)
         .map(|e| async move {
+            match race::source_has(ends, &e.key).await {
+                Ok(false) => {}
+                Ok(true) => return (e.key, Err(ObjectError::Changed(String::new()))),
+                Err(err) => return (e.key, Err(err)),
+            }
             // Only the version that was listed: an object written since is not an extra.
             let when = e
                 .version
@@ -442,7 +448,7 @@ async fn delete_extras(ends: &Ends, extras: Vec<Entry>, concurrency: usize, out:
             Ok(()) => out.deleted += 1,
             Err(ObjectError::Retained(_)) => out.retained += 1,
             Err(ObjectError::Changed(_)) => {
-                tracing::info!(key = %key, "not deleted: written since it was listed");
+                tracing::info!(key = %key, "not deleted: written since it was listed, or back in the source");
             }
             Err(e) => out.fail(format!("delete {key}: {e}")),
         }
