@@ -244,3 +244,65 @@ async fn as_a_cloud_run_service_it_serves_and_stops_on_sigterm() {
         "logs carry the event id: {line}"
     );
 }
+
+#[tokio::test]
+async fn on_cloud_run_without_a_push_audience_it_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_notifier"))
+        .env("PORT", "0")
+        .env("K_SERVICE", "twincloud-notifier")
+        .env(
+            "TWINCLOUD_CONFIG",
+            config_file(dir.path(), "http://127.0.0.1:9"),
+        )
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("TWINCLOUD_PUSH_AUDIENCE")
+        .env_remove("TWINCLOUD_PUSH_AUTH")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out)
+        .await
+        .expect("exits at once")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TWINCLOUD_PUSH_AUDIENCE"), "{err}");
+}
+
+#[tokio::test]
+async fn as_a_lambda_a_command_is_obeyed_from_an_invoke_not_from_a_topic() {
+    let command =
+        std::fs::read_to_string(workspace_root().join("events/manual/notify-command.json"))
+            .unwrap();
+    let mut sns: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("events/aws/sns-cloudwatch-alarm.json")).unwrap(),
+    )
+    .unwrap();
+    sns["Records"][0]["Sns"]["Message"] = command.clone().into();
+    let (api, addr) = runtime_api(vec![("req-1", sns.to_string()), ("req-2", command)]).await;
+    let hook = CaptureServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_lambda(addr, &config_file(dir.path(), &hook.url()));
+    wait_until(|| api.lock().unwrap().responses.len() == 2).await;
+    child.kill().await.unwrap();
+    let api = api.lock().unwrap();
+    assert_eq!(api.responses[0].1["ok"], false);
+    assert!(
+        api.responses[0].1["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{}",
+        api.responses[0].1
+    );
+    assert_eq!(api.responses[1].1["ok"], true, "{}", api.responses[1].1);
+    assert_eq!(
+        hook.requests().len(),
+        1,
+        "only the direct command was obeyed"
+    );
+    assert!(
+        twincloud_testkit::fs::walk(&dir.path().join("state/state/rejected")).len() == 1,
+        "the refusal is on record"
+    );
+}
