@@ -47,7 +47,16 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
             return 75;
         }
     };
+    // Events refused today (bad shapes, forged commands): each is a record to read.
+    let today = format!(
+        "{}{}/",
+        twincloud_runtime::audit::REJECTED_PREFIX,
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    let refused = state.list(&today).await.map(|k| k.len()).unwrap_or(0);
     if json {
+        let mut doc = doc;
+        doc["refusedToday"] = refused.into();
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return 0;
     }
@@ -95,6 +104,9 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
             h["switch"]["to"].as_str().unwrap_or(""),
             h["finished"].as_str().unwrap_or("")
         );
+    }
+    if refused > 0 {
+        println!("  {refused} event(s) refused today: records under {today}");
     }
     0
 }

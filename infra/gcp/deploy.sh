@@ -17,9 +17,12 @@
 #      10 delivery attempts, then the twincloud-dead-letter topic),
 #      and, with SCHEDULE, calls it from Cloud Scheduler (failover: every minute, the GCP
 #      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV);
-#   5. with BUCKETS, an Eventarc trigger per bucket for object finalized and deleted events
-#      (bucket-sync: the runtime account also needs object access on those buckets and on
-#      the destinations, granted by you; the script says which).
+#   5. with BUCKETS, an Eventarc trigger per bucket for object finalized and deleted events;
+#   grants: the runtime account gets exactly what its function needs: its config object, its
+#      state (STATE=gs://BUCKET/PREFIX), its secrets (SECRETS="name ..."), and per function:
+#      notifier PUBLISH_TOPICS; failover RUN_SERVICES and DNS_ZONE; bucket-sync read on
+#      SYNC_SOURCES (default: BUCKETS) and write on SYNC_DESTINATIONS; backup Cloud SQL and
+#      read on EXPORT_BUCKETS.
 #
 #   6. backup: with BACKUP_SET, the Cloud Scheduler job runs that [[backup.sets]] entry on
 #      SCHEDULE, and a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes);
@@ -68,13 +71,58 @@ gcloud iam service-accounts describe "$runtime_sa" >/dev/null 2>&1 ||
 gcloud iam service-accounts describe "$invoker_sa" >/dev/null 2>&1 ||
   gcloud iam service-accounts create twincloud-invoker --display-name "twincloud invoker (Pub/Sub, Eventarc, Scheduler)"
 
-# The function reads its configuration with its own token: it needs read access to that object.
+# Each runtime account gets exactly what its function needs, resource by resource (no
+# project-wide role but Cloud SQL's, which has no per-instance grant).
+grant_bucket() { # BUCKET ROLE [OBJECT_PREFIX]: the role on the bucket, or on objects under the prefix
+  if [ -n "${3:-}" ]; then
+    local cond="resource.name.startsWith(\"projects/_/buckets/$1/objects/$3\") || resource.type == \"storage.googleapis.com/Bucket\""
+    gcloud storage buckets add-iam-policy-binding "gs://$1" --member "serviceAccount:${runtime_sa}" --role "$2" \
+      --condition "expression=${cond},title=twincloud-${fn}-$(echo "$3" | tr -c 'a-zA-Z0-9' '-' | cut -c1-40)" >/dev/null
+  else
+    gcloud storage buckets add-iam-policy-binding "gs://$1" --member "serviceAccount:${runtime_sa}" --role "$2" >/dev/null
+  fi
+}
+# Its configuration: that object only.
 case "$CONFIG" in
   gs://*)
-    config_bucket=${CONFIG#gs://}; config_bucket=${config_bucket%%/*}
-    gcloud storage buckets add-iam-policy-binding "gs://${config_bucket}" \
-      --member "serviceAccount:${runtime_sa}" --role roles/storage.objectViewer >/dev/null
+    config_path=${CONFIG#gs://}; config_bucket=${config_path%%/*}; config_object=${config_path#*/}
+    grant_bucket "$config_bucket" roles/storage.objectViewer "$config_object"
     ;;
+esac
+# Its state: STATE=gs://BUCKET/PREFIX (the config's project.state), objects under the prefix.
+case "${STATE:-}" in
+  gs://*)
+    state_path=${STATE#gs://}; state_bucket=${state_path%%/*}; state_prefix=${state_path#"$state_bucket"}; state_prefix=${state_prefix#/}
+    grant_bucket "$state_bucket" roles/storage.objectAdmin "${state_prefix:+${state_prefix%/}/}"
+    ;;
+esac
+# Its secrets: SECRETS="name ..." (the gcp-sm references in the config), each secret alone.
+for secret in ${SECRETS:-}; do
+  gcloud secrets add-iam-policy-binding "$secret" --member "serviceAccount:${runtime_sa}" \
+    --role roles/secretmanager.secretAccessor >/dev/null
+done
+case "$fn" in
+  notifier)
+    for topic in ${PUBLISH_TOPICS:-}; do # the `pubsub` channels' topics
+      gcloud pubsub topics add-iam-policy-binding "$topic" --member "serviceAccount:${runtime_sa}" \
+        --role roles/pubsub.publisher >/dev/null
+    done ;;
+  failover)
+    for service in ${RUN_SERVICES:-}; do # the Cloud Run services it scales
+      gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
+        --member "serviceAccount:${runtime_sa}" --role roles/run.developer >/dev/null
+    done
+    if [ -n "${DNS_ZONE:-}" ]; then # the Cloud DNS zone of the failover record
+      gcloud dns managed-zones add-iam-policy-binding "$DNS_ZONE" \
+        --member "serviceAccount:${runtime_sa}" --role roles/dns.admin >/dev/null
+    fi ;;
+  bucket-sync)
+    for bucket in ${SYNC_SOURCES:-$BUCKETS}; do grant_bucket "$bucket" roles/storage.objectViewer; done
+    for bucket in ${SYNC_DESTINATIONS:-}; do grant_bucket "$bucket" roles/storage.objectAdmin; done ;;
+  backup)
+    gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${runtime_sa}" \
+      --role roles/cloudsql.editor --condition None >/dev/null
+    for bucket in ${EXPORT_BUCKETS:-}; do grant_bucket "$bucket" roles/storage.objectViewer; done ;;
 esac
 
 gcloud artifacts repositories describe "$REPO" --location "$REGION" >/dev/null 2>&1 ||
@@ -105,6 +153,7 @@ gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --set-env-vars "^@^${env_vars}" >/dev/null
 gcloud run services add-iam-policy-binding "$svc" --region "$REGION" \
   --member "serviceAccount:${invoker_sa}" --role roles/run.invoker >/dev/null
+COMMAND_CALLERS=${COMMAND_CALLERS:-}
 for caller in ${COMMAND_CALLERS//,/ }; do
   case "$caller" in *.gserviceaccount.com) member="serviceAccount:${caller}" ;; *) member="user:${caller}" ;; esac
   gcloud run services add-iam-policy-binding "$svc" --region "$REGION" \
@@ -153,7 +202,7 @@ if [ -n "$SCHEDULE" ] && [ "$fn" = backup ]; then
     "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\"}" 1800s
   schedule_job "${svc}-${BACKUP_SET}-follow-up" "$FOLLOW_UP_SCHEDULE" \
     "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\", \"args\": {\"set\": \"${BACKUP_SET}\", \"follow_up\": true}}" 1800s
-  echo "grant ${runtime_sa} roles/cloudsql.editor, and each instance's service account roles/storage.objectAdmin on the export bucket"
+  echo "each Cloud SQL instance's own service account needs roles/storage.objectAdmin on its export bucket"
 elif [ -n "$SCHEDULE" ]; then
   schedule_job "${svc}-schedule" "$SCHEDULE" "{\"twincloud\": \"schedule\", \"name\": \"${fn}\"}" 180s
 fi
@@ -171,6 +220,5 @@ for bucket in $BUCKETS; do
         --event-filters "bucket=${bucket}" \
         --service-account "$invoker_sa" >/dev/null
   done
-  echo "grant ${runtime_sa} roles/storage.objectViewer on gs://${bucket} (and objectAdmin on its destination)"
 done
 echo "deployed ${svc}: ${url}"

@@ -169,3 +169,83 @@ fn every_sam_resource_grants_what_its_function_calls() {
         }
     }
 }
+
+/// The statement with `Sid: name` in a resource block, as text (to the next statement).
+fn statement(block: &[&str], sid: &str) -> Option<String> {
+    let start = block
+        .iter()
+        .position(|l| l.trim_end().ends_with(&format!("Sid: {sid}")))?;
+    let indent = block[start].find("Sid").unwrap_or(0);
+    let end = block[start + 1..]
+        .iter()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with("- ") && l.len() - t.len() < indent
+        })
+        .map_or(block.len(), |n| start + 1 + n);
+    Some(block[start..end].join("\n"))
+}
+
+#[test]
+fn every_function_is_least_privileged_and_keeps_its_failures() {
+    let template = read("infra/template.yaml");
+    for f in FUNCTIONS {
+        let name = sam_resource(f);
+        let block = resource_block(&template, &name).unwrap();
+        let text = block.join("\n");
+        assert!(
+            text.contains("OnFailure:"),
+            "{name}: an event that keeps failing must land in an on-failure destination"
+        );
+        let state = statement(&block, "StateObjects").unwrap();
+        assert!(
+            !state.contains("${StatePrefix}/*"),
+            "{name}: the state grant is per function, not the whole prefix:\n{state}"
+        );
+        assert!(
+            state.contains(&format!("actions/{}/*", f.name)),
+            "{name}:\n{state}"
+        );
+    }
+    let failover = resource_block(&template, "FailoverFunction").unwrap();
+    let switch = statement(&failover, "SwitchRecord").unwrap();
+    assert!(
+        switch.contains("route53:ChangeResourceRecordSetsNormalizedRecordNames"),
+        "the failover function may change its record only:\n{switch}"
+    );
+    assert!(failover.join("\n").contains("ReservedConcurrentExecutions"));
+    let sync = resource_block(&template, "BucketSyncFunction").unwrap();
+    let sources = statement(&sync, "ReadSources").unwrap();
+    assert!(
+        !sources.contains("PutObject") && !sources.contains("DeleteObject"),
+        "sources are read-only:\n{sources}"
+    );
+    assert!(sync.join("\n").contains("ReservedConcurrentExecutions"));
+    let backup = resource_block(&template, "BackupFunction").unwrap();
+    let tag = statement(&backup, "TagOwnSnapshots").unwrap();
+    assert!(
+        tag.contains("aws:RequestTag/twincloud:managed") && !tag.contains("Resource: \"*\""),
+        "tags only on twincloud's snapshots, only its own tag:\n{tag}"
+    );
+    assert!(
+        !statement(&backup, "SnapshotAndCopy")
+            .unwrap()
+            .contains("AddTagsToResource")
+    );
+}
+
+#[test]
+fn the_deploy_script_sets_verification_in_the_same_step_and_bounds_redelivery() {
+    let script = read("infra/gcp/deploy.sh");
+    assert!(
+        !script.contains("--update-env-vars"),
+        "a second update leaves a window without verification"
+    );
+    let env_line = script
+        .lines()
+        .find(|l| l.starts_with("env_vars=\"TWINCLOUD_CONFIG="))
+        .expect("one env_vars line");
+    assert!(env_line.contains("TWINCLOUD_PUSH_AUDIENCE="), "{env_line}");
+    assert!(script.contains("--max-delivery-attempts"));
+    assert!(script.contains("--dead-letter-topic"));
+}

@@ -1,0 +1,118 @@
+//! `infra/gcp/deploy.sh` run against a recording stand-in for the gcloud CLI (there is no
+//! emulator of Google's control plane): every variable set in the one deploy step, and each
+//! runtime account granted what its function needs, resource by resource.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+fn deploy(function: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        root.join("tests/tools/fake-gcloud"),
+        bin.path().join("gcloud"),
+    )
+    .unwrap();
+    let log = bin.path().join("calls.log");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(root.join("infra/gcp/deploy.sh"))
+        .arg(function)
+        .current_dir(&root)
+        .env("PATH", path)
+        .env("GCLOUD_LOG", &log)
+        .env("PROJECT", "aion-prod")
+        .env("REGION", "us-central1")
+        .env("CONFIG", "gs://aion-ops/twincloud/twincloud.toml")
+        .envs(vars.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn one_deploy_step_sets_verification_and_the_command_callers() {
+    let calls = deploy(
+        "failover",
+        &[
+            (
+                "COMMAND_CALLERS",
+                "oncall@acme.example,ops-bot@aion-prod.iam.gserviceaccount.com",
+            ),
+            ("SCHEDULE", "* * * * *"),
+            ("TOPICS", "monitoring-incidents"),
+            ("RUN_SERVICES", "aion-backend"),
+            ("DNS_ZONE", "aion-example"),
+            ("STATE", "gs://aion-ops/twincloud-state"),
+        ],
+    );
+    let deploys: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("run deploy"))
+        .collect();
+    assert_eq!(deploys.len(), 1);
+    let d = deploys[0];
+    for want in [
+        "TWINCLOUD_PUSH_AUDIENCE=https://twincloud-failover-123456789012.us-central1.run.app",
+        "TWINCLOUD_PUSH_SERVICE_ACCOUNT=twincloud-invoker@aion-prod.iam.gserviceaccount.com",
+        "TWINCLOUD_COMMAND_CALLERS=oncall@acme.example,ops-bot@aion-prod.iam.gserviceaccount.com",
+    ] {
+        assert!(d.contains(want), "missing {want} in {d}");
+    }
+    assert!(!calls.iter().any(|c| c.contains("update-env-vars")));
+    for want in [
+        "member user:oncall@acme.example --role roles/run.invoker",
+        "member serviceAccount:ops-bot@aion-prod.iam.gserviceaccount.com --role roles/run.invoker",
+        "run services add-iam-policy-binding aion-backend",
+        "dns managed-zones add-iam-policy-binding aion-example",
+        "--max-delivery-attempts 10",
+        "objects/twincloud-state/",
+        "objects/twincloud/twincloud.toml",
+    ] {
+        assert!(
+            calls.iter().any(|c| c.contains(want)),
+            "no call with {want}:\n{}",
+            calls.join("\n")
+        );
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("projects add-iam-policy-binding")),
+        "no project-wide role for failover"
+    );
+}
+
+#[test]
+fn bucket_sync_reads_its_sources_and_writes_its_destinations_only() {
+    let calls = deploy(
+        "bucket-sync",
+        &[
+            ("BUCKETS", "aion-acme-uploads"),
+            ("SYNC_DESTINATIONS", "aion-acme-replica"),
+        ],
+    );
+    let grant = |bucket: &str, role: &str| {
+        calls.iter().any(|c| {
+            c.starts_with(&format!(
+                "storage buckets add-iam-policy-binding gs://{bucket} "
+            )) && c.contains(role)
+        })
+    };
+    assert!(grant("aion-acme-uploads", "roles/storage.objectViewer"));
+    assert!(!grant("aion-acme-uploads", "roles/storage.objectAdmin"));
+    assert!(grant("aion-acme-replica", "roles/storage.objectAdmin"));
+}
