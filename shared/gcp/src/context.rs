@@ -14,6 +14,13 @@ pub enum GcpAuth {
     /// Application Default Credentials through `google-cloud-auth` (the metadata server on
     /// Cloud Run, a service-account key or `gcloud auth application-default login` elsewhere).
     Adc(Arc<OnceCell<google_cloud_auth::credentials::AccessTokenCredentials>>),
+    /// Workload Identity Federation from another cloud: an `external_account` credential
+    /// configuration (`TWINCLOUD_GCP_CREDENTIALS`). It holds no secret: on AWS, the function's
+    /// own role credentials sign the proof that Google's STS exchanges for a token.
+    Federated(
+        Arc<OnceCell<google_cloud_auth::credentials::AccessTokenCredentials>>,
+        Arc<serde_json::Value>,
+    ),
     /// A fixed access token (tests, and a token minted elsewhere); redacted in `Debug`.
     Static(twincloud_core::Secret),
 }
@@ -23,6 +30,7 @@ impl std::fmt::Debug for GcpAuth {
         f.write_str(match self {
             GcpAuth::None => "GcpAuth::None",
             GcpAuth::Adc(_) => "GcpAuth::Adc",
+            GcpAuth::Federated(..) => "GcpAuth::Federated",
             GcpAuth::Static(_) => "GcpAuth::Static(<redacted>)",
         })
     }
@@ -84,10 +92,20 @@ impl GcpContext {
             .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
         let secret_manager = base("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
-        let auth = if var("TWINCLOUD_GCP_AUTH").is_some_and(|v| v == "none") {
-            GcpAuth::None
-        } else {
-            GcpAuth::Adc(Arc::new(OnceCell::new()))
+        let federated = var("TWINCLOUD_GCP_CREDENTIALS")
+            .filter(|v| !v.trim().is_empty())
+            // Not JSON: kept as null, so that the first token says the configuration is unusable
+            // instead of falling back to other credentials without a word.
+            .map(|v| serde_json::from_str::<serde_json::Value>(&v).unwrap_or_default());
+        let auth = match (
+            var("TWINCLOUD_GCP_AUTH").is_some_and(|v| v == "none"),
+            federated,
+        ) {
+            (true, _) => GcpAuth::None,
+            (false, Some(config)) => {
+                GcpAuth::Federated(Arc::new(OnceCell::new()), Arc::new(config))
+            }
+            (false, None) => GcpAuth::Adc(Arc::new(OnceCell::new())),
         };
         GcpContext {
             client: twincloud_http::client(),
@@ -123,6 +141,13 @@ impl GcpContext {
             anonymous_storage: false,
             anonymous_pubsub: false,
         }
+    }
+
+    /// This context authenticated through Workload Identity Federation with `config` (an
+    /// `external_account` credential configuration).
+    pub fn with_federation(mut self, config: serde_json::Value) -> Self {
+        self.auth = GcpAuth::Federated(Arc::new(OnceCell::new()), Arc::new(config));
+        self
     }
 
     /// This context with every request carrying `token` as its bearer token.
@@ -211,6 +236,27 @@ impl GcpContext {
                     .access_token()
                     .await
                     .map_err(|e| PortError::transient(format!("GCP access token: {e}")))?;
+                Ok(Some(t.token))
+            }
+            GcpAuth::Federated(cell, config) => {
+                let creds = cell
+                    .get_or_try_init(|| async {
+                        google_cloud_auth::credentials::external_account::Builder::new(
+                            (**config).clone(),
+                        )
+                        .build_access_token_credentials()
+                        .map_err(|e| {
+                            PortError::permanent(format!(
+                                "TWINCLOUD_GCP_CREDENTIALS is not a usable external_account configuration: {e}"
+                            ))
+                        })
+                    })
+                    .await?;
+                let t = creds.access_token().await.map_err(|e| {
+                    PortError::transient(format!(
+                        "GCP token through Workload Identity Federation: {e}"
+                    ))
+                })?;
                 Ok(Some(t.token))
             }
         }

@@ -28,8 +28,10 @@ pub struct ApiCall {
     pub path: String,
     /// Query string.
     pub query: String,
-    /// Parsed body (`null` when empty).
+    /// Parsed body (`null` when empty; a form body as a JSON object).
     pub body: Value,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
 }
 
 impl Discovery {
@@ -320,14 +322,46 @@ impl DiscoveryFake {
     }
 }
 
+/// A form-encoded body (OAuth token exchanges) as the JSON object the API also accepts:
+/// `grant_type` becomes `grantType`.
+fn form_as_json(body: &[u8]) -> Value {
+    let camel = |k: &str| {
+        let mut out = String::with_capacity(k.len());
+        let mut up = false;
+        for c in k.chars() {
+            if c == '_' {
+                up = true;
+            } else if up {
+                out.extend(c.to_uppercase());
+                up = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    Value::Object(
+        url::form_urlencoded::parse(body)
+            .map(|(k, v)| (camel(&k), Value::String(v.into_owned())))
+            .collect(),
+    )
+}
+
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
     method: Method,
     uri: Uri,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let parsed: Value = if body.is_empty() {
         Value::Null
+    } else if form {
+        form_as_json(&body)
     } else {
         serde_json::from_slice(&body).unwrap_or(Value::String("<not JSON>".into()))
     };
@@ -348,6 +382,10 @@ async fn handle(
                 path: uri.path().into(),
                 query,
                 body: parsed,
+                authorization: headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
             };
             let (status, reply) = match g.faults.pop_front() {
                 Some(f) => f,
