@@ -146,6 +146,11 @@ url="https://${svc}-${project_number}.${REGION}.run.app"
 # Variables are joined with `@` (gcloud's `^@^` alternate delimiter): the callers' list holds commas.
 env_vars="TWINCLOUD_CONFIG=${CONFIG}@TWINCLOUD_PUSH_AUDIENCE=${url}@TWINCLOUD_PUSH_SERVICE_ACCOUNT=${invoker_sa}"
 if [ -n "${COMMAND_CALLERS:-}" ]; then env_vars="${env_vars}@TWINCLOUD_COMMAND_CALLERS=${COMMAND_CALLERS// /}"; fi
+# AWS_ROLE_ARN: the role the service acts as on AWS, assumed with a Google-signed ID token
+# (AssumeRoleWithWebIdentity; no key file). Its trust policy is printed below.
+if [ -n "${AWS_ROLE_ARN:-}" ]; then
+  env_vars="${env_vars}@TWINCLOUD_AWS_ROLE_ARN=${AWS_ROLE_ARN}@AWS_REGION=${AWS_REGION:-us-east-1}"
+fi
 if [ -n "${EXTRA_ENV:-}" ]; then env_vars="${env_vars}@${EXTRA_ENV//,/@}"; fi
 gcloud run deploy "$svc" --image "$image" --region "$REGION" \
   --service-account "$runtime_sa" --no-allow-unauthenticated \
@@ -221,4 +226,15 @@ for bucket in $BUCKETS; do
         --service-account "$invoker_sa" >/dev/null
   done
 done
+if [ -n "${AWS_ROLE_ARN:-}" ]; then
+  sa_id=$(gcloud iam service-accounts describe "$runtime_sa" --format 'value(uniqueId)')
+  cat <<TRUST
+${AWS_ROLE_ARN} must trust this service's account, and only it (its trust policy):
+{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+  "Principal": {"Federated": "accounts.google.com"},
+  "Action": "sts:AssumeRoleWithWebIdentity",
+  "Condition": {"StringEquals": {"accounts.google.com:sub": "${sa_id}",
+                                 "accounts.google.com:aud": "sts.amazonaws.com"}}}]}
+TRUST
+fi
 echo "deployed ${svc}: ${url}"

@@ -11,9 +11,15 @@ pub struct AwsContext {
 
 impl AwsContext {
     /// Loads the standard chain: environment, profile, container and instance credentials,
-    /// region, and `AWS_ENDPOINT_URL[_<SERVICE>]` overrides.
+    /// region, and `AWS_ENDPOINT_URL[_<SERVICE>]` overrides. On GCP, with
+    /// `TWINCLOUD_AWS_ROLE_ARN`, the credentials are the role's, assumed with a Google-signed
+    /// ID token ([`crate::GoogleWebIdentity`]): no key file.
     pub async fn load() -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(settings) = crate::web_identity::GoogleWebIdentitySettings::from_env() {
+            loader = loader.credentials_provider(crate::GoogleWebIdentity::new(settings));
+        }
+        let sdk = loader.load().await;
         // Emulators (moto) serve buckets by path, not by virtual host.
         let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
@@ -38,6 +44,33 @@ impl AwsContext {
             sdk,
             path_style: true,
         }
+    }
+
+    /// This context with `provider`'s credentials (a federated identity).
+    pub fn with_credentials(
+        &self,
+        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+    ) -> AwsContext {
+        AwsContext {
+            sdk: self
+                .sdk
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build(),
+            ..self.clone()
+        }
+    }
+
+    /// The ARN these credentials act as (STS GetCallerIdentity): who CloudTrail will name.
+    pub async fn caller_arn(&self) -> Result<String, twincloud_core::ports::PortError> {
+        aws_sdk_sts::Client::new(&self.sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map(|o| o.arn().unwrap_or_default().to_owned())
+            .map_err(|e| crate::error::classify("sts:GetCallerIdentity", e))
     }
 
     /// The underlying SDK configuration.

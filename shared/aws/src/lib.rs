@@ -10,6 +10,7 @@ mod rds;
 mod route53;
 mod s3;
 mod secrets;
+mod web_identity;
 
 pub use context::AwsContext;
 pub use ecs::EcsCompute;
@@ -19,3 +20,4 @@ pub use rds::{MANAGED_TAG, RdsDatabase};
 pub use route53::Route53Traffic;
 pub use s3::{S3ObjectStore, S3StateStore};
 pub use secrets::resolve_secret;
+pub use web_identity::{GoogleWebIdentity, GoogleWebIdentitySettings};

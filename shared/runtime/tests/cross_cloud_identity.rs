@@ -140,3 +140,70 @@ async fn a_function_on_aws_reaches_gcs_through_workload_identity_federation() {
         Some("Bearer federated-sts-token")
     );
 }
+
+/// Google's metadata server as Cloud Run serves it: an ID token for the service account,
+/// minted for the audience asked, to a caller that says `Metadata-Flavor: Google`.
+async fn google_metadata(asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>) -> String {
+    use axum::extract::{Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    type Asked = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+    async fn identity(
+        State(asked): State<Asked>,
+        headers: HeaderMap,
+        Query(q): Query<std::collections::HashMap<String, String>>,
+    ) -> (StatusCode, String) {
+        if headers.get("metadata-flavor").and_then(|v| v.to_str().ok()) != Some("Google") {
+            return (StatusCode::FORBIDDEN, "missing Metadata-Flavor".into());
+        }
+        let audience = q.get("audience").cloned().unwrap_or_default();
+        asked.lock().unwrap().push(audience.clone());
+        use base64::Engine;
+        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let now = chrono::Utc::now().timestamp();
+        let token = format!(
+            "{}.{}.{}",
+            b64(json!({"alg": "RS256", "kid": "metadata-test", "typ": "JWT"})),
+            b64(json!({
+                "iss": "https://accounts.google.com", "aud": audience,
+                "azp": "112233445566778899000", "sub": "112233445566778899000",
+                "email": "twincloud-failover@aion-prod.iam.gserviceaccount.com",
+                "email_verified": true, "iat": now, "exp": now + 3600
+            })),
+            "c2lnbmF0dXJl"
+        );
+        (StatusCode::OK, token)
+    }
+    let app = axum::Router::new()
+        .route(
+            "/computeMetadata/v1/instance/service-accounts/default/identity",
+            get(identity),
+        )
+        .with_state(asked);
+    format!("http://{}", twincloud_testkit::serve(app).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_on_gcp_reaches_aws_with_a_google_signed_id_token() {
+    let asked = std::sync::Arc::default();
+    let metadata = google_metadata(std::sync::Arc::clone(&asked)).await;
+    let settings = twincloud_aws::GoogleWebIdentitySettings {
+        role_arn: "arn:aws:iam::123456789012:role/twincloud-from-gcp".into(),
+        audience: "sts.amazonaws.com".into(),
+        session_name: "twincloud-twincloud-failover".into(),
+        metadata_base: metadata,
+        region: "us-east-1".into(),
+        sts_endpoint: Some(emulators::moto_url()),
+    };
+    let base = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let aws = base.with_credentials(twincloud_aws::GoogleWebIdentity::new(settings));
+    let arn = aws.caller_arn().await.unwrap();
+    assert_eq!(
+        arn,
+        "arn:aws:sts::123456789012:assumed-role/twincloud-from-gcp/twincloud-twincloud-failover",
+        "the calls act as the assumed role, not as any static key"
+    );
+    assert_eq!(*asked.lock().unwrap(), vec!["sts.amazonaws.com".to_owned()]);
+    // The credentials are cached: a second call does not mint another token.
+    aws.caller_arn().await.unwrap();
+    assert_eq!(asked.lock().unwrap().len(), 1);
+}

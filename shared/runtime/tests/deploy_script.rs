@@ -116,3 +116,44 @@ fn bucket_sync_reads_its_sources_and_writes_its_destinations_only() {
     assert!(!grant("aion-acme-uploads", "roles/storage.objectAdmin"));
     assert!(grant("aion-acme-replica", "roles/storage.objectAdmin"));
 }
+
+#[test]
+fn federation_admits_only_the_stacks_roles_and_writes_a_credential_config() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        root.join("tests/tools/fake-gcloud"),
+        bin.path().join("gcloud"),
+    )
+    .unwrap();
+    let log = bin.path().join("calls.log");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("infra/gcp/federate-aws.sh"))
+        .current_dir(bin.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .env("GCLOUD_LOG", &log)
+        .env("PROJECT", "aion-prod")
+        .env("AWS_ACCOUNT", "111122223333")
+        .env("STACK", "aion-twincloud")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = std::fs::read_to_string(log).unwrap();
+    assert!(calls.contains(
+        "assertion.arn.startsWith('arn:aws:sts::111122223333:assumed-role/aion-twincloud-')"
+    ));
+    assert!(calls.contains("--account-id 111122223333"));
+    assert!(calls.contains("create-cred-config"));
+    assert!(calls.contains("--aws"));
+}
