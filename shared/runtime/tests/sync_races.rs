@@ -128,7 +128,8 @@ async fn written_back_during_a_copy(d: Direction) {
         .unwrap();
     assert!(matches!(event, Outcome::Same(_)), "{event:?}");
     gate.open();
-    run.await.unwrap();
+    let summary = run.await.unwrap();
+    assert_eq!(summary.repaired, 1, "{summary:?}");
     assert_eq!(
         content(&d.destination, key).await.as_deref(),
         Some(&b"A"[..])
@@ -147,7 +148,8 @@ async fn deleted_during_a_copy(d: Direction) {
         .unwrap();
     assert_eq!(event, Outcome::SourceGone);
     gate.open();
-    run.await.unwrap();
+    let summary = run.await.unwrap();
+    assert_eq!(summary.repaired, 1, "{summary:?}");
     assert_eq!(content(&d.destination, key).await, None);
 }
 

@@ -81,6 +81,10 @@ const KEPT_ERRORS: usize = 100;
 pub struct SyncSummary {
     /// Objects copied (or that would be, in a dry run).
     pub copied: u64,
+    /// Copies redone at the source's current version, or taken back, because the source
+    /// moved (an event's write, a delete) while they were made.
+    #[serde(default)]
+    pub repaired: u64,
     /// Bytes copied.
     pub bytes: u64,
     /// Objects already the same.
@@ -114,6 +118,19 @@ impl SyncSummary {
         self.failed += 1;
         if self.errors.len() < KEPT_ERRORS {
             self.errors.push(what);
+        }
+    }
+
+    fn rechecked(&mut self, r: race::Recheck) {
+        self.repaired += r.recopied + r.taken_back;
+        if r.failed > 0 {
+            self.failed += r.failed;
+            if self.errors.len() < KEPT_ERRORS {
+                self.errors.push(format!(
+                    "{} copied object(s) could not be re-checked against the source; the next reconcile looks again",
+                    r.failed
+                ));
+            }
         }
     }
 }
@@ -150,10 +167,11 @@ pub async fn sync(
         source.list(&opts.prefix, opts.start_after.as_deref()),
         destination.list(&opts.prefix, opts.start_after.as_deref()),
     );
-    let mut tasks: JoinSet<(String, u64, Done)> = JoinSet::new();
+    let mut tasks: JoinSet<(race::Copied, u64, Done)> = JoinSet::new();
     let (mut source_end, mut destination_end) = (ListingEnd::Complete, ListingEnd::Complete);
     let mut extras: Vec<Entry> = Vec::new();
     let mut extra_count = 0u64;
+    let mut to_recheck: Vec<race::Copied> = Vec::new();
     let mut last_key: Option<String> = None;
     let mut stopped = false;
     let mut exhausted = false;
@@ -195,16 +213,23 @@ pub async fn sync(
             progress
                 .listed
                 .store(merge.counts().0, std::sync::atomic::Ordering::Relaxed);
+            let previous = last_key.take();
             let (key, task) = classify(diff, &mut lock(&summary), &mut extras, &mut extra_count);
             last_key = Some(key);
             if let Some(task) = task {
                 Progress::add(&progress.planned, 1);
                 Progress::add(&progress.planned_bytes, task.src.size);
                 let (ends, dry_run) = (ends.clone(), opts.dry_run);
+                let mark = race::Copied {
+                    key: task.src.key.clone(),
+                    version: task.src.version.clone(),
+                    created: task.dst.is_none(),
+                    position: merge.counts().0,
+                    previous,
+                };
                 tasks.spawn(async move {
-                    let key = task.src.key.clone();
                     let size = task.src.size;
-                    (key, size, run_task(&ends, task, dry_run).await)
+                    (mark, size, run_task(&ends, task, dry_run).await)
                 });
             }
         }
@@ -214,7 +239,8 @@ pub async fn sync(
                 .store(1, std::sync::atomic::Ordering::Relaxed);
         }
         match tasks.join_next().await {
-            Some(Ok((key, size, done))) => {
+            Some(Ok((mark, size, done))) => {
+                let key = mark.key.clone();
                 let moved = if let Done::Copied(n) = &done { *n } else { 0 };
                 let before = limiter.limit();
                 if limiter.completed(moved, started.elapsed().as_secs_f64()) != before {
@@ -227,6 +253,9 @@ pub async fn sync(
                         s.bytes += n;
                         Progress::add(&progress.copied, 1);
                         Progress::add(&progress.bytes, n);
+                        if !opts.dry_run {
+                            to_recheck.push(mark);
+                        }
                     }
                     Done::Same(by) => {
                         s.skipped += 1;
@@ -249,7 +278,15 @@ pub async fn sync(
             None if stopped || exhausted => break,
             None => {}
         }
+        if to_recheck.len() >= race::BATCH {
+            let batch = std::mem::take(&mut to_recheck);
+            let r = race::recheck(&ends, &opts.prefix, batch).await;
+            lock(&summary).rechecked(r);
+        }
     }
+    // The copies landed; whatever moved in the source meanwhile is repaired now.
+    let r = race::recheck(&ends, &opts.prefix, to_recheck).await;
+    lock(&summary).rechecked(r);
     let mut out = lock(&summary).clone();
     out.listed = merge.counts();
     out.complete =
@@ -406,7 +443,7 @@ async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
     }
     let copied = with_retries(|| ends.copy(&task.src, task.dst.as_ref())).await;
     match copied {
-        Ok(n) => race::settle_after_copy(ends, &task.src, task.dst.as_ref(), n).await,
+        Ok(n) => Done::Copied(n),
         // Either side moved since the listing (an event-driven copy, a new upload): look at
         // both again and copy what is current.
         Err(ObjectError::Changed(_)) | Err(ObjectError::NotFound(_)) => {
