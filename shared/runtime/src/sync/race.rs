@@ -66,7 +66,8 @@ pub(super) async fn recheck(ends: &Ends, prefix: &str, mut batch: Vec<Copied>) -
     let span = batch[batch.len() - 1]
         .position
         .saturating_sub(batch[0].position);
-    let relist = span / PAGE + 1 <= batch.len() as u64;
+    // Pages of a re-listing against HEADs of the keys.
+    let relist = span / PAGE < batch.len() as u64;
     let current: HashMap<String, Now> = if relist {
         match current_versions(ends, prefix, &batch).await {
             Ok(m) => m,
