@@ -90,18 +90,22 @@ fn reconcile_options() -> SyncOptions {
     }
 }
 
-/// Starts a reconcile whose request matching `needle` is held at the returned gate.
-async fn held_reconcile(
-    d: &Direction,
-    needle: &str,
-) -> (
+/// A reconcile running, and the gate its held request waits at.
+type Held = (
     Gate,
     tokio::task::JoinHandle<twincloud_runtime::sync::SyncSummary>,
-) {
+);
+
+/// Starts a reconcile whose request matching `needle` is held at the returned gate.
+async fn held_reconcile(d: &Direction, needle: &str) -> Held {
+    held_reconcile_with(d, needle, reconcile_options()).await
+}
+
+async fn held_reconcile_with(d: &Direction, needle: &str, opts: SyncOptions) -> Held {
     let gate = Gate::new();
     d.proxy.inject(needle, 1, Fault::Hold(gate.clone()));
     let (source, slowed) = (d.source.clone(), d.slowed.clone());
-    let run = tokio::spawn(async move { sync(source, slowed, reconcile_options()).await.unwrap() });
+    let run = tokio::spawn(async move { sync(source, slowed, opts).await.unwrap() });
     tokio::time::timeout(std::time::Duration::from_secs(20), gate.arrived())
         .await
         .unwrap_or_else(|_| panic!("no request matching `{needle}` reached the proxy"));
@@ -151,6 +155,35 @@ async fn deleted_during_a_copy(d: Direction) {
     let summary = run.await.unwrap();
     assert_eq!(summary.repaired, 1, "{summary:?}");
     assert_eq!(content(&d.destination, key).await, None);
+}
+
+/// The same, in a first copy of many objects: the re-check re-lists the range instead of a HEAD
+/// per key, and still finds the one that went.
+async fn deleted_during_a_first_copy_of_many(d: Direction) {
+    let key = "a/upload.part";
+    d.source.put_bytes(key, b"partial").await.unwrap();
+    for n in 0..40 {
+        d.source
+            .put_bytes(&format!("b/file-{n:02}.csv"), b"x")
+            .await
+            .unwrap();
+    }
+    // One copy at a time, in key order: the held write is the first key's.
+    let opts = SyncOptions {
+        concurrency: 1,
+        adaptive: false,
+        ..reconcile_options()
+    };
+    let (gate, run) = held_reconcile_with(&d, &d.write, opts).await;
+    d.source.delete(key, &Precondition::None).await.unwrap();
+    gate.open();
+    let summary = run.await.unwrap();
+    assert_eq!((summary.copied, summary.repaired), (41, 1), "{summary:?}");
+    assert_eq!(content(&d.destination, key).await, None);
+    assert_eq!(
+        content(&d.destination, "b/file-39.csv").await.as_deref(),
+        Some(&b"x"[..])
+    );
 }
 
 /// Created (and copied by its event) between the reconcile's two listings: the merge sees it in
@@ -204,4 +237,14 @@ async fn s3_to_gcs_created_between_the_listings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gcs_to_s3_created_between_the_listings() {
     created_between_the_listings(gcs_to_s3().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_to_gcs_deleted_during_a_first_copy_of_many() {
+    deleted_during_a_first_copy_of_many(s3_to_gcs().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_to_s3_deleted_during_a_first_copy_of_many() {
+    deleted_during_a_first_copy_of_many(gcs_to_s3().await).await;
 }
