@@ -251,3 +251,54 @@ async fn concurrent_rounds_of_one_vantage_are_all_counted() {
         "every invocation's round is in the view: {view}"
     );
 }
+
+#[tokio::test]
+async fn a_writer_whose_lease_ran_out_changes_nothing() {
+    use twincloud_core::plan::{Action, Guard, Operation, Plan};
+    let w = World::new().await;
+    let s = services(&w).await;
+    let mut plan = Plan::new("failover", "late-writer");
+    // A lease already over when the guard lands: a writer that was paused past it.
+    plan.guard = Some(Guard {
+        key: STATE_KEY.into(),
+        expect: Precondition::Absent,
+        value: serde_json::json!({"active": "GCP Cloud Run", "in_flight": null, "last_switch": null, "history": []}),
+        reason: "take the lock".into(),
+        lease_secs: Some(0),
+        fences: vec!["switch-traffic".into(), "record".into()],
+    });
+    plan.actions.push(Action {
+        id: "switch-traffic".into(),
+        reason: "test".into(),
+        depends_on: None,
+        op: Operation::SwitchTraffic {
+            record: failover_world::RECORD.into(),
+            target: "aion-alb-123.us-east-1.elb.amazonaws.com.".into(),
+        },
+    });
+    plan.actions.push(Action {
+        id: "record".into(),
+        reason: "test".into(),
+        depends_on: None,
+        op: Operation::PutState {
+            key: STATE_KEY.into(),
+            value: newer_decision_value(),
+        },
+    });
+    let exec = twincloud_runtime::executor::execute(&s, plan, false, chrono::Utc::now())
+        .await
+        .unwrap();
+    for a in &exec.actions {
+        assert!(
+            matches!(&a.outcome, twincloud_runtime::Outcome::Failed { error, .. } if error.contains("lease")),
+            "{}: {:?}",
+            a.id,
+            a.outcome
+        );
+    }
+    assert_eq!(w.dns().await, "aion-xyz-uc.a.run.app.", "traffic untouched");
+}
+
+fn newer_decision_value() -> serde_json::Value {
+    serde_json::from_slice(&newer_decision()).unwrap()
+}

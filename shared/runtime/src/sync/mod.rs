@@ -172,6 +172,7 @@ pub async fn sync(
     let mut extras: Vec<Entry> = Vec::new();
     let mut extra_count = 0u64;
     let mut to_recheck: Vec<race::Copied> = Vec::new();
+    let mut rechecks: JoinSet<race::Recheck> = JoinSet::new();
     let mut last_key: Option<String> = None;
     let mut stopped = false;
     let mut exhausted = false;
@@ -279,14 +280,21 @@ pub async fn sync(
             None => {}
         }
         if to_recheck.len() >= race::BATCH {
+            // Alongside the copies still to make: a re-listing's latency is not theirs.
+            let (ends, prefix) = (ends.clone(), opts.prefix.clone());
             let batch = std::mem::take(&mut to_recheck);
-            let r = race::recheck(&ends, &opts.prefix, batch).await;
-            lock(&summary).rechecked(r);
+            rechecks.spawn(async move { race::recheck(&ends, &prefix, batch).await });
         }
     }
     // The copies landed; whatever moved in the source meanwhile is repaired now.
     let r = race::recheck(&ends, &opts.prefix, to_recheck).await;
     lock(&summary).rechecked(r);
+    while let Some(r) = rechecks.join_next().await {
+        match r {
+            Ok(r) => lock(&summary).rechecked(r),
+            Err(e) => lock(&summary).fail(format!("a re-check task failed: {e}")),
+        }
+    }
     let mut out = lock(&summary).clone();
     out.listed = merge.counts();
     out.complete =
