@@ -223,7 +223,7 @@ const ENDPOINT_KEYS: &[&str] = &[
     "standby_size",
     "alarms",
 ];
-const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun"];
+pub(super) const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -337,7 +337,7 @@ fn dns(table: Option<toml::Table>) -> Result<DnsProvider, String> {
     })
 }
 
-fn compute(
+pub(super) fn compute(
     kind: &str,
     own: toml::Table,
     what: &str,

@@ -7,12 +7,14 @@ use toml::Spanned;
 mod backup;
 mod failover;
 mod notify;
+mod scaling;
 mod sync;
 mod table;
 
 pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
+pub use scaling::{CapacityWindow, Metric, ScalingConfig, ScalingService, StepRule};
 pub use sync::{SyncConfig, SyncPair};
 
 use crate::location::Location;
@@ -34,6 +36,8 @@ pub struct Config {
     pub sync: Option<SyncConfig>,
     /// Database backups, when configured.
     pub backup: Option<BackupConfig>,
+    /// Scaling policies, when configured.
+    pub scaling: Option<ScalingConfig>,
 }
 
 /// `[project]`.
@@ -87,6 +91,8 @@ struct RawConfig {
     sync: Option<sync::RawSync>,
     #[serde(default)]
     backup: Option<backup::RawBackup>,
+    #[serde(default)]
+    scaling: Option<scaling::RawScaling>,
 }
 
 #[derive(Deserialize)]
@@ -143,6 +149,13 @@ impl Config {
         let failover = raw.failover.and_then(|f| failover::validate(f, &problem));
         let sync = raw.sync.and_then(|s| sync::validate(s, &problem));
         let backup = raw.backup.and_then(|b| backup::validate(b, &problem));
+        let endpoints: Vec<String> = failover
+            .as_ref()
+            .map(|f| f.endpoints.iter().map(|e| e.name.clone()).collect())
+            .unwrap_or_default();
+        let scaling = raw
+            .scaling
+            .map(|s| scaling::validate(s, &endpoints, &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -160,6 +173,7 @@ impl Config {
             failover,
             sync,
             backup,
+            scaling,
         })
     }
 
@@ -187,6 +201,7 @@ impl Config {
             failover: None,
             sync: None,
             backup: None,
+            scaling: None,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod concurrency;
 pub mod failover;
 pub mod notify;
 pub mod retention;
+pub mod scaling;
 pub mod sync;
 
 use chrono::{DateTime, TimeDelta, Utc};

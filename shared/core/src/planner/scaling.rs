@@ -1,0 +1,301 @@
+//! The scaling planner: a service's policy, its current capacity, what its metrics, alarms,
+//! capacity windows and the failover state say, and the record of its last decisions in; one
+//! decision out. Pure: the clock, the readings and the records are inputs.
+//!
+//! Target tracking as ECS and HPA do it (`ceil(current × value / target)`, nothing within a
+//! 10 % band around the target), steps on alarms, capacity windows as floors, and across the
+//! clouds what no single-cloud autoscaler does: the standby follows a share of the active
+//! side's capacity, nothing scales down while a switch is in flight, and a side that just took
+//! over starts from the load the other carried.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Metric, ScalingService};
+
+/// Name of the scaling function in plans and records.
+pub const FUNCTION: &str = "scaling";
+
+/// Within this share of the target, a metric asks for no change (no flapping on noise).
+pub const TOLERANCE: f64 = 0.10;
+
+/// State key of one service's record.
+pub fn record_key(service: &str) -> String {
+    format!("scaling/{}", crate::ids::key_segment(service))
+}
+
+/// What the failover state makes of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Not a failover endpoint: scaled by its own load.
+    Alone,
+    /// The side traffic goes to.
+    Active,
+    /// The other side: it follows a share of the active side's capacity.
+    Standby {
+        /// The active side's capacity now.
+        active_capacity: u32,
+    },
+}
+
+/// What the service's record keeps between decisions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScalingRecord {
+    /// The last scale-out.
+    pub last_out: Option<DateTime<Utc>>,
+    /// The last scale-in.
+    pub last_in: Option<DateTime<Utc>>,
+    /// Recent recommendations, oldest first, within the stabilization window.
+    pub recommendations: Vec<(DateTime<Utc>, u32)>,
+    /// Events already acted on (newest last, at most 64): a redelivery changes nothing.
+    pub applied: Vec<String>,
+    /// The capacity this service had when it was last the active side.
+    pub active_capacity: Option<u32>,
+}
+
+/// Everything one decision looks at.
+#[derive(Debug, Clone)]
+pub struct ScalingInputs<'a> {
+    /// The policy.
+    pub policy: &'a ScalingService,
+    /// The decision's time.
+    pub now: DateTime<Utc>,
+    /// The event deciding (its id makes a redelivery a no-op).
+    pub event_id: &'a str,
+    /// Desired instances now, as the provider says.
+    pub current: u32,
+    /// Metric readings (averages over the last minutes), where the provider had them.
+    pub metrics: &'a [(Metric, f64)],
+    /// Instances the step rules of alarms now in ALARM add.
+    pub step_add: u32,
+    /// Active, standby or alone.
+    pub role: Role,
+    /// A failover or failback is in flight: nothing scales down.
+    pub switching: bool,
+    /// The capacity the other side carried, when this one just took over.
+    pub carried: Option<u32>,
+    /// A cap the budget guard set on `max`.
+    pub cap: Option<u32>,
+    /// The service's record.
+    pub record: &'a ScalingRecord,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalingDecision {
+    /// The desired count to set, when it changes.
+    pub set: Option<u32>,
+    /// Why (for the plan, the audit and the dry run).
+    pub reason: String,
+    /// The record to write with the change (or alone, to keep the recommendations).
+    pub record: ScalingRecord,
+}
+
+fn secs_since(now: DateTime<Utc>, t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| now.signed_duration_since(t).num_seconds())
+}
+
+fn within(now: DateTime<Utc>, t: Option<DateTime<Utc>>, window: u64) -> bool {
+    secs_since(now, t).is_some_and(|s| s < i64::try_from(window).unwrap_or(i64::MAX))
+}
+
+/// `ceil(x)` of a non-negative finite float, as instances.
+fn instances(x: f64) -> u32 {
+    if !x.is_finite() || x <= 0.0 {
+        return 0;
+    }
+    let c = x.ceil();
+    if c >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        // In range and integral: the cast is exact.
+        c as u32
+    }
+}
+
+/// Decides. Never below the floor (`min`, an open capacity window), never above `max` or the
+/// cap, one change per cooldown, at most `max_step` at once; a scale-in takes the highest
+/// recommendation of the stabilization window.
+pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
+    let p = i.policy;
+    let mut record = i.record.clone();
+    if record.applied.iter().any(|e| e == i.event_id) {
+        return ScalingDecision {
+            set: None,
+            reason: format!("event {} was already acted on", i.event_id),
+            record,
+        };
+    }
+    let hi = p.max.min(i.cap.unwrap_or(u32::MAX));
+    let window_floor = p
+        .schedules
+        .iter()
+        .filter(|w| w.is_open(i.now))
+        .map(|w| w.min)
+        .max()
+        .unwrap_or(0);
+    // A cap below the floor: the floor wins (availability), and the reason says so.
+    let lo = p.min.max(window_floor);
+    let (lo, hi, capped) = if hi < lo {
+        (lo, lo, true)
+    } else {
+        (lo, hi, false)
+    };
+    let current = i.current;
+
+    let (mut want, mut why) = match i.role {
+        Role::Standby { active_capacity } => {
+            let warm = instances(p.warm_fraction * f64::from(active_capacity));
+            (
+                warm,
+                format!(
+                    "standby: {:.0} % of the active side's {active_capacity}",
+                    p.warm_fraction * 100.0
+                ),
+            )
+        }
+        Role::Active | Role::Alone => {
+            let mut want = current;
+            let mut why = "no metric asks for a change".to_owned();
+            let mut best: Option<u32> = None;
+            for (metric, target) in &p.targets {
+                let Some((_, value)) = i.metrics.iter().find(|(m, _)| m == metric) else {
+                    continue;
+                };
+                let ratio = value / target;
+                if (ratio - 1.0).abs() <= TOLERANCE {
+                    continue;
+                }
+                let rec = instances(f64::from(current.max(1)) * ratio);
+                if best.is_none_or(|b| rec > b) {
+                    best = Some(rec);
+                    why = format!(
+                        "{} at {value:.1} against a target of {target:.1}",
+                        metric.name()
+                    );
+                }
+            }
+            if let Some(b) = best {
+                want = b;
+            }
+            if i.step_add > 0 {
+                let stepped = current.saturating_add(i.step_add);
+                if stepped > want {
+                    want = stepped;
+                    why = format!("{} instance(s) added by alarm steps", i.step_add);
+                }
+            }
+            if let Some(c) = i.carried
+                && c > want
+            {
+                want = c;
+                why = format!("took over from a side that carried {c} instance(s)");
+            }
+            (want, why)
+        }
+    };
+    if i.switching && want < current {
+        want = current;
+        why = "a switch is in flight: nothing scales down".into();
+    }
+    let clamped = want.clamp(lo, hi);
+    if clamped != want {
+        why = format!(
+            "{why}; held within {lo}–{hi}{}",
+            if capped {
+                " (the cap is below the floor: the floor wins)"
+            } else {
+                ""
+            }
+        );
+    }
+    // The stabilization window: a scale-in takes the highest recent recommendation.
+    let since = i.now - chrono::Duration::seconds(i64::try_from(p.stabilization_secs).unwrap_or(0));
+    record.recommendations.retain(|(t, _)| *t > since);
+    record.recommendations.push((i.now, clamped));
+    let mut target = clamped;
+    if clamped < current {
+        let highest = record
+            .recommendations
+            .iter()
+            .map(|(_, r)| *r)
+            .max()
+            .unwrap_or(clamped);
+        if highest > clamped {
+            target = highest.min(current);
+            if target == current {
+                return hold(
+                    record,
+                    format!(
+                        "{why}; the stabilization window still recommends {highest} ({}s)",
+                        p.stabilization_secs
+                    ),
+                );
+            }
+        }
+    }
+    // At most max_step at once.
+    let target = if target > current {
+        target.min(current.saturating_add(p.max_step))
+    } else {
+        target.max(current.saturating_sub(p.max_step))
+    };
+    // Never below the floor, whatever the step limit did.
+    let target = target.clamp(lo, hi);
+    if target == current {
+        return hold(record, format!("{why}: {current} is right"));
+    }
+    if target > current {
+        if within(i.now, record.last_out, p.cooldown_out_secs) && current >= lo {
+            return hold(
+                record,
+                format!(
+                    "{why}: would scale out to {target}, but the last scale-out was within {}s",
+                    p.cooldown_out_secs
+                ),
+            );
+        }
+        record.last_out = Some(i.now);
+    } else {
+        let last_change = record.last_out.max(record.last_in);
+        if within(i.now, last_change, p.cooldown_in_secs) && current <= hi {
+            return hold(
+                record,
+                format!(
+                    "{why}: would scale in to {target}, but the last change was within {}s",
+                    p.cooldown_in_secs
+                ),
+            );
+        }
+        record.last_in = Some(i.now);
+    }
+    record.applied.push(i.event_id.to_owned());
+    let drop = record.applied.len().saturating_sub(64);
+    record.applied.drain(..drop);
+    if matches!(i.role, Role::Active | Role::Alone) {
+        record.active_capacity = Some(target);
+    }
+    ScalingDecision {
+        set: Some(target),
+        reason: format!(
+            "{why}: {} from {current} to {target}",
+            if target > current {
+                "scale out"
+            } else {
+                "scale in"
+            }
+        ),
+        record,
+    }
+}
+
+fn hold(record: ScalingRecord, reason: String) -> ScalingDecision {
+    ScalingDecision {
+        set: None,
+        reason,
+        record,
+    }
+}
+
+#[cfg(test)]
+mod tests;

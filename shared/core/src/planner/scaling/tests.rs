@@ -1,0 +1,232 @@
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::{Config, ScalingService};
+
+fn policy(extra: &str) -> ScalingService {
+    let text = format!(
+        r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "backend"
+compute = "local"
+service = "backend"
+min = 2
+max = 10
+targets = {{ cpu = 70 }}
+cooldown_out_secs = 60
+cooldown_in_secs = 300
+stabilization_secs = 300
+max_step = 4
+{extra}
+"#
+    );
+    let c = Config::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    c.scaling.expect("scaling").services.remove(0)
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0)
+        .single()
+        .expect("time")
+}
+
+fn inputs<'a>(
+    p: &'a ScalingService,
+    record: &'a ScalingRecord,
+    now: DateTime<Utc>,
+    current: u32,
+    metrics: &'a [(Metric, f64)],
+) -> ScalingInputs<'a> {
+    ScalingInputs {
+        policy: p,
+        now,
+        event_id: "tick",
+        current,
+        metrics,
+        step_add: 0,
+        role: Role::Alone,
+        switching: false,
+        carried: None,
+        cap: None,
+        record,
+    }
+}
+
+#[test]
+fn target_tracking_scales_out_by_the_ratio_within_the_step_limit() {
+    let p = policy("");
+    let r = ScalingRecord::default();
+    let d = decide(&inputs(&p, &r, t0(), 2, &[(Metric::Cpu, 140.0)]));
+    assert_eq!(d.set, Some(4), "{}", d.reason);
+    assert!(d.reason.contains("cpu at 140.0"), "{}", d.reason);
+    let d = decide(&inputs(&p, &r, t0(), 4, &[(Metric::Cpu, 280.0)]));
+    assert_eq!(d.set, Some(8), "16 wanted, 4 at most per step");
+}
+
+#[test]
+fn within_the_tolerance_band_nothing_changes() {
+    let p = policy("");
+    let r = ScalingRecord::default();
+    for cpu in [64.0, 70.0, 76.0] {
+        assert_eq!(
+            decide(&inputs(&p, &r, t0(), 4, &[(Metric::Cpu, cpu)])).set,
+            None
+        );
+    }
+}
+
+#[test]
+fn a_scale_in_waits_for_the_stabilization_window_and_the_cooldown() {
+    let p = policy("");
+    let mut r = ScalingRecord::default();
+    let d = decide(&inputs(&p, &r, t0(), 4, &[(Metric::Cpu, 140.0)]));
+    assert_eq!(d.set, Some(8));
+    r = d.record;
+    // Quiet right after: the cooldown and the window hold it.
+    let quiet = [(Metric::Cpu, 20.0)];
+    let mut i = inputs(&p, &r, t0() + chrono::Duration::seconds(120), 8, &quiet);
+    i.event_id = "tick-2";
+    let d = decide(&i);
+    assert_eq!(d.set, None, "{}", d.reason);
+    r = d.record;
+    // After the window, the highest recent recommendation is low: scale in, by max_step.
+    let mut i = inputs(&p, &r, t0() + chrono::Duration::seconds(420), 8, &quiet);
+    i.event_id = "tick-3";
+    let d = decide(&i);
+    assert_eq!(d.set, Some(4), "{}", d.reason);
+}
+
+#[test]
+fn the_standby_follows_a_share_of_the_active_side() {
+    let p = policy("warm_fraction = 0.25");
+    let r = ScalingRecord::default();
+    let mut i = inputs(&p, &r, t0(), 2, &[]);
+    i.role = Role::Standby {
+        active_capacity: 40,
+    };
+    let d = decide(&i);
+    assert_eq!(d.set, Some(6), "10 wanted, 4 per step: {}", d.reason);
+    i.role = Role::Standby { active_capacity: 4 };
+    assert_eq!(decide(&i).set, None, "never below min 2");
+}
+
+#[test]
+fn nothing_scales_down_during_a_switch_and_a_new_active_side_starts_from_the_carried_load() {
+    let p = policy("");
+    let r = ScalingRecord::default();
+    let mut i = inputs(&p, &r, t0(), 8, &[(Metric::Cpu, 10.0)]);
+    i.switching = true;
+    assert_eq!(decide(&i).set, None);
+    let mut i = inputs(&p, &r, t0(), 2, &[]);
+    i.role = Role::Active;
+    i.carried = Some(6);
+    let d = decide(&i);
+    assert_eq!(d.set, Some(6), "{}", d.reason);
+    assert!(d.reason.contains("carried 6"));
+}
+
+#[test]
+fn caps_windows_steps_and_redeliveries() {
+    let p = policy(
+        "steps = [{ alarm = \"cpu-high\", add = 2 }]\nschedules = [{ cron = \"0 8 * * *\", hours = 10, timezone = \"Europe/Berlin\", min = 5 }]",
+    );
+    let r = ScalingRecord::default();
+    // 10:00 UTC is 11:00 in Berlin: the 08:00 window is open; the floor is 5.
+    let d = decide(&inputs(&p, &r, t0(), 2, &[]));
+    assert_eq!(d.set, Some(5), "{}", d.reason);
+    let mut i = inputs(&p, &r, t0(), 5, &[]);
+    i.step_add = 2;
+    i.cap = Some(6);
+    let d = decide(&i);
+    assert_eq!(d.set, Some(6), "7 wanted, capped at 6: {}", d.reason);
+    let again = decide(&ScalingInputs {
+        record: &d.record,
+        current: 6,
+        ..i
+    });
+    assert_eq!(again.set, None, "the same event twice changes nothing");
+}
+
+/// A metric series: the planner's decisions applied one minute after another.
+fn replay(
+    p: &ScalingService,
+    cpu: impl Fn(u32) -> f64,
+    minutes: u32,
+    cap: Option<u32>,
+) -> Vec<u32> {
+    let mut record = ScalingRecord::default();
+    let mut current = p.min;
+    let mut out = Vec::new();
+    for m in 0..minutes {
+        let now = t0() + chrono::Duration::minutes(i64::from(m));
+        let id = format!("tick-{m}");
+        let metrics = [(Metric::Cpu, cpu(m))];
+        let mut i = inputs(p, &record, now, current, &metrics);
+        i.event_id = &id;
+        i.cap = cap;
+        let d = decide(&i);
+        if let Some(n) = d.set {
+            current = n;
+        }
+        record = d.record;
+        out.push(current);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Under an oscillating load the changes per hour stay bounded: at most one scale-out a
+    /// minute is possible, but scale-ins wait for the cooldown and the window, so the service
+    /// does not flap up and down with every swing.
+    #[test]
+    fn an_oscillating_metric_does_not_flap(period in 2u32..30, low in 10.0f64..60.0, high in 80.0f64..200.0) {
+        let p = policy("");
+        let series = replay(&p, |m| if (m / period) % 2 == 0 { low } else { high }, 24 * 60, None);
+        let changes = series.windows(2).filter(|w| w[0] != w[1]).count();
+        let scale_ins = series.windows(2).filter(|w| w[1] < w[0]).count();
+        // A scale-in needs 300 s after any change: at most 12 an hour, each followed by at most
+        // one scale-out before the next.
+        prop_assert!(scale_ins <= 24 * 12, "{scale_ins} scale-ins");
+        prop_assert!(changes <= 24 * 24, "{changes} changes in a day");
+    }
+
+    /// Whatever the readings, steps, windows, caps and records: never below the floor, never
+    /// above max or a cap at or above the floor, and never more than max_step at once.
+    #[test]
+    fn the_bounds_hold_for_any_sequence(
+        readings in proptest::collection::vec((0.0f64..500.0, 0u32..5, any::<bool>(), proptest::option::of(0u32..12)), 1..120),
+        start in 0u32..20,
+    ) {
+        let p = policy("steps = [{ alarm = \"cpu-high\", add = 3 }]");
+        let mut record = ScalingRecord::default();
+        let mut current = start;
+        for (n, (cpu, step, switching, cap)) in readings.into_iter().enumerate() {
+            let now = t0() + chrono::Duration::seconds(i64::try_from(n).unwrap_or(0) * 45);
+            let id = format!("e{n}");
+            let metrics = [(Metric::Cpu, cpu)];
+            let mut i = inputs(&p, &record, now, current, &metrics);
+            i.event_id = &id;
+            i.step_add = step;
+            i.switching = switching;
+            i.cap = cap;
+            let d = decide(&i);
+            if let Some(next) = d.set {
+                let hi = p.max.min(cap.unwrap_or(u32::MAX)).max(p.min);
+                prop_assert!(next >= p.min, "{next} below min");
+                prop_assert!(next <= hi, "{next} above {hi}");
+                prop_assert!(next.abs_diff(current) <= p.max_step || current < p.min || current > hi,
+                    "{current} → {next} in one step");
+                if switching {
+                    prop_assert!(next >= current.min(hi), "scaled down during a switch");
+                }
+                current = next;
+            }
+            record = d.record;
+        }
+    }
+}
