@@ -39,7 +39,7 @@
 set -euo pipefail
 
 # The functions of the registry (twincloud_runtime::functions::FUNCTIONS; a test keeps them equal).
-FUNCTIONS="notifier bucket-sync backup failover"
+FUNCTIONS="notifier bucket-sync backup failover scaling"
 fn=${1:?usage: deploy.sh FUNCTION   (one of: ${FUNCTIONS})}
 case " $FUNCTIONS " in
   *" $fn "*) ;;
@@ -107,12 +107,12 @@ case "$fn" in
       gcloud pubsub topics add-iam-policy-binding "$topic" --member "serviceAccount:${runtime_sa}" \
         --role roles/pubsub.publisher >/dev/null
     done ;;
-  failover)
+  failover|scaling)
     for service in ${RUN_SERVICES:-}; do # the Cloud Run services it scales
       gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
         --member "serviceAccount:${runtime_sa}" --role roles/run.developer >/dev/null
     done
-    if [ -n "${DNS_ZONE:-}" ]; then # the Cloud DNS zone of the failover record
+    if [ "$fn" = failover ] && [ -n "${DNS_ZONE:-}" ]; then # the Cloud DNS zone of the failover record
       gcloud dns managed-zones add-iam-policy-binding "$DNS_ZONE" \
         --member "serviceAccount:${runtime_sa}" --role roles/dns.admin >/dev/null
     fi ;;

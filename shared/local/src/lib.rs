@@ -14,6 +14,7 @@
 
 mod database;
 mod files;
+mod metrics;
 mod objects;
 mod outbox;
 mod sim;
@@ -22,6 +23,7 @@ mod state;
 mod walk;
 
 pub use database::{LocalDatabase, SimulatedDatabase};
+pub use metrics::LocalMetrics;
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;
 pub use sim::{LocalCompute, LocalTraffic};

@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
-use twincloud_core::ports::{Compute, Notifier, Prober, StateStore, Traffic};
+use twincloud_core::ports::{Compute, Metrics, Notifier, PortError, Prober, StateStore, Traffic};
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
@@ -27,6 +27,8 @@ pub struct Services {
     pub compute: BTreeMap<String, Arc<dyn Compute>>,
     /// The failover record's DNS, when failover is configured.
     pub traffic: Option<Arc<dyn Traffic>>,
+    /// Where each scaling service's load is read, by scaling service name.
+    pub metrics: BTreeMap<String, Arc<dyn Metrics>>,
     /// Health probes.
     pub prober: Arc<dyn Prober>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
@@ -171,26 +173,10 @@ impl Services {
         let mut traffic: Option<Arc<dyn Traffic>> = None;
         if let Some(f) = &config.failover {
             for e in &f.endpoints {
-                let c: Arc<dyn Compute> = match &e.compute {
-                    ComputeTarget::Local { .. } => {
-                        Arc::new(twincloud_local::LocalCompute::new(&local_dir))
-                    }
-                    ComputeTarget::Ecs {
-                        cluster, max_size, ..
-                    } => Arc::new(twincloud_aws::EcsCompute::new(
-                        clouds.aws().await,
-                        cluster,
-                        *max_size,
-                    )),
-                    ComputeTarget::CloudRun {
-                        project, region, ..
-                    } => Arc::new(twincloud_gcp::CloudRunCompute::new(
-                        clouds.gcp().await,
-                        project,
-                        region,
-                    )),
-                };
-                compute.insert(e.name.clone(), c);
+                compute.insert(
+                    e.name.clone(),
+                    compute_for(&e.compute, clouds, &local_dir).await,
+                );
             }
             traffic = Some(match &f.dns {
                 DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(&local_dir)),
@@ -222,6 +208,25 @@ impl Services {
                 }
             });
         }
+        let mut metrics: BTreeMap<String, Arc<dyn Metrics>> = BTreeMap::new();
+        if let Some(sc) = &config.scaling {
+            for svc in &sc.services {
+                compute.insert(
+                    scaling_compute_key(&svc.name),
+                    compute_for(&svc.compute, clouds, &local_dir).await,
+                );
+                let m: Arc<dyn Metrics> = match &svc.compute {
+                    ComputeTarget::Local { .. } => {
+                        Arc::new(twincloud_local::LocalMetrics::new(&local_dir))
+                    }
+                    ComputeTarget::Ecs { .. } => Arc::new(MetricsNotBuilt("CloudWatch (ECS)")),
+                    ComputeTarget::CloudRun { .. } => {
+                        Arc::new(MetricsNotBuilt("Cloud Monitoring (Cloud Run)"))
+                    }
+                };
+                metrics.insert(svc.name.clone(), m);
+            }
+        }
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
             .filter(|v| !v.is_empty())
@@ -232,11 +237,61 @@ impl Services {
             notifiers,
             compute,
             traffic,
+            metrics,
             prober: Arc::new(twincloud_http::HttpProber::new()),
             vantage,
             local_dir,
             clouds: clouds.clone(),
         })
+    }
+}
+
+/// The key of a scaling service's compute in [`Services::compute`] (failover endpoints are
+/// keyed by their own names).
+pub fn scaling_compute_key(service: &str) -> String {
+    format!("scaling/{service}")
+}
+
+/// The compute adapter of a service on either cloud or the local backend.
+async fn compute_for(
+    target: &ComputeTarget,
+    clouds: &Clouds,
+    local_dir: &std::path::Path,
+) -> Arc<dyn Compute> {
+    match target {
+        ComputeTarget::Local { .. } => Arc::new(twincloud_local::LocalCompute::new(local_dir)),
+        ComputeTarget::Ecs {
+            cluster, max_size, ..
+        } => Arc::new(twincloud_aws::EcsCompute::new(
+            clouds.aws().await,
+            cluster,
+            *max_size,
+        )),
+        ComputeTarget::CloudRun {
+            project, region, ..
+        } => Arc::new(twincloud_gcp::CloudRunCompute::new(
+            clouds.gcp().await,
+            project,
+            region,
+        )),
+    }
+}
+
+/// A metric source not built yet: reading it says so (the decision then goes on from alarm
+/// steps, capacity windows and the standby share, and its reason names what was missing).
+struct MetricsNotBuilt(&'static str);
+
+#[async_trait::async_trait]
+impl Metrics for MetricsNotBuilt {
+    async fn readings(
+        &self,
+        _service: &str,
+        _metrics: &[twincloud_core::config::Metric],
+    ) -> Result<Vec<(twincloud_core::config::Metric, f64)>, PortError> {
+        Err(PortError::permanent(format!(
+            "reading metrics from {} is not built yet: target tracking is off for this service",
+            self.0
+        )))
     }
 }
 

@@ -70,3 +70,16 @@ pub trait Prober: Send + Sync {
     /// Probes once; never fails, a failure is an unhealthy result that says why.
     async fn probe(&self, check: &ProbeCheck) -> ProbeResult;
 }
+
+/// Where a service's load is read: CloudWatch for ECS, Cloud Monitoring for Cloud Run, a
+/// simulated source on the local backend.
+#[async_trait]
+pub trait Metrics: Send + Sync {
+    /// The recent average of each of `metrics` for `service` (the last few minutes), where the
+    /// provider has data; a metric without data is left out, not zero.
+    async fn readings(
+        &self,
+        service: &str,
+        metrics: &[crate::config::Metric],
+    ) -> Result<Vec<(crate::config::Metric, f64)>, PortError>;
+}

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bucket_sync;
 pub mod failover;
 pub mod notifier;
+pub mod scaling;
 
 use crate::function::Function;
 
@@ -180,8 +181,22 @@ pub const BACKUP: FunctionSpec = FunctionSpec {
     make: || Box::new(backup::Backup::default()),
 };
 
+/// Scaling.
+pub const SCALING: FunctionSpec = FunctionSpec {
+    name: twincloud_core::planner::scaling::FUNCTION,
+    summary: "one scaling policy per service on either cloud, aware of failover and caps",
+    config_section: Some("scaling.services"),
+    triggers: &[
+        Trigger::Schedule,
+        Trigger::CloudWatchAlarm,
+        Trigger::PubSubTopic,
+    ],
+    aws_actions: &["ecs:DescribeServices", "ecs:UpdateService"],
+    make: || Box::new(scaling::Scaling),
+};
+
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER];
+pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER, SCALING];
 
 /// Looks a function up by name.
 pub fn by_name(name: &str) -> Option<&'static FunctionSpec> {

@@ -1,0 +1,8 @@
+//! The scaling function: each minute, and on the alarms its policies name, it scales each
+//! configured service (ECS desired count, Cloud Run minimum instances) by its load, its
+//! capacity windows and where failover puts it. The same binary runs on Lambda, on Cloud Run and
+//! once from the command line.
+
+fn main() -> std::process::ExitCode {
+    twincloud_runtime::main_for(&twincloud_runtime::functions::SCALING)
+}
