@@ -47,6 +47,7 @@ pub struct GcpContext {
     run: String,
     dns: String,
     sqladmin: String,
+    monitoring: String,
     retry: HttpRetry,
     /// `STORAGE_EMULATOR_HOST` is set: storage requests carry no token.
     anonymous_storage: bool,
@@ -90,6 +91,8 @@ impl GcpContext {
             base("TWINCLOUD_GCP_DNS_URL").unwrap_or_else(|| "https://dns.googleapis.com".into());
         let sqladmin = base("TWINCLOUD_GCP_SQLADMIN_URL")
             .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
+        let monitoring = base("TWINCLOUD_GCP_MONITORING_URL")
+            .unwrap_or_else(|| "https://monitoring.googleapis.com".into());
         let secret_manager = base("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
         let federated = var("TWINCLOUD_GCP_CREDENTIALS")
@@ -116,6 +119,7 @@ impl GcpContext {
             run,
             dns,
             sqladmin,
+            monitoring,
             retry: HttpRetry::default(),
             anonymous_storage: storage_emulator.is_some(),
             anonymous_pubsub: pubsub_emulator.is_some(),
@@ -133,6 +137,7 @@ impl GcpContext {
             secret_manager: base.clone(),
             run: base.clone(),
             sqladmin: base.clone(),
+            monitoring: base.clone(),
             dns: base,
             retry: HttpRetry {
                 base: std::time::Duration::from_millis(20),
@@ -186,6 +191,11 @@ impl GcpContext {
     /// Cloud DNS API base URL (`TWINCLOUD_GCP_DNS_URL`).
     pub fn dns_base(&self) -> &str {
         &self.dns
+    }
+
+    /// Cloud Monitoring API base URL (`TWINCLOUD_GCP_MONITORING_URL`).
+    pub fn monitoring_base(&self) -> &str {
+        &self.monitoring
     }
 
     /// Cloud SQL Admin API base URL (`TWINCLOUD_GCP_SQLADMIN_URL`).

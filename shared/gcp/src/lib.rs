@@ -8,6 +8,7 @@ mod cloudrun;
 mod cloudsql;
 mod context;
 mod gcs;
+mod monitoring;
 mod pubsub;
 mod secrets;
 
@@ -16,5 +17,6 @@ pub use cloudrun::CloudRunCompute;
 pub use cloudsql::{CloudSqlDatabase, MANAGED_PREFIX as CLOUDSQL_MANAGED_PREFIX};
 pub use context::{GcpAuth, GcpContext};
 pub use gcs::{GcsObjectStore, GcsStateStore};
+pub use monitoring::CloudMonitoringRunMetrics;
 pub use pubsub::PubSubNotifier;
 pub use secrets::resolve_secret;

@@ -332,3 +332,40 @@ async fn pubsub_conforms() {
     twincloud_testkit::conformance::notifier(&n, published).await;
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
 }
+
+#[tokio::test]
+async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
+    let fake = DiscoveryFake::start("monitoring.v3", |call| {
+        let cpu = call.query.contains("cpu%2Futilizations");
+        let points = if cpu {
+            json!([{"interval": {"endTime": "2026-11-30T10:01:00Z"}, "value": {"doubleValue": 0.9}},
+                   {"interval": {"endTime": "2026-11-30T10:00:00Z"}, "value": {"doubleValue": 0.7}}])
+        } else {
+            json!([])
+        };
+        (200, json!({"timeSeries": [{"metricKind": "GAUGE", "valueType": "DOUBLE", "points": points}]}))
+    })
+    .await;
+    let ctx = twincloud_gcp::GcpContext::for_emulator(&fake.url());
+    let m = twincloud_gcp::CloudMonitoringRunMetrics::new(&ctx, "aion-prod", "us-central1");
+    let r = twincloud_core::ports::Metrics::readings(
+        &m,
+        "aion-backend",
+        &[
+            twincloud_core::config::Metric::Cpu,
+            twincloud_core::config::Metric::Memory,
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.len(), 1, "no memory points: left out, not zero: {r:?}");
+    assert!((r[0].1 - 80.0).abs() < 1e-9, "{r:?}");
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
+    let calls = fake.calls();
+    assert_eq!(calls[0].method, "monitoring.projects.timeSeries.list");
+    assert!(
+        calls[0].query.contains("resource.labels.service_name"),
+        "{}",
+        calls[0].query
+    );
+}

@@ -220,9 +220,13 @@ impl Services {
                         Arc::new(twincloud_local::LocalMetrics::new(&local_dir))
                     }
                     ComputeTarget::Ecs { .. } => Arc::new(MetricsNotBuilt("CloudWatch (ECS)")),
-                    ComputeTarget::CloudRun { .. } => {
-                        Arc::new(MetricsNotBuilt("Cloud Monitoring (Cloud Run)"))
-                    }
+                    ComputeTarget::CloudRun {
+                        project, region, ..
+                    } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
+                        clouds.gcp().await,
+                        project,
+                        region,
+                    )),
                 };
                 metrics.insert(svc.name.clone(), m);
             }
