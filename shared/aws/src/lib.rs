@@ -2,6 +2,7 @@
 //! Manager references and S3 objects for configuration. Endpoints follow the SDK conventions
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so everything runs against moto unchanged.
 
+mod cloudwatch;
 mod context;
 mod ecs;
 mod error;
@@ -12,6 +13,7 @@ mod s3;
 mod secrets;
 mod web_identity;
 
+pub use cloudwatch::CloudWatchEcsMetrics;
 pub use context::AwsContext;
 pub use ecs::EcsCompute;
 pub use error::classify;

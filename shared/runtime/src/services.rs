@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
-use twincloud_core::ports::{Compute, Metrics, Notifier, PortError, Prober, StateStore, Traffic};
+use twincloud_core::ports::{Compute, Metrics, Notifier, Prober, StateStore, Traffic};
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
@@ -219,7 +219,9 @@ impl Services {
                     ComputeTarget::Local { .. } => {
                         Arc::new(twincloud_local::LocalMetrics::new(&local_dir))
                     }
-                    ComputeTarget::Ecs { .. } => Arc::new(MetricsNotBuilt("CloudWatch (ECS)")),
+                    ComputeTarget::Ecs { cluster, .. } => Arc::new(
+                        twincloud_aws::CloudWatchEcsMetrics::new(clouds.aws().await, cluster),
+                    ),
                     ComputeTarget::CloudRun {
                         project, region, ..
                     } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
@@ -278,24 +280,6 @@ async fn compute_for(
             project,
             region,
         )),
-    }
-}
-
-/// A metric source not built yet: reading it says so (the decision then goes on from alarm
-/// steps, capacity windows and the standby share, and its reason names what was missing).
-struct MetricsNotBuilt(&'static str);
-
-#[async_trait::async_trait]
-impl Metrics for MetricsNotBuilt {
-    async fn readings(
-        &self,
-        _service: &str,
-        _metrics: &[twincloud_core::config::Metric],
-    ) -> Result<Vec<(twincloud_core::config::Metric, f64)>, PortError> {
-        Err(PortError::permanent(format!(
-            "reading metrics from {} is not built yet: target tracking is off for this service",
-            self.0
-        )))
     }
 }
 

@@ -191,7 +191,11 @@ pub const SCALING: FunctionSpec = FunctionSpec {
         Trigger::CloudWatchAlarm,
         Trigger::PubSubTopic,
     ],
-    aws_actions: &["ecs:DescribeServices", "ecs:UpdateService"],
+    aws_actions: &[
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "cloudwatch:GetMetricData",
+    ],
     make: || Box::new(scaling::Scaling),
 };
 

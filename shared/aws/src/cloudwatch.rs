@@ -1,0 +1,116 @@
+//! ECS service load from CloudWatch: `GetMetricData` on `AWS/ECS` (CPUUtilization,
+//! MemoryUtilization by ClusterName and ServiceName), averaged over the last five minutes.
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, Metric as CwMetric, MetricDataQuery, MetricStat};
+use twincloud_core::config::Metric;
+use twincloud_core::ports::{Metrics, PortError};
+
+use crate::context::AwsContext;
+use crate::error::classify;
+
+/// How far back a reading looks.
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// The period of its datapoints.
+const PERIOD_SECS: i32 = 60;
+
+/// The CloudWatch metrics of the ECS services of one cluster.
+#[derive(Debug, Clone)]
+pub struct CloudWatchEcsMetrics {
+    client: aws_sdk_cloudwatch::Client,
+    cluster: String,
+}
+
+impl CloudWatchEcsMetrics {
+    /// Metrics of `cluster`'s services (a name or an ARN).
+    pub fn new(ctx: &AwsContext, cluster: &str) -> Self {
+        CloudWatchEcsMetrics {
+            client: aws_sdk_cloudwatch::Client::new(ctx.sdk()),
+            cluster: cluster.rsplit('/').next().unwrap_or(cluster).to_owned(),
+        }
+    }
+}
+
+fn metric_name(m: Metric) -> Option<&'static str> {
+    match m {
+        Metric::Cpu => Some("CPUUtilization"),
+        Metric::Memory => Some("MemoryUtilization"),
+        // ALB RequestCountPerTarget needs the target group, which the policy does not name.
+        Metric::RequestsPerInstance => None,
+    }
+}
+
+#[async_trait]
+impl Metrics for CloudWatchEcsMetrics {
+    async fn readings(
+        &self,
+        service: &str,
+        metrics: &[Metric],
+    ) -> Result<Vec<(Metric, f64)>, PortError> {
+        let wanted: Vec<(Metric, &str)> = metrics
+            .iter()
+            .filter_map(|m| metric_name(*m).map(|n| (*m, n)))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(vec![]);
+        }
+        let queries: Vec<MetricDataQuery> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, (_, name))| {
+                let metric = CwMetric::builder()
+                    .namespace("AWS/ECS")
+                    .metric_name(*name)
+                    .dimensions(
+                        Dimension::builder()
+                            .name("ClusterName")
+                            .value(&self.cluster)
+                            .build(),
+                    )
+                    .dimensions(
+                        Dimension::builder()
+                            .name("ServiceName")
+                            .value(service)
+                            .build(),
+                    )
+                    .build();
+                MetricDataQuery::builder()
+                    .id(format!("m{i}"))
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(metric)
+                            .period(PERIOD_SECS)
+                            .stat("Average")
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            })
+            .collect();
+        let now = std::time::SystemTime::now();
+        let out = self
+            .client
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(aws_sdk_cloudwatch::primitives::DateTime::from(now - WINDOW))
+            .end_time(aws_sdk_cloudwatch::primitives::DateTime::from(now))
+            .send()
+            .await
+            .map_err(|e| classify(&format!("cloudwatch:GetMetricData for `{service}`"), e))?;
+        let mut readings = Vec::new();
+        for r in out.metric_data_results() {
+            let index = r
+                .id()
+                .and_then(|id| id.strip_prefix('m'))
+                .and_then(|n| n.parse::<usize>().ok());
+            let values = r.values();
+            if let Some((metric, _)) = index.and_then(|i| wanted.get(i))
+                && !values.is_empty()
+            {
+                let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
+                readings.push((*metric, values.iter().sum::<f64>() / f64::from(count)));
+            }
+        }
+        Ok(readings)
+    }
+}

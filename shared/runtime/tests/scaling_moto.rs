@@ -1,0 +1,137 @@
+//! Scaling an ECS service on moto by its CloudWatch metrics (`PutMetricData`, then the
+//! function's `GetMetricData`), with throttling injected by the fault proxy.
+#![allow(clippy::unwrap_used)]
+
+use twincloud_aws::AwsContext;
+use twincloud_core::Config;
+use twincloud_runtime::functions::scaling::Scaling;
+use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
+
+async fn ecs_service(ctx: &AwsContext, desired: i32) -> String {
+    let ecs = ctx.ecs();
+    let cluster = unique("aion");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    ecs.register_task_definition()
+        .family("aion-backend")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("aion-backend:v2")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name("aion-backend")
+        .task_definition("aion-backend")
+        .desired_count(desired)
+        .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
+        .send()
+        .await
+        .unwrap();
+    cluster
+}
+
+async fn put_cpu(ctx: &AwsContext, cluster: &str, value: f64) {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    aws_sdk_cloudwatch::Client::new(ctx.sdk())
+        .put_metric_data()
+        .namespace("AWS/ECS")
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("CPUUtilization")
+                .dimensions(
+                    Dimension::builder()
+                        .name("ClusterName")
+                        .value(cluster)
+                        .build(),
+                )
+                .dimensions(
+                    Dimension::builder()
+                        .name("ServiceName")
+                        .value("aion-backend")
+                        .build(),
+                )
+                .value(value)
+                .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                    std::time::SystemTime::now() - std::time::Duration::from_secs(30),
+                ))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn desired(ctx: &AwsContext, cluster: &str) -> i32 {
+    ctx.ecs()
+        .describe_services()
+        .cluster(cluster)
+        .services("aion-backend")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .desired_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ecs_service_scales_out_on_its_cloudwatch_cpu_through_throttling() {
+    let direct = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let cluster = ecs_service(&direct, 2).await;
+    put_cpu(&direct, &cluster, 140.0).await;
+    // CloudWatch throttles the first reads twice (its metrics go through the proxy; ECS does
+    // not, since both protocols post to `/`): the SDK's retries absorb it.
+    let proxy = FaultProxy::start(&emulators::moto_url()).await;
+    proxy.inject("", 2, Fault::aws_query_throttling());
+    let throttled = AwsContext::for_endpoint(&proxy.url(), "us-east-1").await;
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[scaling.services]]
+name = "backend"
+compute = "ecs"
+cluster = "{cluster}"
+service = "aion-backend"
+min = 2
+max = 10
+targets = {{ cpu = 70 }}
+"#,
+        state.path().display()
+    );
+    let config = Config::parse("test.toml", &text).unwrap();
+    let mut services = Services::build(config, &Clouds::with_aws(direct.clone()))
+        .await
+        .unwrap();
+    services.metrics.insert(
+        "backend".into(),
+        std::sync::Arc::new(twincloud_aws::CloudWatchEcsMetrics::new(
+            &throttled, &cluster,
+        )),
+    );
+    let inv = Invoker::new(Box::new(Scaling), services, false);
+    let ev = serde_json::json!({"twincloud": "schedule", "name": "scaling", "id": "tick-1"});
+    let r = inv.handle_json(ev.to_string().as_bytes()).await.unwrap();
+    assert!(
+        r.notes_text().contains("cpu at 140.0"),
+        "{}",
+        r.notes_text()
+    );
+    assert_eq!(desired(&direct, &cluster).await, 4);
+    assert!(proxy.stats().faulted >= 2);
+}
