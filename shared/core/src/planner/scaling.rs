@@ -144,6 +144,11 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
     let current = i.current;
 
     let (mut want, mut why) = match i.role {
+        // A switch is moving traffic here: take the active side's whole capacity before it lands.
+        Role::Standby { active_capacity } if i.switching => (
+            active_capacity,
+            format!("a switch is in flight: the standby takes the active side's {active_capacity}"),
+        ),
         Role::Standby { active_capacity } => {
             let warm = instances(p.warm_fraction * f64::from(active_capacity));
             (

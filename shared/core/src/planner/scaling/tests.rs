@@ -111,6 +111,11 @@ fn the_standby_follows_a_share_of_the_active_side() {
     assert_eq!(d.set, Some(6), "10 wanted, 4 per step: {}", d.reason);
     i.role = Role::Standby { active_capacity: 4 };
     assert_eq!(decide(&i).set, None, "never below min 2");
+    // A switch in flight to it: the standby takes the active side's whole capacity.
+    i.role = Role::Standby { active_capacity: 5 };
+    i.switching = true;
+    let d = decide(&i);
+    assert_eq!(d.set, Some(5), "{}", d.reason);
 }
 
 #[test]
