@@ -11,6 +11,7 @@ use crate::error::classify;
 #[derive(Debug, Clone)]
 pub struct EcsCompute {
     client: aws_sdk_ecs::Client,
+    autoscaling: aws_sdk_applicationautoscaling::Client,
     cluster: String,
     max: Option<u32>,
 }
@@ -20,9 +21,16 @@ impl EcsCompute {
     pub fn new(ctx: &AwsContext, cluster: &str, max: Option<u32>) -> Self {
         EcsCompute {
             client: ctx.ecs(),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(ctx.sdk()),
             cluster: cluster.into(),
             max,
         }
+    }
+
+    /// The service's Application Auto Scaling resource id.
+    fn resource_id(&self, service: &str) -> String {
+        let cluster = self.cluster.rsplit('/').next().unwrap_or(&self.cluster);
+        format!("service/{cluster}/{service}")
     }
 
     fn permanent(&self, message: String) -> PortError {
@@ -97,5 +105,47 @@ impl Compute for EcsCompute {
                 }
             })?;
         Ok(())
+    }
+
+    /// Where the service has an Application Auto Scaling target, twincloud does not fight it:
+    /// the target's minimum becomes the desired count (its maximum rises to it if need be), so
+    /// the autoscaler works above the floor twincloud sets, and the count is set now as well.
+    async fn set_desired_explained(
+        &self,
+        service: &str,
+        desired: u32,
+    ) -> Result<Option<String>, PortError> {
+        use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+        let id = self.resource_id(service);
+        let what = |op: &str| format!("Application Auto Scaling {op} `{id}`");
+        let targets = self
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_ids(&id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .send()
+            .await
+            .map_err(|e| classify(&what("describe"), e))?;
+        let Some(t) = targets.scalable_targets().first() else {
+            return self.set_desired(service, desired).await.map(|()| None);
+        };
+        let n = i32::try_from(desired)
+            .map_err(|_| self.permanent(format!("desired count {desired} is out of range")))?;
+        let max = t.max_capacity().max(n);
+        self.autoscaling
+            .register_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(&id)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .min_capacity(n)
+            .max_capacity(max)
+            .send()
+            .await
+            .map_err(|e| classify(&what("register"), e))?;
+        self.set_desired(service, desired).await?;
+        Ok(Some(format!(
+            "the service has an Application Auto Scaling target: its minimum is now {desired} (maximum {max}), adjusted rather than fought"
+        )))
     }
 }

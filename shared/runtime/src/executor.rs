@@ -410,9 +410,8 @@ async fn run_once(
             desired,
         } => match services.compute.get(endpoint) {
             Some(c) => c
-                .set_desired(service, *desired)
+                .set_desired_explained(service, *desired)
                 .await
-                .map(|()| None)
                 .map_err(|e| (e.message, e.retry)),
             None => Err((
                 format!("no compute configured for endpoint `{endpoint}`"),

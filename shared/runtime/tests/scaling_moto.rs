@@ -135,3 +135,62 @@ targets = {{ cpu = 70 }}
     assert_eq!(desired(&direct, &cluster).await, 4);
     assert!(proxy.stats().faulted >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_an_application_auto_scaling_target_gets_its_minimum_adjusted() {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let ctx = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let cluster = ecs_service(&ctx, 2).await;
+    put_cpu(&ctx, &cluster, 140.0).await;
+    let aas = aws_sdk_applicationautoscaling::Client::new(ctx.sdk());
+    let id = format!("service/{cluster}/aion-backend");
+    aas.register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&id)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .min_capacity(2)
+        .max_capacity(10)
+        .send()
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[scaling.services]]
+name = "backend"
+compute = "ecs"
+cluster = "{cluster}"
+service = "aion-backend"
+min = 2
+max = 10
+targets = {{ cpu = 70 }}
+"#,
+        state.path().display()
+    );
+    let config = Config::parse("test.toml", &text).unwrap();
+    let services = Services::build(config, &Clouds::with_aws(ctx.clone()))
+        .await
+        .unwrap();
+    let inv = Invoker::new(Box::new(Scaling), services, false);
+    let ev = serde_json::json!({"twincloud": "schedule", "name": "scaling", "id": "tick-1"});
+    let r = inv.handle_json(ev.to_string().as_bytes()).await.unwrap();
+    assert!(
+        r.to_text()
+            .contains("Application Auto Scaling target: its minimum is now 4"),
+        "{}",
+        r.to_text()
+    );
+    let t = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_ids(&id)
+        .send()
+        .await
+        .unwrap();
+    let t = &t.scalable_targets()[0];
+    assert_eq!((t.min_capacity(), t.max_capacity()), (4, 10));
+    assert_eq!(desired(&ctx, &cluster).await, 4);
+}

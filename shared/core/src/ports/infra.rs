@@ -26,6 +26,16 @@ pub trait Compute: Send + Sync {
     async fn scale(&self, service: &str) -> Result<ServiceScale, PortError>;
     /// Sets the desired (minimum) instance count. Refuses a count above the service's maximum.
     async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError>;
+
+    /// [`Compute::set_desired`], with a word on how it was done when that is worth saying (an
+    /// autoscaler of the platform adjusted rather than fought).
+    async fn set_desired_explained(
+        &self,
+        service: &str,
+        desired: u32,
+    ) -> Result<Option<String>, PortError> {
+        self.set_desired(service, desired).await.map(|()| None)
+    }
 }
 
 /// Where traffic goes: Route 53, Cloud DNS, Cloudflare, a local record.

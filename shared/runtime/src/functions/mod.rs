@@ -133,6 +133,8 @@ pub const FAILOVER: FunctionSpec = FunctionSpec {
     aws_actions: &[
         "ecs:DescribeServices",
         "ecs:UpdateService",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
         "route53:ChangeResourceRecordSets",
         "route53:ListResourceRecordSets",
         "route53:GetChange",
@@ -194,6 +196,8 @@ pub const SCALING: FunctionSpec = FunctionSpec {
     aws_actions: &[
         "ecs:DescribeServices",
         "ecs:UpdateService",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
         "cloudwatch:GetMetricData",
     ],
     make: || Box::new(scaling::Scaling),
