@@ -227,10 +227,10 @@ fn demo_runs_on_the_local_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 18);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 20);
     // 3 notifier messages, the failover and failback reports, one backup summary (the
-    // redelivered schedule sends none).
-    assert_eq!(v["messages_sent"], 6);
+    // redelivered schedule sends none), the scale-out and scale-in notices.
+    assert_eq!(v["messages_sent"], 8);
 }
 
 #[tokio::test]

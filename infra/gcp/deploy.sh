@@ -112,6 +112,10 @@ case "$fn" in
       gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
         --member "serviceAccount:${runtime_sa}" --role roles/run.developer >/dev/null
     done
+    if [ "$fn" = scaling ]; then # Cloud Run load: Cloud Monitoring has no finer grant than the project's
+      gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${runtime_sa}" \
+        --role roles/monitoring.viewer --condition None >/dev/null
+    fi
     if [ "$fn" = failover ] && [ -n "${DNS_ZONE:-}" ]; then # the Cloud DNS zone of the failover record
       gcloud dns managed-zones add-iam-policy-binding "$DNS_ZONE" \
         --member "serviceAccount:${runtime_sa}" --role roles/dns.admin >/dev/null

@@ -3,6 +3,7 @@
 
 mod backup;
 mod failover;
+mod scaling;
 mod sync;
 
 use std::path::Path;
@@ -126,6 +127,10 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         eprintln!("error in the backup demo: {e}");
         return 1;
     }
+    if let Err(e) = scaling::run(dir, json, &mut reports).await {
+        eprintln!("error in the scaling demo: {e}");
+        return 1;
+    }
     let outbox = dir.join("outbox/outbox.jsonl");
     let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
     if json {
@@ -146,7 +151,7 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
-        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's and the backup's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's and the scaling's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
         dir.display(),

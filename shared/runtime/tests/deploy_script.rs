@@ -157,3 +157,22 @@ fn federation_admits_only_the_stacks_roles_and_writes_a_credential_config() {
     assert!(calls.contains("create-cred-config"));
     assert!(calls.contains("--aws"));
 }
+
+#[test]
+fn scaling_may_scale_its_services_and_read_their_load_only() {
+    let calls = deploy(
+        "scaling",
+        &[("RUN_SERVICES", "aion-backend"), ("SCHEDULE", "* * * * *")],
+    );
+    assert!(calls.iter().any(
+        |c| c.contains("run services add-iam-policy-binding aion-backend")
+            && c.contains("roles/run.developer")
+    ));
+    assert!(calls.iter().any(|c| c.contains("roles/monitoring.viewer")));
+    assert!(!calls.iter().any(|c| c.contains("dns managed-zones")));
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("scheduler jobs create http twincloud-scaling-schedule"))
+    );
+}
