@@ -1,5 +1,6 @@
 //! ECS service load from CloudWatch: `GetMetricData` on `AWS/ECS` (CPUUtilization,
-//! MemoryUtilization by ClusterName and ServiceName), averaged over the last five minutes.
+//! MemoryUtilization by ClusterName and ServiceName) and, with a target group, the ALB's
+//! `RequestCountPerTarget`, averaged over the last five minutes.
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::types::{Dimension, Metric as CwMetric, MetricDataQuery, MetricStat};
@@ -19,6 +20,7 @@ const PERIOD_SECS: i32 = 60;
 pub struct CloudWatchEcsMetrics {
     client: aws_sdk_cloudwatch::Client,
     cluster: String,
+    target_group: Option<String>,
 }
 
 impl CloudWatchEcsMetrics {
@@ -27,16 +29,47 @@ impl CloudWatchEcsMetrics {
         CloudWatchEcsMetrics {
             client: aws_sdk_cloudwatch::Client::new(ctx.sdk()),
             cluster: cluster.rsplit('/').next().unwrap_or(cluster).to_owned(),
+            target_group: None,
         }
+    }
+
+    /// With the ALB target group whose `RequestCountPerTarget` is the requests per instance.
+    pub fn with_target_group(mut self, target_group: Option<&str>) -> Self {
+        self.target_group = target_group.map(str::to_owned);
+        self
     }
 }
 
-fn metric_name(m: Metric) -> Option<&'static str> {
-    match m {
-        Metric::Cpu => Some("CPUUtilization"),
-        Metric::Memory => Some("MemoryUtilization"),
-        // ALB RequestCountPerTarget needs the target group, which the policy does not name.
-        Metric::RequestsPerInstance => None,
+/// Where a metric lives: namespace, name, dimensions, statistic.
+struct Source {
+    namespace: &'static str,
+    name: &'static str,
+    dimensions: Vec<(&'static str, String)>,
+    stat: &'static str,
+}
+
+impl CloudWatchEcsMetrics {
+    fn source(&self, m: Metric, service: &str) -> Option<Source> {
+        let ecs = |name| Source {
+            namespace: "AWS/ECS",
+            name,
+            dimensions: vec![
+                ("ClusterName", self.cluster.clone()),
+                ("ServiceName", service.to_owned()),
+            ],
+            stat: "Average",
+        };
+        match m {
+            Metric::Cpu => Some(ecs("CPUUtilization")),
+            Metric::Memory => Some(ecs("MemoryUtilization")),
+            // Requests each target got in a minute: the ALB's own per-target count.
+            Metric::RequestsPerInstance => self.target_group.as_ref().map(|tg| Source {
+                namespace: "AWS/ApplicationELB",
+                name: "RequestCountPerTarget",
+                dimensions: vec![("TargetGroup", tg.clone())],
+                stat: "Sum",
+            }),
+        }
     }
 }
 
@@ -47,9 +80,9 @@ impl Metrics for CloudWatchEcsMetrics {
         service: &str,
         metrics: &[Metric],
     ) -> Result<Vec<(Metric, f64)>, PortError> {
-        let wanted: Vec<(Metric, &str)> = metrics
+        let wanted: Vec<(Metric, Source)> = metrics
             .iter()
-            .filter_map(|m| metric_name(*m).map(|n| (*m, n)))
+            .filter_map(|m| self.source(*m, service).map(|s| (*m, s)))
             .collect();
         if wanted.is_empty() {
             return Ok(vec![]);
@@ -57,30 +90,20 @@ impl Metrics for CloudWatchEcsMetrics {
         let queries: Vec<MetricDataQuery> = wanted
             .iter()
             .enumerate()
-            .map(|(i, (_, name))| {
-                let metric = CwMetric::builder()
-                    .namespace("AWS/ECS")
-                    .metric_name(*name)
-                    .dimensions(
-                        Dimension::builder()
-                            .name("ClusterName")
-                            .value(&self.cluster)
-                            .build(),
-                    )
-                    .dimensions(
-                        Dimension::builder()
-                            .name("ServiceName")
-                            .value(service)
-                            .build(),
-                    )
-                    .build();
+            .map(|(i, (_, src))| {
+                let mut metric = CwMetric::builder()
+                    .namespace(src.namespace)
+                    .metric_name(src.name);
+                for (k, v) in &src.dimensions {
+                    metric = metric.dimensions(Dimension::builder().name(*k).value(v).build());
+                }
                 MetricDataQuery::builder()
                     .id(format!("m{i}"))
                     .metric_stat(
                         MetricStat::builder()
-                            .metric(metric)
+                            .metric(metric.build())
                             .period(PERIOD_SECS)
-                            .stat("Average")
+                            .stat(src.stat)
                             .build(),
                     )
                     .return_data(true)

@@ -1,6 +1,6 @@
 //! Cloud Run service load from Cloud Monitoring: `projects.timeSeries.list` of the container CPU
-//! and memory utilisation distributions, their median per minute, averaged over the service's
-//! revisions and the last five minutes.
+//! and memory utilisation distributions (their median per minute, averaged over the service's
+//! revisions and the last five minutes), and the request rate over the instance count.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -45,14 +45,10 @@ struct TypedValue {
     double_value: Option<f64>,
 }
 
-fn metric_type(m: Metric) -> Option<&'static str> {
-    match m {
-        Metric::Cpu => Some("run.googleapis.com/container/cpu/utilizations"),
-        Metric::Memory => Some("run.googleapis.com/container/memory/utilizations"),
-        // Requests per instance would divide request_count by instance_count: not read yet.
-        Metric::RequestsPerInstance => None,
-    }
-}
+const CPU: &str = "run.googleapis.com/container/cpu/utilizations";
+const MEMORY: &str = "run.googleapis.com/container/memory/utilizations";
+const REQUESTS: &str = "run.googleapis.com/request_count";
+const INSTANCES: &str = "run.googleapis.com/container/instance_count";
 
 impl CloudMonitoringRunMetrics {
     /// Metrics of the Cloud Run services of `project` / `region`.
@@ -64,7 +60,15 @@ impl CloudMonitoringRunMetrics {
         }
     }
 
-    async fn one(&self, service: &str, metric_type: &str) -> Result<Option<f64>, PortError> {
+    /// The mean over the window of `metric_type`, aligned per minute with `aligner` and summed
+    /// or averaged across revisions with `reducer`.
+    async fn one(
+        &self,
+        service: &str,
+        metric_type: &str,
+        aligner: &str,
+        reducer: &str,
+    ) -> Result<Option<f64>, PortError> {
         let token = self.ctx.token().await?;
         let url = format!(
             "{}/v3/projects/{}/timeSeries",
@@ -88,11 +92,8 @@ impl CloudMonitoringRunMetrics {
                 end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             ),
             ("aggregation.alignmentPeriod", "60s".to_owned()),
-            (
-                "aggregation.perSeriesAligner",
-                "ALIGN_PERCENTILE_50".to_owned(),
-            ),
-            ("aggregation.crossSeriesReducer", "REDUCE_MEAN".to_owned()),
+            ("aggregation.perSeriesAligner", aligner.to_owned()),
+            ("aggregation.crossSeriesReducer", reducer.to_owned()),
             ("view", "FULL".to_owned()),
         ];
         let (resp, _) = self
@@ -127,10 +128,35 @@ impl CloudMonitoringRunMetrics {
         if values.is_empty() {
             return Ok(None);
         }
-        // Utilisations are fractions: as percent, like the targets.
-        Ok(Some(
-            values.iter().sum::<f64>() / values.len() as f64 * 100.0,
-        ))
+        let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        Ok(Some(values.iter().sum::<f64>() / f64::from(count)))
+    }
+
+    async fn utilisation(
+        &self,
+        service: &str,
+        metric_type: &str,
+    ) -> Result<Option<f64>, PortError> {
+        // A distribution per minute: its median, averaged across revisions; a fraction, as percent.
+        Ok(self
+            .one(service, metric_type, "ALIGN_PERCENTILE_50", "REDUCE_MEAN")
+            .await?
+            .map(|v| v * 100.0))
+    }
+
+    /// Requests a minute per instance: the request rate over the instances serving.
+    async fn requests_per_instance(&self, service: &str) -> Result<Option<f64>, PortError> {
+        let Some(rate) = self
+            .one(service, REQUESTS, "ALIGN_RATE", "REDUCE_SUM")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let instances = self
+            .one(service, INSTANCES, "ALIGN_MEAN", "REDUCE_SUM")
+            .await?
+            .filter(|n| *n > 0.0);
+        Ok(instances.map(|n| rate * 60.0 / n))
     }
 }
 
@@ -143,9 +169,12 @@ impl Metrics for CloudMonitoringRunMetrics {
     ) -> Result<Vec<(Metric, f64)>, PortError> {
         let mut out = Vec::new();
         for m in metrics {
-            if let Some(t) = metric_type(*m)
-                && let Some(v) = self.one(service, t).await?
-            {
+            let v = match m {
+                Metric::Cpu => self.utilisation(service, CPU).await?,
+                Metric::Memory => self.utilisation(service, MEMORY).await?,
+                Metric::RequestsPerInstance => self.requests_per_instance(service).await?,
+            };
+            if let Some(v) = v {
                 out.push((*m, v));
             }
         }

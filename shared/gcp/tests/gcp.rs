@@ -337,7 +337,12 @@ async fn pubsub_conforms() {
 async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
     let fake = DiscoveryFake::start("monitoring.v3", |call| {
         let cpu = call.query.contains("cpu%2Futilizations");
-        let points = if cpu {
+        let value = |v: f64| json!([{"interval": {"endTime": "2026-11-30T10:01:00Z"}, "value": {"doubleValue": v}}]);
+        let points = if call.query.contains("request_count") {
+            value(2.0)
+        } else if call.query.contains("instance_count") {
+            value(4.0)
+        } else if cpu {
             json!([{"interval": {"endTime": "2026-11-30T10:01:00Z"}, "value": {"doubleValue": 0.9}},
                    {"interval": {"endTime": "2026-11-30T10:00:00Z"}, "value": {"doubleValue": 0.7}}])
         } else {
@@ -354,12 +359,15 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
         &[
             twincloud_core::config::Metric::Cpu,
             twincloud_core::config::Metric::Memory,
+            twincloud_core::config::Metric::RequestsPerInstance,
         ],
     )
     .await
     .unwrap();
-    assert_eq!(r.len(), 1, "no memory points: left out, not zero: {r:?}");
+    assert_eq!(r.len(), 2, "no memory points: left out, not zero: {r:?}");
     assert!((r[0].1 - 80.0).abs() < 1e-9, "{r:?}");
+    // 2 requests a second over 4 instances: 30 a minute each.
+    assert!((r[1].1 - 30.0).abs() < 1e-9, "{r:?}");
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
     let calls = fake.calls();
     assert_eq!(calls[0].method, "monitoring.projects.timeSeries.list");

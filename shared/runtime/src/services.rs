@@ -220,7 +220,8 @@ impl Services {
                         Arc::new(twincloud_local::LocalMetrics::new(&local_dir))
                     }
                     ComputeTarget::Ecs { cluster, .. } => Arc::new(
-                        twincloud_aws::CloudWatchEcsMetrics::new(clouds.aws().await, cluster),
+                        twincloud_aws::CloudWatchEcsMetrics::new(clouds.aws().await, cluster)
+                            .with_target_group(svc.target_group.as_deref()),
                     ),
                     ComputeTarget::CloudRun {
                         project, region, ..

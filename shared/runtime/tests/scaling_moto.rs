@@ -194,3 +194,42 @@ targets = {{ cpu = 70 }}
     assert_eq!((t.min_capacity(), t.max_capacity()), (4, 10));
     assert_eq!(desired(&ctx, &cluster).await, 4);
 }
+
+#[tokio::test]
+async fn requests_per_instance_come_from_the_target_groups_request_count_per_target() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    use twincloud_core::config::Metric;
+    let ctx = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let tg = format!("targetgroup/{}/73e2d6bc24d8a067", unique("aion-api"));
+    for (ago, v) in [(90, 400.0), (30, 600.0)] {
+        aws_sdk_cloudwatch::Client::new(ctx.sdk())
+            .put_metric_data()
+            .namespace("AWS/ApplicationELB")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("RequestCountPerTarget")
+                    .dimensions(Dimension::builder().name("TargetGroup").value(&tg).build())
+                    .value(v)
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                        std::time::SystemTime::now() - std::time::Duration::from_secs(ago),
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let m = twincloud_aws::CloudWatchEcsMetrics::new(&ctx, "aion").with_target_group(Some(&tg));
+    let r = twincloud_core::ports::Metrics::readings(
+        &m,
+        "aion-backend",
+        &[Metric::RequestsPerInstance],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        (r[0].1 - 500.0).abs() < 1e-9,
+        "the per-minute sums averaged: {r:?}"
+    );
+}

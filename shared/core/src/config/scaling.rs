@@ -121,6 +121,9 @@ pub struct ScalingService {
     pub max_step: u32,
     /// As standby: this share of the active side's capacity.
     pub warm_fraction: f64,
+    /// ECS: the ALB target group whose `RequestCountPerTarget` is the requests per instance
+    /// (`targetgroup/NAME/ID`).
+    pub target_group: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +159,8 @@ struct RawService {
     max_step: Option<u32>,
     #[serde(default)]
     warm_fraction: Option<f64>,
+    #[serde(default)]
+    target_group: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +207,7 @@ const SERVICE_KEYS: &[&str] = &[
     "stabilization_secs",
     "max_step",
     "warm_fraction",
+    "target_group",
 ];
 
 /// Checks `[scaling]`, reporting every problem at its service's line; `endpoints` are the
@@ -345,6 +351,22 @@ fn service(
             "`warm_fraction` = {warm_fraction} is not within 0–1"
         ));
     }
+    let is_ecs = matches!(compute, ComputeTarget::Ecs { .. });
+    if let Some(tg) = &r.target_group
+        && (!is_ecs || !tg.starts_with("targetgroup/"))
+    {
+        here(format!(
+            "`target_group` = `{tg}`: an ECS service's ALB target group, `targetgroup/NAME/ID`"
+        ));
+    }
+    if is_ecs
+        && r.target_group.is_none()
+        && targets
+            .iter()
+            .any(|(m, _)| *m == Metric::RequestsPerInstance)
+    {
+        here("target `requests_per_instance` on ECS needs `target_group` (the ALB target group whose RequestCountPerTarget it reads)".into());
+    }
     let window = |v, default, key| bounded(v, default, 0..=limits::MAX_WINDOW_SECS, key, &here);
     Some(ScalingService {
         name: r.name,
@@ -361,5 +383,6 @@ fn service(
         stabilization_secs: window(r.stabilization_secs, 300, "stabilization_secs"),
         max_step: bounded(r.max_step, 10, 1..=limits::MAX_INSTANCES, "max_step", &here),
         warm_fraction: warm_fraction.clamp(0.0, 1.0),
+        target_group: r.target_group,
     })
 }

@@ -461,3 +461,30 @@ max_age_hours = 0
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+#[test]
+fn scaling_mistakes_are_reported() {
+    let text = r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "api"
+compute = "ecs"
+cluster = "aion"
+service = "api"
+min = 0
+max = 10
+targets = { requests_per_instance = 1000 }
+schedules = [{ cron = "0 8 * * MON-FRI", hours = 10, timezone = "Mars/Olympus", min = 4 }]
+endpoint = "nowhere"
+"#;
+    let e = Config::parse("x.toml", text).unwrap_err().to_string();
+    for want in [
+        "`min` = 0 needs `scale_to_zero = true`",
+        "needs `target_group`",
+        "is not an IANA time zone",
+        "`endpoint` = `nowhere` is not a failover endpoint",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}
