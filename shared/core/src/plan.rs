@@ -133,6 +133,15 @@ pub enum Operation {
         /// Instances.
         desired: u32,
     },
+    /// Set a service's own maximum instance count (Cloud Run), where the platform has one.
+    SetMax {
+        /// Compute key the service belongs to.
+        endpoint: String,
+        /// Service name.
+        service: String,
+        /// Most instances.
+        max: u32,
+    },
     /// Wait until a service has `desired` ready instances, or fail after `timeout_secs`.
     WaitReady {
         /// Failover endpoint the service belongs to.
@@ -170,6 +179,9 @@ impl Operation {
             Operation::SetDesired {
                 service, desired, ..
             } => format!("scale `{service}` to {desired}"),
+            Operation::SetMax { service, max, .. } => {
+                format!("set the maximum of `{service}` to {max}")
+            }
             Operation::WaitReady {
                 service, desired, ..
             } => format!("wait for {desired} ready instance(s) of `{service}`"),

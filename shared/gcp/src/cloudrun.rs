@@ -127,7 +127,11 @@ impl Compute for CloudRunCompute {
         Ok(ServiceScale {
             desired,
             ready: if ready { desired } else { 0 },
-            max: s.template.scaling.max_instance_count,
+            max: s
+                .scaling
+                .as_ref()
+                .and_then(|x| x.max_instance_count)
+                .or(s.template.scaling.max_instance_count),
         })
     }
 
@@ -164,5 +168,29 @@ impl Compute for CloudRunCompute {
                 )
             })?;
         Ok(())
+    }
+
+    async fn set_max(&self, service: &str, max: u32) -> Result<bool, PortError> {
+        let token = self.ctx.token().await?;
+        let url = format!("{}?updateMask=scaling.maxInstanceCount", self.url(service));
+        let body = serde_json::json!({"scaling": {"maxInstanceCount": max}});
+        self.ctx
+            .retry()
+            .send(|| {
+                self.ctx
+                    .authorized(
+                        self.ctx.request(reqwest::Method::PATCH, &url),
+                        token.as_deref(),
+                    )
+                    .json(&body)
+            })
+            .await
+            .map_err(|f| {
+                PortError::new(
+                    format!("Cloud Run update of `{service}`: {}", f.message),
+                    f.retry,
+                )
+            })?;
+        Ok(true)
     }
 }

@@ -198,6 +198,10 @@ async fn cloud_run_fake() -> DiscoveryFake {
         };
         match call.method.as_str() {
             "run.projects.locations.services.get" => (200, svc.clone()),
+            "run.projects.locations.services.patch" if call.query == "updateMask=scaling.maxInstanceCount" => {
+                svc["scaling"]["maxInstanceCount"] = call.body["scaling"]["maxInstanceCount"].clone();
+                (200, json!({"name": "projects/aion-prod/locations/us-central1/operations/op-2", "done": true}))
+            }
             "run.projects.locations.services.patch" => {
                 assert_eq!(call.query, "updateMask=scaling.minInstanceCount", "only the minimum changes");
                 svc["scaling"]["minInstanceCount"] = call.body["scaling"]["minInstanceCount"].clone();
@@ -231,6 +235,10 @@ async fn cloud_run_compute_conforms_with_valid_api_calls() {
         (2, 0),
         "a revision still starting is not ready"
     );
+    // The service-level maximum (Admin API v2 `scaling.maxInstanceCount`) is set and read back.
+    assert!(c.set_max("aion-backend", 40).await.unwrap());
+    assert_eq!(c.scale("aion-backend").await.unwrap().max, Some(40));
+    assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
 }
 
 /// A Cloud DNS fake: record sets, atomic changes whose deletions must match what is there.

@@ -418,6 +418,21 @@ async fn run_once(
                 Retry::Permanent,
             )),
         },
+        Operation::SetMax {
+            endpoint,
+            service,
+            max,
+        } => match services.compute.get(endpoint) {
+            Some(c) => c
+                .set_max(service, *max)
+                .await
+                .map(|set| (!set).then(|| "the platform has no maximum of its own".to_owned()))
+                .map_err(|e| (e.message, e.retry)),
+            None => Err((
+                format!("no compute configured for `{endpoint}`"),
+                Retry::Permanent,
+            )),
+        },
         Operation::WaitReady {
             endpoint,
             service,

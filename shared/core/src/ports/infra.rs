@@ -27,6 +27,13 @@ pub trait Compute: Send + Sync {
     /// Sets the desired (minimum) instance count. Refuses a count above the service's maximum.
     async fn set_desired(&self, service: &str, desired: u32) -> Result<(), PortError>;
 
+    /// Sets the service's own maximum instance count, where the platform has one (Cloud Run's
+    /// `maxInstanceCount`); `Ok(false)` where it has none (ECS: twincloud's policy is the bound).
+    async fn set_max(&self, service: &str, max: u32) -> Result<bool, PortError> {
+        let _ = (service, max);
+        Ok(false)
+    }
+
     /// [`Compute::set_desired`], with a word on how it was done when that is worth saying (an
     /// autoscaler of the platform adjusted rather than fought).
     async fn set_desired_explained(

@@ -163,7 +163,8 @@ async fn evaluate(
         RunError::Config(format!("no compute for scaling service `{}`", svc.name))
     })?;
     let service = svc.compute.service();
-    let current = compute.scale(service).await?.desired;
+    let scale = compute.scale(service).await?;
+    let current = scale.desired;
     let mut notes = Vec::new();
     let wanted: Vec<_> = svc.targets.iter().map(|(m, _)| *m).collect();
     let readings = match services.metrics.get(&svc.name) {
@@ -209,6 +210,28 @@ async fn evaluate(
         serde_json::to_value(&d.record).unwrap_or_default(),
         format!("claim the scaling decision of `{}`", svc.name),
     ));
+    // Cloud Run has a maximum of its own: it follows the policy's (and the cap), so that the
+    // platform's autoscaler never goes beyond what twincloud allows.
+    let bound = svc.max.min(cap.unwrap_or(u32::MAX)).max(svc.min);
+    if matches!(
+        svc.compute,
+        twincloud_core::config::ComputeTarget::CloudRun { .. }
+    ) && scale.max != Some(bound)
+    {
+        plan.actions.push(Action {
+            id: format!("max-{}-{bound}", svc.name),
+            reason: format!(
+                "the service's own maximum follows the policy ({bound}, was {})",
+                scale.max.map_or("unset".to_owned(), |m| m.to_string())
+            ),
+            depends_on: None,
+            op: Operation::SetMax {
+                endpoint: key.clone(),
+                service: service.to_owned(),
+                max: bound,
+            },
+        });
+    }
     if let Some(n) = d.set {
         plan.actions.push(Action {
             id: format!("scale-{}", svc.name),
@@ -222,12 +245,13 @@ async fn evaluate(
         });
     }
     let exec = execute(services, plan, inv.dry_run, now).await?;
+    let scaled = format!("scale-{}", svc.name);
     let changed = d.set.filter(|_| {
         !exec.superseded
             && exec
                 .actions
-                .first()
-                .is_some_and(|a| matches!(a.outcome, crate::Outcome::Done { .. }))
+                .iter()
+                .any(|a| a.id == scaled && matches!(a.outcome, crate::Outcome::Done { .. }))
     });
     let mut out = vec![exec];
     if let Some(n) = changed {
