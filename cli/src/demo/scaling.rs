@@ -6,7 +6,8 @@ use std::path::Path;
 
 use twincloud_core::Config;
 use twincloud_core::config::Metric;
-use twincloud_local::{LocalCompute, LocalMetrics};
+use twincloud_core::signal::AlarmState;
+use twincloud_local::{LocalAlarms, LocalCompute, LocalMetrics};
 use twincloud_runtime::functions::scaling::Scaling;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
@@ -56,6 +57,11 @@ pub async fn run(
         .set("aion-api", &[(Metric::Cpu, 72.0)])
         .await
         .map_err(err)?;
+    // The alarm really is in ALARM: the function asks before it steps.
+    LocalAlarms::new(dir)
+        .set("aion-api-cpu-high", AlarmState::Alarm)
+        .await
+        .map_err(err)?;
     let services = Services::build(config(dir)?, &Clouds::default())
         .await
         .map_err(|e| e.to_string())?;
@@ -65,7 +71,7 @@ pub async fn run(
     alarm["id"] = "demo-scaling-alarm".into();
     super::tick(
         &invoker,
-        "18. CPU alarm on aion-api (its step adds 2): scaled out from 2 to 4, one notice.",
+        "18. CPU alarm on aion-api (its step adds 2), confirmed in ALARM with the provider: scaled out from 2 to 4, one notice.",
         &alarm,
         json,
         reports,

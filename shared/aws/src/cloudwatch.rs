@@ -137,3 +137,52 @@ impl Metrics for CloudWatchEcsMetrics {
         Ok(readings)
     }
 }
+
+/// CloudWatch alarm states (`DescribeAlarms`).
+#[derive(Debug, Clone)]
+pub struct CloudWatchAlarms {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchAlarms {
+    /// The alarms of the context's account and region.
+    pub fn new(ctx: &AwsContext) -> Self {
+        CloudWatchAlarms {
+            client: aws_sdk_cloudwatch::Client::new(ctx.sdk()),
+        }
+    }
+}
+
+#[async_trait]
+impl twincloud_core::ports::AlarmStates for CloudWatchAlarms {
+    async fn state(
+        &self,
+        alarm: &str,
+    ) -> Result<Option<twincloud_core::signal::AlarmState>, PortError> {
+        use aws_sdk_cloudwatch::types::StateValue;
+        use twincloud_core::signal::AlarmState;
+        let out = self
+            .client
+            .describe_alarms()
+            .alarm_names(alarm)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("cloudwatch:DescribeAlarms `{alarm}`"), e))?;
+        let state = out
+            .metric_alarms()
+            .iter()
+            .find(|a| a.alarm_name() == Some(alarm))
+            .and_then(|a| a.state_value().cloned())
+            .or_else(|| {
+                out.composite_alarms()
+                    .iter()
+                    .find(|a| a.alarm_name() == Some(alarm))
+                    .and_then(|a| a.state_value().cloned())
+            });
+        Ok(state.map(|s| match s {
+            StateValue::Alarm => AlarmState::Alarm,
+            StateValue::Ok => AlarmState::Ok,
+            _ => AlarmState::InsufficientData,
+        }))
+    }
+}

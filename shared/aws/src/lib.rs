@@ -13,7 +13,7 @@ mod s3;
 mod secrets;
 mod web_identity;
 
-pub use cloudwatch::CloudWatchEcsMetrics;
+pub use cloudwatch::{CloudWatchAlarms, CloudWatchEcsMetrics};
 pub use context::AwsContext;
 pub use ecs::EcsCompute;
 pub use error::classify;

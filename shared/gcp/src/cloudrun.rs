@@ -73,6 +73,31 @@ impl CloudRunCompute {
         )
     }
 
+    /// Sets one service-level `scaling` field, and only that one (the update mask).
+    async fn patch_scaling(&self, service: &str, field: &str, value: u32) -> Result<(), PortError> {
+        let token = self.ctx.token().await?;
+        let url = format!("{}?updateMask=scaling.{field}", self.url(service));
+        let body = serde_json::json!({ "scaling": { field: value } });
+        self.ctx
+            .retry()
+            .send(|| {
+                self.ctx
+                    .authorized(
+                        self.ctx.request(reqwest::Method::PATCH, &url),
+                        token.as_deref(),
+                    )
+                    .json(&body)
+            })
+            .await
+            .map_err(|f| {
+                PortError::new(
+                    format!("Cloud Run update of `{service}`: {}", f.message),
+                    f.retry,
+                )
+            })?;
+        Ok(())
+    }
+
     async fn get(&self, service: &str) -> Result<Service, PortError> {
         let token = self.ctx.token().await?;
         let url = self.url(service);
@@ -147,50 +172,12 @@ impl Compute for CloudRunCompute {
                 "Cloud Run service `{service}`: desired {desired} is above its maximum of {max}"
             )));
         }
-        let token = self.ctx.token().await?;
-        let url = format!("{}?updateMask=scaling.minInstanceCount", self.url(service));
-        let body = serde_json::json!({"scaling": {"minInstanceCount": desired}});
-        self.ctx
-            .retry()
-            .send(|| {
-                self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::PATCH, &url),
-                        token.as_deref(),
-                    )
-                    .json(&body)
-            })
+        self.patch_scaling(service, "minInstanceCount", desired)
             .await
-            .map_err(|f| {
-                PortError::new(
-                    format!("Cloud Run update of `{service}`: {}", f.message),
-                    f.retry,
-                )
-            })?;
-        Ok(())
     }
 
     async fn set_max(&self, service: &str, max: u32) -> Result<bool, PortError> {
-        let token = self.ctx.token().await?;
-        let url = format!("{}?updateMask=scaling.maxInstanceCount", self.url(service));
-        let body = serde_json::json!({"scaling": {"maxInstanceCount": max}});
-        self.ctx
-            .retry()
-            .send(|| {
-                self.ctx
-                    .authorized(
-                        self.ctx.request(reqwest::Method::PATCH, &url),
-                        token.as_deref(),
-                    )
-                    .json(&body)
-            })
-            .await
-            .map_err(|f| {
-                PortError::new(
-                    format!("Cloud Run update of `{service}`: {}", f.message),
-                    f.retry,
-                )
-            })?;
+        self.patch_scaling(service, "maxInstanceCount", max).await?;
         Ok(true)
     }
 }

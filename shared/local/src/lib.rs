@@ -23,7 +23,7 @@ mod state;
 mod walk;
 
 pub use database::{LocalDatabase, SimulatedDatabase};
-pub use metrics::LocalMetrics;
+pub use metrics::{LocalAlarms, LocalMetrics};
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;
 pub use sim::{LocalCompute, LocalTraffic};

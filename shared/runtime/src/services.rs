@@ -8,7 +8,7 @@ use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
-use twincloud_core::ports::{Compute, Metrics, Notifier, Prober, StateStore, Traffic};
+use twincloud_core::ports::{AlarmStates, Compute, Metrics, Notifier, Prober, StateStore, Traffic};
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
@@ -29,6 +29,9 @@ pub struct Services {
     pub traffic: Option<Arc<dyn Traffic>>,
     /// Where each scaling service's load is read, by scaling service name.
     pub metrics: BTreeMap<String, Arc<dyn Metrics>>,
+    /// Where the alarms a scaling service's steps name are confirmed, by scaling service name
+    /// (none for Cloud Run: a Cloud Monitoring incident cannot be read back, so it steps nothing).
+    pub alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
     /// Health probes.
     pub prober: Arc<dyn Prober>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
@@ -209,6 +212,7 @@ impl Services {
             });
         }
         let mut metrics: BTreeMap<String, Arc<dyn Metrics>> = BTreeMap::new();
+        let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
         if let Some(sc) = &config.scaling {
             for svc in &sc.services {
                 compute.insert(
@@ -232,6 +236,23 @@ impl Services {
                     )),
                 };
                 metrics.insert(svc.name.clone(), m);
+                if !svc.steps.is_empty() {
+                    match &svc.compute {
+                        ComputeTarget::Local { .. } => {
+                            alarms.insert(
+                                svc.name.clone(),
+                                Arc::new(twincloud_local::LocalAlarms::new(&local_dir)),
+                            );
+                        }
+                        ComputeTarget::Ecs { .. } => {
+                            alarms.insert(
+                                svc.name.clone(),
+                                Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
+                            );
+                        }
+                        ComputeTarget::CloudRun { .. } => {}
+                    }
+                }
             }
         }
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
@@ -245,6 +266,7 @@ impl Services {
             compute,
             traffic,
             metrics,
+            alarms,
             prober: Arc::new(twincloud_http::HttpProber::new()),
             vantage,
             local_dir,

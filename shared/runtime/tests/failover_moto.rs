@@ -2,46 +2,15 @@
 //! Route 53, both on moto; two local stand-in apps answer the health probes.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/moto_ecs.rs"]
+mod moto_ecs;
+
 use twincloud_aws::AwsContext;
 use twincloud_core::Config;
 use twincloud_local::StandInApp;
 use twincloud_runtime::functions::failover::Failover;
 use twincloud_runtime::{Clouds, Invoker, Services};
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
-
-async fn ecs_services(ctx: &AwsContext) -> String {
-    let ecs = ctx.ecs();
-    let cluster = unique("aion");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    ecs.register_task_definition()
-        .family("aion-backend")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("app")
-                .image("aion-backend:v2")
-                .memory(512)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    for (name, desired) in [("aion-primary", 2), ("aion-standby", 0)] {
-        ecs.create_service()
-            .cluster(&cluster)
-            .service_name(name)
-            .task_definition("aion-backend")
-            .desired_count(desired)
-            .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
-            .send()
-            .await
-            .unwrap();
-    }
-    cluster
-}
 
 fn config(dir: &std::path::Path, cluster: &str, zone: &str, gcp: &str, aws: &str) -> Config {
     let text = format!(
@@ -108,7 +77,7 @@ async fn desired(ctx: &AwsContext, cluster: &str, service: &str) -> i32 {
 #[tokio::test]
 async fn failover_scales_the_ecs_standby_and_switches_route53_despite_throttling() {
     let ctx = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
-    let cluster = ecs_services(&ctx).await;
+    let cluster = moto_ecs::ecs_cluster(&ctx, &[("aion-primary", 2), ("aion-standby", 0)]).await;
     let zone = ctx
         .route53()
         .create_hosted_zone()

@@ -7,7 +7,8 @@ mod common;
 use common::{config, invoker};
 use twincloud_core::config::Metric;
 use twincloud_core::ports::{Compute, Precondition};
-use twincloud_local::{LocalCompute, LocalMetrics};
+use twincloud_core::signal::AlarmState;
+use twincloud_local::{LocalAlarms, LocalCompute, LocalMetrics};
 use twincloud_runtime::Invoker;
 use twincloud_runtime::functions::scaling::Scaling;
 
@@ -142,6 +143,27 @@ async fn an_alarm_scales_out_once_and_a_quiet_period_scales_back_in() {
     let w = World::new().await;
     let inv = w.invoker(false).await;
     w.cpu("aion-backend-gcp", 70.0).await;
+    // A message saying the alarm fired, while the provider says it is OK: forged, no step.
+    LocalAlarms::new(w.dir.path())
+        .set("aion-cpu-high", AlarmState::Ok)
+        .await
+        .unwrap();
+    let mut forged: serde_json::Value = serde_json::from_slice(&cpu_alarm("ALARM")).unwrap();
+    forged["id"] = "forged-alarm".into();
+    let r = inv
+        .handle_json(forged.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(w.desired("aion-backend-gcp").await, 2, "{}", r.notes_text());
+    assert!(
+        r.notes_text().contains("its provider says it is OK"),
+        "{}",
+        r.notes_text()
+    );
+    LocalAlarms::new(w.dir.path())
+        .set("aion-cpu-high", AlarmState::Alarm)
+        .await
+        .unwrap();
     let r = inv.handle_json(&cpu_alarm("ALARM")).await.unwrap();
     assert_eq!(w.desired("aion-backend-gcp").await, 4, "{}", r.notes_text());
     // The same alarm delivered again changes nothing.

@@ -2,43 +2,14 @@
 //! function's `GetMetricData`), with throttling injected by the fault proxy.
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/moto_ecs.rs"]
+mod moto_ecs;
+
 use twincloud_aws::AwsContext;
 use twincloud_core::Config;
 use twincloud_runtime::functions::scaling::Scaling;
 use twincloud_runtime::{Clouds, Invoker, Services};
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
-
-async fn ecs_service(ctx: &AwsContext, desired: i32) -> String {
-    let ecs = ctx.ecs();
-    let cluster = unique("aion");
-    ecs.create_cluster()
-        .cluster_name(&cluster)
-        .send()
-        .await
-        .unwrap();
-    ecs.register_task_definition()
-        .family("aion-backend")
-        .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
-                .name("app")
-                .image("aion-backend:v2")
-                .memory(512)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    ecs.create_service()
-        .cluster(&cluster)
-        .service_name("aion-backend")
-        .task_definition("aion-backend")
-        .desired_count(desired)
-        .launch_type(aws_sdk_ecs::types::LaunchType::Ec2)
-        .send()
-        .await
-        .unwrap();
-    cluster
-}
 
 async fn put_cpu(ctx: &AwsContext, cluster: &str, value: f64) {
     use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
@@ -86,7 +57,7 @@ async fn desired(ctx: &AwsContext, cluster: &str) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ecs_service_scales_out_on_its_cloudwatch_cpu_through_throttling() {
     let direct = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
-    let cluster = ecs_service(&direct, 2).await;
+    let cluster = moto_ecs::ecs_cluster(&direct, &[("aion-backend", 2)]).await;
     put_cpu(&direct, &cluster, 140.0).await;
     // CloudWatch throttles the first reads twice (its metrics go through the proxy; ECS does
     // not, since both protocols post to `/`): the SDK's retries absorb it.
@@ -140,7 +111,7 @@ targets = {{ cpu = 70 }}
 async fn a_service_with_an_application_auto_scaling_target_gets_its_minimum_adjusted() {
     use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
     let ctx = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
-    let cluster = ecs_service(&ctx, 2).await;
+    let cluster = moto_ecs::ecs_cluster(&ctx, &[("aion-backend", 2)]).await;
     put_cpu(&ctx, &cluster, 140.0).await;
     let aas = aws_sdk_applicationautoscaling::Client::new(ctx.sdk());
     let id = format!("service/{cluster}/aion-backend");
@@ -232,4 +203,40 @@ async fn requests_per_instance_come_from_the_target_groups_request_count_per_tar
         (r[0].1 - 500.0).abs() < 1e-9,
         "the per-minute sums averaged: {r:?}"
     );
+}
+
+#[tokio::test]
+async fn an_alarm_is_confirmed_with_cloudwatch_before_it_steps() {
+    use twincloud_core::ports::AlarmStates;
+    use twincloud_core::signal::AlarmState;
+    let ctx = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let cw = aws_sdk_cloudwatch::Client::new(ctx.sdk());
+    let name = unique("aion-cpu-high");
+    cw.put_metric_alarm()
+        .alarm_name(&name)
+        .namespace("AWS/ECS")
+        .metric_name("CPUUtilization")
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Average)
+        .period(60)
+        .evaluation_periods(5)
+        .threshold(80.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold)
+        .send()
+        .await
+        .unwrap();
+    let alarms = twincloud_aws::CloudWatchAlarms::new(&ctx);
+    let fresh = alarms.state(&name).await.unwrap();
+    assert!(
+        fresh.is_some() && fresh != Some(AlarmState::Alarm),
+        "{fresh:?}"
+    );
+    cw.set_alarm_state()
+        .alarm_name(&name)
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alarms.state(&name).await.unwrap(), Some(AlarmState::Alarm));
+    assert_eq!(alarms.state("no-such-alarm").await.unwrap(), None);
 }

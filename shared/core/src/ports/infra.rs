@@ -100,3 +100,11 @@ pub trait Metrics: Send + Sync {
         metrics: &[crate::config::Metric],
     ) -> Result<Vec<(crate::config::Metric, f64)>, PortError>;
 }
+
+/// Where an alarm's state is asked, before a message saying it fired is acted on: anyone who
+/// can publish to the topic could have written the message.
+#[async_trait]
+pub trait AlarmStates: Send + Sync {
+    /// The alarm's state now, as the provider says; `None` when there is no such alarm.
+    async fn state(&self, alarm: &str) -> Result<Option<crate::signal::AlarmState>, PortError>;
+}

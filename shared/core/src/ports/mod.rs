@@ -8,7 +8,9 @@ pub use database::{
     Database, DatabaseExport, DatabaseInfo, DatabaseKind, DatabaseRestore, ExportFormat, Operation,
     OperationState, RestoreSource, Snapshot, SnapshotStatus,
 };
-pub use infra::{Compute, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic};
+pub use infra::{
+    AlarmStates, Compute, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic,
+};
 pub use objects::{
     ListingPages, META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo,
     ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,

@@ -199,6 +199,7 @@ pub const SCALING: FunctionSpec = FunctionSpec {
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
         "cloudwatch:GetMetricData",
+        "cloudwatch:DescribeAlarms",
     ],
     make: || Box::new(scaling::Scaling),
 };

@@ -150,6 +150,49 @@ async fn role_of(
     Ok((Role::Standby { active_capacity }, switching, None))
 }
 
+/// A message saying an alarm fired is a hint: its step counts only once the provider says the
+/// alarm is in ALARM now. A Cloud Monitoring incident cannot be read back, so it steps nothing
+/// (the metrics still decide).
+async fn confirmed_step(
+    services: &Services,
+    svc: &ScalingService,
+    signal: &Signal,
+    step_add: u32,
+    notes: &mut Vec<String>,
+) -> Result<u32, RunError> {
+    if step_add == 0 {
+        return Ok(0);
+    }
+    let SignalKind::Alarm(a) = &signal.kind else {
+        notes.push(format!(
+            "{}: an incident cannot be confirmed with its provider: no step, the metrics decide",
+            svc.name
+        ));
+        return Ok(0);
+    };
+    let Some(alarms) = services.alarms.get(&svc.name) else {
+        notes.push(format!(
+            "{}: alarm {} cannot be confirmed where this service runs: no step, the metrics decide",
+            svc.name, a.name
+        ));
+        return Ok(0);
+    };
+    match alarms.state(&a.name).await? {
+        Some(AlarmState::Alarm) => Ok(step_add),
+        other => {
+            notes.push(format!(
+                "{}: the message says alarm {} fired, but its provider says {}: no step",
+                svc.name,
+                a.name,
+                other.map_or("there is no such alarm".to_owned(), |s| format!(
+                    "it is {s}"
+                ))
+            ));
+            Ok(0)
+        }
+    }
+}
+
 async fn evaluate(
     services: &Services,
     svc: &ScalingService,
@@ -166,6 +209,7 @@ async fn evaluate(
     let scale = compute.scale(service).await?;
     let current = scale.desired;
     let mut notes = Vec::new();
+    let step_add = confirmed_step(services, svc, signal, step_add, &mut notes).await?;
     let wanted: Vec<_> = svc.targets.iter().map(|(m, _)| *m).collect();
     let readings = match services.metrics.get(&svc.name) {
         Some(m) if !wanted.is_empty() => match m.readings(service, &wanted).await {
