@@ -5,6 +5,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod backup;
+mod deploy;
 mod failover;
 mod notify;
 mod scaling;
@@ -12,6 +13,7 @@ mod sync;
 mod table;
 
 pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
+pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder, glob};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
 pub use scaling::{CapacityWindow, Metric, ScalingConfig, ScalingService, StepRule};
@@ -38,6 +40,8 @@ pub struct Config {
     pub backup: Option<BackupConfig>,
     /// Scaling policies, when configured.
     pub scaling: Option<ScalingConfig>,
+    /// Deploy on push, when configured.
+    pub deploy: Option<DeployConfig>,
 }
 
 /// `[project]`.
@@ -93,6 +97,8 @@ struct RawConfig {
     backup: Option<backup::RawBackup>,
     #[serde(default)]
     scaling: Option<scaling::RawScaling>,
+    #[serde(default)]
+    deploy: Option<deploy::RawDeploy>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +162,9 @@ impl Config {
         let scaling = raw
             .scaling
             .map(|s| scaling::validate(s, &endpoints, &problem));
+        let deploy = raw
+            .deploy
+            .map(|d| deploy::validate(d, &endpoints, &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -174,6 +183,7 @@ impl Config {
             sync,
             backup,
             scaling,
+            deploy,
         })
     }
 
@@ -202,6 +212,7 @@ impl Config {
             sync: None,
             backup: None,
             scaling: None,
+            deploy: None,
         }
     }
 
@@ -222,6 +233,16 @@ impl Config {
         {
             refs.push(api_token);
         }
+        refs.extend(
+            self.deploy
+                .iter()
+                .flat_map(|d| d.targets.iter())
+                .flat_map(|t| t.sides.iter())
+                .filter_map(|s| match &s.registry_auth {
+                    RegistryAuth::Basic(r) => Some(r),
+                    _ => None,
+                }),
+        );
         refs
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod concurrency;
+pub mod deploy;
 pub mod failover;
 pub mod notify;
 pub mod retention;
