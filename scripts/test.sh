@@ -21,6 +21,20 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 export PATH="$root/.venv/bin:$PATH"
 
+# --- 1b. Debian packages the tests run for real (skipped when already there) ---------------
+# docker-registry: the reference OCI registry the deploy tests mirror between; apache2-utils:
+# htpasswd for its basic auth; skopeo: the mirroring benchmark's peer.
+need=()
+for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo; do
+  [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
 # --- 2. Emulators on free loopback ports ---------------------------------------------------
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 logs=$(mktemp -d)

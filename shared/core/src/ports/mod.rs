@@ -3,6 +3,7 @@
 mod database;
 mod infra;
 mod objects;
+mod release;
 
 pub use database::{
     Database, DatabaseExport, DatabaseInfo, DatabaseKind, DatabaseRestore, ExportFormat, Operation,
@@ -16,6 +17,7 @@ pub use objects::{
     ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
     is_folder_placeholder, paged_listing,
 };
+pub use release::{Deployed, Deployer, ImageRegistries, MirrorReport, RegistryLogin};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
