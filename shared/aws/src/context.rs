@@ -115,6 +115,11 @@ impl AwsContext {
         aws_sdk_ecs::Client::new(&self.sdk)
     }
 
+    /// An ECR client (registry logins).
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.sdk)
+    }
+
     /// The same account and endpoints in another region (disaster-recovery copies).
     pub fn in_region(&self, region: &str) -> AwsContext {
         AwsContext {

@@ -5,6 +5,7 @@
 mod cloudwatch;
 mod context;
 mod ecs;
+mod ecs_deploy;
 mod error;
 mod notify;
 mod rds;
@@ -16,6 +17,7 @@ mod web_identity;
 pub use cloudwatch::{CloudWatchAlarms, CloudWatchEcsMetrics};
 pub use context::AwsContext;
 pub use ecs::EcsCompute;
+pub use ecs_deploy::{EcrLogin, EcsDeployer};
 pub use error::classify;
 pub use notify::{SesNotifier, SnsNotifier};
 pub use rds::{MANAGED_TAG, RdsDatabase};

@@ -5,6 +5,7 @@
 
 mod clouddns;
 mod cloudrun;
+mod cloudrun_deploy;
 mod cloudsql;
 mod context;
 mod gcs;
@@ -14,6 +15,7 @@ mod secrets;
 
 pub use clouddns::CloudDnsTraffic;
 pub use cloudrun::CloudRunCompute;
+pub use cloudrun_deploy::{CloudRunDeployer, GoogleLogin};
 pub use cloudsql::{CloudSqlDatabase, MANAGED_PREFIX as CLOUDSQL_MANAGED_PREFIX};
 pub use context::{GcpAuth, GcpContext};
 pub use gcs::{GcsObjectStore, GcsStateStore};
