@@ -72,6 +72,34 @@ enum Command {
         #[arg(long)]
         config: Option<String>,
     },
+    /// Roll an image out by digest to the deploy targets whose repository it is (the deploy
+    /// function's command): mirrored to the other cloud's registry, checked at every step,
+    /// rolled back on failure.
+    Deploy {
+        /// The image, REPOSITORY@sha256:DIGEST (a tag is never deployed by name).
+        #[arg(long)]
+        image: String,
+        /// Which cloud's services.
+        #[arg(long, default_value = "both", value_parser = ["aws", "gcp", "local", "both"])]
+        to: String,
+        /// Print what would change (current revisions and images, the traffic plan); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Put a deploy target's services back on the revisions they ran before its last rollout.
+    Rollback {
+        /// The `[[deploy.targets]]` name.
+        target: String,
+        /// Print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
+    },
     /// Restore a database: RDS from a snapshot or a point in time, Cloud SQL from an export, or
     /// the local backend. Says what it will do; acts only with --yes.
     Restore(restore::RestoreArgs),
@@ -135,6 +163,31 @@ fn main() -> ExitCode {
                 force,
                 config,
             } => status::failback(config.as_deref(), dry_run, force, json).await,
+            Command::Deploy {
+                image,
+                to,
+                dry_run,
+                config,
+            } => {
+                if !image.split_once('@').is_some_and(|(_, d)| {
+                    twincloud_core::planner::deploy::is_digest(d)
+                }) {
+                    eprintln!(
+                        "error: --image {image}: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name; `docker buildx imagetools inspect REPO:TAG` shows the digest)"
+                    );
+                    return 2;
+                }
+                let args = serde_json::json!({"image": image, "to": to});
+                status::command("deploy", args, config.as_deref(), dry_run, json).await
+            }
+            Command::Rollback {
+                target,
+                dry_run,
+                config,
+            } => {
+                let args = serde_json::json!({ "target": target });
+                status::command("rollback", args, config.as_deref(), dry_run, json).await
+            }
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

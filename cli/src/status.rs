@@ -128,6 +128,29 @@ pub async fn failback(config: Option<&str>, dry_run: bool, force: bool, json: bo
     .await
 }
 
+/// Runs the deploy function's `command` (`deploy`, `rollback`) as the person at the terminal.
+pub async fn command(
+    command: &str,
+    args: serde_json::Value,
+    config: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> i32 {
+    let id = format!("{command}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S"));
+    let event = serde_json::json!({
+        "twincloud": "command", "command": command, "id": id, "args": args
+    })
+    .to_string();
+    twincloud_runtime::run_bytes(
+        twincloud_runtime::functions::DEPLOY.build(),
+        event.as_bytes(),
+        config,
+        dry_run,
+        json,
+    )
+    .await
+}
+
 fn fail(e: &twincloud_runtime::RunError) -> i32 {
     eprintln!("error: {e}");
     e.exit_code()

@@ -409,3 +409,126 @@ fn sync_between_directories_with_a_dry_run_first() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_and_rollback_on_the_local_backend_with_real_registries() {
+    use twincloud_testkit::registry::{Registry, noise};
+    let dir = tempfile::tempdir().unwrap();
+    let a = Registry::start("ci", "pw-a").await;
+    let b = Registry::start("ci", "pw-b").await;
+    let health = CaptureServer::start().await;
+    let d = a.push_image("app", "v1", &[noise(8192, 5)], "amd64").await;
+    let releases = twincloud_local::LocalDeployer::new(dir.path());
+    for svc in ["app-a", "app-b"] {
+        releases
+            .create_service(svc, &format!("{svc}-00001"), "old@sha256:0")
+            .await
+            .unwrap();
+    }
+    let config = format!(
+        r#"[project]
+name = "local"
+state = "{state}"
+
+[[deploy.targets]]
+name = "app"
+tags = ["v*"]
+order = "listed"
+bake_secs = 0
+
+[[deploy.targets.sides]]
+image = "{a}/app"
+registry_auth = "basic:env:REG_A"
+compute = "local"
+service = "app-a"
+health = ["{h}/a"]
+step_pause_secs = 0
+
+[[deploy.targets.sides]]
+image = "{b}/app"
+registry_auth = "basic:env:REG_B"
+compute = "local"
+service = "app-b"
+health = ["{h}/b"]
+step_pause_secs = 0
+"#,
+        state = dir.path().display(),
+        a = a.host,
+        b = b.host,
+        h = health.url()
+    );
+    let cfg = dir.path().join("twincloud.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let run = |args: Vec<String>| {
+        let mut c = twincloud(dir.path());
+        c.args(args)
+            .arg("--config")
+            .arg(&cfg)
+            .env("REG_A", "ci:pw-a")
+            .env("REG_B", "ci:pw-b");
+        c
+    };
+    let image = format!("{}/app@{d}", a.host);
+    // By tag: refused before anything runs.
+    let out = output(&mut run(vec![
+        "deploy".into(),
+        "--image".into(),
+        format!("{}/app:v1", a.host),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    // A dry run says what would change and changes nothing.
+    let out = output(&mut run(vec![
+        "deploy".into(),
+        "--image".into(),
+        image.clone(),
+        "--dry-run".into(),
+    ]))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("would mirror"), "{text}");
+    assert!(
+        text.contains("would make a revision from app-b-00001 with image old@sha256:0"),
+        "{text}"
+    );
+    assert_eq!(
+        releases.serving_image("app-b").await.unwrap(),
+        "old@sha256:0"
+    );
+    // For real: mirrored to the second registry, both services on the digest.
+    let out = output(&mut run(vec![
+        "deploy".into(),
+        "--image".into(),
+        image.clone(),
+    ]))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(releases.serving_image("app-a").await.unwrap(), image);
+    assert_eq!(
+        releases.serving_image("app-b").await.unwrap(),
+        format!("{}/app@{d}", b.host)
+    );
+    assert_eq!(b.manifest("app", &d).await.unwrap().1, d);
+    // And back.
+    let out = output(&mut run(vec!["rollback".into(), "app".into()])).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        releases.serving_image("app-a").await.unwrap(),
+        "old@sha256:0"
+    );
+    assert_eq!(
+        releases.serving_image("app-b").await.unwrap(),
+        "old@sha256:0"
+    );
+}

@@ -22,7 +22,15 @@
 #      state (STATE=gs://BUCKET/PREFIX), its secrets (SECRETS="name ..."), and per function:
 #      notifier PUBLISH_TOPICS; failover RUN_SERVICES and DNS_ZONE; bucket-sync read on
 #      SYNC_SOURCES (default: BUCKETS) and write on SYNC_DESTINATIONS; backup Cloud SQL and
-#      read on EXPORT_BUCKETS.
+#      read on EXPORT_BUCKETS; deploy run.developer on RUN_SERVICES, actAs on their runtime
+#      accounts (RUN_SERVICE_ACCOUNTS: a new revision runs as the service's account), and
+#      Artifact Registry writer (pull and mirror) on AR_REPOSITORIES ("LOCATION/REPO ...").
+#
+#   deploy, on every push to Artifact Registry (the `gcr` topic) and every minute for the
+#   rollouts in flight:
+#   PROJECT=… REGION=… CONFIG=… TOPICS=gcr SCHEDULE="* * * * *" TIMEOUT=900 \
+#     RUN_SERVICES=aion-backend RUN_SERVICE_ACCOUNTS=aion-backend@aion-prod.iam.gserviceaccount.com \
+#     AR_REPOSITORIES=us-central1/images infra/gcp/deploy.sh deploy
 #
 #   6. backup: with BACKUP_SET, the Cloud Scheduler job runs that [[backup.sets]] entry on
 #      SCHEDULE, and a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes);
@@ -39,7 +47,7 @@
 set -euo pipefail
 
 # The functions of the registry (twincloud_runtime::functions::FUNCTIONS; a test keeps them equal).
-FUNCTIONS="notifier bucket-sync backup failover scaling"
+FUNCTIONS="notifier bucket-sync backup failover scaling deploy"
 fn=${1:?usage: deploy.sh FUNCTION   (one of: ${FUNCTIONS})}
 case " $FUNCTIONS " in
   *" $fn "*) ;;
@@ -119,6 +127,23 @@ case "$fn" in
     if [ "$fn" = failover ] && [ -n "${DNS_ZONE:-}" ]; then # the Cloud DNS zone of the failover record
       gcloud dns managed-zones add-iam-policy-binding "$DNS_ZONE" \
         --member "serviceAccount:${runtime_sa}" --role roles/dns.admin >/dev/null
+    fi ;;
+  deploy)
+    for service in ${RUN_SERVICES:-}; do # the Cloud Run services it rolls images out to
+      gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
+        --member "serviceAccount:${runtime_sa}" --role roles/run.developer >/dev/null
+    done
+    for account in ${RUN_SERVICE_ACCOUNTS:-}; do # a new revision runs as the service's account
+      gcloud iam service-accounts add-iam-policy-binding "$account" \
+        --member "serviceAccount:${runtime_sa}" --role roles/iam.serviceAccountUser >/dev/null
+    done
+    for repo in ${AR_REPOSITORIES:-}; do # LOCATION/REPOSITORY: pulls, and the mirrored pushes
+      gcloud artifacts repositories add-iam-policy-binding "${repo#*/}" --location "${repo%%/*}" \
+        --member "serviceAccount:${runtime_sa}" --role roles/artifactregistry.writer >/dev/null
+    done
+    if [ -n "${RUN_SERVICES:-}" ]; then # error rate and latency of the new revision
+      gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${runtime_sa}" \
+        --role roles/monitoring.viewer --condition None >/dev/null
     fi ;;
   bucket-sync)
     for bucket in ${SYNC_SOURCES:-$BUCKETS}; do grant_bucket "$bucket" roles/storage.objectViewer; done

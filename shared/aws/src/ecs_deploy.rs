@@ -116,6 +116,11 @@ impl Deployer for EcsDeployer {
         image: &str,
         _tag: &str,
     ) -> Result<String, PortError> {
+        let now = self.current(service, name).await?;
+        if now.image == image {
+            // Made by an earlier attempt that did not get to record it.
+            return Ok(now.revision);
+        }
         let td = self.task_definition(from).await?;
         let target = container(&td, name)?.name().unwrap_or("").to_owned();
         let defs: Vec<ContainerDefinition> = td
@@ -246,9 +251,9 @@ impl RegistryLogin for EcrLogin {
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| PortError::permanent("ECR's authorization token is not base64"))?;
-        let (user, password) = decoded
-            .split_once(':')
-            .ok_or_else(|| PortError::permanent("ECR's authorization token is not USER:PASSWORD"))?;
+        let (user, password) = decoded.split_once(':').ok_or_else(|| {
+            PortError::permanent("ECR's authorization token is not USER:PASSWORD")
+        })?;
         Ok(Some((user.to_owned(), Secret::new(password))))
     }
 }

@@ -112,7 +112,9 @@ fn container_index(svc: &Value, service: &str, name: Option<&str>) -> Result<usi
             .iter()
             .position(|c| c["name"].as_str() == Some(n))
             .ok_or_else(|| {
-                PortError::permanent(format!("Cloud Run service `{service}` has no container `{n}`"))
+                PortError::permanent(format!(
+                    "Cloud Run service `{service}` has no container `{n}`"
+                ))
             }),
         None if list.len() == 1 => Ok(0),
         None => Err(PortError::permanent(format!(
@@ -124,7 +126,10 @@ fn container_index(svc: &Value, service: &str, name: Option<&str>) -> Result<usi
 
 /// The revision serving all traffic now.
 fn serving(svc: &Value) -> Option<String> {
-    let statuses = svc["trafficStatuses"].as_array().cloned().unwrap_or_default();
+    let statuses = svc["trafficStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let busiest = statuses
         .iter()
         .filter(|t| t["percent"].as_u64().unwrap_or(0) > 0)
@@ -157,7 +162,9 @@ impl Deployer for CloudRunDeployer {
         let svc = self.get(service).await?;
         let i = container_index(&svc, service, name)?;
         let revision = serving(&svc).ok_or_else(|| {
-            PortError::permanent(format!("Cloud Run service `{service}` has no ready revision"))
+            PortError::permanent(format!(
+                "Cloud Run service `{service}` has no ready revision"
+            ))
         })?;
         Ok(Deployed {
             revision,
@@ -179,6 +186,9 @@ impl Deployer for CloudRunDeployer {
         let mut svc = self.get(service).await?;
         let i = container_index(&svc, service, name)?;
         let revision = format!("{service}-{tag}");
+        if svc["latestCreatedRevision"].as_str().map(last_segment) == Some(revision.as_str()) {
+            return Ok(revision);
+        }
         svc["template"]["containers"][i]["image"] = json!(image);
         svc["template"]["revision"] = json!(revision);
         // The new revision takes no traffic; the old keeps all of it. The service's etag makes
@@ -187,7 +197,13 @@ impl Deployer for CloudRunDeployer {
             revision_target(from, 100, None),
             revision_target(&revision, 0, Some(tag)),
         ]);
-        for output_only in ["trafficStatuses", "terminalCondition", "conditions", "uri", "urls"] {
+        for output_only in [
+            "trafficStatuses",
+            "terminalCondition",
+            "conditions",
+            "uri",
+            "urls",
+        ] {
             if let Some(o) = svc.as_object_mut() {
                 o.remove(output_only);
             }

@@ -553,9 +553,7 @@ fn copy_manifest<'a>(
 }
 
 impl OciRegistries {
-    /// [`ImageRegistries::mirror`], and the tag `tag` set on the copy (so that registries
-    /// which expire untagged images keep it).
-    pub async fn mirror_tagged(
+    async fn mirror_tagged(
         &self,
         from: &str,
         to: &str,
@@ -609,8 +607,14 @@ impl ImageRegistries for OciRegistries {
         }
     }
 
-    async fn mirror(&self, from: &str, to: &str, digest: &str) -> Result<MirrorReport, PortError> {
-        self.mirror_tagged(from, to, digest, None).await
+    async fn mirror(
+        &self,
+        from: &str,
+        to: &str,
+        digest: &str,
+        tag: Option<&str>,
+    ) -> Result<MirrorReport, PortError> {
+        self.mirror_tagged(from, to, digest, tag).await
     }
 }
 

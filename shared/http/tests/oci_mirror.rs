@@ -19,7 +19,7 @@ async fn a_multi_arch_image_is_copied_by_digest_and_a_second_one_sends_only_its_
     let ar = Registry::start("oauth2accesstoken", "ya29.test-token").await;
     let base = noise(3 << 20, 1);
     let index = ecr
-        .push_index("aion-backend", "v1.0.0", &[base.clone()])
+        .push_index("aion-backend", "v1.0.0", std::slice::from_ref(&base))
         .await;
     let regs = OciRegistries::new()
         .with_login(&ecr.host, login("AWS:123456789012-auth-token"))
@@ -34,7 +34,7 @@ async fn a_multi_arch_image_is_copied_by_digest_and_a_second_one_sends_only_its_
     assert_eq!(regs.resolve(&from, "v9").await.unwrap(), None);
 
     let first = regs
-        .mirror_tagged(&from, &to, &index, Some("v1.0.0"))
+        .mirror(&from, &to, &index, Some("v1.0.0"))
         .await
         .unwrap();
     // The index and both platforms' manifests; config and own layer per platform plus the
@@ -66,7 +66,7 @@ async fn a_multi_arch_image_is_copied_by_digest_and_a_second_one_sends_only_its_
     }
 
     // Again: nothing to send.
-    let again = regs.mirror(&from, &to, &index).await.unwrap();
+    let again = regs.mirror(&from, &to, &index, None).await.unwrap();
     assert_eq!(
         (again.manifests, again.blobs_copied, again.bytes_sent),
         (0, 0, 0)
@@ -82,7 +82,7 @@ async fn a_multi_arch_image_is_copied_by_digest_and_a_second_one_sends_only_its_
             "amd64",
         )
         .await;
-    let second = regs.mirror(&from, &to, &v2).await.unwrap();
+    let second = regs.mirror(&from, &to, &v2, None).await.unwrap();
     assert_eq!(
         (second.manifests, second.blobs_copied, second.blobs_present),
         (1, 2, 1)
@@ -112,18 +112,30 @@ async fn wrong_credentials_and_missing_images_are_clear_permanent_errors() {
     let wrong = OciRegistries::new()
         .with_login(&ecr.host, login("AWS:right"))
         .with_login(&ar.host, login("oauth2accesstoken:wrong"));
-    let e = wrong.mirror(&from, &to, &d).await.expect_err("refused");
+    let e = wrong
+        .mirror(&from, &to, &d, None)
+        .await
+        .expect_err("refused");
     assert_eq!(e.retry, Retry::Permanent, "{e:?}");
     assert!(e.message.contains("401"), "{}", e.message);
     let none = OciRegistries::new().with_login(&ecr.host, login("AWS:right"));
-    let e = none.mirror(&from, &to, &d).await.expect_err("no login");
+    let e = none
+        .mirror(&from, &to, &d, None)
+        .await
+        .expect_err("no login");
     assert!(e.message.contains("none is configured"), "{}", e.message);
     let ok = OciRegistries::new()
         .with_login(&ecr.host, login("AWS:right"))
         .with_login(&ar.host, login("oauth2accesstoken:right"));
     let absent = format!("sha256:{}", "0".repeat(64));
-    let e = ok.mirror(&from, &to, &absent).await.expect_err("absent");
+    let e = ok
+        .mirror(&from, &to, &absent, None)
+        .await
+        .expect_err("absent");
     assert!(e.message.contains("does not exist"), "{}", e.message);
-    let e = ok.mirror(&from, &to, "latest").await.expect_err("a tag");
+    let e = ok
+        .mirror(&from, &to, "latest", None)
+        .await
+        .expect_err("a tag");
     assert!(e.message.contains("not a sha256 digest"), "{}", e.message);
 }

@@ -13,6 +13,7 @@
 //! ```
 
 mod database;
+mod deploy;
 mod files;
 mod metrics;
 mod objects;
@@ -23,6 +24,7 @@ mod state;
 mod walk;
 
 pub use database::{LocalDatabase, SimulatedDatabase};
+pub use deploy::LocalDeployer;
 pub use metrics::{LocalAlarms, LocalMetrics};
 pub use objects::LocalObjectStore;
 pub use outbox::OutboxNotifier;

@@ -8,7 +8,10 @@ use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
-use twincloud_core::ports::{AlarmStates, Compute, Metrics, Notifier, Prober, StateStore, Traffic};
+use twincloud_core::config::{DeployConfig, RegistryAuth};
+use twincloud_core::ports::{
+    AlarmStates, Compute, Deployer, ImageRegistries, Metrics, Notifier, Prober, StateStore, Traffic,
+};
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
@@ -34,6 +37,10 @@ pub struct Services {
     pub alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
     /// Health probes.
     pub prober: Arc<dyn Prober>,
+    /// The services of each deploy target's sides, by [`deploy_side_key`].
+    pub deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    /// The image registries of the deploy targets, when any is configured.
+    pub registries: Option<Arc<dyn ImageRegistries>>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
     pub vantage: String,
     /// The local state directory (outbox and audit files live under it on the local backend).
@@ -255,6 +262,14 @@ impl Services {
                 }
             }
         }
+        let (deployers, registries) = match &config.deploy {
+            Some(d) => {
+                let (dep, reg, side_alarms) = deploy_adapters(d, clouds, &local_dir).await?;
+                alarms.extend(side_alarms);
+                (dep, Some(reg))
+            }
+            None => (BTreeMap::new(), None),
+        };
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
             .filter(|v| !v.is_empty())
@@ -268,6 +283,8 @@ impl Services {
             metrics,
             alarms,
             prober: Arc::new(twincloud_http::HttpProber::new()),
+            deployers,
+            registries,
             vantage,
             local_dir,
             clouds: clouds.clone(),
@@ -279,6 +296,77 @@ impl Services {
 /// keyed by their own names).
 pub fn scaling_compute_key(service: &str) -> String {
     format!("scaling/{service}")
+}
+
+/// The key of a deploy target's side in [`Services::deployers`] and [`Services::alarms`].
+pub fn deploy_side_key(target: &str, side: usize) -> String {
+    format!("deploy/{target}/{side}")
+}
+
+type DeployAdapters = (
+    BTreeMap<String, Arc<dyn Deployer>>,
+    Arc<dyn ImageRegistries>,
+    BTreeMap<String, Arc<dyn AlarmStates>>,
+);
+
+/// The deployers, registries (with their logins) and alarm sources of the deploy targets.
+async fn deploy_adapters(
+    cfg: &DeployConfig,
+    clouds: &Clouds,
+    local_dir: &std::path::Path,
+) -> Result<DeployAdapters, RunError> {
+    let mut deployers: BTreeMap<String, Arc<dyn Deployer>> = BTreeMap::new();
+    let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
+    let mut registries = twincloud_http::OciRegistries::new();
+    for t in &cfg.targets {
+        for (i, side) in t.sides.iter().enumerate() {
+            let key = deploy_side_key(&t.name, i);
+            let d: Arc<dyn Deployer> = match &side.compute {
+                ComputeTarget::Local { .. } => {
+                    Arc::new(twincloud_local::LocalDeployer::new(local_dir))
+                }
+                ComputeTarget::Ecs { cluster, .. } => {
+                    Arc::new(twincloud_aws::EcsDeployer::new(clouds.aws().await, cluster))
+                }
+                ComputeTarget::CloudRun {
+                    project, region, ..
+                } => Arc::new(twincloud_gcp::CloudRunDeployer::new(
+                    clouds.gcp().await,
+                    project,
+                    region,
+                )),
+            };
+            deployers.insert(key.clone(), d);
+            if !side.alarms.is_empty() {
+                let a: Arc<dyn AlarmStates> = match &side.compute {
+                    ComputeTarget::Local { .. } => {
+                        Arc::new(twincloud_local::LocalAlarms::new(local_dir))
+                    }
+                    _ => Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
+                };
+                alarms.insert(key, a);
+            }
+            let login: Option<Arc<dyn twincloud_core::ports::RegistryLogin>> = match &side
+                .registry_auth
+            {
+                RegistryAuth::Ecr => {
+                    Some(Arc::new(twincloud_aws::EcrLogin::new(clouds.aws().await)))
+                }
+                RegistryAuth::Google => Some(Arc::new(twincloud_gcp::GoogleLogin::new(
+                    clouds.gcp().await,
+                ))),
+                RegistryAuth::Basic(r) => Some(Arc::new(
+                    twincloud_http::StaticLogin::from_pair(&resolve(clouds, r).await?)
+                        .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))?,
+                )),
+                RegistryAuth::Anonymous => None,
+            };
+            if let Some(l) = login {
+                registries = registries.with_login(side.registry(), l);
+            }
+        }
+    }
+    Ok((deployers, Arc::new(registries), alarms))
 }
 
 /// The compute adapter of a service on either cloud or the local backend.

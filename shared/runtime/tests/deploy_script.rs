@@ -176,3 +176,42 @@ fn scaling_may_scale_its_services_and_read_their_load_only() {
             .any(|c| c.starts_with("scheduler jobs create http twincloud-scaling-schedule"))
     );
 }
+
+#[test]
+fn deploy_may_roll_out_to_its_services_and_mirror_into_its_repositories_only() {
+    let calls = deploy(
+        "deploy",
+        &[
+            ("RUN_SERVICES", "aion-backend"),
+            (
+                "RUN_SERVICE_ACCOUNTS",
+                "aion-backend@aion-prod.iam.gserviceaccount.com",
+            ),
+            ("AR_REPOSITORIES", "us-central1/images"),
+            ("TOPICS", "gcr"),
+            ("SCHEDULE", "* * * * *"),
+        ],
+    );
+    assert!(calls.iter().any(
+        |c| c.contains("run services add-iam-policy-binding aion-backend")
+            && c.contains("roles/run.developer")
+    ));
+    assert!(calls.iter().any(|c| c.contains(
+        "iam service-accounts add-iam-policy-binding aion-backend@aion-prod.iam.gserviceaccount.com"
+    ) && c.contains("roles/iam.serviceAccountUser")));
+    assert!(calls.iter().any(
+        |c| c.contains("artifacts repositories add-iam-policy-binding images")
+            && c.contains("--location us-central1")
+            && c.contains("roles/artifactregistry.writer")
+    ));
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("pubsub subscriptions create twincloud-deploy-gcr"))
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("dns managed-zones") || c.contains("cloudsql"))
+    );
+}

@@ -383,6 +383,8 @@ fn side(
         }
         Some(s) => s,
         None if cloud_run => vec![20, 40, 60, 80, 100],
+        // The simulation splits traffic like Cloud Run; unless told, it moves all at once.
+        None if matches!(compute, ComputeTarget::Local { .. }) => vec![100],
         None => vec![],
     };
     if !steps.is_empty()

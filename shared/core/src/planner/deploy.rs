@@ -1,7 +1,7 @@
 //! Deploy on push, decided without I/O: which push deploys where, in which order the sides
 //! roll out, and each side's next step from what the provider and the checks say.
 //!
-//! A rollout is a record in the state store (`deploy/<target>`); each invocation (the push, then
+//! A rollout is a record in the state store (`deploy/<target>/rollout`); each invocation (the push, then
 //! the follow-up schedule) reads it, observes each side, asks [`advance`] for the next step,
 //! carries it out and writes the record back, so a rollout longer than an invocation goes on
 //! where the last one stopped, and a killed invocation leaves a record the next one resumes.
@@ -21,7 +21,7 @@ pub const HISTORY: usize = 50;
 
 /// Where a target's rollout record is kept.
 pub fn record_key(target: &str) -> String {
-    format!("deploy/{}", crate::ids::key_segment(target))
+    format!("deploy/{}/rollout", crate::ids::key_segment(target))
 }
 
 /// Whether `s` is a `sha256:` digest of 64 lower-case hex digits.
@@ -286,7 +286,7 @@ pub fn begin(
             target.name
         ));
     }
-    if !forced && record.history.iter().any(|d| *d == m.digest) {
+    if !forced && record.history.contains(&m.digest) {
         return Begin::Skip(format!(
             "{} was rolled out to {} before: a repeated or replayed push deploys nothing (`twincloud deploy --image ...` does)",
             short(&m.digest),

@@ -28,8 +28,15 @@ pub trait ImageRegistries: Send + Sync {
     /// The digest `tag` points at now; `None` when the tag does not exist.
     async fn resolve(&self, image: &str, tag: &str) -> Result<Option<String>, PortError>;
     /// Copies the manifest `digest` of `from` and everything it references (every platform of
-    /// an index, only the blobs `to` lacks) to `to`, and checks the copy has the same digest.
-    async fn mirror(&self, from: &str, to: &str, digest: &str) -> Result<MirrorReport, PortError>;
+    /// an index, only the blobs `to` lacks) to `to`, checks the copy has the same digest, and
+    /// sets `tag` on it when given (registries may expire untagged images).
+    async fn mirror(
+        &self,
+        from: &str,
+        to: &str,
+        digest: &str,
+        tag: Option<&str>,
+    ) -> Result<MirrorReport, PortError>;
 }
 
 /// Where a registry's credentials come from: ECR's token API, a Google access token, a secret.
@@ -58,7 +65,8 @@ pub trait Deployer: Send + Sync {
     /// Creates a revision of `service` with `container` running `image` (`REPO@sha256:...`) and
     /// everything else as in `from`. Where the platform splits traffic it takes none yet and
     /// answers at its own URL under `tag`; elsewhere the platform's rolling update starts.
-    /// Returns the new revision.
+    /// Returns the new revision. Asked again after an invocation died halfway, it returns the
+    /// revision already made rather than a second one.
     async fn create(
         &self,
         service: &str,

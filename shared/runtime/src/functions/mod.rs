@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod bucket_sync;
+pub mod deploy;
 pub mod failover;
 pub mod notifier;
 pub mod scaling;
@@ -204,8 +205,39 @@ pub const SCALING: FunctionSpec = FunctionSpec {
     make: || Box::new(scaling::Scaling),
 };
 
+/// Deploy on push.
+pub const DEPLOY: FunctionSpec = FunctionSpec {
+    name: deploy::FUNCTION,
+    summary: "a pushed image mirrored by digest to both clouds and rolled out with checks, rolled back on failure",
+    config_section: Some("deploy.targets"),
+    triggers: &[
+        Trigger::EcrPush,
+        Trigger::PubSubTopic,
+        Trigger::Schedule,
+        Trigger::Command("deploy"),
+        Trigger::Command("rollback"),
+    ],
+    aws_actions: &[
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "ecs:DescribeTaskDefinition",
+        "ecs:RegisterTaskDefinition",
+        "iam:PassRole",
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+        "cloudwatch:DescribeAlarms",
+    ],
+    make: || Box::new(deploy::Deploy),
+};
+
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER, SCALING];
+pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER, SCALING, DEPLOY];
 
 /// Looks a function up by name.
 pub fn by_name(name: &str) -> Option<&'static FunctionSpec> {

@@ -1,0 +1,107 @@
+//! One look at a side: the platform's rollout, and once the new revision is up, its checks
+//! (health URLs or paths on its own URL, alarms), turned into the planner's observation.
+
+use std::time::Duration;
+
+use twincloud_core::config::{DeploySide, DeployTarget};
+use twincloud_core::planner::deploy::{self, CheckResults, Observation, Progress, SideRollout};
+use twincloud_core::ports::{PortError, ProbeCheck};
+use twincloud_core::signal::AlarmState;
+
+use crate::services::{Services, deploy_side_key};
+
+/// Attempts per health URL in one look: a single lost answer is not a failed rollout.
+const PROBE_ATTEMPTS: u32 = 2;
+
+/// Looks at `sr` (which has a revision): its progress, its own URL, and its checks once ready.
+pub(super) async fn observe(
+    services: &Services,
+    t: &DeployTarget,
+    side: &DeploySide,
+    sr: &mut SideRollout,
+) -> Result<Observation, PortError> {
+    let key = deploy_side_key(&t.name, sr.side);
+    let deployer = services
+        .deployers
+        .get(&key)
+        .ok_or_else(|| PortError::permanent(format!("no deployer for {}", sr.label)))?;
+    let Some(revision) = sr.revision.clone() else {
+        return Ok(Observation {
+            progress: Progress::InProgress,
+            breach: None,
+        });
+    };
+    let (progress, url) = deployer.progress(side.compute.service(), &revision).await?;
+    if url.is_some() {
+        sr.url = url;
+    }
+    if progress != Progress::Ready {
+        return Ok(Observation {
+            progress,
+            breach: None,
+        });
+    }
+    let results = checks(services, side, sr, &key).await?;
+    Ok(Observation {
+        progress,
+        breach: deploy::breach(t, &results),
+    })
+}
+
+async fn checks(
+    services: &Services,
+    side: &DeploySide,
+    sr: &SideRollout,
+    key: &str,
+) -> Result<CheckResults, PortError> {
+    let mut out = CheckResults::default();
+    for h in &side.health {
+        let url = if h.starts_with('/') {
+            match &sr.url {
+                Some(base) => format!("{}{h}", base.trim_end_matches('/')),
+                None => {
+                    out.failed_probes.push((
+                        h.clone(),
+                        "the new revision has no URL of its own to probe".into(),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            h.clone()
+        };
+        let check = ProbeCheck {
+            url: url.clone(),
+            expect_status: side.expect_status,
+            body_contains: None,
+            timeout_ms: 5_000,
+        };
+        let mut last = None;
+        for attempt in 1..=PROBE_ATTEMPTS {
+            let r = services.prober.probe(&check).await;
+            if r.healthy {
+                last = None;
+                break;
+            }
+            last = Some(match (r.status, r.error) {
+                (Some(s), _) => format!("HTTP {s}"),
+                (None, Some(e)) => e,
+                (None, None) => "no answer".into(),
+            });
+            if attempt < PROBE_ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        if let Some(why) = last {
+            out.failed_probes.push((url, why));
+        }
+    }
+    if let Some(alarms) = services.alarms.get(key) {
+        for a in &side.alarms {
+            if alarms.state(a).await? == Some(AlarmState::Alarm) {
+                out.alarms_firing.push(a.clone());
+            }
+        }
+    }
+    Ok(out)
+}

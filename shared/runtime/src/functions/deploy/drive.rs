@@ -1,0 +1,874 @@
+//! Driving one target's rollout: take the lease on its record, take up a queued request,
+//! then step the sides (mirror, create, traffic, bake, roll back) until the rollout ends or
+//! waits longer than this invocation can, saving the record after every step.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use twincloud_core::Signal;
+use twincloud_core::config::{DeploySide, DeployTarget};
+use twincloud_core::planner::deploy::{
+    self, Begin, Outcome as RolloutOutcome, Phase, PushMatch, Rollout, SideStep, short,
+};
+use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
+use twincloud_core::ports::{Deployer, PortError, Retry, Version, get_json};
+use twincloud_core::signal::{Report, Severity};
+
+use super::{DeployState, FUNCTION, Queued, checks, dequeue, enqueue};
+use crate::audit::AuditRecord;
+use crate::error::RunError;
+use crate::executor::{Execution, Outcome};
+use crate::function::Invocation;
+use crate::functions::notifier::send_report;
+use crate::lease::{self, state_error};
+use crate::services::{Services, deploy_side_key};
+
+/// The longest wait an invocation sits through; longer ones are the schedule's.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
+/// Time kept before the platform's deadline to save the record.
+const WIND_DOWN: Duration = Duration::from_secs(15);
+/// How long a lease lasts without a platform deadline (the CLI).
+const LEASE_WITHOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// The tag under which a new revision answers on its own (`tc-` and 12 digits of the digest).
+pub(super) fn revision_tag(digest: &str) -> String {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    format!("tc-{}", &hex[..hex.len().min(12)])
+}
+
+struct Driver<'a> {
+    services: &'a Services,
+    t: &'a DeployTarget,
+    signal: &'a Signal,
+    inv: Invocation,
+    started: Instant,
+    state: DeployState,
+    version: Version,
+    exec: Execution,
+    out: Vec<Execution>,
+    lost: bool,
+}
+
+enum Next {
+    Continue,
+    Wait(Duration),
+    Stop,
+}
+
+impl<'a> Driver<'a> {
+    fn now(&self) -> DateTime<Utc> {
+        self.inv.now + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    fn note(&mut self, text: impl std::fmt::Display) {
+        self.exec
+            .plan
+            .notes
+            .push(format!("{}: {text}", self.t.name));
+    }
+
+    fn deployer(&self, side: usize) -> Result<&'a dyn Deployer, RunError> {
+        self.services
+            .deployers
+            .get(&deploy_side_key(&self.t.name, side))
+            .map(|d| d.as_ref())
+            .ok_or_else(|| RunError::Config(format!("no deployer for target `{}`", self.t.name)))
+    }
+
+    /// Runs one provider call, records it in the audit trail and the execution.
+    async fn effect<T>(
+        &mut self,
+        action: &str,
+        what: String,
+        call: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
+        let started = Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Done { detail: None },
+            Err(e) => Outcome::Failed {
+                error: e.message.clone(),
+                retry: e.retry,
+            },
+        };
+        let record = AuditRecord::new(
+            FUNCTION,
+            &self.signal.id,
+            format!("{}-{action}", self.t.name),
+            what.clone(),
+            format!("deploy target `{}`", self.t.name),
+            outcome.clone(),
+        )
+        .took(started);
+        crate::audit::write(self.services.state.as_ref(), &record).await;
+        self.exec.actions.push(crate::executor::ActionReport {
+            id: record.action.clone(),
+            what,
+            reason: record.reason.clone(),
+            outcome,
+            elapsed_ms: record.elapsed_ms,
+        });
+        result
+    }
+
+    /// Saves the record; false (and nothing more is done) when another invocation took it.
+    async fn save(&mut self) -> Result<bool, RunError> {
+        let ok = lease::save(
+            self.services.state.as_ref(),
+            &deploy::record_key(&self.t.name),
+            &self.state,
+            &mut self.version,
+        )
+        .await?;
+        if !ok {
+            self.lost = true;
+            self.note("another invocation took this rollout over; this one stops");
+        }
+        Ok(ok)
+    }
+
+    async fn report(&mut self, title: String, summary: String, severity: Severity, step: &str) {
+        let Some(r) = &self.state.record.rollout else {
+            return;
+        };
+        let mut fields = vec![
+            ("Target".to_owned(), self.t.name.clone()),
+            ("Digest".to_owned(), r.digest.clone()),
+            ("Tag".to_owned(), r.tag.clone()),
+            ("Asked by".to_owned(), r.requested_by.clone()),
+        ];
+        for s in &r.sides {
+            fields.push((s.label.clone(), s.phase.describe()));
+        }
+        let report = Report {
+            function: FUNCTION.into(),
+            title,
+            summary,
+            severity,
+            fields,
+            subject: format!("deploy:{}", self.t.name),
+            state: format!("{}:{step}", r.digest),
+        };
+        let id = format!("{}-{}-{}", self.signal.id, self.t.name, step);
+        match send_report(self.services, report, &id, self.now(), false).await {
+            Ok(e) => self.out.push(e),
+            Err(e) => tracing::warn!("deploy report not sent: {e}"),
+        }
+    }
+
+    /// The failover side serving now, for standby-first ordering.
+    async fn active(&self) -> Result<Option<String>, RunError> {
+        let Some(f) = &self.services.config.failover else {
+            return Ok(None);
+        };
+        Ok(Some(
+            get_json::<FailoverState>(self.services.state.as_ref(), STATE_KEY)
+                .await
+                .map_err(state_error)?
+                .map(|(s, _)| s)
+                .unwrap_or_else(|| FailoverState::initial(f))
+                .active,
+        ))
+    }
+
+    /// Whether a failover switch is in flight: no rollout starts during one.
+    async fn switching(&self) -> Result<bool, RunError> {
+        Ok(
+            get_json::<FailoverState>(self.services.state.as_ref(), STATE_KEY)
+                .await
+                .map_err(state_error)?
+                .is_some_and(|(s, _)| s.in_flight.is_some()),
+        )
+    }
+
+    /// A message is a hint: the tag must point at the digest in the registry now (a forged,
+    /// stale or reordered push does not), and a commanded digest must exist.
+    async fn confirm(&mut self, q: &Queued) -> Result<bool, RunError> {
+        let Queued::Deploy {
+            digest,
+            tag,
+            source_side,
+            forced,
+            ..
+        } = q
+        else {
+            return Ok(true);
+        };
+        let Some(side) = self.t.sides.get(*source_side) else {
+            return Ok(false);
+        };
+        let Some(reg) = self.services.registries.clone() else {
+            return Err(RunError::Config("no image registries configured".into()));
+        };
+        let reference = if *forced {
+            digest.as_str()
+        } else {
+            tag.as_str()
+        };
+        let found = reg.resolve(&side.image, reference).await?;
+        match found {
+            Some(d) if d == *digest => Ok(true),
+            Some(d) => {
+                self.note(format!(
+                    "{}:{tag} points at {} now, not {}: a newer push or a forged message; not deployed",
+                    side.image,
+                    short(&d),
+                    short(digest)
+                ));
+                Ok(false)
+            }
+            None => {
+                self.note(format!(
+                    "{}:{reference} does not exist in its registry: not deployed",
+                    side.image
+                ));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Takes up a queued request.
+    async fn take(&mut self, q: Queued) -> Result<(), RunError> {
+        match q {
+            Queued::Rollback { requested_by } => self.rollback_all(&requested_by).await,
+            Queued::Deploy {
+                ref digest,
+                ref tag,
+                source_side,
+                ref requested_by,
+                forced,
+                ref only,
+            } => {
+                if self.switching().await? {
+                    // Put it back: the schedule starts it once the switch is over.
+                    enqueue(self.services, &self.t.name, &q).await?;
+                    self.note("a failover switch is in flight: the rollout waits for it");
+                    return Ok(());
+                }
+                match self.confirm(&q).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(e) => {
+                        enqueue(self.services, &self.t.name, &q).await?;
+                        return Err(e);
+                    }
+                }
+                let active = self.active().await?;
+                let order: Vec<usize> = deploy::side_order(self.t, active.as_deref())
+                    .into_iter()
+                    .filter(|i| only.as_ref().is_none_or(|o| o.contains(i)))
+                    .collect();
+                let m = PushMatch {
+                    target: self.t.name.clone(),
+                    source_side,
+                    digest: digest.clone(),
+                    tag: tag.clone(),
+                };
+                let now = self.now();
+                match deploy::begin(
+                    self.t,
+                    &self.state.record,
+                    &order,
+                    &m,
+                    requested_by,
+                    forced,
+                    now,
+                ) {
+                    Begin::Skip(why) => {
+                        self.note(why);
+                        Ok(())
+                    }
+                    Begin::Start {
+                        rollout,
+                        superseded,
+                    } => {
+                        if let (Some(old), Some(r)) = (&superseded, &mut self.state.record.rollout)
+                        {
+                            for s in r.sides.iter_mut().filter(|s| !s.phase.is_final()) {
+                                s.phase = Phase::Superseded { by: digest.clone() };
+                            }
+                            r.outcome = Some(RolloutOutcome::Superseded { by: digest.clone() });
+                            self.note(format!(
+                                "{} superseded by {}: it stops where it is, the new one starts from the services' current state",
+                                short(old),
+                                short(digest)
+                            ));
+                        }
+                        deploy::remember(&mut self.state.record, digest);
+                        self.state.record.rollout = Some(rollout);
+                        if !self.save().await? {
+                            return Ok(());
+                        }
+                        let sides = self
+                            .state
+                            .record
+                            .rollout
+                            .as_ref()
+                            .map(|r| {
+                                r.sides
+                                    .iter()
+                                    .map(|s| s.label.clone())
+                                    .collect::<Vec<_>>()
+                                    .join(", then ")
+                            })
+                            .unwrap_or_default();
+                        self.report(
+                            format!("Deploy {}: rolling out {}", self.t.name, short(digest)),
+                            format!(
+                                "{tag} ({}) on {sides}{}",
+                                short(digest),
+                                superseded
+                                    .map(|o| format!("; supersedes {}", short(&o)))
+                                    .unwrap_or_default()
+                            ),
+                            Severity::Notice,
+                            "start",
+                        )
+                        .await;
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts every side that changed back on its previous revision (the rollback command).
+    async fn rollback_all(&mut self, by: &str) -> Result<(), RunError> {
+        let Some(r) = self.state.record.rollout.clone() else {
+            self.note("nothing was rolled out here: nothing to roll back");
+            return Ok(());
+        };
+        if matches!(r.outcome, Some(RolloutOutcome::RolledBack { .. })) {
+            self.note(format!("{} is rolled back already", short(&r.digest)));
+            return Ok(());
+        }
+        let reason = format!("rolled back on command of {by}");
+        let undo: Vec<usize> = (0..r.sides.len()).collect();
+        self.undo(&undo, &reason).await;
+        if let Some(r) = &mut self.state.record.rollout {
+            r.outcome = Some(RolloutOutcome::RolledBack {
+                reason: reason.clone(),
+            });
+        }
+        if self.save().await? {
+            self.report(
+                format!("Deploy {}: rolled back {}", self.t.name, short(&r.digest)),
+                reason,
+                Severity::Warning,
+                "rollback-command",
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Puts sides `idx` of the rollout back on their previous revision, with `reason`.
+    async fn undo(&mut self, idx: &[usize], reason: &str) {
+        let now = self.now();
+        for &i in idx {
+            let Some(sr) = self
+                .state
+                .record
+                .rollout
+                .as_ref()
+                .and_then(|r| r.sides.get(i))
+                .cloned()
+            else {
+                continue;
+            };
+            let mut why = reason.to_owned();
+            match (&sr.revision, &sr.previous, &sr.phase) {
+                (_, _, Phase::RolledBack { .. }) => continue,
+                (Some(_), Some(prev), _) => {
+                    let service = self.t.sides[sr.side].compute.service().to_owned();
+                    let done = match self.deployer(sr.side) {
+                        Ok(d) => {
+                            self.effect(
+                                "rollback",
+                                format!("{}: back to {prev}", sr.label),
+                                d.roll_back(&service, prev),
+                            )
+                            .await
+                        }
+                        Err(e) => Err(PortError::permanent(e.to_string())),
+                    };
+                    if let Err(e) = done {
+                        why = format!(
+                            "{reason}; putting {prev} back FAILED ({}): put it back by hand",
+                            e.message
+                        );
+                    }
+                }
+                _ => why = format!("not started: {reason}"),
+            }
+            if let Some(s) = self
+                .state
+                .record
+                .rollout
+                .as_mut()
+                .and_then(|r| r.sides.get_mut(i))
+            {
+                s.phase = Phase::RolledBack {
+                    reason: why,
+                    at: now,
+                };
+            }
+        }
+    }
+
+    /// One step of the rollout in flight.
+    async fn step(&mut self) -> Result<Next, RunError> {
+        let Some(r) = self.state.record.rollout.clone().filter(Rollout::in_flight) else {
+            return Ok(Next::Stop);
+        };
+        let Some(i) = r.next_side() else {
+            if let Some(r) = &mut self.state.record.rollout {
+                r.outcome = Some(RolloutOutcome::Deployed);
+            }
+            if self.save().await? {
+                self.report(
+                    format!("Deploy {}: {} deployed", self.t.name, short(&r.digest)),
+                    format!("{} serves {} on every side", self.t.name, r.digest),
+                    Severity::Notice,
+                    "deployed",
+                )
+                .await;
+            }
+            return Ok(Next::Stop);
+        };
+        let mut sr = r.sides[i].clone();
+        let side: &DeploySide = &self.t.sides[sr.side];
+        let obs = if sr.phase == Phase::Waiting {
+            None
+        } else {
+            match checks::observe(self.services, self.t, side, &mut sr).await {
+                Ok(o) => Some(o),
+                Err(e) if e.retry == Retry::Transient => {
+                    self.note(format!("{}: {} (looked again later)", sr.label, e.message));
+                    return Ok(Next::Wait(Duration::from_secs(
+                        deploy::POLL_SECS.unsigned_abs(),
+                    )));
+                }
+                Err(e) => Some(deploy::Observation {
+                    progress: deploy::Progress::Failed(e.message),
+                    breach: None,
+                }),
+            }
+        };
+        let now = self.now();
+        let (next, phase) = deploy::advance(self.t, side, &sr.phase, obs.as_ref(), now);
+        let phase_changed = phase != sr.phase;
+        sr.phase = phase;
+        let service = side.compute.service().to_owned();
+        match next {
+            SideStep::Create => return self.create(&r, i, sr).await,
+            SideStep::WaitUntil(at) => {
+                self.put_side(i, sr);
+                if phase_changed && !self.save().await? {
+                    return Ok(Next::Stop);
+                }
+                let wait = (at - now).to_std().unwrap_or_default();
+                return Ok(Next::Wait(wait));
+            }
+            SideStep::Traffic(p) => {
+                let (Some(rev), Some(prev)) = (sr.revision.clone(), sr.previous.clone()) else {
+                    return Err(RunError::Permanent(format!(
+                        "{}: a traffic step without a revision",
+                        sr.label
+                    )));
+                };
+                let d = self.deployer(sr.side)?;
+                let label = sr.label.clone();
+                if let Err(e) = self
+                    .effect(
+                        "traffic",
+                        format!("{label}: {p} % of traffic on {rev}"),
+                        d.split(&service, &rev, &prev, p),
+                    )
+                    .await
+                {
+                    return self.failed_effect(i, sr, e).await;
+                }
+                self.put_side(i, sr);
+                if self.save().await? {
+                    self.report(
+                        format!("Deploy {}: {p} % on {}", self.t.name, short(&r.digest)),
+                        format!("{label}: {p} % of traffic on the new revision {rev}"),
+                        Severity::Info,
+                        &format!("traffic-{i}-{p}"),
+                    )
+                    .await;
+                }
+            }
+            SideStep::Finish => {
+                let label = sr.label.clone();
+                self.put_side(i, sr);
+                if self.save().await? {
+                    self.report(
+                        format!("Deploy {}: verified on {label}", self.t.name),
+                        format!("{label} serves {} and passed its checks", r.digest),
+                        Severity::Info,
+                        &format!("done-{i}"),
+                    )
+                    .await;
+                }
+            }
+            SideStep::RollBack(reason) => {
+                self.roll_back_side(i, sr, reason).await?;
+            }
+        }
+        Ok(if self.lost {
+            Next::Stop
+        } else {
+            Next::Continue
+        })
+    }
+
+    fn put_side(&mut self, i: usize, sr: deploy::SideRollout) {
+        if let Some(s) = self
+            .state
+            .record
+            .rollout
+            .as_mut()
+            .and_then(|r| r.sides.get_mut(i))
+        {
+            *s = sr;
+        }
+    }
+
+    /// A provider call of a step failed: transient ones are retried at the next look, a
+    /// permanent one rolls the side back.
+    async fn failed_effect(
+        &mut self,
+        i: usize,
+        sr: deploy::SideRollout,
+        e: PortError,
+    ) -> Result<Next, RunError> {
+        if e.retry == Retry::Transient {
+            self.note(format!(
+                "{}: {} (tried again at the next look)",
+                sr.label, e.message
+            ));
+            return Ok(Next::Wait(Duration::from_secs(
+                deploy::POLL_SECS.unsigned_abs(),
+            )));
+        }
+        self.roll_back_side(i, sr, e.message).await?;
+        Ok(Next::Continue)
+    }
+
+    /// Side `i` failed for `reason`: it goes back to its previous revision, the sides already
+    /// done go back too (all or nothing), the ones not started never start; reported.
+    async fn roll_back_side(
+        &mut self,
+        i: usize,
+        mut sr: deploy::SideRollout,
+        reason: String,
+    ) -> Result<(), RunError> {
+        // A phase the undo acts on (the planner already named it rolled back).
+        sr.phase = Phase::Deploying { since: self.now() };
+        let why = format!("{}: {reason}", sr.label);
+        self.put_side(i, sr);
+        self.undo(&[i], &reason).await;
+        if let Some(ro) = self.state.record.rollout.clone() {
+            let (others, never) = deploy::after_rollback(self.t, &ro);
+            self.undo(&others, &format!("{why}, so every side goes back"))
+                .await;
+            self.undo(&never, &why).await;
+        }
+        let digest = self
+            .state
+            .record
+            .rollout
+            .as_mut()
+            .map(|ro| {
+                ro.outcome = Some(RolloutOutcome::RolledBack {
+                    reason: why.clone(),
+                });
+                ro.digest.clone()
+            })
+            .unwrap_or_default();
+        if self.save().await? {
+            self.report(
+                format!("Deploy {}: rolled back {}", self.t.name, short(&digest)),
+                why,
+                Severity::Critical,
+                "rolled-back",
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Mirrors the image to this side's registry, then makes the new revision.
+    async fn create(
+        &mut self,
+        r: &Rollout,
+        i: usize,
+        mut sr: deploy::SideRollout,
+    ) -> Result<Next, RunError> {
+        let side = &self.t.sides[sr.side];
+        let source = &self.t.sides[r.source_side];
+        let image = format!("{}@{}", side.image, r.digest);
+        if sr.side != r.source_side && side.image != source.image {
+            let reg = self
+                .services
+                .registries
+                .clone()
+                .ok_or_else(|| RunError::Config("no image registries configured".into()))?;
+            let tag = (r.tag != "command").then_some(r.tag.as_str());
+            let mirrored = self
+                .effect(
+                    "mirror",
+                    format!(
+                        "mirror {} from {} to {}",
+                        short(&r.digest),
+                        source.image,
+                        side.image
+                    ),
+                    reg.mirror(&source.image, &side.image, &r.digest, tag),
+                )
+                .await;
+            match mirrored {
+                Ok(m) => self.note(format!(
+                    "{}: mirrored to {}: {} manifest(s), {} blob(s) copied ({} bytes), {} present",
+                    sr.label,
+                    side.image,
+                    m.manifests,
+                    m.blobs_copied,
+                    m.bytes_sent,
+                    m.blobs_present
+                )),
+                Err(e) => return self.failed_effect(i, sr, e).await,
+            }
+        }
+        let d = self.deployer(sr.side)?;
+        let service = side.compute.service().to_owned();
+        let container = side.container.clone();
+        if sr.previous.is_none() {
+            match d.current(&service, container.as_deref()).await {
+                Ok(now) => {
+                    sr.previous = Some(now.revision);
+                    sr.previous_image = Some(now.image);
+                }
+                Err(e) => return self.failed_effect(i, sr, e).await,
+            }
+        }
+        let previous = sr.previous.clone().unwrap_or_default();
+        let tag = revision_tag(&r.digest);
+        let label = sr.label.clone();
+        let created = self
+            .effect(
+                "create",
+                format!(
+                    "{label}: new revision from {previous}, image {} -> {image}",
+                    sr.previous_image.as_deref().unwrap_or("?")
+                ),
+                d.create(&service, container.as_deref(), &previous, &image, &tag),
+            )
+            .await;
+        match created {
+            Ok(rev) => sr.revision = Some(rev),
+            Err(e) => return self.failed_effect(i, sr, e).await,
+        }
+        self.put_side(i, sr);
+        self.save().await?;
+        Ok(if self.lost {
+            Next::Stop
+        } else {
+            Next::Continue
+        })
+    }
+}
+
+/// Drives `t`: takes its lease, its queued request, and steps its rollout while this
+/// invocation has time.
+pub(super) async fn drive(
+    services: &Services,
+    t: &DeployTarget,
+    signal: &Signal,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let key = deploy::record_key(&t.name);
+    let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    let lease_for = inv
+        .deadline
+        .map(|d| d.saturating_duration_since(Instant::now()))
+        .unwrap_or(LEASE_WITHOUT_DEADLINE)
+        + Duration::from_secs(60);
+    let until = inv.now + chrono::Duration::from_std(lease_for).unwrap_or_default();
+    let Some((state, version)) =
+        lease::take::<DeployState>(services.state.as_ref(), &key, &signal.id, until, inv.now)
+            .await?
+    else {
+        exec.plan.notes.push(format!(
+            "{}: another invocation drives this target; a request waits in its queue",
+            t.name
+        ));
+        return Ok(vec![exec]);
+    };
+    let mut d = Driver {
+        services,
+        t,
+        signal,
+        inv,
+        started: Instant::now(),
+        state,
+        version,
+        exec,
+        out: vec![],
+        lost: false,
+    };
+    let result = run_loop(&mut d).await;
+    if !d.lost {
+        let released = lease::release(
+            services.state.as_ref(),
+            &key,
+            d.state.clone(),
+            d.version.clone(),
+        )
+        .await;
+        if let Err(e) = released {
+            tracing::warn!("deploy lease of {} not released: {e}", t.name);
+        }
+    }
+    let mut out = vec![d.exec];
+    out.extend(d.out);
+    result.map(|()| out)
+}
+
+async fn run_loop(d: &mut Driver<'_>) -> Result<(), RunError> {
+    loop {
+        if d.lost {
+            return Ok(());
+        }
+        if let Some(q) = dequeue(d.services, &d.t.name).await? {
+            d.take(q).await?;
+            continue;
+        }
+        match d.step().await? {
+            Next::Continue => {}
+            Next::Stop => return Ok(()),
+            Next::Wait(w) => {
+                if w <= MAX_INLINE_WAIT && d.inv.has_time(w + WIND_DOWN) {
+                    tokio::time::sleep(w.max(Duration::from_millis(200))).await;
+                } else {
+                    let at = d.now() + chrono::Duration::from_std(w).unwrap_or_default();
+                    d.note(format!(
+                        "continues at {} on the schedule",
+                        at.format("%H:%M:%S")
+                    ));
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// What a request would do, read-only: the order, each side's current revision and image, the
+/// mirror, the task definition or revision change, the traffic plan and the checks.
+pub(super) async fn dry_run(
+    services: &Services,
+    t: &DeployTarget,
+    q: &Queued,
+    signal: &Signal,
+    _inv: Invocation,
+) -> Result<Execution, RunError> {
+    let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    let mut note = |s: String| exec.plan.notes.push(format!("{}: {s}", t.name));
+    let Queued::Deploy {
+        digest,
+        tag,
+        source_side,
+        only,
+        ..
+    } = q
+    else {
+        note("would put every changed side back on its previous revision".into());
+        return Ok(exec);
+    };
+    let record = get_json::<DeployState>(services.state.as_ref(), &deploy::record_key(&t.name))
+        .await
+        .map_err(state_error)?
+        .map(|(s, _)| s.record)
+        .unwrap_or_default();
+    if let Some(r) = record.rollout.as_ref().filter(|r| r.in_flight()) {
+        note(format!(
+            "would supersede the rollout of {} in flight",
+            short(&r.digest)
+        ));
+    }
+    let source = &t.sides[*source_side];
+    if let Some(reg) = &services.registries {
+        let reference = if tag == "command" { digest } else { tag };
+        match reg.resolve(&source.image, reference).await {
+            Ok(Some(d)) if d == *digest => {
+                note(format!("{}:{reference} is {}", source.image, short(digest)))
+            }
+            Ok(other) => note(format!(
+                "{}:{reference} is {}: would not deploy",
+                source.image,
+                other.as_deref().map_or("absent", short)
+            )),
+            Err(e) => note(format!("{}: {}", source.image, e.message)),
+        }
+    }
+    for (i, side) in t.sides.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
+            continue;
+        }
+        if side.image != source.image {
+            note(format!(
+                "would mirror {} from {} to {}",
+                short(digest),
+                source.image,
+                side.image
+            ));
+        }
+        let d = services
+            .deployers
+            .get(&deploy_side_key(&t.name, i))
+            .ok_or_else(|| RunError::Config(format!("no deployer for target `{}`", t.name)))?;
+        match d
+            .current(side.compute.service(), side.container.as_deref())
+            .await
+        {
+            Ok(now) => note(format!(
+                "{}: would make a revision from {} with image {} -> {}@{digest}",
+                side.label(),
+                now.revision,
+                now.image,
+                side.image
+            )),
+            Err(e) => note(format!("{}: {}", side.label(), e.message)),
+        }
+        if !side.steps.is_empty() {
+            note(format!(
+                "{}: traffic {} %, {} s between steps",
+                side.label(),
+                side.steps
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                side.step_pause_secs
+            ));
+        }
+        note(format!(
+            "{}: checks {} {}; bake {} s",
+            side.label(),
+            if side.health.is_empty() {
+                "-".to_owned()
+            } else {
+                side.health.join(", ")
+            },
+            if side.alarms.is_empty() {
+                String::new()
+            } else {
+                format!("alarms {}", side.alarms.join(", "))
+            },
+            t.bake_secs
+        ));
+    }
+    Ok(exec)
+}

@@ -1,0 +1,306 @@
+//! The deploy function: an image pushed to ECR or Artifact Registry (or named by an
+//! authenticated `deploy` command) is confirmed with its registry, mirrored by digest to the
+//! other cloud's registry, and rolled out side by side with checks at every step; a failed
+//! check puts the previous revision back. The rollout lives in `deploy/<target>/rollout`, so the
+//! schedule carries on what one invocation could not finish.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use twincloud_core::Signal;
+use twincloud_core::config::{ComputeTarget, DeployConfig, DeployTarget};
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::deploy::{self, DeployRecord, PushMatch};
+use twincloud_core::ports::{Precondition, StateError, get_json};
+use twincloud_core::signal::SignalKind;
+use twincloud_core::text::clip;
+
+use crate::error::RunError;
+use crate::executor::Execution;
+use crate::function::{Function, Invocation};
+use crate::lease::{Lease, Leased, state_error};
+use crate::services::Services;
+
+mod checks;
+mod drive;
+
+pub use deploy::FUNCTION;
+
+/// The deploy function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deploy;
+
+/// A target's record as stored: the rollout and who drives it now.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct DeployState {
+    #[serde(flatten)]
+    pub record: DeployRecord,
+    #[serde(flatten)]
+    pub lease: Lease,
+}
+
+impl Leased for DeployState {
+    fn lease(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
+}
+
+/// What a target was asked while another invocation drove it; the driver takes it up at its
+/// next step, the schedule otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub(crate) enum Queued {
+    /// Roll this digest out.
+    Deploy {
+        digest: String,
+        tag: String,
+        source_side: usize,
+        requested_by: String,
+        forced: bool,
+        only: Option<Vec<usize>>,
+    },
+    /// Put the previous revisions back.
+    Rollback { requested_by: String },
+}
+
+/// Where a target's queued request waits.
+pub(crate) fn queue_key(target: &str) -> String {
+    format!("deploy/{}/queued", twincloud_core::ids::key_segment(target))
+}
+
+fn deploy_config(services: &Services) -> Result<&DeployConfig, RunError> {
+    services
+        .config
+        .deploy
+        .as_ref()
+        .filter(|d| !d.targets.is_empty())
+        .ok_or_else(|| {
+            RunError::Config(format!(
+                "{}: no [[deploy.targets]] configured",
+                services.config.origin
+            ))
+        })
+}
+
+/// What a signal asks of which targets.
+enum Ask {
+    Requests(Vec<(String, Queued)>),
+    Tick,
+    Ignore(String),
+}
+
+/// `aws`, `gcp` or `local`: the cloud of a side, for `--to`.
+fn cloud_of(c: &ComputeTarget) -> &'static str {
+    match c {
+        ComputeTarget::Ecs { .. } => "aws",
+        ComputeTarget::CloudRun { .. } => "gcp",
+        ComputeTarget::Local { .. } => "local",
+    }
+}
+
+fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
+    match &signal.kind {
+        SignalKind::Image(ev) => match deploy::match_push(cfg, ev) {
+            Ok(ms) => Ask::Requests(
+                ms.into_iter()
+                    .map(|m: PushMatch| {
+                        (
+                            m.target.clone(),
+                            Queued::Deploy {
+                                digest: m.digest,
+                                tag: m.tag,
+                                source_side: m.source_side,
+                                requested_by: format!("push ({})", signal.shape),
+                                forced: false,
+                                only: None,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
+            Err(why) => Ask::Ignore(why),
+        },
+        SignalKind::ScheduleTick(_) => Ask::Tick,
+        SignalKind::Command(c) => {
+            let Some(caller) = signal.origin.caller() else {
+                // The invoker refuses these before; a function never trusts that alone.
+                return Ask::Ignore("a command that is not an authenticated direct call".into());
+            };
+            match c.command.as_str() {
+                "deploy" => command_deploy(cfg, &c.args, caller),
+                "rollback" => {
+                    let target = c.args.get("target").and_then(|v| v.as_str()).unwrap_or("");
+                    if cfg.targets.iter().any(|t| t.name == target) {
+                        Ask::Requests(vec![(
+                            target.to_owned(),
+                            Queued::Rollback {
+                                requested_by: caller.to_owned(),
+                            },
+                        )])
+                    } else {
+                        Ask::Ignore(format!(
+                            "`{}` is no deploy target ({})",
+                            clip(target, 64),
+                            cfg.targets
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    }
+                }
+                other => Ask::Ignore(format!(
+                    "command `{}` is not a deploy command (deploy, rollback)",
+                    clip(other, 64)
+                )),
+            }
+        }
+        other => Ask::Ignore(format!("{} events do not concern deploys", other.name())),
+    }
+}
+
+/// `twincloud deploy --image REPO@sha256:... [--to aws|gcp|both]`.
+fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) -> Ask {
+    let image = args.get("image").and_then(|v| v.as_str()).unwrap_or("");
+    let Some((repo, digest)) = image.split_once('@').filter(|(_, d)| deploy::is_digest(d)) else {
+        return Ask::Ignore(format!(
+            "`--image {}`: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name)",
+            clip(image, 120)
+        ));
+    };
+    let to = args.get("to").and_then(|v| v.as_str()).unwrap_or("both");
+    if !["aws", "gcp", "local", "both"].contains(&to) {
+        return Ask::Ignore(format!("`--to {}`: aws, gcp or both", clip(to, 20)));
+    }
+    let mut out = Vec::new();
+    for t in &cfg.targets {
+        let Some(source) = t.sides.iter().position(|s| s.image == repo) else {
+            continue;
+        };
+        let only: Vec<usize> = (0..t.sides.len())
+            .filter(|i| to == "both" || cloud_of(&t.sides[*i].compute) == to)
+            .collect();
+        if only.is_empty() {
+            continue;
+        }
+        out.push((
+            t.name.clone(),
+            Queued::Deploy {
+                digest: digest.to_owned(),
+                tag: "command".into(),
+                source_side: source,
+                requested_by: caller.to_owned(),
+                forced: true,
+                only: Some(only),
+            },
+        ));
+    }
+    if out.is_empty() {
+        Ask::Ignore(format!(
+            "{} is no deploy target's image repository on {to}",
+            clip(repo, 120)
+        ))
+    } else {
+        Ask::Requests(out)
+    }
+}
+
+/// Writes `q` as the target's next request (the newest request wins).
+async fn enqueue(services: &Services, target: &str, q: &Queued) -> Result<(), RunError> {
+    let body = serde_json::to_vec(q).map_err(|e| RunError::Permanent(e.to_string()))?;
+    services
+        .state
+        .put(&queue_key(target), &body, &Precondition::None)
+        .await
+        .map_err(state_error)?;
+    Ok(())
+}
+
+/// Takes the target's queued request, if any (a compare-and-swap delete, so two drivers never
+/// both take it).
+pub(crate) async fn dequeue(services: &Services, target: &str) -> Result<Option<Queued>, RunError> {
+    let key = queue_key(target);
+    let Some((q, v)) = get_json::<Queued>(services.state.as_ref(), &key)
+        .await
+        .map_err(state_error)?
+    else {
+        return Ok(None);
+    };
+    match services.state.delete(&key, &Precondition::Matches(v)).await {
+        Ok(()) => Ok(Some(q)),
+        Err(StateError::ConditionFailed(_)) => Ok(None),
+        Err(e) => Err(state_error(e)),
+    }
+}
+
+fn target<'a>(cfg: &'a DeployConfig, name: &str) -> Option<&'a DeployTarget> {
+    cfg.targets.iter().find(|t| t.name == name)
+}
+
+#[async_trait]
+impl Function for Deploy {
+    fn name(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        let cfg = deploy_config(services)?;
+        let mut plan = Plan::new(FUNCTION, &signal.id);
+        match ask(cfg, signal) {
+            Ask::Requests(r) => plan.notes.push(format!(
+                "would take {} request(s): {}",
+                r.len(),
+                r.iter()
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Ask::Tick => plan
+                .notes
+                .push("would carry on the rollouts in flight".into()),
+            Ask::Ignore(why) => plan.notes.push(why),
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        inv: Invocation,
+    ) -> Result<Vec<Execution>, RunError> {
+        let cfg = deploy_config(services)?;
+        let mut out = Vec::new();
+        match ask(cfg, signal) {
+            Ask::Ignore(why) => {
+                let mut e = Execution::nothing(FUNCTION, &signal.id);
+                e.plan.notes.push(why);
+                out.push(e);
+            }
+            Ask::Requests(list) => {
+                for (name, q) in list {
+                    let Some(t) = target(cfg, &name) else {
+                        continue;
+                    };
+                    if inv.dry_run {
+                        out.push(drive::dry_run(services, t, &q, signal, inv).await?);
+                        continue;
+                    }
+                    enqueue(services, &name, &q).await?;
+                    out.extend(drive::drive(services, t, signal, inv).await?);
+                }
+            }
+            Ask::Tick => {
+                for t in &cfg.targets {
+                    out.extend(drive::drive(services, t, signal, inv).await?);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
