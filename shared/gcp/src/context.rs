@@ -167,6 +167,12 @@ impl GcpContext {
         self
     }
 
+    /// With a different Cloud Monitoring base URL.
+    pub fn with_monitoring(mut self, base: &str) -> Self {
+        base.trim_end_matches('/').clone_into(&mut self.monitoring);
+        self
+    }
+
     /// With a different Cloud SQL Admin base URL.
     pub fn with_sqladmin(mut self, base: &str) -> Self {
         base.trim_end_matches('/').clone_into(&mut self.sqladmin);

@@ -1,11 +1,12 @@
 //! Cloud Run service load from Cloud Monitoring: `projects.timeSeries.list` of the container CPU
 //! and memory utilisation distributions (their median per minute, averaged over the service's
-//! revisions and the last five minutes), and the request rate over the instance count.
+//! revisions and the last five minutes), and the request rate over the instance count; and a
+//! new revision's health during a rollout: its 5xx share and its p95 latency.
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use twincloud_core::config::Metric;
-use twincloud_core::ports::{Metrics, PortError};
+use twincloud_core::ports::{Metrics, PortError, RevisionHealth, RevisionMetrics};
 
 use crate::context::GcpContext;
 
@@ -43,12 +44,18 @@ struct Point {
 struct TypedValue {
     #[serde(default)]
     double_value: Option<f64>,
+    /// Counts come as decimal strings.
+    #[serde(default)]
+    int64_value: Option<String>,
 }
 
 const CPU: &str = "run.googleapis.com/container/cpu/utilizations";
 const MEMORY: &str = "run.googleapis.com/container/memory/utilizations";
 const REQUESTS: &str = "run.googleapis.com/request_count";
 const INSTANCES: &str = "run.googleapis.com/container/instance_count";
+const LATENCIES: &str = "run.googleapis.com/request_latencies";
+/// Fewer requests than this in the window say nothing about an error rate.
+const MIN_REQUESTS: f64 = 20.0;
 
 impl CloudMonitoringRunMetrics {
     /// Metrics of the Cloud Run services of `project` / `region`.
@@ -69,6 +76,26 @@ impl CloudMonitoringRunMetrics {
         aligner: &str,
         reducer: &str,
     ) -> Result<Option<f64>, PortError> {
+        let values = self
+            .points(service, metric_type, "", aligner, reducer, WINDOW_SECS)
+            .await?;
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
+        Ok(Some(values.iter().sum::<f64>() / f64::from(count)))
+    }
+
+    /// Every point over the last `window` seconds of `metric_type` (with `extra` filter terms).
+    async fn points(
+        &self,
+        service: &str,
+        metric_type: &str,
+        extra: &str,
+        aligner: &str,
+        reducer: &str,
+        window: i64,
+    ) -> Result<Vec<f64>, PortError> {
         let token = self.ctx.token().await?;
         let url = format!(
             "{}/v3/projects/{}/timeSeries",
@@ -76,9 +103,9 @@ impl CloudMonitoringRunMetrics {
             self.project
         );
         let end = chrono::Utc::now();
-        let start = end - chrono::Duration::seconds(WINDOW_SECS);
+        let start = end - chrono::Duration::seconds(window);
         let filter = format!(
-            "metric.type = \"{metric_type}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{service}\" AND resource.labels.location = \"{}\"",
+            "metric.type = \"{metric_type}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{service}\" AND resource.labels.location = \"{}\"{extra}",
             self.region
         );
         let query = [
@@ -118,18 +145,17 @@ impl CloudMonitoringRunMetrics {
         let body: ListResponse = resp.json().await.map_err(|e| {
             PortError::transient(format!("Cloud Monitoring: unreadable response: {e}"))
         })?;
-        let values: Vec<f64> = body
+        Ok(body
             .time_series
             .iter()
             .flat_map(|t| t.points.iter())
-            .filter_map(|p| p.value.double_value)
-            .filter(|v| v.is_finite())
-            .collect();
-        if values.is_empty() {
-            return Ok(None);
-        }
-        let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
-        Ok(Some(values.iter().sum::<f64>() / f64::from(count)))
+            .filter_map(|p| {
+                p.value
+                    .double_value
+                    .or_else(|| p.value.int64_value.as_deref().and_then(|i| i.parse().ok()))
+            })
+            .filter(|v: &f64| v.is_finite())
+            .collect())
     }
 
     async fn utilisation(
@@ -179,5 +205,50 @@ impl Metrics for CloudMonitoringRunMetrics {
             }
         }
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl RevisionMetrics for CloudMonitoringRunMetrics {
+    async fn revision_health(
+        &self,
+        service: &str,
+        revision: &str,
+        window_secs: u64,
+    ) -> Result<RevisionHealth, PortError> {
+        let window = i64::try_from(window_secs.clamp(60, 3600)).unwrap_or(3600);
+        let rev = format!(" AND resource.labels.revision_name = \"{revision}\"");
+        let sum = |v: Vec<f64>| v.iter().sum::<f64>();
+        let requests = sum(self
+            .points(service, REQUESTS, &rev, "ALIGN_DELTA", "REDUCE_SUM", window)
+            .await?);
+        let errors_filter = format!("{rev} AND metric.labels.response_code_class = \"5xx\"");
+        let errors = sum(self
+            .points(
+                service,
+                REQUESTS,
+                &errors_filter,
+                "ALIGN_DELTA",
+                "REDUCE_SUM",
+                window,
+            )
+            .await?);
+        let p95 = self
+            .points(
+                service,
+                LATENCIES,
+                &rev,
+                "ALIGN_PERCENTILE_95",
+                "REDUCE_MAX",
+                window,
+            )
+            .await?
+            .into_iter()
+            .reduce(f64::max);
+        Ok(RevisionHealth {
+            requests,
+            error_rate: (requests >= MIN_REQUESTS).then(|| errors / requests),
+            p95_ms: p95,
+        })
     }
 }

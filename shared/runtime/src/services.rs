@@ -10,7 +10,8 @@ use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
 use twincloud_core::config::{DeployConfig, RegistryAuth};
 use twincloud_core::ports::{
-    AlarmStates, Compute, Deployer, ImageRegistries, Metrics, Notifier, Prober, StateStore, Traffic,
+    AlarmStates, Compute, Deployer, ImageRegistries, Metrics, Notifier, Prober, RevisionMetrics,
+    StateStore, Traffic,
 };
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
@@ -41,6 +42,8 @@ pub struct Services {
     pub deployers: BTreeMap<String, Arc<dyn Deployer>>,
     /// The image registries of the deploy targets, when any is configured.
     pub registries: Option<Arc<dyn ImageRegistries>>,
+    /// Request metrics of new revisions (Cloud Run sides), by [`deploy_side_key`].
+    pub revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
     pub vantage: String,
     /// The local state directory (outbox and audit files live under it on the local backend).
@@ -262,13 +265,13 @@ impl Services {
                 }
             }
         }
-        let (deployers, registries) = match &config.deploy {
+        let (deployers, registries, revision_metrics) = match &config.deploy {
             Some(d) => {
-                let (dep, reg, side_alarms) = deploy_adapters(d, clouds, &local_dir).await?;
-                alarms.extend(side_alarms);
-                (dep, Some(reg))
+                let a = deploy_adapters(d, clouds, &local_dir).await?;
+                alarms.extend(a.alarms);
+                (a.deployers, Some(a.registries), a.revision_metrics)
             }
-            None => (BTreeMap::new(), None),
+            None => (BTreeMap::new(), None, BTreeMap::new()),
         };
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
@@ -285,6 +288,7 @@ impl Services {
             prober: Arc::new(twincloud_http::HttpProber::new()),
             deployers,
             registries,
+            revision_metrics,
             vantage,
             local_dir,
             clouds: clouds.clone(),
@@ -303,11 +307,13 @@ pub fn deploy_side_key(target: &str, side: usize) -> String {
     format!("deploy/{target}/{side}")
 }
 
-type DeployAdapters = (
-    BTreeMap<String, Arc<dyn Deployer>>,
-    Arc<dyn ImageRegistries>,
-    BTreeMap<String, Arc<dyn AlarmStates>>,
-);
+/// What the deploy function's sides are reached through.
+struct DeployAdapters {
+    deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    registries: Arc<dyn ImageRegistries>,
+    alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
+    revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+}
 
 /// The deployers, registries (with their logins) and alarm sources of the deploy targets.
 async fn deploy_adapters(
@@ -317,6 +323,7 @@ async fn deploy_adapters(
 ) -> Result<DeployAdapters, RunError> {
     let mut deployers: BTreeMap<String, Arc<dyn Deployer>> = BTreeMap::new();
     let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
+    let mut revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>> = BTreeMap::new();
     let mut registries = twincloud_http::OciRegistries::new();
     for t in &cfg.targets {
         for (i, side) in t.sides.iter().enumerate() {
@@ -330,11 +337,21 @@ async fn deploy_adapters(
                 }
                 ComputeTarget::CloudRun {
                     project, region, ..
-                } => Arc::new(twincloud_gcp::CloudRunDeployer::new(
-                    clouds.gcp().await,
-                    project,
-                    region,
-                )),
+                } => {
+                    revision_metrics.insert(
+                        key.clone(),
+                        Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
+                            clouds.gcp().await,
+                            project,
+                            region,
+                        )),
+                    );
+                    Arc::new(twincloud_gcp::CloudRunDeployer::new(
+                        clouds.gcp().await,
+                        project,
+                        region,
+                    ))
+                }
             };
             deployers.insert(key.clone(), d);
             if !side.alarms.is_empty() {
@@ -366,7 +383,12 @@ async fn deploy_adapters(
             }
         }
     }
-    Ok((deployers, Arc::new(registries), alarms))
+    Ok(DeployAdapters {
+        deployers,
+        registries: Arc::new(registries),
+        alarms,
+        revision_metrics,
+    })
 }
 
 /// The compute adapter of a service on either cloud or the local backend.

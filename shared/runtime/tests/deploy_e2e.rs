@@ -32,6 +32,10 @@ struct Bad {
 }
 
 struct World {
+    /// Cloud Monitoring: the new revisions' request counts and latencies.
+    monitoring: DiscoveryFake,
+    /// Revisions whose p95 latency is 2.5 s.
+    slow: Arc<Mutex<Vec<String>>>,
     ecr: Registry,
     _ar: Registry,
     ecr_host: String,
@@ -148,6 +152,25 @@ async fn ecs_serving(aws: &AwsContext, cluster: &str) -> (String, String) {
     (td, image)
 }
 
+/// A Cloud Monitoring fake (monitoring.v3, validated): 100 requests per revision, 1 % 5xx, p95
+/// 300 ms, or 2.5 s for the revisions listed in `slow`.
+async fn monitoring(slow: Arc<Mutex<Vec<String>>>) -> DiscoveryFake {
+    DiscoveryFake::start("monitoring.v3", move |call| {
+        let q = &call.query;
+        let is_slow = slow.lock().unwrap().iter().any(|r| q.contains(r.as_str()));
+        let point = |v: Value| json!([{"interval": {"endTime": "2026-12-03T10:01:00Z"}, "value": v}]);
+        let points = if q.contains("request_latencies") {
+            point(json!({"doubleValue": if is_slow { 2500.0 } else { 300.0 }}))
+        } else if q.contains("response_code_class") {
+            point(json!({"int64Value": "1"}))
+        } else {
+            point(json!({"int64Value": "100"}))
+        };
+        (200, json!({"timeSeries": [{"metricKind": "DELTA", "valueType": "INT64", "points": points}]}))
+    })
+    .await
+}
+
 /// The app: `/ecs/health` answers for the image the ECS service runs now, `/run/REV/health`
 /// for a Cloud Run revision's image.
 async fn app(
@@ -224,6 +247,8 @@ async fn world(bake_secs: u64) -> World {
         "0".repeat(64)
     );
     let run = cloud_run(revisions.clone(), app_url.clone(), &old).await;
+    let slow: Arc<Mutex<Vec<String>>> = Arc::default();
+    let monitoring = monitoring(slow.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         r#"[project]
@@ -264,6 +289,8 @@ step_pause_secs = 1
         ar = ar.host,
     );
     World {
+        monitoring,
+        slow,
         ecr_host: ecr.host.clone(),
         ar_host: ar.host.clone(),
         ecr,
@@ -282,6 +309,7 @@ impl World {
     async fn invoker(&self) -> Invoker {
         let config = Config::parse("test.toml", &self.config).unwrap();
         let gcp = GcpContext::for_emulator(&self.run.url())
+            .with_monitoring(&self.monitoring.url())
             .with_access_token(Secret::new("ya29.deploy-test"));
         let services = Services::build(config, &Clouds::with_aws(self.aws.clone()).and_gcp(gcp))
             .await

@@ -17,7 +17,10 @@ pub use objects::{
     ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,
     is_folder_placeholder, paged_listing,
 };
-pub use release::{Deployed, Deployer, ImageRegistries, MirrorReport, RegistryLogin};
+pub use release::{
+    Deployed, Deployer, ImageRegistries, MirrorReport, RegistryLogin, RevisionHealth,
+    RevisionMetrics,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -100,3 +100,26 @@ pub trait Deployer: Send + Sync {
     /// is kept (never deleted) for inspection.
     async fn roll_back(&self, service: &str, previous: &str) -> Result<(), PortError>;
 }
+
+/// How a new revision answered over a window, from the platform's request metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RevisionHealth {
+    /// Requests counted.
+    pub requests: f64,
+    /// Share of 5xx answers; `None` when too few requests to judge.
+    pub error_rate: Option<f64>,
+    /// The worst minute's p95 latency in milliseconds, where measured.
+    pub p95_ms: Option<f64>,
+}
+
+/// Request metrics of one revision (Cloud Monitoring for Cloud Run).
+#[async_trait]
+pub trait RevisionMetrics: Send + Sync {
+    /// The revision's health over the last `window_secs`.
+    async fn revision_health(
+        &self,
+        service: &str,
+        revision: &str,
+        window_secs: u64,
+    ) -> Result<RevisionHealth, PortError>;
+}

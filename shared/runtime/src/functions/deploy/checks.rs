@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use twincloud_core::config::{DeploySide, DeployTarget};
-use twincloud_core::planner::deploy::{self, CheckResults, Observation, Progress, SideRollout};
+use twincloud_core::planner::deploy::{
+    self, CheckResults, Observation, Phase, Progress, SideRollout,
+};
 use twincloud_core::ports::{PortError, ProbeCheck};
 use twincloud_core::signal::AlarmState;
 
@@ -94,6 +96,26 @@ async fn checks(
         }
         if let Some(why) = last {
             out.failed_probes.push((url, why));
+        }
+    }
+    if let (Some(m), Some(rev)) = (services.revision_metrics.get(key), &sr.revision) {
+        let since = match &sr.phase {
+            Phase::Deploying { since } | Phase::Step { since, .. } | Phase::Baking { since } => {
+                Some(*since)
+            }
+            _ => None,
+        };
+        let window = since
+            .map(|s| (chrono::Utc::now() - s).num_seconds().unsigned_abs())
+            .unwrap_or(60);
+        match m.revision_health(side.compute.service(), rev, window).await {
+            Ok(h) => {
+                out.error_rate = h.error_rate;
+                out.p95_ms = h.p95_ms;
+            }
+            // Transient: looked at again; permanent (a missing grant): said, not fatal.
+            Err(e) if e.retry == twincloud_core::ports::Retry::Transient => return Err(e),
+            Err(e) => tracing::warn!("{}: request metrics not read: {}", sr.label, e.message),
         }
     }
     if let Some(alarms) = services.alarms.get(key) {
