@@ -524,6 +524,27 @@ async fn a_version_whose_health_fails_is_rolled_back_on_both_clouds() {
             .any(|c| c.method.ends_with("patch")),
         "Cloud Run untouched"
     );
+
+    // Healthy answers but slow on Cloud Run (p95 2.5 s > 2 s, seed 002): back before any traffic.
+    let slow = w.push("v1.0.3", 14).await;
+    w.slow
+        .lock()
+        .unwrap()
+        .push(format!("aion-backend-tc-{}", &slow[7..19]));
+    let r = inv
+        .handle_json(&ecr_push("v1.0.3", &slow, "slow"))
+        .await
+        .unwrap();
+    assert_eq!(w.ecs_image().await.0, good_td, "{}", r.notes_text());
+    assert_eq!(w.run_serving().await.0, good_rev);
+    let rec = w.record().await;
+    let reason = rec["rollout"]["outcome"]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("p95 latency 2500 ms"), "{rec}");
+    assert!(
+        w.monitoring.rejected().is_empty(),
+        "{:?}",
+        w.monitoring.rejected()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
