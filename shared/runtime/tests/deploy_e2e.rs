@@ -37,7 +37,7 @@ struct World {
     /// Revisions whose p95 latency is 2.5 s.
     slow: Arc<Mutex<Vec<String>>>,
     ecr: Registry,
-    _ar: Registry,
+    ar: Registry,
     ecr_host: String,
     ar_host: String,
     aws: AwsContext,
@@ -294,7 +294,7 @@ step_pause_secs = 1
         ecr_host: ecr.host.clone(),
         ar_host: ar.host.clone(),
         ecr,
-        _ar: ar,
+        ar,
         aws,
         cluster,
         run,
@@ -683,4 +683,37 @@ async fn a_command_deploys_a_digest_to_one_cloud_and_rollback_puts_it_back() {
         "{}",
         r.notes_text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_registry_push_is_mirrored_to_ecr_and_rolled_out_on_both() {
+    use base64::Engine;
+    let w = world(1).await;
+    let inv = w.invoker().await;
+    let d =
+        w.ar.push_image(
+            "prod/images/aion-backend",
+            "v5.0.0",
+            &[noise(128 << 10, 51)],
+            "amd64",
+        )
+        .await;
+    let repo = format!("{}/prod/images/aion-backend", w.ar_host);
+    let data = json!({"action": "INSERT", "digest": format!("{repo}@{d}"), "tag": format!("{repo}:v5.0.0")});
+    let push = json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
+            "messageId": "771", "publishTime": "2026-12-03T10:00:00Z"
+        },
+        "subscription": "projects/aion-prod/subscriptions/twincloud-deploy-gcr"
+    });
+    let r = inv.handle_json(push.to_string().as_bytes()).await.unwrap();
+    assert_eq!(
+        w.ecs_image().await.1,
+        format!("{}/aion-backend@{d}", w.ecr_host),
+        "mirrored from Artifact Registry to ECR: {}",
+        r.notes_text()
+    );
+    assert_eq!(w.ecr.manifest("aion-backend", &d).await.unwrap().1, d);
+    assert_eq!(w.run_serving().await.1, format!("{repo}@{d}"));
 }
