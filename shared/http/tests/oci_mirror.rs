@@ -139,3 +139,30 @@ async fn wrong_credentials_and_missing_images_are_clear_permanent_errors() {
         .expect_err("a tag");
     assert!(e.message.contains("not a sha256 digest"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn throttling_and_5xx_from_the_target_registry_are_retried() {
+    use twincloud_testkit::{Fault, FaultProxy};
+    let src = Registry::start("AWS", "s").await;
+    let dst = Registry::start("oauth2accesstoken", "d").await;
+    let d = src.push_index("app", "v1", &[noise(256 << 10, 9)]).await;
+    let proxy = FaultProxy::start(&format!("http://{}", dst.host)).await;
+    proxy.inject("/blobs/uploads/", 2, Fault::unavailable());
+    proxy.inject("/manifests/", 1, Fault::too_many_requests(0));
+    let through = proxy.url().trim_start_matches("http://").to_owned();
+    let regs = OciRegistries::new()
+        .with_login(&src.host, login("AWS:s"))
+        .with_login(&through, login("oauth2accesstoken:d"));
+    let r = regs
+        .mirror(
+            &format!("{}/app", src.host),
+            &format!("{through}/app"),
+            &d,
+            Some("v1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.manifests, 3, "{r:?}");
+    assert_eq!(proxy.stats().faulted, 3);
+    assert_eq!(dst.manifest("app", "v1").await.unwrap().1, d);
+}

@@ -307,11 +307,16 @@ step_pause_secs = 1
 
 impl World {
     async fn invoker(&self) -> Invoker {
+        self.invoker_with(self.aws.clone()).await
+    }
+
+    /// With AWS reached through `aws` (a fault proxy in front of moto).
+    async fn invoker_with(&self, aws: AwsContext) -> Invoker {
         let config = Config::parse("test.toml", &self.config).unwrap();
         let gcp = GcpContext::for_emulator(&self.run.url())
             .with_monitoring(&self.monitoring.url())
             .with_access_token(Secret::new("ya29.deploy-test"));
-        let services = Services::build(config, &Clouds::with_aws(self.aws.clone()).and_gcp(gcp))
+        let services = Services::build(config, &Clouds::with_aws(aws).and_gcp(gcp))
             .await
             .unwrap();
         Invoker::new(Box::new(Deploy), services, false)
@@ -509,6 +514,11 @@ async fn a_version_whose_health_fails_is_rolled_back_on_both_clouds() {
     let msgs = w.messages();
     assert!(msgs.contains("rolled back"), "{msgs}");
     assert!(msgs.contains("health check"), "{msgs}");
+    // The report says what each side serves at the end: the previous image, on both.
+    assert!(
+        msgs.contains(&format!("serves {}/aion-backend@{good}", w.ecr_host)),
+        "{msgs}"
+    );
 
     // Failing everywhere: ECS (first) rolls back and Cloud Run is never started.
     let worse = w.push("v1.0.2", 13).await;
@@ -652,9 +662,6 @@ async fn a_command_deploys_a_digest_to_one_cloud_and_rollback_puts_it_back() {
     let inv = w.invoker().await;
     let d = w.push("v4.0.0", 41).await;
     let (td, _) = w.ecs_image().await;
-    // A transient error from Cloud Run on the way is retried.
-    w.run
-        .fail_next([(503, json!({"error": {"code": 503, "message": "try again"}}))]);
     let cmd = json!({"twincloud": "command", "command": "deploy", "id": "cmd-1",
                      "args": {"image": format!("{}/aion-backend@{d}", w.ecr_host), "to": "aws"}});
     let r = inv.handle_json(cmd.to_string().as_bytes()).await.unwrap();
@@ -688,8 +695,14 @@ async fn a_command_deploys_a_digest_to_one_cloud_and_rollback_puts_it_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_artifact_registry_push_is_mirrored_to_ecr_and_rolled_out_on_both() {
     use base64::Engine;
+    use twincloud_testkit::{Fault, FaultProxy};
     let w = world(1).await;
-    let inv = w.invoker().await;
+    // AWS throttles the first calls (ECR's token, ECS): the SDK's retries absorb it.
+    let proxy = FaultProxy::start(&emulators::moto_url()).await;
+    proxy.inject("", 2, Fault::aws_throttling());
+    let inv = w
+        .invoker_with(AwsContext::for_endpoint(&proxy.url(), "us-east-1").await)
+        .await;
     let d =
         w.ar.push_image(
             "prod/images/aion-backend",
@@ -707,7 +720,17 @@ async fn an_artifact_registry_push_is_mirrored_to_ecr_and_rolled_out_on_both() {
         },
         "subscription": "projects/aion-prod/subscriptions/twincloud-deploy-gcr"
     });
+    // Cloud Run answers 503 then 429 on the way: retried.
+    w.run.fail_next([
+        (503, json!({"error": {"code": 503, "message": "try again"}})),
+        (429, json!({"error": {"code": 429, "message": "slow down"}})),
+    ]);
     let r = inv.handle_json(push.to_string().as_bytes()).await.unwrap();
+    assert_eq!(
+        w.run.faults_left(),
+        0,
+        "both failures were answered, then retried"
+    );
     assert_eq!(
         w.ecs_image().await.1,
         format!("{}/aion-backend@{d}", w.ecr_host),
@@ -716,4 +739,5 @@ async fn an_artifact_registry_push_is_mirrored_to_ecr_and_rolled_out_on_both() {
     );
     assert_eq!(w.ecr.manifest("aion-backend", &d).await.unwrap().1, d);
     assert_eq!(w.run_serving().await.1, format!("{repo}@{d}"));
+    assert_eq!(proxy.stats().faulted, 2);
 }

@@ -320,6 +320,11 @@ impl DiscoveryFake {
     pub fn fail_next(&self, replies: impl IntoIterator<Item = (u16, Value)>) {
         self.inner.lock().unwrap().faults.extend(replies);
     }
+
+    /// Replies of [`DiscoveryFake::fail_next`] not given yet (0 once every one was answered).
+    pub fn faults_left(&self) -> usize {
+        self.inner.lock().unwrap().faults.len()
+    }
 }
 
 /// A form-encoded body (OAuth token exchanges) as the JSON object the API also accepts:

@@ -138,7 +138,18 @@ impl<'a> Driver<'a> {
             ("Asked by".to_owned(), r.requested_by.clone()),
         ];
         for s in &r.sides {
-            fields.push((s.label.clone(), s.phase.describe()));
+            // At the end, which image each side serves: both the new one or both the old one.
+            let serving = match (&r.outcome, &s.phase) {
+                (None, _) => String::new(),
+                (Some(_), Phase::Done { .. }) => format!("; serves {}", short(&r.digest)),
+                (Some(_), _) => format!(
+                    "; serves {}",
+                    s.previous_image
+                        .as_deref()
+                        .unwrap_or("what it served before")
+                ),
+            };
+            fields.push((s.label.clone(), format!("{}{serving}", s.phase.describe())));
         }
         let report = Report {
             function: FUNCTION.into(),
