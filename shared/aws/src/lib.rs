@@ -2,6 +2,7 @@
 //! Manager references and S3 objects for configuration. Endpoints follow the SDK conventions
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so everything runs against moto unchanged.
 
+mod budgets;
 mod cloudwatch;
 mod context;
 mod ecs;
@@ -14,6 +15,7 @@ mod s3;
 mod secrets;
 mod web_identity;
 
+pub use budgets::AwsBudgets;
 pub use cloudwatch::{CloudWatchAlarms, CloudWatchEcsMetrics};
 pub use context::AwsContext;
 pub use ecs::EcsCompute;

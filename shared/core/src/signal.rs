@@ -254,8 +254,12 @@ pub struct BudgetAlert {
     pub basis: BudgetBasis,
     /// Start of the cost interval (GCP), for per-period de-duplication.
     pub period_start: Option<String>,
-    /// GCP budget id or AWS account, when known.
+    /// GCP budget id, when known.
     pub budget_id: Option<String>,
+    /// The AWS account (its `AWS Account` line) or the GCP billing account (the message's
+    /// `billingAccountId` attribute), when known.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 /// Where an object lives.

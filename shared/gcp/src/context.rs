@@ -48,6 +48,8 @@ pub struct GcpContext {
     dns: String,
     sqladmin: String,
     monitoring: String,
+    billing_budgets: String,
+    cloud_billing: String,
     retry: HttpRetry,
     /// `STORAGE_EMULATOR_HOST` is set: storage requests carry no token.
     anonymous_storage: bool,
@@ -93,6 +95,10 @@ impl GcpContext {
             .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
         let monitoring = base("TWINCLOUD_GCP_MONITORING_URL")
             .unwrap_or_else(|| "https://monitoring.googleapis.com".into());
+        let billing_budgets = base("TWINCLOUD_GCP_BILLING_BUDGETS_URL")
+            .unwrap_or_else(|| "https://billingbudgets.googleapis.com".into());
+        let cloud_billing = base("TWINCLOUD_GCP_CLOUD_BILLING_URL")
+            .unwrap_or_else(|| "https://cloudbilling.googleapis.com".into());
         let secret_manager = base("TWINCLOUD_GCP_SECRETMANAGER_URL")
             .unwrap_or_else(|| "https://secretmanager.googleapis.com".into());
         let federated = var("TWINCLOUD_GCP_CREDENTIALS")
@@ -120,6 +126,8 @@ impl GcpContext {
             dns,
             sqladmin,
             monitoring,
+            billing_budgets,
+            cloud_billing,
             retry: HttpRetry::default(),
             anonymous_storage: storage_emulator.is_some(),
             anonymous_pubsub: pubsub_emulator.is_some(),
@@ -138,6 +146,8 @@ impl GcpContext {
             run: base.clone(),
             sqladmin: base.clone(),
             monitoring: base.clone(),
+            billing_budgets: base.clone(),
+            cloud_billing: base.clone(),
             dns: base,
             retry: HttpRetry {
                 base: std::time::Duration::from_millis(20),
@@ -202,6 +212,16 @@ impl GcpContext {
     /// Cloud Monitoring API base URL (`TWINCLOUD_GCP_MONITORING_URL`).
     pub fn monitoring_base(&self) -> &str {
         &self.monitoring
+    }
+
+    /// Base URL of the Cloud Billing Budget API.
+    pub fn billing_budgets_base(&self) -> &str {
+        &self.billing_budgets
+    }
+
+    /// Base URL of the Cloud Billing API.
+    pub fn cloud_billing_base(&self) -> &str {
+        &self.cloud_billing
     }
 
     /// Cloud SQL Admin API base URL (`TWINCLOUD_GCP_SQLADMIN_URL`).

@@ -3,6 +3,7 @@
 //! configuration. Tokens come from `google-cloud-auth` (Application Default Credentials, the
 //! metadata server on Cloud Run); emulators need none.
 
+mod billing;
 mod clouddns;
 mod cloudrun;
 mod cloudrun_deploy;
@@ -13,6 +14,7 @@ mod monitoring;
 mod pubsub;
 mod secrets;
 
+pub use billing::GcpBilling;
 pub use clouddns::CloudDnsTraffic;
 pub use cloudrun::CloudRunCompute;
 pub use cloudrun_deploy::{CloudRunDeployer, GoogleLogin};

@@ -12,6 +12,7 @@
 //!   buckets/<name>/...        buckets as real directories (ObjectStore)
 //! ```
 
+mod billing;
 mod database;
 mod deploy;
 mod files;
@@ -23,6 +24,7 @@ mod standin;
 mod state;
 mod walk;
 
+pub use billing::LocalBilling;
 pub use database::{LocalDatabase, SimulatedDatabase};
 pub use deploy::LocalDeployer;
 pub use metrics::{LocalAlarms, LocalMetrics};

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod backup;
+mod budget;
 mod deploy;
 mod failover;
 mod notify;
@@ -13,6 +14,7 @@ mod sync;
 mod table;
 
 pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
+pub use budget::{BudgetAction, BudgetConfig, BudgetGuard, BudgetStep, SpendBasis, StepMode};
 pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder, glob};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
@@ -42,6 +44,8 @@ pub struct Config {
     pub scaling: Option<ScalingConfig>,
     /// Deploy on push, when configured.
     pub deploy: Option<DeployConfig>,
+    /// Budget guards, when configured.
+    pub budget: Option<BudgetConfig>,
 }
 
 /// `[project]`.
@@ -99,6 +103,8 @@ struct RawConfig {
     scaling: Option<scaling::RawScaling>,
     #[serde(default)]
     deploy: Option<deploy::RawDeploy>,
+    #[serde(default)]
+    budget: Option<budget::RawBudget>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +171,13 @@ impl Config {
         let deploy = raw
             .deploy
             .map(|d| deploy::validate(d, &endpoints, &problem));
+        let scaling_names: Vec<String> = scaling
+            .iter()
+            .flat_map(|s| s.services.iter().map(|x| x.name.clone()))
+            .collect();
+        let budget = raw
+            .budget
+            .map(|b| budget::validate(b, &scaling_names, failover.is_some(), &problem));
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -184,6 +197,7 @@ impl Config {
             backup,
             scaling,
             deploy,
+            budget,
         })
     }
 
@@ -213,6 +227,7 @@ impl Config {
             backup: None,
             scaling: None,
             deploy: None,
+            budget: None,
         }
     }
 

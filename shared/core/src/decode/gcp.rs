@@ -274,6 +274,7 @@ fn budget(
         basis,
         period_start: b.cost_interval_start,
         budget_id: attrs.get("budgetId").cloned(),
+        account: attrs.get("billingAccountId").cloned(),
     }))
 }
 

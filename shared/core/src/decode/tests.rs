@@ -133,6 +133,7 @@ fn budgets_from_both_clouds() {
     );
     assert_eq!(b.basis, BudgetBasis::Actual);
     assert!((b.threshold.expect("threshold") - 0.8).abs() < 1e-9);
+    assert_eq!(b.account.as_deref(), Some("123456789012"));
 
     let g = fixture("gcp/pubsub-billing-budget.push.json");
     let SignalKind::Budget(b) = &g.signals[0].kind else {
@@ -143,6 +144,7 @@ fn budgets_from_both_clouds() {
         b.budget_id.as_deref(),
         Some("de72f49d-779b-4945-a127-4d6ce8def0bb")
     );
+    assert_eq!(b.account.as_deref(), Some("01D4EE-079462-DFD6EC"));
     let f = fixture("gcp/pubsub-billing-budget-forecast.push.json");
     let SignalKind::Budget(b) = &f.signals[0].kind else {
         panic!()

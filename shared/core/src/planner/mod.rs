@@ -1,6 +1,7 @@
 //! Pure planners: signal + observed state + config → plan.
 
 pub mod backup;
+pub mod budget;
 pub mod concurrency;
 pub mod deploy;
 pub mod failover;

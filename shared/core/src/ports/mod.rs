@@ -1,10 +1,12 @@
 //! Ports: the small traits adapters implement. The core defines them and never calls I/O itself.
 
+mod billing;
 mod database;
 mod infra;
 mod objects;
 mod release;
 
+pub use billing::{BillingLink, Budgets};
 pub use database::{
     Database, DatabaseExport, DatabaseInfo, DatabaseKind, DatabaseRestore, ExportFormat, Operation,
     OperationState, RestoreSource, Snapshot, SnapshotStatus,

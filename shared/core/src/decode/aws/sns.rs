@@ -184,6 +184,13 @@ fn sns_budget(text: &str, i: usize) -> Result<SignalKind, DecodeError> {
         basis,
         period_start: None,
         budget_id: None,
+        account: text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("AWS Account ")
+                .map(str::trim)
+                .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned)
+        }),
     }))
 }
 

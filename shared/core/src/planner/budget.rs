@@ -1,0 +1,291 @@
+//! The budget guard, decided without I/O: which guard a budget alert concerns, whether the
+//! provider confirms it, which steps of the ladder are due in this budget period, and in which
+//! order the changes of a period are undone.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BudgetConfig, BudgetGuard, SpendBasis};
+use crate::signal::{BudgetAlert, BudgetBasis};
+
+/// The function's name.
+pub const FUNCTION: &str = "budget-guard";
+
+/// Messages remembered per guard for de-duplication.
+pub const SEEN: usize = 100;
+
+/// Where a guard's record is kept.
+pub fn record_key(guard: &str) -> String {
+    format!("budget/{}", crate::ids::key_segment(guard))
+}
+
+/// Which provider's budget a guard reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum BudgetRef {
+    /// AWS Budgets: account and budget name.
+    Aws {
+        /// Account id.
+        account: String,
+        /// Budget name.
+        name: String,
+    },
+    /// GCP Billing Budget API: billing account and budget id.
+    Gcp {
+        /// Billing account id.
+        billing_account: String,
+        /// Budget id.
+        budget_id: String,
+    },
+}
+
+/// What the provider says of a budget now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The budgeted amount.
+    pub limit: f64,
+    /// Spend so far in the period, where the provider reports it (AWS; GCP does not).
+    pub actual: Option<f64>,
+    /// Forecast spend for the period, where reported.
+    pub forecast: Option<f64>,
+    /// Start of the current budget period (ISO date).
+    pub period_start: String,
+}
+
+/// The guard an alert concerns: its AWS account and budget name, or its GCP billing account
+/// and budget id, must be the guard's.
+pub fn guard_for<'a>(
+    cfg: &'a BudgetConfig,
+    alert: &BudgetAlert,
+) -> Result<(&'a BudgetGuard, BudgetRef), String> {
+    for g in &cfg.guards {
+        if let (Some((account, name)), None) = (&g.aws, &alert.budget_id)
+            && alert.account.as_deref() == Some(account.as_str())
+            && alert.budget == *name
+        {
+            return Ok((
+                g,
+                BudgetRef::Aws {
+                    account: account.clone(),
+                    name: name.clone(),
+                },
+            ));
+        }
+        if let (Some((billing, id)), Some(bid)) = (&g.gcp, &alert.budget_id)
+            && alert.account.as_deref() == Some(billing.as_str())
+            && bid == id
+        {
+            return Ok((
+                g,
+                BudgetRef::Gcp {
+                    billing_account: billing.clone(),
+                    budget_id: id.clone(),
+                },
+            ));
+        }
+    }
+    Err(format!(
+        "budget `{}` ({}) is no guard's budget: noted, nothing done",
+        crate::text::clip(&alert.budget, 80),
+        alert
+            .account
+            .as_deref()
+            .map_or("no account".to_owned(), |a| format!(
+                "account {}",
+                crate::text::clip(a, 40)
+            ))
+    ))
+}
+
+/// Spend the provider stands behind: AWS reports it; for GCP, whose API reports no spend, the
+/// message's figure counts once the provider returns the budget with the message's amount.
+pub fn confirmed_spend(
+    budget: &BudgetRef,
+    reading: &Reading,
+    alert: Option<&BudgetAlert>,
+) -> Result<(Option<f64>, Option<f64>), String> {
+    match budget {
+        BudgetRef::Aws { .. } => Ok((reading.actual, reading.forecast)),
+        BudgetRef::Gcp { .. } => {
+            let Some(a) = alert else {
+                return Ok((None, None));
+            };
+            if (a.budget_amount - reading.limit).abs() > 0.005 {
+                return Err(format!(
+                    "the message says the budget is {:.2}, the provider says {:.2}: not confirmed, nothing done",
+                    a.budget_amount, reading.limit
+                ));
+            }
+            Ok(match a.basis {
+                BudgetBasis::Actual => (Some(a.cost), None),
+                BudgetBasis::Forecast => (None, Some(a.cost)),
+            })
+        }
+    }
+}
+
+/// One change a step made, with what it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Change {
+    /// A scaling service's cap record.
+    Cap {
+        /// Scaling service.
+        service: String,
+        /// The cap before (none: no record).
+        before: Option<u32>,
+        /// The cap set.
+        after: u32,
+    },
+    /// A service's desired count.
+    Desired {
+        /// Compute key (a failover endpoint or `scaling/<name>`).
+        compute: String,
+        /// The platform's service name.
+        service: String,
+        /// Before.
+        before: u32,
+        /// Set.
+        after: u32,
+    },
+    /// A Cloud Run service's own maximum.
+    Max {
+        /// Compute key.
+        compute: String,
+        /// The platform's service name.
+        service: String,
+        /// Before (none: unset).
+        before: Option<u32>,
+        /// Set.
+        after: u32,
+    },
+    /// A GCP project's billing account.
+    Billing {
+        /// Project id.
+        project: String,
+        /// The billing account it had (`billingAccounts/...`).
+        before: String,
+    },
+}
+
+impl Change {
+    /// One line.
+    pub fn describe(&self) -> String {
+        match self {
+            Change::Cap {
+                service,
+                before,
+                after,
+            } => format!(
+                "cap of {service}: {} -> {after}",
+                before.map_or("none".into(), |b| b.to_string())
+            ),
+            Change::Desired {
+                service,
+                before,
+                after,
+                ..
+            } => format!("{service}: {before} -> {after} instances"),
+            Change::Max {
+                service,
+                before,
+                after,
+                ..
+            } => format!(
+                "{service} maximum: {} -> {after}",
+                before.map_or("unset".into(), |b| b.to_string())
+            ),
+            Change::Billing { project, before } => {
+                format!("{project}: billing {before} -> detached")
+            }
+        }
+    }
+}
+
+/// A step taken in the current period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Taken {
+    /// Index in the guard's (sorted) steps.
+    pub step: usize,
+    /// Its action's name.
+    pub action: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Whether it only said what it would do.
+    pub dry_run: bool,
+    /// What it changed.
+    pub changes: Vec<Change>,
+}
+
+/// A guard's record: the period, the steps taken in it, the messages seen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuardRecord {
+    /// Start of the period the steps belong to.
+    pub period: Option<String>,
+    /// Steps taken this period, in order.
+    pub taken: Vec<Taken>,
+    /// Ids of the messages acted on (newest last, at most [`SEEN`]).
+    pub seen: Vec<String>,
+}
+
+impl GuardRecord {
+    /// Remembers a message id; false when it was seen before.
+    pub fn see(&mut self, id: &str) -> bool {
+        if self.seen.iter().any(|s| s == id) {
+            return false;
+        }
+        self.seen.push(id.to_owned());
+        let excess = self.seen.len().saturating_sub(SEEN);
+        self.seen.drain(..excess);
+        true
+    }
+}
+
+/// Whether the period moved on since the steps were taken (everything is then undone).
+pub fn period_rolled(record: &GuardRecord, reading: &Reading) -> bool {
+    record
+        .period
+        .as_deref()
+        .is_some_and(|p| p != reading.period_start)
+        && !record.taken.is_empty()
+}
+
+/// The steps due: crossed by the confirmed spend on their basis, not taken this period, in
+/// ladder order.
+pub fn due(
+    guard: &BudgetGuard,
+    record: &GuardRecord,
+    limit: f64,
+    actual: Option<f64>,
+    forecast: Option<f64>,
+) -> Vec<usize> {
+    if limit <= 0.0 {
+        return vec![];
+    }
+    guard
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| {
+            let spend = match s.basis {
+                SpendBasis::Actual => actual,
+                SpendBasis::Forecast => forecast,
+            };
+            spend.is_some_and(|v| v / limit >= s.at) && !record.taken.iter().any(|t| t.step == *i)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Every change of the period, last first: the order they are undone in.
+pub fn undo_order(record: &GuardRecord) -> Vec<Change> {
+    record
+        .taken
+        .iter()
+        .rev()
+        .flat_map(|t| t.changes.iter().rev().cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+use super::*;
+use crate::config::Config;
+
+fn config(steps: &str) -> BudgetConfig {
+    let text = format!(
+        r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "backend"
+compute = "local"
+service = "backend"
+min = 1
+max = 10
+
+[[budget.guards]]
+name = "monthly"
+aws_account = "123456789012"
+aws_budget = "aion-monthly"
+gcp_billing_account = "01D4EE-079462-DFD6EC"
+gcp_budget_id = "de72"
+{steps}
+"#
+    );
+    Config::parse("t.toml", &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .budget
+        .expect("budget")
+}
+
+const LADDER: &str = r#"
+[[budget.guards.steps]]
+at = 1.0
+action = "cap"
+service = "backend"
+max = 2
+mode = "enforce"
+[[budget.guards.steps]]
+at = 0.5
+action = "notify"
+[[budget.guards.steps]]
+at = 0.9
+basis = "forecast"
+action = "notify"
+"#;
+
+fn alert(account: &str, budget: &str, id: Option<&str>, amount: f64, cost: f64) -> BudgetAlert {
+    BudgetAlert {
+        budget: budget.into(),
+        cost,
+        budget_amount: amount,
+        currency: "USD".into(),
+        threshold: None,
+        basis: BudgetBasis::Actual,
+        period_start: None,
+        budget_id: id.map(str::to_owned),
+        account: Some(account.into()),
+    }
+}
+
+fn reading(limit: f64, actual: Option<f64>, forecast: Option<f64>, period: &str) -> Reading {
+    Reading {
+        limit,
+        actual,
+        forecast,
+        period_start: period.into(),
+    }
+}
+
+#[test]
+fn only_the_guards_budgets_are_answered() {
+    let cfg = config(LADDER);
+    let (g, r) = guard_for(
+        &cfg,
+        &alert("123456789012", "aion-monthly", None, 10.0, 9.0),
+    )
+    .expect("aws");
+    assert_eq!(g.name, "monthly");
+    assert!(matches!(r, BudgetRef::Aws { .. }));
+    let (_, r) = guard_for(
+        &cfg,
+        &alert("01D4EE-079462-DFD6EC", "any name", Some("de72"), 10.0, 9.0),
+    )
+    .expect("gcp");
+    assert!(matches!(r, BudgetRef::Gcp { .. }));
+    for a in [
+        alert("999999999999", "aion-monthly", None, 10.0, 9.0),
+        alert("123456789012", "other", None, 10.0, 9.0),
+        alert("01D4EE-079462-DFD6EC", "x", Some("other-id"), 10.0, 9.0),
+        alert("OTHER", "x", Some("de72"), 10.0, 9.0),
+    ] {
+        let why = guard_for(&cfg, &a).expect_err("not a guard's");
+        assert!(why.contains("is no guard's budget"), "{why}");
+    }
+}
+
+#[test]
+fn aws_spend_comes_from_the_provider_and_gcp_needs_the_amount_confirmed() {
+    let aws = BudgetRef::Aws {
+        account: "1".into(),
+        name: "b".into(),
+    };
+    let forged = alert("1", "b", None, 10.0, 50.0);
+    assert_eq!(
+        confirmed_spend(
+            &aws,
+            &reading(10.0, Some(3.0), Some(6.0), "2026-12-01"),
+            Some(&forged)
+        ),
+        Ok((Some(3.0), Some(6.0))),
+        "the message's 50 counts for nothing"
+    );
+    let gcp = BudgetRef::Gcp {
+        billing_account: "b".into(),
+        budget_id: "d".into(),
+    };
+    let msg = alert("b", "x", Some("d"), 10.0, 9.5);
+    assert_eq!(
+        confirmed_spend(&gcp, &reading(10.0, None, None, "2026-12-01"), Some(&msg)),
+        Ok((Some(9.5), None))
+    );
+    let e = confirmed_spend(&gcp, &reading(1000.0, None, None, "2026-12-01"), Some(&msg))
+        .expect_err("amount differs");
+    assert!(e.contains("not confirmed"), "{e}");
+}
+
+#[test]
+fn steps_are_due_once_per_period_in_ladder_order() {
+    let cfg = config(LADDER);
+    let g = &cfg.guards[0];
+    // Sorted: notify at 0.5, notify (forecast) at 0.9, cap at 1.0.
+    assert_eq!(
+        g.steps.iter().map(|s| s.at).collect::<Vec<_>>(),
+        vec![0.5, 0.9, 1.0]
+    );
+    let mut rec = GuardRecord::default();
+    assert_eq!(
+        due(g, &rec, 10.0, Some(4.0), Some(8.0)),
+        Vec::<usize>::new()
+    );
+    assert_eq!(due(g, &rec, 10.0, Some(5.0), Some(9.0)), vec![0, 1]);
+    // Out of order: a jump straight past every threshold takes all, lowest first.
+    assert_eq!(due(g, &rec, 10.0, Some(12.0), Some(12.0)), vec![0, 1, 2]);
+    rec.taken.push(Taken {
+        step: 0,
+        action: "notify".into(),
+        at: Utc::now(),
+        dry_run: false,
+        changes: vec![],
+    });
+    assert_eq!(
+        due(g, &rec, 10.0, Some(12.0), None),
+        vec![2],
+        "twice: taken steps are not due again"
+    );
+    assert!(
+        due(g, &rec, 0.0, Some(12.0), None).is_empty(),
+        "a zero budget decides nothing"
+    );
+}
+
+#[test]
+fn a_new_period_undoes_everything_last_first() {
+    let mut rec = GuardRecord {
+        period: Some("2026-11-01".into()),
+        ..GuardRecord::default()
+    };
+    assert!(
+        !period_rolled(&rec, &reading(10.0, None, None, "2026-12-01")),
+        "nothing to undo"
+    );
+    let cap = Change::Cap {
+        service: "b".into(),
+        before: None,
+        after: 2,
+    };
+    let desired = Change::Desired {
+        compute: "scaling/b".into(),
+        service: "b".into(),
+        before: 6,
+        after: 2,
+    };
+    let billing = Change::Billing {
+        project: "p".into(),
+        before: "billingAccounts/X".into(),
+    };
+    rec.taken.push(Taken {
+        step: 1,
+        action: "cap".into(),
+        at: Utc::now(),
+        dry_run: false,
+        changes: vec![cap.clone(), desired.clone()],
+    });
+    rec.taken.push(Taken {
+        step: 2,
+        action: "detach-billing".into(),
+        at: Utc::now(),
+        dry_run: false,
+        changes: vec![billing.clone()],
+    });
+    assert!(!period_rolled(
+        &rec,
+        &reading(10.0, None, None, "2026-11-01")
+    ));
+    assert!(period_rolled(
+        &rec,
+        &reading(10.0, None, None, "2026-12-01")
+    ));
+    assert_eq!(undo_order(&rec), vec![billing, desired, cap]);
+}
+
+#[test]
+fn repeated_messages_are_seen_once_and_the_memory_is_bounded() {
+    let mut rec = GuardRecord::default();
+    assert!(rec.see("m1"));
+    assert!(!rec.see("m1"));
+    for i in 0..(SEEN + 5) {
+        rec.see(&format!("x{i}"));
+    }
+    assert_eq!(rec.seen.len(), SEEN);
+}
+
+#[test]
+fn dangerous_or_wrong_steps_are_refused_with_a_reason() {
+    let bad = |steps: &str| {
+        let text = format!(
+            "[project]\nname='x'\n[[budget.guards]]\nname='g'\naws_account='123456789012'\naws_budget='b'\n{steps}\n"
+        );
+        Config::parse("t.toml", &text)
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(
+        bad("[[budget.guards.steps]]\nat=1.0\naction='detach-billing'\nproject='p'")
+            .contains("enable_detach = \"p\"")
+    );
+    assert!(bad("[[budget.guards.steps]]\nat=1.0\naction='detach-billing'\nproject='p'\nenable_detach='q'").contains("enable_detach"));
+    assert!(
+        bad("[[budget.guards.steps]]\nat=1.0\naction='cap'\nservice='nope'\nmax=1")
+            .contains("not a [[scaling.services]] entry")
+    );
+    assert!(
+        bad("[[budget.guards.steps]]\nat=1.0\naction='standby-to-zero'")
+            .contains("needs a [failover] section")
+    );
+    assert!(bad("[[budget.guards.steps]]\nat=0\naction='notify'").contains("between 0.01 and 10"));
+    assert!(bad("[[budget.guards.steps]]\nat=1\naction='explode'").contains("unknown action"));
+    let text = "[project]\nname='x'\n[[budget.guards]]\nname='g'\naws_account='123'\naws_budget='b'\n[[budget.guards.steps]]\nat=1\naction='notify'\n";
+    assert!(
+        Config::parse("t.toml", text)
+            .expect_err("account")
+            .to_string()
+            .contains("twelve digits")
+    );
+}
