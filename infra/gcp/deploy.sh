@@ -26,6 +26,11 @@
 #      accounts (RUN_SERVICE_ACCOUNTS: a new revision runs as the service's account), and
 #      Artifact Registry writer (pull and mirror) on AR_REPOSITORIES ("LOCATION/REPO ...").
 #
+#   budget-guard, on every budget notification (BUDGET_TOPIC, also in TOPICS) and daily:
+#   PROJECT=… REGION=… CONFIG=… BUDGET_TOPIC=billing-alerts TOPICS=billing-alerts \
+#     SCHEDULE="15 0 * * *" BILLING_ACCOUNT=01D4EE-079462-DFD6EC RUN_SERVICES=aion-worker \
+#     DETACH_PROJECTS=aion-sandbox infra/gcp/deploy.sh budget-guard
+#
 #   deploy, on every push to Artifact Registry (the `gcr` topic) and every minute for the
 #   rollouts in flight:
 #   PROJECT=… REGION=… CONFIG=… TOPICS=gcr SCHEDULE="* * * * *" TIMEOUT=900 \
@@ -47,7 +52,7 @@
 set -euo pipefail
 
 # The functions of the registry (twincloud_runtime::functions::FUNCTIONS; a test keeps them equal).
-FUNCTIONS="notifier bucket-sync backup failover scaling deploy"
+FUNCTIONS="notifier bucket-sync backup failover scaling deploy budget-guard"
 fn=${1:?usage: deploy.sh FUNCTION   (one of: ${FUNCTIONS})}
 case " $FUNCTIONS " in
   *" $fn "*) ;;
@@ -144,6 +149,29 @@ case "$fn" in
     if [ -n "${RUN_SERVICES:-}" ]; then # error rate and latency of the new revision
       gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${runtime_sa}" \
         --role roles/monitoring.viewer --condition None >/dev/null
+    fi ;;
+  budget-guard)
+    for service in ${RUN_SERVICES:-}; do # the Cloud Run services it may cap or stop
+      gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
+        --member "serviceAccount:${runtime_sa}" --role roles/run.developer >/dev/null
+    done
+    if [ -n "${BILLING_ACCOUNT:-}" ]; then # reads its budgets back (the message is a hint)
+      gcloud billing accounts add-iam-policy-binding "$BILLING_ACCOUNT" \
+        --member "serviceAccount:${runtime_sa}" --role roles/billing.viewer >/dev/null
+    fi
+    # Detaching billing needs the project's billing manager role: granted only for the projects
+    # named in DETACH_PROJECTS (the guard's detach steps, enabled by name in the config).
+    for project in ${DETACH_PROJECTS:-}; do
+      gcloud projects add-iam-policy-binding "$project" --member "serviceAccount:${runtime_sa}" \
+        --role roles/billing.projectManager --condition None >/dev/null
+    done
+    # Only the billing service agent may publish to the budget topic: the publish right is
+    # the trust boundary of a GCP budget message (no API reports current spend).
+    if [ -n "${BUDGET_TOPIC:-}" ]; then
+      gcloud pubsub topics describe "$BUDGET_TOPIC" >/dev/null 2>&1 || gcloud pubsub topics create "$BUDGET_TOPIC"
+      gcloud pubsub topics add-iam-policy-binding "$BUDGET_TOPIC" \
+        --member "serviceAccount:billing-budget-alert@system.gserviceaccount.com" \
+        --role roles/pubsub.publisher >/dev/null
     fi ;;
   bucket-sync)
     for bucket in ${SYNC_SOURCES:-$BUCKETS}; do grant_bucket "$bucket" roles/storage.objectViewer; done

@@ -97,6 +97,42 @@ pub async fn write(state: &dyn StateStore, record: &AuditRecord) {
     }
 }
 
+/// Runs `call`, a provider call a function makes outside a plan, and records it: an audit
+/// record (written at once) and an action report in `exec`. Functions that act in rounds on
+/// what the provider answers (deploy, the budget guard) go through here, so every effect is in
+/// the trail whatever happens next.
+#[allow(clippy::too_many_arguments)]
+pub async fn effect<T>(
+    state: &dyn StateStore,
+    exec: &mut crate::executor::Execution,
+    function: &str,
+    event_id: &str,
+    action: String,
+    what: String,
+    reason: String,
+    call: impl std::future::Future<Output = Result<T, twincloud_core::ports::PortError>>,
+) -> Result<T, twincloud_core::ports::PortError> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    let outcome = match &result {
+        Ok(_) => Outcome::Done { detail: None },
+        Err(e) => Outcome::Failed {
+            error: e.message.clone(),
+            retry: e.retry,
+        },
+    };
+    let record = AuditRecord::new(function, event_id, action, what, reason, outcome).took(started);
+    write(state, &record).await;
+    exec.actions.push(crate::executor::ActionReport {
+        id: record.action,
+        what: record.what,
+        reason: record.reason,
+        outcome: record.outcome,
+        elapsed_ms: record.elapsed_ms,
+    });
+    result
+}
+
 /// A permanently refused event: what it looked like and why it was refused.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejection {

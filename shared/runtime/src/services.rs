@@ -10,8 +10,8 @@ use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::config::{ComputeTarget, DnsProvider};
 use twincloud_core::config::{DeployConfig, RegistryAuth};
 use twincloud_core::ports::{
-    AlarmStates, Compute, Deployer, ImageRegistries, Metrics, Notifier, Prober, RevisionMetrics,
-    StateStore, Traffic,
+    AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
+    Prober, RevisionMetrics, StateStore, Traffic,
 };
 use twincloud_core::{Location, Secret, SecretRef};
 use twincloud_gcp::GcpContext;
@@ -42,6 +42,10 @@ pub struct Services {
     pub deployers: BTreeMap<String, Arc<dyn Deployer>>,
     /// The image registries of the deploy targets, when any is configured.
     pub registries: Option<Arc<dyn ImageRegistries>>,
+    /// Where budgets are read back, by provider (`aws`, `gcp`).
+    pub budgets: BTreeMap<&'static str, Arc<dyn Budgets>>,
+    /// GCP projects' billing links (the budget guard's detach step).
+    pub billing: Option<Arc<dyn BillingLink>>,
     /// Request metrics of new revisions (Cloud Run sides), by [`deploy_side_key`].
     pub revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
@@ -273,6 +277,7 @@ impl Services {
             }
             None => (BTreeMap::new(), None, BTreeMap::new()),
         };
+        let (budgets, billing) = budget_adapters(&config, clouds, &local_dir).await;
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
             .filter(|v| !v.is_empty())
@@ -289,6 +294,8 @@ impl Services {
             deployers,
             registries,
             revision_metrics,
+            budgets,
+            billing,
             vantage,
             local_dir,
             clouds: clouds.clone(),
@@ -300,6 +307,49 @@ impl Services {
 /// keyed by their own names).
 pub fn scaling_compute_key(service: &str) -> String {
     format!("scaling/{service}")
+}
+
+/// Where the budget guard reads budgets and links billing: simulated under `sim/` when the
+/// state is a local directory (the local backend), the providers' APIs otherwise.
+async fn budget_adapters(
+    config: &Config,
+    clouds: &Clouds,
+    local_dir: &std::path::Path,
+) -> (
+    BTreeMap<&'static str, Arc<dyn Budgets>>,
+    Option<Arc<dyn BillingLink>>,
+) {
+    let mut budgets: BTreeMap<&'static str, Arc<dyn Budgets>> = BTreeMap::new();
+    let Some(b) = &config.budget else {
+        return (budgets, None);
+    };
+    if matches!(config.project.state, Location::Local { .. }) {
+        let local = Arc::new(twincloud_local::LocalBilling::new(local_dir));
+        budgets.insert("aws", local.clone());
+        budgets.insert("gcp", local.clone());
+        return (budgets, Some(local));
+    }
+    if b.guards.iter().any(|g| g.aws.is_some()) {
+        budgets.insert(
+            "aws",
+            Arc::new(twincloud_aws::AwsBudgets::new(clouds.aws().await)),
+        );
+    }
+    let detach = b.guards.iter().flat_map(|g| g.steps.iter()).any(|s| {
+        matches!(
+            s.action,
+            twincloud_core::config::BudgetAction::DetachBilling { .. }
+        )
+    });
+    let mut billing: Option<Arc<dyn BillingLink>> = None;
+    if b.guards.iter().any(|g| g.gcp.is_some()) || detach {
+        let gcp = Arc::new(twincloud_gcp::GcpBilling::new(clouds.gcp().await));
+        budgets.insert("gcp", gcp.clone());
+        if detach {
+            billing = Some(gcp);
+        }
+    }
+    (budgets, billing)
 }
 
 /// The key of a deploy target's side in [`Services::deployers`] and [`Services::alarms`].

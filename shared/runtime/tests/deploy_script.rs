@@ -215,3 +215,40 @@ fn deploy_may_roll_out_to_its_services_and_mirror_into_its_repositories_only() {
             .any(|c| c.contains("dns managed-zones") || c.contains("cloudsql"))
     );
 }
+
+#[test]
+fn the_budget_guard_detaches_billing_only_where_enabled_and_only_billing_publishes() {
+    let calls = deploy(
+        "budget-guard",
+        &[
+            ("BUDGET_TOPIC", "billing-alerts"),
+            ("TOPICS", "billing-alerts"),
+            ("BILLING_ACCOUNT", "01D4EE-079462-DFD6EC"),
+            ("RUN_SERVICES", "aion-worker"),
+            ("DETACH_PROJECTS", "aion-sandbox"),
+        ],
+    );
+    assert!(calls.iter().any(|c| {
+        c.contains("billing accounts add-iam-policy-binding 01D4EE-079462-DFD6EC")
+            && c.contains("roles/billing.viewer")
+    }));
+    let managers: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.contains("roles/billing.projectManager"))
+        .collect();
+    assert_eq!(managers.len(), 1, "{managers:?}");
+    assert!(managers[0].contains("projects add-iam-policy-binding aion-sandbox"));
+    assert!(calls.iter().any(
+        |c| c.contains("pubsub topics add-iam-policy-binding billing-alerts")
+            && c.contains("billing-budget-alert@system.gserviceaccount.com")
+            && c.contains("roles/pubsub.publisher")
+    ));
+    let none = deploy(
+        "budget-guard",
+        &[("BILLING_ACCOUNT", "01D4EE-079462-DFD6EC")],
+    );
+    assert!(
+        !none.iter().any(|c| c.contains("billing.projectManager")),
+        "no detach step, no billing manager"
+    );
+}

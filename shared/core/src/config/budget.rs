@@ -178,11 +178,11 @@ struct RawStep {
     enable_detach: Option<String>,
 }
 
-/// Checks `[budget]`; `scaling` are the scaling service names steps may name, `has_failover`
-/// whether a standby exists.
+/// Checks `[budget]`; `scaling` are the scaling services steps may name, with their `min`;
+/// `has_failover` whether a standby exists.
 pub(super) fn validate(
     raw: RawBudget,
-    scaling: &[String],
+    scaling: &[(String, u32)],
     has_failover: bool,
     problem: &dyn Fn(std::ops::Range<usize>, String),
 ) -> BudgetConfig {
@@ -195,7 +195,7 @@ pub(super) fn validate(
 fn guard(
     table: toml::Table,
     earlier: &[BudgetGuard],
-    scaling: &[String],
+    scaling: &[(String, u32)],
     has_failover: bool,
     at: &dyn Fn(String),
 ) -> Option<BudgetGuard> {
@@ -244,7 +244,7 @@ fn guard(
             continue;
         }
         let known = |n: &String| {
-            if scaling.contains(n) {
+            if scaling.iter().any(|(s, _)| s == n) {
                 true
             } else {
                 here(format!("{step}: `{n}` is not a [[scaling.services]] entry"));

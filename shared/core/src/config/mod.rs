@@ -171,9 +171,9 @@ impl Config {
         let deploy = raw
             .deploy
             .map(|d| deploy::validate(d, &endpoints, &problem));
-        let scaling_names: Vec<String> = scaling
+        let scaling_names: Vec<(String, u32)> = scaling
             .iter()
-            .flat_map(|s| s.services.iter().map(|x| x.name.clone()))
+            .flat_map(|s| s.services.iter().map(|x| (x.name.clone(), x.min)))
             .collect();
         let budget = raw
             .budget

@@ -9,6 +9,7 @@
 
 pub mod backup;
 pub mod bucket_sync;
+pub mod budget_guard;
 pub mod deploy;
 pub mod failover;
 pub mod notifier;
@@ -236,8 +237,37 @@ pub const DEPLOY: FunctionSpec = FunctionSpec {
     make: || Box::new(deploy::Deploy),
 };
 
+/// The budget guard.
+pub const BUDGET_GUARD: FunctionSpec = FunctionSpec {
+    name: twincloud_core::planner::budget::FUNCTION,
+    summary: "budget alerts confirmed with the provider, answered by a ladder of reversible steps",
+    config_section: Some("budget.guards"),
+    triggers: &[
+        Trigger::SnsTopic,
+        Trigger::PubSubTopic,
+        Trigger::Schedule,
+        Trigger::Command("budget-restore"),
+    ],
+    aws_actions: &[
+        "budgets:ViewBudget",
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+    ],
+    make: || Box::new(budget_guard::BudgetGuardFn),
+};
+
 /// Every function, in the order the README lists them.
-pub const FUNCTIONS: &[FunctionSpec] = &[NOTIFIER, BUCKET_SYNC, BACKUP, FAILOVER, SCALING, DEPLOY];
+pub const FUNCTIONS: &[FunctionSpec] = &[
+    NOTIFIER,
+    BUCKET_SYNC,
+    BACKUP,
+    FAILOVER,
+    SCALING,
+    DEPLOY,
+    BUDGET_GUARD,
+];
 
 /// Looks a function up by name.
 pub fn by_name(name: &str) -> Option<&'static FunctionSpec> {

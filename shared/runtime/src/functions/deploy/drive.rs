@@ -15,9 +15,8 @@ use twincloud_core::ports::{Deployer, PortError, Retry, Version, get_json};
 use twincloud_core::signal::{Report, Severity};
 
 use super::{DeployState, FUNCTION, Queued, checks, dequeue, enqueue};
-use crate::audit::AuditRecord;
 use crate::error::RunError;
-use crate::executor::{Execution, Outcome};
+use crate::executor::Execution;
 use crate::function::Invocation;
 use crate::functions::notifier::send_report;
 use crate::lease::{self, state_error};
@@ -82,33 +81,17 @@ impl<'a> Driver<'a> {
         what: String,
         call: impl std::future::Future<Output = Result<T, PortError>>,
     ) -> Result<T, PortError> {
-        let started = Instant::now();
-        let result = call.await;
-        let outcome = match &result {
-            Ok(_) => Outcome::Done { detail: None },
-            Err(e) => Outcome::Failed {
-                error: e.message.clone(),
-                retry: e.retry,
-            },
-        };
-        let record = AuditRecord::new(
+        crate::audit::effect(
+            self.services.state.as_ref(),
+            &mut self.exec,
             FUNCTION,
             &self.signal.id,
             format!("{}-{action}", self.t.name),
-            what.clone(),
-            format!("deploy target `{}`", self.t.name),
-            outcome.clone(),
-        )
-        .took(started);
-        crate::audit::write(self.services.state.as_ref(), &record).await;
-        self.exec.actions.push(crate::executor::ActionReport {
-            id: record.action.clone(),
             what,
-            reason: record.reason.clone(),
-            outcome,
-            elapsed_ms: record.elapsed_ms,
-        });
-        result
+            format!("deploy target `{}`", self.t.name),
+            call,
+        )
+        .await
     }
 
     /// Saves the record; false (and nothing more is done) when another invocation took it.

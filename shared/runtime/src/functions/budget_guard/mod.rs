@@ -1,0 +1,425 @@
+//! The budget guard: a budget alert (AWS Budgets through SNS, a GCP budget notification
+//! through Pub/Sub) is matched to a guard, read back from the provider, and the steps of the
+//! guard's ladder it crosses are taken once per budget period; every change records what it
+//! replaced, and when the period moves on (the daily schedule notices) or on
+//! `twincloud budget restore GUARD` they are undone, last first, unless someone changed the
+//! same thing meanwhile (a conflict, reported, not clobbered).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use twincloud_core::Signal;
+use twincloud_core::config::{BudgetConfig, BudgetGuard, StepMode};
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::budget::{
+    self, BudgetRef, FUNCTION, GuardRecord, Reading, Taken, record_key,
+};
+use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
+use twincloud_core::ports::{Precondition, StateError, Version, get_json};
+use twincloud_core::signal::{BudgetAlert, Report, Severity, SignalKind};
+use twincloud_core::text::clip;
+
+use crate::error::RunError;
+use crate::executor::Execution;
+use crate::function::{Function, Invocation};
+use crate::functions::notifier::send_report;
+use crate::lease::state_error;
+use crate::services::Services;
+
+mod steps;
+
+/// The budget guard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BudgetGuardFn;
+
+fn budget_config(services: &Services) -> Result<&BudgetConfig, RunError> {
+    services
+        .config
+        .budget
+        .as_ref()
+        .filter(|b| !b.guards.is_empty())
+        .ok_or_else(|| {
+            RunError::Config(format!(
+                "{}: no [[budget.guards]] configured",
+                services.config.origin
+            ))
+        })
+}
+
+/// One guard's evaluation: what it read, did and says.
+pub(super) struct Round<'a> {
+    pub services: &'a Services,
+    pub guard: &'a BudgetGuard,
+    pub signal: &'a Signal,
+    pub inv: Invocation,
+    pub exec: Execution,
+    pub lines: Vec<String>,
+}
+
+impl Round<'_> {
+    pub(super) fn note(&mut self, text: impl std::fmt::Display) {
+        self.exec
+            .plan
+            .notes
+            .push(format!("{}: {text}", self.guard.name));
+    }
+}
+
+/// The budget a guard reads on a schedule: AWS where it has one (AWS reports spend), else GCP.
+fn default_ref(g: &BudgetGuard) -> Option<BudgetRef> {
+    g.aws
+        .as_ref()
+        .map(|(account, name)| BudgetRef::Aws {
+            account: account.clone(),
+            name: name.clone(),
+        })
+        .or_else(|| {
+            g.gcp.as_ref().map(|(b, id)| BudgetRef::Gcp {
+                billing_account: b.clone(),
+                budget_id: id.clone(),
+            })
+        })
+}
+
+async fn load(
+    services: &Services,
+    g: &BudgetGuard,
+) -> Result<(GuardRecord, Option<Version>), RunError> {
+    Ok(
+        match get_json::<GuardRecord>(services.state.as_ref(), &record_key(&g.name))
+            .await
+            .map_err(state_error)?
+        {
+            Some((r, v)) => (r, Some(v)),
+            None => (GuardRecord::default(), None),
+        },
+    )
+}
+
+/// Writes the record if it is still the version read; false when another invocation wrote
+/// first (it acted; this one stops).
+async fn save(
+    services: &Services,
+    g: &BudgetGuard,
+    record: &GuardRecord,
+    version: &mut Option<Version>,
+) -> Result<bool, RunError> {
+    let body = serde_json::to_vec(record).map_err(|e| RunError::Permanent(e.to_string()))?;
+    let expect = version
+        .clone()
+        .map_or(Precondition::Absent, Precondition::Matches);
+    match services
+        .state
+        .put(&record_key(&g.name), &body, &expect)
+        .await
+    {
+        Ok(v) => {
+            *version = Some(v);
+            Ok(true)
+        }
+        Err(StateError::ConditionFailed(_)) => Ok(false),
+        Err(e) => Err(state_error(e)),
+    }
+}
+
+async fn switching(services: &Services) -> Result<bool, RunError> {
+    Ok(
+        get_json::<FailoverState>(services.state.as_ref(), STATE_KEY)
+            .await
+            .map_err(state_error)?
+            .is_some_and(|(s, _)| s.in_flight.is_some()),
+    )
+}
+
+async fn read(services: &Services, r: &BudgetRef) -> Result<Option<Reading>, RunError> {
+    let source = match r {
+        BudgetRef::Aws { .. } => services.budgets.get("aws"),
+        BudgetRef::Gcp { .. } => services.budgets.get("gcp"),
+    }
+    .ok_or_else(|| RunError::Config("no budget source for this provider".into()))?;
+    Ok(source.read(r).await?)
+}
+
+/// Reads the budget, undoes last period's changes when the period moved on, and takes the steps
+/// the confirmed spend crosses.
+async fn evaluate(
+    services: &Services,
+    g: &BudgetGuard,
+    bref: &BudgetRef,
+    alert: Option<&BudgetAlert>,
+    signal: &Signal,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let mut round = Round {
+        services,
+        guard: g,
+        signal,
+        inv,
+        exec: Execution::nothing(FUNCTION, &signal.id),
+        lines: vec![],
+    };
+    let (mut record, mut version) = load(services, g).await?;
+    if alert.is_some() && !record.see(&signal.id) {
+        round.note("this message was handled before: nothing more");
+        return Ok(vec![round.exec]);
+    }
+    let Some(reading) = read(services, bref).await? else {
+        round.note("the provider has no such budget: nothing done (a forged or stale message?)");
+        if !inv.dry_run {
+            save(services, g, &record, &mut version).await?;
+        }
+        return Ok(vec![round.exec]);
+    };
+    let mut out = vec![];
+    if budget::period_rolled(&record, &reading) {
+        let why = format!("the budget period moved on to {}", reading.period_start);
+        steps::restore(&mut round, &record, &why).await?;
+        record.taken.clear();
+        record.period = Some(reading.period_start.clone());
+        if !inv.dry_run {
+            save(services, g, &record, &mut version).await?;
+        }
+        out.extend(
+            report(
+                &mut round,
+                &format!("restored: {why}"),
+                Severity::Notice,
+                "restore",
+            )
+            .await,
+        );
+    }
+    if record.period.as_deref() != Some(reading.period_start.as_str()) {
+        record.period = Some(reading.period_start.clone());
+        record.taken.clear();
+    }
+    let (actual, forecast) = match budget::confirmed_spend(bref, &reading, alert) {
+        Ok(s) => s,
+        Err(why) => {
+            round.note(&why);
+            if !inv.dry_run {
+                save(services, g, &record, &mut version).await?;
+            }
+            return Ok(std::iter::once(round.exec).chain(out).collect());
+        }
+    };
+    let due = budget::due(g, &record, reading.limit, actual, forecast);
+    let spent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+    round.note(format!(
+        "{} of {:.2} spent, {} forecast (as the provider confirms); {} step(s) due",
+        spent(actual),
+        reading.limit,
+        spent(forecast),
+        due.len()
+    ));
+    if due.is_empty() {
+        if !inv.dry_run {
+            save(services, g, &record, &mut version).await?;
+        }
+        return Ok(std::iter::once(round.exec).chain(out).collect());
+    }
+    let hold = switching(services).await?;
+    for i in due {
+        let step = &g.steps[i];
+        let acting = step.mode == StepMode::Enforce && !inv.dry_run;
+        if hold && step.action.name() != "notify" {
+            round.note(format!(
+                "{}: a failover switch is in flight: held until it is over",
+                step.action.name()
+            ));
+            continue;
+        }
+        // Claimed before acting (a compare-and-swap): two deliveries never both act.
+        let mut taken = Taken {
+            step: i,
+            action: step.action.name().to_owned(),
+            at: inv.now,
+            dry_run: !acting,
+            changes: vec![],
+        };
+        if !inv.dry_run {
+            record.taken.push(taken.clone());
+            if !save(services, g, &record, &mut version).await? {
+                round.note("another invocation is acting on this guard: this one stops");
+                return Ok(std::iter::once(round.exec).chain(out).collect());
+            }
+        }
+        taken.changes = steps::take(&mut round, step, acting).await?;
+        if !inv.dry_run {
+            if let Some(last) = record.taken.last_mut() {
+                *last = taken;
+            }
+            save(services, g, &record, &mut version).await?;
+        }
+    }
+    let pct = actual.or(forecast).unwrap_or(0.0) / reading.limit * 100.0;
+    out.extend(
+        report(
+            &mut round,
+            &format!("{pct:.0} % of {:.2}", reading.limit),
+            if pct >= 100.0 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            &format!("steps-{}", record.taken.len()),
+        )
+        .await,
+    );
+    Ok(std::iter::once(round.exec).chain(out).collect())
+}
+
+/// The guard's message: what was done (or would be) and what came back.
+async fn report(
+    round: &mut Round<'_>,
+    headline: &str,
+    severity: Severity,
+    state: &str,
+) -> Option<Execution> {
+    if round.lines.is_empty() {
+        return None;
+    }
+    let r = Report {
+        function: FUNCTION.into(),
+        title: format!("Budget {}: {headline}", round.guard.name),
+        summary: std::mem::take(&mut round.lines).join("\n"),
+        severity,
+        fields: vec![("Guard".into(), round.guard.name.clone())],
+        subject: format!("budget:{}", round.guard.name),
+        state: format!("{state}:{}", round.signal.id),
+    };
+    let id = format!("{}-{}-{state}", round.signal.id, round.guard.name);
+    match send_report(round.services, r, &id, round.inv.now, round.inv.dry_run).await {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!("budget report not sent: {e}");
+            None
+        }
+    }
+}
+
+/// `twincloud budget restore GUARD`: every change of the period undone now.
+async fn restore_now(
+    services: &Services,
+    g: &BudgetGuard,
+    caller: &str,
+    signal: &Signal,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let mut round = Round {
+        services,
+        guard: g,
+        signal,
+        inv,
+        exec: Execution::nothing(FUNCTION, &signal.id),
+        lines: vec![],
+    };
+    let (mut record, mut version) = load(services, g).await?;
+    if record.taken.iter().all(|t| t.changes.is_empty()) {
+        round.note("nothing was changed this period: nothing to restore");
+        return Ok(vec![round.exec]);
+    }
+    let why = format!("on command of {caller}");
+    steps::restore(&mut round, &record, &why).await?;
+    // The steps stay taken for the period: restoring does not re-arm them.
+    for t in &mut record.taken {
+        t.changes.clear();
+    }
+    if !inv.dry_run {
+        save(services, g, &record, &mut version).await?;
+    }
+    let rep = report(
+        &mut round,
+        &format!("restored {why}"),
+        Severity::Notice,
+        "restore",
+    )
+    .await;
+    Ok(std::iter::once(round.exec).chain(rep).collect())
+}
+
+#[async_trait]
+impl Function for BudgetGuardFn {
+    fn name(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        let cfg = budget_config(services)?;
+        let mut plan = Plan::new(FUNCTION, &signal.id);
+        match &signal.kind {
+            SignalKind::Budget(a) => match budget::guard_for(cfg, a) {
+                Ok((g, _)) => plan
+                    .notes
+                    .push(format!("would evaluate guard `{}`", g.name)),
+                Err(why) => plan.notes.push(why),
+            },
+            SignalKind::ScheduleTick(_) => plan
+                .notes
+                .push("would look for a new budget period on every guard".into()),
+            other => plan
+                .notes
+                .push(format!("{} events do not concern budgets", other.name())),
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        inv: Invocation,
+    ) -> Result<Vec<Execution>, RunError> {
+        let cfg = budget_config(services)?;
+        match &signal.kind {
+            SignalKind::Budget(a) => match budget::guard_for(cfg, a) {
+                Ok((g, bref)) => evaluate(services, g, &bref, Some(a), signal, inv).await,
+                Err(why) => {
+                    let mut e = Execution::nothing(FUNCTION, &signal.id);
+                    e.plan.notes.push(why);
+                    Ok(vec![e])
+                }
+            },
+            SignalKind::ScheduleTick(_) => {
+                let mut out = vec![];
+                for g in &cfg.guards {
+                    if let Some(r) = default_ref(g) {
+                        out.extend(evaluate(services, g, &r, None, signal, inv).await?);
+                    }
+                }
+                Ok(out)
+            }
+            SignalKind::Command(c) if c.command == "budget-restore" => {
+                let Some(caller) = signal.origin.caller() else {
+                    let mut e = Execution::nothing(FUNCTION, &signal.id);
+                    e.plan
+                        .notes
+                        .push("a command that is not an authenticated direct call".into());
+                    return Ok(vec![e]);
+                };
+                let name = c.args.get("guard").and_then(|v| v.as_str()).unwrap_or("");
+                match cfg.guards.iter().find(|g| g.name == name) {
+                    Some(g) => restore_now(services, g, caller, signal, inv).await,
+                    None => {
+                        let mut e = Execution::nothing(FUNCTION, &signal.id);
+                        e.plan
+                            .notes
+                            .push(format!("`{}` is no budget guard", clip(name, 64)));
+                        Ok(vec![e])
+                    }
+                }
+            }
+            other => {
+                let mut e = Execution::nothing(FUNCTION, &signal.id);
+                e.plan
+                    .notes
+                    .push(format!("{} events do not concern budgets", other.name()));
+                Ok(vec![e])
+            }
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! The steps of a guard's ladder and their undoing. Each change reads what is there first and
+//! records it; undoing one checks the thing is still as the step left it, and reports a
+//! conflict instead of overwriting a change someone made meanwhile.
+
+use twincloud_core::config::{BudgetAction, BudgetStep, ComputeTarget, ScalingService};
+use twincloud_core::planner::budget::{Change, GuardRecord, undo_order};
+use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
+use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
+
+use super::{FUNCTION, Round};
+use crate::error::RunError;
+use crate::functions::scaling::cap_key;
+use crate::lease::state_error;
+use crate::services::scaling_compute_key;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cap {
+    max: u32,
+}
+
+impl<'a> Round<'a> {
+    async fn effect<T>(
+        &mut self,
+        action: &str,
+        what: String,
+        call: impl std::future::Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
+        crate::audit::effect(
+            self.services.state.as_ref(),
+            &mut self.exec,
+            FUNCTION,
+            &self.signal.id,
+            format!("{}-{action}", self.guard.name),
+            what,
+            format!("budget guard `{}`", self.guard.name),
+            call,
+        )
+        .await
+    }
+
+    fn scaling(
+        &self,
+        name: &str,
+    ) -> Result<(&'a ScalingService, std::sync::Arc<dyn Compute>), RunError> {
+        let services: &'a crate::services::Services = self.services;
+        let svc = services
+            .config
+            .scaling
+            .iter()
+            .flat_map(|s| s.services.iter())
+            .find(|s| s.name == name)
+            .ok_or_else(|| RunError::Config(format!("no scaling service `{name}`")))?;
+        let compute = self
+            .services
+            .compute
+            .get(&scaling_compute_key(name))
+            .cloned()
+            .ok_or_else(|| RunError::Config(format!("no compute for `{name}`")))?;
+        Ok((svc, compute))
+    }
+
+    async fn failover_state(&self) -> Result<Option<FailoverState>, RunError> {
+        let Some(f) = &self.services.config.failover else {
+            return Ok(None);
+        };
+        Ok(Some(
+            get_json::<FailoverState>(self.services.state.as_ref(), STATE_KEY)
+                .await
+                .map_err(state_error)?
+                .map(|(s, _)| s)
+                .unwrap_or_else(|| FailoverState::initial(f)),
+        ))
+    }
+
+    /// Whether a scaling service carries traffic: tied to the active side, or to no side.
+    async fn serving(&self, svc: &ScalingService) -> Result<bool, RunError> {
+        Ok(match (&svc.endpoint, self.failover_state().await?) {
+            (Some(e), Some(state)) => state.active == *e,
+            _ => true,
+        })
+    }
+
+    async fn current_cap(&self, service: &str) -> Result<Option<u32>, RunError> {
+        Ok(
+            get_json::<Cap>(self.services.state.as_ref(), &cap_key(service))
+                .await
+                .map_err(state_error)?
+                .map(|(c, _)| c.max),
+        )
+    }
+
+    async fn set_cap(&mut self, service: &str, cap: Option<u32>) -> Result<(), PortError> {
+        let key = cap_key(service);
+        let state = self.services.state.clone();
+        let what = match cap {
+            Some(c) => format!("cap {service} at {c}"),
+            None => format!("remove the cap of {service}"),
+        };
+        self.effect("cap", what, async move {
+            let r = match cap {
+                Some(c) => state
+                    .put(
+                        &key,
+                        &serde_json::to_vec(&Cap { max: c }).unwrap_or_default(),
+                        &Precondition::None,
+                    )
+                    .await
+                    .map(|_| ()),
+                None => state.delete(&key, &Precondition::None).await,
+            };
+            r.map_err(|e| PortError::new(e.to_string(), e.retry()))
+        })
+        .await
+    }
+
+    /// Caps a scaling service at `max` (its floor when it serves), now and for the scaling
+    /// function; the changes, or in a dry run what would change.
+    async fn cap(
+        &mut self,
+        name: &str,
+        max: u32,
+        acting: bool,
+        out: &mut Vec<Change>,
+    ) -> Result<(), RunError> {
+        let (svc, compute) = self.scaling(name)?;
+        let service = svc.compute.service().to_owned();
+        let floor = if self.serving(svc).await? { svc.min } else { 0 };
+        let max = if max < floor {
+            self.lines.push(format!(
+                "{name} serves traffic: capped at its floor {floor}, not {max}"
+            ));
+            floor
+        } else {
+            max
+        };
+        let is_cloud_run = matches!(svc.compute, ComputeTarget::CloudRun { .. });
+        let before = self.current_cap(name).await?;
+        let scale = compute.scale(&service).await?;
+        if !acting {
+            self.lines.push(format!(
+                "would cap {name} at {max} (now {} instances{})",
+                scale.desired,
+                if scale.desired > max { ", lowered" } else { "" }
+            ));
+            return Ok(());
+        }
+        self.set_cap(name, Some(max)).await?;
+        out.push(Change::Cap {
+            service: name.to_owned(),
+            before,
+            after: max,
+        });
+        if scale.desired > max {
+            self.effect(
+                "desired",
+                format!("{name}: {} -> {max} instances", scale.desired),
+                compute.set_desired(&service, max),
+            )
+            .await?;
+            out.push(Change::Desired {
+                compute: scaling_compute_key(name),
+                service: service.clone(),
+                before: scale.desired,
+                after: max,
+            });
+        }
+        if is_cloud_run && scale.max.is_none_or(|m| m > max) {
+            let set = self
+                .effect(
+                    "max",
+                    format!("{name}: maximum -> {max}"),
+                    compute.set_max(&service, max),
+                )
+                .await?;
+            if set {
+                out.push(Change::Max {
+                    compute: scaling_compute_key(name),
+                    service,
+                    before: scale.max,
+                    after: max,
+                });
+            }
+        }
+        self.lines.push(format!("capped {name} at {max}"));
+        Ok(())
+    }
+}
+
+/// Takes `step`; returns what it changed (nothing in a dry run or for a notice).
+pub(super) async fn take(
+    round: &mut Round<'_>,
+    step: &BudgetStep,
+    acting: bool,
+) -> Result<Vec<Change>, RunError> {
+    let mut out = Vec::new();
+    let at = format!("{:.0} %", step.at * 100.0);
+    match &step.action {
+        BudgetAction::Notify => round.lines.push(format!("{at} crossed")),
+        BudgetAction::Cap { service, max } => round.cap(service, *max, acting, &mut out).await?,
+        BudgetAction::Stop { services } => {
+            for name in services {
+                let (svc, _) = round.scaling(name)?;
+                if round.serving(svc).await? && svc.endpoint.is_some() {
+                    round
+                        .lines
+                        .push(format!("{name} serves traffic now: not stopped"));
+                    continue;
+                }
+                round.cap(name, 0, acting, &mut out).await?;
+            }
+        }
+        BudgetAction::StandbyToZero => {
+            let Some(state) = round.failover_state().await? else {
+                return Ok(out);
+            };
+            if state.in_flight.is_some() {
+                round
+                    .lines
+                    .push("a switch is in flight: the standby stays".into());
+                return Ok(out);
+            }
+            let standbys: Vec<(String, String)> = round
+                .services
+                .config
+                .failover
+                .iter()
+                .flat_map(|f| f.endpoints.iter())
+                .filter(|e| e.name != state.active)
+                .map(|e| (e.name.clone(), e.compute.service().to_owned()))
+                .collect();
+            for (endpoint, service) in standbys {
+                let Some(compute) = round.services.compute.get(&endpoint).cloned() else {
+                    continue;
+                };
+                let now = compute.scale(&service).await?;
+                if now.desired == 0 {
+                    continue;
+                }
+                if !acting {
+                    round.lines.push(format!(
+                        "would scale the standby {endpoint} from {} to 0",
+                        now.desired
+                    ));
+                    continue;
+                }
+                round
+                    .effect(
+                        "standby",
+                        format!("standby {endpoint}: {} -> 0 instances", now.desired),
+                        compute.set_desired(&service, 0),
+                    )
+                    .await?;
+                out.push(Change::Desired {
+                    compute: endpoint.clone(),
+                    service,
+                    before: now.desired,
+                    after: 0,
+                });
+                round.lines.push(format!(
+                    "scaled the standby {endpoint} from {} to 0",
+                    now.desired
+                ));
+            }
+        }
+        BudgetAction::DetachBilling { project } => {
+            let billing = round
+                .services
+                .billing
+                .clone()
+                .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
+            let Some(account) = billing.account(project).await? else {
+                round
+                    .lines
+                    .push(format!("{project} has no billing account already"));
+                return Ok(out);
+            };
+            if !acting {
+                round.lines.push(format!(
+                    "would detach billing ({account}) from {project}: everything in it stops"
+                ));
+                return Ok(out);
+            }
+            round
+                .effect(
+                    "detach-billing",
+                    format!("detach {account} from {project}"),
+                    billing.set_account(project, None),
+                )
+                .await?;
+            out.push(Change::Billing {
+                project: project.clone(),
+                before: account,
+            });
+            round.lines.push(format!(
+                "detached billing from {project}: everything in it stops"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Undoes every change of `record`, last first; a thing changed since is a conflict, left as
+/// it is and reported.
+pub(super) async fn restore(
+    round: &mut Round<'_>,
+    record: &GuardRecord,
+    why: &str,
+) -> Result<(), RunError> {
+    for change in undo_order(record) {
+        let line = match &change {
+            Change::Cap {
+                service,
+                before,
+                after,
+            } => {
+                let now = round.current_cap(service).await?;
+                if now != Some(*after) {
+                    format!(
+                        "conflict: the cap of {service} is {now:?} now, not {after}: left as it is"
+                    )
+                } else if round.inv.dry_run {
+                    format!("would put the cap of {service} back to {before:?}")
+                } else {
+                    round.set_cap(service, *before).await?;
+                    format!(
+                        "cap of {service} back to {}",
+                        before.map_or("none".into(), |b| b.to_string())
+                    )
+                }
+            }
+            Change::Desired {
+                compute,
+                service,
+                before,
+                after,
+            } => {
+                let c = round
+                    .services
+                    .compute
+                    .get(compute)
+                    .cloned()
+                    .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+                let now = c.scale(service).await?.desired;
+                if now != *after {
+                    format!(
+                        "conflict: {service} runs {now} instances now, not {after}: left as it is"
+                    )
+                } else if round.inv.dry_run {
+                    format!("would put {service} back to {before} instances")
+                } else {
+                    round
+                        .effect(
+                            "restore-desired",
+                            format!("{service}: {after} -> {before} instances"),
+                            c.set_desired(service, *before),
+                        )
+                        .await?;
+                    format!("{service} back to {before} instances")
+                }
+            }
+            Change::Max {
+                compute,
+                service,
+                before,
+                after,
+            } => {
+                let c = round
+                    .services
+                    .compute
+                    .get(compute)
+                    .cloned()
+                    .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+                let now = c.scale(service).await?.max;
+                match before {
+                    _ if now != Some(*after) => format!(
+                        "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
+                    ),
+                    None => format!("{service} had no maximum: {after} stays (set it by hand)"),
+                    Some(_) if round.inv.dry_run => {
+                        format!("would put the maximum of {service} back to {before:?}")
+                    }
+                    Some(b) => {
+                        round
+                            .effect(
+                                "restore-max",
+                                format!("{service}: maximum {after} -> {b}"),
+                                c.set_max(service, *b),
+                            )
+                            .await?;
+                        format!("maximum of {service} back to {b}")
+                    }
+                }
+            }
+            Change::Billing { project, before } => {
+                let billing = round
+                    .services
+                    .billing
+                    .clone()
+                    .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
+                match billing.account(project).await? {
+                    Some(a) if a == *before => format!("{project} is billed to {a} already"),
+                    Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
+                    None if round.inv.dry_run => {
+                        format!("would link {project} to {before} again")
+                    }
+                    None => {
+                        round
+                            .effect(
+                                "restore-billing",
+                                format!("link {project} to {before}"),
+                                billing.set_account(project, Some(before)),
+                            )
+                            .await?;
+                        format!("{project} billed to {before} again")
+                    }
+                }
+            }
+        };
+        round.lines.push(line);
+    }
+    round.note(format!("restored ({why})"));
+    Ok(())
+}
