@@ -100,6 +100,11 @@ enum Command {
         #[arg(long)]
         config: Option<String>,
     },
+    /// The budget guard's commands.
+    Budget {
+        #[command(subcommand)]
+        action: BudgetCommand,
+    },
     /// Restore a database: RDS from a snapshot or a point in time, Cloud SQL from an export, or
     /// the local backend. Says what it will do; acts only with --yes.
     Restore(restore::RestoreArgs),
@@ -108,6 +113,23 @@ enum Command {
         /// State directory for the demo (emptied first).
         #[arg(long, default_value = ".twincloud-demo")]
         dir: std::path::PathBuf,
+    },
+}
+
+/// `twincloud budget ...`.
+#[derive(Subcommand)]
+enum BudgetCommand {
+    /// Undo every change a budget guard made this period now (last first; a thing changed
+    /// by someone since is reported and left alone).
+    Restore {
+        /// The `[[budget.guards]]` name.
+        guard: String,
+        /// Print what would come back; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
     },
 }
 
@@ -178,7 +200,26 @@ fn main() -> ExitCode {
                     return 2;
                 }
                 let args = serde_json::json!({"image": image, "to": to});
-                status::command("deploy", args, config.as_deref(), dry_run, json).await
+                status::command(&twincloud_runtime::functions::DEPLOY, "deploy", args, config.as_deref(), dry_run, json).await
+            }
+            Command::Budget {
+                action:
+                    BudgetCommand::Restore {
+                        guard,
+                        dry_run,
+                        config,
+                    },
+            } => {
+                let args = serde_json::json!({ "guard": guard });
+                status::command(
+                    &twincloud_runtime::functions::BUDGET_GUARD,
+                    "budget-restore",
+                    args,
+                    config.as_deref(),
+                    dry_run,
+                    json,
+                )
+                .await
             }
             Command::Rollback {
                 target,
@@ -186,7 +227,7 @@ fn main() -> ExitCode {
                 config,
             } => {
                 let args = serde_json::json!({ "target": target });
-                status::command("rollback", args, config.as_deref(), dry_run, json).await
+                status::command(&twincloud_runtime::functions::DEPLOY, "rollback", args, config.as_deref(), dry_run, json).await
             }
         }
     });

@@ -128,8 +128,10 @@ pub async fn failback(config: Option<&str>, dry_run: bool, force: bool, json: bo
     .await
 }
 
-/// Runs the deploy function's `command` (`deploy`, `rollback`) as the person at the terminal.
+/// Runs `function`'s `command` (`deploy`, `rollback`, `budget-restore`) as the person at the
+/// terminal.
 pub async fn command(
+    function: &twincloud_runtime::functions::FunctionSpec,
     command: &str,
     args: serde_json::Value,
     config: Option<&str>,
@@ -141,14 +143,7 @@ pub async fn command(
         "twincloud": "command", "command": command, "id": id, "args": args
     })
     .to_string();
-    twincloud_runtime::run_bytes(
-        twincloud_runtime::functions::DEPLOY.build(),
-        event.as_bytes(),
-        config,
-        dry_run,
-        json,
-    )
-    .await
+    twincloud_runtime::run_bytes(function.build(), event.as_bytes(), config, dry_run, json).await
 }
 
 fn fail(e: &twincloud_runtime::RunError) -> i32 {

@@ -385,3 +385,78 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
         calls[0].query
     );
 }
+
+#[tokio::test]
+async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
+    use std::sync::{Arc, Mutex};
+    use twincloud_core::planner::budget::BudgetRef;
+    use twincloud_core::ports::{BillingLink, Budgets};
+    let budgets = DiscoveryFake::start("billingbudgets.v1", |call| {
+        if call.path.ends_with("/budgets/de72") {
+            (200, json!({"name": "billingAccounts/01D4EE-079462-DFD6EC/budgets/de72", "displayName": "aion-gcp",
+                         "budgetFilter": {"calendarPeriod": "QUARTER"},
+                         "amount": {"specifiedAmount": {"currencyCode": "USD", "units": "10", "nanos": 500000000}}}))
+        } else {
+            (404, json!({"error": {"code": 404, "status": "NOT_FOUND", "message": "no such budget"}}))
+        }
+    })
+    .await;
+    let link: Arc<Mutex<String>> =
+        Arc::new(Mutex::new("billingAccounts/01D4EE-079462-DFD6EC".into()));
+    let l = link.clone();
+    let billing = DiscoveryFake::start("cloudbilling.v1", move |call| match call.method.as_str() {
+        "cloudbilling.projects.getBillingInfo" => {
+            let a = l.lock().unwrap().clone();
+            (200, json!({"name": "projects/aion-sandbox/billingInfo", "projectId": "aion-sandbox",
+                         "billingAccountName": a, "billingEnabled": !a.is_empty()}))
+        }
+        "cloudbilling.projects.updateBillingInfo" => {
+            let a = call.body["billingAccountName"].as_str().unwrap_or("").to_owned();
+            *l.lock().unwrap() = a.clone();
+            (200, json!({"name": "projects/aion-sandbox/billingInfo", "billingAccountName": a, "billingEnabled": !a.is_empty()}))
+        }
+        other => (400, json!({"error": {"message": format!("unexpected {other}")}})),
+    })
+    .await;
+    let ctx = GcpContext::for_emulator(&budgets.url());
+    let b = twincloud_gcp::GcpBilling::new(&ctx);
+    let r = b
+        .read(&BudgetRef::Gcp {
+            billing_account: "01D4EE-079462-DFD6EC".into(),
+            budget_id: "de72".into(),
+        })
+        .await
+        .unwrap()
+        .expect("the budget");
+    assert!((r.limit - 10.5).abs() < 1e-9, "{r:?}");
+    assert_eq!(
+        r.actual, None,
+        "Google reports no spend through the Budget API"
+    );
+    assert!(r.period_start.ends_with("-01"), "{r:?}");
+    let none = b
+        .read(&BudgetRef::Gcp {
+            billing_account: "01D4EE-079462-DFD6EC".into(),
+            budget_id: "gone".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+    assert!(budgets.rejected().is_empty(), "{:?}", budgets.rejected());
+
+    let b = twincloud_gcp::GcpBilling::new(&GcpContext::for_emulator(&billing.url()));
+    assert_eq!(
+        b.account("aion-sandbox").await.unwrap().as_deref(),
+        Some("billingAccounts/01D4EE-079462-DFD6EC")
+    );
+    b.set_account("aion-sandbox", None).await.unwrap();
+    assert_eq!(b.account("aion-sandbox").await.unwrap(), None);
+    b.set_account("aion-sandbox", Some("billingAccounts/01D4EE-079462-DFD6EC"))
+        .await
+        .unwrap();
+    assert_eq!(
+        link.lock().unwrap().as_str(),
+        "billingAccounts/01D4EE-079462-DFD6EC"
+    );
+    assert!(billing.rejected().is_empty(), "{:?}", billing.rejected());
+}
