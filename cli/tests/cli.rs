@@ -227,10 +227,11 @@ fn demo_runs_on_the_local_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 20);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 23);
     // 3 notifier messages, the failover and failback reports, one backup summary (the
-    // redelivered schedule sends none), the scale-out and scale-in notices.
-    assert_eq!(v["messages_sent"], 8);
+    // redelivered schedule sends none), the scale-out and scale-in notices, the budget guard's
+    // stop and its restore (the unconfirmed alert sends nothing).
+    assert_eq!(v["messages_sent"], 10);
 }
 
 #[tokio::test]

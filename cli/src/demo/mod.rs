@@ -2,6 +2,7 @@
 //! job end to end with nothing installed but the binary.
 
 mod backup;
+mod budget;
 mod failover;
 mod scaling;
 mod sync;
@@ -131,6 +132,10 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         eprintln!("error in the scaling demo: {e}");
         return 1;
     }
+    if let Err(e) = budget::run(dir, json, &mut reports).await {
+        eprintln!("error in the budget demo: {e}");
+        return 1;
+    }
     let outbox = dir.join("outbox/outbox.jsonl");
     let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
     if json {
@@ -151,7 +156,7 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
-        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's and the scaling's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
         dir.display(),

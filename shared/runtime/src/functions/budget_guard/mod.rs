@@ -278,6 +278,9 @@ async fn report(
     if round.lines.is_empty() {
         return None;
     }
+    for l in round.lines.clone() {
+        round.note(l);
+    }
     let r = Report {
         function: FUNCTION.into(),
         title: format!("Budget {}: {headline}", round.guard.name),

@@ -181,7 +181,11 @@ impl<'a> Round<'a> {
                 });
             }
         }
-        self.lines.push(format!("capped {name} at {max}"));
+        self.lines.push(if max == 0 {
+            format!("stopped {name} (capped at 0)")
+        } else {
+            format!("capped {name} at {max}")
+        });
         Ok(())
     }
 }
