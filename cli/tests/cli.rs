@@ -519,6 +519,17 @@ step_pause_secs = 0
         format!("{}/app@{d}", b.host)
     );
     assert_eq!(b.manifest("app", &d).await.unwrap().1, d);
+    // A dry run of the schedule's tick steps nothing.
+    let out = output(&mut run(vec![
+        "invoke".into(),
+        "deploy".into(),
+        "--event".into(),
+        event("aws/eventbridge-scheduled-event.json"),
+        "--dry-run".into(),
+    ]))
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("a dry run steps none"), "{text}");
     // And back.
     let out = output(&mut run(vec!["rollback".into(), "app".into()])).await;
     assert_eq!(

@@ -295,6 +295,13 @@ impl Function for Deploy {
                     out.extend(drive::drive(services, t, signal, inv).await?);
                 }
             }
+            Ask::Tick if inv.dry_run => {
+                let mut e = Execution::nothing(FUNCTION, &signal.id);
+                e.plan
+                    .notes
+                    .push("would carry on the rollouts in flight (a dry run steps none)".into());
+                out.push(e);
+            }
             Ask::Tick => {
                 for t in &cfg.targets {
                     out.extend(drive::drive(services, t, signal, inv).await?);
