@@ -363,3 +363,134 @@ async fn a_gcp_message_counts_only_when_the_budget_api_returns_its_amount() {
         .unwrap();
     assert_eq!(w.desired("backend-gcp").await, 2, "confirmed: capped");
 }
+
+/// A Cloud Run Admin v2 fake holding one service's scaling (every call validated against
+/// run.v2.json).
+async fn cloud_run(min: u32, max: u32) -> twincloud_testkit::DiscoveryFake {
+    use std::sync::{Arc, Mutex};
+    let svc = Arc::new(Mutex::new(serde_json::json!({
+        "name": "projects/aion-prod/locations/us-central1/services/aion-api",
+        "scaling": {"minInstanceCount": min, "maxInstanceCount": max},
+        "reconciling": false,
+        "terminalCondition": {"type": "Ready", "state": "CONDITION_SUCCEEDED"},
+        "latestReadyRevision": "r-1", "latestCreatedRevision": "r-1"
+    })));
+    twincloud_testkit::DiscoveryFake::start("run.v2", move |call| {
+        let mut s = svc.lock().unwrap();
+        match (call.method.as_str(), call.query.as_str()) {
+            ("run.projects.locations.services.get", _) => (200, s.clone()),
+            ("run.projects.locations.services.patch", q)
+                if q.starts_with("updateMask=scaling.") =>
+            {
+                let field = q.trim_start_matches("updateMask=scaling.").to_owned();
+                s["scaling"][&field] = call.body["scaling"][&field].clone();
+                (
+                    200,
+                    serde_json::json!({"name": "operations/op", "done": true}),
+                )
+            }
+            (m, q) => (
+                400,
+                serde_json::json!({"error": {"message": format!("unexpected {m} {q}")}}),
+            ),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_cloud_run_service_is_capped_through_the_admin_api_and_given_back() {
+    let run = cloud_run(6, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[scaling.services]]
+name = "api"
+compute = "cloudrun"
+project = "aion-prod"
+region = "us-central1"
+service = "aion-api"
+min = 1
+max = 20
+
+[[budget.guards]]
+name = "monthly"
+aws_account = "123456789012"
+aws_budget = "aion-monthly"
+
+[[budget.guards.steps]]
+at = 0.9
+action = "cap"
+service = "api"
+max = 3
+mode = "enforce"
+"#;
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&run.url());
+    let services = twincloud_runtime::Services::build(
+        config(dir.path(), text),
+        &twincloud_runtime::Clouds::default().and_gcp(gcp),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(Box::new(BudgetGuardFn), services, false);
+    let billing = LocalBilling::new(dir.path());
+    let reading = |actual: f64, period: &str| Reading {
+        limit: 10.0,
+        actual: Some(actual),
+        forecast: None,
+        period_start: period.into(),
+    };
+    billing
+        .set_budget(&aws_ref(), &reading(9.5, "2026-12-01"))
+        .await
+        .unwrap();
+    let tick = serde_json::json!({"twincloud": "schedule", "name": "budget-guard", "id": "c1"});
+    inv.handle_json(tick.to_string().as_bytes()).await.unwrap();
+    let scaling = |calls: &[twincloud_testkit::ApiCall]| {
+        calls
+            .iter()
+            .filter(|c| c.method.ends_with("patch"))
+            .map(|c| (c.query.clone(), c.body["scaling"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let patches = scaling(&run.calls());
+    assert!(
+        patches.contains(&(
+            "updateMask=scaling.minInstanceCount".into(),
+            serde_json::json!({"minInstanceCount": 3})
+        )),
+        "{patches:?}"
+    );
+    assert!(
+        patches.contains(&(
+            "updateMask=scaling.maxInstanceCount".into(),
+            serde_json::json!({"maxInstanceCount": 3})
+        )),
+        "{patches:?}"
+    );
+    // The next period: the minimum and the maximum come back.
+    billing
+        .set_budget(&aws_ref(), &reading(0.1, "2027-01-01"))
+        .await
+        .unwrap();
+    let tick = serde_json::json!({"twincloud": "schedule", "name": "budget-guard", "id": "c2"});
+    inv.handle_json(tick.to_string().as_bytes()).await.unwrap();
+    let patches = scaling(&run.calls());
+    assert!(
+        patches.contains(&(
+            "updateMask=scaling.maxInstanceCount".into(),
+            serde_json::json!({"maxInstanceCount": 20})
+        )),
+        "{patches:?}"
+    );
+    assert!(
+        patches.contains(&(
+            "updateMask=scaling.minInstanceCount".into(),
+            serde_json::json!({"minInstanceCount": 6})
+        )),
+        "{patches:?}"
+    );
+    assert!(run.rejected().is_empty(), "{:?}", run.rejected());
+}

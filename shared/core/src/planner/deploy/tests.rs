@@ -377,3 +377,85 @@ fn configuration_mistakes_are_named() {
             .contains("rising percentages")
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One look at a side: progress and whether a check failed.
+    fn look() -> impl Strategy<Value = (u8, bool, i64)> {
+        // progress: 0 in progress, 1 ready (most), 2 failed; a breach now and then; seconds
+        // since the last look.
+        (
+            prop_oneof![1 => Just(0u8), 8 => Just(1u8), 1 => Just(2u8)],
+            proptest::bool::weighted(0.1),
+            0i64..400,
+        )
+    }
+
+    proptest! {
+        /// Whatever a side's looks say: traffic only ever rises until the side ends; it ends
+        /// rolled back exactly when a look showed a breach or a failed rollout (or it timed
+        /// out), and verified only after 100 % and the whole bake; nothing follows the end.
+        #[test]
+        fn a_side_only_moves_forward_and_rolls_back_exactly_on_bad_news(
+            looks in proptest::collection::vec(look(), 1..60)
+        ) {
+            let cfg = config("rollout_timeout_secs = 900");
+            let t = &cfg.targets[0];
+            let side = &t.sides[1]; // Cloud Run: steps 20, 50, 100, 60 s apart; bake 300 s
+            let mut now = t0();
+            let (first, mut phase) = advance(t, side, &Phase::Waiting, None, now);
+            prop_assert_eq!(first, SideStep::Create);
+            let mut traffic = 0u8;
+            let mut bad_news = false;
+            let mut baked_from = None;
+            for (progress, breach, secs) in looks {
+                now += Duration::seconds(secs);
+                let obs = Observation {
+                    progress: match progress {
+                        0 => Progress::InProgress,
+                        1 => Progress::Ready,
+                        _ => Progress::Failed("circuit breaker".into()),
+                    },
+                    breach: breach.then(|| "health check failed".to_owned()),
+                };
+                let was_final = phase.is_final();
+                let (step, next) = advance(t, side, &phase, Some(&obs), now);
+                if was_final {
+                    prop_assert_eq!(&next, &phase, "nothing follows the end");
+                    continue;
+                }
+                let bad = obs.breach.is_some() || matches!(obs.progress, Progress::Failed(_));
+                bad_news |= bad;
+                match &step {
+                    SideStep::Traffic(p) => {
+                        prop_assert!(*p > traffic, "traffic rises: {} after {}", p, traffic);
+                        traffic = *p;
+                    }
+                    SideStep::RollBack(_) => {
+                        let timed_out = matches!(phase, Phase::Deploying { .. });
+                        prop_assert!(bad || timed_out, "a rollback needs bad news or a timeout");
+                    }
+                    SideStep::Finish => {
+                        prop_assert_eq!(traffic, 100);
+                        let since: DateTime<Utc> = baked_from.expect("baked");
+                        prop_assert!(now - since >= Duration::seconds(300));
+                    }
+                    _ => {}
+                }
+                if bad {
+                    prop_assert!(matches!(step, SideStep::RollBack(_)), "bad news rolls back: {:?}", step);
+                }
+                if let Phase::Baking { since } = &next {
+                    baked_from = Some(*since);
+                }
+                phase = next;
+            }
+            if matches!(phase, Phase::Done { .. }) {
+                prop_assert!(!bad_news, "a side with bad news is never verified");
+            }
+        }
+    }
+}
