@@ -23,11 +23,13 @@ export PATH="$root/.venv/bin:$PATH"
 
 # --- 1b. Debian packages the tests run for real (skipped when already there) ---------------
 # docker-registry: the reference OCI registry the deploy tests mirror between; apache2-utils:
-# htpasswd for its basic auth; skopeo: the mirroring benchmark's peer.
+# htpasswd for its basic auth; skopeo: the mirroring benchmark's peer; postgresql: a real
+# server (and pg_dump, pg_restore, psql) for the logical-backup tests.
 need=()
 for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo; do
   [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
 done
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   step "installing Debian packages: ${need[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

@@ -15,6 +15,7 @@ pub mod fault;
 pub mod fixtures;
 pub mod fs;
 pub mod object_conformance;
+pub mod postgres;
 pub mod registry;
 
 pub use capture::{CaptureServer, Captured, Reply};
