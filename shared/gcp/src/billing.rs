@@ -78,7 +78,7 @@ fn money(v: &Value) -> Option<f64> {
         _ => 0.0,
     };
     let nanos = v["nanos"].as_f64().unwrap_or(0.0);
-    Some(units + nanos / 1e9)
+    Some(units + nanos / 1e9).filter(|m| m.is_finite() && *m >= 0.0)
 }
 
 #[async_trait]

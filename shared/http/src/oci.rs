@@ -309,12 +309,19 @@ impl Repo {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let bytes = resp.bytes().await.map_err(|e| transport(&what, &e))?;
-        if bytes.len() > MAX_MANIFEST {
-            return Err(PortError::permanent(format!(
-                "{what}: larger than {MAX_MANIFEST} bytes"
-            )));
+        // Read with a bound: a registry that sends no length cannot make this hold more.
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| transport(&what, &e))?;
+            if body.len() + chunk.len() > MAX_MANIFEST {
+                return Err(PortError::permanent(format!(
+                    "{what}: larger than {MAX_MANIFEST} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
         }
+        let bytes = bytes::Bytes::from(body);
         if reference.starts_with("sha256:") && sha256(&bytes) != reference {
             return Err(PortError::permanent(format!(
                 "{what}: the registry answered a manifest whose digest is {}",
@@ -597,6 +604,7 @@ impl ImageRegistries for OciRegistries {
                     .headers()
                     .get("docker-content-digest")
                     .and_then(|v| v.to_str().ok())
+                    .filter(|d| twincloud_core::planner::deploy::is_digest(d))
                 {
                     return Ok(Some(d.to_owned()));
                 }

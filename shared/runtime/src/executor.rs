@@ -95,6 +95,13 @@ impl Execution {
         }
     }
 
+    /// An execution of an empty plan that says why nothing was done.
+    pub fn noted(function: &str, event_id: &str, note: impl Into<String>) -> Execution {
+        let mut e = Execution::nothing(function, event_id);
+        e.plan.notes.push(note.into());
+        e
+    }
+
     /// The first transient failure, if any (the platform should retry the event).
     pub fn transient_failure(&self) -> Option<&str> {
         self.actions.iter().find_map(|a| match &a.outcome {

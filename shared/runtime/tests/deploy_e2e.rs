@@ -157,7 +157,15 @@ async fn ecs_serving(aws: &AwsContext, cluster: &str) -> (String, String) {
 async fn monitoring(slow: Arc<Mutex<Vec<String>>>) -> DiscoveryFake {
     DiscoveryFake::start("monitoring.v3", move |call| {
         let q = &call.query;
-        let is_slow = slow.lock().unwrap().iter().any(|r| q.contains(r.as_str()));
+        let listed = slow.lock().unwrap().clone();
+        if listed
+            .iter()
+            .filter_map(|r| r.strip_prefix("deny:"))
+            .any(|r| q.contains(r))
+        {
+            return (403, json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "monitoring.timeSeries.list denied"}}));
+        }
+        let is_slow = listed.iter().any(|r| q.contains(r.as_str()));
         let point = |v: Value| json!([{"interval": {"endTime": "2026-12-03T10:01:00Z"}, "value": v}]);
         let points = if q.contains("request_latencies") {
             point(json!({"doubleValue": if is_slow { 2500.0 } else { 300.0 }}))
@@ -550,6 +558,23 @@ async fn a_version_whose_health_fails_is_rolled_back_on_both_clouds() {
     let rec = w.record().await;
     let reason = rec["rollout"]["outcome"]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("p95 latency 2500 ms"), "{rec}");
+
+    // Metrics that cannot be read (a missing grant) leave the rollout unverified: rolled back.
+    let blind = w.push("v1.0.4", 15).await;
+    w.slow
+        .lock()
+        .unwrap()
+        .push(format!("deny:aion-backend-tc-{}", &blind[7..19]));
+    inv.handle_json(&ecr_push("v1.0.4", &blind, "blind"))
+        .await
+        .unwrap();
+    assert_eq!(w.run_serving().await.0, good_rev);
+    let rec = w.record().await;
+    let reason = rec["rollout"]["outcome"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("request metrics could not be read"),
+        "{rec}"
+    );
     assert!(
         w.monitoring.rejected().is_empty(),
         "{:?}",

@@ -110,7 +110,10 @@ pub fn confirmed_spend(
             let Some(a) = alert else {
                 return Ok((None, None));
             };
-            if (a.budget_amount - reading.limit).abs() > 0.005 {
+            // Not `> 0.005`: a NaN must not pass for a match.
+            if (a.budget_amount - reading.limit).abs().partial_cmp(&0.005)
+                != Some(std::cmp::Ordering::Less)
+            {
                 return Err(format!(
                     "the message says the budget is {:.2}, the provider says {:.2}: not confirmed, nothing done",
                     a.budget_amount, reading.limit

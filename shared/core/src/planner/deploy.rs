@@ -519,7 +519,12 @@ pub fn breach(target: &DeployTarget, c: &CheckResults) -> Option<String> {
 
 /// `sha256:0123456789ab`, for messages.
 pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(19)]
+    // Digests can come from a registry's header: never cut inside a character.
+    let end = digest
+        .char_indices()
+        .nth(19)
+        .map_or(digest.len(), |(i, _)| i);
+    &digest[..end]
 }
 
 #[cfg(test)]

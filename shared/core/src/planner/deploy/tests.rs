@@ -181,6 +181,13 @@ fn repeats_and_replays_deploy_nothing_and_a_newer_push_supersedes() {
 }
 
 #[test]
+fn short_digests_never_cut_a_character() {
+    assert_eq!(short(D1), "sha256:111111111111");
+    assert_eq!(short("sha256:ééééééééééééééé"), "sha256:éééééééééééé");
+    assert_eq!(short("x"), "x");
+}
+
+#[test]
 fn history_is_bounded() {
     let mut rec = DeployRecord::default();
     for i in 0..(HISTORY + 10) {

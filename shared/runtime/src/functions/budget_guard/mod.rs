@@ -381,11 +381,7 @@ impl Function for BudgetGuardFn {
         match &signal.kind {
             SignalKind::Budget(a) => match budget::guard_for(cfg, a) {
                 Ok((g, bref)) => evaluate(services, g, &bref, Some(a), signal, inv).await,
-                Err(why) => {
-                    let mut e = Execution::nothing(FUNCTION, &signal.id);
-                    e.plan.notes.push(why);
-                    Ok(vec![e])
-                }
+                Err(why) => Ok(vec![Execution::noted(FUNCTION, &signal.id, why)]),
             },
             SignalKind::ScheduleTick(_) => {
                 let mut out = vec![];
@@ -398,31 +394,27 @@ impl Function for BudgetGuardFn {
             }
             SignalKind::Command(c) if c.command == "budget-restore" => {
                 let Some(caller) = signal.origin.caller() else {
-                    let mut e = Execution::nothing(FUNCTION, &signal.id);
-                    e.plan
-                        .notes
-                        .push("a command that is not an authenticated direct call".into());
-                    return Ok(vec![e]);
+                    return Ok(vec![Execution::noted(
+                        FUNCTION,
+                        &signal.id,
+                        "a command that is not an authenticated direct call",
+                    )]);
                 };
                 let name = c.args.get("guard").and_then(|v| v.as_str()).unwrap_or("");
                 match cfg.guards.iter().find(|g| g.name == name) {
                     Some(g) => restore_now(services, g, caller, signal, inv).await,
-                    None => {
-                        let mut e = Execution::nothing(FUNCTION, &signal.id);
-                        e.plan
-                            .notes
-                            .push(format!("`{}` is no budget guard", clip(name, 64)));
-                        Ok(vec![e])
-                    }
+                    None => Ok(vec![Execution::noted(
+                        FUNCTION,
+                        &signal.id,
+                        format!("`{}` is no budget guard", clip(name, 64)),
+                    )]),
                 }
             }
-            other => {
-                let mut e = Execution::nothing(FUNCTION, &signal.id);
-                e.plan
-                    .notes
-                    .push(format!("{} events do not concern budgets", other.name()));
-                Ok(vec![e])
-            }
+            other => Ok(vec![Execution::noted(
+                FUNCTION,
+                &signal.id,
+                format!("{} events do not concern budgets", other.name()),
+            )]),
         }
     }
 }

@@ -113,9 +113,16 @@ async fn checks(
                 out.error_rate = h.error_rate;
                 out.p95_ms = h.p95_ms;
             }
-            // Transient: looked at again; permanent (a missing grant): said, not fatal.
+            // Transient: looked at again. Permanent (a missing grant, a wrong project): the
+            // rollout cannot be verified, which is a failed check, not one skipped.
             Err(e) if e.retry == twincloud_core::ports::Retry::Transient => return Err(e),
-            Err(e) => tracing::warn!("{}: request metrics not read: {}", sr.label, e.message),
+            Err(e) => out.failed_probes.push((
+                "Cloud Monitoring".into(),
+                format!(
+                    "request metrics could not be read ({}); grant monitoring.viewer",
+                    e.message
+                ),
+            )),
         }
     }
     if let Some(alarms) = services.alarms.get(key) {

@@ -278,9 +278,7 @@ impl Function for Deploy {
         let mut out = Vec::new();
         match ask(cfg, signal) {
             Ask::Ignore(why) => {
-                let mut e = Execution::nothing(FUNCTION, &signal.id);
-                e.plan.notes.push(why);
-                out.push(e);
+                out.push(Execution::noted(FUNCTION, &signal.id, why));
             }
             Ask::Requests(list) => {
                 for (name, q) in list {
@@ -296,11 +294,11 @@ impl Function for Deploy {
                 }
             }
             Ask::Tick if inv.dry_run => {
-                let mut e = Execution::nothing(FUNCTION, &signal.id);
-                e.plan
-                    .notes
-                    .push("would carry on the rollouts in flight (a dry run steps none)".into());
-                out.push(e);
+                out.push(Execution::noted(
+                    FUNCTION,
+                    &signal.id,
+                    "would carry on the rollouts in flight (a dry run steps none)",
+                ));
             }
             Ask::Tick => {
                 for t in &cfg.targets {
