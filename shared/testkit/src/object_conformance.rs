@@ -200,6 +200,32 @@ pub async fn object_store(o: &dyn ObjectStore, backend: ObjectBackend) {
             .unwrap(),
         big[part - 2..part + 2].to_vec()
     );
+    // A stream of unknown length (a database dump): the same, and nothing visible before the
+    // finish even after the last chunk, whose size only the finish knows.
+    let streamed = PutRequest::streamed("big/streamed.bin");
+    let mut up = o.begin_upload(&streamed).await.unwrap();
+    for chunk in &chunks {
+        up.write(chunk.to_vec()).await.unwrap();
+        assert!(o.head("big/streamed.bin").await.unwrap().is_none());
+    }
+    up.finish(&ContentDigest::of(&big).0).await.unwrap();
+    assert_eq!(o.get("big/streamed.bin").await.unwrap().unwrap(), big);
+    // An empty stream is an empty object.
+    let mut up = o
+        .begin_upload(&PutRequest::streamed("big/empty-stream"))
+        .await
+        .unwrap();
+    up.write(Vec::new()).await.unwrap();
+    up.finish(&ContentDigest::of(b"").0).await.unwrap();
+    assert_eq!(o.get("big/empty-stream").await.unwrap().unwrap(), b"");
+    // A stream given up leaves nothing.
+    let mut up = o
+        .begin_upload(&PutRequest::streamed("big/streamed-aborted"))
+        .await
+        .unwrap();
+    up.write(big[..part].to_vec()).await.unwrap();
+    up.abort().await;
+    assert!(o.head("big/streamed-aborted").await.unwrap().is_none());
     // An aborted upload leaves nothing.
     let mut up = o.begin_upload(&request("big/aborted", &big)).await.unwrap();
     up.write(big[..part].to_vec()).await.unwrap();

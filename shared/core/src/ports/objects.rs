@@ -102,8 +102,9 @@ pub struct ObjectHead {
 pub struct PutRequest {
     /// Key relative to the store's root.
     pub key: String,
-    /// Exact size of the content.
-    pub size: u64,
+    /// Exact size of the content; `None` for a stream whose length is known only when it ends
+    /// (an upload then holds its last chunk back until [`Upload::finish`]).
+    pub size: Option<u64>,
     /// Headers to set.
     pub meta: ObjectMeta,
     /// Hex MD5 of the content when known before the upload: the provider verifies it and it is
@@ -122,12 +123,21 @@ impl PutRequest {
     pub fn new(key: &str, size: u64) -> Self {
         PutRequest {
             key: key.into(),
-            size,
+            size: Some(size),
             meta: ObjectMeta::default(),
             md5: None,
             crc32c: None,
             source_version: None,
             when: Precondition::None,
+        }
+    }
+
+    /// A write of a stream whose length is known only at its end (a database dump), through
+    /// [`ObjectStore::begin_upload`].
+    pub fn streamed(key: &str) -> Self {
+        PutRequest {
+            size: None,
+            ..PutRequest::new(key, 0)
         }
     }
 

@@ -208,10 +208,12 @@ impl ObjectStore for GcsObjectStore {
             .ctx
             .retry()
             .send(|| {
-                b.ctx
-                    .call(reqwest::Method::POST, &url, token.as_deref())
-                    .header("X-Upload-Content-Length", req.size.to_string())
-                    .json(&meta)
+                let call = b.ctx.call(reqwest::Method::POST, &url, token.as_deref());
+                match req.size {
+                    Some(size) => call.header("X-Upload-Content-Length", size.to_string()),
+                    None => call,
+                }
+                .json(&meta)
             })
             .await
             .map_err(|f| object_error(b, &req.key, f))?;

@@ -111,7 +111,7 @@ impl Ends {
         check_digest(&src.key, &head, src, &md5)?;
         let req = PutRequest {
             key: src.key.clone(),
-            size: body.len() as u64,
+            size: Some(body.len() as u64),
             meta: head.meta,
             md5: Some(md5),
             crc32c: Some(crc32c),
@@ -142,7 +142,7 @@ impl Ends {
         };
         let req = PutRequest {
             key: src.key.clone(),
-            size: src.size,
+            size: Some(src.size),
             meta: head.meta.clone(),
             md5: Some(expected.clone()),
             crc32c: head.info.crc32c.clone(),
