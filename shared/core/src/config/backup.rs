@@ -3,7 +3,7 @@
 //! ```toml
 //! [[backup.sets]]
 //! name = "nightly"                # the schedule's name, or its input {"set": "nightly"}
-//! engine = "rds"                  # rds | cloudsql | local
+//! engine = "rds"                  # rds | cloudsql | postgres | local
 //! databases = ["aion-db"]         # by name,
 //! patterns = ["aion-*"]           # by pattern (* and ?),
 //! tags = { backup = "daily" }     # or by tags (all must match)
@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::backup_postgres::{PostgresBackup, RawPostgres, postgres};
 use super::table::{self, bounded, limits};
 use crate::location::Location;
 use crate::planner::retention::RetentionPolicy;
@@ -56,6 +57,8 @@ pub enum BackupEngine {
         /// Exports to a bucket, when configured.
         export: Option<ExportPolicy>,
     },
+    /// Logical dumps of any PostgreSQL server into buckets of both clouds.
+    Postgres(Box<PostgresBackup>),
     /// The local backend's simulated databases.
     Local,
 }
@@ -157,7 +160,7 @@ const SET_KEYS: &[&str] = &[
     "keep_min",
     "max_age_hours",
 ];
-const ENGINES: &[&str] = &["rds", "cloudsql", "local"];
+const ENGINES: &[&str] = &["rds", "cloudsql", "postgres", "local"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,6 +292,12 @@ fn set(table: toml::Table, others: &[BackupSet], report: &dyn Fn(String)) -> Opt
         "cloudsql" => {
             table::read::<RawCloudSql>(own, &what, &scope).map(|e| cloudsql(e, retain_days, &at))
         }
+        "postgres" => table::read::<RawPostgres>(own, &what, &scope).map(|e| {
+            let selectors = !r.patterns.is_empty() || !r.tags.is_empty();
+            postgres(e, &r.databases, selectors, &at)
+                .map(|p| BackupEngine::Postgres(Box::new(p)))
+                .unwrap_or(BackupEngine::Local)
+        }),
         _ => table::read::<RawLocal>(own, &what, &scope).map(|RawLocal {}| BackupEngine::Local),
     };
     let engine = match engine {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod backup;
+mod backup_postgres;
 mod budget;
 mod deploy;
 mod failover;
@@ -14,6 +15,7 @@ mod sync;
 mod table;
 
 pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
+pub use backup_postgres::{MAX_DESTINATIONS, PgTls, PostgresBackup, database_name_ok};
 pub use budget::{BudgetAction, BudgetConfig, BudgetGuard, BudgetStep, SpendBasis, StepMode};
 pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder, glob};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
@@ -257,6 +259,16 @@ impl Config {
                     RegistryAuth::Basic(r) => Some(r),
                     _ => None,
                 }),
+        );
+        refs.extend(
+            self.backup
+                .iter()
+                .flat_map(|b| b.sets.iter())
+                .filter_map(|s| match &s.engine {
+                    BackupEngine::Postgres(p) => Some(std::iter::once(&p.url).chain(&p.verify_url)),
+                    _ => None,
+                })
+                .flatten(),
         );
         refs
     }

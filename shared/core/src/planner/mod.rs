@@ -4,6 +4,7 @@ pub mod backup;
 pub mod budget;
 pub mod concurrency;
 pub mod deploy;
+pub mod dumps;
 pub mod failover;
 pub mod notify;
 pub mod retention;
