@@ -25,6 +25,24 @@ impl Drop for Postgres {
     }
 }
 
+fn spawn_server(bin: &Path, dir: &Path, port: u16, root: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("log");
+    command(&bin.join("postgres"), root)
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-k")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start postgres")
+}
+
 /// The newest installed server's binaries.
 fn bin_dir() -> PathBuf {
     let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -53,8 +71,16 @@ fn is_root() -> bool {
 /// `program args...`, as the `postgres` user when running as root.
 fn command(program: &Path, as_postgres: bool) -> Command {
     if as_postgres {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
+        // setpriv execs the program (runuser would stay as its parent), so that killing the
+        // child kills the server itself.
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
+        .arg(program);
         c
     } else {
         Command::new(program)
@@ -103,17 +129,7 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let log = std::fs::File::create(dir.join("server.log")).expect("log");
-        let child = command(&bin.join("postgres"), root)
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-            .arg("-k")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start postgres");
+        let child = spawn_server(&bin, &dir, port, root);
         let pg = Postgres {
             port,
             user,
@@ -122,19 +138,63 @@ impl Postgres {
             dir,
             child,
         };
+        pg.wait_ready().await;
+        pg
+    }
+
+    async fn wait_ready(&self) {
         for _ in 0..200 {
-            let ready = Command::new(pg.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                return pg;
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        let log = std::fs::read_to_string(pg.dir.join("server.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
         panic!("postgres did not start: {log}");
+    }
+
+    /// Starts the server again after [`Postgres::kill`], same port and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        // Backends of the killed server linger until they notice it is gone, holding its
+        // shared memory: a new server refuses to start until then, so start until one stays.
+        for _ in 0..100 {
+            self.child = spawn_server(&self.bin, &self.dir, self.port, is_root());
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            if matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+        }
+        self.wait_ready().await;
+    }
+
+    /// Fills `database` with what a backup must carry: several tables in two schemas, unicode,
+    /// NULLs, a sequence, a view, a table of `big_rows` rows and two large objects of 3 MB.
+    pub async fn seed_sample(&self, database: &str, big_rows: u64) {
+        self.psql(
+            database,
+            &format!(
+                "CREATE SCHEMA shop; \
+                 CREATE TABLE shop.customers (id serial PRIMARY KEY, name text NOT NULL, city text, joined date); \
+                 INSERT INTO shop.customers (name, city, joined) VALUES ('Zoë Ångström', 'Zürich', '2024-02-29'), ('李小龍', NULL, '2025-01-01'), ('O''Brien \"quoted\"', 'Cork', NULL); \
+                 CREATE TABLE shop.orders (id bigserial PRIMARY KEY, customer int REFERENCES shop.customers, total numeric(12,2), placed timestamptz, tags text[], doc jsonb); \
+                 INSERT INTO shop.orders (customer, total, placed, tags, doc) SELECT 1 + g % 3, g * 1.25, '2026-01-01'::timestamptz + g * interval '1 minute', ARRAY['a', 'é'], jsonb_build_object('n', g, 'emoji', '🚀') FROM generate_series(1, 5000) g; \
+                 CREATE VIEW shop.big_orders AS SELECT * FROM shop.orders WHERE total > 100; \
+                 CREATE TABLE public.events (id bigint PRIMARY KEY, kind smallint, at timestamptz, payload text); \
+                 INSERT INTO public.events SELECT g, (g % 7)::smallint, '2026-06-01'::timestamptz + g * interval '1 second', md5(g::text) FROM generate_series(1, {big_rows}) g; \
+                 CREATE TABLE public.\"Mixed Case\" (k text PRIMARY KEY, v double precision); \
+                 INSERT INTO public.\"Mixed Case\" VALUES ('pi', pi()), ('tiny', 1e-300), ('neg', -0.1); \
+                 CREATE TABLE public.empty_one (x int); \
+                 SELECT lo_from_bytea(0, convert_to((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 100000) g), 'UTF8')); \
+                 SELECT lo_from_bytea(0, decode((SELECT string_agg(md5((g * 7)::text), '') FROM generate_series(1, 100000) g), 'hex'));"
+            ),
+        )
+        .await;
     }
 
     /// The connection URL of `database` (TLS off: loopback only).
