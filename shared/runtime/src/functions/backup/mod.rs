@@ -6,17 +6,19 @@
 //! never act at once. Each run ends with one summary through the notifier.
 
 mod export;
+mod postgres;
 mod run;
 mod set_run;
 mod targets;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use twincloud_core::Signal;
-use twincloud_core::config::{BackupConfig, BackupSet};
+use twincloud_core::config::{BackupConfig, BackupEngine, BackupSet};
 use twincloud_core::plan::Plan;
 use twincloud_core::planner::backup::{BackupProblem, PendingSnapshot, QueuedCopy};
 use twincloud_core::signal::{Report, Severity, SignalKind};
@@ -29,6 +31,7 @@ use crate::lease::{Lease, Leased};
 use crate::services::Services;
 
 pub use export::PendingExport;
+pub use postgres::{Restored, check_digest, read_manifest, restore_into};
 
 /// Name in plans, records and logs.
 pub const FUNCTION: &str = "backup";
@@ -76,6 +79,26 @@ pub(crate) struct BackupRecord {
     /// What the last run did.
     #[serde(default)]
     last: Option<RunSummary>,
+    /// Logical dumps (engine `postgres`), by database.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    dumps: BTreeMap<String, DumpRecord>,
+}
+
+/// What a set's record keeps of one database's logical dumps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DumpRecord {
+    /// The newest complete dump's stem.
+    #[serde(default)]
+    last_dump: Option<String>,
+    /// When a restore last matched its manifest.
+    #[serde(default)]
+    last_verified: Option<DateTime<Utc>>,
+    /// The dump it verified.
+    #[serde(default)]
+    verified_stem: Option<String>,
+    /// Why the last verification failed, until one succeeds.
+    #[serde(default)]
+    verify_failure: Option<String>,
 }
 
 impl Leased for BackupRecord {
@@ -99,6 +122,9 @@ pub struct RunSummary {
     pub queued: u32,
     /// Problems (failed, missed, refused).
     pub failed: u32,
+    /// Dumps verified by a restore.
+    #[serde(default)]
+    pub verified: u32,
 }
 
 fn backup_config(services: &Services) -> Result<&BackupConfig, RunError> {
@@ -193,7 +219,13 @@ impl Function for Backup {
         let mut out = vec![];
         let mut transient = None;
         for set in sets {
-            let r = run::run_set(self, set, signal, services, inv, run_at, follow_up).await?;
+            let r = match &set.engine {
+                BackupEngine::Postgres(pg) => {
+                    postgres::run_set(self, set, pg, signal, services, inv, run_at, follow_up)
+                        .await?
+                }
+                _ => run::run_set(self, set, signal, services, inv, run_at, follow_up).await?,
+            };
             exec.plan.notes.extend(r.notes.iter().cloned());
             if r.transient.is_some() {
                 transient = r.transient.clone();
@@ -257,6 +289,9 @@ fn summary_report(
         "{} made, {} started, {} copied, {} pruned, {} queued, {} failed",
         s.made, s.started, s.copied, s.pruned, s.queued, s.failed
     );
+    if s.verified > 0 {
+        summary.push_str(&format!(", {} verified", s.verified));
+    }
     for p in problems {
         summary.push_str(&format!("\n{}", p.message));
     }

@@ -38,32 +38,16 @@ pub(super) async fn run_set(
     follow_up: bool,
 ) -> Result<SetRun, RunError> {
     let mut run = SetRun::new(&set.name, inv.dry_run);
-    let key = format!("backup/{}", set.name);
+    let key = record_key(&set.name);
     let state = services.state.as_ref();
-    let (mut record, mut version) = if inv.dry_run {
-        get_json::<BackupRecord>(state, &key)
-            .await
-            .map_err(state_error)?
-            .unwrap_or_else(|| (BackupRecord::default(), Version(String::new())))
-    } else {
-        let lease_for = inv
-            .deadline
-            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
-            .unwrap_or(f.max_wait + Duration::from_secs(60));
-        let until = inv.now + chrono::Duration::from_std(lease_for).unwrap_or_default();
-        match lease::take::<BackupRecord>(state, &key, &signal.id, until, inv.now).await? {
-            Some(taken) => taken,
-            None => {
-                run.held_elsewhere = true;
-                run.note(
-                    &set.name,
-                    "another invocation is running this set; nothing done",
-                );
-                return Ok(run);
-            }
-        }
+    let Some((mut record, mut version)) =
+        open_record(f, &set.name, signal, services, inv, &mut run).await?
+    else {
+        return Ok(run);
     };
-    let t = targets(set, services).await;
+    let Some(t) = targets(set, services).await else {
+        return Ok(run);
+    };
     let policy = BackupPolicy {
         retention: set.retention,
         max_age_hours: set.max_age_hours,
@@ -192,6 +176,46 @@ pub(super) async fn run_set(
         }
     }
     Ok(run)
+}
+
+/// The state key of a set's record.
+pub(super) fn record_key(set: &str) -> String {
+    format!("backup/{set}")
+}
+
+/// A set's record under this invocation's lease (read only in a dry run); `None`, noted, when
+/// another invocation holds it.
+pub(super) async fn open_record(
+    f: &Backup,
+    set: &str,
+    signal: &Signal,
+    services: &Services,
+    inv: Invocation,
+    run: &mut SetRun,
+) -> Result<Option<(BackupRecord, Version)>, RunError> {
+    let key = record_key(set);
+    let state = services.state.as_ref();
+    if inv.dry_run {
+        return Ok(Some(
+            get_json::<BackupRecord>(state, &key)
+                .await
+                .map_err(state_error)?
+                .unwrap_or_else(|| (BackupRecord::default(), Version(String::new()))),
+        ));
+    }
+    let lease_for = inv
+        .deadline
+        .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+        .unwrap_or(f.max_wait + Duration::from_secs(60));
+    let until = inv.now + chrono::Duration::from_std(lease_for).unwrap_or_default();
+    match lease::take::<BackupRecord>(state, &key, &signal.id, until, inv.now).await? {
+        Some(taken) => Ok(Some(taken)),
+        None => {
+            run.held_elsewhere = true;
+            run.note(set, "another invocation is running this set; nothing done");
+            Ok(None)
+        }
+    }
 }
 
 /// Records progress so that a kill loses nothing already started.

@@ -21,9 +21,11 @@ pub(super) struct Targets {
     pub export: Option<Exports>,
 }
 
-/// Builds the adapters of `set` (cloud contexts load on first use).
-pub(super) async fn targets(set: &BackupSet, services: &Services) -> Targets {
-    match &set.engine {
+/// Builds the adapters of `set` (cloud contexts load on first use); `None` for the engines
+/// that take no snapshots (postgres dumps run their own way).
+pub(super) async fn targets(set: &BackupSet, services: &Services) -> Option<Targets> {
+    Some(match &set.engine {
+        BackupEngine::Postgres(_) => return None,
         BackupEngine::Local => Targets {
             primary: Arc::new(twincloud_local::LocalDatabase::new(&services.local_dir)),
             dr: None,
@@ -62,5 +64,5 @@ pub(super) async fn targets(set: &BackupSet, services: &Services) -> Targets {
                 export,
             }
         }
-    }
+    })
 }
