@@ -62,6 +62,25 @@ enum Target {
         #[arg(long)]
         yes: bool,
     },
+    /// A logical dump twincloud made (engine `postgres`) into a new or empty database of any
+    /// PostgreSQL server.
+    Postgres {
+        /// The dump: s3://BUCKET/PREFIX/SET/DB/STAMP.dump, gs://…, or a path.
+        #[arg(long)]
+        from: String,
+        /// The target database's URL, as a secret reference (env:NAME, aws-sm:…, gcp-sm:…).
+        #[arg(long)]
+        to_url: String,
+        /// Transport security required: require, verify-full or disable.
+        #[arg(long, default_value = "require")]
+        tls: String,
+        /// Directory of pg_restore and psql (default: TWINCLOUD_PG_BIN, then PATH).
+        #[arg(long)]
+        bin_dir: Option<String>,
+        /// Do it; without this, only check the dump and say what would be done.
+        #[arg(long)]
+        yes: bool,
+    },
     /// The local backend: a new simulated database from a snapshot.
     Local {
         /// Snapshot id.
@@ -79,7 +98,7 @@ enum Target {
     },
 }
 
-fn fail(json: bool, e: &str) -> i32 {
+pub(crate) fn fail(json: bool, e: &str) -> i32 {
     if json {
         println!("{}", serde_json::json!({"ok": false, "error": e}));
     }
@@ -87,7 +106,7 @@ fn fail(json: bool, e: &str) -> i32 {
     1
 }
 
-fn say(json: bool, plan: &str, done: bool, detail: &str) {
+pub(crate) fn say(json: bool, plan: &str, done: bool, detail: &str) {
     if json {
         println!(
             "{}",
@@ -102,6 +121,22 @@ fn say(json: bool, plan: &str, done: bool, detail: &str) {
 /// Runs `twincloud restore`; returns the exit code.
 pub async fn run(args: RestoreArgs, json: bool) -> i32 {
     match args.target {
+        Target::Postgres {
+            from,
+            to_url,
+            tls,
+            bin_dir,
+            yes,
+        } => {
+            let args = crate::restore_postgres::PostgresRestore {
+                from,
+                to_url,
+                tls,
+                bin_dir,
+                yes,
+            };
+            crate::restore_postgres::run(args, json).await
+        }
         Target::Rds {
             snapshot,
             pitr,

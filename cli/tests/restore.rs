@@ -221,3 +221,141 @@ async fn a_local_restore_makes_a_new_database() {
         .collect();
     assert_eq!(names, ["aion-db", "aion-db-restored"]);
 }
+
+/// A dump made by the backup function (to moto S3 and a directory), restored by the CLI: the
+/// manifest and digest are checked and the plan said without `--yes`; with it, a new database
+/// holds every row; a database that is not empty and a corrupted dump are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dumps_restore_into_a_new_database_only_with_yes() {
+    use twincloud_runtime::{Clouds, Invoker, Services};
+    use twincloud_testkit::postgres::Postgres;
+
+    let pg = Postgres::start().await;
+    pg.create_database("app").await;
+    pg.seed_sample("app", 10_000).await;
+    let aws = twincloud_aws::AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    let bucket = unique("pgcli");
+    aws.s3()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    let secret = unique("pg-url");
+    aws.secrets()
+        .create_secret()
+        .name(&secret)
+        .secret_string(pg.url("app"))
+        .send()
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[backup.sets]]
+name = "neon"
+engine = "postgres"
+url = "aws-sm:{secret}"
+verify = false
+tls = "disable"
+databases = ["app"]
+to = ["s3://{bucket}/pg/", "{}"]
+"#,
+        state.path().display(),
+        dir.path().display()
+    );
+    let services = Services::build(
+        twincloud_core::Config::parse("t.toml", &text).unwrap(),
+        &Clouds::with_aws(aws.clone()),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(
+        Box::new(twincloud_runtime::functions::backup::Backup::default()),
+        services,
+        false,
+    );
+    inv.handle_json(&twincloud_testkit::fixtures::schedule(
+        "run-1",
+        "neon",
+        "2026-12-03T03:00:00Z",
+        json!({}),
+    ))
+    .await
+    .unwrap();
+    let from = format!("s3://{bucket}/pg/neon/app/20261203T030000Z.dump");
+    let restore = |from: &str, target: &str, yes: bool| {
+        let bin = pg.bin().display().to_string();
+        let mut args = vec![
+            "restore",
+            "postgres",
+            "--from",
+            from,
+            "--to-url",
+            "env:TARGET_URL",
+            "--tls",
+            "disable",
+            "--bin-dir",
+            &bin,
+        ];
+        if yes {
+            args.push("--yes");
+        }
+        let mut c = twincloud_testkit::cli::command_on(
+            env!("CARGO_BIN_EXE_twincloud"),
+            &args,
+            &emulators::moto_url(),
+        );
+        c.env("TARGET_URL", pg.url(target));
+        c
+    };
+    let databases = "SELECT count(*) FROM pg_database WHERE datname = 'copy'";
+
+    let (out, text) = run(restore(&from, "copy", false)).await;
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("SHA-256 checked") && text.contains("into a new database `copy`"),
+        "{text}"
+    );
+    assert!(text.contains("Nothing done"), "{text}");
+    assert!(!text.contains(&pg.url("app")[..25]), "a URL leaked: {text}");
+    assert_eq!(pg.psql("postgres", databases).await, "0");
+
+    let (out, text) = run(restore(&from, "copy", true)).await;
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("match the manifest"), "{text}");
+    let rows = "SELECT count(*) FROM public.events";
+    assert_eq!(pg.psql("copy", rows).await, "10000");
+    let orders = "SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM shop.orders t";
+    assert_eq!(pg.psql("copy", orders).await, pg.psql("app", orders).await);
+
+    // Again into the same, now full, database: refused.
+    let (out, text) = run(restore(&from, "copy", true)).await;
+    assert!(!out.status.success());
+    assert!(text.contains("is not empty"), "{text}");
+
+    // A corrupted copy in the directory: refused before anything is said or done.
+    let local = dir.path().join("neon/app/20261203T030000Z.dump");
+    let mut bytes = std::fs::read(&local).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&local, bytes).unwrap();
+    let (out, text) = run(restore(&local.display().to_string(), "copy2", true)).await;
+    assert!(!out.status.success());
+    assert!(
+        text.contains("SHA-256") && text.contains("corrupt"),
+        "{text}"
+    );
+    assert_eq!(
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'copy2'"
+        )
+        .await,
+        "0"
+    );
+}
