@@ -488,3 +488,63 @@ endpoint = "nowhere"
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
 }
+
+#[test]
+fn postgres_sets_take_secret_urls_and_destinations() {
+    let text = r#"[project]
+name = "x"
+
+[[backup.sets]]
+name = "neon"
+engine = "postgres"
+url = "aws-sm:prod/neon#url"
+verify_url = "env:SCRATCH_URL"
+databases = ["app", "billing"]
+to = ["s3://b/pg/", "gs://g/pg/", "/var/backups/pg"]
+"#;
+    let c = Config::parse("x.toml", text).unwrap();
+    let set = &c.backup.as_ref().unwrap().sets[0];
+    let crate::config::BackupEngine::Postgres(pg) = &set.engine else {
+        panic!("not postgres: {:?}", set.engine)
+    };
+    assert_eq!(pg.to.len(), 3);
+    assert_eq!(pg.tls, crate::config::PgTls::Require, "TLS by default");
+    assert_eq!((pg.verify_every_days, pg.max_unverified_days), (7, 14));
+    assert_eq!(pg.connect_timeout_secs, 120);
+    assert!(c.secret_refs().len() >= 2, "both URLs are secrets to resolve");
+
+    let bad = r#"[project]
+name = "x"
+
+[[backup.sets]]
+name = "a"
+engine = "postgres"
+url = "postgres://app:hunter2@db/app"
+patterns = ["app*"]
+to = ["s3://b/", "s3://b/"]
+tls = "prefer"
+
+[[backup.sets]]
+name = "b"
+engine = "postgres"
+url = "env:DB"
+databases = ["my db"]
+to = ["ftp://x"]
+verify = false
+verify_url = "env:S"
+"#;
+    let e = Config::parse("x.toml", bad).unwrap_err().to_string();
+    for want in [
+        "x.toml:4: backup set `a`: `url`: expected a secret reference",
+        "`patterns` and `tags` do not apply",
+        "needs `databases`",
+        "`to` lists `s3://b/` twice",
+        "`tls` = `prefer`",
+        "needs `verify_url`",
+        "database `my db`",
+        "`verify = false` and `verify_url` contradict",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    assert!(!e.contains("hunter2"), "a literal URL's password is echoed: {e}");
+}
