@@ -38,7 +38,8 @@
 #     AR_REPOSITORIES=us-central1/images infra/gcp/deploy.sh deploy
 #
 #   6. backup: with BACKUP_SET, the Cloud Scheduler job runs that [[backup.sets]] entry on
-#      SCHEDULE, and a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes);
+#      SCHEDULE, a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes), a
+#      third restores the newest logical dump on VERIFY_SCHEDULE (default Sundays 05:00);
 #      the runtime account needs roles/cloudsql.editor (backup runs, exports), and each
 #      instance's service account objectAdmin on the export bucket (the script says which).
 #
@@ -65,6 +66,7 @@ SCHEDULE=${SCHEDULE:-}   # optional cron for a Cloud Scheduler job, e.g. "* * * 
 BUCKETS=${BUCKETS:-}     # bucket-sync: space-separated GCS source buckets whose object events it takes
 BACKUP_SET=${BACKUP_SET:-}   # backup: the [[backup.sets]] entry the schedule runs
 FOLLOW_UP_SCHEDULE=${FOLLOW_UP_SCHEDULE:-"*/15 * * * *"}
+VERIFY_SCHEDULE=${VERIFY_SCHEDULE:-"0 5 * * 0"}   # backup: restores the newest logical dump (engine postgres)
 if [ "$fn" = backup ] && [ -z "$BACKUP_SET" ]; then
   echo "backup needs BACKUP_SET (the name of a [[backup.sets]] entry)" >&2
   exit 2
@@ -264,7 +266,10 @@ if [ -n "$SCHEDULE" ] && [ "$fn" = backup ]; then
     "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\"}" 1800s
   schedule_job "${svc}-${BACKUP_SET}-follow-up" "$FOLLOW_UP_SCHEDULE" \
     "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\", \"args\": {\"set\": \"${BACKUP_SET}\", \"follow_up\": true}}" 1800s
+  schedule_job "${svc}-${BACKUP_SET}-verify" "$VERIFY_SCHEDULE" \
+    "{\"twincloud\": \"schedule\", \"name\": \"${BACKUP_SET}\", \"args\": {\"set\": \"${BACKUP_SET}\", \"verify\": true}}" 1800s
   echo "each Cloud SQL instance's own service account needs roles/storage.objectAdmin on its export bucket"
+  echo "engine postgres: the runtime account needs roles/storage.objectAdmin on the dumps' bucket; the image carries pg_dump (infra/pg-layer)"
 elif [ -n "$SCHEDULE" ]; then
   schedule_job "${svc}-schedule" "$SCHEDULE" "{\"twincloud\": \"schedule\", \"name\": \"${fn}\"}" 180s
 fi

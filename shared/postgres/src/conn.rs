@@ -153,7 +153,7 @@ impl PgConn {
     /// A command of `program` against this database: the URL as `-d`, the password in the
     /// environment, never a prompt.
     pub(crate) fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(self.tools.program(program));
+        let mut c = self.tools.command(program);
         c.arg("-d").arg(self.url.as_str()).arg("-w");
         if let Some(p) = &self.password {
             c.env("PGPASSWORD", p.expose());

@@ -43,10 +43,40 @@ impl PgTools {
         }
     }
 
+    /// A command running `program`. In the layer's layout (`bin/`, `libexec/`, `lib/` with
+    /// its own loader, see `infra/pg-layer/build.sh`) the program is started through the
+    /// bundled loader and libraries, so no shell is needed to run it (distroless images have
+    /// none) and the host's libraries do not matter.
+    pub fn command(&self, program: &str) -> tokio::process::Command {
+        if let Some((loader, lib, real)) = self.bundled(program) {
+            let mut c = tokio::process::Command::new(loader);
+            c.arg("--library-path").arg(lib).arg(real);
+            return c;
+        }
+        tokio::process::Command::new(self.program(program))
+    }
+
+    fn bundled(&self, program: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+        let root = self.dir.as_ref()?.parent()?;
+        let real = root.join("libexec").join(program);
+        let lib = root.join("lib");
+        let loader = std::fs::read_dir(&lib)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("ld-linux"))
+            })?;
+        real.is_file().then_some((loader, lib, real))
+    }
+
     /// The major version and the full `--version` line of `program`.
     pub async fn version(&self, program: &str) -> Result<(u32, String), PgError> {
         let path = self.program(program);
-        let out = tokio::process::Command::new(&path)
+        let out = self
+            .command(program)
             .arg("--version")
             .kill_on_drop(true)
             .output()

@@ -123,3 +123,72 @@ async fn a_wrong_password_fails_at_once_and_an_absent_server_times_out() {
     assert_eq!(e.kind, PgErrorKind::Timeout, "{e}");
     assert!(e.message.contains("connect_timeout_secs"), "{e}");
 }
+
+/// The Lambda layer, built by `infra/pg-layer/build.sh` from Debian's client package, dumps and
+/// restores on its own: started through its bundled loader (no shell, no host library path),
+/// within Lambda's layer size limit.
+#[tokio::test]
+async fn the_lambda_layer_dumps_and_restores_on_its_own() {
+    let out = std::env::temp_dir().join(twincloud_testkit::unique("pg-layer"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/pg-layer/build.sh");
+    let built = std::process::Command::new("bash")
+        .arg(script)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let size: u64 = walk(&out);
+    assert!(
+        size < 250 << 20,
+        "a layer is at most 250 MB unzipped: {size}"
+    );
+    let tools = PgTools::in_dir(out.join("pgsql/bin"));
+    let (major, line) = tools.version("pg_dump").await.unwrap();
+    assert!(major >= 15 && line.contains("pg_dump"), "{line}");
+
+    let pg = Postgres::start().await;
+    pg.create_database("app").await;
+    pg.seed_sample("app", 1_000).await;
+    let layer = |db: &str| {
+        PgConn::new(
+            tools.clone(),
+            &Secret::new(pg.url(db)),
+            PgTls::Disable,
+            Duration::from_secs(3),
+        )
+        .unwrap()
+    };
+    let app = layer("app");
+    let hold = app.export_snapshot().await.unwrap();
+    let stats = app.table_stats(Some(&hold.id)).await.unwrap();
+    let mut dump = app.dump(&hold.id, 6).unwrap();
+    let mut bytes = vec![];
+    dump.output().read_to_end(&mut bytes).await.unwrap();
+    dump.wait().await.unwrap();
+    hold.release().await;
+    layer("postgres").create_database("again").await.unwrap();
+    let mut restore = layer("again").restore().unwrap();
+    restore.write(&bytes).await.unwrap();
+    restore.finish().await.unwrap();
+    let restored = layer("again").table_stats(None).await.unwrap();
+    assert_eq!(compare(&stats, &restored), Vec::<String>::new());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+fn walk(p: &std::path::Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -467,3 +467,28 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         assert_eq!(mine, 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn the_weekly_verification_run_leaves_snapshot_sets_alone() {
+    let state = tempfile::tempdir().unwrap();
+    let dbs = LocalDatabase::new(state.path());
+    dbs.create_database("aion-db", &[]).await.unwrap();
+    let set = "engine = \"local\"\ndatabases = [\"aion-db\"]";
+    let inv = invoker(state.path(), set, &Clouds::default(), fast()).await;
+    let r = inv
+        .handle_json(&schedule(
+            "verify-1",
+            "2026-11-22T05:00:00Z",
+            serde_json::json!({"verify": true}),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        r.notes_text()
+            .contains("verification by restore is for engine postgres"),
+        "{}",
+        r.notes_text()
+    );
+    assert!(dbs.list_snapshots("aion-db").await.unwrap().is_empty());
+    assert!(outbox(state.path()).is_empty());
+}

@@ -511,7 +511,10 @@ to = ["s3://b/pg/", "gs://g/pg/", "/var/backups/pg"]
     assert_eq!(pg.tls, crate::config::PgTls::Require, "TLS by default");
     assert_eq!((pg.verify_every_days, pg.max_unverified_days), (7, 14));
     assert_eq!(pg.connect_timeout_secs, 120);
-    assert!(c.secret_refs().len() >= 2, "both URLs are secrets to resolve");
+    assert!(
+        c.secret_refs().len() >= 2,
+        "both URLs are secrets to resolve"
+    );
 
     let bad = r#"[project]
 name = "x"
@@ -546,5 +549,8 @@ verify_url = "env:S"
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
-    assert!(!e.contains("hunter2"), "a literal URL's password is echoed: {e}");
+    assert!(
+        !e.contains("hunter2"),
+        "a literal URL's password is echoed: {e}"
+    );
 }

@@ -220,6 +220,16 @@ impl Function for Backup {
         let mut transient = None;
         for set in sets {
             let r = match &set.engine {
+                // The weekly verification run is for logical dumps; snapshots need none.
+                _ if postgres::asks_verify(signal)
+                    && !matches!(set.engine, BackupEngine::Postgres(_)) =>
+                {
+                    exec.plan.notes.push(format!(
+                        "{}: verification by restore is for engine postgres; nothing done",
+                        set.name
+                    ));
+                    continue;
+                }
                 BackupEngine::Postgres(pg) => {
                     postgres::run_set(self, set, pg, signal, services, inv, run_at, follow_up)
                         .await?

@@ -32,7 +32,7 @@ use crate::services::{Services, resolve};
 use crate::sync::object_store;
 
 /// Whether the signal asks for the verification run (`{"verify": true}`).
-fn asks_verify(signal: &Signal) -> bool {
+pub(super) fn asks_verify(signal: &Signal) -> bool {
     let input = match &signal.kind {
         SignalKind::ScheduleTick(t) => t.input.as_ref(),
         SignalKind::Command(c) => Some(&c.args),
