@@ -157,6 +157,20 @@ pub(super) async fn run_set(
         poll = (poll * 2).min(MAX_POLL);
     }
     run.summary.queued = record.queue.len() as u32;
+    close_record(services, inv, &set.name, record, version, &mut run).await?;
+    Ok(run)
+}
+
+/// Ends a run of either engine: counts the problems not told before, records the summary and
+/// releases the lease (nothing is written in a dry run).
+pub(super) async fn close_record(
+    services: &Services,
+    inv: Invocation,
+    set: &str,
+    mut record: BackupRecord,
+    version: Version,
+    run: &mut SetRun,
+) -> Result<(), RunError> {
     let told = std::mem::replace(
         &mut record.told,
         run.problems.iter().map(|p| p.state.clone()).collect(),
@@ -166,16 +180,18 @@ pub(super) async fn run_set(
         .iter()
         .filter(|p| !told.contains(&p.state))
         .count();
-    if !inv.dry_run {
-        record.last = Some(run.summary.clone());
-        if !lease::release(state, &key, record, version).await? {
-            run.note(
-                &set.name,
-                "the lease ran out and another invocation took the set over; its record stands",
-            );
-        }
+    if inv.dry_run {
+        return Ok(());
     }
-    Ok(run)
+    record.last = Some(run.summary.clone());
+    let state = services.state.as_ref();
+    if !lease::release(state, &record_key(set), record, version).await? {
+        run.note(
+            set,
+            "the lease ran out and another invocation took the set over; its record stands",
+        );
+    }
+    Ok(())
 }
 
 /// The state key of a set's record.

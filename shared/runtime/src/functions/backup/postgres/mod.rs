@@ -21,13 +21,12 @@ use twincloud_postgres::{PgConn, PgTools};
 pub(crate) use dump::Destination;
 pub use verify::{Restored, check_digest, read_manifest, restore_into};
 
-use super::run::{open_record, record_key};
+use super::run::{close_record, open_record};
 use super::set_run::SetRun;
 use super::{Backup, BackupRecord, DumpRecord};
 use crate::audit::AuditRecord;
 use crate::error::RunError;
 use crate::function::Invocation;
-use crate::lease;
 use crate::services::{Services, resolve};
 use crate::sync::object_store;
 
@@ -57,7 +56,7 @@ pub(super) async fn run_set(
     follow_up: bool,
 ) -> Result<SetRun, RunError> {
     let mut run = SetRun::new(&set.name, inv.dry_run);
-    let Some((mut record, mut version)) =
+    let Some((mut record, version)) =
         open_record(f, &set.name, signal, services, inv, &mut run).await?
     else {
         return Ok(run);
@@ -250,16 +249,7 @@ pub(super) async fn run_set(
         }
         record.dumps.insert(db.clone(), db_record);
     }
-    finish(
-        signal,
-        services,
-        inv,
-        set,
-        &mut record,
-        &mut version,
-        &mut run,
-    )
-    .await?;
+    finish(signal, services, inv, set, record, version, &mut run).await?;
     Ok(run)
 }
 
@@ -433,45 +423,26 @@ async fn verify_newest(
     }
 }
 
-/// Writes the audit records and the set's record, and releases the lease.
+/// Writes the audit records, then the set's record, and releases the lease.
 async fn finish(
     signal: &Signal,
     services: &Services,
     inv: Invocation,
     set: &BackupSet,
-    record: &mut BackupRecord,
-    version: &mut twincloud_core::ports::Version,
+    record: BackupRecord,
+    version: twincloud_core::ports::Version,
     run: &mut SetRun,
 ) -> Result<(), RunError> {
-    let told = std::mem::replace(
-        &mut record.told,
-        run.problems.iter().map(|p| p.state.clone()).collect(),
-    );
-    run.new_problems = run
-        .problems
-        .iter()
-        .filter(|p| !told.contains(&p.state))
-        .count();
-    if inv.dry_run {
-        return Ok(());
+    if !inv.dry_run {
+        let reason = format!("backup set `{}` (postgres), event {}", set.name, signal.id);
+        for r in std::mem::take(&mut run.audit) {
+            let r = AuditRecord {
+                event_id: signal.id.clone(),
+                reason: reason.clone(),
+                ..r
+            };
+            crate::audit::write(services.state.as_ref(), &r).await;
+        }
     }
-    let state = services.state.as_ref();
-    let reason = format!("backup set `{}` (postgres), event {}", set.name, signal.id);
-    for r in std::mem::take(&mut run.audit) {
-        let r = AuditRecord {
-            event_id: signal.id.clone(),
-            reason: reason.clone(),
-            ..r
-        };
-        crate::audit::write(state, &r).await;
-    }
-    record.last = Some(run.summary.clone());
-    let key = record_key(&set.name);
-    if !lease::release(state, &key, std::mem::take(record), version.clone()).await? {
-        run.note(
-            &set.name,
-            "the lease ran out and another invocation took the set over; its record stands",
-        );
-    }
-    Ok(())
+    close_record(services, inv, &set.name, record, version, run).await
 }
