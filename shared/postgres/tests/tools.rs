@@ -124,6 +124,41 @@ async fn a_wrong_password_fails_at_once_and_an_absent_server_times_out() {
     assert!(e.message.contains("connect_timeout_secs"), "{e}");
 }
 
+/// A server that comes up only after the first attempts (a suspended Neon compute waking) is
+/// waited for: connection retries with backoff until the connect timeout.
+#[tokio::test]
+async fn a_server_that_wakes_late_is_waited_for() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = |pw: &str| format!("postgres://twincloud:{pw}@127.0.0.1:{port}/postgres");
+    let waking = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Postgres::start_on(port).await
+    });
+    // The password is only known once the server exists: wait for it, then connect with it
+    // while the first connection attempts of a second client already failed.
+    let early = PgConn::new(
+        PgTools::locate(None),
+        &Secret::new(url("unknown")),
+        PgTls::Disable,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let e = early.wake().await.unwrap_err();
+    assert_eq!(e.kind, PgErrorKind::Refused, "{e}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited for the server"
+    );
+    let pg = waking.await.unwrap();
+    let info = conn(&pg, "postgres").wake().await.unwrap();
+    assert!(info.major >= 11);
+}
+
 /// The Lambda layer, built by `infra/pg-layer/build.sh` from Debian's client package, dumps and
 /// restores on its own: started through its bundled loader (no shell, no host library path),
 /// within Lambda's layer size limit.

@@ -90,6 +90,15 @@ fn command(program: &Path, as_postgres: bool) -> Command {
 impl Postgres {
     /// Initialises a cluster and starts it; returns once it accepts connections.
     pub async fn start() -> Postgres {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        Postgres::start_on(port).await
+    }
+
+    /// Like [`Postgres::start`] on `port` (a server that comes up where a client already waits).
+    pub async fn start_on(port: u16) -> Postgres {
         let bin = bin_dir();
         let root = is_root();
         let dir = std::env::temp_dir().join(crate::unique("pg"));
@@ -125,10 +134,6 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
         let child = spawn_server(&bin, &dir, port, root);
         let pg = Postgres {
             port,
