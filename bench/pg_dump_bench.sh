@@ -74,7 +74,7 @@ echo '{"twincloud": "schedule", "name": "bench", "time": "2026-12-03T03:00:00Z",
 
 before=$(pages)
 t0=$(date +%s.%N)
-/usr/bin/time -o "$work/tc.time" -f "%M %U %S" target/release/twincloud invoke backup "$work/event.json" \
+/usr/bin/time -o "$work/tc.time" -f "%M %U %S" target/release/twincloud invoke backup --event "$work/event.json" \
   --config "$work/twincloud.toml" >"$work/tc.out"
 t1=$(date +%s.%N)
 after=$(pages)

@@ -166,7 +166,7 @@ pub const BUCKET_SYNC: FunctionSpec = FunctionSpec {
 /// Database backups.
 pub const BACKUP: FunctionSpec = FunctionSpec {
     name: backup::FUNCTION,
-    summary: "snapshots, copies to the DR region, exports and retention of backup sets",
+    summary: "snapshots, copies to the DR region, exports, logical PostgreSQL dumps to both clouds verified by restore, and retention of backup sets",
     config_section: Some("backup.sets"),
     triggers: &[Trigger::Schedule, Trigger::Command("backup")],
     aws_actions: &[
@@ -181,6 +181,8 @@ pub const BACKUP: FunctionSpec = FunctionSpec {
         "rds:AddTagsToResource",
         "rds:DeleteDBSnapshot",
         "rds:DeleteDBClusterSnapshot",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
     ],
     make: || Box::new(backup::Backup::default()),
 };
