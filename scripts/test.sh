@@ -26,7 +26,7 @@ export PATH="$root/.venv/bin:$PATH"
 # htpasswd for its basic auth; skopeo: the mirroring benchmark's peer; postgresql: a real
 # server (and pg_dump, pg_restore, psql) for the logical-backup tests.
 need=()
-for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo; do
+for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl; do
   [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
@@ -35,6 +35,16 @@ if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq || true
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# --- 1c. Node validators (kubernetes-models: the Kubernetes schemas), pinned in tests/node ------
+lock=tests/node/package-lock.json
+nstamp=tests/node/node_modules/.lock.sha256
+nwant=$(sha256sum "$lock" | cut -d' ' -f1)
+if [ "$(cat "$nstamp" 2>/dev/null)" != "$nwant" ]; then
+  step "installing the schema validators into tests/node (pinned in $lock)"
+  npm ci --prefix tests/node --no-audit --no-fund --silent
+  echo "$nwant" > "$nstamp"
 fi
 
 # --- 2. Emulators on free loopback ports ---------------------------------------------------

@@ -47,6 +47,7 @@ pub struct GcpContext {
     run: String,
     dns: String,
     sqladmin: String,
+    container: String,
     monitoring: String,
     billing_budgets: String,
     cloud_billing: String,
@@ -93,6 +94,8 @@ impl GcpContext {
             base("TWINCLOUD_GCP_DNS_URL").unwrap_or_else(|| "https://dns.googleapis.com".into());
         let sqladmin = base("TWINCLOUD_GCP_SQLADMIN_URL")
             .unwrap_or_else(|| "https://sqladmin.googleapis.com".into());
+        let container = base("TWINCLOUD_GCP_CONTAINER_URL")
+            .unwrap_or_else(|| "https://container.googleapis.com".into());
         let monitoring = base("TWINCLOUD_GCP_MONITORING_URL")
             .unwrap_or_else(|| "https://monitoring.googleapis.com".into());
         let billing_budgets = base("TWINCLOUD_GCP_BILLING_BUDGETS_URL")
@@ -125,6 +128,7 @@ impl GcpContext {
             run,
             dns,
             sqladmin,
+            container,
             monitoring,
             billing_budgets,
             cloud_billing,
@@ -145,6 +149,7 @@ impl GcpContext {
             secret_manager: base.clone(),
             run: base.clone(),
             sqladmin: base.clone(),
+            container: base.clone(),
             monitoring: base.clone(),
             billing_budgets: base.clone(),
             cloud_billing: base.clone(),
@@ -222,6 +227,11 @@ impl GcpContext {
     /// Base URL of the Cloud Billing API.
     pub fn cloud_billing_base(&self) -> &str {
         &self.cloud_billing
+    }
+
+    /// Kubernetes Engine (Container) API base URL (`TWINCLOUD_GCP_CONTAINER_URL`).
+    pub fn container_base(&self) -> &str {
+        &self.container
     }
 
     /// Cloud SQL Admin API base URL (`TWINCLOUD_GCP_SQLADMIN_URL`).

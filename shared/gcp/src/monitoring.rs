@@ -13,13 +13,31 @@ use crate::context::GcpContext;
 /// How far back a reading looks.
 const WINDOW_SECS: i64 = 300;
 
-/// The Cloud Monitoring metrics of Cloud Run services of one project and region.
+/// The Cloud Monitoring metrics of Cloud Run services of one project and region, or of the
+/// Deployments of one namespace of a GKE cluster (container CPU and memory against their
+/// requests; GKE has no per-Deployment request count).
 #[derive(Debug, Clone)]
 pub struct CloudMonitoringRunMetrics {
     ctx: GcpContext,
     project: String,
-    region: String,
+    scope: Scope,
 }
+
+#[derive(Debug, Clone)]
+enum Scope {
+    Run {
+        region: String,
+    },
+    Gke {
+        cluster: String,
+        location: String,
+        namespace: String,
+    },
+}
+
+/// GKE containers' CPU and memory use over their requests (fractions).
+const GKE_CPU: &str = "kubernetes.io/container/cpu/request_utilization";
+const GKE_MEMORY: &str = "kubernetes.io/container/memory/request_utilization";
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -63,7 +81,44 @@ impl CloudMonitoringRunMetrics {
         CloudMonitoringRunMetrics {
             ctx: ctx.clone(),
             project: project.into(),
-            region: region.into(),
+            scope: Scope::Run {
+                region: region.into(),
+            },
+        }
+    }
+
+    /// Metrics of the Deployments of `namespace` on GKE cluster `cluster` (`location`).
+    pub fn gke(
+        ctx: &GcpContext,
+        project: &str,
+        location: &str,
+        cluster: &str,
+        namespace: &str,
+    ) -> Self {
+        CloudMonitoringRunMetrics {
+            ctx: ctx.clone(),
+            project: project.into(),
+            scope: Scope::Gke {
+                cluster: cluster.into(),
+                location: location.into(),
+                namespace: namespace.into(),
+            },
+        }
+    }
+
+    /// The resource terms of a filter for `service`.
+    fn resource(&self, service: &str) -> String {
+        match &self.scope {
+            Scope::Run { region } => format!(
+                "resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{service}\" AND resource.labels.location = \"{region}\""
+            ),
+            Scope::Gke {
+                cluster,
+                location,
+                namespace,
+            } => format!(
+                "resource.type = \"k8s_container\" AND resource.labels.cluster_name = \"{cluster}\" AND resource.labels.location = \"{location}\" AND resource.labels.namespace_name = \"{namespace}\" AND metadata.system_labels.top_level_controller_type = \"Deployment\" AND metadata.system_labels.top_level_controller_name = \"{service}\""
+            ),
         }
     }
 
@@ -105,8 +160,8 @@ impl CloudMonitoringRunMetrics {
         let end = chrono::Utc::now();
         let start = end - chrono::Duration::seconds(window);
         let filter = format!(
-            "metric.type = \"{metric_type}\" AND resource.type = \"cloud_run_revision\" AND resource.labels.service_name = \"{service}\" AND resource.labels.location = \"{}\"{extra}",
-            self.region
+            "metric.type = \"{metric_type}\" AND {}{extra}",
+            self.resource(service)
         );
         let query = [
             ("filter", filter),
@@ -194,11 +249,22 @@ impl Metrics for CloudMonitoringRunMetrics {
         metrics: &[Metric],
     ) -> Result<Vec<(Metric, f64)>, PortError> {
         let mut out = Vec::new();
+        let gke = matches!(self.scope, Scope::Gke { .. });
         for m in metrics {
-            let v = match m {
-                Metric::Cpu => self.utilisation(service, CPU).await?,
-                Metric::Memory => self.utilisation(service, MEMORY).await?,
-                Metric::RequestsPerInstance => self.requests_per_instance(service).await?,
+            let v = match (m, gke) {
+                (Metric::Cpu, false) => self.utilisation(service, CPU).await?,
+                (Metric::Memory, false) => self.utilisation(service, MEMORY).await?,
+                (Metric::RequestsPerInstance, false) => self.requests_per_instance(service).await?,
+                // A gauge per container: the mean across the Deployment's containers.
+                (Metric::Cpu, true) => self
+                    .one(service, GKE_CPU, "ALIGN_MEAN", "REDUCE_MEAN")
+                    .await?
+                    .map(|v| v * 100.0),
+                (Metric::Memory, true) => self
+                    .one(service, GKE_MEMORY, "ALIGN_MEAN", "REDUCE_MEAN")
+                    .await?
+                    .map(|v| v * 100.0),
+                (Metric::RequestsPerInstance, true) => None,
             };
             if let Some(v) = v {
                 out.push((*m, v));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use twincloud_aws::AwsContext;
 use twincloud_core::config::{ChannelTarget, Config};
-use twincloud_core::config::{ComputeTarget, DnsProvider};
+use twincloud_core::config::{ComputeTarget, DnsProvider, KubeCluster};
 use twincloud_core::config::{DeployConfig, RegistryAuth};
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
@@ -248,6 +248,25 @@ impl Services {
                         project,
                         region,
                     )),
+                    ComputeTarget::Kubernetes {
+                        cluster:
+                            KubeCluster::Gke {
+                                project,
+                                location,
+                                cluster,
+                            },
+                        namespace,
+                        ..
+                    } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::gke(
+                        clouds.gcp().await,
+                        project,
+                        location,
+                        cluster,
+                        namespace,
+                    )),
+                    // Another cluster's load is read by its own HPA; twincloud's policy acts
+                    // on alarms and windows there (the configuration refuses load targets).
+                    ComputeTarget::Kubernetes { .. } => Arc::new(NoLoadReadings),
                 };
                 metrics.insert(svc.name.clone(), m);
                 if !svc.steps.is_empty() {
@@ -264,7 +283,7 @@ impl Services {
                                 Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
                             );
                         }
-                        ComputeTarget::CloudRun { .. } => {}
+                        ComputeTarget::CloudRun { .. } | ComputeTarget::Kubernetes { .. } => {}
                     }
                 }
             }
@@ -402,6 +421,12 @@ async fn deploy_adapters(
                         region,
                     ))
                 }
+                ComputeTarget::Kubernetes {
+                    cluster, namespace, ..
+                } => Arc::new(twincloud_kube::KubernetesDeployer::new(
+                    kube_access(cluster, clouds).await,
+                    namespace,
+                )),
             };
             deployers.insert(key.clone(), d);
             if !side.alarms.is_empty() {
@@ -463,6 +488,52 @@ async fn compute_for(
             project,
             region,
         )),
+        ComputeTarget::Kubernetes {
+            cluster,
+            namespace,
+            max_size,
+            ..
+        } => Arc::new(twincloud_kube::KubernetesCompute::new(
+            kube_access(cluster, clouds).await,
+            namespace,
+            *max_size,
+        )),
+    }
+}
+
+/// Access to a Kubernetes cluster: GKE through the Container API and a Google token, or a
+/// kubeconfig context.
+async fn kube_access(cluster: &KubeCluster, clouds: &Clouds) -> Arc<twincloud_kube::KubeAccess> {
+    use twincloud_kube::{ClusterAccess, KubeAccess};
+    KubeAccess::new(match cluster {
+        KubeCluster::Gke {
+            project,
+            location,
+            cluster,
+        } => ClusterAccess::Source(Arc::new(twincloud_gcp::GkeCluster::new(
+            clouds.gcp().await,
+            project,
+            location,
+            cluster,
+        ))),
+        KubeCluster::Kubeconfig { path, context } => ClusterAccess::Kubeconfig {
+            path: path.clone(),
+            context: context.clone(),
+        },
+    })
+}
+
+/// Load readings where none are to be had (a cluster outside GKE): every metric without data.
+struct NoLoadReadings;
+
+#[async_trait::async_trait]
+impl Metrics for NoLoadReadings {
+    async fn readings(
+        &self,
+        _service: &str,
+        _metrics: &[twincloud_core::config::Metric],
+    ) -> Result<Vec<(twincloud_core::config::Metric, f64)>, twincloud_core::ports::PortError> {
+        Ok(Vec::new())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod emulators;
 pub mod fault;
 pub mod fixtures;
 pub mod fs;
+pub mod kube_api;
 pub mod object_conformance;
 pub mod postgres;
 pub mod registry;

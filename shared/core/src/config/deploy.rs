@@ -112,6 +112,7 @@ impl DeploySide {
             ComputeTarget::Ecs { .. } => "ecs",
             ComputeTarget::CloudRun { .. } => "cloudrun",
             ComputeTarget::Local { .. } => "local",
+            ComputeTarget::Kubernetes { .. } => "kubernetes",
         };
         format!("{kind} {}", self.compute.service())
     }

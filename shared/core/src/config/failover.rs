@@ -96,6 +96,18 @@ pub enum ComputeTarget {
         /// Service name.
         service: String,
     },
+    /// A Kubernetes Deployment (GKE or any cluster of a kubeconfig): its replicas, or its
+    /// HorizontalPodAutoscaler's `minReplicas` where one targets it.
+    Kubernetes {
+        /// The cluster.
+        cluster: super::KubeCluster,
+        /// Namespace.
+        namespace: String,
+        /// Deployment name.
+        deployment: String,
+        /// Never scale above this.
+        max_size: Option<u32>,
+    },
     /// An ECS service (Fargate or EC2).
     Ecs {
         /// Cluster name or ARN.
@@ -114,6 +126,7 @@ impl ComputeTarget {
             ComputeTarget::Local { service }
             | ComputeTarget::Ecs { service, .. }
             | ComputeTarget::CloudRun { service, .. } => service,
+            ComputeTarget::Kubernetes { deployment, .. } => deployment,
         }
     }
 }
@@ -223,7 +236,7 @@ const ENDPOINT_KEYS: &[&str] = &[
     "standby_size",
     "alarms",
 ];
-pub(super) const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun"];
+pub(super) const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun", "kubernetes"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -365,6 +378,20 @@ pub(super) fn compute(
                     service: required(r.service, "service", &scope)?,
                 },
                 None,
+            )
+        }
+        "kubernetes" => {
+            let r: super::kubernetes::RawKubernetes = table::read(own, what, &scope)?;
+            let max_size = r.max_size;
+            let (cluster, namespace, deployment) = r.validate(&scope)?;
+            (
+                ComputeTarget::Kubernetes {
+                    cluster,
+                    namespace,
+                    deployment,
+                    max_size,
+                },
+                max_size,
             )
         }
         _ => {

@@ -9,6 +9,7 @@ mod backup_postgres;
 mod budget;
 mod deploy;
 mod failover;
+mod kubernetes;
 mod notify;
 mod scaling;
 mod sync;
@@ -19,6 +20,7 @@ pub use backup_postgres::{MAX_DESTINATIONS, PgTls, PostgresBackup, database_name
 pub use budget::{BudgetAction, BudgetConfig, BudgetGuard, BudgetStep, SpendBasis, StepMode};
 pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder, glob};
 pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfig};
+pub use kubernetes::{KubeCluster, kube_name_ok};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
 pub use scaling::{CapacityWindow, Metric, ScalingConfig, ScalingService, StepRule};
 pub use sync::{SyncConfig, SyncPair};

@@ -351,6 +351,18 @@ fn service(
             "`warm_fraction` = {warm_fraction} is not within 0–1"
         ));
     }
+    if let ComputeTarget::Kubernetes { cluster, .. } = &compute {
+        let gke = matches!(cluster, super::KubeCluster::Gke { .. });
+        for (m, _) in &targets {
+            if *m == Metric::RequestsPerInstance || !gke {
+                here(format!(
+                    "target `{}` is not measured on this Kubernetes cluster ({}): load targets need GKE's Cloud Monitoring (cpu, memory); elsewhere the Deployment's own HPA scales on load and twincloud keeps its bounds",
+                    m.name(),
+                    cluster.describe()
+                ));
+            }
+        }
+    }
     let is_ecs = matches!(compute, ComputeTarget::Ecs { .. });
     if let Some(tg) = &r.target_group
         && (!is_ecs || !tg.starts_with("targetgroup/"))

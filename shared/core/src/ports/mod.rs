@@ -3,6 +3,7 @@
 mod billing;
 mod database;
 mod infra;
+mod kubernetes;
 mod objects;
 mod release;
 
@@ -14,6 +15,7 @@ pub use database::{
 pub use infra::{
     AlarmStates, Compute, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic,
 };
+pub use kubernetes::{ApiServer, ApiServerSource};
 pub use objects::{
     ListingPages, META_CRC32C, META_MD5, META_SOURCE_VERSION, ObjectError, ObjectHead, ObjectInfo,
     ObjectListing, ObjectMeta, ObjectStore, PutRequest, Upload, check_object_key,

@@ -94,6 +94,11 @@ fn cloud_of(c: &ComputeTarget) -> &'static str {
     match c {
         ComputeTarget::Ecs { .. } => "aws",
         ComputeTarget::CloudRun { .. } => "gcp",
+        ComputeTarget::Kubernetes {
+            cluster: twincloud_core::config::KubeCluster::Gke { .. },
+            ..
+        } => "gcp",
+        ComputeTarget::Kubernetes { .. } => "kubernetes",
         ComputeTarget::Local { .. } => "local",
     }
 }

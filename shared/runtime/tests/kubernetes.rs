@@ -1,0 +1,325 @@
+//! Kubernetes Deployments as a compute kind, end to end: a GKE cluster found through the
+//! Container API (a fake validated against `container.v1.json`) whose API server is the test
+//! kit's stand-in (Deployments, scale, ReplicaSets, HPAs, rollout conditions). The compute
+//! conformance suite on a Deployment; an HPA raised then lowered instead of fought; a failover
+//! onto a GKE standby; a bad image rolled back to the previous ReplicaSet's template. Every
+//! object written is checked against the Kubernetes schemas.
+#![allow(clippy::unwrap_used)]
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/failover_world.rs"]
+mod failover_world;
+
+use base64::Engine;
+use serde_json::json;
+use twincloud_core::Config;
+use twincloud_core::ports::{Compute, Deployer};
+use twincloud_gcp::{GcpContext, GkeCluster};
+use twincloud_kube::{ClusterAccess, KubeAccess, KubernetesCompute, KubernetesDeployer};
+use twincloud_runtime::functions::deploy::Deploy;
+use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::kube_api::KubeApiFake;
+use twincloud_testkit::registry::{Registry, noise};
+use twincloud_testkit::{DiscoveryFake, unique};
+
+/// The stand-in API server and the Container API that leads to it.
+struct Gke {
+    api: KubeApiFake,
+    container: DiscoveryFake,
+}
+
+impl Gke {
+    async fn start() -> Gke {
+        let api = KubeApiFake::start().await;
+        let endpoint = api.url();
+        let ca = base64::engine::general_purpose::STANDARD
+            .encode(twincloud_testkit::kube_api::test_ca_pem());
+        let container = DiscoveryFake::start("container.v1", move |call| {
+            assert_eq!(call.method, "container.projects.locations.clusters.get");
+            (
+                200,
+                json!({"name": "aion-gke", "status": "RUNNING", "endpoint": endpoint,
+                       "masterAuth": {"clusterCaCertificate": ca}}),
+            )
+        })
+        .await;
+        Gke { api, container }
+    }
+
+    fn gcp(&self) -> GcpContext {
+        GcpContext::for_emulator(&self.container.url())
+    }
+
+    fn access(&self) -> std::sync::Arc<KubeAccess> {
+        let gke = GkeCluster::new(&self.gcp(), "aion-prod", "us-central1", "aion-gke");
+        KubeAccess::new(ClusterAccess::Source(std::sync::Arc::new(gke)))
+    }
+
+    /// Every stored object valid, every Container API request valid.
+    async fn check(&self) {
+        assert!(
+            self.container.rejected().is_empty(),
+            "{:?}",
+            self.container.rejected()
+        );
+        twincloud_testkit::kube_api::validate(&self.api.written()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_passes_the_compute_suite_and_an_hpa_is_raised_then_lowered() {
+    let gke = Gke::start().await;
+    gke.api.add_deployment(
+        "prod",
+        "chatbot",
+        "registry.example/chatbot@sha256:aa",
+        2,
+        600,
+    );
+    let compute = KubernetesCompute::new(gke.access(), "prod", Some(5));
+    twincloud_testkit::conformance::compute(&compute, "chatbot", 5, "ghost").await;
+
+    // Seed 001's HPA: min 2, max 10. Raising the floor goes through the autoscaler.
+    gke.api
+        .add_deployment("prod", "aia", "registry.example/aia@sha256:bb", 2, 600);
+    gke.api.add_hpa("prod", "aia-hpa", "aia", 2, 10);
+    let s = compute.scale("aia").await.unwrap();
+    assert_eq!((s.desired, s.ready, s.max), (2, 2, Some(10)));
+    let how = compute
+        .set_desired_explained("aia", 6)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(how.contains("minReplicas to 6"), "{how}");
+    assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["minReplicas"], 6);
+    assert_eq!(
+        gke.api.deployment("prod", "aia")["spec"]["replicas"],
+        6,
+        "the HPA scaled it"
+    );
+    let s = compute.scale("aia").await.unwrap();
+    assert_eq!((s.desired, s.ready), (6, 6));
+    compute.set_desired("aia", 2).await.unwrap();
+    assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["minReplicas"], 2);
+    let e = compute.set_desired("aia", 11).await.unwrap_err();
+    assert!(e.message.contains("maxReplicas 10"), "{e}");
+    assert!(compute.set_max("aia", 8).await.unwrap());
+    assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["maxReplicas"], 8);
+    // Never the Deployment's replicas under an autoscaler.
+    assert!(
+        !gke.api
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PATCH") && r.contains("deployments/aia/scale")),
+        "{:?}",
+        gke.api.requests()
+    );
+    gke.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_image_is_rolled_back_to_the_previous_replicaset() {
+    let gke = Gke::start().await;
+    let reg = Registry::start("ci", "pw-reg").await;
+    let good = reg
+        .push_image("aion/chatbot", "v1.0.0", &[noise(4096, 1)], "amd64")
+        .await;
+    let good_ref = format!("{}/aion/chatbot@{good}", reg.host);
+    gke.api.add_deployment("prod", "chatbot", &good_ref, 3, 1);
+    let dir = tempfile::tempdir().unwrap();
+    // The service's health (the old pods keep serving while the bad ones never get ready).
+    let app = twincloud_local::StandInApp::start().await.unwrap();
+    // The registry's login, a secret in moto's Secrets Manager.
+    let aws = twincloud_aws::AwsContext::for_endpoint(
+        &twincloud_testkit::emulators::moto_url(),
+        "us-east-1",
+    )
+    .await;
+    let secret = unique("registry-login");
+    aws.secrets()
+        .create_secret()
+        .name(&secret)
+        .secret_string("ci:pw-reg")
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[deploy.targets]]
+name = "chatbot"
+tags = ["v*"]
+bake_secs = 1
+rollout_timeout_secs = 60
+
+[[deploy.targets.sides]]
+image = "{}/aion/chatbot"
+registry_auth = "basic:aws-sm:{}"
+compute = "kubernetes"
+project = "aion-prod"
+location = "us-central1"
+cluster = "aion-gke"
+namespace = "prod"
+deployment = "chatbot"
+container = "app"
+health = ["{}/health"]
+"#,
+        dir.path().display(),
+        reg.host,
+        secret,
+        app.url()
+    );
+    let services = Services::build(
+        Config::parse("t.toml", &config).unwrap(),
+        &Clouds::with_aws(aws).and_gcp(gke.gcp()),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(Box::new(Deploy), services, false);
+
+    // A good version rolls out: revision 2 serves it.
+    let v2 = reg
+        .push_image("aion/chatbot", "v2.0.0", &[noise(4096, 2)], "amd64")
+        .await;
+    let v2_ref = format!("{}/aion/chatbot@{v2}", reg.host);
+    let cmd = json!({"twincloud": "command", "command": "deploy", "id": "cmd-1", "args": {"image": v2_ref}});
+    let r = inv.handle_json(cmd.to_string().as_bytes()).await.unwrap();
+    for _ in 0..20 {
+        if gke.api.image("prod", "chatbot") == v2_ref
+            && twincloud_testkit::fs::outbox(dir.path())
+                .iter()
+                .any(|m| m["title"].as_str().unwrap_or_default().contains("deployed"))
+        {
+            break;
+        }
+        let tick = json!({"twincloud": "schedule", "name": "deploy", "id": unique("tick")});
+        inv.handle_json(tick.to_string().as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        gke.api.image("prod", "chatbot"),
+        v2_ref,
+        "{}",
+        r.notes_text()
+    );
+    let d = gke.api.deployment("prod", "chatbot");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+
+    // A bad one never gets ready: ProgressDeadlineExceeded, back to revision 2's template.
+    let bad = reg
+        .push_image("aion/chatbot", "v3.0.0", &[noise(4096, 3)], "amd64")
+        .await;
+    let bad_ref = format!("{}/aion/chatbot@{bad}", reg.host);
+    gke.api.fail_image(&bad_ref);
+    let cmd = json!({"twincloud": "command", "command": "deploy", "id": "cmd-2", "args": {"image": bad_ref}});
+    inv.handle_json(cmd.to_string().as_bytes()).await.unwrap();
+    let mut rolled_back = false;
+    for _ in 0..30 {
+        let messages = twincloud_testkit::fs::outbox(dir.path());
+        if messages
+            .iter()
+            .any(|m| m.to_string().contains("rolled back"))
+        {
+            rolled_back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let tick = json!({"twincloud": "schedule", "name": "deploy", "id": unique("tick")});
+        inv.handle_json(tick.to_string().as_bytes()).await.unwrap();
+    }
+    let messages: Vec<String> = twincloud_testkit::fs::outbox(dir.path())
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert!(rolled_back, "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("ProgressDeadlineExceeded")),
+        "{messages:#?}"
+    );
+    assert_eq!(
+        gke.api.image("prod", "chatbot"),
+        v2_ref,
+        "the previous template is back"
+    );
+    let d = gke.api.deployment("prod", "chatbot");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "4",
+        "undo makes the old ReplicaSet the newest revision"
+    );
+    let deployer = KubernetesDeployer::new(gke.access(), "prod");
+    assert_eq!(
+        deployer
+            .current("chatbot", Some("app"))
+            .await
+            .unwrap()
+            .image,
+        v2_ref
+    );
+    gke.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_scales_up_a_gke_standby_before_switching() {
+    let gke = Gke::start().await;
+    gke.api.add_deployment(
+        "prod",
+        "aion-backend",
+        "registry.example/aion@sha256:cc",
+        0,
+        600,
+    );
+    gke.api
+        .add_hpa("prod", "aion-backend-hpa", "aion-backend", 1, 20);
+    let w = failover_world::World::new().await;
+    // The AWS endpoint of the usual world becomes a GKE standby.
+    let toml = failover_world::failover_toml(&w.gcp.url(), &w.aws.url(), "manual", 0).replace(
+        "compute = \"local\"\nservice = \"aion-backend-aws\"\nactive_size = 2\nstandby_size = 0",
+        "compute = \"kubernetes\"\nproject = \"aion-prod\"\nlocation = \"us-central1\"\ncluster = \"aion-gke\"\nnamespace = \"prod\"\ndeployment = \"aion-backend\"\nactive_size = 3\nstandby_size = 1",
+    );
+    assert!(toml.contains("compute = \"kubernetes\""));
+    let cfg = common::config(w.dir.path(), &toml);
+    let services = Services::build(cfg, &Clouds::default().and_gcp(gke.gcp()))
+        .await
+        .unwrap();
+    let inv = Invoker::new(
+        Box::new(twincloud_runtime::functions::failover::Failover),
+        services,
+        false,
+    );
+    w.gcp.set_healthy(false);
+    for n in 0..6 {
+        failover_world::tick(&inv, n).await;
+        if w.dns().await == "aion-alb-123.us-east-1.elb.amazonaws.com." {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        w.dns().await,
+        "aion-alb-123.us-east-1.elb.amazonaws.com.",
+        "{:?}",
+        w.outbox()
+    );
+    assert_eq!(
+        gke.api.hpa("prod", "aion-backend-hpa")["spec"]["minReplicas"],
+        3,
+        "the standby's HPA floor was raised"
+    );
+    assert_eq!(
+        gke.api.deployment("prod", "aion-backend")["status"]["availableReplicas"],
+        3
+    );
+    gke.check().await;
+}
