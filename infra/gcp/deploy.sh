@@ -37,6 +37,9 @@
 #     RUN_SERVICES=aion-backend RUN_SERVICE_ACCOUNTS=aion-backend@aion-prod.iam.gserviceaccount.com \
 #     AR_REPOSITORIES=us-central1/images infra/gcp/deploy.sh deploy
 #
+#   GKE_PROJECT (failover, scaling, deploy, budget-guard with compute "kubernetes"): the project
+#      of the GKE clusters, where the runtime account may read clusters (container.clusterViewer).
+#
 #   6. backup: with BACKUP_SET, the Cloud Scheduler job runs that [[backup.sets]] entry on
 #      SCHEDULE, a second job follows up on FOLLOW_UP_SCHEDULE (default every 15 minutes), a
 #      third restores the newest logical dump on VERIFY_SCHEDULE (default Sundays 05:00);
@@ -85,6 +88,14 @@ gcloud iam service-accounts describe "$runtime_sa" >/dev/null 2>&1 ||
   gcloud iam service-accounts create "$svc" --display-name "twincloud ${fn} (runtime)"
 gcloud iam service-accounts describe "$invoker_sa" >/dev/null 2>&1 ||
   gcloud iam service-accounts create twincloud-invoker --display-name "twincloud invoker (Pub/Sub, Eventarc, Scheduler)"
+
+# Kubernetes compute on GKE: the cluster's endpoint and CA are read with container.clusters.get;
+# what the function may do inside the cluster is the README's Role, bound to this account.
+if [ -n "${GKE_PROJECT:-}" ] && [[ " failover scaling deploy budget-guard " == *" $fn "* ]]; then
+  gcloud projects add-iam-policy-binding "$GKE_PROJECT" --member "serviceAccount:${runtime_sa}" \
+    --role roles/container.clusterViewer --condition None >/dev/null
+  echo "bind the README's Kubernetes Role to ${runtime_sa} in each cluster (RoleBinding, kind User)"
+fi
 
 # Each runtime account gets exactly what its function needs, resource by resource (no
 # project-wide role but Cloud SQL's, which has no per-instance grant).

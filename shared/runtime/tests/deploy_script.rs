@@ -252,3 +252,25 @@ fn the_budget_guard_detaches_billing_only_where_enabled_and_only_billing_publish
         "no detach step, no billing manager"
     );
 }
+
+#[test]
+fn a_gke_workload_gets_cluster_read_access_and_a_backup_its_verify_job() {
+    let calls = deploy("failover", &[("GKE_PROJECT", "aion-gke-prod")]);
+    assert!(
+        calls.iter().any(
+            |c| c.contains("projects add-iam-policy-binding aion-gke-prod")
+                && c.contains("roles/container.clusterViewer")
+        ),
+        "{calls:#?}"
+    );
+    let calls = deploy(
+        "backup",
+        &[("BACKUP_SET", "neon"), ("SCHEDULE", "0 3 * * *")],
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("twincloud-backup-neon-verify") && c.contains("verify")),
+        "{calls:#?}"
+    );
+}
