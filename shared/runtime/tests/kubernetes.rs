@@ -323,3 +323,110 @@ async fn a_failover_scales_up_a_gke_standby_before_switching() {
     );
     gke.check().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_raises_the_hpa_floor_under_load_and_lowers_it_when_quiet() {
+    use std::sync::{Arc, Mutex};
+    let gke = Gke::start().await;
+    gke.api.add_deployment(
+        "prod",
+        "chatbot",
+        "registry.example/chatbot@sha256:aa",
+        2,
+        600,
+    );
+    gke.api.add_hpa("prod", "chatbot-hpa", "chatbot", 2, 10);
+    // Cloud Monitoring: the containers' CPU against their requests, as GKE reports it.
+    let cpu = Arc::new(Mutex::new(1.4_f64));
+    let filters = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (c, f) = (cpu.clone(), filters.clone());
+    let monitoring = DiscoveryFake::start("monitoring.v3", move |call| {
+        let query = url::form_urlencoded::parse(call.query.as_bytes())
+            .find(|(k, _)| k == "filter")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        f.lock().unwrap().push(query);
+        let v = *c.lock().unwrap();
+        (200, json!({"timeSeries": [{"points": [{"interval": {"endTime": "2026-12-03T03:00:00Z"}, "value": {"doubleValue": v}}]}]}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[scaling.services]]
+name = "chatbot"
+compute = "kubernetes"
+project = "aion-prod"
+location = "us-central1"
+cluster = "aion-gke"
+namespace = "prod"
+deployment = "chatbot"
+min = 2
+max = 10
+targets = {{ cpu = 70 }}
+cooldown_out_secs = 0
+cooldown_in_secs = 1
+stabilization_secs = 1
+"#,
+        dir.path().display()
+    );
+    let gcp = gke.gcp().with_monitoring(&monitoring.url());
+    let services = Services::build(
+        Config::parse("t.toml", &toml).unwrap(),
+        &Clouds::default().and_gcp(gcp),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(
+        Box::new(twincloud_runtime::functions::scaling::Scaling),
+        services,
+        false,
+    );
+    let tick = |n: u32| {
+        json!({"twincloud": "schedule", "name": "scaling", "id": format!("tick-{n}")}).to_string()
+    };
+    let r = inv.handle_json(tick(1).as_bytes()).await.unwrap();
+    let raised = gke.api.hpa("prod", "chatbot-hpa")["spec"]["minReplicas"]
+        .as_i64()
+        .unwrap();
+    assert!(raised > 2, "under load the floor rises: {}", r.notes_text());
+    assert_eq!(
+        gke.api.deployment("prod", "chatbot")["spec"]["replicas"].as_i64(),
+        Some(raised)
+    );
+    assert!(
+        filters
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f.contains("k8s_container")
+                && f.contains("top_level_controller_name = \"chatbot\"")
+                && f.contains("namespace_name = \"prod\"")),
+        "{:?}",
+        filters.lock().unwrap()
+    );
+    // Quiet: after the stabilization window and the cooldown the floor comes back down.
+    *cpu.lock().unwrap() = 0.1;
+    inv.handle_json(tick(2).as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = inv.handle_json(tick(3).as_bytes()).await.unwrap();
+    let lowered = gke.api.hpa("prod", "chatbot-hpa")["spec"]["minReplicas"]
+        .as_i64()
+        .unwrap();
+    assert!(lowered < raised, "{raised} → {lowered}: {}", r.notes_text());
+    assert!(
+        !gke.api
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PATCH") && r.contains("deployments/chatbot/scale")),
+        "never the replicas under an HPA"
+    );
+    gke.check().await;
+}
