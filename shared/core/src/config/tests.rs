@@ -184,7 +184,7 @@ service = "b"
     for want in [
         "t.toml:9: failover endpoint `a`: `url` must start with http:// or https://",
         "t.toml:9: failover endpoint `a`: health path `health` must start with `/`",
-        "t.toml:9: failover endpoint `a`: unknown compute `lambda` (one of: local, ecs, cloudrun)",
+        "t.toml:9: failover endpoint `a`: unknown compute `lambda` (one of: local, ecs, cloudrun, kubernetes)",
         "t.toml:9: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
         "failover: `probe_window_secs` (5) must be at least `probe_interval_secs` (10)",
     ] {
@@ -552,5 +552,107 @@ verify_url = "env:S"
     assert!(
         !e.contains("hunter2"),
         "a literal URL's password is echoed: {e}"
+    );
+}
+
+#[test]
+fn kubernetes_compute_is_a_gke_cluster_or_a_kubeconfig_context() {
+    let text = r#"[project]
+name = "x"
+
+[failover]
+record = "api.example.com."
+
+[[failover.endpoints]]
+name = "GKE"
+cloud = "gcp"
+primary = true
+url = "https://gke.example.com"
+dns_target = "gke.example.com."
+compute = "kubernetes"
+project = "aion-prod"
+location = "us-central1"
+cluster = "aion-gke"
+namespace = "prod"
+deployment = "chatbot"
+
+[[failover.endpoints]]
+name = "Other"
+cloud = "aws"
+url = "https://other.example.com"
+dns_target = "other.example.com."
+compute = "kubernetes"
+context = "staging"
+deployment = "chatbot"
+max_size = 6
+"#;
+    let c = Config::parse("x.toml", text).unwrap();
+    let f = c.failover.unwrap();
+    match &f.endpoints[0].compute {
+        crate::config::ComputeTarget::Kubernetes {
+            cluster: crate::config::KubeCluster::Gke { cluster, .. },
+            namespace,
+            deployment,
+            ..
+        } => assert_eq!(
+            (cluster.as_str(), namespace.as_str(), deployment.as_str()),
+            ("aion-gke", "prod", "chatbot")
+        ),
+        other => panic!("{other:?}"),
+    }
+    match &f.endpoints[1].compute {
+        crate::config::ComputeTarget::Kubernetes {
+            cluster:
+                crate::config::KubeCluster::Kubeconfig {
+                    path: None,
+                    context,
+                },
+            namespace,
+            max_size,
+            ..
+        } => {
+            assert_eq!(context.as_deref(), Some("staging"));
+            assert_eq!(namespace, "default");
+            assert_eq!(*max_size, Some(6));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let bad = text
+        .replace("namespace = \"prod\"", "namespace = \"Prod_NS\"")
+        .replace(
+            "context = \"staging\"",
+            "context = \"staging\"\nproject = \"p\"",
+        );
+    let e = Config::parse("x.toml", &bad).unwrap_err().to_string();
+    assert!(
+        e.contains("`namespace` = `Prod_NS` is not a Kubernetes name"),
+        "{e}"
+    );
+    assert!(e.contains("not both"), "{e}");
+    let partial = text.replace("location = \"us-central1\"\n", "");
+    let e = Config::parse("x.toml", &partial).unwrap_err().to_string();
+    assert!(
+        e.contains("`project`, `location` and `cluster` together"),
+        "{e}"
+    );
+
+    // Load targets need GKE's metrics; requests per instance is not measured on Kubernetes.
+    let scaling = r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "s"
+compute = "kubernetes"
+context = "staging"
+deployment = "chatbot"
+min = 1
+max = 5
+targets = { cpu = 70 }
+"#;
+    let e = Config::parse("x.toml", scaling).unwrap_err().to_string();
+    assert!(
+        e.contains("target `cpu` is not measured on this Kubernetes cluster"),
+        "{e}"
     );
 }
