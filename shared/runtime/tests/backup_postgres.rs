@@ -25,6 +25,23 @@ fn schedule(id: &str, time: &str, args: serde_json::Value) -> Vec<u8> {
     twincloud_testkit::fixtures::schedule(id, "neon", time, args)
 }
 
+/// A schedule's time `hours` after the last full hour before now: dumps are judged fresh or
+/// stale against the clock, so the tests' schedules follow it.
+fn hour(hours: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    now.with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .unwrap()
+        - chrono::Duration::hours(1)
+        + chrono::Duration::hours(hours)
+}
+
+fn rfc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// The stores and clouds of one test: S3 and GCS behind fault proxies, and a directory.
 struct World {
     state: tempfile::TempDir,
@@ -162,19 +179,19 @@ async fn one_dump_reaches_both_clouds_restores_equal_and_is_verified() {
     w.s3.inject("partNumber=2", 2, Fault::unavailable());
     w.gcs.inject("upload_id", 2, Fault::too_many_requests(0));
 
-    let t = "2026-12-03T03:00:00Z";
+    let t0 = hour(0);
+    let t = &rfc(t0);
+    let stem = &format!("neon/app/{}", t0.format("%Y%m%dT%H%M%SZ"));
     let r = inv
         .handle_json(&schedule("run-1", t, serde_json::json!({})))
         .await
         .unwrap();
     let n = r.notes_text();
     assert!(
-        n.contains("app: neon/app/20261203T030000Z.dump complete")
-            && n.contains("in 3 of 3 destinations"),
+        n.contains(&format!("app: {stem}.dump complete")) && n.contains("in 3 of 3 destinations"),
         "{n}\n{r:?}\n{:?}",
         outbox(w.state.path())
     );
-    let stem = "neon/app/20261203T030000Z";
     for keys in w.keys().await {
         let ours: Vec<&String> = keys.iter().filter(|k| k.starts_with("neon/")).collect();
         assert_eq!(
@@ -258,7 +275,7 @@ async fn one_dump_reaches_both_clouds_restores_equal_and_is_verified() {
     let r = inv
         .handle_json(&schedule(
             "verify-1",
-            "2026-12-06T05:00:00Z",
+            &rfc(hour(3 * 24 + 2)),
             serde_json::json!({"verify": true}),
         ))
         .await
@@ -284,7 +301,7 @@ async fn one_dump_reaches_both_clouds_restores_equal_and_is_verified() {
     let r = inv
         .handle_json(&schedule(
             "verify-2",
-            "2026-12-13T05:00:00Z",
+            &rfc(hour(10 * 24 + 2)),
             serde_json::json!({"verify": true}),
         ))
         .await
@@ -311,12 +328,8 @@ async fn a_server_gone_mid_dump_leaves_nothing_and_the_next_run_succeeds() {
     let run = {
         let inv = inv.clone();
         tokio::spawn(async move {
-            inv.handle_json(&schedule(
-                "run-1",
-                "2026-12-03T03:00:00Z",
-                serde_json::json!({}),
-            ))
-            .await
+            inv.handle_json(&schedule("run-1", &rfc(hour(0)), serde_json::json!({})))
+                .await
         })
     };
     gate.arrived().await;
@@ -356,11 +369,7 @@ async fn a_server_gone_mid_dump_leaves_nothing_and_the_next_run_succeeds() {
 
     pg.restart().await;
     let r = inv
-        .handle_json(&schedule(
-            "run-2",
-            "2026-12-03T04:00:00Z",
-            serde_json::json!({}),
-        ))
+        .handle_json(&schedule("run-2", &rfc(hour(1)), serde_json::json!({})))
         .await
         .unwrap();
     assert!(
@@ -380,11 +389,7 @@ async fn a_wrong_password_is_one_clear_permanent_failure() {
     let inv = w.invoker(&url, &verify_url).await;
     let started = Instant::now();
     let r = inv
-        .handle_json(&schedule(
-            "run-1",
-            "2026-12-03T03:00:00Z",
-            serde_json::json!({}),
-        ))
+        .handle_json(&schedule("run-1", &rfc(hour(0)), serde_json::json!({})))
         .await;
     assert!(r.is_ok(), "a refusal is not retried by the platform: {r:?}");
     assert!(
