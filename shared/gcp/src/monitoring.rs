@@ -1,7 +1,9 @@
 //! Cloud Run service load from Cloud Monitoring: `projects.timeSeries.list` of the container CPU
 //! and memory utilisation distributions (their median per minute, averaged over the service's
 //! revisions and the last five minutes), and the request rate over the instance count; and a
-//! new revision's health during a rollout: its 5xx share and its p95 latency.
+//! new revision's health during a rollout: its 5xx share and its p95 latency. On GKE, where a
+//! Deployment has no request metrics of its own, a rollout's health is that of the load
+//! balancer's backend service in front of it.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -32,6 +34,10 @@ enum Scope {
         cluster: String,
         location: String,
         namespace: String,
+    },
+    /// An external Application Load Balancer's backend service.
+    Backend {
+        name: String,
     },
 }
 
@@ -72,6 +78,10 @@ const MEMORY: &str = "run.googleapis.com/container/memory/utilizations";
 const REQUESTS: &str = "run.googleapis.com/request_count";
 const INSTANCES: &str = "run.googleapis.com/container/instance_count";
 const LATENCIES: &str = "run.googleapis.com/request_latencies";
+/// Requests the load balancer sent to a backend service, by response code class.
+const LB_REQUESTS: &str = "loadbalancing.googleapis.com/https/backend_request_count";
+/// The backend's answer time as the load balancer saw it (milliseconds).
+const LB_LATENCIES: &str = "loadbalancing.googleapis.com/https/backend_latencies";
 /// Fewer requests than this in the window say nothing about an error rate.
 const MIN_REQUESTS: f64 = 20.0;
 
@@ -106,6 +116,19 @@ impl CloudMonitoringRunMetrics {
         }
     }
 
+    /// The health of what load balancer backend service `backend` (of `project`) serves: its
+    /// 5xx share and p95 latency, for rollouts on GKE. The service and revision asked about
+    /// are the ones behind it, so readings are not filtered further.
+    pub fn load_balancer(ctx: &GcpContext, project: &str, backend: &str) -> Self {
+        CloudMonitoringRunMetrics {
+            ctx: ctx.clone(),
+            project: project.into(),
+            scope: Scope::Backend {
+                name: backend.into(),
+            },
+        }
+    }
+
     /// The resource terms of a filter for `service`.
     fn resource(&self, service: &str) -> String {
         match &self.scope {
@@ -118,6 +141,9 @@ impl CloudMonitoringRunMetrics {
                 namespace,
             } => format!(
                 "resource.type = \"k8s_container\" AND resource.labels.cluster_name = \"{cluster}\" AND resource.labels.location = \"{location}\" AND resource.labels.namespace_name = \"{namespace}\" AND metadata.system_labels.top_level_controller_type = \"Deployment\" AND metadata.system_labels.top_level_controller_name = \"{service}\""
+            ),
+            Scope::Backend { name } => format!(
+                "resource.type = \"https_lb_rule\" AND resource.labels.backend_target_name = \"{name}\""
             ),
         }
     }
@@ -249,6 +275,9 @@ impl Metrics for CloudMonitoringRunMetrics {
         metrics: &[Metric],
     ) -> Result<Vec<(Metric, f64)>, PortError> {
         let mut out = Vec::new();
+        if matches!(self.scope, Scope::Backend { .. }) {
+            return Ok(out);
+        }
         let gke = matches!(self.scope, Scope::Gke { .. });
         for m in metrics {
             let v = match (m, gke) {
@@ -283,16 +312,38 @@ impl RevisionMetrics for CloudMonitoringRunMetrics {
         window_secs: u64,
     ) -> Result<RevisionHealth, PortError> {
         let window = i64::try_from(window_secs.clamp(60, 3600)).unwrap_or(3600);
-        let rev = format!(" AND resource.labels.revision_name = \"{revision}\"");
+        let (requests_metric, latencies_metric, rev, five_xx) = match &self.scope {
+            // A rolling update replaces every pod: once it is ready, all of the backend's
+            // traffic is the new version's.
+            Scope::Backend { .. } => (
+                LB_REQUESTS,
+                LB_LATENCIES,
+                String::new(),
+                "metric.labels.response_code_class = 500",
+            ),
+            _ => (
+                REQUESTS,
+                LATENCIES,
+                format!(" AND resource.labels.revision_name = \"{revision}\""),
+                "metric.labels.response_code_class = \"5xx\"",
+            ),
+        };
         let sum = |v: Vec<f64>| v.iter().sum::<f64>();
         let requests = sum(self
-            .points(service, REQUESTS, &rev, "ALIGN_DELTA", "REDUCE_SUM", window)
+            .points(
+                service,
+                requests_metric,
+                &rev,
+                "ALIGN_DELTA",
+                "REDUCE_SUM",
+                window,
+            )
             .await?);
-        let errors_filter = format!("{rev} AND metric.labels.response_code_class = \"5xx\"");
+        let errors_filter = format!("{rev} AND {five_xx}");
         let errors = sum(self
             .points(
                 service,
-                REQUESTS,
+                requests_metric,
                 &errors_filter,
                 "ALIGN_DELTA",
                 "REDUCE_SUM",
@@ -302,7 +353,7 @@ impl RevisionMetrics for CloudMonitoringRunMetrics {
         let p95 = self
             .points(
                 service,
-                LATENCIES,
+                latencies_metric,
                 &rev,
                 "ALIGN_PERCENTILE_95",
                 "REDUCE_MAX",

@@ -423,10 +423,24 @@ async fn deploy_adapters(
                 }
                 ComputeTarget::Kubernetes {
                     cluster, namespace, ..
-                } => Arc::new(twincloud_kube::KubernetesDeployer::new(
-                    kube_access(cluster, clouds).await,
-                    namespace,
-                )),
+                } => {
+                    if let (KubeCluster::Gke { project, .. }, Some(backend)) =
+                        (cluster, &side.lb_backend)
+                    {
+                        revision_metrics.insert(
+                            key.clone(),
+                            Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::load_balancer(
+                                clouds.gcp().await,
+                                project,
+                                backend,
+                            )),
+                        );
+                    }
+                    Arc::new(twincloud_kube::KubernetesDeployer::new(
+                        kube_access(cluster, clouds).await,
+                        namespace,
+                    ))
+                }
             };
             deployers.insert(key.clone(), d);
             if !side.alarms.is_empty() {

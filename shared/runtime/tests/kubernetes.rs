@@ -67,6 +67,58 @@ impl Gke {
     }
 }
 
+/// A deploy target `name` on GKE Deployment `prod/name` (image `HOST/aion/name`), its registry
+/// login a secret in moto's Secrets Manager; `watch` says what checks the rollout.
+async fn deploy_setup(
+    state: &std::path::Path,
+    registry: &str,
+    name: &str,
+    watch: &str,
+) -> (twincloud_aws::AwsContext, String) {
+    let aws = twincloud_aws::AwsContext::for_endpoint(
+        &twincloud_testkit::emulators::moto_url(),
+        "us-east-1",
+    )
+    .await;
+    let secret = unique("registry-login");
+    aws.secrets()
+        .create_secret()
+        .name(&secret)
+        .secret_string("ci:pw-reg")
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[[deploy.targets]]
+name = "{name}"
+tags = ["v*"]
+bake_secs = 1
+rollout_timeout_secs = 60
+
+[[deploy.targets.sides]]
+image = "{registry}/aion/{name}"
+registry_auth = "basic:aws-sm:{secret}"
+compute = "kubernetes"
+project = "aion-prod"
+location = "us-central1"
+cluster = "aion-gke"
+namespace = "prod"
+deployment = "{name}"
+{watch}
+"#,
+        state.display(),
+    );
+    (aws, config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_passes_the_compute_suite_and_an_hpa_is_raised_then_lowered() {
     let gke = Gke::start().await;
@@ -130,52 +182,13 @@ async fn a_bad_image_is_rolled_back_to_the_previous_replicaset() {
     let dir = tempfile::tempdir().unwrap();
     // The service's health (the old pods keep serving while the bad ones never get ready).
     let app = twincloud_local::StandInApp::start().await.unwrap();
-    // The registry's login, a secret in moto's Secrets Manager.
-    let aws = twincloud_aws::AwsContext::for_endpoint(
-        &twincloud_testkit::emulators::moto_url(),
-        "us-east-1",
+    let (aws, config) = deploy_setup(
+        dir.path(),
+        &reg.host,
+        "chatbot",
+        &format!("container = \"app\"\nhealth = [\"{}/health\"]", app.url()),
     )
     .await;
-    let secret = unique("registry-login");
-    aws.secrets()
-        .create_secret()
-        .name(&secret)
-        .secret_string("ci:pw-reg")
-        .send()
-        .await
-        .unwrap();
-    let config = format!(
-        r#"[project]
-name = "aion"
-state = "{}"
-
-[[notify.channels]]
-name = "outbox"
-type = "outbox"
-
-[[deploy.targets]]
-name = "chatbot"
-tags = ["v*"]
-bake_secs = 1
-rollout_timeout_secs = 60
-
-[[deploy.targets.sides]]
-image = "{}/aion/chatbot"
-registry_auth = "basic:aws-sm:{}"
-compute = "kubernetes"
-project = "aion-prod"
-location = "us-central1"
-cluster = "aion-gke"
-namespace = "prod"
-deployment = "chatbot"
-container = "app"
-health = ["{}/health"]
-"#,
-        dir.path().display(),
-        reg.host,
-        secret,
-        app.url()
-    );
     let services = Services::build(
         Config::parse("t.toml", &config).unwrap(),
         &Clouds::with_aws(aws).and_gcp(gke.gcp()),
@@ -427,6 +440,127 @@ stabilization_secs = 1
             .iter()
             .any(|r| r.starts_with("PATCH") && r.contains("deployments/chatbot/scale")),
         "never the replicas under an HPA"
+    );
+    gke.check().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_whose_load_balancer_backend_answers_5xx_is_rolled_back() {
+    use std::sync::{Arc, Mutex};
+    let gke = Gke::start().await;
+    let reg = Registry::start("ci", "pw-reg").await;
+    let v1 = reg
+        .push_image("aion/aia", "v1.0.0", &[noise(2048, 11)], "amd64")
+        .await;
+    let v1_ref = format!("{}/aion/aia@{v1}", reg.host);
+    gke.api.add_deployment("prod", "aia", &v1_ref, 3, 1);
+    // Cloud Monitoring: the backend service's requests, 5xx answers and p95, as the load
+    // balancer reports them.
+    let errors = Arc::new(Mutex::new(0_u64));
+    let filters = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (e, f) = (errors.clone(), filters.clone());
+    let monitoring = DiscoveryFake::start("monitoring.v3", move |call| {
+        let filter = url::form_urlencoded::parse(call.query.as_bytes())
+            .find(|(k, _)| k == "filter")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        f.lock().unwrap().push(filter.clone());
+        let value = if filter.contains("backend_latencies") {
+            json!({"doubleValue": 140.0})
+        } else if filter.contains("response_code_class = 500") {
+            json!({"int64Value": e.lock().unwrap().to_string()})
+        } else {
+            json!({"int64Value": "200"})
+        };
+        (200, json!({"timeSeries": [{"points": [{"interval": {"endTime": "2026-12-04T03:00:00Z"}, "value": value}]}]}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (aws, config) = deploy_setup(
+        dir.path(),
+        &reg.host,
+        "aia",
+        "lb_backend = \"k8s1-prod-aia-80\"",
+    )
+    .await;
+    let services = Services::build(
+        Config::parse("t.toml", &config).unwrap(),
+        &Clouds::with_aws(aws).and_gcp(gke.gcp().with_monitoring(&monitoring.url())),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(Box::new(Deploy), services, false);
+    let drive = |id: &'static str, image: String, until: &'static str| {
+        let inv = &inv;
+        let dir = dir.path().to_owned();
+        async move {
+            let cmd = json!({"twincloud": "command", "command": "deploy", "id": id, "args": {"image": image}});
+            inv.handle_json(cmd.to_string().as_bytes()).await.unwrap();
+            for _ in 0..30 {
+                if twincloud_testkit::fs::outbox(&dir)
+                    .iter()
+                    .filter(|m| m.to_string().contains(until))
+                    .count()
+                    > 0
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                let tick = json!({"twincloud": "schedule", "name": "deploy", "id": unique("tick")});
+                inv.handle_json(tick.to_string().as_bytes()).await.unwrap();
+            }
+        }
+    };
+
+    // A healthy backend: the version stays.
+    let v2 = reg
+        .push_image("aion/aia", "v2.0.0", &[noise(2048, 12)], "amd64")
+        .await;
+    let v2_ref = format!("{}/aion/aia@{v2}", reg.host);
+    drive("cmd-1", v2_ref.clone(), "deployed").await;
+    assert_eq!(gke.api.image("prod", "aia"), v2_ref);
+    assert!(
+        filters
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f.contains("resource.type = \"https_lb_rule\"")
+                && f.contains("backend_target_name = \"k8s1-prod-aia-80\"")
+                && f.contains("loadbalancing.googleapis.com/https/backend_request_count")),
+        "{:?}",
+        filters.lock().unwrap()
+    );
+
+    // 30 % of answers are 5xx once v3 serves: over max_error_rate (5 %), back to v2.
+    *errors.lock().unwrap() = 60;
+    let v3 = reg
+        .push_image("aion/aia", "v3.0.0", &[noise(2048, 13)], "amd64")
+        .await;
+    let v3_ref = format!("{}/aion/aia@{v3}", reg.host);
+    drive("cmd-2", v3_ref, "rolled back").await;
+    let messages: Vec<String> = twincloud_testkit::fs::outbox(dir.path())
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("rolled back")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("error rate 30.0 % is above 5.0 %")),
+        "the report gives the error rate: {messages:#?}"
+    );
+    assert_eq!(
+        gke.api.image("prod", "aia"),
+        v2_ref,
+        "v2's template is back"
+    );
+    assert!(
+        monitoring.rejected().is_empty(),
+        "{:?}",
+        monitoring.rejected()
     );
     gke.check().await;
 }

@@ -6,7 +6,7 @@
 //! tags = ["v*", "main-*"]          # only these tags deploy; every other push is noted
 //! order = "standby-first"          # standby-first | primary-first | listed
 //! bake_secs = 300                  # watched this long after the last step before "done"
-//! max_error_rate = 0.05            # Cloud Run: 5xx share of requests of the new revision
+//! max_error_rate = 0.05            # Cloud Run, GKE with lb_backend: 5xx share of the new version
 //! max_p95_ms = 2000                # Cloud Run: p95 latency of the new revision
 //! all_or_nothing = true            # a rollback on one cloud rolls back the other
 //!
@@ -35,6 +35,7 @@
 
 use serde::Deserialize;
 
+use super::KubeCluster;
 use super::failover::{COMPUTE_KINDS, ComputeTarget, compute};
 use super::table::{self, bounded, limits};
 
@@ -93,6 +94,9 @@ pub struct DeploySide {
     pub steps: Vec<u8>,
     /// Pause between two traffic steps.
     pub step_pause_secs: u64,
+    /// GKE: the load balancer's backend service in front of the Deployment, whose 5xx share and
+    /// p95 latency (Cloud Monitoring) the rollout must keep under the target's limits.
+    pub lb_backend: Option<String>,
 }
 
 impl DeploySide {
@@ -129,9 +133,9 @@ pub struct DeployTarget {
     pub order: SideOrder,
     /// Time watched after the last step.
     pub bake_secs: u64,
-    /// Highest share of 5xx answers of the new revision (Cloud Run).
+    /// Highest share of 5xx answers of the new revision (Cloud Run; GKE with `lb_backend`).
     pub max_error_rate: f64,
-    /// Highest p95 latency of the new revision in milliseconds (Cloud Run).
+    /// Highest p95 latency of the new revision in milliseconds (Cloud Run; GKE with `lb_backend`).
     pub max_p95_ms: f64,
     /// A failure on one side rolls back the sides already done.
     pub all_or_nothing: bool,
@@ -216,6 +220,8 @@ struct RawSide {
     steps: Option<Vec<u8>>,
     #[serde(default)]
     step_pause_secs: Option<u64>,
+    #[serde(default)]
+    lb_backend: Option<String>,
 }
 
 const SIDE_KEYS: &[&str] = &[
@@ -229,6 +235,7 @@ const SIDE_KEYS: &[&str] = &[
     "alarms",
     "steps",
     "step_pause_secs",
+    "lb_backend",
 ];
 
 /// Checks `[deploy]`; `endpoints` are the failover endpoints a side may name.
@@ -408,7 +415,29 @@ fn side(
             ));
         }
     }
-    if r.health.is_empty() && r.alarms.is_empty() && !cloud_run {
+    let gke = matches!(
+        compute,
+        ComputeTarget::Kubernetes {
+            cluster: KubeCluster::Gke { .. },
+            ..
+        }
+    );
+    if let Some(b) = &r.lb_backend {
+        if !gke {
+            here("`lb_backend` needs a GKE cluster (compute = \"kubernetes\" with `project`, `location`, `cluster`)".into());
+        }
+        let valid = b.len() <= 63
+            && b.starts_with(|c: char| c.is_ascii_lowercase())
+            && !b.ends_with('-')
+            && b.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            here(format!(
+                "`lb_backend` = `{b}` is not a backend service name (lower case letters, digits and `-`, at most 63)"
+            ));
+        }
+    }
+    if r.health.is_empty() && r.alarms.is_empty() && r.lb_backend.is_none() && !cloud_run {
         here("give `health` URLs or `alarms`: a rollout nothing watches cannot be verified".into());
     }
     Some(DeploySide {
@@ -428,6 +457,7 @@ fn side(
             "step_pause_secs",
             &here,
         ),
+        lb_backend: r.lb_backend,
     })
 }
 

@@ -383,6 +383,21 @@ fn configuration_mistakes_are_named() {
             .to_string()
             .contains("rising percentages")
     );
+    // A load balancer backend is watched on GKE only, and is enough of a watch there.
+    assert!(bad("", "image='h/b'\nlb_backend='k8s1-b'").contains("needs a GKE cluster"));
+    let gke = "[project]\nname='x'\n[[deploy.targets]]\nname='b'\ntags=['v*']\n[[deploy.targets.sides]]\ncompute='kubernetes'\nproject='p'\nlocation='l'\ncluster='c'\ndeployment='b'\nimage='h/b'\n";
+    let e = Config::parse("t.toml", gke)
+        .expect_err("unwatched")
+        .to_string();
+    assert!(e.contains("cannot be verified"), "{e}");
+    let c =
+        Config::parse("t.toml", &format!("{gke}lb_backend='k8s1-prod-b-80'\n")).expect("watched");
+    let side = &c.deploy.expect("deploy").targets[0].sides[0];
+    assert_eq!(side.lb_backend.as_deref(), Some("k8s1-prod-b-80"));
+    let e = Config::parse("t.toml", &format!("{gke}lb_backend='Bad_Name'\n"))
+        .expect_err("bad name")
+        .to_string();
+    assert!(e.contains("is not a backend service name"), "{e}");
 }
 
 mod properties {
