@@ -3,6 +3,4 @@
 //! to the disaster-recovery region, Cloud SQL exports, one summary. The same binary runs on
 //! Lambda, on Cloud Run and once from the command line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::BACKUP)
-}
+twincloud_runtime::function_main!(BACKUP);

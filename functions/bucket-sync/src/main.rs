@@ -3,6 +3,4 @@
 //! invocation stopped. The same binary runs on Lambda, on Cloud Run and once from the command
 //! line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::BUCKET_SYNC)
-}
+twincloud_runtime::function_main!(BUCKET_SYNC);

@@ -4,6 +4,4 @@
 //! undoes every change. The same binary runs on Lambda, on Cloud Run and once from the command
 //! line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::BUDGET_GUARD)
-}
+twincloud_runtime::function_main!(BUDGET_GUARD);

@@ -4,6 +4,4 @@
 //! minute it carries on the rollouts in flight. The same binary runs on Lambda, on Cloud Run and
 //! once from the command line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::DEPLOY)
-}
+twincloud_runtime::function_main!(DEPLOY);

@@ -2,6 +2,4 @@
 //! commands), fails over with the standby scaled up first, and fails back after sustained
 //! recovery. The same binary runs on Lambda, on Cloud Run and once from the command line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::FAILOVER)
-}
+twincloud_runtime::function_main!(FAILOVER);

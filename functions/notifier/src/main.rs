@@ -2,6 +2,4 @@
 //! message on the configured channels. The same binary runs on Lambda, on Cloud Run and once
 //! from the command line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::NOTIFIER)
-}
+twincloud_runtime::function_main!(NOTIFIER);

@@ -3,6 +3,4 @@
 //! capacity windows and where failover puts it. The same binary runs on Lambda, on Cloud Run and
 //! once from the command line.
 
-fn main() -> std::process::ExitCode {
-    twincloud_runtime::main_for(&twincloud_runtime::functions::SCALING)
-}
+twincloud_runtime::function_main!(SCALING);

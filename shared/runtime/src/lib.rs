@@ -27,18 +27,42 @@ pub use executor::{Execution, Outcome};
 pub use function::{Function, Invocation};
 pub use functions::{FUNCTIONS, FunctionSpec, Trigger};
 pub use invoke::{Invoker, Report};
-pub use services::{Clouds, Services, load_config};
+pub use services::{Clouds, Services, Wiring, load_config};
 
-/// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default).
+/// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default), with
+/// every adapter group ([`Wiring::ALL`]).
 pub async fn invoker_from_env(
+    function: Box<dyn Function>,
+    config: Option<&str>,
+    dry_run: bool,
+) -> Result<Invoker, RunError> {
+    invoker_wired::<{ Wiring::ALL.bits() }>(function, config, dry_run).await
+}
+
+/// [`invoker_from_env`] with only the adapter groups in `WIRING`.
+async fn invoker_wired<const WIRING: u8>(
     function: Box<dyn Function>,
     config: Option<&str>,
     dry_run: bool,
 ) -> Result<Invoker, RunError> {
     let clouds = Clouds::default();
     let cfg = load_config(config, &clouds).await?;
-    let services = Services::build(cfg, &clouds).await?;
+    let services = Services::build_wired::<WIRING>(cfg, &clouds).await?;
     Ok(Invoker::new(function, services, dry_run))
+}
+
+/// The `main` of a function binary: `twincloud_runtime::function_main!(NOTIFIER);` defines
+/// `main` for the registry entry `functions::NOTIFIER`, built with only that entry's
+/// [`Wiring`].
+#[macro_export]
+macro_rules! function_main {
+    ($spec:ident) => {
+        fn main() -> std::process::ExitCode {
+            $crate::main_for::<{ $crate::functions::$spec.wiring.bits() }>(
+                &$crate::functions::$spec,
+            )
+        }
+    };
 }
 
 #[derive(Parser)]
@@ -60,8 +84,10 @@ struct OneShot {
     output: String,
 }
 
-/// The `main` of a function binary: `main_for(&functions::NOTIFIER)`.
-pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
+/// The `main` of a function binary (see [`function_main!`]): `WIRING` must be the bits of
+/// `spec.wiring`.
+pub fn main_for<const WIRING: u8>(spec: &functions::FunctionSpec) -> ExitCode {
+    debug_assert_eq!(WIRING, spec.wiring.bits(), "main_for wired unlike its spec");
     let function = spec.build();
     // Lambda and one-shot runs handle one event at a time: one thread starts faster and uses
     // less memory. The HTTP server takes concurrent requests and gets a worker per core.
@@ -86,7 +112,7 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
     rt.block_on(async move {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
             logging::init(true, "info");
-            let invoker = match invoker_from_env(function, None, false).await {
+            let invoker = match invoker_wired::<WIRING>(function, None, false).await {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!("cannot start: {e}");
@@ -120,7 +146,7 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
                     "push-token verification OFF: every caller Cloud Run lets through is served, and commands are refused"
                 ),
             }
-            let invoker = match invoker_from_env(function, None, false).await {
+            let invoker = match invoker_wired::<WIRING>(function, None, false).await {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!("cannot start: {e}");
@@ -137,7 +163,7 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
         }
         logging::init(false, "warn");
         let args = OneShot::parse();
-        let code = run_once(
+        let code = run_once_wired::<WIRING>(
             function,
             &args.event,
             args.config.as_deref(),
@@ -152,6 +178,17 @@ pub fn main_for(spec: &functions::FunctionSpec) -> ExitCode {
 /// Runs `function` once on the event at `path` (`-` for stdin), printing the report; returns
 /// the process exit code (0 ok, 1 failed, 2 bad input or configuration, 75 transient).
 pub async fn run_once(
+    function: Box<dyn Function>,
+    path: &str,
+    config: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> i32 {
+    run_once_wired::<{ Wiring::ALL.bits() }>(function, path, config, dry_run, json).await
+}
+
+/// [`run_once`] with only the adapter groups in `WIRING`.
+async fn run_once_wired<const WIRING: u8>(
     function: Box<dyn Function>,
     path: &str,
     config: Option<&str>,
@@ -174,7 +211,7 @@ pub async fn run_once(
             }
         }
     };
-    run_bytes(function, &bytes, config, dry_run, json).await
+    run_bytes_wired::<WIRING>(function, &bytes, config, dry_run, json).await
 }
 
 /// Runs `function` once on an event given as bytes; see [`run_once`].
@@ -185,7 +222,17 @@ pub async fn run_bytes(
     dry_run: bool,
     json: bool,
 ) -> i32 {
-    let result = match invoker_from_env(function, config, dry_run).await {
+    run_bytes_wired::<{ Wiring::ALL.bits() }>(function, bytes, config, dry_run, json).await
+}
+
+async fn run_bytes_wired<const WIRING: u8>(
+    function: Box<dyn Function>,
+    bytes: &[u8],
+    config: Option<&str>,
+    dry_run: bool,
+    json: bool,
+) -> i32 {
+    let result = match invoker_wired::<WIRING>(function, config, dry_run).await {
         Ok(inv) => inv.handle_json(bytes).await,
         Err(e) => Err(e),
     };

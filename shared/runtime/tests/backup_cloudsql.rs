@@ -169,7 +169,8 @@ export_databases = ["ai_agent"]
 "#,
         state.path().display()
     );
-    let services = Services::build(
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BACKUP,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default().and_gcp(gcp.clone()),
     )

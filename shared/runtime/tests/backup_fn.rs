@@ -42,9 +42,13 @@ name = "nightly"
 "#,
         state.display()
     );
-    let services = Services::build(Config::parse("t.toml", &text).unwrap(), clouds)
-        .await
-        .unwrap();
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BACKUP,
+        Config::parse("t.toml", &text).unwrap(),
+        clouds,
+    )
+    .await
+    .unwrap();
     Invoker::new(Box::new(f), services, false)
 }
 
@@ -86,9 +90,13 @@ keep_min = 2"#;
         "[project]\nname = \"aion\"\nstate = \"{}\"\n\n[[backup.sets]]\nname = \"nightly\"\n{set}\n",
         state.path().display()
     );
-    let services = Services::build(Config::parse("t.toml", &text).unwrap(), &Clouds::default())
-        .await
-        .unwrap();
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BACKUP,
+        Config::parse("t.toml", &text).unwrap(),
+        &Clouds::default(),
+    )
+    .await
+    .unwrap();
     let dry = Invoker::new(Box::new(fast()), services, true);
     let r = dry
         .handle_json(&schedule(

@@ -58,9 +58,13 @@ destination = "gs://{gbucket}/mirror"
     );
     let config = Config::parse("test.toml", &text).unwrap();
     let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
-    let services = Services::build(config, &Clouds::with_aws(aws.clone()).and_gcp(gcp.clone()))
-        .await
-        .unwrap();
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BUCKET_SYNC,
+        config,
+        &Clouds::with_aws(aws.clone()).and_gcp(gcp.clone()),
+    )
+    .await
+    .unwrap();
     S3ToGcs {
         inv: Invoker::new(Box::new(BucketSync), services, false),
         source: twincloud_aws::S3ObjectStore::new(&aws, &bucket, "tenants"),
@@ -276,9 +280,13 @@ partitions = ["a/", "b/"]
         src.display(),
         dst.display()
     );
-    let services = Services::build(Config::parse("t.toml", &text).unwrap(), &Clouds::default())
-        .await
-        .unwrap();
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BUCKET_SYNC,
+        Config::parse("t.toml", &text).unwrap(),
+        &Clouds::default(),
+    )
+    .await
+    .unwrap();
     Invoker::new(Box::new(BucketSync), services, dry_run)
 }
 
@@ -400,7 +408,8 @@ destination = "{}"
         out.path().display()
     );
     let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
-    let services = Services::build(
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BUCKET_SYNC,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default().and_gcp(gcp.clone()),
     )

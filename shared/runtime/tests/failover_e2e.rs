@@ -301,10 +301,13 @@ async fn a_partition_seen_from_one_cloud_alone_never_fails_over() {
             .replace("[failover]\n", "[failover]\nquorum = 2\n");
         let cfg = config(w.dir.path(), &text);
         async move {
-            let mut services =
-                twincloud_runtime::Services::build(cfg, &twincloud_runtime::Clouds::default())
-                    .await
-                    .unwrap();
+            let mut services = twincloud_runtime::Services::build_for(
+                &twincloud_runtime::functions::FAILOVER,
+                cfg,
+                &twincloud_runtime::Clouds::default(),
+            )
+            .await
+            .unwrap();
             services.vantage = name.into();
             Invoker::new(Box::new(Failover), services, false)
         }

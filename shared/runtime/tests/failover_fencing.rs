@@ -126,7 +126,13 @@ async fn services(w: &World) -> Services {
         w.dir.path(),
         &failover_toml(&w.gcp.url(), &w.aws.url(), "manual", 300),
     );
-    Services::build(cfg, &Clouds::default()).await.unwrap()
+    Services::build_for(
+        &twincloud_runtime::functions::FAILOVER,
+        cfg,
+        &Clouds::default(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn stored_state(inv: &Invoker) -> serde_json::Value {

@@ -146,7 +146,7 @@ fn every_function_has_a_binary_and_a_workspace_member() {
         let main = read(&format!("functions/{}/src/main.rs", f.name));
         let constant = f.name.replace('-', "_").to_uppercase();
         assert!(
-            main.contains(&format!("functions::{constant})")),
+            main.contains(&format!("function_main!({constant})")),
             "functions/{}/src/main.rs does not run the registry's {constant}",
             f.name
         );

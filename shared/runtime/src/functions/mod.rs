@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod scaling;
 
 use crate::function::Function;
+use crate::services::Wiring;
 
 /// Something that makes a function run. Each trigger says how it is wired on each cloud, so
 /// the deployment files can be checked against the registry.
@@ -83,6 +84,8 @@ pub struct FunctionSpec {
     /// The AWS API actions it calls beyond [`COMMON_AWS_ACTIONS`]; its SAM resource must grant
     /// each (a test reads the template).
     pub aws_actions: &'static [&'static str],
+    /// The adapters it uses beyond state, channels and probes; its binary links only these.
+    pub wiring: Wiring,
     /// Builds it.
     pub make: fn() -> Box<dyn Function>,
 }
@@ -118,6 +121,7 @@ pub const NOTIFIER: FunctionSpec = FunctionSpec {
         Trigger::PubSubTopic,
     ],
     aws_actions: &[],
+    wiring: Wiring::NONE,
     make: || Box::new(notifier::Notifier),
 };
 
@@ -141,6 +145,7 @@ pub const FAILOVER: FunctionSpec = FunctionSpec {
         "route53:ListResourceRecordSets",
         "route53:GetChange",
     ],
+    wiring: Wiring::ENDPOINTS.and(Wiring::TRAFFIC),
     make: || Box::new(failover::Failover),
 };
 
@@ -160,6 +165,7 @@ pub const BUCKET_SYNC: FunctionSpec = FunctionSpec {
         "s3:GetObjectRetention",
         "s3:GetObjectLegalHold",
     ],
+    wiring: Wiring::NONE,
     make: || Box::new(bucket_sync::BucketSync),
 };
 
@@ -184,6 +190,7 @@ pub const BACKUP: FunctionSpec = FunctionSpec {
         "s3:AbortMultipartUpload",
         "s3:ListMultipartUploadParts",
     ],
+    wiring: Wiring::NONE,
     make: || Box::new(backup::Backup::default()),
 };
 
@@ -205,6 +212,7 @@ pub const SCALING: FunctionSpec = FunctionSpec {
         "cloudwatch:GetMetricData",
         "cloudwatch:DescribeAlarms",
     ],
+    wiring: Wiring::ENDPOINTS.and(Wiring::SCALING),
     make: || Box::new(scaling::Scaling),
 };
 
@@ -236,6 +244,7 @@ pub const DEPLOY: FunctionSpec = FunctionSpec {
         "ecr:PutImage",
         "cloudwatch:DescribeAlarms",
     ],
+    wiring: Wiring::DEPLOY,
     make: || Box::new(deploy::Deploy),
 };
 
@@ -257,6 +266,7 @@ pub const BUDGET_GUARD: FunctionSpec = FunctionSpec {
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
     ],
+    wiring: Wiring::ENDPOINTS.and(Wiring::SCALING).and(Wiring::BUDGETS),
     make: || Box::new(budget_guard::BudgetGuardFn),
 };
 
@@ -300,5 +310,21 @@ mod tests {
         }
         assert!(by_name("no-such-function").is_none());
         assert_eq!(by_name("backup").map(|f| f.name), Some("backup"));
+    }
+
+    #[tokio::test]
+    async fn every_function_is_built_with_its_own_wiring() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = format!(
+            "[project]\nname = \"t\"\nstate = \"{}\"\n\n[[notify.channels]]\nname = \"outbox\"\ntype = \"outbox\"\n",
+            dir.path().display()
+        );
+        for f in FUNCTIONS {
+            let config = twincloud_core::Config::parse("t.toml", &text).expect("config");
+            let built = crate::Services::build_for(f, config, &crate::Clouds::default()).await;
+            assert!(built.is_ok(), "`{}`: {:?}", f.name, built.err());
+        }
+        assert!(Wiring::ALL.has(Wiring::ENDPOINTS.and(Wiring::BUDGETS)));
+        assert!(!Wiring::NONE.has(Wiring::DEPLOY));
     }
 }

@@ -1,0 +1,523 @@
+//! The groups of adapters beyond state, channels and probes, and the [`Wiring`] that picks
+//! them. Each group is built by its own function, chosen through a function pointer fixed at
+//! compile time: an `if` on a const inside the async builder would leave the other groups'
+//! code reachable from its state machine, and linked into every binary.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use twincloud_core::Location;
+use twincloud_core::config::{
+    ComputeTarget, Config, DeployConfig, DnsProvider, KubeCluster, RegistryAuth,
+};
+use twincloud_core::ports::{
+    AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics,
+    RevisionMetrics, Traffic,
+};
+use twincloud_http::HttpRetry;
+
+use super::{Clouds, resolve};
+use crate::error::RunError;
+
+/// The groups of adapters a process builds beyond state, channels and probes (which every
+/// function uses). A function binary builds only its own groups, chosen at compile time
+/// ([`super::Services::build_wired`]), so the adapters of the others (ECS, Route 53, Kubernetes,
+/// budgets...) are not linked into it: that is what keeps each Lambda zip small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wiring(u8);
+
+impl Wiring {
+    /// State, channels and probes only.
+    pub const NONE: Wiring = Wiring(0);
+    /// The compute of the failover endpoints (failover, scaling's view of the active side,
+    /// the budget guard's caps).
+    pub const ENDPOINTS: Wiring = Wiring(1);
+    /// The failover record's DNS.
+    pub const TRAFFIC: Wiring = Wiring(1 << 1);
+    /// The scaling services' compute, load metrics and alarms.
+    pub const SCALING: Wiring = Wiring(1 << 2);
+    /// The deploy targets' services, registries, alarms and revision metrics.
+    pub const DEPLOY: Wiring = Wiring(1 << 3);
+    /// Budgets and billing links.
+    pub const BUDGETS: Wiring = Wiring(1 << 4);
+    /// Everything (the CLI, which runs any function).
+    pub const ALL: Wiring = Wiring((1 << 5) - 1);
+
+    /// Both sets.
+    pub const fn and(self, other: Wiring) -> Wiring {
+        Wiring(self.0 | other.0)
+    }
+
+    /// The set as bits, the const parameter of [`Services::build_wired`].
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether every group of `other` is in this set.
+    pub const fn has(self, other: Wiring) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+/// What the groups build, before it becomes [`super::Services`].
+#[derive(Default)]
+pub(super) struct Parts {
+    pub(super) compute: BTreeMap<String, Arc<dyn Compute>>,
+    pub(super) traffic: Option<Arc<dyn Traffic>>,
+    pub(super) metrics: BTreeMap<String, Arc<dyn Metrics>>,
+    pub(super) alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
+    pub(super) deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    pub(super) registries: Option<Arc<dyn ImageRegistries>>,
+    pub(super) revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+    pub(super) budgets: BTreeMap<&'static str, Arc<dyn Budgets>>,
+    pub(super) billing: Option<Arc<dyn BillingLink>>,
+}
+
+/// The HTTP client, made on first use (loading TLS roots costs a cold start milliseconds).
+pub(super) type Http = std::sync::LazyLock<reqwest::Client>;
+
+type Building<'a> = Pin<Box<dyn Future<Output = Result<(), RunError>> + Send + 'a>>;
+
+/// Builds one group into the parts.
+pub(super) type Group =
+    for<'a> fn(&'a Config, &'a Clouds, &'a Path, &'a Http, &'a mut Parts) -> Building<'a>;
+
+/// The builders of every group, in order.
+const GROUPS: [(Wiring, Group); 5] = [
+    (Wiring::ENDPOINTS, endpoints),
+    (Wiring::TRAFFIC, traffic),
+    (Wiring::SCALING, scaling),
+    (Wiring::DEPLOY, deploy),
+    (Wiring::BUDGETS, budgets),
+];
+
+/// Selects groups by wiring bits; evaluated in a `const` block.
+pub(super) const fn selected(bits: u8) -> [Group; 5] {
+    let mut out: [Group; 5] = [skip; 5];
+    let mut i = 0;
+    while i < GROUPS.len() {
+        if Wiring(bits).has(GROUPS[i].0) {
+            out[i] = GROUPS[i].1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A group this binary does not build.
+fn skip<'a>(
+    _: &'a Config,
+    _: &'a Clouds,
+    _: &'a Path,
+    _: &'a Http,
+    _: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(std::future::ready(Ok(())))
+}
+
+/// The compute of the failover endpoints, keyed by endpoint name.
+fn endpoints<'a>(
+    config: &'a Config,
+    clouds: &'a Clouds,
+    local_dir: &'a Path,
+    _: &'a Http,
+    parts: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(async move {
+        let Some(f) = &config.failover else {
+            return Ok(());
+        };
+        for e in &f.endpoints {
+            parts.compute.insert(
+                e.name.clone(),
+                compute_for(&e.compute, clouds, local_dir).await,
+            );
+        }
+        Ok(())
+    })
+}
+
+/// The failover record's DNS.
+fn traffic<'a>(
+    config: &'a Config,
+    clouds: &'a Clouds,
+    local_dir: &'a Path,
+    http: &'a Http,
+    parts: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(async move {
+        let Some(f) = &config.failover else {
+            return Ok(());
+        };
+        parts.traffic = Some(match &f.dns {
+            DnsProvider::Local => Arc::new(twincloud_local::LocalTraffic::new(local_dir)),
+            DnsProvider::Cloudflare {
+                zone_id,
+                api_token,
+                ttl,
+            } => {
+                let base = std::env::var("TWINCLOUD_CLOUDFLARE_URL")
+                    .unwrap_or_else(|_| "https://api.cloudflare.com/client/v4".into());
+                Arc::new(twincloud_http::CloudflareTraffic::new(
+                    (**http).clone(),
+                    &base,
+                    zone_id,
+                    resolve(clouds, api_token).await?,
+                    *ttl,
+                    HttpRetry::default(),
+                ))
+            }
+            DnsProvider::CloudDns { project, zone, ttl } => Arc::new(
+                twincloud_gcp::CloudDnsTraffic::new(clouds.gcp().await, project, zone, *ttl),
+            ),
+            DnsProvider::Route53 { zone_id, ttl } => Arc::new(twincloud_aws::Route53Traffic::new(
+                clouds.aws().await,
+                zone_id,
+                i64::from(*ttl),
+            )),
+        });
+        Ok(())
+    })
+}
+
+/// The scaling services' compute (keyed by [`scaling_compute_key`]), load and alarms.
+fn scaling<'a>(
+    config: &'a Config,
+    clouds: &'a Clouds,
+    local_dir: &'a Path,
+    _: &'a Http,
+    parts: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(async move {
+        let Some(sc) = &config.scaling else {
+            return Ok(());
+        };
+        for svc in &sc.services {
+            parts.compute.insert(
+                scaling_compute_key(&svc.name),
+                compute_for(&svc.compute, clouds, local_dir).await,
+            );
+            let m: Arc<dyn Metrics> = match &svc.compute {
+                ComputeTarget::Local { .. } => {
+                    Arc::new(twincloud_local::LocalMetrics::new(local_dir))
+                }
+                ComputeTarget::Ecs { cluster, .. } => Arc::new(
+                    twincloud_aws::CloudWatchEcsMetrics::new(clouds.aws().await, cluster)
+                        .with_target_group(svc.target_group.as_deref()),
+                ),
+                ComputeTarget::CloudRun {
+                    project, region, ..
+                } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
+                    clouds.gcp().await,
+                    project,
+                    region,
+                )),
+                ComputeTarget::Kubernetes {
+                    cluster:
+                        KubeCluster::Gke {
+                            project,
+                            location,
+                            cluster,
+                        },
+                    namespace,
+                    ..
+                } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::gke(
+                    clouds.gcp().await,
+                    project,
+                    location,
+                    cluster,
+                    namespace,
+                )),
+                // Another cluster's load is read by its own HPA; twincloud's policy acts
+                // on alarms and windows there (the configuration refuses load targets).
+                ComputeTarget::Kubernetes { .. } => Arc::new(NoLoadReadings),
+            };
+            parts.metrics.insert(svc.name.clone(), m);
+            if !svc.steps.is_empty() {
+                match &svc.compute {
+                    ComputeTarget::Local { .. } => {
+                        parts.alarms.insert(
+                            svc.name.clone(),
+                            Arc::new(twincloud_local::LocalAlarms::new(local_dir)),
+                        );
+                    }
+                    ComputeTarget::Ecs { .. } => {
+                        parts.alarms.insert(
+                            svc.name.clone(),
+                            Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
+                        );
+                    }
+                    ComputeTarget::CloudRun { .. } | ComputeTarget::Kubernetes { .. } => {}
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The deploy targets' services, registries, alarms and revision metrics.
+fn deploy<'a>(
+    config: &'a Config,
+    clouds: &'a Clouds,
+    local_dir: &'a Path,
+    _: &'a Http,
+    parts: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(async move {
+        let Some(d) = &config.deploy else {
+            return Ok(());
+        };
+        let a = deploy_adapters(d, clouds, local_dir).await?;
+        parts.alarms.extend(a.alarms);
+        parts.deployers = a.deployers;
+        parts.registries = Some(a.registries);
+        parts.revision_metrics = a.revision_metrics;
+        Ok(())
+    })
+}
+
+/// Budgets and billing links.
+fn budgets<'a>(
+    config: &'a Config,
+    clouds: &'a Clouds,
+    local_dir: &'a Path,
+    _: &'a Http,
+    parts: &'a mut Parts,
+) -> Building<'a> {
+    Box::pin(async move {
+        (parts.budgets, parts.billing) = budget_adapters(config, clouds, local_dir).await;
+        Ok(())
+    })
+}
+
+/// The key of a scaling service's compute in [`Services::compute`] (failover endpoints are
+/// keyed by their own names).
+pub fn scaling_compute_key(service: &str) -> String {
+    format!("scaling/{service}")
+}
+
+/// Where the budget guard reads budgets and links billing: simulated under `sim/` when the
+/// state is a local directory (the local backend), the providers' APIs otherwise.
+async fn budget_adapters(
+    config: &Config,
+    clouds: &Clouds,
+    local_dir: &Path,
+) -> (
+    BTreeMap<&'static str, Arc<dyn Budgets>>,
+    Option<Arc<dyn BillingLink>>,
+) {
+    let mut budgets: BTreeMap<&'static str, Arc<dyn Budgets>> = BTreeMap::new();
+    let Some(b) = &config.budget else {
+        return (budgets, None);
+    };
+    if matches!(config.project.state, Location::Local { .. }) {
+        let local = Arc::new(twincloud_local::LocalBilling::new(local_dir));
+        budgets.insert("aws", local.clone());
+        budgets.insert("gcp", local.clone());
+        return (budgets, Some(local));
+    }
+    if b.guards.iter().any(|g| g.aws.is_some()) {
+        budgets.insert(
+            "aws",
+            Arc::new(twincloud_aws::AwsBudgets::new(clouds.aws().await)),
+        );
+    }
+    let detach = b.guards.iter().flat_map(|g| g.steps.iter()).any(|s| {
+        matches!(
+            s.action,
+            twincloud_core::config::BudgetAction::DetachBilling { .. }
+        )
+    });
+    let mut billing: Option<Arc<dyn BillingLink>> = None;
+    if b.guards.iter().any(|g| g.gcp.is_some()) || detach {
+        let gcp = Arc::new(twincloud_gcp::GcpBilling::new(clouds.gcp().await));
+        budgets.insert("gcp", gcp.clone());
+        if detach {
+            billing = Some(gcp);
+        }
+    }
+    (budgets, billing)
+}
+
+/// The key of a deploy target's side in [`Services::deployers`] and [`Services::alarms`].
+pub fn deploy_side_key(target: &str, side: usize) -> String {
+    format!("deploy/{target}/{side}")
+}
+
+/// What the deploy function's sides are reached through.
+struct DeployAdapters {
+    deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    registries: Arc<dyn ImageRegistries>,
+    alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
+    revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+}
+
+/// The deployers, registries (with their logins) and alarm sources of the deploy targets.
+async fn deploy_adapters(
+    cfg: &DeployConfig,
+    clouds: &Clouds,
+    local_dir: &Path,
+) -> Result<DeployAdapters, RunError> {
+    let mut deployers: BTreeMap<String, Arc<dyn Deployer>> = BTreeMap::new();
+    let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
+    let mut revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>> = BTreeMap::new();
+    let mut registries = twincloud_http::OciRegistries::new();
+    for t in &cfg.targets {
+        for (i, side) in t.sides.iter().enumerate() {
+            let key = deploy_side_key(&t.name, i);
+            let d: Arc<dyn Deployer> = match &side.compute {
+                ComputeTarget::Local { .. } => {
+                    Arc::new(twincloud_local::LocalDeployer::new(local_dir))
+                }
+                ComputeTarget::Ecs { cluster, .. } => {
+                    Arc::new(twincloud_aws::EcsDeployer::new(clouds.aws().await, cluster))
+                }
+                ComputeTarget::CloudRun {
+                    project, region, ..
+                } => {
+                    revision_metrics.insert(
+                        key.clone(),
+                        Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
+                            clouds.gcp().await,
+                            project,
+                            region,
+                        )),
+                    );
+                    Arc::new(twincloud_gcp::CloudRunDeployer::new(
+                        clouds.gcp().await,
+                        project,
+                        region,
+                    ))
+                }
+                ComputeTarget::Kubernetes {
+                    cluster, namespace, ..
+                } => {
+                    if let (KubeCluster::Gke { project, .. }, Some(backend)) =
+                        (cluster, &side.lb_backend)
+                    {
+                        revision_metrics.insert(
+                            key.clone(),
+                            Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::load_balancer(
+                                clouds.gcp().await,
+                                project,
+                                backend,
+                            )),
+                        );
+                    }
+                    Arc::new(twincloud_kube::KubernetesDeployer::new(
+                        kube_access(cluster, clouds).await,
+                        namespace,
+                    ))
+                }
+            };
+            deployers.insert(key.clone(), d);
+            if !side.alarms.is_empty() {
+                let a: Arc<dyn AlarmStates> = match &side.compute {
+                    ComputeTarget::Local { .. } => {
+                        Arc::new(twincloud_local::LocalAlarms::new(local_dir))
+                    }
+                    _ => Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
+                };
+                alarms.insert(key, a);
+            }
+            let login: Option<Arc<dyn twincloud_core::ports::RegistryLogin>> = match &side
+                .registry_auth
+            {
+                RegistryAuth::Ecr => {
+                    Some(Arc::new(twincloud_aws::EcrLogin::new(clouds.aws().await)))
+                }
+                RegistryAuth::Google => Some(Arc::new(twincloud_gcp::GoogleLogin::new(
+                    clouds.gcp().await,
+                ))),
+                RegistryAuth::Basic(r) => Some(Arc::new(
+                    twincloud_http::StaticLogin::from_pair(&resolve(clouds, r).await?)
+                        .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))?,
+                )),
+                RegistryAuth::Anonymous => None,
+            };
+            if let Some(l) = login {
+                registries = registries.with_login(side.registry(), l);
+            }
+        }
+    }
+    Ok(DeployAdapters {
+        deployers,
+        registries: Arc::new(registries),
+        alarms,
+        revision_metrics,
+    })
+}
+
+/// The compute adapter of a service on either cloud or the local backend.
+async fn compute_for(
+    target: &ComputeTarget,
+    clouds: &Clouds,
+    local_dir: &Path,
+) -> Arc<dyn Compute> {
+    match target {
+        ComputeTarget::Local { .. } => Arc::new(twincloud_local::LocalCompute::new(local_dir)),
+        ComputeTarget::Ecs {
+            cluster, max_size, ..
+        } => Arc::new(twincloud_aws::EcsCompute::new(
+            clouds.aws().await,
+            cluster,
+            *max_size,
+        )),
+        ComputeTarget::CloudRun {
+            project, region, ..
+        } => Arc::new(twincloud_gcp::CloudRunCompute::new(
+            clouds.gcp().await,
+            project,
+            region,
+        )),
+        ComputeTarget::Kubernetes {
+            cluster,
+            namespace,
+            max_size,
+            ..
+        } => Arc::new(twincloud_kube::KubernetesCompute::new(
+            kube_access(cluster, clouds).await,
+            namespace,
+            *max_size,
+        )),
+    }
+}
+
+/// Access to a Kubernetes cluster: GKE through the Container API and a Google token, or a
+/// kubeconfig context.
+async fn kube_access(cluster: &KubeCluster, clouds: &Clouds) -> Arc<twincloud_kube::KubeAccess> {
+    use twincloud_kube::{ClusterAccess, KubeAccess};
+    KubeAccess::new(match cluster {
+        KubeCluster::Gke {
+            project,
+            location,
+            cluster,
+        } => ClusterAccess::Source(Arc::new(twincloud_gcp::GkeCluster::new(
+            clouds.gcp().await,
+            project,
+            location,
+            cluster,
+        ))),
+        KubeCluster::Kubeconfig { path, context } => ClusterAccess::Kubeconfig {
+            path: path.clone(),
+            context: context.clone(),
+        },
+    })
+}
+
+/// Load readings where none are to be had (a cluster outside GKE): every metric without data.
+struct NoLoadReadings;
+
+#[async_trait::async_trait]
+impl Metrics for NoLoadReadings {
+    async fn readings(
+        &self,
+        _service: &str,
+        _metrics: &[twincloud_core::config::Metric],
+    ) -> Result<Vec<(twincloud_core::config::Metric, f64)>, twincloud_core::ports::PortError> {
+        Ok(Vec::new())
+    }
+}

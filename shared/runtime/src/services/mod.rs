@@ -1,0 +1,273 @@
+//! The adapters one process uses, built once from configuration and environment.
+
+mod groups;
+
+pub use groups::{Wiring, deploy_side_key, scaling_compute_key};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use twincloud_aws::AwsContext;
+use twincloud_core::config::{ChannelTarget, Config};
+use twincloud_core::ports::{
+    AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
+    Prober, RevisionMetrics, StateStore, Traffic,
+};
+use twincloud_core::{Location, Secret, SecretRef};
+use twincloud_gcp::GcpContext;
+use twincloud_http::HttpRetry;
+
+use crate::error::RunError;
+
+/// Everything a function needs to observe and act: configuration, state, channels.
+pub struct Services {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where records live.
+    pub state: Arc<dyn StateStore>,
+    /// Channels by name.
+    pub notifiers: BTreeMap<String, Arc<dyn Notifier>>,
+    /// Compute of each failover endpoint, by endpoint name.
+    pub compute: BTreeMap<String, Arc<dyn Compute>>,
+    /// The failover record's DNS, when failover is configured.
+    pub traffic: Option<Arc<dyn Traffic>>,
+    /// Where each scaling service's load is read, by scaling service name.
+    pub metrics: BTreeMap<String, Arc<dyn Metrics>>,
+    /// Where the alarms a scaling service's steps name are confirmed, by scaling service name
+    /// (none for Cloud Run: a Cloud Monitoring incident cannot be read back, so it steps nothing).
+    pub alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
+    /// Health probes.
+    pub prober: Arc<dyn Prober>,
+    /// The services of each deploy target's sides, by [`deploy_side_key`].
+    pub deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    /// The image registries of the deploy targets, when any is configured.
+    pub registries: Option<Arc<dyn ImageRegistries>>,
+    /// Where budgets are read back, by provider (`aws`, `gcp`).
+    pub budgets: BTreeMap<&'static str, Arc<dyn Budgets>>,
+    /// GCP projects' billing links (the budget guard's detach step).
+    pub billing: Option<Arc<dyn BillingLink>>,
+    /// Request metrics of new revisions (Cloud Run sides), by [`deploy_side_key`].
+    pub revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+    /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
+    pub vantage: String,
+    /// The local state directory (outbox and audit files live under it on the local backend).
+    pub local_dir: PathBuf,
+    /// The cloud contexts, for adapters built on demand (the stores of a sync pair).
+    pub clouds: Clouds,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("project", &self.config.project.name)
+            .field("state", &self.config.project.state.to_string())
+            .field("channels", &self.notifiers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Lazily built cloud contexts: a local run never loads AWS or GCP credentials.
+#[derive(Default, Clone)]
+pub struct Clouds {
+    aws: Arc<OnceCell<AwsContext>>,
+    gcp: Arc<OnceCell<GcpContext>>,
+}
+
+impl Clouds {
+    /// Clouds with a ready AWS context (an emulator's, or one the embedding program built).
+    pub fn with_aws(aws: AwsContext) -> Self {
+        Clouds {
+            aws: Arc::new(OnceCell::from(aws)),
+            gcp: Arc::default(),
+        }
+    }
+
+    /// These clouds with a ready GCP context (an emulator's).
+    pub fn and_gcp(self, gcp: GcpContext) -> Self {
+        Clouds {
+            aws: self.aws,
+            gcp: Arc::new(OnceCell::from(gcp)),
+        }
+    }
+
+    /// The AWS context, loaded on first use.
+    pub async fn aws(&self) -> &AwsContext {
+        self.aws.get_or_init(AwsContext::load).await
+    }
+
+    /// The GCP context, read from the environment on first use.
+    pub async fn gcp(&self) -> &GcpContext {
+        self.gcp
+            .get_or_init(|| async { GcpContext::from_env() })
+            .await
+    }
+}
+
+/// Resolves a secret reference. Errors name the reference, never a value.
+pub async fn resolve(clouds: &Clouds, r: &SecretRef) -> Result<Secret, RunError> {
+    match r {
+        SecretRef::Env(name) => std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                RunError::Config(format!(
+                    "secret `{r}`: environment variable {name} is not set"
+                ))
+            }),
+        SecretRef::AwsSecretsManager { id, key } => {
+            twincloud_aws::resolve_secret(clouds.aws().await, id, key.as_deref())
+                .await
+                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
+        }
+        SecretRef::GcpSecretManager { name, key } => {
+            twincloud_gcp::resolve_secret(clouds.gcp().await, name, key.as_deref())
+                .await
+                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
+        }
+    }
+}
+
+impl Services {
+    /// Builds the adapters the configuration names, for any function; resolves every secret
+    /// once.
+    pub async fn build(config: Config, clouds: &Clouds) -> Result<Services, RunError> {
+        Self::build_wired::<{ Wiring::ALL.bits() }>(config, clouds).await
+    }
+
+    /// Builds what `spec`'s binary builds: only its [`Wiring`]. Tests run functions this way,
+    /// so a group missing from a function's registry entry fails there, not in production.
+    pub async fn build_for(
+        spec: &crate::functions::FunctionSpec,
+        config: Config,
+        clouds: &Clouds,
+    ) -> Result<Services, RunError> {
+        use crate::functions as f;
+        // One instance per distinct wiring of the registry; a new function with a new wiring
+        // adds its arm here (the registry test fails until it does).
+        macro_rules! wired {
+            ($($spec:path),*) => {
+                $(if spec.wiring == $spec.wiring {
+                    return Box::pin(Self::build_wired::<{ $spec.wiring.bits() }>(config, clouds)).await;
+                })*
+            };
+        }
+        wired!(
+            f::NOTIFIER,
+            f::FAILOVER,
+            f::SCALING,
+            f::DEPLOY,
+            f::BUDGET_GUARD
+        );
+        Err(RunError::Config(format!(
+            "function `{}`: its wiring {:?} has no arm in Services::build_for",
+            spec.name, spec.wiring
+        )))
+    }
+
+    /// Builds the adapters of the groups in `WIRING` (the bits of a [`Wiring`]) that the
+    /// configuration names; resolves every secret once. The groups are tested in `const`
+    /// blocks, so a binary built for one wiring holds no code of the others.
+    pub async fn build_wired<const WIRING: u8>(
+        config: Config,
+        clouds: &Clouds,
+    ) -> Result<Services, RunError> {
+        let local_dir = match &config.project.state {
+            Location::Local { path } => path.clone(),
+            // Remote state: the outbox (if configured) still writes locally, e.g. /tmp on Lambda.
+            _ => std::env::var_os("TWINCLOUD_LOCAL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("twincloud")),
+        };
+        let state = crate::stores::state_store(&config.project.state, clouds).await;
+        // Built only when a channel needs it: loading TLS roots costs a cold start milliseconds.
+        let http: std::sync::LazyLock<reqwest::Client> =
+            std::sync::LazyLock::new(twincloud_http::client);
+        let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
+        for ch in &config.notify.channels {
+            let n: Arc<dyn Notifier> =
+                match &ch.target {
+                    ChannelTarget::Slack { webhook_url } => {
+                        Arc::new(twincloud_http::SlackNotifier::new(
+                            &ch.name,
+                            resolve(clouds, webhook_url).await?,
+                            (*http).clone(),
+                            HttpRetry::default(),
+                        ))
+                    }
+                    ChannelTarget::Webhook { url, authorization } => {
+                        let auth = match authorization {
+                            Some(r) => Some(resolve(clouds, r).await?),
+                            None => None,
+                        };
+                        Arc::new(twincloud_http::WebhookNotifier::new(
+                            &ch.name,
+                            url,
+                            auth,
+                            (*http).clone(),
+                            HttpRetry::default(),
+                        ))
+                    }
+                    ChannelTarget::Ses { from, to } => Arc::new(twincloud_aws::SesNotifier::new(
+                        clouds.aws().await,
+                        &ch.name,
+                        from,
+                        to,
+                    )),
+                    ChannelTarget::Sns { topic_arn } => Arc::new(twincloud_aws::SnsNotifier::new(
+                        clouds.aws().await,
+                        &ch.name,
+                        topic_arn,
+                    )),
+                    ChannelTarget::PubSub { topic } => Arc::new(
+                        twincloud_gcp::PubSubNotifier::new(clouds.gcp().await, &ch.name, topic),
+                    ),
+                    ChannelTarget::Outbox => {
+                        Arc::new(twincloud_local::OutboxNotifier::new(&local_dir, &ch.name))
+                    }
+                };
+            notifiers.insert(ch.name.clone(), n);
+        }
+        let mut parts = groups::Parts::default();
+        for build in const { groups::selected(WIRING) } {
+            build(&config, clouds, &local_dir, &http, &mut parts).await?;
+        }
+        let vantage = std::env::var("TWINCLOUD_VANTAGE")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "local".into());
+        Ok(Services {
+            config: Arc::new(config),
+            state,
+            notifiers,
+            compute: parts.compute,
+            traffic: parts.traffic,
+            metrics: parts.metrics,
+            alarms: parts.alarms,
+            prober: Arc::new(twincloud_http::HttpProber::new()),
+            deployers: parts.deployers,
+            registries: parts.registries,
+            revision_metrics: parts.revision_metrics,
+            budgets: parts.budgets,
+            billing: parts.billing,
+            vantage,
+            local_dir,
+            clouds: clouds.clone(),
+        })
+    }
+}
+
+/// Loads the configuration named by `TWINCLOUD_CONFIG` (a path, `s3://bucket/key` or
+/// `gs://bucket/object`), or `explicit` when given; without either, the built-in local default.
+pub async fn load_config(explicit: Option<&str>, clouds: &Clouds) -> Result<Config, RunError> {
+    let from_env = std::env::var("TWINCLOUD_CONFIG")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let Some(origin) = explicit.map(str::to_owned).or(from_env) else {
+        return Ok(Config::local_default());
+    };
+    let text = crate::stores::read_text(&origin, clouds).await?;
+    Ok(Config::parse(&origin, &text)?)
+}
