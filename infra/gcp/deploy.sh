@@ -8,8 +8,9 @@
 #   1. a runtime service account for the function, and an invoker service account that
 #      Pub/Sub, Eventarc and Cloud Scheduler use to call it (the service is private:
 #      --no-allow-unauthenticated);
-#   2. builds the image with Cloud Build from infra/gcp/Dockerfile and pushes it to Artifact
-#      Registry;
+#   2. builds the function's release binary here (cargo-lambda, x86-64: the binary the Lambda
+#      zip holds, built the way sam build does; BOOTSTRAP=path takes one already built), stages it with infra/gcp/stage.sh,
+#      and builds the image with Cloud Build from infra/gcp/Dockerfile into Artifact Registry;
 #   3. deploys the Cloud Run service with every variable in one step: TWINCLOUD_CONFIG and
 #      push-token verification (the audience is the service's own URL); with COMMAND_CALLERS
 #      (comma-separated accounts), those accounts may call it with commands (failback, backup);
@@ -198,13 +199,10 @@ esac
 gcloud artifacts repositories describe "$REPO" --location "$REGION" >/dev/null 2>&1 ||
   gcloud artifacts repositories create "$REPO" --repository-format docker --location "$REGION"
 
-cat > /tmp/twincloud-cloudbuild.yaml <<YAML
-steps:
-  - name: gcr.io/cloud-builders/docker
-    args: [build, -f, infra/gcp/Dockerfile, --build-arg, FUNCTION=${fn}, -t, ${image}, .]
-images: [${image}]
-YAML
-gcloud builds submit --config /tmp/twincloud-cloudbuild.yaml .
+context=$(mktemp -d)
+trap 'rm -rf "$context"' EXIT
+"$(dirname "$0")/stage.sh" "$fn" "$context/image"
+gcloud builds submit --tag "$image" "$context/image"
 
 # The audience every push subscription and scheduler job puts in its token, and the service
 # verifies: the service's deterministic URL, known before the first deploy, so every variable

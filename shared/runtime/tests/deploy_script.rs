@@ -14,6 +14,9 @@ fn deploy(function: &str, vars: &[(&str, &str)]) -> Vec<String> {
     )
     .unwrap();
     let log = bin.path().join("calls.log");
+    // The binary the image gets: a stand-in, so the test builds nothing in release.
+    let bootstrap = bin.path().join("bootstrap");
+    std::fs::write(&bootstrap, b"\x7fELF stand-in").unwrap();
     let path = format!(
         "{}:{}",
         bin.path().display(),
@@ -25,6 +28,7 @@ fn deploy(function: &str, vars: &[(&str, &str)]) -> Vec<String> {
         .current_dir(&root)
         .env("PATH", path)
         .env("GCLOUD_LOG", &log)
+        .env("BOOTSTRAP", &bootstrap)
         .env("PROJECT", "aion-prod")
         .env("REGION", "us-central1")
         .env("CONFIG", "gs://aion-ops/twincloud/twincloud.toml")
@@ -73,6 +77,13 @@ fn one_deploy_step_sets_verification_and_the_command_callers() {
         assert!(d.contains(want), "missing {want} in {d}");
     }
     assert!(!calls.iter().any(|c| c.contains("update-env-vars")));
+    // The image is built from the staged context (the tested binary), not compiled anew.
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("builds submit --tag us-central1-docker.pkg.dev/aion-prod/")),
+        "{calls:#?}"
+    );
     for want in [
         "member user:oncall@acme.example --role roles/run.invoker",
         "member serviceAccount:ops-bot@aion-prod.iam.gserviceaccount.com --role roles/run.invoker",
@@ -127,6 +138,9 @@ fn federation_admits_only_the_stacks_roles_and_writes_a_credential_config() {
     )
     .unwrap();
     let log = bin.path().join("calls.log");
+    // The binary the image gets: a stand-in, so the test builds nothing in release.
+    let bootstrap = bin.path().join("bootstrap");
+    std::fs::write(&bootstrap, b"\x7fELF stand-in").unwrap();
     let out = std::process::Command::new("bash")
         .arg(root.join("infra/gcp/federate-aws.sh"))
         .current_dir(bin.path())
@@ -139,6 +153,7 @@ fn federation_admits_only_the_stacks_roles_and_writes_a_credential_config() {
             ),
         )
         .env("GCLOUD_LOG", &log)
+        .env("BOOTSTRAP", &bootstrap)
         .env("PROJECT", "aion-prod")
         .env("AWS_ACCOUNT", "111122223333")
         .env("STACK", "aion-twincloud")
