@@ -32,6 +32,62 @@ pub struct LocalObjectStore {
 }
 
 impl LocalObjectStore {
+    /// The head of a file; `digests` hashes it (a directory keeps no digests), otherwise
+    /// only its metadata is read.
+    async fn head_hashed(
+        &self,
+        key: &str,
+        digests: bool,
+    ) -> Result<Option<ObjectHead>, ObjectError> {
+        let path = self.path(key)?;
+        let key = key.to_owned();
+        blocking(move || {
+            let mut f = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(failed(&path, e)),
+            };
+            let m = f.metadata().map_err(|e| failed(&path, e))?;
+            if !m.is_file() {
+                return Ok(None);
+            }
+            let (md5, crc32c) = if digests {
+                let mut digest = ContentDigest::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let n = f.read(&mut buf).map_err(|e| failed(&path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    digest.update(&buf[..n]);
+                }
+                let after = f.metadata().map_err(|e| failed(&path, e))?;
+                if version_of(&after) != version_of(&m) || digest.len() != m.len() {
+                    return Err(ObjectError::Changed(key));
+                }
+                let (md5, crc32c) = digest.finish();
+                (Some(md5), Some(crc32c))
+            } else {
+                (None, None)
+            };
+            Ok(Some(ObjectHead {
+                meta: ObjectMeta {
+                    content_type: guess_content_type(&key),
+                    ..ObjectMeta::default()
+                },
+                info: ObjectInfo {
+                    key,
+                    size: m.len(),
+                    md5,
+                    crc32c,
+                    version: Some(version_of(&m)),
+                    ..ObjectInfo::default()
+                },
+            }))
+        })
+        .await
+    }
+
     /// A store rooted at `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         LocalObjectStore {
@@ -186,49 +242,15 @@ impl ObjectStore for LocalObjectStore {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
-        let path = self.path(key)?;
-        let key = key.to_owned();
-        // A directory keeps no digests: hash the file, which is what a comparison needs.
-        blocking(move || {
-            let mut f = match File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(failed(&path, e)),
-            };
-            let m = f.metadata().map_err(|e| failed(&path, e))?;
-            if !m.is_file() {
-                return Ok(None);
-            }
-            let mut digest = ContentDigest::new();
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = f.read(&mut buf).map_err(|e| failed(&path, e))?;
-                if n == 0 {
-                    break;
-                }
-                digest.update(&buf[..n]);
-            }
-            let after = f.metadata().map_err(|e| failed(&path, e))?;
-            if version_of(&after) != version_of(&m) || digest.len() != m.len() {
-                return Err(ObjectError::Changed(key));
-            }
-            let (md5, crc32c) = digest.finish();
-            Ok(Some(ObjectHead {
-                meta: ObjectMeta {
-                    content_type: guess_content_type(&key),
-                    ..ObjectMeta::default()
-                },
-                info: ObjectInfo {
-                    key,
-                    size: m.len(),
-                    md5: Some(md5),
-                    crc32c: Some(crc32c),
-                    version: Some(version_of(&m)),
-                    ..ObjectInfo::default()
-                },
-            }))
-        })
-        .await
+        self.head_hashed(key, true).await
+    }
+
+    async fn stat(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
+        self.head_hashed(key, false).await
+    }
+
+    fn needs_md5_up_front(&self) -> bool {
+        false
     }
 
     async fn read(

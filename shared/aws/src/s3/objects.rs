@@ -271,7 +271,8 @@ impl ObjectStore for S3ObjectStore {
                 self.blob.bucket
             )))
         })?;
-        let mut out = bytes.into_bytes().to_vec();
+        // `Vec::from` takes the buffer over when it is the only owner: no second copy of a part.
+        let mut out = Vec::from(bytes.into_bytes());
         // An empty range asks for nothing; S3 has no way to say so, so read and drop.
         if range.end <= range.start {
             out.clear();
@@ -313,6 +314,9 @@ impl ObjectStore for S3ObjectStore {
             .set_if_match(if_match)
             .set_if_none_match(if_none_match)
             .body(ByteStream::from(body))
+            // Content-MD5 is the integrity check S3 verifies (see `S3Upload::write`).
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| self.blob.object_error(&req.key, e))?;

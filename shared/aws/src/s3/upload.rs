@@ -51,6 +51,10 @@ impl Upload for S3Upload {
             .part_number(number)
             .content_md5(md5)
             .body(ByteStream::from(chunk))
+            // Content-MD5 is the integrity check S3 verifies; a SHA-256 of the payload for the
+            // signature would hash every byte once more.
+            .customize()
+            .disable_payload_signing()
             .send()
             .await
             .map_err(|e| s.object_error(&self.req.key, e))?;

@@ -255,6 +255,21 @@ pub trait ObjectStore: Send + Sync {
     /// One object's entry and headers; `Ok(None)` when absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError>;
 
+    /// [`ObjectStore::head`] without the digests a store would have to compute by reading the
+    /// object (a directory keeps none): what a copy that hashes as it reads needs. Stores
+    /// that keep digests answer with them, as `head` does.
+    async fn stat(&self, key: &str) -> Result<Option<ObjectHead>, ObjectError> {
+        self.head(key).await
+    }
+
+    /// Whether [`ObjectStore::begin_upload`] needs the object's MD5 before the first byte
+    /// (S3 keeps it in the object's metadata, set when the upload starts). Stores that
+    /// compute the digest of what they receive (GCS, a directory) take it at
+    /// [`Upload::finish`], so a copy into them reads its source once.
+    fn needs_md5_up_front(&self) -> bool {
+        true
+    }
+
     /// Bytes `range` of an object; with `version`, [`ObjectError::Changed`] if the object is
     /// no longer that version.
     async fn read(

@@ -124,9 +124,10 @@ impl Ends {
     }
 
     async fn copy_large(&self, src: &Entry, when: Precondition) -> Result<u64, ObjectError> {
+        // `stat`: a directory source is hashed below as it is read, not once more up front.
         let head = self
             .source
-            .head(&src.key)
+            .stat(&src.key)
             .await?
             .ok_or_else(|| ObjectError::NotFound(src.key.clone()))?;
         let version = src.version.clone().or(head.info.version.clone());
@@ -135,16 +136,21 @@ impl Ends {
         }
         let part = self.destination.part_size();
         let expected = match head.info.md5.clone().or(src.md5.clone()) {
-            Some(m) => m,
-            // A multipart S3 source with no stored digest: compute it once, so that the
-            // destination stores it and later comparisons cost nothing.
-            None => self.digest_of(src, version.as_deref(), part).await?.0,
+            Some(m) => Some(m),
+            // No stored digest (a multipart S3 source, a directory) and a destination that
+            // keeps the MD5 from the start (S3): compute it first, so that it is stored and
+            // later comparisons cost nothing. GCS and directories take it at the end, so the
+            // source is read once.
+            None if self.destination.needs_md5_up_front() => {
+                Some(self.digest_of(src, version.as_deref(), part).await?.0)
+            }
+            None => None,
         };
         let req = PutRequest {
             key: src.key.clone(),
             size: Some(src.size),
             meta: head.meta.clone(),
-            md5: Some(expected.clone()),
+            md5: expected.clone(),
             crc32c: head.info.crc32c.clone(),
             source_version: version.clone(),
             when,
@@ -175,7 +181,9 @@ impl Ends {
             offset = end;
         }
         let (md5, _) = digest.finish();
-        if !md5.eq_ignore_ascii_case(&expected) {
+        if let Some(expected) = &expected
+            && !md5.eq_ignore_ascii_case(expected)
+        {
             upload.abort().await;
             return Err(ObjectError::Corrupt {
                 key: src.key.clone(),
