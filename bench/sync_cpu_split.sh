@@ -7,7 +7,10 @@
 #   usage: bench/sync_cpu_split.sh      (needs the test virtualenv: scripts/test.sh once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p twincloud-cli
+export PATH="$PWD/.venv/bin:$PATH"
+# The release build the functions share (cargo-lambda, as sam build runs it).
+cargo lambda build --release --bin twincloud >/dev/null 2>&1
+tc=$PWD/target/lambda/twincloud/bootstrap
 work=$(mktemp -d); pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -36,6 +39,6 @@ mkdir -p "$work/small" "$work/big"; cp -r "$work"/data/t* "$work/small/"; cp "$w
 for what in small big; do
   fresh; t0=$(date +%s.%N); /usr/bin/time -f "rc user %U sys %S" .venv/bin/rclone copy "$work/$what" "${gsr}dst/r" --checksum --transfers 64 --checkers 64 --fast-list; t1=$(date +%s.%N)
   echo "$what rclone-best $(echo "$t1 - $t0" | bc)"
-  fresh; t0=$(date +%s.%N); /usr/bin/time -f "tc user %U sys %S" target/release/twincloud sync "$work/$what" "gs://dst/t" --quiet >/dev/null; t1=$(date +%s.%N)
+  fresh; t0=$(date +%s.%N); /usr/bin/time -f "tc user %U sys %S" "$tc" sync "$work/$what" "gs://dst/t" --quiet >/dev/null; t1=$(date +%s.%N)
   echo "$what twincloud $(echo "$t1 - $t0" | bc)"
 done
