@@ -70,8 +70,8 @@ def prepare(fn, d):
     path = os.path.join(d, "twincloud.toml")
     open(path, "w").write(text)
     # Local simulated services (what `LocalCompute` reads) for the functions that scale them.
-    services = {"scaling": ["worker"], "budget-guard": ["worker"], "failover": ["app-gcp", "app-aws"],
-                "deploy": []}.get(fn, [])
+    services = {"scaling": ["worker"], "budget-guard": ["worker"],
+                "failover": ["app-gcp", "app-aws"]}.get(fn, [])
     if services:
         os.makedirs(os.path.join(d, "sim/services"))
         for name in services:

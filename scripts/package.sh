@@ -35,12 +35,18 @@ for fn in $functions; do
   bin="$build/$resource/bootstrap"
   [ -f "$bin" ] || { echo "sam build made no $bin" >&2; exit 1; }
   zip=$work/$fn.zip
-  (cd "$(dirname "$bin")" && zip -q -9 -X "$zip" bootstrap)
+  # Zipped as Lambda takes it (deflate, level 9), with the venv's Python: no zip tool needed.
+  python -c 'import sys, zipfile
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    z.write(sys.argv[1], "bootstrap")' "$bin" "$zip"
   size=$(stat -c %s "$bin"); zsize=$(stat -c %s "$zip")
   verdict=ok; [ "$zsize" -le "$max" ] || { verdict="OVER"; over=1; }
   printf '| %s | %s | %s | %+d | %s |\n' "$fn" "$size" "$zsize" "$((zsize - target))" "$verdict"
 done
-layer=$(find "$build/PgClientLayer" -type f 2>/dev/null | wc -l)
+for p in pg_dump pg_restore psql; do
+  [ -x "$build/PgClientLayer/pgsql/bin/$p" ] || { echo "sam build made no layer with $p" >&2; exit 1; }
+done
+layer=$(find "$build/PgClientLayer" -type f | wc -l)
 echo
 echo "PostgreSQL client layer: $layer files, $(du -sb "$build/PgClientLayer" | cut -f1) bytes unzipped"
 echo "Cloud Run images (gcr.io/distroless/cc-debian12 + the same binary):"

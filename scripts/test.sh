@@ -24,10 +24,11 @@ export PATH="$root/.venv/bin:$PATH"
 
 # --- 1b. Debian packages the tests run for real (skipped when already there) ---------------
 # docker-registry: the reference OCI registry the deploy tests mirror between; apache2-utils:
-# htpasswd for its basic auth; skopeo: the mirroring benchmark's peer; postgresql: a real
+# htpasswd for its basic auth; skopeo: the mirroring benchmark's peer; make: sam build's
+# method for the PostgreSQL layer; postgresql: a real
 # server (and pg_dump, pg_restore, psql) for the logical-backup tests.
 need=()
-for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl; do
+for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl make:/usr/bin/make; do
   [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)

@@ -192,19 +192,24 @@ export_databases = ["ai_agent"]
             json!({"error": {"code": 429, "message": "quota exceeded"}}),
         ),
     ]);
+    // The schedule follows the clock: retention judges the old export against the run's time.
+    let today = chrono::Utc::now();
+    let day = today.format("%Y%m%d").to_string();
     let event = json!({
         "twincloud": "schedule", "name": "nightly", "args": {},
-        "time": "2026-11-22T03:00:00Z", "id": "sql-1"
+        "time": today.format("%Y-%m-%dT03:00:00Z").to_string(), "id": "sql-1"
     });
     let r = inv.handle_json(event.to_string().as_bytes()).await.unwrap();
     let n = r.notes().collect::<Vec<_>>().join("\n");
     writer.abort();
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
     for want in [
-        "ai-chatbot-db: snapshot ai-chatbot-db-20261122-030000 started",
-        "ai-chatbot-db: snapshot ai-chatbot-db-20261122-030000 is available",
-        "ai-chatbot-db: export to ai-chatbot-db/ai-chatbot-db-20261122-030000.sql.gz started",
-        "export ai-chatbot-db/ai-chatbot-db-20261122-030000.sql.gz done (10 bytes)",
+        &format!("ai-chatbot-db: snapshot ai-chatbot-db-{day}-030000 started"),
+        &format!("ai-chatbot-db: snapshot ai-chatbot-db-{day}-030000 is available"),
+        &format!(
+            "ai-chatbot-db: export to ai-chatbot-db/ai-chatbot-db-{day}-030000.sql.gz started"
+        ),
+        &format!("export ai-chatbot-db/ai-chatbot-db-{day}-030000.sql.gz done (10 bytes)"),
         &format!("pruned export ai-chatbot-db/ai-chatbot-db-{old}.sql.gz"),
     ] {
         assert!(n.contains(want), "missing {want:?} in:\n{n}");

@@ -81,9 +81,17 @@ pub(super) type Http = std::sync::LazyLock<reqwest::Client>;
 
 type Building<'a> = Pin<Box<dyn Future<Output = Result<(), RunError>> + Send + 'a>>;
 
+/// What every group is built from.
+#[derive(Clone, Copy)]
+pub(super) struct Inputs<'a> {
+    pub(super) config: &'a Config,
+    pub(super) clouds: &'a Clouds,
+    pub(super) local_dir: &'a Path,
+    pub(super) http: &'a Http,
+}
+
 /// Builds one group into the parts.
-pub(super) type Group =
-    for<'a> fn(&'a Config, &'a Clouds, &'a Path, &'a Http, &'a mut Parts) -> Building<'a>;
+pub(super) type Group = for<'a> fn(Inputs<'a>, &'a mut Parts) -> Building<'a>;
 
 /// The builders of every group, in order.
 const GROUPS: [(Wiring, Group); 5] = [
@@ -108,24 +116,18 @@ pub(super) const fn selected(bits: u8) -> [Group; 5] {
 }
 
 /// A group this binary does not build.
-fn skip<'a>(
-    _: &'a Config,
-    _: &'a Clouds,
-    _: &'a Path,
-    _: &'a Http,
-    _: &'a mut Parts,
-) -> Building<'a> {
+fn skip<'a>(_: Inputs<'a>, _: &'a mut Parts) -> Building<'a> {
     Box::pin(std::future::ready(Ok(())))
 }
 
 /// The compute of the failover endpoints, keyed by endpoint name.
-fn endpoints<'a>(
-    config: &'a Config,
-    clouds: &'a Clouds,
-    local_dir: &'a Path,
-    _: &'a Http,
-    parts: &'a mut Parts,
-) -> Building<'a> {
+fn endpoints<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        ..
+    } = inputs;
     Box::pin(async move {
         let Some(f) = &config.failover else {
             return Ok(());
@@ -141,13 +143,14 @@ fn endpoints<'a>(
 }
 
 /// The failover record's DNS.
-fn traffic<'a>(
-    config: &'a Config,
-    clouds: &'a Clouds,
-    local_dir: &'a Path,
-    http: &'a Http,
-    parts: &'a mut Parts,
-) -> Building<'a> {
+fn traffic<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        http,
+        ..
+    } = inputs;
     Box::pin(async move {
         let Some(f) = &config.failover else {
             return Ok(());
@@ -184,13 +187,13 @@ fn traffic<'a>(
 }
 
 /// The scaling services' compute (keyed by [`scaling_compute_key`]), load and alarms.
-fn scaling<'a>(
-    config: &'a Config,
-    clouds: &'a Clouds,
-    local_dir: &'a Path,
-    _: &'a Http,
-    parts: &'a mut Parts,
-) -> Building<'a> {
+fn scaling<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        ..
+    } = inputs;
     Box::pin(async move {
         let Some(sc) = &config.scaling else {
             return Ok(());
@@ -259,13 +262,13 @@ fn scaling<'a>(
 }
 
 /// The deploy targets' services, registries, alarms and revision metrics.
-fn deploy<'a>(
-    config: &'a Config,
-    clouds: &'a Clouds,
-    local_dir: &'a Path,
-    _: &'a Http,
-    parts: &'a mut Parts,
-) -> Building<'a> {
+fn deploy<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        ..
+    } = inputs;
     Box::pin(async move {
         let Some(d) = &config.deploy else {
             return Ok(());
@@ -280,13 +283,13 @@ fn deploy<'a>(
 }
 
 /// Budgets and billing links.
-fn budgets<'a>(
-    config: &'a Config,
-    clouds: &'a Clouds,
-    local_dir: &'a Path,
-    _: &'a Http,
-    parts: &'a mut Parts,
-) -> Building<'a> {
+fn budgets<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        ..
+    } = inputs;
     Box::pin(async move {
         (parts.budgets, parts.billing) = budget_adapters(config, clouds, local_dir).await;
         Ok(())

@@ -232,7 +232,13 @@ impl Services {
         }
         let mut parts = groups::Parts::default();
         for build in const { groups::selected(WIRING) } {
-            build(&config, clouds, &local_dir, &http, &mut parts).await?;
+            let inputs = groups::Inputs {
+                config: &config,
+                clouds,
+                local_dir: &local_dir,
+                http: &http,
+            };
+            build(inputs, &mut parts).await?;
         }
         let vantage = std::env::var("TWINCLOUD_VANTAGE")
             .ok()
