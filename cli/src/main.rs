@@ -54,11 +54,16 @@ enum Command {
     Functions,
     /// Copy new and changed objects from SRC to DST (s3://, gs://, or a directory), checksum-compared.
     Sync(sync::SyncArgs),
-    /// Show the multi-cloud status: each side's health, the active side, the last switches.
+    /// Show the operations overview: the active side, each side's health over the last day,
+    /// the switches, backups, bucket sync, budgets, deploys and scaling (`--output json`: the
+    /// failover status document).
     Status {
         /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
         #[arg(long)]
         config: Option<String>,
+        /// Write the overview as a self-contained HTML page to this file instead.
+        #[arg(long, value_name = "FILE")]
+        html: Option<std::path::PathBuf>,
     },
     /// Return traffic to the primary now, if it is healthy (failover's manual failback). It
     /// waits out the cooldown after the last switch unless `--force` is given.
@@ -178,7 +183,9 @@ fn main() -> ExitCode {
                 0
             }
             Command::Demo { dir } => demo::run(&dir, json).await,
-            Command::Status { config } => status::show(config.as_deref(), json).await,
+            Command::Status { config, html } => {
+                status::show(config.as_deref(), json, html.as_deref()).await
+            }
             Command::Sync(args) => sync::run(args, json).await,
             Command::Restore(args) => restore::run(args, json).await,
             Command::Failback {

@@ -1,13 +1,18 @@
 //! `twincloud status` and `twincloud failback`.
 
+use std::path::Path;
 use twincloud_core::planner::failover::{
     FailoverState, STATE_KEY, STATUS_KEY, VantageView, status_document,
 };
 use twincloud_core::ports::get_json;
+
+use chrono::Utc;
+use twincloud_runtime::overview;
 use twincloud_runtime::{Clouds, Services, load_config};
 
-/// Prints the status document; returns the exit code.
-pub async fn show(config: Option<&str>, json: bool) -> i32 {
+/// Prints the operations overview (text, or the failover status document as JSON), or writes
+/// it as a self-contained HTML page to `html`; returns the exit code.
+pub async fn show(config: Option<&str>, json: bool, html: Option<&Path>) -> i32 {
     let clouds = Clouds::default();
     let services = match load_config(config, &clouds).await {
         Ok(c) => match Services::build(c, &clouds).await {
@@ -16,6 +21,42 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
         },
         Err(e) => return fail(&e),
     };
+    if json {
+        return show_json(&services).await;
+    }
+    let o = overview::gather(&services.config, services.state.as_ref(), Utc::now()).await;
+    if let Some(path) = html {
+        return match write_page(path, &overview::render_html(&o)) {
+            Ok(()) => {
+                println!("wrote {}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                74
+            }
+        };
+    }
+    if o.is_empty() {
+        eprintln!(
+            "error: {}: no [failover] section and no backup, sync, budget, deploy or scaling section either: nothing to show",
+            services.config.origin
+        );
+        return 2;
+    }
+    print!("{}", overview::render_text(&o));
+    0
+}
+
+/// Writes the page next to its final name and renames it, so a reader never sees half a page.
+fn write_page(path: &Path, page: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("html.partial");
+    std::fs::write(&tmp, page)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The failover status document, as the probes last wrote it.
+async fn show_json(services: &Services) -> i32 {
     let Some(cfg) = services.config.failover.clone() else {
         eprintln!(
             "error: {}: no [failover] section, so there is no multi-cloud status",
@@ -25,7 +66,7 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
     };
     let state = services.state.as_ref();
     // The latest document a probe round wrote; without one (never probed), what the records say.
-    let doc = match state.get(STATUS_KEY).await {
+    let mut doc = match state.get(STATUS_KEY).await {
         Ok(Some(v)) => serde_json::from_slice(&v.value).unwrap_or_default(),
         Ok(None) => {
             let st = get_json::<FailoverState>(state, STATE_KEY)
@@ -40,74 +81,20 @@ pub async fn show(config: Option<&str>, json: bool) -> i32 {
                     views.push(v);
                 }
             }
-            status_document(&cfg, &st, &views, chrono::Utc::now())
+            status_document(&cfg, &st, &views, Utc::now())
         }
         Err(e) => {
             eprintln!("error: reading the status: {e}");
             return 75;
         }
     };
-    // Events refused today (bad shapes, forged commands): each is a record to read.
     let today = format!(
         "{}{}/",
         twincloud_runtime::audit::REJECTED_PREFIX,
-        chrono::Utc::now().format("%Y-%m-%d")
+        Utc::now().format("%Y-%m-%d")
     );
-    let refused = state.list(&today).await.map(|k| k.len()).unwrap_or(0);
-    if json {
-        let mut doc = doc;
-        doc["refusedToday"] = refused.into();
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return 0;
-    }
-    println!(
-        "record {} → active: {}",
-        cfg.record,
-        doc["activeEndpoint"].as_str().unwrap_or("?")
-    );
-    for e in doc["endpoints"].as_array().into_iter().flatten() {
-        println!(
-            "  {:18} {:8} {:10} failures {:>2}  last change {}  {}",
-            e["name"].as_str().unwrap_or(""),
-            if e["isPrimary"] == true {
-                "primary"
-            } else {
-                "standby"
-            },
-            if e["isHealthy"] == true {
-                "healthy"
-            } else {
-                "UNHEALTHY"
-            },
-            e["consecutiveFailures"].as_u64().unwrap_or(0),
-            e["lastChange"].as_str().unwrap_or("never"),
-            e["lastError"].as_str().unwrap_or(""),
-        );
-    }
-    if let Some(f) = doc["inFlight"].as_object() {
-        println!(
-            "  switch in flight: {} → {} since {}",
-            f["from"], f["to"], f["started"]
-        );
-    }
-    for h in doc["history"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .rev()
-        .take(5)
-    {
-        println!(
-            "  {} {} → {} at {}",
-            h["switch"]["kind"].as_str().unwrap_or(""),
-            h["switch"]["from"].as_str().unwrap_or(""),
-            h["switch"]["to"].as_str().unwrap_or(""),
-            h["finished"].as_str().unwrap_or("")
-        );
-    }
-    if refused > 0 {
-        println!("  {refused} event(s) refused today: records under {today}");
-    }
+    doc["refusedToday"] = state.list(&today).await.map_or(0, |k| k.len()).into();
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     0
 }
 

@@ -10,7 +10,7 @@ use twincloud_local::LocalDatabase;
 use twincloud_runtime::functions::backup::Backup;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
-fn config(dir: &Path) -> Result<Config, String> {
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
     let text = format!(
         r#"[project]
 name = "aion (demo)"

@@ -12,7 +12,7 @@ use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALERT: &str = include_str!("../../../events/aws/sns-budget-actual.json");
 
-fn config(dir: &Path) -> Result<Config, String> {
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
     let text = format!(
         r#"[project]
 name = "aion (demo)"

@@ -14,7 +14,7 @@ const RECORD: &str = "api.aion.example.";
 const GCP_TARGET: &str = "aion-xyz-uc.a.run.app.";
 const AWS_TARGET: &str = "aion-alb-123.us-east-1.elb.amazonaws.com.";
 
-fn config(dir: &Path, gcp: &str, aws: &str) -> Result<Config, String> {
+pub(super) fn config(dir: &Path, gcp: &str, aws: &str) -> Result<Config, String> {
     // One probe round per invocation so the demo runs in a second; deployed, a minute's
     // schedule probes every 5 s (see twincloud.example.toml).
     let text = format!(

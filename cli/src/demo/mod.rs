@@ -136,6 +136,13 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         eprintln!("error in the budget demo: {e}");
         return 1;
     }
+    let page = match write_page(dir).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error writing the operations page: {e}");
+            return 1;
+        }
+    };
     let outbox = dir.join("outbox/outbox.jsonl");
     let sent = std::fs::read_to_string(&outbox).unwrap_or_default();
     if json {
@@ -145,7 +152,7 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"dir": dir, "steps": steps, "messages_sent": sent.lines().count()})
+            serde_json::json!({"dir": dir, "steps": steps, "messages_sent": sent.lines().count(), "page": page})
         );
         return 0;
     }
@@ -156,6 +163,10 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
+        "\nThe operations page of everything above: {} (what `twincloud status --html FILE` writes; `twincloud status` prints it as text).",
+        page.display()
+    );
+    println!(
         "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
@@ -163,6 +174,33 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         dir.display()
     );
     0
+}
+
+/// Writes the operations page of the whole demo to `<dir>/status.html`: one configuration with
+/// every part's sections (the stand-ins are gone; the page only reads the records).
+async fn write_page(dir: &Path) -> Result<std::path::PathBuf, String> {
+    let gone = "http://127.0.0.1:9";
+    let mut all = failover::config(dir, gone, gone)?;
+    all.sync = sync::config(
+        dir,
+        &dir.join("uploads"),
+        &dir.join("buckets/aion-uploads-replica"),
+    )?
+    .sync;
+    all.backup = backup::config(dir)?.backup;
+    let budget = budget::config(dir)?;
+    all.budget = budget.budget;
+    all.scaling = scaling::config(dir)?.scaling.map(|mut s| {
+        s.services
+            .extend(budget.scaling.into_iter().flat_map(|b| b.services));
+        s
+    });
+    let state = twincloud_local::LocalStateStore::new(dir);
+    let o = twincloud_runtime::overview::gather(&all, &state, chrono::Utc::now()).await;
+    let path = dir.join("status.html");
+    std::fs::write(&path, twincloud_runtime::overview::render_html(&o))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// Delivers one scheduled tick of a demo step, prints what the function noted, keeps the report.

@@ -13,7 +13,7 @@ use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALARM: &str = include_str!("../../../events/aws/eventbridge-alarm-state-change.json");
 
-fn config(dir: &Path) -> Result<Config, String> {
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
     // The seed's figures, with the windows shortened to seconds so the demo runs at once.
     let text = format!(
         r#"[project]

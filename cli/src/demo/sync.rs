@@ -7,7 +7,7 @@ use twincloud_core::Config;
 use twincloud_runtime::functions::bucket_sync::BucketSync;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
-fn config(dir: &Path, uploads: &Path, bucket: &Path) -> Result<Config, String> {
+pub(super) fn config(dir: &Path, uploads: &Path, bucket: &Path) -> Result<Config, String> {
     let text = format!(
         r#"[project]
 name = "aion (demo)"

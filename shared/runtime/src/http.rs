@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use cloudevents::AttributesReader;
@@ -31,6 +31,7 @@ pub fn app(invoker: Invoker, verifier: Option<PushVerifier>) -> axum::Router {
     let state = Arc::new(AppState { invoker, verifier });
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/status", get(status_page))
         .fallback(handle)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
@@ -134,17 +135,61 @@ fn cloudevent_parts(
     ))
 }
 
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+/// `GET /status`: the operations page. With verification on, only an authenticated commander
+/// reads it (the push identity only delivers events); without, Cloud Run's IAM gate stands,
+/// as for everything else. The page has no script, and its policy forbids any.
+async fn status_page(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(v) = &st.verifier {
+        match v.verify(bearer(&headers)).await {
+            Ok(Caller::Commander(_)) => {}
+            Ok(Caller::Delivery) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    "the push identity delivers events; the status page is for the commanders listed in the configuration",
+                )
+                    .into_response();
+            }
+            Err(why) => {
+                tracing::warn!("status page refused: {why}");
+                return (StatusCode::UNAUTHORIZED, why).into_response();
+            }
+        }
+    }
+    let services = st.invoker.services();
+    let o = crate::overview::gather(
+        &services.config,
+        services.state.as_ref(),
+        chrono::Utc::now(),
+    )
+    .await;
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        crate::overview::render_html(&o),
+    )
+        .into_response()
+}
+
 async fn handle(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     // Without verification nobody is authenticated: deliveries are served (Cloud Run's IAM
     // gate stands), commands are refused.
     let mut commander = None;
     if let Some(v) = &st.verifier {
-        let token = headers
-            .get("authorization")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or("");
-        match v.verify(token).await {
+        match v.verify(bearer(&headers)).await {
             Ok(Caller::Commander(email)) => commander = Some(email),
             Ok(Caller::Delivery) => {}
             Err(why) => {

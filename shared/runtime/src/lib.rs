@@ -12,6 +12,7 @@ pub mod invoke;
 pub mod lambda;
 pub mod lease;
 pub mod logging;
+pub mod overview;
 pub mod push_auth;
 pub mod services;
 pub mod stores;

@@ -295,10 +295,9 @@ fn follow_up(inputs: &BackupInputs<'_>, plan: &mut BackupPlan) {
     }
 }
 
-/// Reports a database whose newest good snapshot is too old.
-fn missed(db: &Observed, now: DateTime<Utc>, max_age_hours: u32, plan: &mut BackupPlan) {
-    let newest = db
-        .snapshots
+/// The newest snapshot twincloud made that is restorable, with its creation time.
+pub fn newest_good(snapshots: &[Snapshot]) -> Option<(DateTime<Utc>, &Snapshot)> {
+    snapshots
         .iter()
         .filter(|s| s.managed && s.status == SnapshotStatus::Available)
         .filter_map(|s| {
@@ -306,8 +305,12 @@ fn missed(db: &Observed, now: DateTime<Utc>, max_age_hours: u32, plan: &mut Back
                 .ok()
                 .map(|t| (t.with_timezone(&Utc), s))
         })
-        .max_by_key(|(t, _)| *t);
-    if let Some((t, s)) = newest
+        .max_by_key(|(t, _)| *t)
+}
+
+/// Reports a database whose newest good snapshot is too old.
+fn missed(db: &Observed, now: DateTime<Utc>, max_age_hours: u32, plan: &mut BackupPlan) {
+    if let Some((t, s)) = newest_good(&db.snapshots)
         && now - t > crate::planner::span_secs(u64::from(max_age_hours) * 3_600)
     {
         plan.problems.push(BackupProblem {

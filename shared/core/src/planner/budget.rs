@@ -229,6 +229,22 @@ pub struct GuardRecord {
     pub taken: Vec<Taken>,
     /// Ids of the messages acted on (newest last, at most [`SEEN`]).
     pub seen: Vec<String>,
+    /// The spend as the provider last confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<Spend>,
+}
+
+/// A budget's spend as the provider confirmed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    /// The budgeted amount.
+    pub limit: f64,
+    /// Spend so far in the period, where reported.
+    pub actual: Option<f64>,
+    /// Forecast for the period, where reported.
+    pub forecast: Option<f64>,
+    /// When it was read.
+    pub at: DateTime<Utc>,
 }
 
 impl GuardRecord {

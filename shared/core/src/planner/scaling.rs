@@ -51,7 +51,26 @@ pub struct ScalingRecord {
     pub applied: Vec<String>,
     /// The capacity this service had when it was last the active side.
     pub active_capacity: Option<u32>,
+    /// The changes decided over the last day, oldest first (at most [`CHANGES_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ScalingChange>,
 }
+
+/// One change of desired count the planner decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalingChange {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The count before.
+    pub from: u32,
+    /// The count set.
+    pub to: u32,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// Most changes a record keeps (a day of them, a change per cooldown at most).
+pub const CHANGES_KEPT: usize = 200;
 
 /// Everything one decision looks at.
 #[derive(Debug, Clone)]
@@ -280,16 +299,27 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
     if matches!(i.role, Role::Active | Role::Alone) {
         record.active_capacity = Some(target);
     }
+    let reason = format!(
+        "{why}: {} from {current} to {target}",
+        if target > current {
+            "scale out"
+        } else {
+            "scale in"
+        }
+    );
+    let day_ago = i.now - chrono::Duration::days(1);
+    record.changes.retain(|c| c.at > day_ago);
+    record.changes.push(ScalingChange {
+        at: i.now,
+        from: current,
+        to: target,
+        reason: reason.clone(),
+    });
+    let drop = record.changes.len().saturating_sub(CHANGES_KEPT);
+    record.changes.drain(..drop);
     ScalingDecision {
         set: Some(target),
-        reason: format!(
-            "{why}: {} from {current} to {target}",
-            if target > current {
-                "scale out"
-            } else {
-                "scale in"
-            }
-        ),
+        reason,
         record,
     }
 }

@@ -45,6 +45,89 @@ pub struct EndpointHealth {
     pub last_probe: Option<DateTime<Utc>>,
     /// Why the last failed round failed.
     pub last_error: Option<String>,
+    /// Rounds per quarter hour over the last day, oldest first: the operations page's strip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<HealthSlot>,
+}
+
+/// Probe rounds of one endpoint in one quarter hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSlot {
+    /// Start of the quarter hour.
+    pub start: DateTime<Utc>,
+    /// Rounds that passed.
+    pub ok: u32,
+    /// Rounds that failed.
+    pub failed: u32,
+}
+
+/// Width of one slot of the health strip.
+pub const SLOT_MINUTES: i64 = 15;
+/// Slots kept: a day.
+pub const SLOTS: usize = 96;
+
+/// Start of the slot `at` falls in.
+pub fn slot_start(at: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = SLOT_MINUTES * 60;
+    DateTime::from_timestamp(at.timestamp().div_euclid(secs) * secs, 0).unwrap_or(at)
+}
+
+/// Adds one round to a strip, keeping it sorted and a day long. A round older than the strip
+/// (a late writer) is dropped rather than reordering anything.
+pub fn add_to_strip(strip: &mut Vec<HealthSlot>, ok: bool, at: DateTime<Utc>) {
+    let start = slot_start(at);
+    let slot = match strip.binary_search_by(|s| s.start.cmp(&start)) {
+        Ok(i) => &mut strip[i],
+        Err(i) => {
+            strip.insert(
+                i,
+                HealthSlot {
+                    start,
+                    ok: 0,
+                    failed: 0,
+                },
+            );
+            &mut strip[i]
+        }
+    };
+    if ok {
+        slot.ok = slot.ok.saturating_add(1);
+    } else {
+        slot.failed = slot.failed.saturating_add(1);
+    }
+    let newest = strip.last().map_or(start, |s| s.start);
+    let oldest = newest - chrono::Duration::minutes(SLOT_MINUTES * (SLOTS as i64 - 1));
+    strip.retain(|s| s.start >= oldest);
+}
+
+/// The strips of several vantages added up, for the day ending at `now`: [`SLOTS`] entries, an
+/// empty slot where nobody probed.
+pub fn merged_strip<'a>(
+    strips: impl IntoIterator<Item = &'a [HealthSlot]>,
+    now: DateTime<Utc>,
+) -> Vec<HealthSlot> {
+    let last = slot_start(now);
+    let first = last - chrono::Duration::minutes(SLOT_MINUTES * (SLOTS as i64 - 1));
+    let mut out: Vec<HealthSlot> = (0..SLOTS as i64)
+        .map(|i| HealthSlot {
+            start: first + chrono::Duration::minutes(SLOT_MINUTES * i),
+            ok: 0,
+            failed: 0,
+        })
+        .collect();
+    for strip in strips {
+        for s in strip {
+            if s.start < first || s.start > last {
+                continue;
+            }
+            let i = usize::try_from((s.start - first).num_minutes() / SLOT_MINUTES).unwrap_or(0);
+            if let Some(slot) = out.get_mut(i) {
+                slot.ok = slot.ok.saturating_add(s.ok);
+                slot.failed = slot.failed.saturating_add(s.failed);
+            }
+        }
+    }
+    out
 }
 
 impl EndpointHealth {
@@ -65,6 +148,7 @@ impl EndpointHealth {
             self.last_error = error;
         }
         self.last_probe = Some(now);
+        add_to_strip(&mut self.recent, ok, now);
         if was_up != self.is_up(threshold) || self.last_change.is_none() {
             self.last_change = Some(now);
         }
@@ -491,7 +575,7 @@ fn switch_id(kind: SwitchKind, from: &str, to: &str, now: DateTime<Utc>) -> Stri
 mod status;
 mod switch;
 
-pub use status::{STATUS_KEY, status_document};
+pub use status::{EndpointSummary, STATUS_KEY, status_document};
 pub use switch::{plan_abandon, plan_switch};
 
 #[cfg(test)]

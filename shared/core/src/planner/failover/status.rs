@@ -17,28 +17,17 @@ pub fn status_document(
         .endpoints
         .iter()
         .map(|e| {
-            let seen: Vec<EndpointHealth> = views.iter().map(|v| v.health(&e.name)).collect();
-            let failures = seen
-                .iter()
-                .map(|h| h.consecutive_failures)
-                .max()
-                .unwrap_or(0);
-            let healthy = seen
-                .iter()
-                .all(|h| h.is_up(cfg.threshold) && h.last_probe.is_some());
-            let last_change = seen.iter().filter_map(|h| h.last_change).max();
-            let last_probe = seen.iter().filter_map(|h| h.last_probe).max();
-            let last_error = seen.iter().find_map(|h| h.last_error.clone());
+            let s = EndpointSummary::of(cfg, &e.name, views, now);
             serde_json::json!({
                 "name": e.name,
                 "url": e.url,
                 "cloud": e.cloud,
                 "isPrimary": e.primary,
-                "isHealthy": healthy,
-                "consecutiveFailures": failures,
-                "lastChange": last_change,
-                "lastProbe": last_probe,
-                "lastError": last_error,
+                "isHealthy": s.healthy,
+                "consecutiveFailures": s.failures,
+                "lastChange": s.last_change,
+                "lastProbe": s.last_probe,
+                "lastError": s.last_error,
             })
         })
         .collect();
@@ -51,6 +40,52 @@ pub fn status_document(
         "lastSwitch": state.last_switch,
         "history": state.history,
     })
+}
+
+/// One endpoint's health as all vantages together see it: healthy only when every vantage
+/// probed it and none counts it down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSummary {
+    /// Up for every vantage that probed it, and probed at least once.
+    pub healthy: bool,
+    /// The most consecutive failures any vantage counts.
+    pub failures: u32,
+    /// The latest verdict change.
+    pub last_change: Option<DateTime<Utc>>,
+    /// The latest round.
+    pub last_probe: Option<DateTime<Utc>>,
+    /// Why a failing round failed, from the first vantage that has one.
+    pub last_error: Option<String>,
+    /// Rounds per quarter hour over the day ending `now`, all vantages added up.
+    pub strip: Vec<super::HealthSlot>,
+}
+
+impl EndpointSummary {
+    /// The summary of endpoint `name` from `views`.
+    pub fn of(
+        cfg: &FailoverConfig,
+        name: &str,
+        views: &[VantageView],
+        now: DateTime<Utc>,
+    ) -> EndpointSummary {
+        let seen: Vec<EndpointHealth> = views.iter().map(|v| v.health(name)).collect();
+        let last_probe = seen.iter().filter_map(|h| h.last_probe).max();
+        EndpointSummary {
+            healthy: !seen.is_empty()
+                && seen
+                    .iter()
+                    .all(|h| h.is_up(cfg.threshold) && h.last_probe.is_some()),
+            failures: seen
+                .iter()
+                .map(|h| h.consecutive_failures)
+                .max()
+                .unwrap_or(0),
+            last_change: seen.iter().filter_map(|h| h.last_change).max(),
+            last_probe,
+            last_error: seen.iter().find_map(|h| h.last_error.clone()),
+            strip: super::merged_strip(seen.iter().map(|h| h.recent.as_slice()), now),
+        }
+    }
 }
 
 /// State key of the status document.

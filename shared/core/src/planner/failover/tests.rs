@@ -490,3 +490,30 @@ fn a_stale_failover_to_a_standby_that_died_is_abandoned() {
         matches!(decide(&c, &s, &v, &[], t2, None), Decision::Abandon { ref reason, .. } if reason.contains("cannot take traffic"))
     );
 }
+
+#[test]
+fn the_health_strip_keeps_a_day_of_quarter_hours_and_adds_up_vantages() {
+    let mut h = EndpointHealth::default();
+    // Two days of a round a minute, failing for the last hour.
+    for m in 0..(2 * 24 * 60) {
+        let at = t0() + chrono::Duration::minutes(m);
+        h.observe(m < 47 * 60, Some("503".into()), at, 3);
+    }
+    assert_eq!(h.recent.len(), SLOTS);
+    assert!(h.recent.windows(2).all(|w| w[0].start < w[1].start));
+    let last = h.recent.last().unwrap();
+    assert_eq!((last.ok, last.failed), (0, 15));
+    // A late round older than the strip changes nothing.
+    let before = h.recent.clone();
+    add_to_strip(&mut h.recent, true, t0());
+    assert_eq!(h.recent, before);
+
+    let now = t0() + chrono::Duration::minutes(2 * 24 * 60 - 1);
+    let merged = merged_strip([h.recent.as_slice(), h.recent.as_slice()], now);
+    assert_eq!(merged.len(), SLOTS);
+    assert_eq!(merged.last().unwrap().failed, 30);
+    // Nobody probed a day ago: empty slots, not missing ones.
+    let later = merged_strip([h.recent.as_slice()], now + chrono::Duration::hours(12));
+    assert_eq!(later.len(), SLOTS);
+    assert!(later[SLOTS - 10..].iter().all(|s| s.ok + s.failed == 0));
+}

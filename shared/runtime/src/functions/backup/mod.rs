@@ -32,6 +32,7 @@ use crate::services::Services;
 
 pub use export::PendingExport;
 pub use postgres::{Restored, check_digest, read_manifest, restore_into};
+pub(crate) use run::record_key;
 
 /// Name in plans, records and logs.
 pub const FUNCTION: &str = "backup";
@@ -58,13 +59,13 @@ impl Default for Backup {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct BackupRecord {
     #[serde(flatten)]
-    lease: Lease,
+    pub(crate) lease: Lease,
     /// Snapshots started and not yet seen finish.
     #[serde(default)]
-    pending: Vec<PendingSnapshot>,
+    pub(crate) pending: Vec<PendingSnapshot>,
     /// Copies waiting for a free slot.
     #[serde(default)]
-    queue: Vec<QueuedCopy>,
+    pub(crate) queue: Vec<QueuedCopy>,
     /// Snapshots that could not start (the manual-snapshot quota was full), tried again by the
     /// next run for a day.
     #[serde(default)]
@@ -75,13 +76,28 @@ pub(crate) struct BackupRecord {
     told: Vec<String>,
     /// Exports started and not yet seen finish.
     #[serde(default)]
-    exports: Vec<PendingExport>,
+    pub(crate) exports: Vec<PendingExport>,
     /// What the last run did.
     #[serde(default)]
-    last: Option<RunSummary>,
+    pub(crate) last: Option<RunSummary>,
     /// Logical dumps (engine `postgres`), by database.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    dumps: BTreeMap<String, DumpRecord>,
+    pub(crate) dumps: BTreeMap<String, DumpRecord>,
+    /// The newest good backup of each database in each place, as the last run saw them: what
+    /// the operations page shows.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) newest: BTreeMap<String, Vec<GoodBackup>>,
+}
+
+/// The newest good backup of one database in one place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GoodBackup {
+    /// `primary` (the database's region), the disaster-recovery region, or a dump destination.
+    pub(crate) place: String,
+    /// Snapshot id or dump stem.
+    pub(crate) id: String,
+    /// When it was taken.
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// What a set's record keeps of one database's logical dumps.
@@ -89,10 +105,10 @@ pub(crate) struct BackupRecord {
 pub(crate) struct DumpRecord {
     /// The newest complete dump's stem.
     #[serde(default)]
-    last_dump: Option<String>,
+    pub(crate) last_dump: Option<String>,
     /// When a restore last matched its manifest.
     #[serde(default)]
-    last_verified: Option<DateTime<Utc>>,
+    pub(crate) last_verified: Option<DateTime<Utc>>,
     /// The dump it verified.
     #[serde(default)]
     verified_stem: Option<String>,

@@ -7,7 +7,7 @@ use twincloud_core::Signal;
 use twincloud_core::config::BackupSet;
 use twincloud_core::planner::backup::{
     BackupInputs, BackupPlan, BackupPolicy, BackupProblem, BackupStep, Observed, PendingSnapshot,
-    QueuedCopy, plan_backup,
+    QueuedCopy, newest_good, plan_backup,
 };
 use twincloud_core::ports::{
     DatabaseInfo, ErrorKind, PortError, Retry, SnapshotStatus, Version, get_json,
@@ -15,7 +15,7 @@ use twincloud_core::ports::{
 
 use super::set_run::SetRun;
 use super::targets::{Targets, targets};
-use super::{Backup, BackupRecord, export};
+use super::{Backup, BackupRecord, GoodBackup, export};
 use crate::audit::AuditRecord;
 use crate::error::RunError;
 use crate::function::Invocation;
@@ -65,6 +65,11 @@ pub(super) async fn run_set(
                 break;
             }
         };
+        note_newest(
+            &mut record,
+            &observed,
+            t.dr.as_ref().map(|(_, d)| d.region.as_str()),
+        );
         // Deferred snapshots are tried once per invocation, in its first round.
         let deferred = if first_round {
             std::mem::take(&mut record.deferred)
@@ -194,8 +199,35 @@ pub(super) async fn close_record(
     Ok(())
 }
 
+/// Keeps the newest good snapshot of each database, here and in the disaster-recovery region.
+fn note_newest(record: &mut BackupRecord, observed: &[Observed], dr_region: Option<&str>) {
+    record
+        .newest
+        .retain(|name, _| observed.iter().any(|db| &db.info.name == name));
+    for db in observed {
+        let mut places = Vec::new();
+        if let Some((at, s)) = newest_good(&db.snapshots) {
+            places.push(GoodBackup {
+                place: "primary".into(),
+                id: s.id.clone(),
+                at,
+            });
+        }
+        if let (Some(copies), Some(region)) = (&db.copies, dr_region)
+            && let Some((at, s)) = newest_good(copies)
+        {
+            places.push(GoodBackup {
+                place: region.into(),
+                id: s.id.clone(),
+                at,
+            });
+        }
+        record.newest.insert(db.info.name.clone(), places);
+    }
+}
+
 /// The state key of a set's record.
-pub(super) fn record_key(set: &str) -> String {
+pub(crate) fn record_key(set: &str) -> String {
     format!("backup/{set}")
 }
 

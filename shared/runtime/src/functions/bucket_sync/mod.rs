@@ -44,16 +44,16 @@ pub struct BucketSync;
 
 /// What one partition's record keeps between invocations.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct UnitRecord {
+pub(crate) struct UnitRecord {
     /// Resume after this key; `None` when the last pass finished.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Who holds the partition, until when.
     #[serde(flatten)]
-    lease: Lease,
+    pub(crate) lease: Lease,
     /// When the last complete pass finished.
-    finished: Option<DateTime<Utc>>,
+    pub(crate) finished: Option<DateTime<Utc>>,
     /// What the last invocation on it did.
-    last: Option<SyncSummary>,
+    pub(crate) last: Option<SyncSummary>,
 }
 
 impl Leased for UnitRecord {
@@ -76,7 +76,7 @@ fn sync_config(services: &Services) -> Result<&SyncConfig, RunError> {
         })
 }
 
-fn unit_key(pair: &SyncPair, partition: &str) -> String {
+pub(crate) fn unit_key(pair: &SyncPair, partition: &str) -> String {
     let part = if partition.is_empty() {
         "all".to_owned()
     } else {

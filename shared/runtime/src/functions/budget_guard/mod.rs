@@ -203,6 +203,12 @@ async fn evaluate(
         }
     };
     let due = budget::due(g, &record, reading.limit, actual, forecast);
+    record.spend = Some(budget::Spend {
+        limit: reading.limit,
+        actual,
+        forecast,
+        at: inv.now,
+    });
     let spent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
     round.note(format!(
         "{} of {:.2} spent, {} forecast (as the provider confirms); {} step(s) due",

@@ -248,6 +248,23 @@ pub(super) async fn run_set(
             });
         }
         record.dumps.insert(db.clone(), db_record);
+        let places = destinations
+            .iter()
+            .zip(&listed)
+            .filter_map(|(d, l)| {
+                let newest = l
+                    .iter()
+                    .filter(|x| x.good())
+                    .filter_map(|x| x.taken_at.map(|t| (t, x)))
+                    .max_by_key(|(t, _)| *t)?;
+                Some(super::GoodBackup {
+                    place: d.name.clone(),
+                    id: newest.1.stem.clone(),
+                    at: newest.0,
+                })
+            })
+            .collect();
+        record.newest.insert(db.clone(), places);
     }
     finish(signal, services, inv, set, record, version, &mut run).await?;
     Ok(run)

@@ -1,0 +1,244 @@
+//! What the page shows, section by section: plain data, gathered by [`super::gather`].
+
+use chrono::{DateTime, Utc};
+use twincloud_core::planner::backup::QueuedCopy;
+use twincloud_core::planner::budget::{Spend, Taken};
+use twincloud_core::planner::deploy::Rollout;
+use twincloud_core::planner::failover::{EndpointSummary, SwitchKind};
+use twincloud_core::planner::scaling::ScalingChange;
+
+use crate::functions::backup::RunSummary;
+use crate::sync::SyncSummary;
+
+/// Everything the page shows, as of `generated`.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// The project's name.
+    pub project: String,
+    /// When the records were read.
+    pub generated: DateTime<Utc>,
+    /// Traffic, health and switches, when failover is configured.
+    pub failover: Option<FailoverView>,
+    /// One per backup set.
+    pub backups: Vec<BackupSetView>,
+    /// One per sync pair.
+    pub syncs: Vec<SyncPairView>,
+    /// One per budget guard.
+    pub budgets: Vec<BudgetView>,
+    /// One per deploy target.
+    pub deploys: Vec<DeployView>,
+    /// One per scaled service.
+    pub scaling: Vec<ScalingView>,
+    /// Events refused today (bad shapes, forged commands).
+    pub refused_today: usize,
+    /// Records that could not be read: shown, never fatal.
+    pub unreadable: Vec<String>,
+}
+
+impl Overview {
+    /// Whether the configuration has no section the page shows.
+    pub fn is_empty(&self) -> bool {
+        self.failover.is_none()
+            && self.backups.is_empty()
+            && self.syncs.is_empty()
+            && self.budgets.is_empty()
+            && self.deploys.is_empty()
+            && self.scaling.is_empty()
+    }
+}
+
+/// Which side serves, how both have been, and the switches.
+#[derive(Debug, Clone)]
+pub struct FailoverView {
+    /// The DNS record traffic follows.
+    pub record: String,
+    /// The endpoint traffic goes to.
+    pub active: String,
+    /// Where the record points for it.
+    pub dns_target: String,
+    /// One per endpoint, in configuration order.
+    pub sides: Vec<SideView>,
+    /// A switch in progress.
+    pub in_flight: Option<SwitchView>,
+    /// Finished switches, newest first.
+    pub switches: Vec<SwitchView>,
+}
+
+/// One side of the failover pair.
+#[derive(Debug, Clone)]
+pub struct SideView {
+    /// Endpoint name.
+    pub name: String,
+    /// `gcp`, `aws`, `local`.
+    pub cloud: String,
+    /// The configured primary.
+    pub primary: bool,
+    /// Whether it is the side traffic goes to.
+    pub active: bool,
+    /// Health, last probe and the strip over the last day.
+    pub health: EndpointSummary,
+}
+
+/// One switch with its timeline.
+#[derive(Debug, Clone)]
+pub struct SwitchView {
+    /// Failover or failback.
+    pub kind: SwitchKind,
+    /// From endpoint.
+    pub from: String,
+    /// To endpoint.
+    pub to: String,
+    /// When the failure (or recovery) was detected.
+    pub detected: DateTime<Utc>,
+    /// When the switch started.
+    pub started: DateTime<Utc>,
+    /// When the standby was ready at its active size (from the audit trail).
+    pub scaled: Option<DateTime<Utc>>,
+    /// When the DNS record was changed (from the audit trail).
+    pub switched: Option<DateTime<Utc>>,
+    /// When the record says traffic moved; `None` while in flight.
+    pub finished: Option<DateTime<Utc>>,
+}
+
+/// One backup set.
+#[derive(Debug, Clone)]
+pub struct BackupSetView {
+    /// Set name.
+    pub name: String,
+    /// A backup older than this is stale.
+    pub max_age_hours: u32,
+    /// One per database the last run saw.
+    pub databases: Vec<DatabaseBackupView>,
+    /// Copies waiting for a slot.
+    pub queue: Vec<QueuedCopy>,
+    /// Snapshots (and exports) started and not yet seen finish.
+    pub in_progress: usize,
+    /// What the last run did.
+    pub last_run: Option<RunSummary>,
+    /// Whether a run holds the set now.
+    pub running: bool,
+}
+
+/// The newest good backup of one database, per place.
+#[derive(Debug, Clone)]
+pub struct DatabaseBackupView {
+    /// Database name.
+    pub name: String,
+    /// Per place (`primary`, the DR region, a dump destination).
+    pub places: Vec<PlaceView>,
+    /// When a restore last proved a dump good (engine postgres).
+    pub verified: Option<DateTime<Utc>>,
+}
+
+/// One place's newest good backup.
+#[derive(Debug, Clone)]
+pub struct PlaceView {
+    /// Where.
+    pub place: String,
+    /// Snapshot id or dump stem.
+    pub id: String,
+    /// When taken.
+    pub at: DateTime<Utc>,
+    /// Older than the set's `max_age_hours`.
+    pub stale: bool,
+}
+
+/// One sync pair.
+#[derive(Debug, Clone)]
+pub struct SyncPairView {
+    /// Pair name.
+    pub name: String,
+    /// Source location.
+    pub source: String,
+    /// Destination location.
+    pub destination: String,
+    /// One per partition (`all` when unpartitioned).
+    pub partitions: Vec<PartitionView>,
+}
+
+/// One partition of a pair.
+#[derive(Debug, Clone)]
+pub struct PartitionView {
+    /// Partition prefix, or `all`.
+    pub name: String,
+    /// When the last complete pass finished.
+    pub finished: Option<DateTime<Utc>>,
+    /// A pass in progress resumes after this key.
+    pub cursor: Option<String>,
+    /// What the last invocation did.
+    pub last: Option<SyncSummary>,
+    /// Whether a reconcile holds it now.
+    pub running: bool,
+}
+
+impl PartitionView {
+    /// Objects waiting for the next reconcile: those that failed last time.
+    pub fn waiting(&self) -> u64 {
+        self.last.as_ref().map_or(0, |l| l.failed)
+    }
+}
+
+/// One budget guard.
+#[derive(Debug, Clone)]
+pub struct BudgetView {
+    /// Guard name.
+    pub name: String,
+    /// The period the steps belong to.
+    pub period: Option<String>,
+    /// The spend as last confirmed.
+    pub spend: Option<Spend>,
+    /// The ladder, with what was taken this period.
+    pub steps: Vec<StepView>,
+}
+
+/// One step of a guard's ladder.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    /// Fraction of the budget that triggers it.
+    pub at: f64,
+    /// `actual` or `forecast`.
+    pub basis: String,
+    /// Its action.
+    pub action: String,
+    /// `enforce` or `dry_run`.
+    pub mode: String,
+    /// Taken this period.
+    pub taken: Option<Taken>,
+}
+
+/// One deploy target.
+#[derive(Debug, Clone)]
+pub struct DeployView {
+    /// Target name.
+    pub name: String,
+    /// Per side, what it serves.
+    pub sides: Vec<ServedView>,
+    /// The current or last rollout.
+    pub rollout: Option<Rollout>,
+    /// A request waiting to be taken up.
+    pub queued: Option<String>,
+}
+
+/// What one side of a target serves.
+#[derive(Debug, Clone)]
+pub struct ServedView {
+    /// `ecs aion-backend`.
+    pub label: String,
+    /// `aws`, `gcp`, `kubernetes`.
+    pub cloud: String,
+    /// The digest or image served, when the record tells.
+    pub serving: Option<String>,
+    /// The rollout's phase on this side.
+    pub phase: Option<String>,
+}
+
+/// One scaled service.
+#[derive(Debug, Clone)]
+pub struct ScalingView {
+    /// Service name.
+    pub name: String,
+    /// The budget guard's cap on `max`.
+    pub cap: Option<u32>,
+    /// Changes decided over the last day, newest first.
+    pub changes: Vec<ScalingChange>,
+}

@@ -1,0 +1,216 @@
+//! The operations page as compact text, for `twincloud status` in a terminal.
+
+use std::fmt::Write;
+
+use twincloud_core::planner::deploy::{Outcome, short};
+
+use super::{Overview, age};
+
+/// The sections of the page, a few lines each.
+pub fn render_text(o: &Overview) -> String {
+    let now = o.generated;
+    let mut t = String::new();
+    if let Some(f) = &o.failover {
+        let _ = writeln!(
+            t,
+            "record {} → active: {} ({})",
+            f.record, f.active, f.dns_target
+        );
+        for s in &f.sides {
+            let h = &s.health;
+            let failed_slots = h.strip.iter().filter(|x| x.failed > 0).count();
+            let _ = writeln!(
+                t,
+                "  {:18} {:8} {:10} failures {:>2}  last probe {}  24 h: {} of {} quarter hours with failures  {}",
+                s.name,
+                if s.primary { "primary" } else { "standby" },
+                if h.last_probe.is_none() {
+                    "unprobed"
+                } else if h.healthy {
+                    "healthy"
+                } else {
+                    "UNHEALTHY"
+                },
+                h.failures,
+                h.last_probe
+                    .map_or("never".into(), |p| format!("{} ago", age(now, p))),
+                failed_slots,
+                h.strip.iter().filter(|x| x.ok + x.failed > 0).count(),
+                h.last_error.as_deref().unwrap_or(""),
+            );
+        }
+        for s in f.in_flight.iter().chain(f.switches.iter().take(5)) {
+            let plus = |x: Option<chrono::DateTime<chrono::Utc>>| {
+                x.map_or("-".into(), |x| {
+                    format!("+{}s", (x - s.detected).num_seconds())
+                })
+            };
+            let _ = writeln!(
+                t,
+                "  {:?} {} → {}: detected {}, ready {}, DNS {}, {}",
+                s.kind,
+                s.from,
+                s.to,
+                s.detected.format("%Y-%m-%d %H:%M:%S"),
+                plus(s.scaled),
+                plus(s.switched),
+                s.finished.map_or("IN PROGRESS".into(), |x| format!(
+                    "recorded {}",
+                    plus(Some(x))
+                )),
+            );
+        }
+    }
+    for b in &o.backups {
+        let _ = writeln!(
+            t,
+            "backup {}: {} database(s), {} cop{} queued, {} in progress{}",
+            b.name,
+            b.databases.len(),
+            b.queue.len(),
+            if b.queue.len() == 1 { "y" } else { "ies" },
+            b.in_progress,
+            if b.running { ", running now" } else { "" }
+        );
+        for d in &b.databases {
+            let places: Vec<String> = d
+                .places
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {} ({} old{})",
+                        p.place,
+                        p.id,
+                        age(now, p.at),
+                        if p.stale { ", STALE" } else { "" }
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                t,
+                "  {:18} {}",
+                d.name,
+                if places.is_empty() {
+                    "NO GOOD BACKUP".into()
+                } else {
+                    places.join("; ")
+                }
+            );
+        }
+    }
+    for s in &o.syncs {
+        for p in &s.partitions {
+            let l = p.last.clone().unwrap_or_default();
+            let _ = writeln!(
+                t,
+                "sync {}/{}: last complete pass {}; copied {}, same {}, deleted {}, waiting {}{}",
+                s.name,
+                p.name,
+                p.finished
+                    .map_or("never".into(), |f| format!("{} ago", age(now, f))),
+                l.copied,
+                l.skipped,
+                l.deleted,
+                p.waiting(),
+                p.cursor
+                    .as_deref()
+                    .map_or(String::new(), |c| format!(", resumes after {c}")),
+            );
+        }
+    }
+    for b in &o.budgets {
+        let spend = b.spend.as_ref().map_or("no reading yet".into(), |s| {
+            format!(
+                "{} spent, {} forecast, of {:.2}",
+                s.actual.map_or("-".into(), |v| format!("{v:.2}")),
+                s.forecast.map_or("-".into(), |v| format!("{v:.2}")),
+                s.limit
+            )
+        });
+        let taken: Vec<String> = b
+            .steps
+            .iter()
+            .filter_map(|s| {
+                s.taken
+                    .as_ref()
+                    .map(|_| format!("{} at {:.0} %", s.action, s.at * 100.0))
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "budget {}: {spend}; steps taken: {}",
+            b.name,
+            if taken.is_empty() {
+                "none".into()
+            } else {
+                taken.join(", ")
+            }
+        );
+    }
+    for d in &o.deploys {
+        let sides: Vec<String> = d
+            .sides
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}",
+                    s.cloud,
+                    s.serving
+                        .as_deref()
+                        .map_or("unknown", |x| match x.find("sha256:") {
+                            Some(i) => short(&x[i..]),
+                            None => x,
+                        })
+                )
+            })
+            .collect();
+        let rollout = d.rollout.as_ref().map_or("no rollout".into(), |r| {
+            format!(
+                "{} {}",
+                short(&r.digest),
+                match &r.outcome {
+                    None => "IN PROGRESS".into(),
+                    Some(Outcome::Deployed) => "deployed".into(),
+                    Some(Outcome::RolledBack { reason }) => format!("ROLLED BACK ({reason})"),
+                    Some(Outcome::Superseded { by }) => format!("superseded by {}", short(by)),
+                }
+            )
+        });
+        let _ = writeln!(
+            t,
+            "deploy {}: serving {}; last rollout {rollout}{}",
+            d.name,
+            sides.join(", "),
+            d.queued
+                .as_deref()
+                .map_or(String::new(), |q| format!("; waiting: {q}"))
+        );
+    }
+    for s in &o.scaling {
+        let last = s.changes.first().map_or("no change in 24 h".into(), |c| {
+            format!("{} → {} {} ago", c.from, c.to, age(now, c.at))
+        });
+        let _ = writeln!(
+            t,
+            "scaling {}: {} change(s) in 24 h, last {last}{}",
+            s.name,
+            s.changes.len(),
+            s.cap.map_or(String::new(), |c| format!(", capped at {c}"))
+        );
+    }
+    if o.refused_today > 0 {
+        let _ = writeln!(
+            t,
+            "{} event(s) refused today: records under rejected/{}/",
+            o.refused_today,
+            now.format("%Y-%m-%d")
+        );
+    }
+    for u in &o.unreadable {
+        let _ = writeln!(t, "unreadable record: {u}");
+    }
+    if t.is_empty() {
+        t.push_str("nothing configured to show\n");
+    }
+    t
+}
