@@ -26,9 +26,11 @@ export PATH="$root/.venv/bin:$PATH"
 # docker-registry: the reference OCI registry the deploy tests mirror between; apache2-utils:
 # htpasswd for its basic auth; skopeo: the mirroring benchmark's peer; make: sam build's
 # method for the PostgreSQL layer; postgresql: a real
-# server (and pg_dump, pg_restore, psql) for the logical-backup tests.
+# server (and pg_dump, pg_restore, psql) for the logical-backup tests; chromium: the browser the
+# operations page is opened in (driven by playwright-core from tests/node), with a font for its
+# screenshots.
 need=()
-for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl make:/usr/bin/make; do
+for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl make:/usr/bin/make chromium:/usr/bin/chromium fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; do
   [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
@@ -39,12 +41,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# --- 1c. Node validators (kubernetes-models: the Kubernetes schemas), pinned in tests/node ------
+# --- 1c. Node test tools (kubernetes-models: the Kubernetes schemas; playwright-core: drives
+# Chromium), pinned in tests/node ---------------------------------------------------------------
 lock=tests/node/package-lock.json
 nstamp=tests/node/node_modules/.lock.sha256
 nwant=$(sha256sum "$lock" | cut -d' ' -f1)
 if [ "$(cat "$nstamp" 2>/dev/null)" != "$nwant" ]; then
-  step "installing the schema validators into tests/node (pinned in $lock)"
+  step "installing the Node test tools into tests/node (pinned in $lock)"
   npm ci --prefix tests/node --no-audit --no-fund --silent
   echo "$nwant" > "$nstamp"
 fi

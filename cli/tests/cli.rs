@@ -214,8 +214,8 @@ async fn invoke_posts_to_slack_with_the_url_from_the_environment() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("env:SLACK_WEBHOOK_URL"));
 }
 
-#[test]
-fn demo_runs_on_the_local_backend() {
+#[tokio::test]
+async fn demo_runs_on_the_local_backend() {
     let dir = tempfile::tempdir().unwrap();
     let out = twincloud(dir.path())
         .args(["demo", "--output", "json"])
@@ -232,6 +232,61 @@ fn demo_runs_on_the_local_backend() {
     // redelivered schedule sends none), the scale-out and scale-in notices, the budget guard's
     // stop and its restore (the unconfirmed alert sends nothing).
     assert_eq!(v["messages_sent"], 10);
+
+    // The demo's operations page, written from the records the functions left, in a browser.
+    let html = std::fs::read_to_string(dir.path().join(v["page"].as_str().unwrap())).unwrap();
+    let page = twincloud_testkit::browser::render("demo", &html).await;
+    assert_eq!(
+        page["sections"],
+        serde_json::json!(["traffic", "backups", "sync", "budgets", "scaling"]),
+        "{page}"
+    );
+    assert_eq!(page["active"], "GCP Cloud Run", "failed back at the end");
+    let sides = page["sides"].as_array().unwrap();
+    assert_eq!(sides.len(), 2);
+    assert_eq!(sides[0]["active"], true);
+    assert_eq!(sides[1]["active"], false);
+    for s in sides {
+        assert_eq!(s["slots"], 96, "a day of quarter hours: {s}");
+    }
+    // The primary was killed and came back: its strip shows failed rounds; the standby's none.
+    let bad = |s: &serde_json::Value| {
+        s["failed_slots"].as_u64().unwrap() + s["mixed_slots"].as_u64().unwrap()
+    };
+    assert!(bad(&sides[0]) >= 1, "{page}");
+    assert_eq!(bad(&sides[1]), 0, "{page}");
+    let switches = page["switches"].as_array().unwrap();
+    assert_eq!(switches.len(), 2, "{page}");
+    assert!(
+        switches[0]
+            .as_str()
+            .unwrap()
+            .starts_with("failback\tAWS Fargate → GCP Cloud Run"),
+        "newest first: {page}"
+    );
+    assert!(page["stale"].as_array().unwrap().is_empty(), "{page}");
+    assert_eq!(page["fresh_backups"].as_array().unwrap().len(), 1, "{page}");
+    let body = page["body"].as_str().unwrap();
+    assert!(body.contains("2 → 4") && body.contains("4 → 2"), "{body}");
+
+    // The same records as text, through `twincloud status` on the configuration the demo wrote.
+    let cfg = dir.path().join(".twincloud-demo/twincloud.toml");
+    let text = twincloud(dir.path())
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(text.status.success(), "{out}");
+    for want in [
+        "record api.aion.example. → active: GCP Cloud Run",
+        "Failback AWS Fargate → GCP Cloud Run",
+        "backup nightly: 1 database(s)",
+        "sync uploads/all: last complete pass",
+        "budget aion-monthly: 2.00 spent",
+        "scaling aion-api: 2 change(s) in 24 h",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
 }
 
 #[tokio::test]

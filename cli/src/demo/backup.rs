@@ -10,8 +10,9 @@ use twincloud_local::LocalDatabase;
 use twincloud_runtime::functions::backup::Backup;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
-pub(super) fn config(dir: &Path) -> Result<Config, String> {
-    let text = format!(
+/// The demo's configuration text for this part.
+pub(super) fn text(dir: &Path) -> String {
+    format!(
         r#"[project]
 name = "aion (demo)"
 state = "{}"
@@ -28,8 +29,11 @@ retain_days = 30
 keep_min = 3
 "#,
         dir.display()
-    );
-    Config::parse("(demo backup config)", &text).map_err(|e| e.to_string())
+    )
+}
+
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
+    Config::parse("(demo backup config)", &text(dir)).map_err(|e| e.to_string())
 }
 
 /// Runs the backup scenario; appends each step's report to `reports`.

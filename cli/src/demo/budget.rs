@@ -12,8 +12,9 @@ use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALERT: &str = include_str!("../../../events/aws/sns-budget-actual.json");
 
-pub(super) fn config(dir: &Path) -> Result<Config, String> {
-    let text = format!(
+/// The demo's configuration text for this part.
+pub(super) fn text(dir: &Path) -> String {
+    format!(
         r#"[project]
 name = "aion (demo)"
 state = "{}"
@@ -42,8 +43,11 @@ services = ["aion-worker"]
 mode = "enforce"
 "#,
         dir.display()
-    );
-    Config::parse("(demo budget config)", &text).map_err(|e| e.to_string())
+    )
+}
+
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
+    Config::parse("(demo budget config)", &text(dir)).map_err(|e| e.to_string())
 }
 
 /// Runs the budget scenario; appends each step's report to `reports`.

@@ -14,10 +14,11 @@ const RECORD: &str = "api.aion.example.";
 const GCP_TARGET: &str = "aion-xyz-uc.a.run.app.";
 const AWS_TARGET: &str = "aion-alb-123.us-east-1.elb.amazonaws.com.";
 
-pub(super) fn config(dir: &Path, gcp: &str, aws: &str) -> Result<Config, String> {
+/// The demo's configuration text for this part.
+pub(super) fn text(dir: &Path, gcp: &str, aws: &str) -> String {
     // One probe round per invocation so the demo runs in a second; deployed, a minute's
     // schedule probes every 5 s (see twincloud.example.toml).
-    let text = format!(
+    format!(
         r#"[project]
 name = "aion (demo)"
 state = "{dir}"
@@ -58,8 +59,11 @@ service = "aion-backend-aws"
 active_size = 2
 "#,
         dir = dir.display()
-    );
-    Config::parse("(demo failover config)", &text).map_err(|e| e.to_string())
+    )
+}
+
+pub(super) fn config(dir: &Path, gcp: &str, aws: &str) -> Result<Config, String> {
+    Config::parse("(demo failover config)", &text(dir, gcp, aws)).map_err(|e| e.to_string())
 }
 
 async fn invoke(cfg: &Config, event: serde_json::Value) -> Result<Report, String> {

@@ -163,11 +163,12 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         }
     }
     println!(
-        "\nThe operations page of everything above: {} (what `twincloud status --html FILE` writes; `twincloud status` prints it as text).",
-        page.display()
+        "\nThe operations page of everything above: {} (what `twincloud status --html FILE` writes); as text: `twincloud status --config {}`.",
+        page.display(),
+        dir.join("twincloud.toml").display()
     );
     println!(
-        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud status --config ...`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
         dir.display(),
@@ -176,27 +177,39 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
     0
 }
 
-/// Writes the operations page of the whole demo to `<dir>/status.html`: one configuration with
-/// every part's sections (the stand-ins are gone; the page only reads the records).
+/// Writes the whole demo's configuration to `<dir>/twincloud.toml` (every part's sections under
+/// one project; the failover stand-ins are gone, so its URLs point nowhere) and its operations
+/// page to `<dir>/status.html`; the page's path.
 async fn write_page(dir: &Path) -> Result<std::path::PathBuf, String> {
     let gone = "http://127.0.0.1:9";
-    let mut all = failover::config(dir, gone, gone)?;
-    all.sync = sync::config(
-        dir,
-        &dir.join("uploads"),
-        &dir.join("buckets/aion-uploads-replica"),
-    )?
-    .sync;
-    all.backup = backup::config(dir)?.backup;
-    let budget = budget::config(dir)?;
-    all.budget = budget.budget;
-    all.scaling = scaling::config(dir)?.scaling.map(|mut s| {
-        s.services
-            .extend(budget.scaling.into_iter().flat_map(|b| b.services));
-        s
-    });
+    let parts = [
+        failover::text(dir, gone, gone),
+        sync::text(
+            dir,
+            &dir.join("uploads"),
+            &dir.join("buckets/aion-uploads-replica"),
+        ),
+        backup::text(dir),
+        scaling::text(dir),
+        budget::text(dir),
+    ];
+    // Each part starts with the same project and outbox channel: keep the first one's.
+    let mut all = String::from(
+        "# The demo's configuration: `twincloud status --config` this file shows its records.\n",
+    );
+    for (i, part) in parts.iter().enumerate() {
+        let body = match part.split_once("type = \"outbox\"\n") {
+            Some((head, rest)) if i == 0 => format!("{head}type = \"outbox\"\n{rest}"),
+            Some((_, rest)) => rest.to_owned(),
+            None => part.clone(),
+        };
+        all.push_str(&body);
+    }
+    let cfg_path = dir.join("twincloud.toml");
+    std::fs::write(&cfg_path, &all).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+    let config = Config::parse(&cfg_path.display().to_string(), &all).map_err(|e| e.to_string())?;
     let state = twincloud_local::LocalStateStore::new(dir);
-    let o = twincloud_runtime::overview::gather(&all, &state, chrono::Utc::now()).await;
+    let o = twincloud_runtime::overview::gather(&config, &state, chrono::Utc::now()).await;
     let path = dir.join("status.html");
     std::fs::write(&path, twincloud_runtime::overview::render_html(&o))
         .map_err(|e| format!("{}: {e}", path.display()))?;

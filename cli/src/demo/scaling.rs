@@ -13,9 +13,10 @@ use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALARM: &str = include_str!("../../../events/aws/eventbridge-alarm-state-change.json");
 
-pub(super) fn config(dir: &Path) -> Result<Config, String> {
+/// The demo's configuration text for this part.
+pub(super) fn text(dir: &Path) -> String {
     // The seed's figures, with the windows shortened to seconds so the demo runs at once.
-    let text = format!(
+    format!(
         r#"[project]
 name = "aion (demo)"
 state = "{}"
@@ -37,8 +38,11 @@ cooldown_in_secs = 1
 stabilization_secs = 1
 "#,
         dir.display()
-    );
-    Config::parse("(demo scaling config)", &text).map_err(|e| e.to_string())
+    )
+}
+
+pub(super) fn config(dir: &Path) -> Result<Config, String> {
+    Config::parse("(demo scaling config)", &text(dir)).map_err(|e| e.to_string())
 }
 
 /// Runs the scaling scenario; appends each step's report to `reports`.

@@ -7,8 +7,9 @@ use twincloud_core::Config;
 use twincloud_runtime::functions::bucket_sync::BucketSync;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
-pub(super) fn config(dir: &Path, uploads: &Path, bucket: &Path) -> Result<Config, String> {
-    let text = format!(
+/// The demo's configuration text for this part.
+pub(super) fn text(dir: &Path, uploads: &Path, bucket: &Path) -> String {
+    format!(
         r#"[project]
 name = "aion (demo)"
 state = "{}"
@@ -25,8 +26,11 @@ destination = "{}"
         dir.display(),
         uploads.display(),
         bucket.display()
-    );
-    Config::parse("(demo sync config)", &text).map_err(|e| e.to_string())
+    )
+}
+
+pub(super) fn config(dir: &Path, uploads: &Path, bucket: &Path) -> Result<Config, String> {
+    Config::parse("(demo sync config)", &text(dir, uploads, bucket)).map_err(|e| e.to_string())
 }
 
 fn write(root: &Path, rel: &str, body: &[u8]) -> Result<(), String> {

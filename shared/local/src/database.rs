@@ -129,6 +129,19 @@ impl LocalDatabase {
         locked(&self.root, move || write(&path, &file)).await
     }
 
+    /// Makes the snapshots taken from now on fail (or succeed again): a database whose backups
+    /// break after it had good ones.
+    pub async fn set_failing(&self, database: &str, failing: bool) -> Result<(), PortError> {
+        let path = self.path(database);
+        let db = database.to_owned();
+        locked(&self.root, move || {
+            let mut d: DatabaseFile = existing(&path, &format!("database `{db}`"))?;
+            d.sim.failing = failing;
+            write(&path, &d)
+        })
+        .await
+    }
+
     /// Adds a snapshot as twincloud would have made it at `created` (to seed old backups).
     pub async fn add_managed_snapshot(
         &self,

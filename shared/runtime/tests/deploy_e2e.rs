@@ -527,6 +527,31 @@ async fn a_version_whose_health_fails_is_rolled_back_on_both_clouds() {
         msgs.contains(&format!("serves {}/aion-backend@{good}", w.ecr_host)),
         "{msgs}"
     );
+    // The operations page, in a browser: the rollback in red with its reason, and each side
+    // back on the good digest.
+    let config = Config::parse("test.toml", &w.config).unwrap();
+    let o = twincloud_runtime::overview::gather(&config, &w.store(), chrono::Utc::now()).await;
+    let page = twincloud_testkit::browser::render(
+        "deploy-rolled-back",
+        &twincloud_runtime::overview::render_html(&o),
+    )
+    .await;
+    let rolled = &page["rolled_back"][0];
+    assert_eq!(rolled["red"], true, "{page}");
+    assert!(
+        rolled["text"].as_str().unwrap().contains("health check"),
+        "{page}"
+    );
+    let rows = page["deploy_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{page}");
+    for row in rows {
+        let row = row.as_str().unwrap();
+        assert!(
+            row.contains(twincloud_core::planner::deploy::short(&good))
+                && row.contains("rolled back"),
+            "{row}"
+        );
+    }
 
     // Failing everywhere: ECS (first) rolls back and Cloud Run is never started.
     let worse = w.push("v1.0.2", 13).await;

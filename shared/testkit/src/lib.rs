@@ -6,6 +6,7 @@
 //! conformance suites every adapter of a port must pass (`conformance`, `object_conformance`).
 #![allow(clippy::unwrap_used)]
 
+pub mod browser;
 pub mod capture;
 pub mod cli;
 pub mod conformance;

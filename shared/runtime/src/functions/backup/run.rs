@@ -161,6 +161,17 @@ pub(super) async fn run_set(
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(MAX_POLL);
     }
+    // What this run made is the newest now: look once more, so the record says so.
+    if run.summary.made > 0
+        && !inv.dry_run
+        && let Ok((observed, _, _)) = observe(set, &t).await
+    {
+        note_newest(
+            &mut record,
+            &observed,
+            t.dr.as_ref().map(|(_, d)| d.region.as_str()),
+        );
+    }
     run.summary.queued = record.queue.len() as u32;
     close_record(services, inv, &set.name, record, version, &mut run).await?;
     Ok(run)
