@@ -31,7 +31,7 @@ export PATH="$root/.venv/bin:$PATH"
 # screenshots.
 need=()
 for pair in docker-registry:/usr/bin/docker-registry apache2-utils:/usr/bin/htpasswd skopeo:/usr/bin/skopeo openssl:/usr/bin/openssl make:/usr/bin/make chromium:/usr/bin/chromium fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf; do
-  [ -x "${pair#*:}" ] || need+=("${pair%%:*}")
+  [ -e "${pair#*:}" ] || need+=("${pair%%:*}")
 done
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

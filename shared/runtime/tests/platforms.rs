@@ -45,6 +45,10 @@ async fn lambda_http_and_cli_paths_agree_on_an_aws_alarm() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
+    // Without push verification, Cloud Run's IAM is the gate: the page is served.
+    let page = reqwest::get(format!("{url}/status")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Nothing configured"));
 
     let sig_cli = serde_json::to_value(&via_cli.results[0].signal).unwrap();
     assert_eq!(
@@ -296,4 +300,39 @@ async fn push_tokens_are_verified_against_a_local_jwks() {
         2,
         "the on-call account's own command is obeyed"
     );
+
+    // The operations page: for the commanders only.
+    let page = |t: Option<&str>| {
+        let mut req = c.get(format!("{url}/status"));
+        if let Some(t) = t {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    assert_eq!(page(None).await.status(), 401, "no token");
+    assert_eq!(
+        page(tokens["bad_signature"].as_str()).await.status(),
+        401,
+        "a forged token"
+    );
+    assert_eq!(
+        page(tokens["good"].as_str()).await.status(),
+        403,
+        "the push identity delivers events, it does not read the page"
+    );
+    let r = page(tokens["commander"].as_str()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "text/html; charset=utf-8"
+    );
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(!html.contains("<script"), "{html}");
 }
