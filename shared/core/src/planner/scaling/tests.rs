@@ -97,6 +97,20 @@ fn a_scale_in_waits_for_the_stabilization_window_and_the_cooldown() {
     i.event_id = "tick-3";
     let d = decide(&i);
     assert_eq!(d.set, Some(4), "{}", d.reason);
+    // Both changes are kept for the operations page, holds are not.
+    let kept: Vec<(u32, u32)> = d.record.changes.iter().map(|c| (c.from, c.to)).collect();
+    assert_eq!(kept, [(4, 8), (8, 4)]);
+    // A day later the old ones are gone.
+    let mut i = inputs(
+        &p,
+        &d.record,
+        t0() + chrono::Duration::days(2),
+        4,
+        &[(Metric::Cpu, 140.0)],
+    );
+    i.event_id = "tick-4";
+    let d = decide(&i);
+    assert_eq!(d.record.changes.len(), 1, "{:?}", d.record.changes);
 }
 
 #[test]
