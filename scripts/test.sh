@@ -116,4 +116,6 @@ step "sam build of every function and the layer, sizes against the budget (scrip
 scripts/package.sh
 
 echo
+shots=$(find target/test-artefacts/status-page -name "*.png" 2>/dev/null | wc -l || true)
+echo "operations page screenshots ($shots): target/test-artefacts/status-page/"
 echo "tests: $passed passed, $failed failed"

@@ -287,6 +287,25 @@ async fn demo_runs_on_the_local_backend() {
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
+    // And as a file to share: the same page the demo wrote.
+    let file = dir.path().join("shared/status.html");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let out = twincloud(dir.path())
+        .args(["status", "--config", cfg.to_str().unwrap(), "--html"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shared = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        shared.contains("<strong data-test=\"active-side\">GCP Cloud Run</strong>"),
+        "{shared}"
+    );
+    assert!(!file.with_extension("html.partial").exists());
 }
 
 #[tokio::test]

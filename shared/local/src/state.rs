@@ -143,7 +143,13 @@ impl StateStore for LocalStateStore {
         let prefix = prefix.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            let mut stack = vec![base.clone()];
+            // Keys are paths: only the folder the prefix's last `/` names can hold its keys, so
+            // the walk starts there instead of at the root of a store of any size.
+            let start = match prefix.rfind('/') {
+                Some(i) => base.join(&prefix[..i]),
+                None => base.clone(),
+            };
+            let mut stack = vec![start];
             while let Some(dir) = stack.pop() {
                 let entries = match std::fs::read_dir(&dir) {
                     Ok(e) => e,
@@ -157,7 +163,8 @@ impl StateStore for LocalStateStore {
                     if name.to_string_lossy().starts_with('.') {
                         continue;
                     }
-                    if path.is_dir() {
+                    let is_dir = entry.file_type().map_err(|e| io(&path, e))?.is_dir();
+                    if is_dir {
                         stack.push(path);
                     } else if let Ok(rel) = path.strip_prefix(&base) {
                         let key = rel.to_string_lossy().replace('\\', "/");

@@ -108,6 +108,13 @@ pub async fn state_store_on(store: Arc<dyn StateStore>, prefix: &str, backend: S
         store.list(&k("dir/")).await.unwrap(),
         vec![k("dir/x"), k("dir/y")]
     );
+    // A prefix is a string, not a folder: it may end inside a name.
+    assert_eq!(store.list(&k("dir/x")).await.unwrap(), vec![k("dir/x")]);
+    assert_eq!(
+        store.list(&k("di")).await.unwrap(),
+        vec![k("dir/x"), k("dir/y"), k("dirt")]
+    );
+    assert!(store.list(&k("nowhere/")).await.unwrap().is_empty());
 
     // Conditional delete.
     let cur = store.get(&k("dir/x")).await.unwrap().unwrap().version;

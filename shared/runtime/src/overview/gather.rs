@@ -247,24 +247,35 @@ impl Trail {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-        let mut day = from.date_naive();
-        let mut keys = vec![];
+        // A switch lasts minutes; a lock left for weeks must not cost a listing per day.
+        let mut day = from.max(to - chrono::Duration::days(2)).date_naive();
+        let mut prefixes = vec![];
         while day <= to.date_naive() {
             let prefix = format!("audit/{}/{}/", day.format("%Y-%m-%d"), failover::FUNCTION);
             if !self.days.contains_key(&prefix) {
-                let listed = r.list(&prefix).await;
+                let mut listed = r.list(&prefix).await;
+                listed.sort_unstable();
                 self.days.insert(prefix.clone(), listed);
             }
-            keys.extend(self.days[&prefix].iter().cloned());
+            prefixes.push(prefix);
             let Some(next) = day.succ_opt() else { break };
             day = next;
         }
+        // Sorted per day: a switch's records of one action are one range, found by bisection.
         let mine = |action: &str| {
-            let stem = format!("/{}-{}@", key_segment(id), action);
-            keys.iter()
-                .filter(|k| k.contains(&stem))
-                .cloned()
-                .collect::<Vec<_>>()
+            let mut found = vec![];
+            for prefix in &prefixes {
+                let listed = &self.days[prefix];
+                let stem = format!("{prefix}{}-{action}@", key_segment(id));
+                let first = listed.partition_point(|k| k.as_str() < stem.as_str());
+                found.extend(
+                    listed[first..]
+                        .iter()
+                        .take_while(|k| k.starts_with(&stem))
+                        .cloned(),
+                );
+            }
+            found
         };
         (
             done_at(r, &mine("wait-ready")).await,
