@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use twincloud_core::Config;
-use twincloud_core::config::{ComputeTarget, DeployTarget};
+use twincloud_core::config::{ComputeTarget, DeployTarget, SpendBasis, StepMode};
 use twincloud_core::ids::key_segment;
 use twincloud_core::planner::budget::{self, GuardRecord};
 use twincloud_core::planner::deploy::{self as deploy_plan, Phase, Rollout};
@@ -83,9 +83,17 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
                 .enumerate()
                 .map(|(i, s)| StepView {
                     at: s.at,
-                    basis: format!("{:?}", s.basis).to_lowercase(),
+                    basis: match s.basis {
+                        SpendBasis::Actual => "actual",
+                        SpendBasis::Forecast => "forecast",
+                    }
+                    .into(),
                     action: s.action.name().into(),
-                    mode: format!("{:?}", s.mode).to_lowercase(),
+                    mode: match s.mode {
+                        StepMode::DryRun => "dry run",
+                        StepMode::Enforce => "enforce",
+                    }
+                    .into(),
                     taken: rec.taken.iter().find(|t| t.step == i).cloned(),
                 })
                 .collect(),

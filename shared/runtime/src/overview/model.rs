@@ -200,7 +200,7 @@ pub struct StepView {
     pub basis: String,
     /// Its action.
     pub action: String,
-    /// `enforce` or `dry_run`.
+    /// `enforce` or `dry run`.
     pub mode: String,
     /// Taken this period.
     pub taken: Option<Taken>,

@@ -42,6 +42,7 @@ pub fn render_html(o: &Overview) -> String {
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>twincloud · {p}</title><style>{STYLE}</style></head><body>\
          <header><h1>twincloud · {p}</h1><p>as of {t}</p></header><main>",
         p = esc(&o.project),

@@ -16,7 +16,11 @@ pub(super) fn backup(h: &mut String, b: &BackupSetView, now: DateTime<Utc>) {
         b.max_age_hours,
         if b.running { " · running now" } else { "" }
     );
-    if b.databases.is_empty() {
+    if b.databases.is_empty() && b.last_run.is_some() {
+        h.push_str(
+            "<p class=\"empty\">No database seen yet: the next run records each one's newest backup.</p>",
+        );
+    } else if b.databases.is_empty() {
         h.push_str("<p class=\"empty\">No run recorded yet.</p>");
     } else {
         h.push_str(
