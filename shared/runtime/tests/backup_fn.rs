@@ -52,6 +52,13 @@ name = "nightly"
     Invoker::new(Box::new(f), services, false)
 }
 
+/// The operations page of what the backup function recorded, opened in Chromium.
+async fn page_of(inv: &Invoker, name: &str) -> serde_json::Value {
+    let s = inv.services();
+    let o = twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), Utc::now()).await;
+    twincloud_testkit::browser::render(name, &twincloud_runtime::overview::render_html(&o)).await
+}
+
 fn days_ago(d: i64) -> DateTime<Utc> {
     Utc::now() - chrono::Duration::days(d)
 }
@@ -442,6 +449,20 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
         m.values().filter(|v| !v.is_empty()).count()
     };
     assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 5);
+    // The operations page: each database's snapshot here, five copies in us-west-2, four waiting.
+    let page = page_of(&inv, "backup-copy-queue").await;
+    let body = page["body"].as_str().unwrap();
+    assert!(body.contains("4 copies waiting for a slot"), "{body}");
+    let in_dr = |page: &serde_json::Value| {
+        page["fresh_backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r.as_str().unwrap().contains("us-west-2"))
+            .count()
+    };
+    assert_eq!(in_dr(&page), 5, "{page}");
+    assert_eq!(page["fresh_backups"].as_array().unwrap().len(), 14);
 
     // The follow-up run starts the four queued copies; nothing is copied twice.
     let r = inv
@@ -455,6 +476,9 @@ async fn more_databases_than_the_copy_quota_queue_and_copy_on_the_next_run() {
     let n = r.notes_text();
     assert_eq!(n.matches("to us-west-2 started").count(), 4, "{n}");
     assert_eq!(copied(&dr.snapshots_of(&infos).await.unwrap()), 9);
+    let page = page_of(&inv, "backup-copies-done").await;
+    assert_eq!(in_dr(&page), 9, "every database now has its copy: {page}");
+    assert!(page["body"].as_str().unwrap().contains("Copy queue empty."));
 
     // The same schedule event again: no snapshot, no copy.
     let r = inv

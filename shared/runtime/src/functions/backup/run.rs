@@ -161,8 +161,8 @@ pub(super) async fn run_set(
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(MAX_POLL);
     }
-    // What this run made is the newest now: look once more, so the record says so.
-    if run.summary.made > 0
+    // What this run made or copied is the newest now: look once more, so the record says so.
+    if run.summary.made + run.summary.copied > 0
         && !inv.dry_run
         && let Ok((observed, _, _)) = observe(set, &t).await
     {
