@@ -311,6 +311,18 @@ async fn one_dump_reaches_both_clouds_restores_equal_and_is_verified() {
         "{}",
         r.notes_text()
     );
+    // What the operations page shows: the dump in each of the three destinations, verified.
+    let s = inv.services();
+    let o =
+        twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), chrono::Utc::now()).await;
+    let db = &o.backups[0].databases[0];
+    assert_eq!(db.name, "app");
+    assert_eq!(db.places.len(), 3, "{db:?}");
+    assert!(
+        db.places.iter().all(|p| &p.id == stem && p.at == t0),
+        "{db:?}"
+    );
+    assert!(db.verified.is_some(), "{db:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
