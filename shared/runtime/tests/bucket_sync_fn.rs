@@ -354,6 +354,29 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         store.get(&b_key).await.unwrap().is_some(),
         "a real run keeps its cursor record"
     );
+    // What the operations page says of the pair: b/ done, a/ held by the other invocation.
+    let page = || async {
+        let s = inv.services();
+        let o =
+            twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), chrono::Utc::now())
+                .await;
+        twincloud_runtime::overview::render_text(&o)
+    };
+    let text = page().await;
+    assert!(
+        text.contains(
+            "sync site/b/: last complete pass 0 min ago; copied 5, same 0, deleted 0, waiting 0"
+        ),
+        "{text}"
+    );
+    let a = text
+        .lines()
+        .find(|l| l.starts_with("sync site/a/"))
+        .unwrap();
+    assert!(
+        a.starts_with("sync site/a/: last complete pass never") && a.ends_with(", running now"),
+        "{text}"
+    );
 
     // The holder stopped after a/01.txt and released the lease: the next run resumes there.
     let resumed = serde_json::json!({
@@ -387,6 +410,11 @@ async fn schedules_reconcile_partitions_under_leases_and_resume_from_cursors() {
         "{rec}"
     );
     assert_eq!(rec["last"]["copied"], 3);
+    let text = page().await;
+    assert!(
+        text.contains("sync site/a/: last complete pass 0 min ago; copied 3"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

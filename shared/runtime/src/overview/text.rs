@@ -103,7 +103,7 @@ pub fn render_text(o: &Overview) -> String {
             let l = p.last.clone().unwrap_or_default();
             let _ = writeln!(
                 t,
-                "sync {}/{}: last complete pass {}; copied {}, same {}, deleted {}, waiting {}{}",
+                "sync {}/{}: last complete pass {}; copied {}, same {}, deleted {}, waiting {}{}{}",
                 s.name,
                 p.name,
                 p.finished
@@ -115,6 +115,7 @@ pub fn render_text(o: &Overview) -> String {
                 p.cursor
                     .as_deref()
                     .map_or(String::new(), |c| format!(", resumes after {c}")),
+                if p.running { ", running now" } else { "" },
             );
         }
     }
