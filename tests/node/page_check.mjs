@@ -51,6 +51,8 @@ try {
       rolled_back: all("[data-test=rolled-back]").map((e) => ({ text: text(e), red: red(e) })),
       rollout_in_progress: all("[data-test=rollout-in-progress]").length,
       deploy_rows: all("[data-test=deploy-target] tr").slice(1).map((r) => r.innerText),
+      budget_rows: all("[data-test=budget-steps] tr").slice(1).map((r) => r.innerText),
+      spend: all("[data-test=spend]").map(text),
       empty: document.querySelector("[data-test=empty]") !== null,
       scripts: document.scripts.length,
       body: document.body.innerText,

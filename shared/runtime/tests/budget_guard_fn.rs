@@ -256,6 +256,45 @@ async fn the_ladder_is_climbed_once_per_period_and_a_new_period_undoes_it_all() 
         msgs.contains("detached billing from aion-sandbox"),
         "{msgs}"
     );
+    // The operations page: the confirmed spend against the limit, every step taken with what it
+    // changed.
+    let s = w.inv.services();
+    let o =
+        twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), chrono::Utc::now()).await;
+    let page = twincloud_testkit::browser::render(
+        "budget-ladder",
+        &twincloud_runtime::overview::render_html(&o),
+    )
+    .await;
+    assert!(
+        page["spend"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("16.00 spent, 19.20 forecast, of 10.00"),
+        "{page}"
+    );
+    let rows: Vec<&str> = page["budget_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(rows.len(), 5, "{page}");
+    assert!(
+        rows[0].contains("notify\tdry run\twould have acted"),
+        "{page}"
+    );
+    assert!(
+        rows[1..].iter().all(|r| r.contains("enforce\ttaken ")),
+        "{page}"
+    );
+    assert!(
+        page["body"]
+            .as_str()
+            .unwrap()
+            .contains("aion-sandbox: billing billingAccounts/01D4EE-079462-DFD6EC -> detached"),
+        "{page}"
+    );
 
     // A tick in the same period: nothing. In the next period: everything back, last first.
     let n = w.tick("t1").await;

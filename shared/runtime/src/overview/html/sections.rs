@@ -159,8 +159,11 @@ pub(super) fn budget(h: &mut String, b: &BudgetView) {
             let x = |f: f64| (f.clamp(0.0, 1.5) / 1.5 * W).round();
             let _ = write!(
                 h,
-                "<svg width=\"{W}\" height=\"40\" viewBox=\"0 0 {W} 40\" role=\"img\" aria-label=\"spend against the budget\">\
-                 <rect x=\"0\" y=\"6\" width=\"{W}\" height=\"16\" fill=\"#eaeef2\"/>"
+                "<svg width=\"{}\" height=\"40\" viewBox=\"-16 0 {} 40\" role=\"img\" aria-label=\"spend against the budget\">\
+                 <rect x=\"0\" y=\"6\" width=\"{W}\" height=\"16\" fill=\"#eaeef2\"/>",
+                // Room either side for the labels of ticks at 0 and 150 %.
+                W + 32.0,
+                W + 32.0
             );
             if let Some(f) = forecast {
                 let _ = write!(
@@ -200,7 +203,8 @@ pub(super) fn budget(h: &mut String, b: &BudgetView) {
             Some(t) => {
                 let changes: Vec<String> = t.changes.iter().map(|c| esc(&c.describe())).collect();
                 format!(
-                    "<span class=\"bad\">{} {}</span>{}",
+                    "<span class=\"{}\">{} {}</span>{}",
+                    if t.dry_run { "warn" } else { "bad" },
                     if t.dry_run {
                         "would have acted"
                     } else {
