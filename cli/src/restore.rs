@@ -218,7 +218,10 @@ pub async fn run(args: RestoreArgs, json: bool) -> i32 {
             if !from.starts_with("gs://") {
                 return fail(json, "--from must be gs://BUCKET/OBJECT");
             }
-            let gcp = twincloud_gcp::GcpContext::from_env();
+            let gcp = match twincloud_gcp::GcpContext::from_env() {
+                Ok(g) => g,
+                Err(e) => return fail(json, &e.to_string()),
+            };
             let sql = twincloud_gcp::CloudSqlDatabase::new(&gcp, &project);
             match sql.list_databases().await {
                 Ok(all) if all.iter().any(|d| d.name == instance) => {}

@@ -58,7 +58,10 @@ pub async fn run(args: PostgresRestore, json: bool) -> i32 {
         Err(e) => return fail(json, &format!("--to-url: {e}")),
     };
     let clouds = Clouds::default();
-    let store = twincloud_runtime::stores::object_store(&location, &clouds).await;
+    let store = match twincloud_runtime::stores::object_store(&location, &clouds).await {
+        Ok(s) => s,
+        Err(e) => return fail(json, &e.to_string()),
+    };
     let manifest = match read_manifest(store.as_ref(), &stem).await {
         Ok(m) => m,
         Err(e) => return fail(json, &e.message),

@@ -85,8 +85,16 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
         progress: Some(progress.clone()),
     };
     let clouds = twincloud_runtime::Clouds::default();
-    let source = twincloud_runtime::sync::object_store(&src_loc, &clouds).await;
-    let destination = twincloud_runtime::sync::object_store(&dst_loc, &clouds).await;
+    let (source, destination) = match (
+        twincloud_runtime::sync::object_store(&src_loc, &clouds).await,
+        twincloud_runtime::sync::object_store(&dst_loc, &clouds).await,
+    ) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
     let started = Instant::now();
     let ticker = (!a.quiet && !json && std::io::stderr().is_terminal())
         .then(|| progress_bar(progress.clone()));

@@ -621,3 +621,117 @@ step_pause_secs = 0
         "old@sha256:0"
     );
 }
+
+/// A process with no CA certificates (an image without `ca-certificates`, or `SSL_CERT_FILE`
+/// pointing at nothing) cannot make HTTPS calls: every command that needs them says so, with
+/// the fix, and exits 2; none panics; the failover probes read unhealthy with that reason and
+/// traffic stays where it is.
+#[test]
+fn without_ca_certificates_commands_say_what_to_fix_and_nothing_switches() {
+    let dir = tempfile::tempdir().unwrap();
+    let no_certs = |c: &mut Command| {
+        c.env("SSL_CERT_FILE", dir.path().join("missing.pem"))
+            .env("SSL_CERT_DIR", dir.path().join("missing"));
+    };
+    let says_what_to_fix = |out: &std::process::Output| {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("cannot set up HTTPS")
+                && err.contains("No CA certificates")
+                && err.contains("SSL_CERT_FILE"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    };
+
+    // A Slack channel (the webhook client), even to a plain-HTTP URL.
+    let slack = dir.path().join("slack.toml");
+    std::fs::write(
+        &slack,
+        "[project]\nname = \"aion\"\n\n[[notify.channels]]\nname = \"oncall\"\ntype = \"slack\"\nwebhook_url = \"env:SLACK_WEBHOOK_URL\"\n",
+    )
+    .unwrap();
+    let mut c = twincloud(dir.path());
+    no_certs(&mut c);
+    c.env("TWINCLOUD_CONFIG", &slack)
+        .env("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T/B/X")
+        .args([
+            "invoke",
+            "notifier",
+            "--event",
+            &event("aws/eventbridge-alarm-state-change.json"),
+        ]);
+    says_what_to_fix(&c.output().unwrap());
+
+    // State on GCS (the Google APIs' client), and a sync to a bucket.
+    let gcs = dir.path().join("gcs.toml");
+    std::fs::write(
+        &gcs,
+        "[project]\nname = \"aion\"\nstate = \"gs://aion-state/twincloud\"\n",
+    )
+    .unwrap();
+    let mut c = twincloud(dir.path());
+    no_certs(&mut c);
+    c.args(["status", "--config", gcs.to_str().unwrap()]);
+    says_what_to_fix(&c.output().unwrap());
+    let mut c = twincloud(dir.path());
+    no_certs(&mut c);
+    c.args(["sync", dir.path().to_str().unwrap(), "gs://aion-copy/x"]);
+    says_what_to_fix(&c.output().unwrap());
+
+    // Failover: one probe round; both sides unhealthy for that reason, no switch.
+    let failover = dir.path().join("failover.toml");
+    let example = std::fs::read_to_string(workspace_root().join("twincloud.example.toml")).unwrap();
+    let section = example[example.find("[failover]").unwrap()..]
+        .replace("https://aion-xyz-uc.a.run.app", "http://127.0.0.1:9")
+        .replace(
+            "https://aion-alb-123.us-east-1.elb.amazonaws.com",
+            "http://127.0.0.1:9",
+        )
+        .replace("probe_interval_secs = 5", "probe_interval_secs = 1")
+        .replace("probe_window_secs = 55", "probe_window_secs = 1")
+        .replace("threshold = 3", "threshold = 1");
+    std::fs::write(
+        &failover,
+        format!(
+            "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{section}",
+            dir.path().join("state").display()
+        ),
+    )
+    .unwrap();
+    let mut c = twincloud(dir.path());
+    no_certs(&mut c);
+    c.args([
+        "--output",
+        "json",
+        "invoke",
+        "failover",
+        "--config",
+        failover.to_str().unwrap(),
+        "--event",
+        &event("aws/eventbridge-scheduled-event.json"),
+    ]);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let execution = &v["results"][0]["execution"];
+    assert_eq!(execution["actions"], serde_json::json!([]), "{v:#}");
+    let notes = execution["plan"]["notes"].to_string();
+    assert!(
+        notes.contains("cannot set up HTTPS") && notes.contains("no other side is healthy"),
+        "{notes}"
+    );
+    let mut c = twincloud(dir.path());
+    c.args([
+        "status",
+        "--config",
+        failover.to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let status: serde_json::Value = serde_json::from_slice(&c.output().unwrap().stdout).unwrap();
+    assert_eq!(status["activeEndpoint"], "GCP Cloud Run");
+}

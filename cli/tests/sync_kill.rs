@@ -107,7 +107,7 @@ async fn killed_syncs_rerun_to_a_byte_identical_destination() {
             _ => (
                 format!("gs://{gcs_bucket}/run-{run}"),
                 Box::new(twincloud_gcp::GcsObjectStore::new(
-                    &twincloud_gcp::GcpContext::for_emulator(&gcs),
+                    &twincloud_gcp::GcpContext::for_emulator(&gcs).unwrap(),
                     &gcs_bucket,
                     &format!("run-{run}"),
                 )),

@@ -60,7 +60,9 @@ impl GoogleWebIdentitySettings {
 #[derive(Debug, Clone)]
 pub struct GoogleWebIdentity {
     settings: GoogleWebIdentitySettings,
-    http: reqwest::Client,
+    // Built on the first token: reqwest's builder fails (and its fallbacks panic) when the
+    // process has no CA certificates, which must be an error the SDK reports, not a crash.
+    http: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     sts: aws_sdk_sts::Client,
 }
 
@@ -75,10 +77,7 @@ impl GoogleWebIdentity {
         }
         GoogleWebIdentity {
             sts: aws_sdk_sts::Client::from_conf(conf.build()),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
+            http: std::sync::Arc::default(),
             settings,
         }
     }
@@ -89,8 +88,24 @@ impl GoogleWebIdentity {
             "{}/computeMetadata/v1/instance/service-accounts/default/identity",
             self.settings.metadata_base.trim_end_matches('/')
         );
-        let resp = self
+        let http = self
             .http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| {
+                        let cause = std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), ToString::to_string);
+                        format!(
+                            "cannot set up HTTPS ({cause}): install the system's CA certificates \
+                             or set SSL_CERT_FILE to a PEM bundle"
+                        )
+                    })
+            })
+            .as_ref()
+            .map_err(|e| CredentialsError::invalid_configuration(e.clone()))?;
+        let resp = http
             .get(url)
             .query(&[
                 ("audience", self.settings.audience.as_str()),

@@ -70,15 +70,18 @@ fn base_from(v: Option<String>) -> Option<String> {
 
 impl GcpContext {
     /// From the process environment; see [`GcpContext::from_vars`].
-    pub fn from_env() -> Self {
+    pub fn from_env() -> Result<Self, twincloud_http::TlsSetupError> {
         Self::from_vars(|n| std::env::var(n).ok())
     }
 
     /// From `STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST`, and a base URL per API
     /// (`TWINCLOUD_GCP_STORAGE_URL`, `TWINCLOUD_GCP_PUBSUB_URL`, `TWINCLOUD_GCP_RUN_URL`, ...).
     /// `TWINCLOUD_GCP_AUTH=none` disables tokens everywhere; as in Google's own client
-    /// libraries, an emulator host variable makes that API's requests anonymous.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+    /// libraries, an emulator host variable makes that API's requests anonymous. Fails only
+    /// when this process cannot make HTTPS calls at all.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, twincloud_http::TlsSetupError> {
         let base = |n: &str| base_from(var(n));
         let storage_emulator = base("STORAGE_EMULATOR_HOST");
         let pubsub_emulator = base("PUBSUB_EMULATOR_HOST");
@@ -119,8 +122,8 @@ impl GcpContext {
             }
             (false, None) => GcpAuth::Adc(Arc::new(OnceCell::new())),
         };
-        GcpContext {
-            client: twincloud_http::client(),
+        Ok(GcpContext {
+            client: twincloud_http::client()?,
             auth,
             storage,
             pubsub,
@@ -135,14 +138,14 @@ impl GcpContext {
             retry: HttpRetry::default(),
             anonymous_storage: storage_emulator.is_some(),
             anonymous_pubsub: pubsub_emulator.is_some(),
-        }
+        })
     }
 
     /// For tests: every API at `base`, no tokens.
-    pub fn for_emulator(base: &str) -> Self {
+    pub fn for_emulator(base: &str) -> Result<Self, twincloud_http::TlsSetupError> {
         let base = base.trim_end_matches('/').to_owned();
-        GcpContext {
-            client: twincloud_http::client(),
+        Ok(GcpContext {
+            client: twincloud_http::client()?,
             auth: GcpAuth::None,
             storage: base.clone(),
             pubsub: base.clone(),
@@ -160,7 +163,7 @@ impl GcpContext {
             },
             anonymous_storage: false,
             anonymous_pubsub: false,
-        }
+        })
     }
 
     /// This context authenticated through Workload Identity Federation with `config` (an
@@ -345,7 +348,8 @@ mod tests {
     fn an_emulator_host_makes_that_api_anonymous() {
         let ctx = GcpContext::from_vars(|n| {
             (n == "STORAGE_EMULATOR_HOST").then(|| "127.0.0.1:4443".into())
-        });
+        })
+        .expect("HTTPS client");
         assert_eq!(ctx.storage_base(), "http://127.0.0.1:4443");
         assert!(ctx.anonymous_storage && !ctx.anonymous_pubsub);
         let rt = tokio::runtime::Builder::new_current_thread()

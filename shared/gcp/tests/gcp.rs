@@ -39,7 +39,11 @@ fn message() -> Message {
 async fn gcs_state_store_conforms() {
     let base = emulators::gcs_url();
     let b = bucket(&base).await;
-    let store = GcsStateStore::new(&GcpContext::for_emulator(&base), &b, "twincloud/prod");
+    let store = GcsStateStore::new(
+        &GcpContext::for_emulator(&base).unwrap(),
+        &b,
+        "twincloud/prod",
+    );
     let backend = twincloud_testkit::conformance::StateStoreBackend {
         enforces_conditional_delete: false,
         ..Default::default()
@@ -55,7 +59,7 @@ async fn gcs_state_store_survives_5xx_and_dropped_connections() {
     proxy.inject("POST /upload", 1, Fault::unavailable());
     proxy.inject("GET /storage", 1, Fault::Drop);
     proxy.inject("GET /storage", 1, Fault::too_many_requests(0));
-    let store = GcsStateStore::new(&GcpContext::for_emulator(&proxy.url()), &b, "");
+    let store = GcsStateStore::new(&GcpContext::for_emulator(&proxy.url()).unwrap(), &b, "");
     store.put("k", b"v", &Precondition::Absent).await.unwrap();
     assert_eq!(store.get("k").await.unwrap().unwrap().value, b"v");
     assert_eq!(proxy.stats().faulted, 3);
@@ -70,7 +74,11 @@ async fn gcs_conditional_delete_sends_if_generation_match() {
         412,
         r#"{"error":{"code":412,"message":"conditionNotMet"}}"#,
     )]);
-    let store = GcsStateStore::new(&GcpContext::for_emulator(&server.url()), "bkt", "p");
+    let store = GcsStateStore::new(
+        &GcpContext::for_emulator(&server.url()).unwrap(),
+        "bkt",
+        "p",
+    );
     let e = store
         .delete("k", &Precondition::Matches(Version("42".into())))
         .await
@@ -90,7 +98,7 @@ async fn gcs_conditional_delete_sends_if_generation_match() {
 #[tokio::test]
 async fn pubsub_publish_is_a_valid_api_call() {
     let fake = DiscoveryFake::start("pubsub.v1", |_| (200, json!({"messageIds": ["4242"]}))).await;
-    let ctx = GcpContext::for_emulator(&fake.url());
+    let ctx = GcpContext::for_emulator(&fake.url()).unwrap();
     let n = PubSubNotifier::new(&ctx, "bus", "projects/aion-prod/topics/twincloud-messages");
     let d = n.send(&message()).await.unwrap();
     assert_eq!(d.provider_id.as_deref(), Some("4242"));
@@ -119,7 +127,7 @@ async fn pubsub_retries_unavailable_and_reports_permission_errors_as_permanent()
         503,
         json!({"error": {"code": 503, "status": "UNAVAILABLE"}}),
     )]);
-    let ctx = GcpContext::for_emulator(&fake.url());
+    let ctx = GcpContext::for_emulator(&fake.url()).unwrap();
     let n = PubSubNotifier::new(&ctx, "bus", "projects/p/topics/t");
     assert_eq!(n.send(&message()).await.unwrap().attempts, 2);
     fake.fail_next([(
@@ -159,7 +167,7 @@ async fn secret_manager_access_by_json_key() {
         &json!({"name": "projects/p/secrets/s/versions/1", "payload": {"data": payload}})
             .to_string(),
     )]);
-    let ctx = GcpContext::for_emulator(&server.url());
+    let ctx = GcpContext::for_emulator(&server.url()).unwrap();
     let s = resolve_secret(&ctx, "projects/p/secrets/s/versions/latest", Some("url"))
         .await
         .unwrap();
@@ -217,7 +225,7 @@ async fn cloud_run_fake() -> DiscoveryFake {
 async fn cloud_run_compute_conforms_with_valid_api_calls() {
     let fake = cloud_run_fake().await;
     let c = twincloud_gcp::CloudRunCompute::new(
-        &GcpContext::for_emulator(&fake.url()),
+        &GcpContext::for_emulator(&fake.url()).unwrap(),
         "aion-prod",
         "us-central1",
     );
@@ -276,7 +284,7 @@ async fn cloud_dns_fake() -> DiscoveryFake {
 async fn cloud_dns_traffic_conforms_with_valid_api_calls() {
     let fake = cloud_dns_fake().await;
     let t = twincloud_gcp::CloudDnsTraffic::new(
-        &GcpContext::for_emulator(&fake.url()),
+        &GcpContext::for_emulator(&fake.url()).unwrap(),
         "aion-prod",
         "aion-zone",
         60,
@@ -303,7 +311,11 @@ async fn cloud_dns_traffic_conforms_with_valid_api_calls() {
 async fn gcs_object_store_conforms() {
     let base = emulators::gcs_url();
     let b = bucket(&base).await;
-    let store = twincloud_gcp::GcsObjectStore::new(&GcpContext::for_emulator(&base), &b, "uploads");
+    let store = twincloud_gcp::GcsObjectStore::new(
+        &GcpContext::for_emulator(&base).unwrap(),
+        &b,
+        "uploads",
+    );
     twincloud_testkit::object_conformance::object_store(
         &store,
         twincloud_testkit::object_conformance::ObjectBackend {
@@ -322,7 +334,7 @@ async fn gcs_object_store_conforms() {
 #[tokio::test]
 async fn pubsub_conforms() {
     let fake = DiscoveryFake::start("pubsub.v1", |_| (200, json!({"messageIds": ["1"]}))).await;
-    let ctx = GcpContext::for_emulator(&fake.url());
+    let ctx = GcpContext::for_emulator(&fake.url()).unwrap();
     let n = PubSubNotifier::new(&ctx, "bus", "projects/aion-prod/topics/twincloud-messages");
     let published = || async {
         use base64::Engine;
@@ -359,7 +371,7 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
         (200, json!({"timeSeries": [{"metricKind": "GAUGE", "valueType": "DOUBLE", "points": points}]}))
     })
     .await;
-    let ctx = twincloud_gcp::GcpContext::for_emulator(&fake.url());
+    let ctx = twincloud_gcp::GcpContext::for_emulator(&fake.url()).unwrap();
     let m = twincloud_gcp::CloudMonitoringRunMetrics::new(&ctx, "aion-prod", "us-central1");
     let r = twincloud_core::ports::Metrics::readings(
         &m,
@@ -418,7 +430,7 @@ async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
         other => (400, json!({"error": {"message": format!("unexpected {other}")}})),
     })
     .await;
-    let ctx = GcpContext::for_emulator(&budgets.url());
+    let ctx = GcpContext::for_emulator(&budgets.url()).unwrap();
     let b = twincloud_gcp::GcpBilling::new(&ctx);
     let r = b
         .read(&BudgetRef::Gcp {
@@ -444,7 +456,7 @@ async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
     assert_eq!(none, None);
     assert!(budgets.rejected().is_empty(), "{:?}", budgets.rejected());
 
-    let b = twincloud_gcp::GcpBilling::new(&GcpContext::for_emulator(&billing.url()));
+    let b = twincloud_gcp::GcpBilling::new(&GcpContext::for_emulator(&billing.url()).unwrap());
     assert_eq!(
         b.account("aion-sandbox").await.unwrap().as_deref(),
         Some("billingAccounts/01D4EE-079462-DFD6EC")

@@ -44,26 +44,20 @@ impl std::fmt::Debug for OciRegistries {
     }
 }
 
-impl Default for OciRegistries {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl OciRegistries {
     /// No logins yet: every host is reached anonymously.
-    pub fn new() -> Self {
+    pub fn new() -> Result<Self, crate::TlsSetupError> {
         // No overall timeout: a layer may take minutes; a stalled read still ends the call.
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("twincloud/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        OciRegistries {
+        let client = crate::build(
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .user_agent(concat!("twincloud/", env!("CARGO_PKG_VERSION"))),
+        )?;
+        Ok(OciRegistries {
             client,
             logins: BTreeMap::new(),
-        }
+        })
     }
 
     /// Uses `login` for `host` (`HOST[:PORT]`).

@@ -10,7 +10,7 @@ use twincloud_core::ports::{ProbeCheck, ProbeResult, Prober};
 pub struct HttpProber {
     // Built on the first probe: loading the TLS roots costs every process milliseconds at
     // start, and only the failover function probes.
-    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    client: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, crate::TlsSetupError>>>,
 }
 
 impl HttpProber {
@@ -19,13 +19,13 @@ impl HttpProber {
         HttpProber::default()
     }
 
-    fn client(&self) -> &reqwest::Client {
+    fn client(&self) -> &Result<reqwest::Client, crate::TlsSetupError> {
         self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .pool_max_idle_per_host(0)
-                .user_agent(concat!("twincloud-probe/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
+            crate::build(
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .user_agent(concat!("twincloud-probe/", env!("CARGO_PKG_VERSION"))),
+            )
         })
     }
 }
@@ -35,8 +35,20 @@ impl Prober for HttpProber {
     async fn probe(&self, check: &ProbeCheck) -> ProbeResult {
         let start = Instant::now();
         let ms = |s: Instant| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let sent = self
-            .client()
+        let client = match self.client() {
+            Ok(c) => c,
+            // Nothing can be probed from here: every endpoint reads unhealthy with the reason,
+            // so both sides are down alike and the failover planner holds instead of switching.
+            Err(e) => {
+                return ProbeResult {
+                    healthy: false,
+                    status: None,
+                    latency_ms: 0,
+                    error: Some(format!("{}: {e}", check.url)),
+                };
+            }
+        };
+        let sent = client
             .get(&check.url)
             .timeout(Duration::from_millis(check.timeout_ms))
             .send()

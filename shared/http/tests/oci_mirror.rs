@@ -22,6 +22,7 @@ async fn a_multi_arch_image_is_copied_by_digest_and_a_second_one_sends_only_its_
         .push_index("aion-backend", "v1.0.0", std::slice::from_ref(&base))
         .await;
     let regs = OciRegistries::new()
+        .unwrap()
         .with_login(&ecr.host, login("AWS:123456789012-auth-token"))
         .with_login(&ar.host, login("oauth2accesstoken:ya29.test-token"));
     let from = format!("{}/aion-backend", ecr.host);
@@ -110,6 +111,7 @@ async fn wrong_credentials_and_missing_images_are_clear_permanent_errors() {
     let from = format!("{}/app", ecr.host);
     let to = format!("{}/app", ar.host);
     let wrong = OciRegistries::new()
+        .unwrap()
         .with_login(&ecr.host, login("AWS:right"))
         .with_login(&ar.host, login("oauth2accesstoken:wrong"));
     let e = wrong
@@ -118,13 +120,16 @@ async fn wrong_credentials_and_missing_images_are_clear_permanent_errors() {
         .expect_err("refused");
     assert_eq!(e.retry, Retry::Permanent, "{e:?}");
     assert!(e.message.contains("401"), "{}", e.message);
-    let none = OciRegistries::new().with_login(&ecr.host, login("AWS:right"));
+    let none = OciRegistries::new()
+        .unwrap()
+        .with_login(&ecr.host, login("AWS:right"));
     let e = none
         .mirror(&from, &to, &d, None)
         .await
         .expect_err("no login");
     assert!(e.message.contains("none is configured"), "{}", e.message);
     let ok = OciRegistries::new()
+        .unwrap()
         .with_login(&ecr.host, login("AWS:right"))
         .with_login(&ar.host, login("oauth2accesstoken:right"));
     let absent = format!("sha256:{}", "0".repeat(64));
@@ -151,6 +156,7 @@ async fn throttling_and_5xx_from_the_target_registry_are_retried() {
     proxy.inject("/manifests/", 1, Fault::too_many_requests(0));
     let through = proxy.url().trim_start_matches("http://").to_owned();
     let regs = OciRegistries::new()
+        .unwrap()
         .with_login(&src.host, login("AWS:s"))
         .with_login(&through, login("oauth2accesstoken:d"));
     let r = regs

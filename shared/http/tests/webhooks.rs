@@ -35,7 +35,7 @@ async fn slack_gets_block_kit() {
     let slack = SlackNotifier::new(
         "oncall",
         Secret::new(format!("{}/services/T0/B0/XYZ", server.url())),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let d = slack.send(&message()).await.unwrap();
@@ -68,7 +68,7 @@ async fn slack_honours_retry_after() {
     let slack = SlackNotifier::new(
         "oncall",
         Secret::new(server.url()),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let t = Instant::now();
@@ -89,7 +89,7 @@ async fn a_long_retry_after_is_surfaced_as_transient() {
     let slack = SlackNotifier::new(
         "oncall",
         Secret::new(server.url()),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let e = slack.send(&message()).await.unwrap_err();
@@ -102,7 +102,12 @@ async fn permanent_errors_are_not_retried_and_do_not_leak_the_url() {
     let server = CaptureServer::start().await;
     server.script([Reply::new(404, "no_service")]);
     let url = format!("{}/services/T0/B0/SECRETTOKEN", server.url());
-    let slack = SlackNotifier::new("oncall", Secret::new(url), twincloud_http::client(), fast());
+    let slack = SlackNotifier::new(
+        "oncall",
+        Secret::new(url),
+        twincloud_http::client().unwrap(),
+        fast(),
+    );
     let e = slack.send(&message()).await.unwrap_err();
     assert_eq!(e.retry, Retry::Permanent);
     assert!(e.to_string().contains("HTTP 404: no_service"), "{e}");
@@ -115,7 +120,7 @@ async fn unreachable_endpoint_is_transient_without_the_url() {
     let slack = SlackNotifier::new(
         "oncall",
         Secret::new("http://127.0.0.1:9/SECRETTOKEN"),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let e = slack.send(&message()).await.unwrap_err();
@@ -133,7 +138,7 @@ async fn webhook_survives_5xx_and_dropped_connections_through_the_fault_proxy() 
         "audit",
         &format!("{}/hook", proxy.url()),
         Some(Secret::new("Bearer t0ken")),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let d = hook.send(&message()).await.unwrap();
@@ -161,7 +166,7 @@ async fn webhook_gives_up_after_max_attempts() {
         "audit",
         &format!("{}/hook", server.url()),
         None,
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     let e = hook.send(&message()).await.unwrap_err();
@@ -259,7 +264,7 @@ async fn cloudflare_fake(
 async fn cloudflare_traffic_conforms_and_survives_rate_limits() {
     let (base, records) = cloudflare_fake(2).await;
     let t = twincloud_http::CloudflareTraffic::new(
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         &base,
         "023e105f4ecef8ad9ca31a8372d0c353",
         Secret::new("cf-test-token"),
@@ -274,7 +279,7 @@ async fn cloudflare_traffic_conforms_and_survives_rate_limits() {
     );
 
     let wrong = twincloud_http::CloudflareTraffic::new(
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         &base,
         "023e105f4ecef8ad9ca31a8372d0c353",
         Secret::new("wrong"),
@@ -304,7 +309,7 @@ async fn slack_and_webhook_conform() {
     let slack = SlackNotifier::new(
         "oncall",
         Secret::new(format!("{}/services/T0/B0/XYZ", server.url())),
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     twincloud_testkit::conformance::notifier(&slack, bodies).await;
@@ -312,7 +317,7 @@ async fn slack_and_webhook_conform() {
         "hook",
         &format!("{}/hook", server.url()),
         None,
-        twincloud_http::client(),
+        twincloud_http::client().unwrap(),
         fast(),
     );
     twincloud_testkit::conformance::notifier(&hook, bodies).await;

@@ -56,6 +56,7 @@ struct Copy {
 
 async fn twincloud_copy(src: &Registry, dst_host: &str, digest: &str) -> Copy {
     let regs = OciRegistries::new()
+        .expect("HTTPS client")
         .with_login(
             &src.host,
             Arc::new(StaticLogin::from_pair(&Secret::new("bench:src")).unwrap()),
@@ -237,6 +238,7 @@ step_pause_secs = 0
     let login = |pair: &str| Arc::new(StaticLogin::from_pair(&Secret::new(pair)).unwrap());
     services.registries = Some(Arc::new(
         OciRegistries::new()
+            .expect("HTTPS client")
             .with_login(&src.host, login("bench:src"))
             .with_login(&dst.host, login("bench:dst")),
     ));

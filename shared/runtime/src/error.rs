@@ -49,6 +49,13 @@ impl From<ConfigError> for RunError {
     }
 }
 
+/// The process cannot make HTTPS calls: a setup problem to fix, not a failure to retry.
+impl From<twincloud_http::TlsSetupError> for RunError {
+    fn from(e: twincloud_http::TlsSetupError) -> Self {
+        RunError::Config(e.to_string())
+    }
+}
+
 impl From<StateError> for RunError {
     fn from(e: StateError) -> Self {
         match e.retry() {

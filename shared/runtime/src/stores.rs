@@ -11,8 +11,11 @@ use crate::error::RunError;
 use crate::services::Clouds;
 
 /// The object store of a location.
-pub async fn object_store(location: &Location, clouds: &Clouds) -> Arc<dyn ObjectStore> {
-    match location {
+pub async fn object_store(
+    location: &Location,
+    clouds: &Clouds,
+) -> Result<Arc<dyn ObjectStore>, RunError> {
+    Ok(match location {
         Location::Local { path } => Arc::new(twincloud_local::LocalObjectStore::new(path)),
         Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3ObjectStore::new(
             clouds.aws().await,
@@ -20,16 +23,19 @@ pub async fn object_store(location: &Location, clouds: &Clouds) -> Arc<dyn Objec
             prefix,
         )),
         Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsObjectStore::new(
-            clouds.gcp().await,
+            clouds.gcp().await?,
             bucket,
             prefix,
         )),
-    }
+    })
 }
 
 /// The state store (records, claims, leases, audit) of a location.
-pub async fn state_store(location: &Location, clouds: &Clouds) -> Arc<dyn StateStore> {
-    match location {
+pub async fn state_store(
+    location: &Location,
+    clouds: &Clouds,
+) -> Result<Arc<dyn StateStore>, RunError> {
+    Ok(match location {
         Location::Local { path } => Arc::new(twincloud_local::LocalStateStore::new(path)),
         Location::S3 { bucket, prefix } => Arc::new(twincloud_aws::S3StateStore::new(
             clouds.aws().await,
@@ -37,11 +43,11 @@ pub async fn state_store(location: &Location, clouds: &Clouds) -> Arc<dyn StateS
             prefix,
         )),
         Location::Gcs { bucket, prefix } => Arc::new(twincloud_gcp::GcsStateStore::new(
-            clouds.gcp().await,
+            clouds.gcp().await?,
             bucket,
             prefix,
         )),
-    }
+    })
 }
 
 /// The largest configuration file read.
@@ -84,7 +90,7 @@ pub async fn read_text(origin: &str, clouds: &Clouds) -> Result<String, RunError
             "{origin}: names a bucket or folder, not a file (s3://BUCKET/KEY, gs://BUCKET/OBJECT)"
         )));
     }
-    let store = object_store(&store_at, clouds).await;
+    let store = object_store(&store_at, clouds).await?;
     let failed = |e: twincloud_core::ports::ObjectError| {
         if e.retry() == twincloud_core::ports::Retry::Transient {
             RunError::Transient(format!("{origin}: {e}"))

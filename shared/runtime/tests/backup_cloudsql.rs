@@ -111,7 +111,9 @@ async fn cloud_sql_backup_runs_and_exports_are_made_checked_and_pruned() {
     let fake =
         DiscoveryFake::start("sqladmin.v1", move |call| a.lock().unwrap().answer(call)).await;
     let bucket = emulators::new_gcs_bucket("sql-exports").await;
-    let gcp = GcpContext::for_emulator(&emulators::gcs_url()).with_sqladmin(&fake.url());
+    let gcp = GcpContext::for_emulator(&emulators::gcs_url())
+        .unwrap()
+        .with_sqladmin(&fake.url());
     let exports = GcsObjectStore::new(&gcp, &bucket, "sql/");
     // An export from 40 days ago, and someone's own dump: only the first is ours to prune.
     let old = (chrono::Utc::now() - chrono::Duration::days(40))

@@ -67,7 +67,7 @@ impl World {
             .await
             .unwrap();
         let gbucket = emulators::new_gcs_bucket("pgdumps").await;
-        let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs.url());
+        let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs.url()).unwrap();
         World {
             state: tempfile::tempdir().unwrap(),
             dir: tempfile::tempdir().unwrap(),
@@ -134,7 +134,9 @@ connect_timeout_secs = 5
         let mut out = vec![];
         for d in self.destinations() {
             out.push(
-                twincloud_runtime::stores::object_store(&d.parse().unwrap(), &self.clouds).await,
+                twincloud_runtime::stores::object_store(&d.parse().unwrap(), &self.clouds)
+                    .await
+                    .unwrap(),
             );
         }
         out

@@ -57,7 +57,7 @@ destination = "gs://{gbucket}/mirror"
         state.path().display()
     );
     let config = Config::parse("test.toml", &text).unwrap();
-    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs).unwrap();
     let services = Services::build_for(
         &twincloud_runtime::functions::BUCKET_SYNC,
         config,
@@ -435,7 +435,7 @@ destination = "{}"
         state.path().display(),
         out.path().display()
     );
-    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs);
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs).unwrap();
     let services = Services::build_for(
         &twincloud_runtime::functions::BUCKET_SYNC,
         Config::parse("t.toml", &text).unwrap(),

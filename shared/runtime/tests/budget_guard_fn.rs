@@ -466,7 +466,7 @@ service = "api"
 max = 3
 mode = "enforce"
 "#;
-    let gcp = twincloud_gcp::GcpContext::for_emulator(&run.url());
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&run.url()).unwrap();
     let services = twincloud_runtime::Services::build(
         config(dir.path(), text),
         &twincloud_runtime::Clouds::default().and_gcp(gcp),

@@ -85,7 +85,9 @@ async fn a_function_on_aws_reaches_gcs_through_workload_identity_federation() {
             "imdsv2_session_token_url": format!("{imds}/latest/api/token")
         }
     });
-    let gcp = twincloud_gcp::GcpContext::for_emulator(&proxy.url()).with_federation(config);
+    let gcp = twincloud_gcp::GcpContext::for_emulator(&proxy.url())
+        .unwrap()
+        .with_federation(config);
     let store = twincloud_gcp::GcsObjectStore::new(&gcp, &bucket, "mirror");
     store.put_bytes("acme/a.csv", b"1,2,3").await.unwrap();
     assert_eq!(store.get("acme/a.csv").await.unwrap().unwrap(), b"1,2,3");

@@ -322,6 +322,7 @@ impl World {
     async fn invoker_with(&self, aws: AwsContext) -> Invoker {
         let config = Config::parse("test.toml", &self.config).unwrap();
         let gcp = GcpContext::for_emulator(&self.run.url())
+            .unwrap()
             .with_monitoring(&self.monitoring.url())
             .with_access_token(Secret::new("ya29.deploy-test"));
         let services = Services::build(config, &Clouds::with_aws(aws).and_gcp(gcp))
@@ -349,7 +350,7 @@ impl World {
     /// The revision holding all traffic on Cloud Run, and its image.
     async fn run_serving(&self) -> (String, String) {
         let svc = twincloud_gcp::CloudRunDeployer::new(
-            &GcpContext::for_emulator(&self.run.url()),
+            &GcpContext::for_emulator(&self.run.url()).unwrap(),
             "aion-prod",
             "us-central1",
         );

@@ -56,12 +56,14 @@ destination = "gs://{bucket}/out"
     let origin = format!("gs://{bucket}/twincloud.toml");
 
     // Without a token the configuration cannot be read: the gate is real.
-    let anonymous = Clouds::default().and_gcp(GcpContext::for_emulator(&proxy.url()));
+    let anonymous = Clouds::default().and_gcp(GcpContext::for_emulator(&proxy.url()).unwrap());
     let e = load_config(Some(&origin), &anonymous).await.unwrap_err();
     assert!(e.to_string().contains("401"), "{e}");
     assert_eq!(proxy.stats().denied.len(), 1);
 
-    let gcp = GcpContext::for_emulator(&proxy.url()).with_access_token(Secret::new(TOKEN));
+    let gcp = GcpContext::for_emulator(&proxy.url())
+        .unwrap()
+        .with_access_token(Secret::new(TOKEN));
     let clouds = Clouds::default().and_gcp(gcp.clone());
     let before = proxy.stats().requests;
     let cfg = load_config(Some(&origin), &clouds).await.unwrap();

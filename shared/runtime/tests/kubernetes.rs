@@ -48,7 +48,7 @@ impl Gke {
     }
 
     fn gcp(&self) -> GcpContext {
-        GcpContext::for_emulator(&self.container.url())
+        GcpContext::for_emulator(&self.container.url()).unwrap()
     }
 
     fn access(&self) -> std::sync::Arc<KubeAccess> {

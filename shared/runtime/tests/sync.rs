@@ -132,7 +132,7 @@ async fn local_to_s3_to_gcs_and_back_is_byte_identical() {
     let s3: Arc<dyn ObjectStore> =
         Arc::new(twincloud_aws::S3ObjectStore::new(&aws, &bucket, "uploads"));
     let gcs: Arc<dyn ObjectStore> = Arc::new(twincloud_gcp::GcsObjectStore::new(
-        &twincloud_gcp::GcpContext::for_emulator(&gcs_base),
+        &twincloud_gcp::GcpContext::for_emulator(&gcs_base).unwrap(),
         &gbucket,
         "mirror",
     ));

@@ -30,7 +30,7 @@ async fn s3(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
 }
 
 fn gcs(endpoint: &str, bucket: &str) -> Arc<dyn ObjectStore> {
-    let gcp = twincloud_gcp::GcpContext::for_emulator(endpoint);
+    let gcp = twincloud_gcp::GcpContext::for_emulator(endpoint).unwrap();
     Arc::new(twincloud_gcp::GcsObjectStore::new(&gcp, bucket, "data"))
 }
 

@@ -85,7 +85,7 @@ async fn faults_on_both_sides_converge() {
         "in",
     ));
     let destination: Arc<dyn ObjectStore> = Arc::new(GcsObjectStore::new(
-        &GcpContext::for_emulator(&gcs_proxy.url()),
+        &GcpContext::for_emulator(&gcs_proxy.url()).unwrap(),
         &dst_bucket,
         "out",
     ));
@@ -181,7 +181,7 @@ async fn concurrent_event_copies_of_one_key_leave_the_newest_version() {
     let gbucket = emulators::new_gcs_bucket("rel").await;
     let source: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&aws, &bucket, ""));
     let destination: Arc<dyn ObjectStore> = Arc::new(GcsObjectStore::new(
-        &GcpContext::for_emulator(&gcs),
+        &GcpContext::for_emulator(&gcs).unwrap(),
         &gbucket,
         "",
     ));
@@ -275,7 +275,7 @@ async fn large_objects_move_in_parts_with_their_metadata_between_clouds() {
     let gbucket = emulators::new_gcs_bucket("rel").await;
     let s3: Arc<dyn ObjectStore> = Arc::new(S3ObjectStore::new(&aws, &bucket, "big"));
     let g: Arc<dyn ObjectStore> = Arc::new(GcsObjectStore::new(
-        &GcpContext::for_emulator(&gcs),
+        &GcpContext::for_emulator(&gcs).unwrap(),
         &gbucket,
         "copy",
     ));

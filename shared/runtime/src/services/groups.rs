@@ -77,7 +77,20 @@ pub(super) struct Parts {
 }
 
 /// The HTTP client, made on first use (loading TLS roots costs a cold start milliseconds).
-pub(super) type Http = std::sync::LazyLock<reqwest::Client>;
+/// The shared API client, built when a channel or an adapter first needs it (loading the TLS
+/// roots costs a cold start milliseconds).
+#[derive(Default)]
+pub(super) struct Http(std::sync::OnceLock<Result<reqwest::Client, twincloud_http::TlsSetupError>>);
+
+impl Http {
+    /// The client, or why HTTPS cannot be set up here.
+    pub(super) fn client(&self) -> Result<reqwest::Client, RunError> {
+        self.0
+            .get_or_init(twincloud_http::client)
+            .clone()
+            .map_err(RunError::from)
+    }
+}
 
 type Building<'a> = Pin<Box<dyn Future<Output = Result<(), RunError>> + Send + 'a>>;
 
@@ -135,7 +148,7 @@ fn endpoints<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         for e in &f.endpoints {
             parts.compute.insert(
                 e.name.clone(),
-                compute_for(&e.compute, clouds, local_dir).await,
+                compute_for(&e.compute, clouds, local_dir).await?,
             );
         }
         Ok(())
@@ -165,7 +178,7 @@ fn traffic<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
                 let base = std::env::var("TWINCLOUD_CLOUDFLARE_URL")
                     .unwrap_or_else(|_| "https://api.cloudflare.com/client/v4".into());
                 Arc::new(twincloud_http::CloudflareTraffic::new(
-                    (**http).clone(),
+                    http.client()?,
                     &base,
                     zone_id,
                     resolve(clouds, api_token).await?,
@@ -174,7 +187,7 @@ fn traffic<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
                 ))
             }
             DnsProvider::CloudDns { project, zone, ttl } => Arc::new(
-                twincloud_gcp::CloudDnsTraffic::new(clouds.gcp().await, project, zone, *ttl),
+                twincloud_gcp::CloudDnsTraffic::new(clouds.gcp().await?, project, zone, *ttl),
             ),
             DnsProvider::Route53 { zone_id, ttl } => Arc::new(twincloud_aws::Route53Traffic::new(
                 clouds.aws().await,
@@ -201,7 +214,7 @@ fn scaling<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         for svc in &sc.services {
             parts.compute.insert(
                 scaling_compute_key(&svc.name),
-                compute_for(&svc.compute, clouds, local_dir).await,
+                compute_for(&svc.compute, clouds, local_dir).await?,
             );
             let m: Arc<dyn Metrics> = match &svc.compute {
                 ComputeTarget::Local { .. } => {
@@ -214,7 +227,7 @@ fn scaling<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
                 ComputeTarget::CloudRun {
                     project, region, ..
                 } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
-                    clouds.gcp().await,
+                    clouds.gcp().await?,
                     project,
                     region,
                 )),
@@ -228,7 +241,7 @@ fn scaling<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
                     namespace,
                     ..
                 } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::gke(
-                    clouds.gcp().await,
+                    clouds.gcp().await?,
                     project,
                     location,
                     cluster,
@@ -291,7 +304,7 @@ fn budgets<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         ..
     } = inputs;
     Box::pin(async move {
-        (parts.budgets, parts.billing) = budget_adapters(config, clouds, local_dir).await;
+        (parts.budgets, parts.billing) = budget_adapters(config, clouds, local_dir).await?;
         Ok(())
     })
 }
@@ -308,19 +321,22 @@ async fn budget_adapters(
     config: &Config,
     clouds: &Clouds,
     local_dir: &Path,
-) -> (
-    BTreeMap<&'static str, Arc<dyn Budgets>>,
-    Option<Arc<dyn BillingLink>>,
-) {
+) -> Result<
+    (
+        BTreeMap<&'static str, Arc<dyn Budgets>>,
+        Option<Arc<dyn BillingLink>>,
+    ),
+    RunError,
+> {
     let mut budgets: BTreeMap<&'static str, Arc<dyn Budgets>> = BTreeMap::new();
     let Some(b) = &config.budget else {
-        return (budgets, None);
+        return Ok((budgets, None));
     };
     if matches!(config.project.state, Location::Local { .. }) {
         let local = Arc::new(twincloud_local::LocalBilling::new(local_dir));
         budgets.insert("aws", local.clone());
         budgets.insert("gcp", local.clone());
-        return (budgets, Some(local));
+        return Ok((budgets, Some(local)));
     }
     if b.guards.iter().any(|g| g.aws.is_some()) {
         budgets.insert(
@@ -336,13 +352,13 @@ async fn budget_adapters(
     });
     let mut billing: Option<Arc<dyn BillingLink>> = None;
     if b.guards.iter().any(|g| g.gcp.is_some()) || detach {
-        let gcp = Arc::new(twincloud_gcp::GcpBilling::new(clouds.gcp().await));
+        let gcp = Arc::new(twincloud_gcp::GcpBilling::new(clouds.gcp().await?));
         budgets.insert("gcp", gcp.clone());
         if detach {
             billing = Some(gcp);
         }
     }
-    (budgets, billing)
+    Ok((budgets, billing))
 }
 
 /// The key of a deploy target's side in [`Services::deployers`] and [`Services::alarms`].
@@ -367,7 +383,7 @@ async fn deploy_adapters(
     let mut deployers: BTreeMap<String, Arc<dyn Deployer>> = BTreeMap::new();
     let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
     let mut revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>> = BTreeMap::new();
-    let mut registries = twincloud_http::OciRegistries::new();
+    let mut registries = twincloud_http::OciRegistries::new()?;
     for t in &cfg.targets {
         for (i, side) in t.sides.iter().enumerate() {
             let key = deploy_side_key(&t.name, i);
@@ -384,13 +400,13 @@ async fn deploy_adapters(
                     revision_metrics.insert(
                         key.clone(),
                         Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
-                            clouds.gcp().await,
+                            clouds.gcp().await?,
                             project,
                             region,
                         )),
                     );
                     Arc::new(twincloud_gcp::CloudRunDeployer::new(
-                        clouds.gcp().await,
+                        clouds.gcp().await?,
                         project,
                         region,
                     ))
@@ -404,14 +420,14 @@ async fn deploy_adapters(
                         revision_metrics.insert(
                             key.clone(),
                             Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::load_balancer(
-                                clouds.gcp().await,
+                                clouds.gcp().await?,
                                 project,
                                 backend,
                             )),
                         );
                     }
                     Arc::new(twincloud_kube::KubernetesDeployer::new(
-                        kube_access(cluster, clouds).await,
+                        kube_access(cluster, clouds).await?,
                         namespace,
                     ))
                 }
@@ -433,7 +449,7 @@ async fn deploy_adapters(
                     Some(Arc::new(twincloud_aws::EcrLogin::new(clouds.aws().await)))
                 }
                 RegistryAuth::Google => Some(Arc::new(twincloud_gcp::GoogleLogin::new(
-                    clouds.gcp().await,
+                    clouds.gcp().await?,
                 ))),
                 RegistryAuth::Basic(r) => Some(Arc::new(
                     twincloud_http::StaticLogin::from_pair(&resolve(clouds, r).await?)
@@ -459,8 +475,8 @@ async fn compute_for(
     target: &ComputeTarget,
     clouds: &Clouds,
     local_dir: &Path,
-) -> Arc<dyn Compute> {
-    match target {
+) -> Result<Arc<dyn Compute>, RunError> {
+    Ok(match target {
         ComputeTarget::Local { .. } => Arc::new(twincloud_local::LocalCompute::new(local_dir)),
         ComputeTarget::Ecs {
             cluster, max_size, ..
@@ -472,7 +488,7 @@ async fn compute_for(
         ComputeTarget::CloudRun {
             project, region, ..
         } => Arc::new(twincloud_gcp::CloudRunCompute::new(
-            clouds.gcp().await,
+            clouds.gcp().await?,
             project,
             region,
         )),
@@ -482,24 +498,27 @@ async fn compute_for(
             max_size,
             ..
         } => Arc::new(twincloud_kube::KubernetesCompute::new(
-            kube_access(cluster, clouds).await,
+            kube_access(cluster, clouds).await?,
             namespace,
             *max_size,
         )),
-    }
+    })
 }
 
 /// Access to a Kubernetes cluster: GKE through the Container API and a Google token, or a
 /// kubeconfig context.
-async fn kube_access(cluster: &KubeCluster, clouds: &Clouds) -> Arc<twincloud_kube::KubeAccess> {
+async fn kube_access(
+    cluster: &KubeCluster,
+    clouds: &Clouds,
+) -> Result<Arc<twincloud_kube::KubeAccess>, RunError> {
     use twincloud_kube::{ClusterAccess, KubeAccess};
-    KubeAccess::new(match cluster {
+    Ok(KubeAccess::new(match cluster {
         KubeCluster::Gke {
             project,
             location,
             cluster,
         } => ClusterAccess::Source(Arc::new(twincloud_gcp::GkeCluster::new(
-            clouds.gcp().await,
+            clouds.gcp().await?,
             project,
             location,
             cluster,
@@ -508,7 +527,7 @@ async fn kube_access(cluster: &KubeCluster, clouds: &Clouds) -> Arc<twincloud_ku
             path: path.clone(),
             context: context.clone(),
         },
-    })
+    }))
 }
 
 /// Load readings where none are to be had (a cluster outside GKE): every metric without data.

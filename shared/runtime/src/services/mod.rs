@@ -97,11 +97,13 @@ impl Clouds {
         self.aws.get_or_init(AwsContext::load).await
     }
 
-    /// The GCP context, read from the environment on first use.
-    pub async fn gcp(&self) -> &GcpContext {
-        self.gcp
-            .get_or_init(|| async { GcpContext::from_env() })
-            .await
+    /// The GCP context, read from the environment on first use; an error only when this
+    /// process cannot make HTTPS calls (asked again next time).
+    pub async fn gcp(&self) -> Result<&GcpContext, RunError> {
+        Ok(self
+            .gcp
+            .get_or_try_init(|| async { GcpContext::from_env() })
+            .await?)
     }
 }
 
@@ -123,7 +125,7 @@ pub async fn resolve(clouds: &Clouds, r: &SecretRef) -> Result<Secret, RunError>
                 .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
         }
         SecretRef::GcpSecretManager { name, key } => {
-            twincloud_gcp::resolve_secret(clouds.gcp().await, name, key.as_deref())
+            twincloud_gcp::resolve_secret(clouds.gcp().await?, name, key.as_deref())
                 .await
                 .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
         }
@@ -181,10 +183,8 @@ impl Services {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("twincloud")),
         };
-        let state = crate::stores::state_store(&config.project.state, clouds).await;
-        // Built only when a channel needs it: loading TLS roots costs a cold start milliseconds.
-        let http: std::sync::LazyLock<reqwest::Client> =
-            std::sync::LazyLock::new(twincloud_http::client);
+        let state = crate::stores::state_store(&config.project.state, clouds).await?;
+        let http = groups::Http::default();
         let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
         for ch in &config.notify.channels {
             let n: Arc<dyn Notifier> =
@@ -193,7 +193,7 @@ impl Services {
                         Arc::new(twincloud_http::SlackNotifier::new(
                             &ch.name,
                             resolve(clouds, webhook_url).await?,
-                            (*http).clone(),
+                            http.client()?,
                             HttpRetry::default(),
                         ))
                     }
@@ -206,7 +206,7 @@ impl Services {
                             &ch.name,
                             url,
                             auth,
-                            (*http).clone(),
+                            http.client()?,
                             HttpRetry::default(),
                         ))
                     }
@@ -222,7 +222,7 @@ impl Services {
                         topic_arn,
                     )),
                     ChannelTarget::PubSub { topic } => Arc::new(
-                        twincloud_gcp::PubSubNotifier::new(clouds.gcp().await, &ch.name, topic),
+                        twincloud_gcp::PubSubNotifier::new(clouds.gcp().await?, &ch.name, topic),
                     ),
                     ChannelTarget::Outbox => {
                         Arc::new(twincloud_local::OutboxNotifier::new(&local_dir, &ch.name))

@@ -40,12 +40,13 @@ pub(super) async fn run_set(
     let mut run = SetRun::new(&set.name, inv.dry_run);
     let key = record_key(&set.name);
     let state = services.state.as_ref();
+    // The adapters first: a setup error then holds no lease.
+    let Some(t) = targets(set, services).await? else {
+        return Ok(run);
+    };
     let Some((mut record, mut version)) =
         open_record(f, &set.name, signal, services, inv, &mut run).await?
     else {
-        return Ok(run);
-    };
-    let Some(t) = targets(set, services).await else {
         return Ok(run);
     };
     let policy = BackupPolicy {

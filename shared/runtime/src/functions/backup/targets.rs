@@ -5,6 +5,7 @@ use std::sync::Arc;
 use twincloud_core::config::{BackupEngine, BackupSet, DrCopies, ExportPolicy};
 use twincloud_core::ports::{Database, DatabaseExport, ObjectStore};
 
+use crate::error::RunError;
 use crate::services::Services;
 use crate::sync::object_store;
 
@@ -23,9 +24,12 @@ pub(super) struct Targets {
 
 /// Builds the adapters of `set` (cloud contexts load on first use); `None` for the engines
 /// that take no snapshots (postgres dumps run their own way).
-pub(super) async fn targets(set: &BackupSet, services: &Services) -> Option<Targets> {
-    Some(match &set.engine {
-        BackupEngine::Postgres(_) => return None,
+pub(super) async fn targets(
+    set: &BackupSet,
+    services: &Services,
+) -> Result<Option<Targets>, RunError> {
+    Ok(Some(match &set.engine {
+        BackupEngine::Postgres(_) => return Ok(None),
         BackupEngine::Local => Targets {
             primary: Arc::new(twincloud_local::LocalDatabase::new(&services.local_dir)),
             dr: None,
@@ -48,12 +52,12 @@ pub(super) async fn targets(set: &BackupSet, services: &Services) -> Option<Targ
             }
         }
         BackupEngine::CloudSql { project, export } => {
-            let gcp = services.clouds.gcp().await;
+            let gcp = services.clouds.gcp().await?;
             let sql = Arc::new(twincloud_gcp::CloudSqlDatabase::new(gcp, project));
             let export = match export {
                 Some(e) => Some((
                     sql.clone() as Arc<dyn DatabaseExport>,
-                    object_store(&e.to, &services.clouds).await,
+                    object_store(&e.to, &services.clouds).await?,
                     e.clone(),
                 )),
                 None => None,
@@ -64,5 +68,5 @@ pub(super) async fn targets(set: &BackupSet, services: &Services) -> Option<Targ
                 export,
             }
         }
-    })
+    }))
 }

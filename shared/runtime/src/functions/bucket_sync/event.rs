@@ -105,7 +105,7 @@ pub(super) async fn on_object(
         }
         // Whatever the event says, the current source object is what is copied: a stale or
         // repeated event finds the destination already the same.
-        let (source, destination) = stores(services, pair).await;
+        let (source, destination) = stores(services, pair).await?;
         let started = std::time::Instant::now();
         let mut step = Step::Synced(sync_key(source.clone(), destination.clone(), &key).await);
         if matches!(step, Step::Synced(Ok(Outcome::SourceGone)))

@@ -89,11 +89,11 @@ pub(crate) fn unit_key(pair: &SyncPair, partition: &str) -> String {
 async fn stores(
     services: &Services,
     pair: &SyncPair,
-) -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
-    (
-        object_store(&pair.source, &services.clouds).await,
-        object_store(&pair.destination, &services.clouds).await,
-    )
+) -> Result<(Arc<dyn ObjectStore>, Arc<dyn ObjectStore>), RunError> {
+    Ok((
+        object_store(&pair.source, &services.clouds).await?,
+        object_store(&pair.destination, &services.clouds).await?,
+    ))
 }
 
 #[async_trait]
@@ -166,7 +166,7 @@ async fn reconcile(
     let mut problems: Vec<String> = Vec::new();
     let mut out = vec![];
     'pairs: for pair in &cfg.pairs {
-        let (source, destination) = stores(services, pair).await;
+        let (source, destination) = stores(services, pair).await?;
         for partition in &pair.partitions {
             if !inv.has_time(WIND_DOWN * 2) {
                 exec.plan.notes.push(format!(

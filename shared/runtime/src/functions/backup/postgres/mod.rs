@@ -66,7 +66,7 @@ pub(super) async fn run_set(
     for to in &pg.to {
         destinations.push(Destination {
             name: to.to_string(),
-            store: object_store(to, &services.clouds).await,
+            store: object_store(to, &services.clouds).await?,
         });
     }
     let tools = PgTools::locate(pg.bin_dir.as_deref());
