@@ -251,7 +251,7 @@ async fn validate(config: Option<String>, json: bool) -> i32 {
     match twincloud_runtime::load_config(Some(&origin), &clouds).await {
         Ok(c) => {
             if json {
-                println!(
+                twincloud_runtime::outln!(
                     "{}",
                     serde_json::json!({"ok": true, "origin": origin, "project": c.project.name, "state": c.project.state.to_string(), "channels": c.notify.channels.iter().map(|ch| serde_json::json!({"name": ch.name, "type": ch.target.type_name()})).collect::<Vec<_>>()})
                 );
@@ -262,7 +262,7 @@ async fn validate(config: Option<String>, json: bool) -> i32 {
         }
         Err(e) => {
             if json {
-                println!(
+                twincloud_runtime::outln!(
                     "{}",
                     serde_json::json!({"ok": false, "origin": origin, "error": e.to_string()})
                 );
@@ -274,16 +274,16 @@ async fn validate(config: Option<String>, json: bool) -> i32 {
 }
 
 fn print_summary(origin: &str, c: &Config) {
-    println!("{origin}: valid");
-    println!("  project  {}", c.project.name);
-    println!("  state    {}", c.project.state);
+    twincloud_runtime::outln!("{origin}: valid");
+    twincloud_runtime::outln!("  project  {}", c.project.name);
+    twincloud_runtime::outln!("  state    {}", c.project.state);
     for ch in &c.notify.channels {
         let kinds = if ch.kinds.is_empty() {
             "all kinds".to_owned()
         } else {
             ch.kinds.join(", ")
         };
-        println!(
+        twincloud_runtime::outln!(
             "  channel  {} ({}): {} and above, {kinds}",
             ch.name,
             ch.target.type_name(),
@@ -292,7 +292,7 @@ fn print_summary(origin: &str, c: &Config) {
     }
     let secrets = c.secret_refs();
     if !secrets.is_empty() {
-        println!(
+        twincloud_runtime::outln!(
             "  secrets  {} reference(s), resolved at start: {}",
             secrets.len(),
             secrets
@@ -310,12 +310,14 @@ fn events(json: bool) {
             .iter()
             .map(|s| serde_json::json!({"name": s.name(), "description": s.describe()}))
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        twincloud_runtime::outln!("{}", serde_json::Value::Array(list));
         return;
     }
-    println!("Event shapes twincloud decodes (fixtures of each are in events/):\n");
+    twincloud_runtime::outln!(
+        "Event shapes twincloud decodes (fixtures of each are in events/):\n"
+    );
     for s in Shape::ALL {
-        println!("  {:34} {}", s.name(), s.describe());
+        twincloud_runtime::outln!("  {:34} {}", s.name(), s.describe());
     }
 }
 
@@ -333,18 +335,20 @@ fn functions(json: bool) {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(list));
+        twincloud_runtime::outln!("{}", serde_json::Value::Array(list));
         return;
     }
-    println!("Functions (each is a binary under functions/, a Lambda and a Cloud Run service):\n");
+    twincloud_runtime::outln!(
+        "Functions (each is a binary under functions/, a Lambda and a Cloud Run service):\n"
+    );
     for f in fns {
-        println!("  {:12} {}", f.name, f.summary);
+        twincloud_runtime::outln!("  {:12} {}", f.name, f.summary);
         let section = f
             .config_section
             .map(|s| format!("[{s}]"))
             .unwrap_or_else(|| "[notify] only".into());
         let triggers: Vec<String> = f.triggers.iter().map(|t| t.describe()).collect();
-        println!(
+        twincloud_runtime::outln!(
             "  {:12} config {section}; triggers: {}\n",
             "",
             triggers.join(", ")

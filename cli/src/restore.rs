@@ -100,7 +100,7 @@ enum Target {
 
 pub(crate) fn fail(json: bool, e: &str) -> i32 {
     if json {
-        println!("{}", serde_json::json!({"ok": false, "error": e}));
+        twincloud_runtime::outln!("{}", serde_json::json!({"ok": false, "error": e}));
     }
     eprintln!("error: {e}");
     1
@@ -108,13 +108,13 @@ pub(crate) fn fail(json: bool, e: &str) -> i32 {
 
 pub(crate) fn say(json: bool, plan: &str, done: bool, detail: &str) {
     if json {
-        println!(
+        twincloud_runtime::outln!(
             "{}",
             serde_json::json!({"ok": true, "plan": plan, "done": done, "detail": detail})
         );
     } else {
-        println!("{plan}");
-        println!("{detail}");
+        twincloud_runtime::outln!("{plan}");
+        twincloud_runtime::outln!("{detail}");
     }
 }
 

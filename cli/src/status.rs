@@ -28,7 +28,7 @@ pub async fn show(config: Option<&str>, json: bool, html: Option<&Path>) -> i32 
     if let Some(path) = html {
         return match write_page(path, &overview::render_html(&o)) {
             Ok(()) => {
-                println!("wrote {}", path.display());
+                twincloud_runtime::outln!("wrote {}", path.display());
                 0
             }
             Err(e) => {
@@ -44,7 +44,7 @@ pub async fn show(config: Option<&str>, json: bool, html: Option<&Path>) -> i32 
         );
         return 2;
     }
-    print!("{}", overview::render_text(&o));
+    twincloud_runtime::out!("{}", overview::render_text(&o));
     0
 }
 
@@ -94,7 +94,7 @@ async fn show_json(services: &Services) -> i32 {
         Utc::now().format("%Y-%m-%d")
     );
     doc["refusedToday"] = state.list(&today).await.map_or(0, |k| k.len()).into();
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    twincloud_runtime::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     0
 }
 

@@ -106,7 +106,10 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     match result {
         Ok(s) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+                twincloud_runtime::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).unwrap_or_default()
+                );
             } else {
                 print_summary(&a.src, &a.dst, &s, started.elapsed());
             }
@@ -150,7 +153,7 @@ fn print_summary(src: &str, dst: &str, s: &SyncSummary, took: Duration) {
         ("copied", "deleted")
     };
     let secs = took.as_secs_f64();
-    println!(
+    twincloud_runtime::outln!(
         "{src} → {dst}: {verb} {} object(s) ({}), {} unchanged, {deleted} {}, {} failed; {} requests in {secs:.2}s",
         s.copied,
         humansize::format_size(s.bytes, humansize::BINARY),
@@ -160,27 +163,29 @@ fn print_summary(src: &str, dst: &str, s: &SyncSummary, took: Duration) {
         s.requests
     );
     if s.size_only > 0 {
-        println!(
+        twincloud_runtime::outln!(
             "  {} object(s) could only be compared by size (no checksum in common)",
             s.size_only
         );
     }
     if s.retained > 0 {
-        println!(
+        twincloud_runtime::outln!(
             "  {} destination object(s) under retention or a hold were left alone",
             s.retained
         );
     }
     if let Some(why) = &s.deletes_refused {
-        println!("  {why}");
+        twincloud_runtime::outln!("  {why}");
     }
     if let Some(cursor) = &s.cursor {
-        println!("  stopped at the time limit; resume with --start-after {cursor:?}");
+        twincloud_runtime::outln!(
+            "  stopped at the time limit; resume with --start-after {cursor:?}"
+        );
     }
     for e in &s.errors {
-        println!("  FAILED: {e}");
+        twincloud_runtime::outln!("  FAILED: {e}");
     }
     if s.failed > s.errors.len() as u64 {
-        println!("  … and {} more", s.failed - s.errors.len() as u64);
+        twincloud_runtime::outln!("  … and {} more", s.failed - s.errors.len() as u64);
     }
 }

@@ -735,3 +735,31 @@ fn without_ca_certificates_commands_say_what_to_fix_and_nothing_switches() {
     let status: serde_json::Value = serde_json::from_slice(&c.output().unwrap().stdout).unwrap();
     assert_eq!(status["activeEndpoint"], "GCP Cloud Run");
 }
+
+/// Output to a reader that has gone (`twincloud events | head -1`, a pager quit early) is
+/// dropped: the command still finishes and exits with its own code, without a panic.
+#[test]
+fn a_closed_standard_output_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        twincloud(dir.path())
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap()
+    };
+    for args in [&["events"][..], &["functions"], &["demo", "--dir", "demo"]] {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // The demo did all its work: its page is written.
+    assert!(dir.path().join("demo/status.html").is_file());
+    // A failing command keeps its exit code.
+    let out = run(&["invoke", "notifier", "--event", "missing.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}

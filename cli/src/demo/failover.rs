@@ -105,7 +105,7 @@ pub async fn run(
 
     let say = |text: String, r: Report, reports: &mut Vec<(String, Report)>| {
         if !json {
-            println!("\n{text}\n{}", super::indent(&r.to_text()));
+            twincloud_runtime::outln!("\n{text}\n{}", super::indent(&r.to_text()));
         }
         reports.push((text, r));
     };

@@ -102,7 +102,7 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         match invoker.handle_json(step.event.as_bytes()).await {
             Ok(r) => {
                 if !json {
-                    println!("\n{}\n{}", step.say, indent(&r.to_text()));
+                    twincloud_runtime::outln!("\n{}\n{}", step.say, indent(&r.to_text()));
                 }
                 reports.push((step.say.into(), r));
             }
@@ -150,24 +150,24 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
             .iter()
             .map(|(say, r)| serde_json::json!({"step": say, "report": r}))
             .collect();
-        println!(
+        twincloud_runtime::outln!(
             "{}",
             serde_json::json!({"dir": dir, "steps": steps, "messages_sent": sent.lines().count(), "page": page})
         );
         return 0;
     }
-    println!("\nMessages in the outbox ({}):", outbox.display());
+    twincloud_runtime::outln!("\nMessages in the outbox ({}):", outbox.display());
     for line in sent.lines() {
         if let Ok(m) = serde_json::from_str::<twincloud_core::Message>(line) {
-            println!("  [{}] {}", m.severity, m.title);
+            twincloud_runtime::outln!("  [{}] {}", m.severity, m.title);
         }
     }
-    println!(
+    twincloud_runtime::outln!(
         "\nThe operations page of everything above: {} (what `twincloud status --html FILE` writes); as text: `twincloud status --config {}`.",
         page.display(),
         dir.join("twincloud.toml").display()
     );
-    println!(
+    twincloud_runtime::outln!(
         "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
@@ -229,9 +229,9 @@ pub(crate) async fn tick(
         .await
         .map_err(|e| e.to_string())?;
     if !json {
-        println!("\n{say}");
+        twincloud_runtime::outln!("\n{say}");
         for note in r.notes() {
-            println!("   {note}");
+            twincloud_runtime::outln!("   {note}");
         }
     }
     reports.push((say.into(), r));

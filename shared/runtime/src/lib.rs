@@ -15,6 +15,7 @@ pub mod logging;
 pub mod overview;
 pub mod push_auth;
 pub mod services;
+pub mod stdout;
 pub mod stores;
 pub mod sync;
 
@@ -240,12 +241,12 @@ async fn run_bytes_wired<const WIRING: u8>(
     match result {
         Ok(report) => {
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&report).unwrap_or_default()
                 );
             } else {
-                print!("{}", report.to_text());
+                crate::out!("{}", report.to_text());
             }
             match report.platform_result() {
                 Err(e) => e.exit_code(),
@@ -255,7 +256,7 @@ async fn run_bytes_wired<const WIRING: u8>(
         }
         Err(e) => {
             if json {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::json!({"ok": false, "error": e.to_string(), "transient": e.is_transient()})
                 );
