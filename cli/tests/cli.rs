@@ -381,19 +381,21 @@ async fn configuration_loads_from_s3_and_gcs_urls() {
     }
 }
 
-#[test]
-fn status_and_failback_on_a_failover_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("twincloud.toml");
+/// Writes `dir/twincloud.toml`: the example's failover section (its channels need secrets) on
+/// local state, each `(from, to)` replaced in it. Probes go to loopback only: nothing listens on
+/// port 9, so both sides fail.
+fn loopback_failover(dir: &std::path::Path, edits: &[(&str, &str)]) -> std::path::PathBuf {
     let example = std::fs::read_to_string(workspace_root().join("twincloud.example.toml")).unwrap();
-    // The example's channels need secrets; keep its project and failover sections only.
-    // Probes go to loopback only: nothing listens on port 9, so both sides fail.
-    let failover = example[example.find("[failover]").unwrap()..]
+    let mut failover = example[example.find("[failover]").unwrap()..]
         .replace("https://aion-xyz-uc.a.run.app", "http://127.0.0.1:9")
         .replace(
             "https://aion-alb-123.us-east-1.elb.amazonaws.com",
             "http://127.0.0.1:9",
         );
+    for (from, to) in edits {
+        assert!(failover.contains(from), "the example has no `{from}`");
+        failover = failover.replace(from, to);
+    }
     assert!(
         !failover
             .lines()
@@ -401,14 +403,22 @@ fn status_and_failback_on_a_failover_config() {
             .any(|l| l.contains("https://")),
         "no probe may leave the machine"
     );
+    let cfg = dir.join("twincloud.toml");
     std::fs::write(
         &cfg,
         format!(
             "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{failover}",
-            dir.path().join("state").display()
+            dir.join("state").display()
         ),
     )
     .unwrap();
+    cfg
+}
+
+#[test]
+fn status_and_failback_on_a_failover_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = loopback_failover(dir.path(), &[]);
     let out = twincloud(dir.path())
         .args([
             "status",
@@ -629,9 +639,11 @@ step_pause_secs = 0
 #[test]
 fn without_ca_certificates_commands_say_what_to_fix_and_nothing_switches() {
     let dir = tempfile::tempdir().unwrap();
-    let no_certs = |c: &mut Command| {
+    let no_certs = || {
+        let mut c = twincloud(dir.path());
         c.env("SSL_CERT_FILE", dir.path().join("missing.pem"))
             .env("SSL_CERT_DIR", dir.path().join("missing"));
+        c
     };
     let says_what_to_fix = |out: &std::process::Output| {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -652,8 +664,7 @@ fn without_ca_certificates_commands_say_what_to_fix_and_nothing_switches() {
         "[project]\nname = \"aion\"\n\n[[notify.channels]]\nname = \"oncall\"\ntype = \"slack\"\nwebhook_url = \"env:SLACK_WEBHOOK_URL\"\n",
     )
     .unwrap();
-    let mut c = twincloud(dir.path());
-    no_certs(&mut c);
+    let mut c = no_certs();
     c.env("TWINCLOUD_CONFIG", &slack)
         .env("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/services/T/B/X")
         .args([
@@ -671,37 +682,23 @@ fn without_ca_certificates_commands_say_what_to_fix_and_nothing_switches() {
         "[project]\nname = \"aion\"\nstate = \"gs://aion-state/twincloud\"\n",
     )
     .unwrap();
-    let mut c = twincloud(dir.path());
-    no_certs(&mut c);
+    let mut c = no_certs();
     c.args(["status", "--config", gcs.to_str().unwrap()]);
     says_what_to_fix(&c.output().unwrap());
-    let mut c = twincloud(dir.path());
-    no_certs(&mut c);
+    let mut c = no_certs();
     c.args(["sync", dir.path().to_str().unwrap(), "gs://aion-copy/x"]);
     says_what_to_fix(&c.output().unwrap());
 
     // Failover: one probe round; both sides unhealthy for that reason, no switch.
-    let failover = dir.path().join("failover.toml");
-    let example = std::fs::read_to_string(workspace_root().join("twincloud.example.toml")).unwrap();
-    let section = example[example.find("[failover]").unwrap()..]
-        .replace("https://aion-xyz-uc.a.run.app", "http://127.0.0.1:9")
-        .replace(
-            "https://aion-alb-123.us-east-1.elb.amazonaws.com",
-            "http://127.0.0.1:9",
-        )
-        .replace("probe_interval_secs = 5", "probe_interval_secs = 1")
-        .replace("probe_window_secs = 55", "probe_window_secs = 1")
-        .replace("threshold = 3", "threshold = 1");
-    std::fs::write(
-        &failover,
-        format!(
-            "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{section}",
-            dir.path().join("state").display()
-        ),
-    )
-    .unwrap();
-    let mut c = twincloud(dir.path());
-    no_certs(&mut c);
+    let failover = loopback_failover(
+        dir.path(),
+        &[
+            ("probe_interval_secs = 5", "probe_interval_secs = 1"),
+            ("probe_window_secs = 55", "probe_window_secs = 1"),
+            ("threshold = 3", "threshold = 1"),
+        ],
+    );
+    let mut c = no_certs();
     c.args([
         "--output",
         "json",

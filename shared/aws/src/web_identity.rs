@@ -62,7 +62,8 @@ pub struct GoogleWebIdentity {
     settings: GoogleWebIdentitySettings,
     // Built on the first token: reqwest's builder fails (and its fallbacks panic) when the
     // process has no CA certificates, which must be an error the SDK reports, not a crash.
-    http: std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
+    http:
+        std::sync::Arc<std::sync::OnceLock<Result<reqwest::Client, twincloud_http::TlsSetupError>>>,
     sts: aws_sdk_sts::Client,
 }
 
@@ -91,17 +92,9 @@ impl GoogleWebIdentity {
         let http = self
             .http
             .get_or_init(|| {
-                reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| {
-                        let cause = std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), ToString::to_string);
-                        format!(
-                            "cannot set up HTTPS ({cause}): install the system's CA certificates \
-                             or set SSL_CERT_FILE to a PEM bundle"
-                        )
-                    })
+                twincloud_http::build(
+                    reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)),
+                )
             })
             .as_ref()
             .map_err(|e| CredentialsError::invalid_configuration(e.clone()))?;

@@ -44,12 +44,15 @@ pub fn client() -> Result<reqwest::Client, TlsSetupError> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_error_says_what_failed_and_what_to_do() {
-        let e = super::TlsSetupError {
-            reason: "No CA certificates were loaded from the system".into(),
-        };
+    fn a_client_that_cannot_be_built_says_the_cause_and_the_fix() {
+        // A setup reqwest refuses without touching the environment: the same path a machine
+        // without CA certificates takes (that one is tested with the binary, cli/tests/cli.rs).
+        let e = super::build(reqwest::Client::builder().tls_danger_accept_invalid_hostnames(true))
+            .expect_err("refused");
         let text = e.to_string();
-        assert!(text.contains("No CA certificates were loaded"), "{text}");
+        assert!(text.starts_with("cannot set up HTTPS: "), "{text}");
+        assert!(text.contains("tls_certs_only"), "the deepest cause: {text}");
+        assert!(!text.contains("builder error"), "{text}");
         assert!(text.contains("ca-certificates") && text.contains("SSL_CERT_FILE"));
     }
 }
