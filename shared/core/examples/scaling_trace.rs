@@ -236,6 +236,7 @@ fn twincloud(demand: &[f64], warm: f64) -> Outcome {
                 },
                 cap: None,
                 record: &records[side],
+                unfinished: false,
             });
             records[side] = d.record;
             if let Some(n) = d.set {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use twincloud_core::ids::key_segment;
 use twincloud_core::ports::{Precondition, StateStore};
 
-use crate::executor::Outcome;
+use crate::outcome::Outcome;
 
 /// One audit record.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +83,8 @@ impl AuditRecord {
 }
 
 /// Writes `record`. A failure is logged, not returned: the action itself happened, and a
-/// missing audit line must not make the platform redo it.
+/// missing audit line must not make the platform redo it. Effects are audited by the effects
+/// handle ([`crate::effects::Effects`]), the only caller for them.
 pub async fn write(state: &dyn StateStore, record: &AuditRecord) {
     let body = match serde_json::to_vec(record) {
         Ok(b) => b,
@@ -95,42 +96,6 @@ pub async fn write(state: &dyn StateStore, record: &AuditRecord) {
     if let Err(e) = state.put(&record.key(), &body, &Precondition::None).await {
         tracing::warn!(action = %record.action, "audit record not written: {e}");
     }
-}
-
-/// Runs `call`, a provider call a function makes outside a plan, and records it: an audit
-/// record (written at once) and an action report in `exec`. Functions that act in rounds on
-/// what the provider answers (deploy, the budget guard) go through here, so every effect is in
-/// the trail whatever happens next.
-#[allow(clippy::too_many_arguments)]
-pub async fn effect<T>(
-    state: &dyn StateStore,
-    exec: &mut crate::executor::Execution,
-    function: &str,
-    event_id: &str,
-    action: String,
-    what: String,
-    reason: String,
-    call: impl std::future::Future<Output = Result<T, twincloud_core::ports::PortError>>,
-) -> Result<T, twincloud_core::ports::PortError> {
-    let started = std::time::Instant::now();
-    let result = call.await;
-    let outcome = match &result {
-        Ok(_) => Outcome::Done { detail: None },
-        Err(e) => Outcome::Failed {
-            error: e.message.clone(),
-            retry: e.retry,
-        },
-    };
-    let record = AuditRecord::new(function, event_id, action, what, reason, outcome).took(started);
-    write(state, &record).await;
-    exec.actions.push(crate::executor::ActionReport {
-        id: record.action,
-        what: record.what,
-        reason: record.reason,
-        outcome: record.outcome,
-        elapsed_ms: record.elapsed_ms,
-    });
-    result
 }
 
 /// A permanently refused event: what it looked like and why it was refused.

@@ -1,182 +1,37 @@
-//! Runs plans: a guard first, then each action once per event (claimed with a lease, marked
-//! done), one audit record per action, and channel failures isolated from each other.
+//! Runs plans: a guard first, then each action through the effects handle (journaled intent
+//! and outcome, done once per event, one audit record per call), channel failures isolated
+//! from each other.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use twincloud_core::ids::key_segment;
-use twincloud_core::plan::{Action, Guard, Operation, Plan};
-use twincloud_core::ports::{Precondition, Retry, StateError, Version, get_json};
+use twincloud_core::plan::{Guard, Operation, Plan};
+use twincloud_core::ports::{PortError, Precondition, Retry, StateError, Version};
 
-use crate::audit::AuditRecord;
+use crate::effects::{Effect, Effects, INTENT_LEASE_SECS};
 use crate::error::RunError;
 use crate::services::Services;
 
-/// How long a claimed action is reserved for the invocation that claimed it. A claim older than
-/// this belongs to an invocation that died; the action may be retried.
-pub const CLAIM_LEASE_SECS: i64 = 300;
+pub use crate::outcome::{ActionReport, Execution, Outcome};
 
-/// What happened to one action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    /// `--dry-run`: not executed.
-    WouldRun,
-    /// Done now.
-    Done {
-        /// Provider detail (message id, ...).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        detail: Option<String>,
-    },
-    /// Done by an earlier delivery of the same event: not run again.
-    AlreadyDone {
-        /// When it was done.
-        at: DateTime<Utc>,
-    },
-    /// Not run, and that is fine.
-    Skipped {
-        /// Why.
-        why: String,
-    },
-    /// Failed.
-    Failed {
-        /// What went wrong.
-        error: String,
-        /// Whether a retry may help.
-        retry: Retry,
-    },
-}
-
-impl Outcome {
-    /// Whether the action's effect is in place: done now or by an earlier delivery.
-    pub fn succeeded(&self) -> bool {
-        matches!(self, Outcome::Done { .. } | Outcome::AlreadyDone { .. })
-    }
-}
-
-/// One action and its outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionReport {
-    /// Action id.
-    pub id: String,
-    /// One line.
-    pub what: String,
-    /// Why it was planned.
-    pub reason: String,
-    /// What happened.
-    pub outcome: Outcome,
-    /// How long it took.
-    #[serde(default)]
-    pub elapsed_ms: u64,
-}
-
-/// The result of running one plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Execution {
-    /// The plan.
-    pub plan: Plan,
-    /// True when another invocation had already claimed this decision (the guard lost).
-    pub superseded: bool,
-    /// Per action.
-    pub actions: Vec<ActionReport>,
-    /// The version of the guard's record this invocation wrote last, while it still holds it
-    /// (a caller releases a lock with a compare-and-swap on it).
-    #[serde(skip)]
-    pub guard_version: Option<Version>,
-}
-
-impl Execution {
-    /// An execution of an empty plan.
-    pub fn nothing(function: &str, event_id: &str) -> Execution {
-        Execution {
-            plan: Plan::new(function, event_id),
-            superseded: false,
-            actions: vec![],
-            guard_version: None,
-        }
-    }
-
-    /// An execution of an empty plan that says why nothing was done.
-    pub fn noted(function: &str, event_id: &str, note: impl Into<String>) -> Execution {
-        let mut e = Execution::nothing(function, event_id);
-        e.plan.notes.push(note.into());
-        e
-    }
-
-    /// The first transient failure, if any (the platform should retry the event).
-    pub fn transient_failure(&self) -> Option<&str> {
-        self.actions.iter().find_map(|a| match &a.outcome {
-            Outcome::Failed {
-                error,
-                retry: Retry::Transient,
-            } => Some(error.as_str()),
-            _ => None,
-        })
-    }
-
-    /// Permanent failures, reported but not retried.
-    pub fn permanent_failures(&self) -> Vec<&str> {
-        self.actions
-            .iter()
-            .filter_map(|a| match &a.outcome {
-                Outcome::Failed {
-                    error,
-                    retry: Retry::Permanent,
-                } => Some(error.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-enum ActionRecord {
-    Claimed {
-        at: DateTime<Utc>,
-    },
-    Done {
-        at: DateTime<Utc>,
-        detail: Option<String>,
-    },
-}
-
-fn action_key(plan: &Plan, a: &Action) -> String {
-    format!(
-        "actions/{}/{}/{}",
-        key_segment(&plan.function),
-        key_segment(&plan.event_id),
-        key_segment(&a.id)
-    )
-}
-
-/// Runs `plan` against `services`. With `dry_run`, nothing is written or sent.
+/// Runs `plan` against `services`. With `dry_run`, nothing is written or sent: the effects
+/// handle reports what would run.
 pub async fn execute(
     services: &Services,
     plan: Plan,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<Execution, RunError> {
-    if dry_run {
-        let actions = plan
-            .actions
-            .iter()
-            .map(|a| ActionReport {
-                id: a.id.clone(),
-                what: a.op.describe(),
-                reason: a.reason.clone(),
-                outcome: Outcome::WouldRun,
-                elapsed_ms: 0,
-            })
-            .collect();
-        return Ok(Execution {
-            plan,
-            superseded: false,
-            actions,
-            guard_version: None,
-        });
-    }
+    // An intent never outlives the lock it works under: the invocation that resumes a switch
+    // after the lock's lease must be able to redo its steps.
+    let intent_lease = plan
+        .guard
+        .as_ref()
+        .and_then(|g| g.lease_secs)
+        .and_then(|l| i64::try_from(l).ok())
+        .map_or(INTENT_LEASE_SECS, |l| l.min(INTENT_LEASE_SECS));
+    let mut fx = Effects::new(services, &plan.function, &plan.event_id, dry_run, now)
+        .with_intent_lease(intent_lease);
     let mut held = match &plan.guard {
-        Some(g) => match take_guard(services, g).await? {
+        Some(g) if !fx.dry_run() => match take_guard(services, g).await? {
             Some(version) => Some(Held {
                 version,
                 since: std::time::Instant::now(),
@@ -191,69 +46,46 @@ pub async fn execute(
                 });
             }
         },
-        None => None,
+        _ => None,
     };
-    let mut reports: Vec<ActionReport> = Vec::with_capacity(plan.actions.len());
     for a in &plan.actions {
-        let started = std::time::Instant::now();
         let fenced = plan.guard.as_ref().filter(|g| g.fences.contains(&a.id));
-        let outcome = match a
+        let dep = a
             .depends_on
             .as_deref()
-            .and_then(|d| reports.iter().find(|r| r.id == d))
+            .and_then(|d| fx.reports().iter().find(|r| r.id == d));
+        if let Some(dep) = dep
+            && !(dep.outcome.succeeded() || dep.outcome == Outcome::WouldRun)
         {
-            Some(dep) if !dep.outcome.succeeded() => Outcome::Skipped {
-                why: format!("depends on `{}`, which did not run", dep.id),
-            },
-            _ => match (fenced, &mut held) {
-                (Some(g), Some(h)) => match h.still_ours(services, g).await {
-                    Err(lost) => Outcome::Failed {
-                        error: format!("`{}` not done: {lost}", a.id),
-                        retry: Retry::Permanent,
-                    },
-                    Ok(()) => run_once(services, &plan, a, now, Some((g, h))).await,
-                },
-                _ => run_once(services, &plan, a, now, None).await,
-            },
-        };
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        match &outcome {
-            Outcome::Failed { error, retry } => {
-                tracing::warn!(action = %a.id, retry = ?retry, "{error}")
-            }
-            other => tracing::info!(action = %a.id, outcome = ?other, "{}", a.op.describe()),
+            let why = format!("depends on `{}`, which did not run", dep.id);
+            fx.report(&a.id, &a.op.describe(), &a.reason, Outcome::Skipped { why });
+            continue;
         }
-        if !matches!(outcome, Outcome::AlreadyDone { .. }) {
-            // A redelivery's action keeps the original attempt's audit record.
-            crate::audit::write(
-                services.state.as_ref(),
-                &AuditRecord {
-                    elapsed_ms,
-                    at: now,
-                    ..AuditRecord::new(
-                        &plan.function,
-                        &plan.event_id,
-                        &a.id,
-                        a.op.describe(),
-                        &a.reason,
-                        outcome.clone(),
-                    )
+        if let (Some(g), Some(h)) = (fenced, &held)
+            && let Err(lost) = h.still_ours(services, g).await
+        {
+            let error = format!("`{}` not done: {lost}", a.id);
+            tracing::warn!(action = %a.id, "{error}");
+            fx.report(
+                &a.id,
+                &a.op.describe(),
+                &a.reason,
+                Outcome::Failed {
+                    error,
+                    retry: Retry::Permanent,
                 },
-            )
+            );
+            continue;
+        }
+        let fence = fenced.zip(held.as_mut());
+        let effect = Effect::new(a.id.clone(), a.op.describe(), a.reason.clone());
+        fx.act_detailed(effect, run_op(services, &a.op, fence), Clone::clone)
             .await;
-        }
-        reports.push(ActionReport {
-            id: a.id.clone(),
-            what: a.op.describe(),
-            reason: a.reason.clone(),
-            outcome,
-            elapsed_ms,
-        });
     }
     Ok(Execution {
         plan,
         superseded: false,
-        actions: reports,
+        actions: fx.take_reports(),
         guard_version: held.map(|h| h.version),
     })
 }
@@ -346,60 +178,13 @@ async fn wait_ready(
     }
 }
 
-async fn run_once(
+/// The provider call of one operation; the effects handle journals it.
+async fn run_op(
     services: &Services,
-    plan: &Plan,
-    a: &Action,
-    now: DateTime<Utc>,
+    op: &Operation,
     fence: Option<(&Guard, &mut Held)>,
-) -> Outcome {
-    let key = action_key(plan, a);
-    // A claim never outlives the lock it works under: the invocation that resumes a switch
-    // after the lock's lease must be able to redo its steps.
-    let claim_lease = plan
-        .guard
-        .as_ref()
-        .and_then(|g| g.lease_secs)
-        .and_then(|l| i64::try_from(l).ok())
-        .map_or(CLAIM_LEASE_SECS, |l| l.min(CLAIM_LEASE_SECS));
-    let fail = |e: StateError| Outcome::Failed {
-        error: e.to_string(),
-        retry: e.retry(),
-    };
-    let existing: Option<(ActionRecord, Version)> =
-        match get_json(services.state.as_ref(), &key).await {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        };
-    let claim_expect = match existing {
-        Some((ActionRecord::Done { at, .. }, _)) => return Outcome::AlreadyDone { at },
-        Some((ActionRecord::Claimed { at }, _))
-            if now.signed_duration_since(at).num_seconds() < claim_lease =>
-        {
-            return Outcome::Failed {
-                error: format!(
-                    "`{}` is being done by another invocation (claimed at {})",
-                    a.id,
-                    at.to_rfc3339()
-                ),
-                retry: Retry::Transient,
-            };
-        }
-        Some((ActionRecord::Claimed { .. }, v)) => Precondition::Matches(v),
-        None => Precondition::Absent,
-    };
-    let claim = serde_json::to_vec(&ActionRecord::Claimed { at: now }).unwrap_or_default();
-    let claim_version = match services.state.put(&key, &claim, &claim_expect).await {
-        Ok(v) => v,
-        Err(StateError::ConditionFailed(_)) => {
-            return Outcome::Failed {
-                error: format!("`{}` was claimed by another invocation just now", a.id),
-                retry: Retry::Transient,
-            };
-        }
-        Err(e) => return fail(e),
-    };
-    let result: Result<Option<String>, (String, Retry)> = match &a.op {
+) -> Result<Option<String>, PortError> {
+    let result: Result<Option<String>, (String, Retry)> = match op {
         Operation::Notify { channel, message } => match services.notifiers.get(channel) {
             Some(n) => n
                 .send(message)
@@ -481,39 +266,34 @@ async fn run_once(
                     }
                     Ok(None)
                 }
-                Err(StateError::ConditionFailed(_)) => Err((
-                    format!(
-                        "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
-                    ),
-                    Retry::Permanent,
-                )),
+                Err(StateError::ConditionFailed(_)) => match (fenced, holds(services, key, value).await) {
+                    // A write whose answer was lost, retried, meets itself: the record holds
+                    // exactly this value, and it is still ours.
+                    (Some((_, h)), Some(v)) => {
+                        h.version = v;
+                        Ok(Some("written by an earlier attempt whose answer was lost".into()))
+                    }
+                    _ => Err((
+                        format!(
+                            "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
+                        ),
+                        Retry::Permanent,
+                    )),
+                },
                 Err(e) => Err((e.to_string(), e.retry())),
             }
         }
     };
-    match result {
-        Ok(detail) => {
-            let done = serde_json::to_vec(&ActionRecord::Done {
-                at: now,
-                detail: detail.clone(),
-            })
-            .unwrap_or_default();
-            if let Err(e) = services
-                .state
-                .put(&key, &done, &Precondition::Matches(claim_version))
-                .await
-            {
-                tracing::warn!(action = %a.id, "done record not written ({e}); a retry may repeat this action");
-            }
-            Outcome::Done { detail }
-        }
-        Err((error, retry)) => {
-            // Release the claim so that the platform's retry can try again at once.
-            let _ = services
-                .state
-                .delete(&key, &Precondition::Matches(claim_version))
-                .await;
-            Outcome::Failed { error, retry }
-        }
+    result.map_err(|(message, retry)| PortError::new(message, retry))
+}
+
+/// The version of `key` when it holds exactly `value`.
+async fn holds(services: &Services, key: &str, value: &serde_json::Value) -> Option<Version> {
+    match services.state.get(key).await {
+        Ok(Some(stored)) => serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()
+            .filter(|v| v == value)
+            .map(|_| stored.version),
+        _ => None,
     }
 }

@@ -3,6 +3,7 @@
 //! one-shot run from the command line otherwise.
 
 pub mod audit;
+pub mod effects;
 pub mod error;
 pub mod executor;
 pub mod function;
@@ -12,6 +13,7 @@ pub mod invoke;
 pub mod lambda;
 pub mod lease;
 pub mod logging;
+pub mod outcome;
 pub mod overview;
 pub mod push_auth;
 pub mod services;
@@ -25,7 +27,8 @@ use std::sync::Arc;
 use clap::Parser;
 
 pub use error::RunError;
-pub use executor::{Execution, Outcome};
+pub use effects::{Acted, Effect, Effects};
+pub use outcome::{ActionReport, Execution, Outcome};
 pub use function::{Function, Invocation};
 pub use functions::{FUNCTIONS, FunctionSpec, Trigger};
 pub use invoke::{Invoker, Report};

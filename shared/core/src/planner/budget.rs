@@ -172,6 +172,49 @@ pub enum Change {
 }
 
 impl Change {
+    /// Whether `other` changes the same thing.
+    pub fn same_target(&self, other: &Change) -> bool {
+        match (self, other) {
+            (Change::Cap { service: a, .. }, Change::Cap { service: b, .. }) => a == b,
+            (
+                Change::Desired {
+                    compute: a,
+                    service: s,
+                    ..
+                },
+                Change::Desired {
+                    compute: b,
+                    service: t,
+                    ..
+                },
+            )
+            | (
+                Change::Max {
+                    compute: a,
+                    service: s,
+                    ..
+                },
+                Change::Max {
+                    compute: b,
+                    service: t,
+                    ..
+                },
+            ) => a == b && s == t,
+            (Change::Billing { project: a, .. }, Change::Billing { project: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+
+    /// Takes `other`'s after-state (same target), keeping this before-state.
+    fn set_after(&mut self, other: &Change) {
+        match (self, other) {
+            (Change::Cap { after, .. }, Change::Cap { after: a, .. })
+            | (Change::Desired { after, .. }, Change::Desired { after: a, .. })
+            | (Change::Max { after, .. }, Change::Max { after: a, .. }) => *after = *a,
+            _ => {}
+        }
+    }
+
     /// One line.
     pub fn describe(&self) -> String {
         match self {
@@ -218,6 +261,22 @@ pub struct Taken {
     pub dry_run: bool,
     /// What it changed.
     pub changes: Vec<Change>,
+    /// Why it is not finished (an effect failed): the step is due again, and what it changed
+    /// already stays in `changes` for the undo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<String>,
+}
+
+impl Taken {
+    /// Records `change`. A thing changed again by a retry of the same step keeps the first
+    /// before-state: the undo puts back what was there before the step, not what its first
+    /// attempt left.
+    pub fn record(&mut self, change: Change) {
+        match self.changes.iter_mut().find(|c| c.same_target(&change)) {
+            Some(c) => c.set_after(&change),
+            None => self.changes.push(change),
+        }
+    }
 }
 
 /// A guard's record: the period, the steps taken in it, the messages seen.
@@ -232,6 +291,9 @@ pub struct GuardRecord {
     /// The spend as the provider last confirmed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spend: Option<Spend>,
+    /// Changes of a past period whose undo failed: tried again first by every later run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undo_pending: Vec<Change>,
 }
 
 /// A budget's spend as the provider confirmed it.
@@ -269,8 +331,8 @@ pub fn period_rolled(record: &GuardRecord, reading: &Reading) -> bool {
         && !record.taken.is_empty()
 }
 
-/// The steps due: crossed by the confirmed spend on their basis, not taken this period, in
-/// ladder order.
+/// The steps due: crossed by the confirmed spend on their basis, not taken this period (or
+/// taken and left unfinished), in ladder order.
 pub fn due(
     guard: &BudgetGuard,
     record: &GuardRecord,
@@ -290,7 +352,11 @@ pub fn due(
                 SpendBasis::Actual => actual,
                 SpendBasis::Forecast => forecast,
             };
-            spend.is_some_and(|v| v / limit >= s.at) && !record.taken.iter().any(|t| t.step == *i)
+            spend.is_some_and(|v| v / limit >= s.at)
+                && !record
+                    .taken
+                    .iter()
+                    .any(|t| t.step == *i && t.unfinished.is_none())
         })
         .map(|(i, _)| i)
         .collect()

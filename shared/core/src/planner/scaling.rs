@@ -67,6 +67,9 @@ pub struct ScalingChange {
     pub to: u32,
     /// Why, in one line.
     pub reason: String,
+    /// The event that decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
 }
 
 /// Most changes a record keeps (a day of them, a change per cooldown at most).
@@ -97,6 +100,9 @@ pub struct ScalingInputs<'a> {
     pub cap: Option<u32>,
     /// The service's record.
     pub record: &'a ScalingRecord,
+    /// The record says this event decided, but the effect journal says its change was not
+    /// made (it failed, or its answer was lost): the decision is finished, not skipped.
+    pub unfinished: bool,
 }
 
 /// The decision.
@@ -138,13 +144,6 @@ fn instances(x: f64) -> u32 {
 pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
     let p = i.policy;
     let mut record = i.record.clone();
-    if record.applied.iter().any(|e| e == i.event_id) {
-        return ScalingDecision {
-            set: None,
-            reason: format!("event {} was already acted on", i.event_id),
-            record,
-        };
-    }
     let hi = p.max.min(i.cap.unwrap_or(u32::MAX));
     let window_floor = p
         .schedules
@@ -161,6 +160,32 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
         (lo, hi, false)
     };
     let current = i.current;
+    if record.applied.iter().any(|e| e == i.event_id) {
+        // Decided before: a redelivery changes nothing twice. But a decision whose change the
+        // journal says was not made is not done: it is made now, if it is still the newest.
+        let last = record
+            .changes
+            .last()
+            .filter(|c| i.unfinished && c.event.as_deref() == Some(i.event_id));
+        if let Some(c) = last {
+            let to = c.to.clamp(lo, hi);
+            if to != current {
+                return ScalingDecision {
+                    set: Some(to),
+                    reason: format!(
+                        "finishing the decision of event {} (from {current} to {to}): its change was not made ({})",
+                        i.event_id, c.reason
+                    ),
+                    record,
+                };
+            }
+        }
+        return ScalingDecision {
+            set: None,
+            reason: format!("event {} was already acted on", i.event_id),
+            record,
+        };
+    }
 
     let (mut want, mut why) = match i.role {
         // A switch is moving traffic here: take the active side's whole capacity before it lands.
@@ -314,6 +339,7 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
         from: current,
         to: target,
         reason: reason.clone(),
+        event: Some(i.event_id.to_owned()),
     });
     let drop = record.changes.len().saturating_sub(CHANGES_KEPT);
     record.changes.drain(..drop);

@@ -231,6 +231,12 @@ async fn evaluate(
         Some((r, v)) => (r, Some(v)),
         None => (ScalingRecord::default(), None),
     };
+    // The record says which events decided; the journal says whether their change was made.
+    let scaled = format!("scale-{}", svc.name);
+    let unfinished = record.applied.iter().any(|e| *e == signal.id)
+        && crate::effects::state_of(services.state.as_ref(), FUNCTION, &signal.id, &scaled)
+            .await?
+            .is_some_and(|s| !matches!(s, crate::effects::EffectState::Done { .. }));
     let d = scaling::decide(&ScalingInputs {
         policy: svc,
         now,
@@ -243,6 +249,7 @@ async fn evaluate(
         carried,
         cap,
         record: &record,
+        unfinished,
     });
     let mut plan = Plan::new(FUNCTION, &signal.id);
     plan.notes.extend(notes);
@@ -278,7 +285,7 @@ async fn evaluate(
     }
     if let Some(n) = d.set {
         plan.actions.push(Action {
-            id: format!("scale-{}", svc.name),
+            id: scaled.clone(),
             reason: d.reason.clone(),
             depends_on: None,
             op: Operation::SetDesired {
@@ -289,7 +296,6 @@ async fn evaluate(
         });
     }
     let exec = execute(services, plan, inv.dry_run, now).await?;
-    let scaled = format!("scale-{}", svc.name);
     let changed = d.set.filter(|_| {
         !exec.superseded
             && exec

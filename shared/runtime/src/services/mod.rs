@@ -56,6 +56,9 @@ pub struct Services {
     pub local_dir: PathBuf,
     /// The cloud contexts, for adapters built on demand (the stores of a sync pair).
     pub clouds: Clouds,
+    /// Faults injected into effects, and a log of the calls made: set by the fault matrix
+    /// and other tests only (`None` in every deployed function).
+    pub effect_faults: Option<Arc<crate::effects::EffectFaults>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -261,6 +264,7 @@ impl Services {
             vantage,
             local_dir,
             clouds: clouds.clone(),
+            effect_faults: None,
         })
     }
 }

@@ -128,6 +128,7 @@ pub async fn seed(store: &LocalStateStore, now: DateTime<Utc>, total: usize, ref
                     from: 2 + (i % 3) as u32,
                     to: 3 + (i % 3) as u32,
                     reason: format!("cpu at {}", 60 + i % 30),
+                    event: None,
                 })
                 .collect(),
             ..ScalingRecord::default()

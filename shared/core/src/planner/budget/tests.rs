@@ -147,6 +147,7 @@ fn steps_are_due_once_per_period_in_ladder_order() {
         at: Utc::now(),
         dry_run: false,
         changes: vec![],
+        unfinished: None,
     });
     assert_eq!(
         due(g, &rec, 10.0, Some(12.0), None),
@@ -190,6 +191,7 @@ fn a_new_period_undoes_everything_last_first() {
         at: Utc::now(),
         dry_run: false,
         changes: vec![cap.clone(), desired.clone()],
+        unfinished: None,
     });
     rec.taken.push(Taken {
         step: 2,
@@ -197,6 +199,7 @@ fn a_new_period_undoes_everything_last_first() {
         at: Utc::now(),
         dry_run: false,
         changes: vec![billing.clone()],
+        unfinished: None,
     });
     assert!(!period_rolled(
         &rec,
@@ -252,4 +255,39 @@ fn dangerous_or_wrong_steps_are_refused_with_a_reason() {
             .to_string()
             .contains("twelve digits")
     );
+}
+
+#[test]
+fn an_unfinished_step_is_due_again_and_a_retry_keeps_the_first_before_state() {
+    let cfg = config(LADDER);
+    let g = &cfg.guards[0];
+    let mut rec = GuardRecord::default();
+    let mut t = Taken {
+        step: 0,
+        action: "cap".into(),
+        at: Utc::now(),
+        dry_run: false,
+        changes: vec![],
+        unfinished: Some("set_desired: throttled".into()),
+    };
+    t.record(Change::Cap {
+        service: "api".into(),
+        before: None,
+        after: 2,
+    });
+    // The retry reads the cap its first attempt set, and records it again.
+    t.record(Change::Cap {
+        service: "api".into(),
+        before: Some(2),
+        after: 2,
+    });
+    assert_eq!(t.changes.len(), 1, "one change per thing");
+    assert!(
+        matches!(t.changes[0], Change::Cap { before: None, .. }),
+        "the undo puts back what was there before the step"
+    );
+    rec.taken.push(t);
+    assert_eq!(due(g, &rec, 100.0, Some(60.0), None), vec![0]);
+    rec.taken[0].unfinished = None;
+    assert!(due(g, &rec, 100.0, Some(60.0), None).is_empty());
 }

@@ -52,6 +52,7 @@ fn inputs<'a>(
         carried: None,
         cap: None,
         record,
+        unfinished: false,
     }
 }
 
@@ -167,6 +168,37 @@ fn caps_windows_steps_and_redeliveries() {
         ..i
     });
     assert_eq!(again.set, None, "the same event twice changes nothing");
+    // Its change failed (the journal says so): the redelivery makes it, once.
+    let redo = decide(&ScalingInputs {
+        record: &d.record,
+        current: 5,
+        unfinished: true,
+        ..i
+    });
+    assert_eq!(redo.set, Some(6), "{}", redo.reason);
+    assert_eq!(redo.record, d.record, "finishing a decision records nothing new");
+    let done = decide(&ScalingInputs {
+        record: &d.record,
+        current: 6,
+        unfinished: true,
+        ..i
+    });
+    assert_eq!(done.set, None, "the change is in effect: nothing to finish");
+    // A later decision superseded it: the old one is not replayed.
+    let mut later = d.record.clone();
+    later.applied.push("tick-2".into());
+    later.changes.push(ScalingChange {
+        event: Some("tick-2".into()),
+        to: 5,
+        ..d.record.changes[0].clone()
+    });
+    let stale = decide(&ScalingInputs {
+        record: &later,
+        current: 5,
+        unfinished: true,
+        ..i
+    });
+    assert_eq!(stale.set, None, "{}", stale.reason);
 }
 
 /// A metric series: the planner's decisions applied one minute after another.

@@ -14,12 +14,13 @@ use twincloud_core::planner::budget::{
     self, BudgetRef, FUNCTION, GuardRecord, Reading, Taken, record_key,
 };
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
-use twincloud_core::ports::{Precondition, StateError, Version, get_json};
+use twincloud_core::ports::{Precondition, Retry, StateError, Version, get_json};
 use twincloud_core::signal::{BudgetAlert, Report, Severity, SignalKind};
 use twincloud_core::text::clip;
 
+use crate::effects::Effects;
 use crate::error::RunError;
-use crate::executor::Execution;
+use crate::executor::{Execution, Outcome};
 use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
 use crate::lease::state_error;
@@ -52,10 +53,63 @@ pub(super) struct Round<'a> {
     pub signal: &'a Signal,
     pub inv: Invocation,
     pub exec: Execution,
+    /// Every change the round makes goes through here (journaled, audited, reported).
+    pub fx: Effects,
     pub lines: Vec<String>,
 }
 
-impl Round<'_> {
+impl<'a> Round<'a> {
+    fn new(
+        services: &'a Services,
+        guard: &'a BudgetGuard,
+        signal: &'a Signal,
+        inv: Invocation,
+    ) -> Self {
+        Round {
+            services,
+            guard,
+            signal,
+            inv,
+            exec: Execution::nothing(FUNCTION, &signal.id),
+            fx: Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now),
+            lines: vec![],
+        }
+    }
+
+    /// The round's execution: its notes and what each effect did.
+    fn execution(&mut self) -> Execution {
+        let mut e = std::mem::replace(
+            &mut self.exec,
+            Execution::nothing(FUNCTION, &self.signal.id),
+        );
+        e.actions.extend(self.fx.take_reports());
+        e
+    }
+
+    /// Records a failure that no effect reported (a read that failed, a service that is not
+    /// configured), so that the report, the exit code and the platform's retry see it.
+    fn failed(&mut self, id: &str, what: &str, e: &RunError) {
+        let reported = self
+            .fx
+            .reports()
+            .last()
+            .is_some_and(|r| matches!(r.outcome, Outcome::Failed { .. }));
+        if !reported {
+            let retry = if e.is_transient() {
+                Retry::Transient
+            } else {
+                Retry::Permanent
+            };
+            let error = e.to_string();
+            self.fx.report(
+                id,
+                what,
+                &format!("budget guard `{}`", self.guard.name),
+                Outcome::Failed { error, retry },
+            );
+        }
+    }
+
     pub(super) fn note(&mut self, text: impl std::fmt::Display) {
         self.exec
             .plan
@@ -149,44 +203,50 @@ async fn evaluate(
     signal: &Signal,
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
-    let mut round = Round {
-        services,
-        guard: g,
-        signal,
-        inv,
-        exec: Execution::nothing(FUNCTION, &signal.id),
-        lines: vec![],
-    };
+    let mut round = Round::new(services, g, signal, inv);
     let (mut record, mut version) = load(services, g).await?;
-    if alert.is_some() && !record.see(&signal.id) {
+    let unfinished = record.taken.iter().any(|t| t.unfinished.is_some());
+    // A message seen before is done with, unless a step it started is unfinished: then the
+    // redelivery is how the step gets finished.
+    if alert.is_some() && !record.see(&signal.id) && !unfinished {
         round.note("this message was handled before: nothing more");
-        return Ok(vec![round.exec]);
+        return Ok(vec![round.execution()]);
     }
     let Some(reading) = read(services, bref).await? else {
         round.note("the provider has no such budget: nothing done (a forged or stale message?)");
         if !inv.dry_run {
             save(services, g, &record, &mut version).await?;
         }
-        return Ok(vec![round.exec]);
+        return Ok(vec![round.execution()]);
     };
     let mut out = vec![];
+    // Undos of an earlier period that failed are tried again before anything else.
+    if !record.undo_pending.is_empty() {
+        let pending = std::mem::take(&mut record.undo_pending);
+        record.undo_pending = steps::restore(&mut round, pending, "an earlier undo failed").await;
+        if !inv.dry_run {
+            save(services, g, &record, &mut version).await?;
+        }
+    }
     if budget::period_rolled(&record, &reading) {
         let why = format!("the budget period moved on to {}", reading.period_start);
-        steps::restore(&mut round, &record, &why).await?;
+        let changes = budget::undo_order(&record);
+        let left = steps::restore(&mut round, changes, &why).await;
+        record.undo_pending.extend(left);
         record.taken.clear();
         record.period = Some(reading.period_start.clone());
         if !inv.dry_run {
             save(services, g, &record, &mut version).await?;
         }
-        out.extend(
-            report(
-                &mut round,
-                &format!("restored: {why}"),
-                Severity::Notice,
-                "restore",
+        let headline = if record.undo_pending.is_empty() {
+            format!("restored: {why}")
+        } else {
+            format!(
+                "restore incomplete: {} change(s) not undone yet, tried again on the next run ({why})",
+                record.undo_pending.len()
             )
-            .await,
-        );
+        };
+        out.extend(report(&mut round, &headline, Severity::Notice, "restore").await);
     }
     if record.period.as_deref() != Some(reading.period_start.as_str()) {
         record.period = Some(reading.period_start.clone());
@@ -199,7 +259,7 @@ async fn evaluate(
             if !inv.dry_run {
                 save(services, g, &record, &mut version).await?;
             }
-            return Ok(std::iter::once(round.exec).chain(out).collect());
+            return Ok(std::iter::once(round.execution()).chain(out).collect());
         }
     };
     let due = budget::due(g, &record, reading.limit, actual, forecast);
@@ -221,9 +281,10 @@ async fn evaluate(
         if !inv.dry_run {
             save(services, g, &record, &mut version).await?;
         }
-        return Ok(std::iter::once(round.exec).chain(out).collect());
+        return Ok(std::iter::once(round.execution()).chain(out).collect());
     }
     let hold = switching(services).await?;
+    let mut failed = false;
     for i in due {
         let step = &g.steps[i];
         let acting = step.mode == StepMode::Enforce && !inv.dry_run;
@@ -234,44 +295,79 @@ async fn evaluate(
             ));
             continue;
         }
-        // Claimed before acting (a compare-and-swap): two deliveries never both act.
-        let mut taken = Taken {
-            step: i,
-            action: step.action.name().to_owned(),
-            at: inv.now,
-            dry_run: !acting,
-            changes: vec![],
+        // A step left unfinished keeps what it changed (for the undo) and is taken again.
+        let mut taken = match record.taken.iter().position(|t| t.step == i) {
+            Some(p) => record.taken.remove(p),
+            None => Taken {
+                step: i,
+                action: step.action.name().to_owned(),
+                at: inv.now,
+                dry_run: !acting,
+                changes: vec![],
+                unfinished: None,
+            },
         };
+        taken.at = inv.now;
+        taken.dry_run = !acting;
+        taken.unfinished = None;
+        // Claimed before acting (a compare-and-swap): two deliveries never both act.
         if !inv.dry_run {
             record.taken.push(taken.clone());
             if !save(services, g, &record, &mut version).await? {
                 round.note("another invocation is acting on this guard: this one stops");
-                return Ok(std::iter::once(round.exec).chain(out).collect());
+                return Ok(std::iter::once(round.execution()).chain(out).collect());
             }
         }
-        taken.changes = steps::take(&mut round, step, acting).await?;
+        let result = steps::take(&mut round, i, step, acting, &mut taken).await;
+        if let Err(e) = &result {
+            round.failed(
+                &format!("{}-step{i}", g.name),
+                &format!("take step {} ({})", i + 1, step.action.name()),
+                e,
+            );
+            round.lines.push(format!(
+                "step {} ({}) is unfinished: {e}; {} change(s) made are kept for the undo, and the step is taken again by the next delivery or run",
+                i + 1,
+                step.action.name(),
+                taken.changes.len()
+            ));
+            taken.unfinished = Some(e.to_string());
+        }
         if !inv.dry_run {
             if let Some(last) = record.taken.last_mut() {
                 *last = taken;
             }
             save(services, g, &record, &mut version).await?;
         }
+        if result.is_err() {
+            // The ladder stops here: a higher step waits until this one is done.
+            failed = true;
+            break;
+        }
     }
     let pct = actual.or(forecast).unwrap_or(0.0) / reading.limit * 100.0;
     out.extend(
         report(
             &mut round,
-            &format!("{pct:.0} % of {:.2}", reading.limit),
-            if pct >= 100.0 {
+            &format!(
+                "{pct:.0} % of {:.2}{}",
+                reading.limit,
+                if failed { ", a step FAILED" } else { "" }
+            ),
+            if pct >= 100.0 || failed {
                 Severity::Critical
             } else {
                 Severity::Warning
             },
-            &format!("steps-{}", record.taken.len()),
+            &format!(
+                "steps-{}{}",
+                record.taken.len(),
+                if failed { "-failed" } else { "" }
+            ),
         )
         .await,
     );
-    Ok(std::iter::once(round.exec).chain(out).collect())
+    Ok(std::iter::once(round.execution()).chain(out).collect())
 }
 
 /// The guard's message: what was done (or would be) and what came back.
@@ -314,36 +410,36 @@ async fn restore_now(
     signal: &Signal,
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
-    let mut round = Round {
-        services,
-        guard: g,
-        signal,
-        inv,
-        exec: Execution::nothing(FUNCTION, &signal.id),
-        lines: vec![],
-    };
+    let mut round = Round::new(services, g, signal, inv);
     let (mut record, mut version) = load(services, g).await?;
-    if record.taken.iter().all(|t| t.changes.is_empty()) {
+    if record.taken.iter().all(|t| t.changes.is_empty()) && record.undo_pending.is_empty() {
         round.note("nothing was changed this period: nothing to restore");
-        return Ok(vec![round.exec]);
+        return Ok(vec![round.execution()]);
     }
     let why = format!("on command of {caller}");
-    steps::restore(&mut round, &record, &why).await?;
-    // The steps stay taken for the period: restoring does not re-arm them.
+    let mut changes = std::mem::take(&mut record.undo_pending);
+    changes.extend(budget::undo_order(&record));
+    let left = steps::restore(&mut round, changes, &why).await;
+    // The steps stay taken for the period: restoring does not re-arm them. What could not be
+    // undone is kept and tried again by the next run.
     for t in &mut record.taken {
         t.changes.clear();
     }
+    let incomplete = !left.is_empty();
+    record.undo_pending = left;
     if !inv.dry_run {
         save(services, g, &record, &mut version).await?;
     }
-    let rep = report(
-        &mut round,
-        &format!("restored {why}"),
-        Severity::Notice,
-        "restore",
-    )
-    .await;
-    Ok(std::iter::once(round.exec).chain(rep).collect())
+    let headline = if incomplete {
+        format!(
+            "restore incomplete {why}: {} change(s) not undone yet, tried again on the next run",
+            record.undo_pending.len()
+        )
+    } else {
+        format!("restored {why}")
+    };
+    let rep = report(&mut round, &headline, Severity::Notice, "restore").await;
+    Ok(std::iter::once(round.execution()).chain(rep).collect())
 }
 
 #[async_trait]

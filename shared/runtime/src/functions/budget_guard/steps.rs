@@ -3,11 +3,12 @@
 //! conflict instead of overwriting a change someone made meanwhile.
 
 use twincloud_core::config::{BudgetAction, BudgetStep, ComputeTarget, ScalingService};
-use twincloud_core::planner::budget::{Change, GuardRecord, undo_order};
+use twincloud_core::planner::budget::{Change, Taken};
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
 use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
 
-use super::{FUNCTION, Round};
+use super::Round;
+use crate::effects::Effect;
 use crate::error::RunError;
 use crate::functions::scaling::cap_key;
 use crate::lease::state_error;
@@ -19,23 +20,22 @@ struct Cap {
 }
 
 impl<'a> Round<'a> {
+    /// Makes one change through the effects handle: `Ok(Some(v))` done now, `Ok(None)` done by
+    /// an earlier attempt of this event (or a dry run), `Err` failed (journaled and reported).
     async fn effect<T>(
         &mut self,
-        action: &str,
+        id: String,
         what: String,
+        before: impl serde::Serialize,
         call: impl std::future::Future<Output = Result<T, PortError>>,
-    ) -> Result<T, PortError> {
-        crate::audit::effect(
-            self.services.state.as_ref(),
-            &mut self.exec,
-            FUNCTION,
-            &self.signal.id,
-            format!("{}-{action}", self.guard.name),
+    ) -> Result<Option<T>, PortError> {
+        let effect = Effect::new(
+            format!("{}-{id}", self.guard.name),
             what,
             format!("budget guard `{}`", self.guard.name),
-            call,
         )
-        .await
+        .replacing(before);
+        self.fx.act(effect, call).await.result()
     }
 
     fn scaling(
@@ -89,14 +89,20 @@ impl<'a> Round<'a> {
         )
     }
 
-    async fn set_cap(&mut self, service: &str, cap: Option<u32>) -> Result<(), PortError> {
+    async fn set_cap(
+        &mut self,
+        id: String,
+        service: &str,
+        before: Option<u32>,
+        cap: Option<u32>,
+    ) -> Result<Option<()>, PortError> {
         let key = cap_key(service);
         let state = self.services.state.clone();
         let what = match cap {
             Some(c) => format!("cap {service} at {c}"),
             None => format!("remove the cap of {service}"),
         };
-        self.effect("cap", what, async move {
+        self.effect(id, what, before, async move {
             let r = match cap {
                 Some(c) => state
                     .put(
@@ -114,13 +120,15 @@ impl<'a> Round<'a> {
     }
 
     /// Caps a scaling service at `max` (its floor when it serves), now and for the scaling
-    /// function; the changes, or in a dry run what would change.
+    /// function; records each change in `taken` as soon as it is done, or in a dry run says
+    /// what would change.
     async fn cap(
         &mut self,
+        step: usize,
         name: &str,
         max: u32,
         acting: bool,
-        out: &mut Vec<Change>,
+        taken: &mut Taken,
     ) -> Result<(), RunError> {
         let (svc, compute) = self.scaling(name)?;
         let service = svc.compute.service().to_owned();
@@ -144,20 +152,22 @@ impl<'a> Round<'a> {
             ));
             return Ok(());
         }
-        self.set_cap(name, Some(max)).await?;
-        out.push(Change::Cap {
+        self.set_cap(format!("s{step}-cap-{name}"), name, before, Some(max))
+            .await?;
+        taken.record(Change::Cap {
             service: name.to_owned(),
             before,
             after: max,
         });
         if scale.desired > max {
             self.effect(
-                "desired",
+                format!("s{step}-desired-{name}"),
                 format!("{name}: {} -> {max} instances", scale.desired),
+                scale.desired,
                 compute.set_desired(&service, max),
             )
             .await?;
-            out.push(Change::Desired {
+            taken.record(Change::Desired {
                 compute: scaling_compute_key(name),
                 service: service.clone(),
                 before: scale.desired,
@@ -167,13 +177,15 @@ impl<'a> Round<'a> {
         if is_cloud_run && scale.max.is_none_or(|m| m > max) {
             let set = self
                 .effect(
-                    "max",
+                    format!("s{step}-max-{name}"),
                     format!("{name}: maximum -> {max}"),
+                    scale.max,
                     compute.set_max(&service, max),
                 )
                 .await?;
-            if set {
-                out.push(Change::Max {
+            // Done by an earlier attempt of this event: it was set then.
+            if set.unwrap_or(true) {
+                taken.record(Change::Max {
                     compute: scaling_compute_key(name),
                     service,
                     before: scale.max,
@@ -190,17 +202,19 @@ impl<'a> Round<'a> {
     }
 }
 
-/// Takes `step`; returns what it changed (nothing in a dry run or for a notice).
+/// Takes step `i`, recording in `taken` each change as it is done (nothing in a dry run or
+/// for a notice). An error leaves in `taken` what was done before it.
 pub(super) async fn take(
     round: &mut Round<'_>,
+    i: usize,
     step: &BudgetStep,
     acting: bool,
-) -> Result<Vec<Change>, RunError> {
-    let mut out = Vec::new();
+    taken: &mut Taken,
+) -> Result<(), RunError> {
     let at = format!("{:.0} %", step.at * 100.0);
     match &step.action {
         BudgetAction::Notify => round.lines.push(format!("{at} crossed")),
-        BudgetAction::Cap { service, max } => round.cap(service, *max, acting, &mut out).await?,
+        BudgetAction::Cap { service, max } => round.cap(i, service, *max, acting, taken).await?,
         BudgetAction::Stop { services } => {
             for name in services {
                 let (svc, _) = round.scaling(name)?;
@@ -210,18 +224,18 @@ pub(super) async fn take(
                         .push(format!("{name} serves traffic now: not stopped"));
                     continue;
                 }
-                round.cap(name, 0, acting, &mut out).await?;
+                round.cap(i, name, 0, acting, taken).await?;
             }
         }
         BudgetAction::StandbyToZero => {
             let Some(state) = round.failover_state().await? else {
-                return Ok(out);
+                return Ok(());
             };
             if state.in_flight.is_some() {
                 round
                     .lines
                     .push("a switch is in flight: the standby stays".into());
-                return Ok(out);
+                return Ok(());
             }
             let standbys: Vec<(String, String)> = round
                 .services
@@ -249,12 +263,13 @@ pub(super) async fn take(
                 }
                 round
                     .effect(
-                        "standby",
+                        format!("s{i}-standby-{endpoint}"),
                         format!("standby {endpoint}: {} -> 0 instances", now.desired),
+                        now.desired,
                         compute.set_desired(&service, 0),
                     )
                     .await?;
-                out.push(Change::Desired {
+                taken.record(Change::Desired {
                     compute: endpoint.clone(),
                     service,
                     before: now.desired,
@@ -276,22 +291,23 @@ pub(super) async fn take(
                 round
                     .lines
                     .push(format!("{project} has no billing account already"));
-                return Ok(out);
+                return Ok(());
             };
             if !acting {
                 round.lines.push(format!(
                     "would detach billing ({account}) from {project}: everything in it stops"
                 ));
-                return Ok(out);
+                return Ok(());
             }
             round
                 .effect(
-                    "detach-billing",
+                    format!("s{i}-detach-billing-{project}"),
                     format!("detach {account} from {project}"),
+                    &account,
                     billing.set_account(project, None),
                 )
                 .await?;
-            out.push(Change::Billing {
+            taken.record(Change::Billing {
                 project: project.clone(),
                 before: account,
             });
@@ -300,128 +316,165 @@ pub(super) async fn take(
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Undoes every change of `record`, last first; a thing changed since is a conflict, left as
-/// it is and reported.
+/// Undoes `changes` in the order given (last made first); a thing changed since is a
+/// conflict, left as it is and reported. One failed undo does not stop the others: the
+/// changes not undone are returned, to be tried again by the next run.
 pub(super) async fn restore(
     round: &mut Round<'_>,
-    record: &GuardRecord,
+    changes: Vec<Change>,
     why: &str,
-) -> Result<(), RunError> {
-    for change in undo_order(record) {
-        let line = match &change {
-            Change::Cap {
-                service,
-                before,
-                after,
-            } => {
-                let now = round.current_cap(service).await?;
-                if now != Some(*after) {
-                    format!(
-                        "conflict: the cap of {service} is {now:?} now, not {after}: left as it is"
-                    )
-                } else if round.inv.dry_run {
-                    format!("would put the cap of {service} back to {before:?}")
-                } else {
-                    round.set_cap(service, *before).await?;
+) -> Vec<Change> {
+    let mut left = vec![];
+    for change in changes {
+        match undo(round, &change).await {
+            Ok(line) => round.lines.push(line),
+            Err(e) => {
+                round.failed(
+                    &format!("{}-undo", round.guard.name),
+                    &format!("undo {}", change.describe()),
+                    &e,
+                );
+                round.lines.push(format!(
+                    "FAILED to undo {}: {e}; tried again on the next run",
+                    change.describe()
+                ));
+                left.push(change);
+            }
+        }
+    }
+    round.note(if left.is_empty() {
+        format!("restored ({why})")
+    } else {
+        format!("{} change(s) not undone yet ({why})", left.len())
+    });
+    left
+}
+
+/// What an undo came to, in words: `would` in a dry run, else `done` (a failure is an error).
+fn said(dry: bool, done: String, would: String) -> String {
+    if dry { would } else { done }
+}
+
+/// Undoes one change; the line that says what happened.
+async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError> {
+    let dry = round.fx.dry_run();
+    Ok(match change {
+        Change::Cap {
+            service,
+            before,
+            after,
+        } => {
+            let now = round.current_cap(service).await?;
+            if now != Some(*after) {
+                format!("conflict: the cap of {service} is {now:?} now, not {after}: left as it is")
+            } else {
+                round
+                    .set_cap(format!("undo-cap-{service}"), service, now, *before)
+                    .await?;
+                said(
+                    dry,
                     format!(
                         "cap of {service} back to {}",
                         before.map_or("none".into(), |b| b.to_string())
-                    )
-                }
+                    ),
+                    format!("would put the cap of {service} back to {before:?}"),
+                )
             }
-            Change::Desired {
-                compute,
-                service,
-                before,
-                after,
-            } => {
-                let c = round
-                    .services
-                    .compute
-                    .get(compute)
-                    .cloned()
-                    .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
-                let now = c.scale(service).await?.desired;
-                if now != *after {
-                    format!(
-                        "conflict: {service} runs {now} instances now, not {after}: left as it is"
+        }
+        Change::Desired {
+            compute,
+            service,
+            before,
+            after,
+        } => {
+            let c = round
+                .services
+                .compute
+                .get(compute)
+                .cloned()
+                .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+            let now = c.scale(service).await?.desired;
+            if now != *after {
+                format!("conflict: {service} runs {now} instances now, not {after}: left as it is")
+            } else {
+                round
+                    .effect(
+                        format!("undo-desired-{compute}-{service}"),
+                        format!("{service}: {after} -> {before} instances"),
+                        now,
+                        c.set_desired(service, *before),
                     )
-                } else if round.inv.dry_run {
-                    format!("would put {service} back to {before} instances")
-                } else {
+                    .await?;
+                said(
+                    dry,
+                    format!("{service} back to {before} instances"),
+                    format!("would put {service} back to {before} instances"),
+                )
+            }
+        }
+        Change::Max {
+            compute,
+            service,
+            before,
+            after,
+        } => {
+            let c = round
+                .services
+                .compute
+                .get(compute)
+                .cloned()
+                .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+            let now = c.scale(service).await?.max;
+            match before {
+                _ if now != Some(*after) => format!(
+                    "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
+                ),
+                None => format!("{service} had no maximum: {after} stays (set it by hand)"),
+                Some(b) => {
                     round
                         .effect(
-                            "restore-desired",
-                            format!("{service}: {after} -> {before} instances"),
-                            c.set_desired(service, *before),
+                            format!("undo-max-{compute}-{service}"),
+                            format!("{service}: maximum {after} -> {b}"),
+                            now,
+                            c.set_max(service, *b),
                         )
                         .await?;
-                    format!("{service} back to {before} instances")
+                    said(
+                        dry,
+                        format!("maximum of {service} back to {b}"),
+                        format!("would put the maximum of {service} back to {before:?}"),
+                    )
                 }
             }
-            Change::Max {
-                compute,
-                service,
-                before,
-                after,
-            } => {
-                let c = round
-                    .services
-                    .compute
-                    .get(compute)
-                    .cloned()
-                    .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
-                let now = c.scale(service).await?.max;
-                match before {
-                    _ if now != Some(*after) => format!(
-                        "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
-                    ),
-                    None => format!("{service} had no maximum: {after} stays (set it by hand)"),
-                    Some(_) if round.inv.dry_run => {
-                        format!("would put the maximum of {service} back to {before:?}")
-                    }
-                    Some(b) => {
-                        round
-                            .effect(
-                                "restore-max",
-                                format!("{service}: maximum {after} -> {b}"),
-                                c.set_max(service, *b),
-                            )
-                            .await?;
-                        format!("maximum of {service} back to {b}")
-                    }
+        }
+        Change::Billing { project, before } => {
+            let billing = round
+                .services
+                .billing
+                .clone()
+                .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
+            match billing.account(project).await? {
+                Some(a) if a == *before => format!("{project} is billed to {a} already"),
+                Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
+                None => {
+                    round
+                        .effect(
+                            format!("undo-billing-{project}"),
+                            format!("link {project} to {before}"),
+                            Option::<String>::None,
+                            billing.set_account(project, Some(before)),
+                        )
+                        .await?;
+                    said(
+                        dry,
+                        format!("{project} billed to {before} again"),
+                        format!("would link {project} to {before} again"),
+                    )
                 }
             }
-            Change::Billing { project, before } => {
-                let billing = round
-                    .services
-                    .billing
-                    .clone()
-                    .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
-                match billing.account(project).await? {
-                    Some(a) if a == *before => format!("{project} is billed to {a} already"),
-                    Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
-                    None if round.inv.dry_run => {
-                        format!("would link {project} to {before} again")
-                    }
-                    None => {
-                        round
-                            .effect(
-                                "restore-billing",
-                                format!("link {project} to {before}"),
-                                billing.set_account(project, Some(before)),
-                            )
-                            .await?;
-                        format!("{project} billed to {before} again")
-                    }
-                }
-            }
-        };
-        round.lines.push(line);
-    }
-    round.note(format!("restored ({why})"));
-    Ok(())
+        }
+    })
 }

@@ -15,6 +15,7 @@ use twincloud_core::ports::{Deployer, PortError, Retry, Version, get_json};
 use twincloud_core::signal::{Report, Severity};
 
 use super::{DeployState, FUNCTION, Queued, checks, dequeue, enqueue};
+use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::Execution;
 use crate::function::Invocation;
@@ -44,6 +45,7 @@ struct Driver<'a> {
     state: DeployState,
     version: Version,
     exec: Execution,
+    fx: Effects,
     out: Vec<Execution>,
     lost: bool,
 }
@@ -74,24 +76,27 @@ impl<'a> Driver<'a> {
             .ok_or_else(|| RunError::Config(format!("no deployer for target `{}`", self.t.name)))
     }
 
-    /// Runs one provider call, records it in the audit trail and the execution.
-    async fn effect<T>(
+    /// Runs one provider call through the effects handle (journaled, audited, reported). `id`
+    /// names the change within the event (a side, a digest, a share), so that a redelivery
+    /// finds it done and gets its recorded result back instead of making it again.
+    async fn effect<T: serde::Serialize + serde::de::DeserializeOwned>(
         &mut self,
-        action: &str,
+        id: String,
         what: String,
         call: impl std::future::Future<Output = Result<T, PortError>>,
     ) -> Result<T, PortError> {
-        crate::audit::effect(
-            self.services.state.as_ref(),
-            &mut self.exec,
-            FUNCTION,
-            &self.signal.id,
-            format!("{}-{action}", self.t.name),
+        let effect = Effect::new(
+            format!("{}-{id}", self.t.name),
             what,
             format!("deploy target `{}`", self.t.name),
-            call,
-        )
-        .await
+        );
+        match self.fx.act_replayed(effect, call).await {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(PortError::permanent(
+                "a dry run reached a provider call: nothing was changed",
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     /// Saves the record; false (and nothing more is done) when another invocation took it.
@@ -378,7 +383,11 @@ impl<'a> Driver<'a> {
                     let done = match self.deployer(sr.side) {
                         Ok(d) => {
                             self.effect(
-                                "rollback",
+                                format!(
+                                    "rollback-{}-{}",
+                                    sr.side,
+                                    sr.revision.as_deref().unwrap_or_default()
+                                ),
                                 format!("{}: back to {prev}", sr.label),
                                 d.roll_back(&service, prev),
                             )
@@ -475,7 +484,7 @@ impl<'a> Driver<'a> {
                 let label = sr.label.clone();
                 if let Err(e) = self
                     .effect(
-                        "traffic",
+                        format!("traffic-{}-{p}-{rev}", sr.side),
                         format!("{label}: {p} % of traffic on {rev}"),
                         d.split(&service, &rev, &prev, p),
                     )
@@ -613,7 +622,7 @@ impl<'a> Driver<'a> {
             let tag = (r.tag != "command").then_some(r.tag.as_str());
             let mirrored = self
                 .effect(
-                    "mirror",
+                    format!("mirror-{}-{}", sr.side, short(&r.digest)),
                     format!(
                         "mirror {} from {} to {}",
                         short(&r.digest),
@@ -653,7 +662,7 @@ impl<'a> Driver<'a> {
         let label = sr.label.clone();
         let created = self
             .effect(
-                "create",
+                format!("create-{}-{}", sr.side, short(&r.digest)),
                 format!(
                     "{label}: new revision from {previous}, image {} -> {image}",
                     sr.previous_image.as_deref().unwrap_or("?")
@@ -710,6 +719,7 @@ pub(super) async fn drive(
         state,
         version,
         exec,
+        fx: Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now),
         out: vec![],
         lost: false,
     };
@@ -726,6 +736,7 @@ pub(super) async fn drive(
             tracing::warn!("deploy lease of {} not released: {e}", t.name);
         }
     }
+    d.exec.actions.extend(d.fx.take_reports());
     let mut out = vec![d.exec];
     out.extend(d.out);
     result.map(|()| out)

@@ -1,0 +1,725 @@
+//! The effect journal: the one way a function changes anything outside twincloud's own records.
+//!
+//! Every provider-changing call (scale, switch DNS, snapshot, copy, delete, put traffic, set an
+//! image, cap, detach, publish a message) goes through [`Effects::act`]. Before the call the
+//! handle writes the effect's *intent* to `journal/<function>/<event>/<effect>` (what, on what,
+//! why, the before-state an undo needs, and the token of the invocation acting); after it, the
+//! *outcome* (done, or failed transient or permanent with the provider's answer), then one audit
+//! record. It is the only audit writer for effects and the only reader of `dry_run` for them: in
+//! a dry run it reports "would" and calls nothing.
+//!
+//! A redelivered event, the next schedule or a lease taken over reads the same entries: a done
+//! effect is not called again ([`Acted::AlreadyDone`]); an unfinished one (an intent whose
+//! invocation died, or a failure) is called again, which is safe because effects are stated as
+//! idempotent changes ("set desired to 3", "point the record at B"); creations and deletions go
+//! through [`Effects::act_create`] / [`Effects::act_delete`], where "exists already" after this
+//! effect's own earlier attempt, or "gone already", is done. An intent of another live
+//! invocation is left alone (transient: retried later). A write that meets its own earlier write
+//! (the answer of a conditional write was lost) recognises it by the token and goes on.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use twincloud_core::ids::key_segment;
+use twincloud_core::ports::{
+    ErrorKind, PortError, Precondition, Retry, StateError, StateStore, Version, get_json,
+};
+
+use crate::audit::AuditRecord;
+use crate::outcome::{ActionReport, Outcome};
+
+/// Where the journal lives in the state store.
+pub const JOURNAL_PREFIX: &str = "journal/";
+
+/// How long an intent is reserved for the invocation that wrote it. An older intent belongs to
+/// an invocation that died: the effect may be taken over and completed.
+pub const INTENT_LEASE_SECS: i64 = 300;
+
+/// The identity of one acting invocation, written into every journal entry it makes, so that a
+/// retry meeting its own earlier write knows it, and "another invocation" is said only when an
+/// entry names another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InvocationToken(u128);
+
+impl InvocationToken {
+    /// A token no other invocation has: the clock in nanoseconds, the process id and a counter
+    /// of this process.
+    pub fn new() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let pid = u128::from(std::process::id());
+        InvocationToken(nanos ^ (pid << 96) ^ (u128::from(n) << 64))
+    }
+}
+
+impl Default for InvocationToken {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for InvocationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// Where an effect stands in the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EffectState {
+    /// About to be called (or called, and the invocation did not live to record the answer).
+    Intent,
+    /// The provider said it is done.
+    Done {
+        /// Provider detail (a message id, how long a wait took).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The call's result, for effects made with [`Effects::act_replayed`]: a redelivery
+        /// gets it back instead of calling again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<serde_json::Value>,
+    },
+    /// The provider refused or did not answer.
+    Failed {
+        /// The provider's answer.
+        error: String,
+        /// Whether a retry may help.
+        retry: Retry,
+    },
+}
+
+/// One effect's journal entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The function acting.
+    pub function: String,
+    /// The event it acts on.
+    pub event_id: String,
+    /// The effect's id, unique within the event.
+    pub effect: String,
+    /// One line: what changes.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+    /// What the change replaces, as an undo needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<serde_json::Value>,
+    /// The invocation that wrote this entry last.
+    pub token: String,
+    /// Calls made so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: EffectState,
+}
+
+/// An effect to make: its id (stable across redeliveries of the event), what and why, and the
+/// before-state an undo needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    /// Unique within the event and stable across its redeliveries.
+    pub id: String,
+    /// One line: what changes.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+    /// What it replaces.
+    pub before: Option<serde_json::Value>,
+}
+
+impl Effect {
+    /// An effect `id` that does `what` because of `reason`.
+    pub fn new(id: impl Into<String>, what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Effect {
+            id: id.into(),
+            what: what.into(),
+            reason: reason.into(),
+            before: None,
+        }
+    }
+
+    /// This effect, with what it replaces (for an undo).
+    pub fn replacing(mut self, before: impl Serialize) -> Self {
+        self.before = serde_json::to_value(before).ok();
+        self
+    }
+}
+
+/// What came of one effect.
+#[derive(Debug)]
+pub enum Acted<T> {
+    /// Called now, and the provider said done.
+    Done(T),
+    /// Done by an earlier attempt (the journal says so): not called again.
+    AlreadyDone {
+        /// When it was done.
+        at: DateTime<Utc>,
+        /// The result recorded then ([`Effects::act_replayed`]).
+        result: Option<serde_json::Value>,
+    },
+    /// A dry run: not called.
+    Would,
+    /// Not done; recorded, reported, and (when transient) retried by the next delivery.
+    Failed(PortError),
+}
+
+impl<T> Acted<T> {
+    /// Whether the change is in effect (now or from before).
+    pub fn succeeded(&self) -> bool {
+        matches!(self, Acted::Done(_) | Acted::AlreadyDone { .. })
+    }
+
+    /// `Ok(Some(value))` done now, `Ok(None)` done before or a dry run, `Err` failed.
+    pub fn result(self) -> Result<Option<T>, PortError> {
+        match self {
+            Acted::Done(v) => Ok(Some(v)),
+            Acted::AlreadyDone { .. } | Acted::Would => Ok(None),
+            Acted::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// A fault the fault matrix injects into one effect's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// The call fails with a transient error and changes nothing.
+    Transient,
+    /// The call fails with a permanent error and changes nothing.
+    Permanent,
+    /// The call is applied, and its answer is lost (a transient error is returned).
+    LostAnswer,
+}
+
+impl InjectedFault {
+    /// Every kind, in the matrix's order.
+    pub const ALL: [InjectedFault; 3] = [
+        InjectedFault::Transient,
+        InjectedFault::Permanent,
+        InjectedFault::LostAnswer,
+    ];
+
+    /// Its name in the matrix.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InjectedFault::Transient => "transient",
+            InjectedFault::Permanent => "permanent",
+            InjectedFault::LostAnswer => "lost answer",
+        }
+    }
+}
+
+/// Faults to inject into the provider-changing calls of every [`Effects`] sharing it: the
+/// `n`-th call (counting from 1, across invocations) gets the fault. It also logs every call
+/// made, so a test can check that no effect was applied twice. Only tests set one
+/// ([`crate::Services::effect_faults`]); production services have none.
+#[derive(Debug, Default)]
+pub struct EffectFaults {
+    calls: AtomicUsize,
+    at: Option<(usize, InjectedFault)>,
+    log: Mutex<Vec<String>>,
+}
+
+impl EffectFaults {
+    /// No fault: only counts and logs the calls.
+    pub fn counting() -> Arc<Self> {
+        Arc::new(EffectFaults::default())
+    }
+
+    /// `fault` on the `n`-th call (from 1).
+    pub fn nth(n: usize, fault: InjectedFault) -> Arc<Self> {
+        Arc::new(EffectFaults {
+            at: Some((n, fault)),
+            ..EffectFaults::default()
+        })
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The effects called, in order (`function/effect`), a failed or faulted call included.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn next(&self, name: String) -> Option<InjectedFault> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut l) = self.log.lock() {
+            l.push(name);
+        }
+        self.at.filter(|(at, _)| *at == n).map(|(_, f)| f)
+    }
+}
+
+/// The effects handle of one function acting on one event.
+pub struct Effects {
+    state: Arc<dyn StateStore>,
+    function: String,
+    event_id: String,
+    token: InvocationToken,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    intent_lease_secs: i64,
+    faults: Option<Arc<EffectFaults>>,
+    reports: Vec<ActionReport>,
+}
+
+impl std::fmt::Debug for Effects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Effects")
+            .field("function", &self.function)
+            .field("event_id", &self.event_id)
+            .field("token", &self.token.to_string())
+            .field("dry_run", &self.dry_run)
+            .finish()
+    }
+}
+
+impl Effects {
+    /// The handle of `function` acting on `event_id` in `services`' state store; with
+    /// `dry_run`, nothing is called or written.
+    pub fn new(
+        services: &crate::Services,
+        function: &str,
+        event_id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Effects {
+            state: services.state.clone(),
+            function: function.into(),
+            event_id: event_id.into(),
+            token: InvocationToken::new(),
+            dry_run,
+            now,
+            intent_lease_secs: INTENT_LEASE_SECS,
+            faults: services.effect_faults.clone(),
+            reports: vec![],
+        }
+    }
+
+    /// This handle with intents reserved no longer than `secs` (work under a lock whose lease
+    /// is shorter must be redone by whoever takes the lock over).
+    pub fn with_intent_lease(mut self, secs: i64) -> Self {
+        self.intent_lease_secs = secs.min(INTENT_LEASE_SECS);
+        self
+    }
+
+    /// Whether this is a dry run (for what a function says it *would* do; calls are the
+    /// handle's business).
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// The event acted on.
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    /// The reports of the effects made so far, in order.
+    pub fn reports(&self) -> &[ActionReport] {
+        &self.reports
+    }
+
+    /// Takes the reports made so far (for an [`crate::Execution`]).
+    pub fn take_reports(&mut self) -> Vec<ActionReport> {
+        std::mem::take(&mut self.reports)
+    }
+
+    /// Adds a report of something that was not called (skipped, refused before the call).
+    pub fn report(&mut self, id: &str, what: &str, reason: &str, outcome: Outcome) {
+        self.reports.push(ActionReport {
+            id: id.into(),
+            what: what.into(),
+            reason: reason.into(),
+            outcome,
+            elapsed_ms: 0,
+        });
+    }
+
+    /// The journal key of effect `id` of this event.
+    pub fn key(&self, id: &str) -> String {
+        journal_key(&self.function, &self.event_id, id)
+    }
+
+    /// Makes `effect` with `call` (a future, run only when the journal says the effect is not
+    /// done and this is no dry run).
+    pub async fn act<T>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Acted<T> {
+        self.run(effect, call, |_, _| None, |_| None, |_| None)
+            .await
+    }
+
+    /// [`Effects::act`] for a call whose result the caller needs: it is kept in the journal,
+    /// and a redelivery that finds the effect done gets it back without calling again (as a
+    /// durable workflow replays a completed activity). `Ok(None)` only in a dry run.
+    pub async fn act_replayed<T: Serialize + serde::de::DeserializeOwned>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Result<Option<T>, PortError> {
+        let id = effect.id.clone();
+        let acted = self
+            .run(
+                effect,
+                call,
+                |_, _| None,
+                |_| None,
+                |v| serde_json::to_value(v).ok(),
+            )
+            .await;
+        match acted {
+            Acted::Done(v) => Ok(Some(v)),
+            Acted::Would => Ok(None),
+            Acted::Failed(e) => Err(e),
+            Acted::AlreadyDone { result, .. } => result
+                .and_then(|r| serde_json::from_value(r).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    PortError::new(
+                        format!("`{id}` was done before, but its journal entry has no readable result"),
+                        Retry::Permanent,
+                    )
+                }),
+        }
+    }
+
+    /// [`Effects::act`], with the detail of the provider's answer kept in the journal and the
+    /// report.
+    pub async fn act_detailed<T>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+        detail: impl Fn(&T) -> Option<String>,
+    ) -> Acted<T> {
+        self.run(effect, call, |_, _| None, detail, |_| None).await
+    }
+
+    /// Makes a creation: "exists already" after an earlier attempt of this same effect (its
+    /// answer lost, or its invocation gone) is done, not a failure.
+    pub async fn act_create<T: Default>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Acted<T> {
+        self.run(
+            effect,
+            call,
+            |e, prior| {
+                (prior && e.kind == ErrorKind::AlreadyExists)
+                    .then(|| (T::default(), "made by an earlier attempt of this effect"))
+            },
+            |_| None,
+            |_| None,
+        )
+        .await
+    }
+
+    /// Makes a deletion: "not found" is done (gone already).
+    pub async fn act_delete<T: Default>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Acted<T> {
+        self.run(
+            effect,
+            call,
+            |e, _| (e.kind == ErrorKind::NotFound).then(|| (T::default(), "gone already")),
+            |_| None,
+            |_| None,
+        )
+        .await
+    }
+
+    /// The one path of every effect. `settles` reads a refusal as done where the kind of
+    /// effect allows it (given whether this effect was tried before).
+    async fn run<T>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+        settles: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
+        detail: impl Fn(&T) -> Option<String>,
+        keep: impl Fn(&T) -> Option<serde_json::Value>,
+    ) -> Acted<T> {
+        let started = std::time::Instant::now();
+        if self.dry_run {
+            self.push(&effect, Outcome::WouldRun, started);
+            return Acted::Would;
+        }
+        let key = self.key(&effect.id);
+        let (prior, intent_version) = match self.claim(&key, &effect).await {
+            Ok(Claim::Go { prior, version }) => (prior, version),
+            Ok(Claim::Done { at, result }) => {
+                self.push(&effect, Outcome::AlreadyDone { at }, started);
+                return Acted::AlreadyDone { at, result };
+            }
+            Err(e) => {
+                let outcome = Outcome::Failed {
+                    error: e.message.clone(),
+                    retry: e.retry,
+                };
+                self.audit(&effect, outcome.clone(), started).await;
+                self.push(&effect, outcome, started);
+                return Acted::Failed(e);
+            }
+        };
+        let fault = self
+            .faults
+            .as_ref()
+            .and_then(|f| f.next(format!("{}/{}", self.function, effect.id)));
+        let mut result = match fault {
+            Some(InjectedFault::Transient) => Err(PortError::new(
+                format!("{}: injected transient fault (throttled)", effect.what),
+                Retry::Transient,
+            )),
+            Some(InjectedFault::Permanent) => Err(PortError::new(
+                format!("{}: injected permanent fault (refused)", effect.what),
+                Retry::Permanent,
+            )),
+            Some(InjectedFault::LostAnswer) => match call.await {
+                Ok(_) => Err(PortError::new(
+                    format!("{}: the provider's answer was lost", effect.what),
+                    Retry::Transient,
+                )),
+                Err(e) => Err(e),
+            },
+            None => call.await,
+        };
+        let mut note = None;
+        if let Err(e) = &result
+            && let Some((v, why)) = settles(e, prior)
+        {
+            note = Some(why.to_owned());
+            result = Ok(v);
+        }
+        let (state, outcome, acted) = match result {
+            Ok(v) => {
+                let d = note.or_else(|| detail(&v));
+                (
+                    EffectState::Done {
+                        detail: d.clone(),
+                        result: keep(&v),
+                    },
+                    Outcome::Done { detail: d },
+                    Acted::Done(v),
+                )
+            }
+            Err(e) => (
+                EffectState::Failed {
+                    error: e.message.clone(),
+                    retry: e.retry,
+                },
+                Outcome::Failed {
+                    error: e.message.clone(),
+                    retry: e.retry,
+                },
+                Acted::Failed(e),
+            ),
+        };
+        let entry = self.entry(&effect, state, u32::from(prior) + 1);
+        if let Err(e) = self
+            .state
+            .put(&key, &encode(&entry), &Precondition::Matches(intent_version))
+            .await
+        {
+            tracing::warn!(effect = %effect.id, "the outcome was not journaled ({e}); the next delivery checks the effect again");
+        }
+        self.audit(&effect, outcome.clone(), started).await;
+        match &outcome {
+            Outcome::Failed { error, retry } => {
+                tracing::warn!(effect = %effect.id, retry = ?retry, "{error}")
+            }
+            other => tracing::info!(effect = %effect.id, outcome = ?other, "{}", effect.what),
+        }
+        self.push(&effect, outcome, started);
+        acted
+    }
+
+    fn entry(&self, effect: &Effect, state: EffectState, attempts: u32) -> JournalEntry {
+        JournalEntry {
+            function: self.function.clone(),
+            event_id: self.event_id.clone(),
+            effect: effect.id.clone(),
+            what: effect.what.clone(),
+            reason: effect.reason.clone(),
+            before: effect.before.clone(),
+            token: self.token.to_string(),
+            attempts,
+            at: self.now,
+            state,
+        }
+    }
+
+    /// Reads the effect's entry and writes this invocation's intent, unless the effect is done
+    /// or another live invocation is making it.
+    async fn claim(&self, key: &str, effect: &Effect) -> Result<Claim, PortError> {
+        let existing = get_json::<JournalEntry>(self.state.as_ref(), key)
+            .await
+            .map_err(state_port_error)?;
+        let ours = self.token.to_string();
+        let (expect, prior, attempts) = match existing {
+            Some((
+                JournalEntry {
+                    at,
+                    state: EffectState::Done { result, .. },
+                    ..
+                },
+                _,
+            )) => {
+                return Ok(Claim::Done { at, result });
+            }
+            Some((e, _))
+                if e.state == EffectState::Intent
+                    && e.token != ours
+                    && self.now.signed_duration_since(e.at).num_seconds()
+                        < self.intent_lease_secs =>
+            {
+                return Err(PortError::new(
+                    format!(
+                        "`{}` is being done by another invocation ({}, since {})",
+                        effect.id,
+                        e.token,
+                        e.at.to_rfc3339()
+                    ),
+                    Retry::Transient,
+                ));
+            }
+            Some((e, v)) => (Precondition::Matches(v), true, e.attempts),
+            None => (Precondition::Absent, false, 0),
+        };
+        let intent = self.entry(effect, EffectState::Intent, attempts);
+        match self.state.put(key, &encode(&intent), &expect).await {
+            Ok(version) => Ok(Claim::Go { prior, version }),
+            Err(StateError::ConditionFailed(_)) => {
+                // The write may have landed with its answer lost: ours if it names this token.
+                match get_json::<JournalEntry>(self.state.as_ref(), key)
+                    .await
+                    .map_err(state_port_error)?
+                {
+                    Some((e, v)) if e.token == ours && e.state == EffectState::Intent => {
+                        Ok(Claim::Go { prior, version: v })
+                    }
+                    Some((
+                        JournalEntry {
+                            at,
+                            state: EffectState::Done { result, .. },
+                            ..
+                        },
+                        _,
+                    )) => Ok(Claim::Done { at, result }),
+                    other => Err(PortError::new(
+                        format!(
+                            "`{}` was claimed by another invocation ({}) just now",
+                            effect.id,
+                            other.map_or("it left no entry".to_owned(), |(e, _)| e.token)
+                        ),
+                        Retry::Transient,
+                    )),
+                }
+            }
+            Err(e) => Err(state_port_error(e)),
+        }
+    }
+
+    async fn audit(&self, effect: &Effect, outcome: Outcome, started: std::time::Instant) {
+        let record = AuditRecord {
+            at: self.now.max(Utc::now()),
+            ..AuditRecord::new(
+                &self.function,
+                &self.event_id,
+                &effect.id,
+                &effect.what,
+                &effect.reason,
+                outcome,
+            )
+        }
+        .took(started)
+        .detail(effect.before.clone().map(|b| serde_json::json!({ "before": b })));
+        crate::audit::write(self.state.as_ref(), &record).await;
+    }
+
+    fn push(&mut self, effect: &Effect, outcome: Outcome, started: std::time::Instant) {
+        self.reports.push(ActionReport {
+            id: effect.id.clone(),
+            what: effect.what.clone(),
+            reason: effect.reason.clone(),
+            outcome,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+}
+
+enum Claim {
+    Go { prior: bool, version: Version },
+    Done {
+        at: DateTime<Utc>,
+        result: Option<serde_json::Value>,
+    },
+}
+
+/// The journal key of effect `effect` of `function` on event `event_id`.
+pub fn journal_key(function: &str, event_id: &str, effect: &str) -> String {
+    format!(
+        "{JOURNAL_PREFIX}{}/{}/{}",
+        key_segment(function),
+        key_segment(event_id),
+        key_segment(effect)
+    )
+}
+
+/// The journal entries of one event of `function`, by effect id.
+pub async fn entries(
+    state: &dyn StateStore,
+    function: &str,
+    event_id: &str,
+) -> Result<Vec<JournalEntry>, StateError> {
+    let prefix = format!(
+        "{JOURNAL_PREFIX}{}/{}/",
+        key_segment(function),
+        key_segment(event_id)
+    );
+    let mut out = vec![];
+    for key in state.list(&prefix).await? {
+        if let Some((e, _)) = get_json::<JournalEntry>(state, &key).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Where effect `effect` of `function` on `event_id` stands, as the journal says (`None`: it
+/// was never tried).
+pub async fn state_of(
+    state: &dyn StateStore,
+    function: &str,
+    event_id: &str,
+    effect: &str,
+) -> Result<Option<EffectState>, StateError> {
+    Ok(
+        get_json::<JournalEntry>(state, &journal_key(function, event_id, effect))
+            .await?
+            .map(|(e, _)| e.state),
+    )
+}
+
+fn encode(entry: &JournalEntry) -> Vec<u8> {
+    // A struct of strings, numbers and JSON values always encodes.
+    serde_json::to_vec(entry).unwrap_or_default()
+}
+
+fn state_port_error(e: StateError) -> PortError {
+    PortError::new(format!("the effect journal: {e}"), e.retry())
+}
