@@ -266,20 +266,24 @@ async fn run_op(
                     }
                     Ok(None)
                 }
-                Err(StateError::ConditionFailed(_)) => match (fenced, holds(services, key, value).await) {
-                    // A write whose answer was lost, retried, meets itself: the record holds
-                    // exactly this value, and it is still ours.
-                    (Some((_, h)), Some(v)) => {
-                        h.version = v;
-                        Ok(Some("written by an earlier attempt whose answer was lost".into()))
+                Err(StateError::ConditionFailed(_)) => {
+                    match (fenced, holds(services, key, value).await) {
+                        // A write whose answer was lost, retried, meets itself: the record holds
+                        // exactly this value, and it is still ours.
+                        (Some((_, h)), Some(v)) => {
+                            h.version = v;
+                            Ok(Some(
+                                "written by an earlier attempt whose answer was lost".into(),
+                            ))
+                        }
+                        _ => Err((
+                            format!(
+                                "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
+                            ),
+                            Retry::Permanent,
+                        )),
                     }
-                    _ => Err((
-                        format!(
-                            "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
-                        ),
-                        Retry::Permanent,
-                    )),
-                },
+                }
                 Err(e) => Err((e.to_string(), e.retry())),
             }
         }

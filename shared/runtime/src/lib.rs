@@ -26,12 +26,12 @@ use std::sync::Arc;
 
 use clap::Parser;
 
-pub use error::RunError;
 pub use effects::{Acted, Effect, Effects};
-pub use outcome::{ActionReport, Execution, Outcome};
+pub use error::RunError;
 pub use function::{Function, Invocation};
 pub use functions::{FUNCTIONS, FunctionSpec, Trigger};
 pub use invoke::{Invoker, Report};
+pub use outcome::{ActionReport, Execution, Outcome};
 pub use services::{Clouds, Services, Wiring, load_config};
 
 /// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default), with

@@ -233,7 +233,7 @@ async fn evaluate(
     };
     // The record says which events decided; the journal says whether their change was made.
     let scaled = format!("scale-{}", svc.name);
-    let unfinished = record.applied.iter().any(|e| *e == signal.id)
+    let unfinished = record.applied.contains(&signal.id)
         && crate::effects::state_of(services.state.as_ref(), FUNCTION, &signal.id, &scaled)
             .await?
             .is_some_and(|s| !matches!(s, crate::effects::EffectState::Done { .. }));

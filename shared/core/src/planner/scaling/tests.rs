@@ -176,7 +176,10 @@ fn caps_windows_steps_and_redeliveries() {
         ..i
     });
     assert_eq!(redo.set, Some(6), "{}", redo.reason);
-    assert_eq!(redo.record, d.record, "finishing a decision records nothing new");
+    assert_eq!(
+        redo.record, d.record,
+        "finishing a decision records nothing new"
+    );
     let done = decide(&ScalingInputs {
         record: &d.record,
         current: 6,

@@ -322,11 +322,7 @@ pub(super) async fn take(
 /// Undoes `changes` in the order given (last made first); a thing changed since is a
 /// conflict, left as it is and reported. One failed undo does not stop the others: the
 /// changes not undone are returned, to be tried again by the next run.
-pub(super) async fn restore(
-    round: &mut Round<'_>,
-    changes: Vec<Change>,
-    why: &str,
-) -> Vec<Change> {
+pub(super) async fn restore(round: &mut Round<'_>, changes: Vec<Change>, why: &str) -> Vec<Change> {
     let mut left = vec![];
     for change in changes {
         match undo(round, &change).await {

@@ -17,110 +17,28 @@
 //! invocation is left alone (transient: retried later). A write that meets its own earlier write
 //! (the answer of a conditional write was lost) recognises it by the token and goes on.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+mod faults;
+mod journal;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use twincloud_core::ids::key_segment;
+use serde::Serialize;
 use twincloud_core::ports::{
     ErrorKind, PortError, Precondition, Retry, StateError, StateStore, Version, get_json,
+};
+
+pub use faults::{EffectFaults, InjectedFault};
+pub use journal::{
+    EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, state_of,
 };
 
 use crate::audit::AuditRecord;
 use crate::outcome::{ActionReport, Outcome};
 
-/// Where the journal lives in the state store.
-pub const JOURNAL_PREFIX: &str = "journal/";
-
 /// How long an intent is reserved for the invocation that wrote it. An older intent belongs to
 /// an invocation that died: the effect may be taken over and completed.
 pub const INTENT_LEASE_SECS: i64 = 300;
-
-/// The identity of one acting invocation, written into every journal entry it makes, so that a
-/// retry meeting its own earlier write knows it, and "another invocation" is said only when an
-/// entry names another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InvocationToken(u128);
-
-impl InvocationToken {
-    /// A token no other invocation has: the clock in nanoseconds, the process id and a counter
-    /// of this process.
-    pub fn new() -> Self {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let pid = u128::from(std::process::id());
-        InvocationToken(nanos ^ (pid << 96) ^ (u128::from(n) << 64))
-    }
-}
-
-impl Default for InvocationToken {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for InvocationToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
-}
-
-/// Where an effect stands in the journal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum EffectState {
-    /// About to be called (or called, and the invocation did not live to record the answer).
-    Intent,
-    /// The provider said it is done.
-    Done {
-        /// Provider detail (a message id, how long a wait took).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        detail: Option<String>,
-        /// The call's result, for effects made with [`Effects::act_replayed`]: a redelivery
-        /// gets it back instead of calling again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        result: Option<serde_json::Value>,
-    },
-    /// The provider refused or did not answer.
-    Failed {
-        /// The provider's answer.
-        error: String,
-        /// Whether a retry may help.
-        retry: Retry,
-    },
-}
-
-/// One effect's journal entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JournalEntry {
-    /// The function acting.
-    pub function: String,
-    /// The event it acts on.
-    pub event_id: String,
-    /// The effect's id, unique within the event.
-    pub effect: String,
-    /// One line: what changes.
-    pub what: String,
-    /// Why.
-    pub reason: String,
-    /// What the change replaces, as an undo needs it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<serde_json::Value>,
-    /// The invocation that wrote this entry last.
-    pub token: String,
-    /// Calls made so far.
-    #[serde(default)]
-    pub attempts: u32,
-    /// When it was written.
-    pub at: DateTime<Utc>,
-    /// Where it stands.
-    #[serde(flatten)]
-    pub state: EffectState,
-}
 
 /// An effect to make: its id (stable across redeliveries of the event), what and why, and the
 /// before-state an undo needs.
@@ -185,79 +103,6 @@ impl<T> Acted<T> {
             Acted::AlreadyDone { .. } | Acted::Would => Ok(None),
             Acted::Failed(e) => Err(e),
         }
-    }
-}
-
-/// A fault the fault matrix injects into one effect's call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InjectedFault {
-    /// The call fails with a transient error and changes nothing.
-    Transient,
-    /// The call fails with a permanent error and changes nothing.
-    Permanent,
-    /// The call is applied, and its answer is lost (a transient error is returned).
-    LostAnswer,
-}
-
-impl InjectedFault {
-    /// Every kind, in the matrix's order.
-    pub const ALL: [InjectedFault; 3] = [
-        InjectedFault::Transient,
-        InjectedFault::Permanent,
-        InjectedFault::LostAnswer,
-    ];
-
-    /// Its name in the matrix.
-    pub fn name(&self) -> &'static str {
-        match self {
-            InjectedFault::Transient => "transient",
-            InjectedFault::Permanent => "permanent",
-            InjectedFault::LostAnswer => "lost answer",
-        }
-    }
-}
-
-/// Faults to inject into the provider-changing calls of every [`Effects`] sharing it: the
-/// `n`-th call (counting from 1, across invocations) gets the fault. It also logs every call
-/// made, so a test can check that no effect was applied twice. Only tests set one
-/// ([`crate::Services::effect_faults`]); production services have none.
-#[derive(Debug, Default)]
-pub struct EffectFaults {
-    calls: AtomicUsize,
-    at: Option<(usize, InjectedFault)>,
-    log: Mutex<Vec<String>>,
-}
-
-impl EffectFaults {
-    /// No fault: only counts and logs the calls.
-    pub fn counting() -> Arc<Self> {
-        Arc::new(EffectFaults::default())
-    }
-
-    /// `fault` on the `n`-th call (from 1).
-    pub fn nth(n: usize, fault: InjectedFault) -> Arc<Self> {
-        Arc::new(EffectFaults {
-            at: Some((n, fault)),
-            ..EffectFaults::default()
-        })
-    }
-
-    /// Calls made so far.
-    pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    /// The effects called, in order (`function/effect`), a failed or faulted call included.
-    pub fn log(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn next(&self, name: String) -> Option<InjectedFault> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(mut l) = self.log.lock() {
-            l.push(name);
-        }
-        self.at.filter(|(at, _)| *at == n).map(|(_, f)| f)
     }
 }
 
@@ -390,7 +235,9 @@ impl Effects {
                 .map(Some)
                 .ok_or_else(|| {
                     PortError::new(
-                        format!("`{id}` was done before, but its journal entry has no readable result"),
+                        format!(
+                            "`{id}` was done before, but its journal entry has no readable result"
+                        ),
                         Retry::Permanent,
                     )
                 }),
@@ -532,7 +379,11 @@ impl Effects {
         let entry = self.entry(&effect, state, u32::from(prior) + 1);
         if let Err(e) = self
             .state
-            .put(&key, &encode(&entry), &Precondition::Matches(intent_version))
+            .put(
+                &key,
+                &encode(&entry),
+                &Precondition::Matches(intent_version),
+            )
             .await
         {
             tracing::warn!(effect = %effect.id, "the outcome was not journaled ({e}); the next delivery checks the effect again");
@@ -647,7 +498,12 @@ impl Effects {
             )
         }
         .took(started)
-        .detail(effect.before.clone().map(|b| serde_json::json!({ "before": b })));
+        .detail(
+            effect
+                .before
+                .clone()
+                .map(|b| serde_json::json!({ "before": b })),
+        );
         crate::audit::write(self.state.as_ref(), &record).await;
     }
 
@@ -663,56 +519,14 @@ impl Effects {
 }
 
 enum Claim {
-    Go { prior: bool, version: Version },
+    Go {
+        prior: bool,
+        version: Version,
+    },
     Done {
         at: DateTime<Utc>,
         result: Option<serde_json::Value>,
     },
-}
-
-/// The journal key of effect `effect` of `function` on event `event_id`.
-pub fn journal_key(function: &str, event_id: &str, effect: &str) -> String {
-    format!(
-        "{JOURNAL_PREFIX}{}/{}/{}",
-        key_segment(function),
-        key_segment(event_id),
-        key_segment(effect)
-    )
-}
-
-/// The journal entries of one event of `function`, by effect id.
-pub async fn entries(
-    state: &dyn StateStore,
-    function: &str,
-    event_id: &str,
-) -> Result<Vec<JournalEntry>, StateError> {
-    let prefix = format!(
-        "{JOURNAL_PREFIX}{}/{}/",
-        key_segment(function),
-        key_segment(event_id)
-    );
-    let mut out = vec![];
-    for key in state.list(&prefix).await? {
-        if let Some((e, _)) = get_json::<JournalEntry>(state, &key).await? {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
-
-/// Where effect `effect` of `function` on `event_id` stands, as the journal says (`None`: it
-/// was never tried).
-pub async fn state_of(
-    state: &dyn StateStore,
-    function: &str,
-    event_id: &str,
-    effect: &str,
-) -> Result<Option<EffectState>, StateError> {
-    Ok(
-        get_json::<JournalEntry>(state, &journal_key(function, event_id, effect))
-            .await?
-            .map(|(e, _)| e.state),
-    )
 }
 
 fn encode(entry: &JournalEntry) -> Vec<u8> {

@@ -1,0 +1,78 @@
+//! Faults injected into effects, for the fault matrix: the N-th provider-changing call fails
+//! (transient, permanent) or is applied with its answer lost.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A fault the fault matrix injects into one effect's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// The call fails with a transient error and changes nothing.
+    Transient,
+    /// The call fails with a permanent error and changes nothing.
+    Permanent,
+    /// The call is applied, and its answer is lost (a transient error is returned).
+    LostAnswer,
+}
+
+impl InjectedFault {
+    /// Every kind, in the matrix's order.
+    pub const ALL: [InjectedFault; 3] = [
+        InjectedFault::Transient,
+        InjectedFault::Permanent,
+        InjectedFault::LostAnswer,
+    ];
+
+    /// Its name in the matrix.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InjectedFault::Transient => "transient",
+            InjectedFault::Permanent => "permanent",
+            InjectedFault::LostAnswer => "lost answer",
+        }
+    }
+}
+
+/// Faults to inject into the provider-changing calls of every [`Effects`] sharing it: the
+/// `n`-th call (counting from 1, across invocations) gets the fault. It also logs every call
+/// made, so a test can check that no effect was applied twice. Only tests set one
+/// ([`crate::Services::effect_faults`]); production services have none.
+#[derive(Debug, Default)]
+pub struct EffectFaults {
+    calls: AtomicUsize,
+    at: Option<(usize, InjectedFault)>,
+    log: Mutex<Vec<String>>,
+}
+
+impl EffectFaults {
+    /// No fault: only counts and logs the calls.
+    pub fn counting() -> Arc<Self> {
+        Arc::new(EffectFaults::default())
+    }
+
+    /// `fault` on the `n`-th call (from 1).
+    pub fn nth(n: usize, fault: InjectedFault) -> Arc<Self> {
+        Arc::new(EffectFaults {
+            at: Some((n, fault)),
+            ..EffectFaults::default()
+        })
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The effects called, in order (`function/effect`), a failed or faulted call included.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub(super) fn next(&self, name: String) -> Option<InjectedFault> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut l) = self.log.lock() {
+            l.push(name);
+        }
+        self.at.filter(|(at, _)| *at == n).map(|(_, f)| f)
+    }
+}
