@@ -78,7 +78,10 @@ pub async fn execute(
             continue;
         }
         let fence = fenced.zip(held.as_mut());
-        let effect = Effect::new(a.id.clone(), a.op.describe(), a.reason.clone());
+        let mut effect = Effect::new(a.id.clone(), a.op.describe(), a.reason.clone());
+        if matches!(a.op, Operation::Notify { .. }) {
+            effect.op = serde_json::to_value(&a.op).ok();
+        }
         fx.act_detailed(effect, run_op(services, &a.op, fence), Clone::clone)
             .await;
     }
@@ -88,6 +91,48 @@ pub async fn execute(
         actions: fx.take_reports(),
         guard_version: held.map(|h| h.version),
     })
+}
+
+/// Sends again the messages of `function`'s event `event_id` that the journal holds as not
+/// sent (a channel failed, or the answer was lost): a redelivery finishes them even when the
+/// function, finding its decision done, has nothing more to say. `None` when none is pending.
+pub async fn resume_messages(
+    services: &Services,
+    function: &str,
+    event_id: &str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Execution>, RunError> {
+    if dry_run {
+        return Ok(None);
+    }
+    let entries = crate::effects::entries(services.state.as_ref(), function, event_id).await?;
+    let mut plan = Plan::new(function, event_id);
+    for e in entries {
+        if matches!(e.state, crate::effects::EffectState::Done { .. }) {
+            continue;
+        }
+        let Some(op) =
+            e.op.and_then(|v| serde_json::from_value::<Operation>(v).ok())
+                .filter(|op| matches!(op, Operation::Notify { .. }))
+        else {
+            continue;
+        };
+        plan.actions.push(twincloud_core::plan::Action {
+            id: e.effect,
+            reason: e.reason,
+            depends_on: None,
+            op,
+        });
+    }
+    if plan.actions.is_empty() {
+        return Ok(None);
+    }
+    plan.notes.push(format!(
+        "{} message(s) of an earlier attempt not sent yet: sent now",
+        plan.actions.len()
+    ));
+    Ok(Some(execute(services, plan, false, now).await?))
 }
 
 /// A guard record this invocation wrote, and since when.

@@ -81,6 +81,37 @@ impl Report {
         }
     }
 
+    /// The exit code of a one-shot run, from what the effects came to: 75 when a retry can
+    /// fix a failure, 1 when an action failed for good, 0 when everything asked was done or
+    /// nothing was needed.
+    pub fn exit_code(&self) -> i32 {
+        match self.platform_result() {
+            Err(e) => e.exit_code(),
+            Ok(()) if self.has_failures() => 1,
+            Ok(()) => 0,
+        }
+    }
+
+    /// Every failed action, one line each (`what: error`), transient ones marked: what a
+    /// one-shot run prints on standard error whatever channels exist.
+    pub fn failures(&self) -> Vec<String> {
+        self.executions()
+            .flat_map(|e| e.actions.iter())
+            .filter_map(|a| match &a.outcome {
+                Outcome::Failed { error, retry } => Some(format!(
+                    "FAILED{}: {}: {error}",
+                    if *retry == twincloud_core::ports::Retry::Transient {
+                        " (transient, will be retried)"
+                    } else {
+                        ""
+                    },
+                    a.what
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether any action failed.
     pub fn has_failures(&self) -> bool {
         self.executions().any(|e| {
@@ -276,11 +307,22 @@ impl Invoker {
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
+            // Messages an earlier attempt of this event left unsent are sent first, whatever the
+            // function decides this time.
+            let resumed = crate::executor::resume_messages(
+                &self.services,
+                self.function.name(),
+                &signal.id,
+                self.dry_run,
+                now,
+            )
+            .await?;
             let mut executions = self
                 .function
                 .run(&signal, &self.services, inv)
                 .instrument(span)
                 .await?;
+            executions.extend(resumed);
             if executions.is_empty() {
                 executions.push(Execution::nothing(self.function.name(), &signal.id));
             }

@@ -251,11 +251,11 @@ async fn run_bytes_wired<const WIRING: u8>(
             } else {
                 crate::out!("{}", report.to_text());
             }
-            match report.platform_result() {
-                Err(e) => e.exit_code(),
-                Ok(()) if report.has_failures() => 1,
-                Ok(()) => 0,
+            // A failure is said on standard error whatever channels exist (or none).
+            for line in report.failures() {
+                eprintln!("error: {line}");
             }
+            report.exit_code()
         }
         Err(e) => {
             if json {

@@ -168,17 +168,17 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
             .last()
             .filter(|c| i.unfinished && c.event.as_deref() == Some(i.event_id));
         if let Some(c) = last {
+            // Made again even when the count is there already (an answer lost): the change is
+            // stated idempotently, and its journal entry and report are finished with it.
             let to = c.to.clamp(lo, hi);
-            if to != current {
-                return ScalingDecision {
-                    set: Some(to),
-                    reason: format!(
-                        "finishing the decision of event {} (from {current} to {to}): its change was not made ({})",
-                        i.event_id, c.reason
-                    ),
-                    record,
-                };
-            }
+            return ScalingDecision {
+                set: Some(to),
+                reason: format!(
+                    "finishing the decision of event {} (from {} to {to}): its change was not recorded as made ({})",
+                    i.event_id, c.from, c.reason
+                ),
+                record,
+            };
         }
         return ScalingDecision {
             set: None,

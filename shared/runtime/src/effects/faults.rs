@@ -41,7 +41,19 @@ impl InjectedFault {
 pub struct EffectFaults {
     calls: AtomicUsize,
     at: Option<(usize, InjectedFault)>,
-    log: Mutex<Vec<String>>,
+    log: Mutex<Vec<Call>>,
+}
+
+/// One call an effect made, as the fault log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `function/event/effect`.
+    pub effect: String,
+    /// Whether the provider applied it (a call that failed, or whose fault kept it from the
+    /// provider, did not; one whose answer was lost did).
+    pub applied: bool,
+    /// The fault injected into it, if any.
+    pub fault: Option<InjectedFault>,
 }
 
 impl EffectFaults {
@@ -63,16 +75,21 @@ impl EffectFaults {
         self.calls.load(Ordering::SeqCst)
     }
 
-    /// The effects called, in order (`function/effect`), a failed or faulted call included.
-    pub fn log(&self) -> Vec<String> {
+    /// The calls made, in order, a failed or faulted call included.
+    pub fn log(&self) -> Vec<Call> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    pub(super) fn next(&self, name: String) -> Option<InjectedFault> {
+    /// Counts a call; the fault it gets, if it is the chosen one.
+    pub(super) fn next(&self) -> Option<InjectedFault> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Ok(mut l) = self.log.lock() {
-            l.push(name);
-        }
         self.at.filter(|(at, _)| *at == n).map(|(_, f)| f)
+    }
+
+    /// Logs a call once its result is known.
+    pub(super) fn logged(&self, call: Call) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(call);
+        }
     }
 }

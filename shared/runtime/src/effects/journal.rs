@@ -84,6 +84,9 @@ pub struct JournalEntry {
     /// What the change replaces, as an undo needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<serde_json::Value>,
+    /// The operation, where it can be run again from the journal alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<serde_json::Value>,
     /// The invocation that wrote this entry last.
     pub token: String,
     /// Calls made so far.

@@ -28,7 +28,7 @@ use twincloud_core::ports::{
     ErrorKind, PortError, Precondition, Retry, StateError, StateStore, Version, get_json,
 };
 
-pub use faults::{EffectFaults, InjectedFault};
+pub use faults::{Call, EffectFaults, InjectedFault};
 pub use journal::{
     EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, state_of,
 };
@@ -52,6 +52,8 @@ pub struct Effect {
     pub reason: String,
     /// What it replaces.
     pub before: Option<serde_json::Value>,
+    /// The operation itself, where it can be run again from the journal alone (a message).
+    pub op: Option<serde_json::Value>,
 }
 
 impl Effect {
@@ -62,6 +64,7 @@ impl Effect {
             what: what.into(),
             reason: reason.into(),
             before: None,
+            op: None,
         }
     }
 
@@ -192,6 +195,23 @@ impl Effects {
         });
     }
 
+    /// The before-state an earlier, unfinished attempt of effect `id` of this event recorded
+    /// (`Some(Value::Null)` when it recorded none), or `None` when no attempt is unfinished.
+    /// An attempt whose answer was lost may have applied the change: the function then makes
+    /// the (idempotent) change again rather than concluding from the provider that nothing is
+    /// to do, and takes the before-state from here, not from what the attempt left.
+    pub async fn attempted(&self, id: &str) -> Option<serde_json::Value> {
+        if self.dry_run {
+            return None;
+        }
+        match get_json::<JournalEntry>(self.state.as_ref(), &self.key(id)).await {
+            Ok(Some((e, _))) if !matches!(e.state, EffectState::Done { .. }) => {
+                Some(e.before.unwrap_or(serde_json::Value::Null))
+            }
+            _ => None,
+        }
+    }
+
     /// The journal key of effect `id` of this event.
     pub fn key(&self, id: &str) -> String {
         journal_key(&self.function, &self.event_id, id)
@@ -295,7 +315,7 @@ impl Effects {
     /// effect allows it (given whether this effect was tried before).
     async fn run<T>(
         &mut self,
-        effect: Effect,
+        mut effect: Effect,
         call: impl Future<Output = Result<T, PortError>>,
         settles: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
         detail: impl Fn(&T) -> Option<String>,
@@ -308,7 +328,14 @@ impl Effects {
         }
         let key = self.key(&effect.id);
         let (prior, intent_version) = match self.claim(&key, &effect).await {
-            Ok(Claim::Go { prior, version }) => (prior, version),
+            Ok(Claim::Go {
+                prior,
+                version,
+                before,
+            }) => {
+                effect.before = before;
+                (prior, version)
+            }
             Ok(Claim::Done { at, result }) => {
                 self.push(&effect, Outcome::AlreadyDone { at }, started);
                 return Acted::AlreadyDone { at, result };
@@ -323,10 +350,8 @@ impl Effects {
                 return Acted::Failed(e);
             }
         };
-        let fault = self
-            .faults
-            .as_ref()
-            .and_then(|f| f.next(format!("{}/{}", self.function, effect.id)));
+        let fault = self.faults.as_ref().and_then(|f| f.next());
+        let mut lost = false;
         let mut result = match fault {
             Some(InjectedFault::Transient) => Err(PortError::new(
                 format!("{}: injected transient fault (throttled)", effect.what),
@@ -337,14 +362,24 @@ impl Effects {
                 Retry::Permanent,
             )),
             Some(InjectedFault::LostAnswer) => match call.await {
-                Ok(_) => Err(PortError::new(
-                    format!("{}: the provider's answer was lost", effect.what),
-                    Retry::Transient,
-                )),
+                Ok(_) => {
+                    lost = true;
+                    Err(PortError::new(
+                        format!("{}: the provider's answer was lost", effect.what),
+                        Retry::Transient,
+                    ))
+                }
                 Err(e) => Err(e),
             },
             None => call.await,
         };
+        if let Some(f) = &self.faults {
+            f.logged(faults::Call {
+                effect: format!("{}/{}/{}", self.function, self.event_id, effect.id),
+                applied: lost || result.is_ok(),
+                fault,
+            });
+        }
         let mut note = None;
         if let Err(e) = &result
             && let Some((v, why)) = settles(e, prior)
@@ -407,6 +442,7 @@ impl Effects {
             what: effect.what.clone(),
             reason: effect.reason.clone(),
             before: effect.before.clone(),
+            op: effect.op.clone(),
             token: self.token.to_string(),
             attempts,
             at: self.now,
@@ -421,6 +457,8 @@ impl Effects {
             .await
             .map_err(state_port_error)?;
         let ours = self.token.to_string();
+        // The first attempt's before-state is the one an undo needs.
+        let mut first_before = None;
         let (expect, prior, attempts) = match existing {
             Some((
                 JournalEntry {
@@ -448,12 +486,22 @@ impl Effects {
                     Retry::Transient,
                 ));
             }
-            Some((e, v)) => (Precondition::Matches(v), true, e.attempts),
+            Some((e, v)) => {
+                first_before = e.before;
+                (Precondition::Matches(v), true, e.attempts)
+            }
             None => (Precondition::Absent, false, 0),
         };
-        let intent = self.entry(effect, EffectState::Intent, attempts);
+        let mut intent = self.entry(effect, EffectState::Intent, attempts);
+        if let Some(first) = first_before {
+            intent.before = Some(first);
+        }
         match self.state.put(key, &encode(&intent), &expect).await {
-            Ok(version) => Ok(Claim::Go { prior, version }),
+            Ok(version) => Ok(Claim::Go {
+                prior,
+                version,
+                before: intent.before,
+            }),
             Err(StateError::ConditionFailed(_)) => {
                 // The write may have landed with its answer lost: ours if it names this token.
                 match get_json::<JournalEntry>(self.state.as_ref(), key)
@@ -461,7 +509,11 @@ impl Effects {
                     .map_err(state_port_error)?
                 {
                     Some((e, v)) if e.token == ours && e.state == EffectState::Intent => {
-                        Ok(Claim::Go { prior, version: v })
+                        Ok(Claim::Go {
+                            prior,
+                            version: v,
+                            before: intent.before,
+                        })
                     }
                     Some((
                         JournalEntry {
@@ -522,6 +574,7 @@ enum Claim {
     Go {
         prior: bool,
         version: Version,
+        before: Option<serde_json::Value>,
     },
     Done {
         at: DateTime<Utc>,

@@ -51,18 +51,33 @@ impl Function for Notifier {
 pub(crate) async fn send_report(
     services: &Services,
     report: Report,
-    id: &str,
+    event_id: &str,
+    tag: &str,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Execution, RunError> {
     let signal = Signal {
-        id: id.into(),
+        id: format!("{event_id}-{tag}"),
         cloud: Cloud::Local,
         shape: "twincloud.report".into(),
         time: Some(now),
         kind: SignalKind::Report(report),
         origin: twincloud_core::signal::Origin::Relayed,
     };
-    let plan = Notifier.plan(&signal, services, now).await?;
+    let function = match &signal.kind {
+        SignalKind::Report(r) => r.function.clone(),
+        _ => twincloud_core::planner::notify::FUNCTION.to_owned(),
+    };
+    let mut plan = Notifier.plan(&signal, services, now).await?;
+    // The report's messages are effects of the event that made it, journaled with it: a
+    // redelivery of that event sends again what was not sent.
+    plan.function = function;
+    plan.event_id = event_id.to_owned();
+    for a in &mut plan.actions {
+        a.id = format!("report-{tag}-{}", a.id);
+        if let Some(d) = &mut a.depends_on {
+            *d = format!("report-{tag}-{d}");
+        }
+    }
     execute(services, plan, dry_run, now).await
 }

@@ -304,6 +304,17 @@ async fn evaluate(
                 .any(|a| a.id == scaled && matches!(a.outcome, crate::Outcome::Done { .. }))
     });
     let mut out = vec![exec];
+    // Finishing an earlier attempt's decision: the report says the change it decided.
+    let current = if unfinished {
+        record
+            .changes
+            .iter()
+            .rev()
+            .find(|c| c.event.as_deref() == Some(signal.id.as_str()))
+            .map_or(current, |c| c.from)
+    } else {
+        current
+    };
     if let Some(n) = changed {
         let r = Report {
             function: FUNCTION.into(),
@@ -322,7 +333,8 @@ async fn evaluate(
             send_report(
                 services,
                 r,
-                &format!("{}-{}-report", signal.id, svc.name),
+                &signal.id,
+                &format!("{}-report", svc.name),
                 now,
                 inv.dry_run,
             )

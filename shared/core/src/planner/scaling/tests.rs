@@ -186,7 +186,12 @@ fn caps_windows_steps_and_redeliveries() {
         unfinished: true,
         ..i
     });
-    assert_eq!(done.set, None, "the change is in effect: nothing to finish");
+    assert_eq!(
+        done.set,
+        Some(6),
+        "in effect already (its answer was lost): stated again, so the journal and the report finish: {}",
+        done.reason
+    );
     // A later decision superseded it: the old one is not replayed.
     let mut later = d.record.clone();
     later.applied.push("tick-2".into());

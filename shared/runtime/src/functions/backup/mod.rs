@@ -269,7 +269,8 @@ impl Function for Backup {
                     send_report(
                         services,
                         summary_report(set, &r.summary, &r.problems, run_at, follow_up),
-                        &format!("{}-{}", signal.id, set.name),
+                        &signal.id,
+                        &set.name,
                         inv.now,
                         inv.dry_run,
                     )

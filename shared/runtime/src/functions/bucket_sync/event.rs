@@ -144,7 +144,8 @@ pub(super) async fn on_object(
                     send_report(
                         services,
                         r,
-                        &format!("{}-delete-budget", signal.id),
+                        &signal.id,
+                        "delete-budget",
                         inv.now,
                         inv.dry_run,
                     )
@@ -224,14 +225,7 @@ pub(super) async fn on_object(
                     state: "failed".into(),
                 };
                 out.push(
-                    send_report(
-                        services,
-                        r,
-                        &format!("{}-failed", signal.id),
-                        inv.now,
-                        inv.dry_run,
-                    )
-                    .await?,
+                    send_report(services, r, &signal.id, "failed", inv.now, inv.dry_run).await?,
                 );
                 exec.plan
                     .notes

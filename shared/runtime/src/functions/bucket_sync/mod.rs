@@ -304,16 +304,7 @@ async fn reconcile(
                 twincloud_core::ids::stable_digest(problems.join("").as_bytes())
             ),
         };
-        out.push(
-            send_report(
-                services,
-                r,
-                &format!("{}-problems", signal.id),
-                inv.now,
-                inv.dry_run,
-            )
-            .await?,
-        );
+        out.push(send_report(services, r, &signal.id, "problems", inv.now, inv.dry_run).await?);
     }
     out.insert(0, exec);
     Ok(out)

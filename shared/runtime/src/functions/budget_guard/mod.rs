@@ -392,8 +392,17 @@ async fn report(
         subject: format!("budget:{}", round.guard.name),
         state: format!("{state}:{}", round.signal.id),
     };
-    let id = format!("{}-{}-{state}", round.signal.id, round.guard.name);
-    match send_report(round.services, r, &id, round.inv.now, round.inv.dry_run).await {
+    let tag = format!("{}-{state}", round.guard.name);
+    match send_report(
+        round.services,
+        r,
+        &round.signal.id,
+        &tag,
+        round.inv.now,
+        round.inv.dry_run,
+    )
+    .await
+    {
         Ok(e) => Some(e),
         Err(e) => {
             tracing::warn!("budget report not sent: {e}");

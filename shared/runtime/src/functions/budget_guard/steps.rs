@@ -38,6 +38,17 @@ impl<'a> Round<'a> {
         self.fx.act(effect, call).await.result()
     }
 
+    /// The before-state an unfinished attempt of effect `id` of this event recorded: the
+    /// change may be in effect already (its answer was lost), so it is made again and undone
+    /// to this, not to what the attempt left.
+    async fn attempted<T: serde::de::DeserializeOwned>(&self, id: &str) -> Option<T> {
+        let v = self
+            .fx
+            .attempted(&format!("{}-{id}", self.guard.name))
+            .await?;
+        serde_json::from_value(v).ok()
+    }
+
     fn scaling(
         &self,
         name: &str,
@@ -142,7 +153,11 @@ impl<'a> Round<'a> {
             max
         };
         let is_cloud_run = matches!(svc.compute, ComputeTarget::CloudRun { .. });
-        let before = self.current_cap(name).await?;
+        let cap_id = format!("s{step}-cap-{name}");
+        let before = match self.attempted::<Option<u32>>(&cap_id).await {
+            Some(b) => b,
+            None => self.current_cap(name).await?,
+        };
         let scale = compute.scale(&service).await?;
         if !acting {
             self.lines.push(format!(
@@ -152,34 +167,39 @@ impl<'a> Round<'a> {
             ));
             return Ok(());
         }
-        self.set_cap(format!("s{step}-cap-{name}"), name, before, Some(max))
-            .await?;
+        self.set_cap(cap_id, name, before, Some(max)).await?;
         taken.record(Change::Cap {
             service: name.to_owned(),
             before,
             after: max,
         });
-        if scale.desired > max {
+        let desired_id = format!("s{step}-desired-{name}");
+        let tried = self.attempted::<u32>(&desired_id).await;
+        if scale.desired > max || tried.is_some() {
+            let before = tried.unwrap_or(scale.desired);
             self.effect(
-                format!("s{step}-desired-{name}"),
-                format!("{name}: {} -> {max} instances", scale.desired),
-                scale.desired,
+                desired_id,
+                format!("{name}: {before} -> {max} instances"),
+                before,
                 compute.set_desired(&service, max),
             )
             .await?;
             taken.record(Change::Desired {
                 compute: scaling_compute_key(name),
                 service: service.clone(),
-                before: scale.desired,
+                before,
                 after: max,
             });
         }
-        if is_cloud_run && scale.max.is_none_or(|m| m > max) {
+        let max_id = format!("s{step}-max-{name}");
+        let tried = self.attempted::<Option<u32>>(&max_id).await;
+        if is_cloud_run && (scale.max.is_none_or(|m| m > max) || tried.is_some()) {
+            let before = tried.unwrap_or(scale.max);
             let set = self
                 .effect(
-                    format!("s{step}-max-{name}"),
+                    max_id,
                     format!("{name}: maximum -> {max}"),
-                    scale.max,
+                    before,
                     compute.set_max(&service, max),
                 )
                 .await?;
@@ -188,7 +208,7 @@ impl<'a> Round<'a> {
                 taken.record(Change::Max {
                     compute: scaling_compute_key(name),
                     service,
-                    before: scale.max,
+                    before,
                     after: max,
                 });
             }
@@ -251,34 +271,35 @@ pub(super) async fn take(
                     continue;
                 };
                 let now = compute.scale(&service).await?;
-                if now.desired == 0 {
+                let id = format!("s{i}-standby-{endpoint}");
+                let tried = round.attempted::<u32>(&id).await;
+                if now.desired == 0 && tried.is_none() {
                     continue;
                 }
+                let before = tried.unwrap_or(now.desired);
                 if !acting {
                     round.lines.push(format!(
-                        "would scale the standby {endpoint} from {} to 0",
-                        now.desired
+                        "would scale the standby {endpoint} from {before} to 0"
                     ));
                     continue;
                 }
                 round
                     .effect(
-                        format!("s{i}-standby-{endpoint}"),
-                        format!("standby {endpoint}: {} -> 0 instances", now.desired),
-                        now.desired,
+                        id,
+                        format!("standby {endpoint}: {before} -> 0 instances"),
+                        before,
                         compute.set_desired(&service, 0),
                     )
                     .await?;
                 taken.record(Change::Desired {
                     compute: endpoint.clone(),
                     service,
-                    before: now.desired,
+                    before,
                     after: 0,
                 });
-                round.lines.push(format!(
-                    "scaled the standby {endpoint} from {} to 0",
-                    now.desired
-                ));
+                round
+                    .lines
+                    .push(format!("scaled the standby {endpoint} from {before} to 0"));
             }
         }
         BudgetAction::DetachBilling { project } => {
@@ -287,7 +308,9 @@ pub(super) async fn take(
                 .billing
                 .clone()
                 .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
-            let Some(account) = billing.account(project).await? else {
+            let id = format!("s{i}-detach-billing-{project}");
+            let tried = round.attempted::<String>(&id).await;
+            let Some(account) = tried.or(billing.account(project).await?) else {
                 round
                     .lines
                     .push(format!("{project} has no billing account already"));
@@ -301,7 +324,7 @@ pub(super) async fn take(
             }
             round
                 .effect(
-                    format!("s{i}-detach-billing-{project}"),
+                    id,
                     format!("detach {account} from {project}"),
                     &account,
                     billing.set_account(project, None),

@@ -148,8 +148,17 @@ impl<'a> Driver<'a> {
             subject: format!("deploy:{}", self.t.name),
             state: format!("{}:{step}", r.digest),
         };
-        let id = format!("{}-{}-{}", self.signal.id, self.t.name, step);
-        match send_report(self.services, report, &id, self.now(), false).await {
+        let tag = format!("{}-{}", self.t.name, step);
+        match send_report(
+            self.services,
+            report,
+            &self.signal.id,
+            &tag,
+            self.now(),
+            false,
+        )
+        .await
+        {
             Ok(e) => self.out.push(e),
             Err(e) => tracing::warn!("deploy report not sent: {e}"),
         }

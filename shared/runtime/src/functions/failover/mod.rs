@@ -174,14 +174,7 @@ async fn decide_and_act(
                 subject: switch.id.clone(),
                 state: "abandoned".into(),
             };
-            let sent = report(
-                services,
-                r,
-                &format!("{}-abandoned", switch.id),
-                now,
-                dry_run,
-            )
-            .await?;
+            let sent = report(services, r, &switch.id, "abandoned", now, dry_run).await?;
             Ok((vec![exec, sent], false))
         }
         Decision::Stuck { reason } => {
@@ -201,6 +194,7 @@ async fn decide_and_act(
                         services,
                         r,
                         &format!("failover-stuck-{}", now.timestamp()),
+                        "report",
                         now,
                         dry_run,
                     )
@@ -240,7 +234,7 @@ async fn decide_and_act(
                 out.push(release);
             }
             let r = switch_report(&switch, &reason, &exec);
-            let sent = report(services, r, &format!("{}-report", switch.id), now, dry_run).await?;
+            let sent = report(services, r, &switch.id, "report", now, dry_run).await?;
             if let Ok((after, _)) = load_state(services, cfg).await {
                 let mut all = load_views(services).await.unwrap_or_default();
                 if !all.iter().any(|v| v.vantage == mine.vantage) {
