@@ -203,7 +203,7 @@ fn every_function_is_least_privileged_and_keeps_its_failures() {
             "{name}: the state grant is per function, not the whole prefix:\n{state}"
         );
         assert!(
-            state.contains(&format!("actions/{}/*", f.name)),
+            state.contains(&format!("journal/{}/*", f.name)),
             "{name}:\n{state}"
         );
     }
