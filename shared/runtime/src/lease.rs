@@ -57,10 +57,27 @@ pub async fn take<T: Leased>(
         lease_holder: Some(holder.into()),
         lease_until: Some(until),
     };
-    match state.put(key, &encode(&record)?, &expect).await {
+    let body = encode(&record)?;
+    match state.put(key, &body, &expect).await {
         Ok(v) => Ok(Some((record, v))),
-        Err(StateError::ConditionFailed(_)) => Ok(None),
+        Err(StateError::ConditionFailed(_)) => {
+            Ok(landed(state, key, &body).await.map(|v| (record, v)))
+        }
         Err(e) => Err(state_error(e)),
+    }
+}
+
+/// The version of `key` when it holds exactly `body`: a conditional write whose answer was
+/// lost, retried by the client, meets its own write and fails its precondition; the record
+/// says it is ours (it names this holder and this lease's end, to the nanosecond).
+async fn landed(state: &dyn StateStore, key: &str, body: &[u8]) -> Option<Version> {
+    let wrote: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match state.get(key).await {
+        Ok(Some(stored)) => serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()
+            .filter(|v| *v == wrote)
+            .map(|_| stored.version),
+        _ => None,
     }
 }
 
@@ -74,12 +91,10 @@ pub async fn release<T: Leased>(
     leased: Version,
 ) -> Result<bool, RunError> {
     *record.lease() = Lease::default();
-    match state
-        .put(key, &encode(&record)?, &Precondition::Matches(leased))
-        .await
-    {
+    let body = encode(&record)?;
+    match state.put(key, &body, &Precondition::Matches(leased)).await {
         Ok(_) => Ok(true),
-        Err(StateError::ConditionFailed(_)) => Ok(false),
+        Err(StateError::ConditionFailed(_)) => Ok(landed(state, key, &body).await.is_some()),
         Err(e) => Err(state_error(e)),
     }
 }
@@ -92,19 +107,87 @@ pub async fn save<T: Leased>(
     record: &T,
     version: &mut Version,
 ) -> Result<bool, RunError> {
+    let body = encode(record)?;
     match state
-        .put(
-            key,
-            &encode(record)?,
-            &Precondition::Matches(version.clone()),
-        )
+        .put(key, &body, &Precondition::Matches(version.clone()))
         .await
     {
         Ok(v) => {
             *version = v;
             Ok(true)
         }
-        Err(StateError::ConditionFailed(_)) => Ok(false),
+        Err(StateError::ConditionFailed(_)) => match landed(state, key, &body).await {
+            Some(v) => {
+                *version = v;
+                Ok(true)
+            }
+            None => Ok(false),
+        },
         Err(e) => Err(state_error(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::test_stores::LostAnswer;
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    struct Set {
+        #[serde(flatten)]
+        lease: Lease,
+        runs: u32,
+    }
+
+    impl Leased for Set {
+        fn lease(&mut self) -> &mut Lease {
+            &mut self.lease
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_meets_itself_is_ours_not_another_invocations() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LostAnswer::new(dir.path());
+        let now = Utc::now();
+        let until = now + chrono::Duration::minutes(10);
+        // The take landed; its answer said "precondition failed".
+        let (mut set, mut v) = take::<Set>(&store, "backup/nightly", "ev-1", until, now)
+            .await
+            .unwrap()
+            .expect("the lease is ours: the record names this holder and lease");
+        assert_eq!(set.lease.lease_holder.as_deref(), Some("ev-1"));
+        // Another invocation is still kept out.
+        assert!(
+            take::<Set>(&store, "backup/nightly", "ev-2", until, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // A save and a release whose answers are lost are ours too.
+        set.runs = 1;
+        store.armed.store(true, Ordering::SeqCst);
+        assert!(save(&store, "backup/nightly", &set, &mut v).await.unwrap());
+        set.runs = 2;
+        assert!(save(&store, "backup/nightly", &set, &mut v).await.unwrap());
+        store.armed.store(true, Ordering::SeqCst);
+        assert!(release(&store, "backup/nightly", set, v).await.unwrap());
+        let (after, _) = get_json::<Set>(&store, "backup/nightly")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.runs, 2);
+        assert_eq!(after.lease, Lease::default(), "released");
+        // The next schedule takes it at once.
+        assert!(
+            take::<Set>(&store, "backup/nightly", "ev-3", until, now)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -143,15 +143,28 @@ impl Effects {
         dry_run: bool,
         now: DateTime<Utc>,
     ) -> Self {
+        let mut fx = Effects::on(services.state.clone(), function, event_id, dry_run, now);
+        fx.faults = services.effect_faults.clone();
+        fx
+    }
+
+    /// The handle over `state` alone (no injected faults).
+    pub fn on(
+        state: Arc<dyn StateStore>,
+        function: &str,
+        event_id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
         Effects {
-            state: services.state.clone(),
+            state,
             function: function.into(),
             event_id: event_id.into(),
             token: InvocationToken::new(),
             dry_run,
             now,
             intent_lease_secs: INTENT_LEASE_SECS,
-            faults: services.effect_faults.clone(),
+            faults: None,
             reports: vec![],
         }
     }
@@ -590,3 +603,6 @@ fn encode(entry: &JournalEntry) -> Vec<u8> {
 fn state_port_error(e: StateError) -> PortError {
     PortError::new(format!("the effect journal: {e}"), e.retry())
 }
+
+#[cfg(test)]
+mod tests;
