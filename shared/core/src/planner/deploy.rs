@@ -149,14 +149,40 @@ pub enum Phase {
         /// The newer digest.
         by: String,
     },
+    /// Going back failed (the side still runs the new revision): tried again at every look
+    /// until [`ROLLBACK_GIVE_UP_SECS`] after `since`.
+    RollbackPending {
+        /// Why it goes back.
+        reason: String,
+        /// What the last attempt got.
+        error: String,
+        /// The first failed attempt.
+        since: DateTime<Utc>,
+    },
+    /// Going back failed for good: the side still runs the new revision; a person puts it back.
+    RollbackFailed {
+        /// Why it was to go back.
+        reason: String,
+        /// What the last attempt got.
+        error: String,
+        /// When it was given up.
+        at: DateTime<Utc>,
+    },
 }
+
+/// How long a failing rollback is retried (at every look of the schedule) before it is given
+/// up and left to a person: an hour.
+pub const ROLLBACK_GIVE_UP_SECS: i64 = 3600;
 
 impl Phase {
     /// Whether nothing more happens on this side.
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            Phase::Done { .. } | Phase::RolledBack { .. } | Phase::Superseded { .. }
+            Phase::Done { .. }
+                | Phase::RolledBack { .. }
+                | Phase::Superseded { .. }
+                | Phase::RollbackFailed { .. }
         )
     }
 
@@ -170,6 +196,12 @@ impl Phase {
             Phase::Done { .. } => "deployed".into(),
             Phase::RolledBack { reason, .. } => format!("rolled back ({reason})"),
             Phase::Superseded { by } => format!("superseded by {}", short(by)),
+            Phase::RollbackPending { error, .. } => {
+                format!("rollback pending, retried ({error})")
+            }
+            Phase::RollbackFailed { error, .. } => {
+                format!("rollback FAILED ({error}): put it back by hand")
+            }
         }
     }
 }
@@ -208,6 +240,12 @@ pub enum Outcome {
     Superseded {
         /// The newer digest.
         by: String,
+    },
+    /// A side failed its checks and going back failed too, for good: a side still runs the new
+    /// revision.
+    RollbackFailed {
+        /// Why.
+        reason: String,
     },
 }
 
@@ -450,9 +488,12 @@ pub fn advance(
                 (SideStep::WaitUntil(due), phase.clone())
             }
         }
-        Phase::Done { .. } | Phase::RolledBack { .. } | Phase::Superseded { .. } => {
-            (SideStep::WaitUntil(now), phase.clone())
-        }
+        // The rollback owed is tried again; the runtime records how it went.
+        Phase::RollbackPending { reason, .. } => rollback(reason.clone()),
+        Phase::Done { .. }
+        | Phase::RolledBack { .. }
+        | Phase::Superseded { .. }
+        | Phase::RollbackFailed { .. } => (SideStep::WaitUntil(now), phase.clone()),
     }
 }
 

@@ -41,6 +41,10 @@ impl InjectedFault {
 pub struct EffectFaults {
     calls: AtomicUsize,
     at: Option<(usize, InjectedFault)>,
+    /// A fault for the first call of an effect whose id contains this text, and how many
+    /// times (from the first such call on).
+    named: Option<(String, InjectedFault, usize)>,
+    named_hits: AtomicUsize,
     log: Mutex<Vec<Call>>,
 }
 
@@ -70,6 +74,14 @@ impl EffectFaults {
         })
     }
 
+    /// `fault` on the first `times` calls of an effect whose id contains `effect`.
+    pub fn on_effect(effect: &str, fault: InjectedFault, times: usize) -> Arc<Self> {
+        Arc::new(EffectFaults {
+            named: Some((effect.to_owned(), fault, times)),
+            ..EffectFaults::default()
+        })
+    }
+
     /// Calls made so far.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
@@ -81,8 +93,14 @@ impl EffectFaults {
     }
 
     /// Counts a call; the fault it gets, if it is the chosen one.
-    pub(super) fn next(&self) -> Option<InjectedFault> {
+    pub(super) fn next(&self, effect: &str) -> Option<InjectedFault> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some((name, fault, times)) = &self.named
+            && effect.contains(name.as_str())
+            && self.named_hits.fetch_add(1, Ordering::SeqCst) < *times
+        {
+            return Some(*fault);
+        }
         self.at.filter(|(at, _)| *at == n).map(|(_, f)| f)
     }
 

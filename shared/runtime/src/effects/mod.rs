@@ -363,7 +363,7 @@ impl Effects {
                 return Acted::Failed(e);
             }
         };
-        let fault = self.faults.as_ref().and_then(|f| f.next());
+        let fault = self.faults.as_ref().and_then(|f| f.next(&effect.id));
         let mut lost = false;
         let mut result = match fault {
             Some(InjectedFault::Transient) => Err(PortError::new(

@@ -367,6 +367,8 @@ fn deploy_view(t: &DeployTarget, rollout: Option<Rollout>, queued: Option<Queued
                 None => (None, None),
                 Some((r, s)) => (
                     match &s.phase {
+                        // A side whose rollback failed: the records cannot say what it
+                        // serves (the page says unknown, and the phase says why).
                         Phase::Done { .. } => Some(r.digest.clone()),
                         Phase::RolledBack { .. } | Phase::Waiting => s.previous_image.clone(),
                         _ => None,

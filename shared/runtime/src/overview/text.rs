@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use twincloud_core::planner::deploy::{Outcome, short};
+use twincloud_core::planner::deploy::{Outcome, Phase, short};
 
 use super::{Overview, age};
 
@@ -170,10 +170,19 @@ pub fn render_text(o: &Overview) -> String {
                 "{} {}",
                 short(&r.digest),
                 match &r.outcome {
-                    None => "IN PROGRESS".into(),
+                    None => match r.sides.iter().find_map(|s| match &s.phase {
+                        Phase::RollbackPending { .. } => Some(s.phase.describe()),
+                        _ => None,
+                    }) {
+                        Some(pending) => format!("NOT DEPLOYED: {pending}"),
+                        None => "IN PROGRESS".into(),
+                    },
                     Some(Outcome::Deployed) => "deployed".into(),
                     Some(Outcome::RolledBack { reason }) => format!("ROLLED BACK ({reason})"),
                     Some(Outcome::Superseded { by }) => format!("superseded by {}", short(by)),
+                    Some(Outcome::RollbackFailed { reason }) => {
+                        format!("ROLLBACK FAILED, a side still runs it ({reason})")
+                    }
                 }
             )
         });

@@ -27,6 +27,9 @@ use crate::services::{Services, deploy_side_key};
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
 /// Time kept before the platform's deadline to save the record.
 const WIND_DOWN: Duration = Duration::from_secs(15);
+/// Transient failures one invocation sits through before it leaves the rollout to the schedule
+/// (a command from the CLI returns instead of retrying for ever).
+const MAX_TRANSIENT_WAITS: u32 = 3;
 /// How long a lease lasts without a platform deadline (the CLI).
 const LEASE_WITHOUT_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
@@ -48,6 +51,8 @@ struct Driver<'a> {
     fx: Effects,
     out: Vec<Execution>,
     lost: bool,
+    /// Transient failures sat through in this invocation.
+    transient_waits: u32,
 }
 
 enum Next {
@@ -353,26 +358,15 @@ impl<'a> Driver<'a> {
         let reason = format!("rolled back on command of {by}");
         let undo: Vec<usize> = (0..r.sides.len()).collect();
         self.undo(&undo, &reason).await;
-        if let Some(r) = &mut self.state.record.rollout {
-            r.outcome = Some(RolloutOutcome::RolledBack {
-                reason: reason.clone(),
-            });
-        }
-        if self.save().await? {
-            self.report(
-                format!("Deploy {}: rolled back {}", self.t.name, short(&r.digest)),
-                reason,
-                Severity::Warning,
-                "rollback-command",
-            )
-            .await;
-        }
-        Ok(())
+        self.conclude_rollback(reason, "rollback-command").await
     }
 
-    /// Puts sides `idx` of the rollout back on their previous revision, with `reason`.
-    async fn undo(&mut self, idx: &[usize], reason: &str) {
+    /// Puts sides `idx` of the rollout back on their previous revision, with `reason`. A side
+    /// whose rollback fails is left `RollbackPending` (it still runs the new revision), to be
+    /// tried again at every look; returns whether every side asked is back.
+    async fn undo(&mut self, idx: &[usize], reason: &str) -> bool {
         let now = self.now();
+        let mut all_back = true;
         for &i in idx {
             let Some(sr) = self
                 .state
@@ -384,9 +378,8 @@ impl<'a> Driver<'a> {
             else {
                 continue;
             };
-            let mut why = reason.to_owned();
-            match (&sr.revision, &sr.previous, &sr.phase) {
-                (_, _, Phase::RolledBack { .. }) => continue,
+            let phase = match (&sr.revision, &sr.previous, &sr.phase) {
+                (_, _, Phase::RolledBack { .. } | Phase::RollbackFailed { .. }) => continue,
                 (Some(_), Some(prev), _) => {
                     let service = self.t.sides[sr.side].compute.service().to_owned();
                     let done = match self.deployer(sr.side) {
@@ -404,15 +397,30 @@ impl<'a> Driver<'a> {
                         }
                         Err(e) => Err(PortError::permanent(e.to_string())),
                     };
-                    if let Err(e) = done {
-                        why = format!(
-                            "{reason}; putting {prev} back FAILED ({}): put it back by hand",
-                            e.message
-                        );
+                    match done {
+                        Ok(()) => Phase::RolledBack {
+                            reason: reason.to_owned(),
+                            at: now,
+                        },
+                        Err(e) => {
+                            all_back = false;
+                            let since = match &sr.phase {
+                                Phase::RollbackPending { since, .. } => *since,
+                                _ => now,
+                            };
+                            Phase::RollbackPending {
+                                reason: reason.to_owned(),
+                                error: e.message,
+                                since,
+                            }
+                        }
                     }
                 }
-                _ => why = format!("not started: {reason}"),
-            }
+                _ => Phase::RolledBack {
+                    reason: format!("not started: {reason}"),
+                    at: now,
+                },
+            };
             if let Some(s) = self
                 .state
                 .record
@@ -420,12 +428,163 @@ impl<'a> Driver<'a> {
                 .as_mut()
                 .and_then(|r| r.sides.get_mut(i))
             {
-                s.phase = Phase::RolledBack {
-                    reason: why,
-                    at: now,
-                };
+                s.phase = phase;
             }
         }
+        all_back
+    }
+
+    /// After undos for `why`: the rollout ends rolled back when every side is back, and says
+    /// so; while a side's rollback is pending it stays in flight and says that instead. Either
+    /// way the run reports a failure (exit 1): the rollout did not deploy (a rollback a person
+    /// asked for, once done, is no failure).
+    async fn conclude_rollback(&mut self, why: String, state: &str) -> Result<(), RunError> {
+        let Some(r) = self.state.record.rollout.clone() else {
+            return Ok(());
+        };
+        let pending: Vec<(String, String)> = r
+            .sides
+            .iter()
+            .filter_map(|s| match &s.phase {
+                Phase::RollbackPending { error, .. } => Some((s.label.clone(), error.clone())),
+                _ => None,
+            })
+            .collect();
+        let (title, summary, outcome) = if pending.is_empty() {
+            if let Some(ro) = &mut self.state.record.rollout {
+                ro.outcome = Some(RolloutOutcome::RolledBack {
+                    reason: why.clone(),
+                });
+            }
+            (
+                format!("Deploy {}: rolled back {}", self.t.name, short(&r.digest)),
+                why.clone(),
+                "rolled back",
+            )
+        } else {
+            let until = r
+                .sides
+                .iter()
+                .filter_map(|s| match &s.phase {
+                    Phase::RollbackPending { since, .. } => Some(*since),
+                    _ => None,
+                })
+                .min()
+                .map(|t| t + chrono::Duration::seconds(deploy::ROLLBACK_GIVE_UP_SECS))
+                .unwrap_or_else(|| self.now());
+            (
+                format!(
+                    "Deploy {}: rollback of {} FAILED",
+                    self.t.name,
+                    short(&r.digest)
+                ),
+                format!(
+                    "{why}; going back failed on {}: still running the new revision, tried again at every look until {}",
+                    pending
+                        .iter()
+                        .map(|(l, e)| format!("{l} ({e})"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    until.format("%H:%M UTC")
+                ),
+                "rollback pending",
+            )
+        };
+        // A rollback a person asked for, done, is what was asked; any other ended rollout did
+        // not deploy, and a pending rollback is not done.
+        let asked = state == "rollback-command";
+        let id = format!("{}-rollout-{}", self.t.name, short(&r.digest));
+        let what = format!("roll {} out to {}", short(&r.digest), self.t.name);
+        if !(asked && pending.is_empty()) {
+            self.fx.report(
+                &id,
+                &what,
+                &why,
+                crate::Outcome::Failed {
+                    error: format!("{outcome}: {summary}"),
+                    retry: Retry::Permanent,
+                },
+            );
+        }
+        // A change of outcome (pending → rolled back) is its own message, never a repeat.
+        let state = if pending.is_empty() {
+            state.to_owned()
+        } else {
+            format!("{state}-pending")
+        };
+        if self.save().await? {
+            self.report(title, summary, Severity::Critical, &state).await;
+        }
+        Ok(())
+    }
+
+    /// A side whose rollback failed before: tried again, or given up after
+    /// [`deploy::ROLLBACK_GIVE_UP_SECS`] (the side still runs the new revision: a person's job).
+    async fn retry_rollback(&mut self, i: usize, reason: String) -> Result<Next, RunError> {
+        let now = self.now();
+        let Some(Phase::RollbackPending { error, since, .. }) = self
+            .state
+            .record
+            .rollout
+            .as_ref()
+            .and_then(|r| r.sides.get(i))
+            .map(|s| s.phase.clone())
+        else {
+            return Ok(Next::Continue);
+        };
+        if (now - since).num_seconds() >= deploy::ROLLBACK_GIVE_UP_SECS {
+            let mut left = vec![];
+            if let Some(ro) = &mut self.state.record.rollout {
+                if let Some(s) = ro.sides.get_mut(i) {
+                    left.push(s.label.clone());
+                    s.phase = Phase::RollbackFailed {
+                        reason: reason.clone(),
+                        error: error.clone(),
+                        at: now,
+                    };
+                }
+                if ro.next_side().is_none() {
+                    ro.outcome = Some(RolloutOutcome::RollbackFailed {
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            let summary = format!(
+                "{reason}; going back failed for an hour on {} ({error}): it still runs the new revision. Put it back by hand",
+                left.join(", ")
+            );
+            self.fx.report(
+                &format!("{}-rollback-{i}", self.t.name),
+                "roll back",
+                &reason,
+                crate::Outcome::Failed {
+                    error: summary.clone(),
+                    retry: Retry::Permanent,
+                },
+            );
+            if self.save().await? {
+                self.report(
+                    format!("Deploy {}: rollback given up", self.t.name),
+                    summary,
+                    Severity::Critical,
+                    &format!("rollback-failed-{i}"),
+                )
+                .await;
+            }
+            return Ok(Next::Continue);
+        }
+        if self.undo(&[i], &reason).await {
+            self.conclude_rollback(reason, "rolled-back").await?;
+            return Ok(Next::Continue);
+        }
+        // Still failing: saved, and left for the next look of the schedule (never retried in a
+        // loop inside one invocation).
+        self.save().await?;
+        self.note(format!(
+            "rollback of side {} failed again: tried again at the next look",
+            i + 1
+        ));
+        Ok(Next::Stop)
     }
 
     /// One step of the rollout in flight.
@@ -448,6 +607,9 @@ impl<'a> Driver<'a> {
             }
             return Ok(Next::Stop);
         };
+        if let Phase::RollbackPending { reason, .. } = &r.sides[i].phase {
+            return self.retry_rollback(i, reason.clone()).await;
+        }
         let mut sr = r.sides[i].clone();
         let side: &DeploySide = &self.t.sides[sr.side];
         let obs = if sr.phase == Phase::Waiting {
@@ -457,6 +619,10 @@ impl<'a> Driver<'a> {
                 Ok(o) => Some(o),
                 Err(e) if e.retry == Retry::Transient => {
                     self.note(format!("{}: {} (looked again later)", sr.label, e.message));
+                    self.transient_waits += 1;
+                    if self.transient_waits >= MAX_TRANSIENT_WAITS {
+                        return Ok(Next::Stop);
+                    }
                     return Ok(Next::Wait(Duration::from_secs(
                         deploy::POLL_SECS.unsigned_abs(),
                     )));
@@ -526,7 +692,9 @@ impl<'a> Driver<'a> {
                 }
             }
             SideStep::RollBack(reason) => {
-                self.roll_back_side(i, sr, reason).await?;
+                if let Next::Stop = self.roll_back_side(i, sr, reason).await? {
+                    return Ok(Next::Stop);
+                }
             }
         }
         Ok(if self.lost {
@@ -557,6 +725,26 @@ impl<'a> Driver<'a> {
         e: PortError,
     ) -> Result<Next, RunError> {
         if e.retry == Retry::Transient {
+            // Bounded: a side that could not even be made (an image that cannot be mirrored,
+            // a registry down) gives up once the rollout is older than its rollout timeout.
+            let started = self.state.record.rollout.as_ref().map(|r| r.started);
+            let timeout = self.t.rollout_timeout_secs;
+            if sr.revision.is_none()
+                && started.is_some_and(|t| {
+                    (self.now() - t).num_seconds() >= i64::try_from(timeout).unwrap_or(i64::MAX)
+                })
+            {
+                let reason = format!("gave up after {timeout} s: {}", e.message);
+                return self.roll_back_side(i, sr, reason).await;
+            }
+            self.transient_waits += 1;
+            if self.transient_waits >= MAX_TRANSIENT_WAITS {
+                self.note(format!(
+                    "{}: {} ({} failures in this run: left for the next look of the schedule)",
+                    sr.label, e.message, self.transient_waits
+                ));
+                return Ok(Next::Stop);
+            }
             self.note(format!(
                 "{}: {} (tried again at the next look)",
                 sr.label, e.message
@@ -565,8 +753,7 @@ impl<'a> Driver<'a> {
                 deploy::POLL_SECS.unsigned_abs(),
             )));
         }
-        self.roll_back_side(i, sr, e.message).await?;
-        Ok(Next::Continue)
+        self.roll_back_side(i, sr, e.message).await
     }
 
     /// Side `i` failed for `reason`: it goes back to its previous revision, the sides already
@@ -576,7 +763,7 @@ impl<'a> Driver<'a> {
         i: usize,
         mut sr: deploy::SideRollout,
         reason: String,
-    ) -> Result<(), RunError> {
+    ) -> Result<Next, RunError> {
         // A phase the undo acts on (the planner already named it rolled back).
         sr.phase = Phase::Deploying { since: self.now() };
         let why = format!("{}: {reason}", sr.label);
@@ -588,28 +775,15 @@ impl<'a> Driver<'a> {
                 .await;
             self.undo(&never, &why).await;
         }
-        let digest = self
-            .state
-            .record
-            .rollout
-            .as_mut()
-            .map(|ro| {
-                ro.outcome = Some(RolloutOutcome::RolledBack {
-                    reason: why.clone(),
-                });
-                ro.digest.clone()
-            })
-            .unwrap_or_default();
-        if self.save().await? {
-            self.report(
-                format!("Deploy {}: rolled back {}", self.t.name, short(&digest)),
-                why,
-                Severity::Critical,
-                "rolled-back",
-            )
-            .await;
-        }
-        Ok(())
+        self.conclude_rollback(why, "rolled-back").await?;
+        // A rollback that failed is tried again at the next look of the schedule, not in a
+        // loop inside this invocation.
+        let pending = self.state.record.rollout.as_ref().is_some_and(|r| {
+            r.sides
+                .iter()
+                .any(|s| matches!(s.phase, Phase::RollbackPending { .. }))
+        });
+        Ok(if pending { Next::Stop } else { Next::Continue })
     }
 
     /// Mirrors the image to this side's registry, then makes the new revision.
@@ -731,6 +905,7 @@ pub(super) async fn drive(
         fx: Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now),
         out: vec![],
         lost: false,
+        transient_waits: 0,
     };
     let result = run_loop(&mut d).await;
     if !d.lost {

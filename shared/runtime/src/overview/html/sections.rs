@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use twincloud_core::planner::deploy::{Outcome, short};
+use twincloud_core::planner::deploy::{Outcome, Phase, short};
 
 use super::{ago, bytes, esc, shorten, time};
 use crate::overview::{BackupSetView, BudgetView, DeployView, ScalingView, SyncPairView, age};
@@ -250,9 +250,17 @@ pub(super) fn deploy(h: &mut String, d: &DeployView, now: DateTime<Utc>) {
     h.push_str("</table>");
     if let Some(r) = &d.rollout {
         let outcome = match &r.outcome {
-            None => {
-                "<span class=\"warn\" data-test=\"rollout-in-progress\">in progress</span>".into()
-            }
+            None => match r.sides.iter().find_map(|s| match &s.phase {
+                Phase::RollbackPending { .. } => Some(s.phase.describe()),
+                _ => None,
+            }) {
+                Some(pending) => format!(
+                    "<span class=\"bad\" data-test=\"rollback-pending\">not deployed: {}</span>",
+                    esc(&pending)
+                ),
+                None => "<span class=\"warn\" data-test=\"rollout-in-progress\">in progress</span>"
+                    .into(),
+            },
             Some(Outcome::Deployed) => "<span class=\"ok\">deployed</span>".into(),
             Some(Outcome::RolledBack { reason }) => format!(
                 "<span class=\"bad\" data-test=\"rolled-back\">rolled back: {}</span>",
@@ -264,6 +272,10 @@ pub(super) fn deploy(h: &mut String, d: &DeployView, now: DateTime<Utc>) {
                     esc(short(by))
                 )
             }
+            Some(Outcome::RollbackFailed { reason }) => format!(
+                "<span class=\"bad\" data-test=\"rollback-failed\">rollback FAILED, a side still runs it: {}</span>",
+                esc(reason)
+            ),
         };
         let _ = write!(
             h,
