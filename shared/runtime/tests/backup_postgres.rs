@@ -410,6 +410,20 @@ async fn a_wrong_password_is_one_clear_permanent_failure() {
         started.elapsed() < Duration::from_secs(5),
         "retried a refusal"
     );
+    // Said whatever channels exist: the run exits 1 and names the failure on standard error.
+    let report = r.unwrap();
+    assert_eq!(report.exit_code(), 1, "{}", report.to_text());
+    let failures = report.failures();
+    assert!(
+        failures
+            .iter()
+            .any(|f| f.contains("password authentication failed")),
+        "{failures:?}"
+    );
+    assert!(
+        !failures.iter().any(|f| f.contains(&pg.url("app")[..20])),
+        "the URL leaked: {failures:?}"
+    );
     let reports = outbox(w.state.path());
     let summary = reports.last().unwrap()["summary"]
         .as_str()

@@ -308,6 +308,19 @@ impl Effects {
         .await
     }
 
+    /// Makes a change whose refusal may mean it is in effect: `settle(error, tried_before)`
+    /// returns the result to take as done (with why), or `None` for a failure. A snapshot named
+    /// after its schedule that "exists already" after this effect's own earlier attempt is
+    /// the one that attempt started.
+    pub async fn act_settled<T>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+        settle: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
+    ) -> Acted<T> {
+        self.run(effect, call, settle, |_| None, |_| None).await
+    }
+
     /// Makes a deletion: "not found" is done (gone already).
     pub async fn act_delete<T: Default>(
         &mut self,

@@ -235,7 +235,7 @@ impl Function for Backup {
         let mut out = vec![];
         let mut transient = None;
         for set in sets {
-            let r = match &set.engine {
+            let mut r = match &set.engine {
                 // The weekly verification run is for logical dumps; snapshots need none.
                 _ if postgres::asks_verify(signal)
                     && !matches!(set.engine, BackupEngine::Postgres(_)) =>
@@ -253,6 +253,21 @@ impl Function for Backup {
                 _ => run::run_set(self, set, signal, services, inv, run_at, follow_up).await?,
             };
             exec.plan.notes.extend(r.notes.iter().cloned());
+            exec.actions.extend(r.take_reports());
+            // A failed, missed, stuck or unverified backup is an error of the run (exit 1, on
+            // standard error), not only a line in a message that may go nowhere.
+            for p in &r.problems {
+                exec.actions.push(crate::outcome::ActionReport {
+                    id: format!("{}-{}", set.name, p.state),
+                    what: format!("back up set `{}`", set.name),
+                    reason: format!("{}: {}", p.database, p.state),
+                    outcome: crate::Outcome::Failed {
+                        error: p.message.clone(),
+                        retry: twincloud_core::ports::Retry::Permanent,
+                    },
+                    elapsed_ms: 0,
+                });
+            }
             if r.transient.is_some() {
                 transient = r.transient.clone();
             }
@@ -268,7 +283,14 @@ impl Function for Backup {
                 out.push(
                     send_report(
                         services,
-                        summary_report(set, &r.summary, &r.problems, run_at, follow_up),
+                        summary_report(
+                            set,
+                            &r.summary,
+                            &r.problems,
+                            run_at,
+                            follow_up,
+                            postgres::asks_verify(signal),
+                        ),
                         &signal.id,
                         &set.name,
                         inv.now,
@@ -304,6 +326,7 @@ fn summary_report(
     problems: &[BackupProblem],
     run_at: DateTime<Utc>,
     follow_up: bool,
+    verify: bool,
 ) -> Report {
     // A missed or failed backup is an error; on twincloud's scale that is the top severity,
     // routed like an outage to whoever is on call.
@@ -346,19 +369,27 @@ fn summary_report(
         ],
         subject: format!("set:{}", set.name),
         // A follow-up that only finds the same problems again says nothing new: same state,
-        // de-duplicated by the notifier.
-        state: if follow_up && s.started + s.made + s.copied + s.pruned == 0 {
+        // de-duplicated by the notifier. Any other run's state names its kind, its time and
+        // its problems, so a change of outcome (a verification failing at the time of the dump
+        // it checks) is never taken for a repeat.
+        state: {
             let states: Vec<&str> = problems.iter().map(|p| p.state.as_str()).collect();
-            format!(
-                "problems:{}",
-                twincloud_core::ids::stable_digest(states.join("\n").as_bytes())
-            )
-        } else {
-            format!(
-                "{}:{}",
-                if follow_up { "follow-up" } else { "run" },
-                run_at.to_rfc3339()
-            )
+            let problems = twincloud_core::ids::stable_digest(states.join("\n").as_bytes());
+            if follow_up && s.started + s.made + s.copied + s.pruned == 0 {
+                format!("problems:{problems}")
+            } else {
+                format!(
+                    "{}:{}:{problems}",
+                    if follow_up {
+                        "follow-up"
+                    } else if verify {
+                        "verify"
+                    } else {
+                        "run"
+                    },
+                    run_at.to_rfc3339()
+                )
+            }
         },
     }
 }

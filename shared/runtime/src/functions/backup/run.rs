@@ -10,13 +10,12 @@ use twincloud_core::planner::backup::{
     QueuedCopy, newest_good, plan_backup,
 };
 use twincloud_core::ports::{
-    DatabaseInfo, ErrorKind, PortError, Retry, SnapshotStatus, Version, get_json,
+    DatabaseInfo, ErrorKind, PortError, Retry, Snapshot, SnapshotStatus, Version, get_json,
 };
 
 use super::set_run::SetRun;
 use super::targets::{Targets, targets};
 use super::{Backup, BackupRecord, GoodBackup, export};
-use crate::audit::AuditRecord;
 use crate::error::RunError;
 use crate::function::Invocation;
 use crate::lease::{self, state_error};
@@ -37,7 +36,7 @@ pub(super) async fn run_set(
     run_at: DateTime<Utc>,
     follow_up: bool,
 ) -> Result<SetRun, RunError> {
-    let mut run = SetRun::new(&set.name, inv.dry_run);
+    let mut run = SetRun::new(services, signal, &set.name, inv);
     let key = record_key(&set.name);
     let state = services.state.as_ref();
     // The adapters first: a setup error then holds no lease.
@@ -125,15 +124,6 @@ pub(super) async fn run_set(
                 );
             }
             break;
-        }
-        let reason = format!("backup set `{}`, run of {}", set.name, run_at.to_rfc3339());
-        for record in std::mem::take(&mut run.audit) {
-            let record = AuditRecord {
-                event_id: signal.id.clone(),
-                reason: reason.clone(),
-                ..record
-            };
-            crate::audit::write(state, &record).await;
         }
         save(state, &key, &record, &mut version, &mut run, &set.name).await?;
         let waiting = !record.pending.is_empty() || !record.exports.is_empty();
@@ -377,12 +367,27 @@ async fn act(
                 }
             }
             BackupStep::Snapshot { database, id, .. } => {
+                // "Exists already" after this effect's own earlier attempt (its answer lost)
+                // is the snapshot that attempt started: waited for like any other.
+                let started = |_: &PortError| Snapshot {
+                    id: id.clone(),
+                    database: database.clone(),
+                    created: Utc::now().to_rfc3339(),
+                    status: SnapshotStatus::Creating,
+                    managed: true,
+                    arn: None,
+                    cluster: false,
+                };
                 let Some(result) = run
-                    .effect(
+                    .effect_settled(
                         database,
                         format!("snapshot-{id}"),
                         format!("take snapshot {id}"),
                         t.primary.create_snapshot(database, id),
+                        |e, tried| {
+                            (tried && e.is(ErrorKind::AlreadyExists))
+                                .then(|| (started(e), "started by an earlier attempt of this run"))
+                        },
                     )
                     .await
                 else {

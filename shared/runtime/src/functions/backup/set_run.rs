@@ -1,15 +1,16 @@
-//! What one run of one set did: counts, problems, notes and the effects waiting for the audit
-//! trail. The run and the exports both write to it; it imports neither.
+//! What one run of one set did: counts, problems, notes, and its effects (made through the
+//! effects handle: journaled, audited, reported). The run and the exports both write to it; it
+//! imports neither.
 
 use twincloud_core::planner::backup::BackupProblem;
 use twincloud_core::ports::{PortError, Retry};
 
 use super::RunSummary;
-use crate::audit::AuditRecord;
-use crate::executor::Outcome;
+use crate::effects::{Acted, Effect, Effects};
+use crate::outcome::ActionReport;
 
 /// What a run of one set did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SetRun {
     pub summary: RunSummary,
     pub problems: Vec<BackupProblem>,
@@ -20,12 +21,12 @@ pub(super) struct SetRun {
     pub held_elsewhere: bool,
     /// A transient failure after which the platform should retry the invocation.
     pub transient: Option<String>,
-    /// What was done since the last audit write (the run adds the reason when it writes them).
-    pub audit: Vec<AuditRecord>,
     /// The set's name, for notes.
     pub set: String,
-    /// Say what would be done; do nothing.
-    pub dry_run: bool,
+    /// Every effect of the run goes through here.
+    fx: Effects,
+    /// Why the run acts (the set and the run's time), for the journal and the audit trail.
+    reason: String,
 }
 
 impl SetRun {
@@ -44,19 +45,36 @@ impl SetRun {
         }
     }
 
-    /// A run of `set`; with `dry_run` its effects only say what they would do.
-    pub(super) fn new(set: &str, dry_run: bool) -> Self {
+    /// A run of `set` for `signal`; in a dry run its effects only say what they would do.
+    pub(super) fn new(
+        services: &crate::Services,
+        signal: &twincloud_core::Signal,
+        set: &str,
+        inv: crate::Invocation,
+    ) -> Self {
         SetRun {
+            summary: RunSummary::default(),
+            problems: vec![],
+            new_problems: 0,
+            notes: vec![],
+            held_elsewhere: false,
+            transient: None,
             set: set.into(),
-            dry_run,
-            ..SetRun::default()
+            fx: Effects::new(services, super::FUNCTION, &signal.id, inv.dry_run, inv.now),
+            reason: format!("backup set `{set}`"),
         }
     }
 
-    /// Runs `call`, the effect `action` on `database` (one audit record, written after the
-    /// round), and returns its result; in a dry run notes "would WHAT" and returns `None`
-    /// without running it. Real and dry runs go through the same code up to this point, so a
-    /// dry run lists exactly what a real one would do.
+    /// What each effect of the run came to.
+    pub(super) fn take_reports(&mut self) -> Vec<ActionReport> {
+        self.fx.take_reports()
+    }
+
+    /// Runs `call`, the effect `action` on `database`, through the effects handle, and returns
+    /// its result; in a dry run notes "would WHAT" and returns `None` without running it, and
+    /// an effect an earlier attempt of this event made is noted and not made again (`None`).
+    /// Real and dry runs go through the same code up to this point, so a dry run lists exactly
+    /// what a real one would do.
     pub(super) async fn effect<T>(
         &mut self,
         database: &str,
@@ -64,25 +82,42 @@ impl SetRun {
         what: String,
         call: impl std::future::Future<Output = Result<T, PortError>>,
     ) -> Option<Result<T, PortError>> {
-        if self.dry_run {
-            let set = self.set.clone();
-            self.note(&set, format!("{database}: would {what}"));
-            return None;
-        }
-        let started = std::time::Instant::now();
-        let result = call.await;
-        self.audit.push(
-            AuditRecord::new(
-                super::FUNCTION,
-                "",
-                action,
-                format!("{database}: {what}"),
-                "",
-                outcome(&result),
-            )
-            .took(started),
+        self.effect_settled(database, action, what, call, |_, _| None)
+            .await
+    }
+
+    /// [`SetRun::effect`] for a change whose refusal may mean it is in effect (see
+    /// [`Effects::act_settled`]).
+    pub(super) async fn effect_settled<T>(
+        &mut self,
+        database: &str,
+        action: String,
+        what: String,
+        call: impl std::future::Future<Output = Result<T, PortError>>,
+        settle: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
+    ) -> Option<Result<T, PortError>> {
+        let effect = Effect::new(
+            format!("{}-{action}", self.set),
+            format!("{database}: {what}"),
+            self.reason.clone(),
         );
-        Some(result)
+        match self.fx.act_settled(effect, call, settle).await {
+            Acted::Done(v) => Some(Ok(v)),
+            Acted::Failed(e) => Some(Err(e)),
+            Acted::Would => {
+                let set = self.set.clone();
+                self.note(&set, format!("{database}: would {what}"));
+                None
+            }
+            Acted::AlreadyDone { .. } => {
+                let set = self.set.clone();
+                self.note(
+                    &set,
+                    format!("{database}: {what}: done by an earlier attempt of this run"),
+                );
+                None
+            }
+        }
     }
 
     pub(super) fn port_failure(&mut self, database: &str, what: &str, e: &PortError) {
@@ -94,16 +129,5 @@ impl SetRun {
             message: format!("{database}: {what} failed: {}", e.message),
             state: format!("error:{what}"),
         });
-    }
-}
-
-/// A provider call's result as an audit outcome.
-fn outcome<T>(result: &Result<T, PortError>) -> Outcome {
-    match result {
-        Ok(_) => Outcome::Done { detail: None },
-        Err(e) => Outcome::Failed {
-            error: e.message.clone(),
-            retry: e.retry,
-        },
     }
 }

@@ -513,7 +513,8 @@ impl<'a> Driver<'a> {
             format!("{state}-pending")
         };
         if self.save().await? {
-            self.report(title, summary, Severity::Critical, &state).await;
+            self.report(title, summary, Severity::Critical, &state)
+                .await;
         }
         Ok(())
     }

@@ -24,7 +24,6 @@ pub use verify::{Restored, check_digest, read_manifest, restore_into};
 use super::run::{close_record, open_record};
 use super::set_run::SetRun;
 use super::{Backup, BackupRecord, DumpRecord};
-use crate::audit::AuditRecord;
 use crate::error::RunError;
 use crate::function::Invocation;
 use crate::services::{Services, resolve};
@@ -55,7 +54,7 @@ pub(super) async fn run_set(
     run_at: DateTime<Utc>,
     follow_up: bool,
 ) -> Result<SetRun, RunError> {
-    let mut run = SetRun::new(&set.name, inv.dry_run);
+    let mut run = SetRun::new(services, signal, &set.name, inv);
     let Some((mut record, version)) =
         open_record(f, &set.name, signal, services, inv, &mut run).await?
     else {
@@ -114,7 +113,7 @@ pub(super) async fn run_set(
                 let done = run
                     .effect(
                         db,
-                        "pg_dump".into(),
+                        format!("pg_dump-{db}"),
                         what,
                         dump::dump_to(&conn, &set.name, db, run_at, pg.compress, &lacking),
                     )
@@ -163,7 +162,7 @@ pub(super) async fn run_set(
                 let done = run
                     .effect(
                         db,
-                        "delete-dump".into(),
+                        format!("delete-dump-{}-{key}", d.name),
                         format!("delete {}/{key} (retention)", d.name.trim_end_matches('/')),
                         async move {
                             store
@@ -266,7 +265,7 @@ pub(super) async fn run_set(
             .collect();
         record.newest.insert(db.clone(), places);
     }
-    finish(signal, services, inv, set, record, version, &mut run).await?;
+    finish(services, inv, set, record, version, &mut run).await?;
     Ok(run)
 }
 
@@ -353,7 +352,7 @@ async fn verify_newest(
     let result = run
         .effect(
             db,
-            "verify-dump".into(),
+            format!("verify-dump-{db}-{stem}"),
             format!(
                 "restore {stem} from {} into scratch database {scratch} and compare",
                 from.name
@@ -440,9 +439,8 @@ async fn verify_newest(
     }
 }
 
-/// Writes the audit records, then the set's record, and releases the lease.
+/// Writes the set's record and releases the lease.
 async fn finish(
-    signal: &Signal,
     services: &Services,
     inv: Invocation,
     set: &BackupSet,
@@ -450,16 +448,5 @@ async fn finish(
     version: twincloud_core::ports::Version,
     run: &mut SetRun,
 ) -> Result<(), RunError> {
-    if !inv.dry_run {
-        let reason = format!("backup set `{}` (postgres), event {}", set.name, signal.id);
-        for r in std::mem::take(&mut run.audit) {
-            let r = AuditRecord {
-                event_id: signal.id.clone(),
-                reason: reason.clone(),
-                ..r
-            };
-            crate::audit::write(services.state.as_ref(), &r).await;
-        }
-    }
     close_record(services, inv, &set.name, record, version, run).await
 }
