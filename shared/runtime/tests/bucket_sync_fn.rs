@@ -465,3 +465,52 @@ destination = "{}"
         b"%PDF from GCS"
     );
 }
+
+/// A reconcile that could not copy an object says so in its exit code and on stderr, not only
+/// in a count: here the destination holds a file where the source has a folder.
+#[tokio::test]
+async fn a_reconcile_with_a_failed_copy_does_not_exit_0() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("a")).unwrap();
+    std::fs::write(src.path().join("a/b.txt"), b"payload").unwrap();
+    std::fs::write(src.path().join("ok.txt"), b"fine").unwrap();
+    std::fs::write(dst.path().join("a"), b"a file in the way").unwrap();
+    let text = format!(
+        r#"[project]
+name = "aion"
+state = "{}"
+
+[[sync.pairs]]
+name = "docs"
+source = "{}"
+destination = "{}"
+"#,
+        state.path().display(),
+        src.path().display(),
+        dst.path().display()
+    );
+    let config = Config::parse("test.toml", &text).unwrap();
+    let services = Services::build_for(
+        &twincloud_runtime::functions::BUCKET_SYNC,
+        config,
+        &Clouds::default(),
+    )
+    .await
+    .unwrap();
+    let inv = Invoker::new(Box::new(BucketSync), services, false);
+    let ev = serde_json::json!({"twincloud": "schedule", "name": "bucket-sync", "id": "tick-1"});
+    let r = inv.handle_json(ev.to_string().as_bytes()).await.unwrap();
+    assert!(r.notes_text().contains("1 failed"), "{}", r.notes_text());
+    assert_ne!(r.exit_code(), 0, "{}", r.to_text());
+    assert!(
+        r.failures()
+            .iter()
+            .any(|f| f.contains("1 object(s) failed")),
+        "{:?}",
+        r.failures()
+    );
+    // What could be copied was.
+    assert_eq!(std::fs::read(dst.path().join("ok.txt")).unwrap(), b"fine");
+}

@@ -197,6 +197,36 @@ impl Effects {
         std::mem::take(&mut self.reports)
     }
 
+    /// Records work an engine did in bulk under its own idempotence (a sync pass: thousands
+    /// of copies, each compared by checksum, so a rerun converges without a journal entry per
+    /// object): one audit record with the batch's `detail`, and one report, so the exit code
+    /// and the platform's answer follow it. Nothing is written in a dry run.
+    pub async fn record_batch(
+        &mut self,
+        effect: Effect,
+        outcome: Outcome,
+        detail: Option<serde_json::Value>,
+        started: std::time::Instant,
+    ) {
+        if !self.dry_run {
+            let record = AuditRecord {
+                at: self.now.max(Utc::now()),
+                ..AuditRecord::new(
+                    &self.function,
+                    &self.event_id,
+                    &effect.id,
+                    &effect.what,
+                    &effect.reason,
+                    outcome.clone(),
+                )
+            }
+            .took(started)
+            .detail(detail);
+            crate::audit::write(self.state.as_ref(), &record).await;
+        }
+        self.push(&effect, outcome, started);
+    }
+
     /// Adds a report of something that was not called (skipped, refused before the call).
     pub fn report(&mut self, id: &str, what: &str, reason: &str, outcome: Outcome) {
         self.reports.push(ActionReport {

@@ -10,7 +10,7 @@ use twincloud_core::ports::{Precondition, Retry, StateError, get_json};
 use twincloud_core::signal::{ObjectChange, ObjectStoreKind, Report, Severity};
 
 use super::{FUNCTION, stores};
-use crate::audit::{self, AuditRecord};
+use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::Invocation;
@@ -80,6 +80,9 @@ pub(super) async fn on_object(
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
     let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    // Each copy or delete is said through the effects handle (audited, and counted in the
+    // exit code); the sync engine's comparison makes it idempotent.
+    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now);
     let pairs = cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key);
     if pairs.is_empty() {
         exec.plan.notes.push(format!(
@@ -179,15 +182,13 @@ pub(super) async fn on_object(
                 "object event for {}/{} (pair {})",
                 o.bucket, o.key, pair.name
             );
-            let record = AuditRecord::new(
-                FUNCTION,
-                &signal.id,
-                format!("{}-{key}", pair.name),
-                what,
-                reason,
+            fx.record_batch(
+                Effect::new(format!("{}-{key}", pair.name), what, reason),
                 outcome,
-            );
-            audit::write(services.state.as_ref(), &record.took(started)).await;
+                None,
+                started,
+            )
+            .await;
         }
         match result {
             Ok(outcome) => exec.plan.notes.push(format!(
@@ -233,6 +234,7 @@ pub(super) async fn on_object(
             }
         }
     }
+    exec.actions.extend(fx.take_reports());
     out.insert(0, exec);
     Ok(out)
 }

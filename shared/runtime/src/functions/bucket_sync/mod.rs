@@ -16,7 +16,7 @@ use twincloud_core::plan::Plan;
 use twincloud_core::ports::{ObjectStore, Retry, Version, get_json};
 use twincloud_core::signal::{ObjectStoreKind, Report, Severity, SignalKind};
 
-use crate::audit::{self, AuditRecord};
+use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::{Function, Invocation};
@@ -163,6 +163,9 @@ async fn reconcile(
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
     let mut exec = Execution::nothing(FUNCTION, &signal.id);
+    // One record per partition pass through the effects handle: thousands of copies cost one
+    // write, and a pass with failures is counted in the exit code.
+    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now);
     let mut problems: Vec<String> = Vec::new();
     let mut out = vec![];
     'pairs: for pair in &cfg.pairs {
@@ -233,17 +236,13 @@ async fn reconcile(
                         retry: Retry::Transient,
                     }
                 };
-                let record = AuditRecord::new(
-                    FUNCTION,
-                    &signal.id,
-                    key.replace('/', "-"),
-                    what,
-                    "scheduled reconcile",
+                fx.record_batch(
+                    Effect::new(key.replace('/', "-"), what, "scheduled reconcile"),
                     outcome,
+                    serde_json::to_value(&s).ok(),
+                    started,
                 )
-                .took(started)
-                .detail(serde_json::to_value(&s).ok());
-                audit::write(services.state.as_ref(), &record).await;
+                .await;
             }
             exec.plan.notes.push(format!(
                 "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
@@ -306,6 +305,7 @@ async fn reconcile(
         };
         out.push(send_report(services, r, &signal.id, "problems", inv.now, inv.dry_run).await?);
     }
+    exec.actions.extend(fx.take_reports());
     out.insert(0, exec);
     Ok(out)
 }
