@@ -13,11 +13,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use chrono::Utc;
 use common::config;
 use twincloud_core::config::Metric;
 use twincloud_core::planner::budget::{BudgetRef, Reading};
+use twincloud_core::ports::Database;
 use twincloud_core::ports::{BillingLink, Compute, Retry, get_json};
-use twincloud_local::{LocalBilling, LocalCompute, LocalMetrics, LocalStateStore};
+use twincloud_local::{LocalBilling, LocalCompute, LocalDatabase, LocalMetrics, LocalStateStore};
 use twincloud_runtime::effects::{EffectFaults, InjectedFault};
 use twincloud_runtime::{Clouds, Function, Invoker, Outcome, Report, RunError, Services};
 
@@ -32,9 +34,24 @@ enum Scenario {
     Scaling,
     /// An alert past every step of a ladder: cap, standby to zero, stop, detach billing.
     BudgetGuard,
+    /// A nightly snapshot, and the old ones pruned.
+    Backup,
 }
 
-const SCENARIOS: [Scenario; 3] = [Scenario::Notifier, Scenario::Scaling, Scenario::BudgetGuard];
+const SCENARIOS: [Scenario; 4] = [
+    Scenario::Notifier,
+    Scenario::Scaling,
+    Scenario::BudgetGuard,
+    Scenario::Backup,
+];
+
+const BACKUP: &str = r#"
+[[backup.sets]]
+name = "nightly"
+engine = "local"
+databases = ["aion-db"]
+keep_min = 1
+"#;
 
 const OUTBOX: &str = "[[notify.channels]]\nname = \"outbox\"\ntype = \"outbox\"\n\n";
 
@@ -144,6 +161,7 @@ impl Scenario {
             Scenario::Notifier => "notifier",
             Scenario::Scaling => "scaling",
             Scenario::BudgetGuard => "budget-guard",
+            Scenario::Backup => "backup",
         }
     }
 
@@ -158,6 +176,7 @@ impl Scenario {
             Scenario::Notifier => OUTBOX.into(),
             Scenario::Scaling => format!("{OUTBOX}{SCALING}"),
             Scenario::BudgetGuard => format!("{OUTBOX}{BUDGET}"),
+            Scenario::Backup => format!("{OUTBOX}{BACKUP}"),
         }
     }
 
@@ -166,6 +185,19 @@ impl Scenario {
         let compute = LocalCompute::new(dir);
         match self {
             Scenario::Notifier => {}
+            Scenario::Backup => {
+                let dbs = LocalDatabase::new(dir);
+                dbs.create_database("aion-db", &[]).await.unwrap();
+                for (id, days) in [("aion-db-old-40", 40), ("aion-db-old-35", 35)] {
+                    dbs.add_managed_snapshot(
+                        "aion-db",
+                        id,
+                        Utc::now() - chrono::Duration::days(days),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
             Scenario::Scaling => {
                 compute.create_service("api", 2, Some(50)).await.unwrap();
                 LocalMetrics::new(dir)
@@ -207,6 +239,12 @@ impl Scenario {
             Scenario::Notifier => common::fixture("aws/eventbridge-alarm-state-change.json"),
             Scenario::Scaling => schedule("scaling", "tick-1"),
             Scenario::BudgetGuard => budget_alert("alert-1"),
+            Scenario::Backup => twincloud_testkit::fixtures::schedule(
+                "nightly-1",
+                "nightly",
+                &Utc::now().to_rfc3339(),
+                serde_json::json!({}),
+            ),
         }
     }
 
@@ -214,6 +252,13 @@ impl Scenario {
     fn schedule(self) -> Option<Vec<u8>> {
         match self {
             Scenario::Notifier => None,
+            // The next night's run.
+            Scenario::Backup => Some(twincloud_testkit::fixtures::schedule(
+                "nightly-2",
+                "nightly",
+                &(Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+                serde_json::json!({}),
+            )),
             Scenario::Scaling => Some(schedule("scaling", "tick-2")),
             Scenario::BudgetGuard => Some(schedule("budget-guard", "daily-1")),
         }
@@ -250,6 +295,16 @@ impl Scenario {
         };
         match self {
             Scenario::Notifier => serde_json::json!({ "messages": titles }),
+            Scenario::Backup => {
+                let snapshots: Vec<String> = LocalDatabase::new(dir)
+                    .list_snapshots("aion-db")
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| format!("{:?}", s.status))
+                    .collect();
+                serde_json::json!({ "snapshots": snapshots, "messages": titles })
+            }
             Scenario::Scaling => {
                 serde_json::json!({ "api": desired("api").await, "messages": titles })
             }
@@ -415,6 +470,9 @@ async fn cell(
     }
     // The redelivery and the schedule finish the work.
     let again = run.send(&s.event()).await;
+    let again_text = again
+        .as_ref()
+        .map_or_else(|e| e.to_string(), |r| r.to_text());
     if exit(&again) != 0 {
         return Err(format!(
             "the redelivery exits {}: {}",
@@ -441,11 +499,15 @@ async fn cell(
         .and_then(|o| o.remove("messages"))
         .unwrap_or_default();
     if end_state != want_state {
-        return Err(format!("ends at {end}, the run without faults at {want}"));
+        return Err(format!(
+            "ends at {end}, the run without faults at {want}; the redelivery said:\n{again_text}"
+        ));
     }
     for m in wanted.as_array().into_iter().flatten() {
         if !sent.as_array().is_some_and(|s| s.contains(m)) {
-            return Err(format!("the message {m} was never sent; sent: {sent}"));
+            return Err(format!(
+                "the message {m} was never sent; sent: {sent}; the redelivery said:\n{again_text}"
+            ));
         }
     }
     // No effect was applied twice (the one whose answer was lost is applied again by its retry:

@@ -73,10 +73,17 @@ pub(crate) async fn send_report(
     // redelivery of that event sends again what was not sent.
     plan.function = function;
     plan.event_id = event_id.to_owned();
+    // The report's state is part of the effect's identity: a retry of the same message is the
+    // same effect, a different outcome (ok after a problem) is a new one.
+    let state = match &signal.kind {
+        SignalKind::Report(r) => twincloud_core::ids::stable_digest(r.state.as_bytes()),
+        _ => String::new(),
+    };
+    let state = &state[..state.len().min(8)];
     for a in &mut plan.actions {
-        a.id = format!("report-{tag}-{}", a.id);
+        a.id = format!("report-{tag}-{state}-{}", a.id);
         if let Some(d) = &mut a.depends_on {
-            *d = format!("report-{tag}-{d}");
+            *d = format!("report-{tag}-{state}-{d}");
         }
     }
     execute(services, plan, dry_run, now).await

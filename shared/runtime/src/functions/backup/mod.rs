@@ -302,7 +302,20 @@ impl Function for Backup {
         }
         if let Some(t) = transient {
             // Everything done is recorded; the platform's retry redoes only what is missing.
-            return Err(RunError::Transient(t));
+            // The report is kept: the transient failure is an outcome in it (exit 75, the
+            // platform retries), whether an effect or a reading failed.
+            if exec.transient_failure().is_none() {
+                exec.actions.push(crate::outcome::ActionReport {
+                    id: "backup".into(),
+                    what: "back up".into(),
+                    reason: "a provider reading failed".into(),
+                    outcome: crate::Outcome::Failed {
+                        error: t,
+                        retry: twincloud_core::ports::Retry::Transient,
+                    },
+                    elapsed_ms: 0,
+                });
+            }
         }
         out.insert(0, exec);
         Ok(out)
