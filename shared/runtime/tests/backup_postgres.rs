@@ -349,9 +349,21 @@ async fn a_server_gone_mid_dump_leaves_nothing_and_the_next_run_succeeds() {
     gate.arrived().await;
     pg.kill();
     gate.open();
-    let r = run.await.unwrap();
-    // The run fails loudly: a transient error for the platform to retry, and the report.
-    assert!(r.is_err(), "a dump of a dead server succeeded");
+    let r = run.await.unwrap().unwrap();
+    // The run fails loudly: a transient failure for the platform to retry (exit 75), named on
+    // standard error, and the report.
+    assert_eq!(
+        r.exit_code(),
+        75,
+        "a dump of a dead server succeeded: {}",
+        r.to_text()
+    );
+    assert!(r.platform_result().is_err());
+    assert!(
+        r.failures().iter().any(|f| f.contains("transient")),
+        "{:?}",
+        r.failures()
+    );
     let reports = outbox(w.state.path());
     let last = reports.last().unwrap();
     assert!(
