@@ -149,6 +149,12 @@ fn budget_alert(id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The backup scenario's schedule time: fixed for the whole test run.
+fn night() -> chrono::DateTime<Utc> {
+    static AT: std::sync::OnceLock<chrono::DateTime<Utc>> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| Utc::now() - chrono::Duration::minutes(1))
+}
+
 fn schedule(name: &str, id: &str) -> Vec<u8> {
     serde_json::json!({"twincloud": "schedule", "name": name, "id": id})
         .to_string()
@@ -239,10 +245,11 @@ impl Scenario {
             Scenario::Notifier => common::fixture("aws/eventbridge-alarm-state-change.json"),
             Scenario::Scaling => schedule("scaling", "tick-1"),
             Scenario::BudgetGuard => budget_alert("alert-1"),
+            // One schedule time for every delivery of the event (it names the snapshot).
             Scenario::Backup => twincloud_testkit::fixtures::schedule(
                 "nightly-1",
                 "nightly",
-                &Utc::now().to_rfc3339(),
+                &night().to_rfc3339(),
                 serde_json::json!({}),
             ),
         }
@@ -256,7 +263,7 @@ impl Scenario {
             Scenario::Backup => Some(twincloud_testkit::fixtures::schedule(
                 "nightly-2",
                 "nightly",
-                &(Utc::now() + chrono::Duration::days(1)).to_rfc3339(),
+                &(night() + chrono::Duration::days(1)).to_rfc3339(),
                 serde_json::json!({}),
             )),
             Scenario::Scaling => Some(schedule("scaling", "tick-2")),
