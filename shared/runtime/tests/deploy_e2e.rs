@@ -732,15 +732,12 @@ async fn a_command_deploys_a_digest_to_one_cloud_and_rollback_puts_it_back() {
     // A tag is never deployed by name.
     let by_tag = json!({"twincloud": "command", "command": "deploy", "id": "cmd-3",
                         "args": {"image": format!("{}/aion-backend:v4.0.0", w.ecr_host)}});
-    let r = inv
+    let e = inv
         .handle_json(by_tag.to_string().as_bytes())
         .await
-        .unwrap();
-    assert!(
-        r.notes_text().contains("never deployed by name"),
-        "{}",
-        r.notes_text()
-    );
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "bad input: {e}");
+    assert!(e.to_string().contains("never deployed by name"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

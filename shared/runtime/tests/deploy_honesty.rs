@@ -246,3 +246,38 @@ async fn a_provider_that_keeps_failing_does_not_hold_a_command_for_ever() {
         t.notes_text()
     );
 }
+
+#[tokio::test]
+async fn a_command_naming_nothing_deployable_is_bad_input_that_names_it() {
+    let w = world(EffectFaults::counting()).await;
+    let unknown = "elsewhere.example/other@sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let ev = serde_json::json!({"twincloud": "command", "command": "deploy", "id": "d-1",
+        "args": {"image": unknown, "to": "both"}});
+    let e = w
+        .inv
+        .handle_json(ev.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(
+        e.to_string()
+            .contains("elsewhere.example/other is no deploy target's image repository"),
+        "{e}"
+    );
+    let ev = serde_json::json!({"twincloud": "command", "command": "rollback", "id": "r-1",
+        "args": {"target": "nope"}});
+    let e = w
+        .inv
+        .handle_json(ev.to_string().as_bytes())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert!(
+        e.to_string().contains("`nope` is no deploy target (app)"),
+        "{e}"
+    );
+    assert_eq!(
+        w.releases.serving_image("app-a").await.unwrap(),
+        "old@sha256:0"
+    );
+}

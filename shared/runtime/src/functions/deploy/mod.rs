@@ -87,6 +87,9 @@ enum Ask {
     Requests(Vec<(String, Queued)>),
     Tick,
     Ignore(String),
+    /// A command whose argument at `path` names nothing deployable: bad input (exit 2, HTTP
+    /// 400), said to the person who typed it, never a quiet note.
+    Refuse(&'static str, String),
 }
 
 /// `aws`, `gcp` or `local`: the cloud of a side, for `--to`.
@@ -143,15 +146,18 @@ fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
                             },
                         )])
                     } else {
-                        Ask::Ignore(format!(
-                            "`{}` is no deploy target ({})",
-                            clip(target, 64),
-                            cfg.targets
-                                .iter()
-                                .map(|t| t.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
+                        Ask::Refuse(
+                            "args.target",
+                            format!(
+                                "`{}` is no deploy target ({})",
+                                clip(target, 64),
+                                cfg.targets
+                                    .iter()
+                                    .map(|t| t.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
                     }
                 }
                 other => Ask::Ignore(format!(
@@ -168,14 +174,20 @@ fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
 fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) -> Ask {
     let image = args.get("image").and_then(|v| v.as_str()).unwrap_or("");
     let Some((repo, digest)) = image.split_once('@').filter(|(_, d)| deploy::is_digest(d)) else {
-        return Ask::Ignore(format!(
-            "`--image {}`: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name)",
-            clip(image, 120)
-        ));
+        return Ask::Refuse(
+            "args.image",
+            format!(
+                "`--image {}`: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name)",
+                clip(image, 120)
+            ),
+        );
     };
     let to = args.get("to").and_then(|v| v.as_str()).unwrap_or("both");
     if !["aws", "gcp", "local", "both"].contains(&to) {
-        return Ask::Ignore(format!("`--to {}`: aws, gcp or both", clip(to, 20)));
+        return Ask::Refuse(
+            "args.to",
+            format!("`--to {}`: aws, gcp or both", clip(to, 20)),
+        );
     }
     let mut out = Vec::new();
     for t in &cfg.targets {
@@ -201,10 +213,13 @@ fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) ->
         ));
     }
     if out.is_empty() {
-        Ask::Ignore(format!(
-            "{} is no deploy target's image repository on {to}",
-            clip(repo, 120)
-        ))
+        Ask::Refuse(
+            "args.image",
+            format!(
+                "{} is no deploy target's image repository on {to}",
+                clip(repo, 120)
+            ),
+        )
     } else {
         Ask::Requests(out)
     }
@@ -268,7 +283,7 @@ impl Function for Deploy {
             Ask::Tick => plan
                 .notes
                 .push("would carry on the rollouts in flight".into()),
-            Ask::Ignore(why) => plan.notes.push(why),
+            Ask::Ignore(why) | Ask::Refuse(_, why) => plan.notes.push(why),
         }
         Ok(plan)
     }
@@ -284,6 +299,13 @@ impl Function for Deploy {
         match ask(cfg, signal) {
             Ask::Ignore(why) => {
                 out.push(Execution::noted(FUNCTION, &signal.id, why));
+            }
+            Ask::Refuse(path, problem) => {
+                return Err(RunError::BadEvent(twincloud_core::DecodeError::Field {
+                    shape: "twincloud.command",
+                    path: path.into(),
+                    problem,
+                }));
             }
             Ask::Requests(list) => {
                 for (name, q) in list {
