@@ -273,3 +273,53 @@ async fn a_cap_bounds_max() {
     let r = tick(&inv, 1).await;
     assert_eq!(w.desired("aion-backend-gcp").await, 3, "{}", r.notes_text());
 }
+
+/// A scale that failed is not a change: the record, `status` and the page say it was not made,
+/// and the redelivery that makes it says it is.
+#[tokio::test]
+async fn a_failed_scale_is_shown_as_not_made_until_a_retry_makes_it() {
+    use twincloud_runtime::effects::{EffectFaults, InjectedFault};
+    let w = World::new().await;
+    w.cpu("aion-backend-gcp", 140.0).await;
+    let spec = twincloud_runtime::functions::by_name("scaling").unwrap();
+    let mut services = twincloud_runtime::Services::build_for(
+        spec,
+        config(w.dir.path(), &toml("")),
+        &twincloud_runtime::Clouds::default(),
+    )
+    .await
+    .unwrap();
+    services.effect_faults = Some(EffectFaults::on_effect(
+        "scale-backend-gcp",
+        InjectedFault::Permanent,
+        1,
+    ));
+    let inv = Invoker::new(spec.build(), services, false);
+    let status = |inv: &Invoker| {
+        let s = inv.services();
+        let (config, state) = (s.config.clone(), s.state.clone());
+        async move {
+            let o =
+                twincloud_runtime::overview::gather(&config, state.as_ref(), chrono::Utc::now())
+                    .await;
+            twincloud_runtime::overview::render_text(&o)
+        }
+    };
+    let r = tick(&inv, 1).await;
+    assert_eq!(r.exit_code(), 1, "{}", r.to_text());
+    assert_eq!(w.desired("aion-backend-gcp").await, 2, "nothing was scaled");
+    let text = status(&inv).await;
+    assert!(
+        text.contains("scaling backend-gcp: 0 change(s) in 24 h") && text.contains("NOT MADE: 2 →"),
+        "{text}"
+    );
+    // The same tick redelivered makes the change, and the page says so.
+    let r = tick(&inv, 1).await;
+    assert_eq!(r.exit_code(), 0, "{}", r.to_text());
+    assert!(w.desired("aion-backend-gcp").await > 2);
+    let text = status(&inv).await;
+    assert!(
+        text.contains("scaling backend-gcp: 1 change(s) in 24 h") && !text.contains("NOT MADE"),
+        "{text}"
+    );
+}

@@ -70,6 +70,10 @@ pub struct ScalingChange {
     /// The event that decided it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    /// Why the change was not made, while it is not (its scale failed; a redelivery or the
+    /// next run finishes or replaces it). The page shows it as not made, never as a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// Most changes a record keeps (a day of them, a change per cooldown at most).
@@ -340,6 +344,7 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
         to: target,
         reason: reason.clone(),
         event: Some(i.event_id.to_owned()),
+        failed: None,
     });
     let drop = record.changes.len().saturating_sub(CHANGES_KEPT);
     record.changes.drain(..drop);

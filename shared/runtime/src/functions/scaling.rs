@@ -303,6 +303,41 @@ async fn evaluate(
                 .iter()
                 .any(|a| a.id == scaled && matches!(a.outcome, crate::Outcome::Done { .. }))
     });
+    // The record says what the provider shows: a decided change whose scale failed is marked
+    // so (the page shows it as not made), and unmarked once a retry makes it.
+    if d.set.is_some() && !exec.superseded && !inv.dry_run {
+        let outcome = exec
+            .actions
+            .iter()
+            .find(|a| a.id == scaled)
+            .map(|a| &a.outcome);
+        let failed = match outcome {
+            Some(crate::Outcome::Failed { error, .. }) => Some(Some(error.clone())),
+            Some(o) if o.succeeded() => Some(None),
+            _ => None,
+        };
+        let mut rec = d.record.clone();
+        if let (Some(failed), Some(version)) = (failed, exec.guard_version.clone())
+            && let Some(c) = rec
+                .changes
+                .iter_mut()
+                .rev()
+                .find(|c| c.event.as_deref() == Some(signal.id.as_str()))
+            && c.failed != failed
+        {
+            c.failed = failed;
+            let body = serde_json::to_vec(&rec).map_err(|e| RunError::Permanent(e.to_string()))?;
+            // Another invocation that moved the record on has the newer word.
+            let _ = services
+                .state
+                .put(
+                    &record_key(&svc.name),
+                    &body,
+                    &Precondition::Matches(version),
+                )
+                .await;
+        }
+    }
     let mut out = vec![exec];
     // Finishing an earlier attempt's decision: the report says the change it decided.
     let current = if unfinished {

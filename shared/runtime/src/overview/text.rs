@@ -197,14 +197,27 @@ pub fn render_text(o: &Overview) -> String {
         );
     }
     for s in &o.scaling {
-        let last = s.changes.first().map_or("no change in 24 h".into(), |c| {
+        let made: Vec<_> = s.changes.iter().filter(|c| c.failed.is_none()).collect();
+        let last = made.first().map_or("no change in 24 h".into(), |c| {
             format!("{} → {} {} ago", c.from, c.to, age(now, c.at))
         });
+        let not_made = s
+            .changes
+            .iter()
+            .find(|c| c.failed.is_some())
+            .map_or(String::new(), |c| {
+                format!(
+                    "; NOT MADE: {} → {} ({})",
+                    c.from,
+                    c.to,
+                    c.failed.as_deref().unwrap_or_default()
+                )
+            });
         let _ = writeln!(
             t,
-            "scaling {}: {} change(s) in 24 h, last {last}{}",
+            "scaling {}: {} change(s) in 24 h, last {last}{not_made}{}",
             s.name,
-            s.changes.len(),
+            made.len(),
             s.cap.map_or(String::new(), |c| format!(", capped at {c}"))
         );
     }

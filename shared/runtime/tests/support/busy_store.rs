@@ -129,6 +129,7 @@ pub async fn seed(store: &LocalStateStore, now: DateTime<Utc>, total: usize, ref
                     to: 3 + (i % 3) as u32,
                     reason: format!("cpu at {}", 60 + i % 30),
                     event: None,
+                    failed: None,
                 })
                 .collect(),
             ..ScalingRecord::default()

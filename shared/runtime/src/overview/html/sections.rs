@@ -308,14 +308,29 @@ pub(super) fn scaling(h: &mut String, s: &ScalingView, now: DateTime<Utc>) {
     }
     h.push_str("<table data-test=\"scaling\"><tr><th>when</th><th>change</th><th>why</th></tr>");
     for c in s.changes.iter().take(50) {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            ago(now, c.at),
-            c.from,
-            c.to,
-            esc(&c.reason)
-        );
+        match &c.failed {
+            None => {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+                    ago(now, c.at),
+                    c.from,
+                    c.to,
+                    esc(&c.reason)
+                );
+            }
+            Some(why) => {
+                let _ = write!(
+                    h,
+                    "<tr data-test=\"not-made\"><td>{}</td><td class=\"bad\">{} → {} not made</td><td>{}: {}</td></tr>",
+                    ago(now, c.at),
+                    c.from,
+                    c.to,
+                    esc(&c.reason),
+                    esc(why)
+                );
+            }
+        }
     }
     h.push_str("</table>");
     if s.changes.len() > 50 {
