@@ -209,20 +209,8 @@ impl Effects {
         started: std::time::Instant,
     ) {
         if !self.dry_run {
-            let record = AuditRecord {
-                at: self.now.max(Utc::now()),
-                ..AuditRecord::new(
-                    &self.function,
-                    &self.event_id,
-                    &effect.id,
-                    &effect.what,
-                    &effect.reason,
-                    outcome.clone(),
-                )
-            }
-            .took(started)
-            .detail(detail);
-            crate::audit::write(self.state.as_ref(), &record).await;
+            self.audit_with(&effect, outcome.clone(), detail, started)
+                .await;
         }
         self.push(&effect, outcome, started);
     }
@@ -594,6 +582,21 @@ impl Effects {
     }
 
     async fn audit(&self, effect: &Effect, outcome: Outcome, started: std::time::Instant) {
+        let before = effect
+            .before
+            .clone()
+            .map(|b| serde_json::json!({ "before": b }));
+        self.audit_with(effect, outcome, before, started).await;
+    }
+
+    /// The one audit record of an effect (or a batch), with `detail`.
+    async fn audit_with(
+        &self,
+        effect: &Effect,
+        outcome: Outcome,
+        detail: Option<serde_json::Value>,
+        started: std::time::Instant,
+    ) {
         let record = AuditRecord {
             at: self.now.max(Utc::now()),
             ..AuditRecord::new(
@@ -606,12 +609,7 @@ impl Effects {
             )
         }
         .took(started)
-        .detail(
-            effect
-                .before
-                .clone()
-                .map(|b| serde_json::json!({ "before": b })),
-        );
+        .detail(detail);
         crate::audit::write(self.state.as_ref(), &record).await;
     }
 

@@ -49,6 +49,15 @@ impl<'a> Round<'a> {
         serde_json::from_value(v).ok()
     }
 
+    /// The compute a recorded change was made on.
+    fn compute(&self, key: &str) -> Result<std::sync::Arc<dyn Compute>, RunError> {
+        self.services
+            .compute
+            .get(key)
+            .cloned()
+            .ok_or_else(|| RunError::Config(format!("no compute `{key}`")))
+    }
+
     fn scaling(
         &self,
         name: &str,
@@ -409,12 +418,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             before,
             after,
         } => {
-            let c = round
-                .services
-                .compute
-                .get(compute)
-                .cloned()
-                .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+            let c = round.compute(compute)?;
             let now = c.scale(service).await?.desired;
             if now != *after {
                 format!("conflict: {service} runs {now} instances now, not {after}: left as it is")
@@ -440,12 +444,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             before,
             after,
         } => {
-            let c = round
-                .services
-                .compute
-                .get(compute)
-                .cloned()
-                .ok_or_else(|| RunError::Config(format!("no compute `{compute}`")))?;
+            let c = round.compute(compute)?;
             let now = c.scale(service).await?.max;
             match before {
                 _ if now != Some(*after) => format!(
