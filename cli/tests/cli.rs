@@ -574,10 +574,17 @@ step_pause_secs = 0
     ]))
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}");
     assert!(text.contains("would mirror"), "{text}");
     assert!(
         text.contains("would make a revision from app-b-00001 with image old@sha256:0"),
         "{text}"
+    );
+    // The dry run went through the real path on a rehearsal of the state: nothing is queued,
+    // no lease is held, no journal entry is left.
+    assert!(
+        !dir.path().join("state/journal").exists() && !dir.path().join("state/deploy").exists(),
+        "a dry run wrote state"
     );
     assert_eq!(
         releases.serving_image("app-b").await.unwrap(),
@@ -613,7 +620,8 @@ step_pause_secs = 0
     ]))
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("a dry run steps none"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("would run"), "nothing is in flight: {text}");
     // And back.
     let out = output(&mut run(vec!["rollback".into(), "app".into()])).await;
     assert_eq!(

@@ -2,23 +2,22 @@
 //! and outcome, done once per event, one audit record per call), channel failures isolated
 //! from each other.
 
-use chrono::{DateTime, Utc};
 use twincloud_core::plan::{Guard, Operation, Plan};
 use twincloud_core::ports::{PortError, Precondition, Retry, StateError, Version};
 
 use crate::effects::{Effect, Effects, INTENT_LEASE_SECS};
 use crate::error::RunError;
+use crate::function::Invocation;
 use crate::services::Services;
 
 pub use crate::outcome::{ActionReport, Execution, Outcome};
 
-/// Runs `plan` against `services`. With `dry_run`, nothing is written or sent: the effects
-/// handle reports what would run.
+/// Runs `plan` against `services`. In a dry run nothing is sent or changed: the effects handle
+/// reports what would run.
 pub async fn execute(
     services: &Services,
     plan: Plan,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    inv: Invocation,
 ) -> Result<Execution, RunError> {
     // An intent never outlives the lock it works under: the invocation that resumes a switch
     // after the lock's lease must be able to redo its steps.
@@ -28,10 +27,10 @@ pub async fn execute(
         .and_then(|g| g.lease_secs)
         .and_then(|l| i64::try_from(l).ok())
         .map_or(INTENT_LEASE_SECS, |l| l.min(INTENT_LEASE_SECS));
-    let mut fx = Effects::new(services, &plan.function, &plan.event_id, dry_run, now)
-        .with_intent_lease(intent_lease);
+    let mut fx =
+        Effects::new(services, &plan.function, &plan.event_id, inv).with_intent_lease(intent_lease);
     let mut held = match &plan.guard {
-        Some(g) if !fx.dry_run() => match take_guard(services, g).await? {
+        Some(g) => match take_guard(services, g).await? {
             Some(version) => Some(Held {
                 version,
                 since: std::time::Instant::now(),
@@ -46,7 +45,7 @@ pub async fn execute(
                 });
             }
         },
-        _ => None,
+        None => None,
     };
     for a in &plan.actions {
         let fenced = plan.guard.as_ref().filter(|g| g.fences.contains(&a.id));
@@ -100,10 +99,9 @@ pub async fn resume_messages(
     services: &Services,
     function: &str,
     event_id: &str,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    inv: Invocation,
 ) -> Result<Option<Execution>, RunError> {
-    if dry_run {
+    if inv.dry_run() {
         return Ok(None);
     }
     let entries = crate::effects::entries(services.state.as_ref(), function, event_id).await?;
@@ -132,7 +130,7 @@ pub async fn resume_messages(
         "{} message(s) of an earlier attempt not sent yet: sent now",
         plan.actions.len()
     ));
-    Ok(Some(execute(services, plan, false, now).await?))
+    Ok(Some(execute(services, plan, inv).await?))
 }
 
 /// A guard record this invocation wrote, and since when.

@@ -276,10 +276,16 @@ impl Invoker {
         deadline: Option<std::time::Instant>,
     ) -> Result<Report, RunError> {
         let now = chrono::Utc::now();
-        let inv = Invocation {
-            now,
-            dry_run: self.dry_run,
-            deadline,
+        let inv = Invocation::new(now, self.dry_run, deadline);
+        // A dry run runs the function's whole path on a state store whose writes are dropped.
+        let rehearsal;
+        let services = if self.dry_run {
+            let mut s = self.services.clone();
+            s.state = std::sync::Arc::new(crate::rehearsal::RehearsalState::over(s.state.clone()));
+            rehearsal = s;
+            &rehearsal
+        } else {
+            &self.services
         };
         // A command is obeyed only from a caller the entry point authenticated: anyone who can
         // publish to a topic could have written one inside a message.
@@ -309,17 +315,12 @@ impl Invoker {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
             // Messages an earlier attempt of this event left unsent are sent first, whatever the
             // function decides this time.
-            let resumed = crate::executor::resume_messages(
-                &self.services,
-                self.function.name(),
-                &signal.id,
-                self.dry_run,
-                now,
-            )
-            .await?;
+            let resumed =
+                crate::executor::resume_messages(services, self.function.name(), &signal.id, inv)
+                    .await?;
             let mut executions = self
                 .function
-                .run(&signal, &self.services, inv)
+                .run(&signal, services, inv)
                 .instrument(span)
                 .await?;
             executions.extend(resumed);

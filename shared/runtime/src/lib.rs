@@ -16,6 +16,7 @@ pub mod logging;
 pub mod outcome;
 pub mod overview;
 pub mod push_auth;
+pub mod rehearsal;
 pub mod services;
 pub mod stdout;
 pub mod stores;

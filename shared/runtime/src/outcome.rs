@@ -93,6 +93,11 @@ impl Execution {
         e
     }
 
+    /// Whether an action was only rehearsed (a dry run): nothing after it happened either.
+    pub fn rehearsed(&self) -> bool {
+        self.actions.iter().any(|a| a.outcome == Outcome::WouldRun)
+    }
+
     /// The first transient failure, if any (the platform should retry the event).
     pub fn transient_failure(&self) -> Option<&str> {
         self.actions.iter().find_map(|a| match &a.outcome {

@@ -291,9 +291,13 @@ async fn a_writer_whose_lease_ran_out_changes_nothing() {
             value: newer_decision_value(),
         },
     });
-    let exec = twincloud_runtime::executor::execute(&s, plan, false, chrono::Utc::now())
-        .await
-        .unwrap();
+    let exec = twincloud_runtime::executor::execute(
+        &s,
+        plan,
+        twincloud_runtime::Invocation::new(chrono::Utc::now(), false, None),
+    )
+    .await
+    .unwrap();
     for a in &exec.actions {
         assert!(
             matches!(&a.outcome, twincloud_runtime::Outcome::Failed { error, .. } if error.contains("lease")),

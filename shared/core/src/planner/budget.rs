@@ -257,8 +257,9 @@ pub struct Taken {
     pub action: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// Whether it only said what it would do.
-    pub dry_run: bool,
+    /// Whether it only said what it would do (a step in `dry-run` mode).
+    #[serde(rename = "dry_run")]
+    pub rehearsed: bool,
     /// What it changed.
     pub changes: Vec<Change>,
     /// Why it is not finished (an effect failed): the step is due again, and what it changed

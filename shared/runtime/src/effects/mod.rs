@@ -134,16 +134,21 @@ impl std::fmt::Debug for Effects {
 }
 
 impl Effects {
-    /// The handle of `function` acting on `event_id` in `services`' state store; with
-    /// `dry_run`, nothing is called or written.
+    /// The handle of `function` acting on `event_id` in `services`' state store; in a dry
+    /// run, nothing is called or written.
     pub fn new(
         services: &crate::Services,
         function: &str,
         event_id: &str,
-        dry_run: bool,
-        now: DateTime<Utc>,
+        inv: crate::Invocation,
     ) -> Self {
-        let mut fx = Effects::on(services.state.clone(), function, event_id, dry_run, now);
+        let mut fx = Effects::on(
+            services.state.clone(),
+            function,
+            event_id,
+            inv.dry_run(),
+            inv.now,
+        );
         fx.faults = services.effect_faults.clone();
         fx
     }
@@ -200,7 +205,8 @@ impl Effects {
     /// Records work an engine did in bulk under its own idempotence (a sync pass: thousands
     /// of copies, each compared by checksum, so a rerun converges without a journal entry per
     /// object): one audit record with the batch's `detail`, and one report, so the exit code
-    /// and the platform's answer follow it. Nothing is written in a dry run.
+    /// and the platform's answer follow it. In a dry run (the engine only compared) it is
+    /// reported as what would run, and nothing is written.
     pub async fn record_batch(
         &mut self,
         effect: Effect,
@@ -208,10 +214,12 @@ impl Effects {
         detail: Option<serde_json::Value>,
         started: std::time::Instant,
     ) {
-        if !self.dry_run {
-            self.audit_with(&effect, outcome.clone(), detail, started)
-                .await;
+        if self.dry_run {
+            self.push(&effect, Outcome::WouldRun, started);
+            return;
         }
+        self.audit_with(&effect, outcome.clone(), detail, started)
+            .await;
         self.push(&effect, outcome, started);
     }
 

@@ -12,7 +12,7 @@ use twincloud_core::signal::{Cloud, Report, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::{Execution, execute};
-use crate::function::Function;
+use crate::function::{Function, Invocation};
 use crate::services::Services;
 
 /// The notifier function.
@@ -53,9 +53,9 @@ pub(crate) async fn send_report(
     report: Report,
     event_id: &str,
     tag: &str,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    inv: Invocation,
 ) -> Result<Execution, RunError> {
+    let now = inv.now;
     let signal = Signal {
         id: format!("{event_id}-{tag}"),
         cloud: Cloud::Local,
@@ -86,5 +86,5 @@ pub(crate) async fn send_report(
             *d = format!("report-{tag}-{state}-{d}");
         }
     }
-    execute(services, plan, dry_run, now).await
+    execute(services, plan, inv).await
 }

@@ -295,7 +295,7 @@ async fn evaluate(
             },
         });
     }
-    let exec = execute(services, plan, inv.dry_run, now).await?;
+    let exec = execute(services, plan, inv.at(now)).await?;
     let changed = d.set.filter(|_| {
         !exec.superseded
             && exec
@@ -305,7 +305,7 @@ async fn evaluate(
     });
     // The record says what the provider shows: a decided change whose scale failed is marked
     // so (the page shows it as not made), and unmarked once a retry makes it.
-    if d.set.is_some() && !exec.superseded && !inv.dry_run {
+    if d.set.is_some() && !exec.superseded {
         let outcome = exec
             .actions
             .iter()
@@ -370,8 +370,7 @@ async fn evaluate(
                 r,
                 &signal.id,
                 &format!("{}-report", svc.name),
-                now,
-                inv.dry_run,
+                inv.at(now),
             )
             .await?,
         );

@@ -22,6 +22,7 @@ use twincloud_http::HttpRetry;
 use crate::error::RunError;
 
 /// Everything a function needs to observe and act: configuration, state, channels.
+#[derive(Clone)]
 pub struct Services {
     /// The validated configuration.
     pub config: Arc<Config>,

@@ -40,6 +40,8 @@ pub enum Outcome {
     /// The destination object was not written by twincloud (it records no source version):
     /// an event does not delete it.
     Foreign,
+    /// A dry run: nothing was read or written.
+    Rehearsed,
 }
 
 fn precondition(dst: Option<&Entry>) -> Precondition {

@@ -458,7 +458,10 @@ async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
             match with_retries(|| ends.copy_current(&task.src.key)).await {
                 Ok(Outcome::Copied(n)) => Done::Copied(n),
                 Ok(Outcome::Same(by)) => Done::Same(by),
-                Ok(Outcome::SourceGone | Outcome::Deleted | Outcome::Foreign) => Done::Vanished,
+                // (`Rehearsed` is only said by the `_for` entry points, never by `copy_current`.)
+                Ok(
+                    Outcome::SourceGone | Outcome::Deleted | Outcome::Foreign | Outcome::Rehearsed,
+                ) => Done::Vanished,
                 Ok(Outcome::Retained) => Done::Retained,
                 Err(e) => Done::Failed(e.to_string()),
             }
@@ -498,6 +501,41 @@ async fn delete_extras(ends: &Ends, extras: Vec<Entry>, concurrency: usize, out:
             Err(e) => out.fail(format!("delete {key}: {e}")),
         }
     }
+}
+
+impl SyncOptions {
+    /// These options for a pass made as an effect of `fx`'s event: in a dry run the pass
+    /// compares and says what it would copy, and copies nothing.
+    pub fn under(mut self, fx: &crate::effects::Effects) -> Self {
+        self.dry_run = fx.dry_run();
+        self
+    }
+}
+
+/// [`sync_key`] as an effect of `fx`'s event: in a dry run nothing is read or copied.
+pub async fn sync_key_for(
+    fx: &crate::effects::Effects,
+    source: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    key: &str,
+) -> Result<Outcome, ObjectError> {
+    if fx.dry_run() {
+        return Ok(Outcome::Rehearsed);
+    }
+    sync_key(source, destination, key).await
+}
+
+/// [`delete_copy_of_gone`] as an effect of `fx`'s event: in a dry run nothing is deleted.
+pub async fn delete_copy_of_gone_for(
+    fx: &crate::effects::Effects,
+    source: Arc<dyn ObjectStore>,
+    destination: Arc<dyn ObjectStore>,
+    key: &str,
+) -> Result<Outcome, ObjectError> {
+    if fx.dry_run() {
+        return Ok(Outcome::Rehearsed);
+    }
+    delete_copy_of_gone(source, destination, key).await
 }
 
 /// Copies (or, if `delete_if_gone` and the source no longer has it, deletes) the one object

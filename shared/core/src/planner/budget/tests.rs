@@ -145,7 +145,7 @@ fn steps_are_due_once_per_period_in_ladder_order() {
         step: 0,
         action: "notify".into(),
         at: Utc::now(),
-        dry_run: false,
+        rehearsed: false,
         changes: vec![],
         unfinished: None,
     });
@@ -189,7 +189,7 @@ fn a_new_period_undoes_everything_last_first() {
         step: 1,
         action: "cap".into(),
         at: Utc::now(),
-        dry_run: false,
+        rehearsed: false,
         changes: vec![cap.clone(), desired.clone()],
         unfinished: None,
     });
@@ -197,7 +197,7 @@ fn a_new_period_undoes_everything_last_first() {
         step: 2,
         action: "detach-billing".into(),
         at: Utc::now(),
-        dry_run: false,
+        rehearsed: false,
         changes: vec![billing.clone()],
         unfinished: None,
     });
@@ -266,7 +266,7 @@ fn an_unfinished_step_is_due_again_and_a_retry_keeps_the_first_before_state() {
         step: 0,
         action: "cap".into(),
         at: Utc::now(),
-        dry_run: false,
+        rehearsed: false,
         changes: vec![],
         unfinished: Some("set_desired: throttled".into()),
     };

@@ -271,7 +271,7 @@ impl Function for Backup {
             if r.transient.is_some() {
                 transient = r.transient.clone();
             }
-            if r.held_elsewhere || inv.dry_run {
+            if r.held_elsewhere {
                 continue;
             }
             // A follow-up that did nothing and found nothing new says nothing (a standing queue
@@ -293,8 +293,7 @@ impl Function for Backup {
                         ),
                         &signal.id,
                         &set.name,
-                        inv.now,
-                        inv.dry_run,
+                        inv,
                     )
                     .await?,
                 );

@@ -10,7 +10,7 @@ use twincloud_core::planner::backup::{
     QueuedCopy, newest_good, plan_backup,
 };
 use twincloud_core::ports::{
-    DatabaseInfo, ErrorKind, PortError, Retry, Snapshot, SnapshotStatus, Version, get_json,
+    DatabaseInfo, ErrorKind, PortError, Retry, Snapshot, SnapshotStatus, Version,
 };
 
 use super::set_run::SetRun;
@@ -18,7 +18,7 @@ use super::targets::{Targets, targets};
 use super::{Backup, BackupRecord, GoodBackup, export};
 use crate::error::RunError;
 use crate::function::Invocation;
-use crate::lease::{self, state_error};
+use crate::lease;
 use crate::services::Services;
 
 /// Time kept before the platform's deadline to record what was done.
@@ -116,21 +116,9 @@ pub(super) async fn run_set(
             )
             .await;
         }
-        if inv.dry_run {
-            for q in &plan.queue {
-                run.note(
-                    &set.name,
-                    format!("{}: {} would wait for a copy slot", q.database, q.id),
-                );
-            }
-            break;
-        }
         save(state, &key, &record, &mut version, &mut run, &set.name).await?;
         let waiting = !record.pending.is_empty() || !record.exports.is_empty();
-        let budget_left = match inv.deadline {
-            Some(_) => inv.has_time(poll + WIND_DOWN),
-            None => started.elapsed() + poll <= f.max_wait,
-        };
+        let budget_left = inv.may_wait(poll + WIND_DOWN) && started.elapsed() + poll <= f.max_wait;
         // Snapshots done at once can be copied at once: one more round, no pause.
         let again_now = fresh && t.dr.is_some();
         if (!waiting && !again_now) || !budget_left {
@@ -154,7 +142,6 @@ pub(super) async fn run_set(
     }
     // What this run made or copied is the newest now: look once more, so the record says so.
     if run.summary.made + run.summary.copied > 0
-        && !inv.dry_run
         && let Ok((observed, _, _)) = observe(set, &t).await
     {
         note_newest(
@@ -164,15 +151,14 @@ pub(super) async fn run_set(
         );
     }
     run.summary.queued = record.queue.len() as u32;
-    close_record(services, inv, &set.name, record, version, &mut run).await?;
+    close_record(services, &set.name, record, version, &mut run).await?;
     Ok(run)
 }
 
 /// Ends a run of either engine: counts the problems not told before, records the summary and
-/// releases the lease (nothing is written in a dry run).
+/// releases the lease.
 pub(super) async fn close_record(
     services: &Services,
-    inv: Invocation,
     set: &str,
     mut record: BackupRecord,
     version: Version,
@@ -187,9 +173,6 @@ pub(super) async fn close_record(
         .iter()
         .filter(|p| !told.contains(&p.state))
         .count();
-    if inv.dry_run {
-        return Ok(());
-    }
     record.last = Some(run.summary.clone());
     let state = services.state.as_ref();
     if !lease::release(state, &record_key(set), record, version).await? {
@@ -233,7 +216,7 @@ pub(crate) fn record_key(set: &str) -> String {
     format!("backup/{set}")
 }
 
-/// A set's record under this invocation's lease (read only in a dry run); `None`, noted, when
+/// A set's record under this invocation's lease; `None`, noted, when
 /// another invocation holds it.
 pub(super) async fn open_record(
     f: &Backup,
@@ -245,14 +228,6 @@ pub(super) async fn open_record(
 ) -> Result<Option<(BackupRecord, Version)>, RunError> {
     let key = record_key(set);
     let state = services.state.as_ref();
-    if inv.dry_run {
-        return Ok(Some(
-            get_json::<BackupRecord>(state, &key)
-                .await
-                .map_err(state_error)?
-                .unwrap_or_else(|| (BackupRecord::default(), Version(String::new()))),
-        ));
-    }
     let lease_for = inv
         .deadline
         .map(|d| d.saturating_duration_since(std::time::Instant::now()))

@@ -60,7 +60,7 @@ impl SetRun {
             held_elsewhere: false,
             transient: None,
             set: set.into(),
-            fx: Effects::new(services, super::FUNCTION, &signal.id, inv.dry_run, inv.now),
+            fx: Effects::new(services, super::FUNCTION, &signal.id, inv),
             reason: format!("backup set `{set}`"),
         }
     }

@@ -16,7 +16,7 @@ use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::Invocation;
 use crate::functions::notifier::send_report;
 use crate::services::Services;
-use crate::sync::{Outcome, delete_copy_of_gone, sync_key};
+use crate::sync::{Outcome, delete_copy_of_gone_for, sync_key_for};
 
 /// Deletes made on events in one hour, per pair.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -82,7 +82,7 @@ pub(super) async fn on_object(
     let mut exec = Execution::nothing(FUNCTION, &signal.id);
     // Each copy or delete is said through the effects handle (audited, and counted in the
     // exit code); the sync engine's comparison makes it idempotent.
-    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now);
+    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv);
     let pairs = cfg.pairs_for(o.store == ObjectStoreKind::S3, &o.bucket, &o.key);
     if pairs.is_empty() {
         exec.plan.notes.push(format!(
@@ -100,23 +100,18 @@ pub(super) async fn on_object(
             ));
             continue;
         }
-        if inv.dry_run {
-            exec.plan
-                .notes
-                .push(format!("{}: would sync `{key}`", pair.name));
-            continue;
-        }
         // Whatever the event says, the current source object is what is copied: a stale or
         // repeated event finds the destination already the same.
         let (source, destination) = stores(services, pair).await?;
         let started = std::time::Instant::now();
-        let mut step = Step::Synced(sync_key(source.clone(), destination.clone(), &key).await);
+        let mut step =
+            Step::Synced(sync_key_for(&fx, source.clone(), destination.clone(), &key).await);
         if matches!(step, Step::Synced(Ok(Outcome::SourceGone)))
             && !o.created
             && pair.delete_on_event
         {
             step = if take_delete(services, pair, inv.now).await? {
-                Step::Synced(delete_copy_of_gone(source, destination, &key).await)
+                Step::Synced(delete_copy_of_gone_for(&fx, source, destination, &key).await)
             } else {
                 Step::Deferred
             };
@@ -143,17 +138,7 @@ pub(super) async fn on_object(
                     subject: format!("sync:{}:event-delete-budget", pair.name),
                     state: inv.now.format("%Y-%m-%dT%H").to_string(),
                 };
-                out.push(
-                    send_report(
-                        services,
-                        r,
-                        &signal.id,
-                        "delete-budget",
-                        inv.now,
-                        inv.dry_run,
-                    )
-                    .await?,
-                );
+                out.push(send_report(services, r, &signal.id, "delete-budget", inv).await?);
                 continue;
             }
         };
@@ -207,6 +192,7 @@ pub(super) async fn on_object(
                         "the destination copy is under retention or a hold: left alone".into(),
                     Outcome::Foreign =>
                         "the destination object was not written by twincloud: left alone".into(),
+                    Outcome::Rehearsed => "would sync (a dry run reads and copies nothing)".into(),
                 },
             )),
             Err(e) if e.retry() == Retry::Transient => {
@@ -225,9 +211,7 @@ pub(super) async fn on_object(
                     subject: format!("sync:{}:{key}", pair.name),
                     state: "failed".into(),
                 };
-                out.push(
-                    send_report(services, r, &signal.id, "failed", inv.now, inv.dry_run).await?,
-                );
+                out.push(send_report(services, r, &signal.id, "failed", inv).await?);
                 exec.plan
                     .notes
                     .push(format!("{}: `{key}`: failed: {e}", pair.name));

@@ -13,7 +13,7 @@ use twincloud_core::Signal;
 use twincloud_core::config::{SyncConfig, SyncPair};
 use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
-use twincloud_core::ports::{ObjectStore, Retry, Version, get_json};
+use twincloud_core::ports::{ObjectStore, Retry};
 use twincloud_core::signal::{ObjectStoreKind, Report, Severity, SignalKind};
 
 use crate::effects::{Effect, Effects};
@@ -21,7 +21,7 @@ use crate::error::RunError;
 use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::{Function, Invocation};
 use crate::functions::notifier::send_report;
-use crate::lease::{self, Lease, Leased, state_error};
+use crate::lease::{self, Lease, Leased};
 use crate::services::Services;
 use crate::sync::{SyncOptions, SyncSummary, object_store, sync};
 
@@ -165,7 +165,7 @@ async fn reconcile(
     let mut exec = Execution::nothing(FUNCTION, &signal.id);
     // One record per partition pass through the effects handle: thousands of copies cost one
     // write, and a pass with failures is counted in the exit code.
-    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now);
+    let mut fx = Effects::new(services, FUNCTION, &signal.id, inv);
     let mut problems: Vec<String> = Vec::new();
     let mut out = vec![];
     'pairs: for pair in &cfg.pairs {
@@ -184,15 +184,14 @@ async fn reconcile(
                 .map(|d| d.saturating_duration_since(std::time::Instant::now()))
                 .unwrap_or(DEFAULT_LEASE);
             let until = inv.now + chrono::Duration::from_std(lease).unwrap_or_default();
-            let taken = if inv.dry_run {
-                // A dry run writes nothing: it reads the cursor and leaves the lease alone.
-                get_json::<UnitRecord>(services.state.as_ref(), &key)
-                    .await
-                    .map_err(state_error)?
-                    .or(Some((UnitRecord::default(), Version(String::new()))))
-            } else {
-                lease::take(services.state.as_ref(), &key, &signal.id, until, inv.now).await?
-            };
+            let taken = lease::take::<UnitRecord>(
+                services.state.as_ref(),
+                &key,
+                &signal.id,
+                until,
+                inv.now,
+            )
+            .await?;
             let Some((mut record, leased)) = taken else {
                 exec.plan.notes.push(format!(
                     "{} [{partition}]: another invocation holds it",
@@ -203,18 +202,18 @@ async fn reconcile(
             let opts = SyncOptions {
                 concurrency: pair.concurrency,
                 deletes: pair.deletes,
-                dry_run: inv.dry_run,
                 prefix: partition.clone(),
                 start_after: record.cursor.clone(),
                 stop_at: inv
                     .deadline
                     .map(|d| tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))),
                 ..SyncOptions::default()
-            };
+            }
+            .under(&fx);
             let resumed = record.cursor.clone();
             let started = std::time::Instant::now();
             let s = sync(source.clone(), destination.clone(), opts).await?;
-            if !inv.dry_run && s.copied + s.deleted + s.failed > 0 {
+            if s.copied + s.deleted + s.failed > 0 {
                 // One record per partition pass: thousands of copies cost one write.
                 let what = format!(
                     "reconcile {} → {} [{}]: {} copied, {} deleted",
@@ -273,9 +272,6 @@ async fn reconcile(
             {
                 problems.push(format!("{}: {why}", pair.name));
             }
-            if inv.dry_run {
-                continue;
-            }
             record.cursor = if s.complete { None } else { s.cursor.clone() };
             if s.complete {
                 record.finished = Some(Utc::now());
@@ -303,7 +299,7 @@ async fn reconcile(
                 twincloud_core::ids::stable_digest(problems.join("").as_bytes())
             ),
         };
-        out.push(send_report(services, r, &signal.id, "problems", inv.now, inv.dry_run).await?);
+        out.push(send_report(services, r, &signal.id, "problems", inv).await?);
     }
     exec.actions.extend(fx.take_reports());
     out.insert(0, exec);

@@ -71,7 +71,7 @@ impl<'a> Round<'a> {
             signal,
             inv,
             exec: Execution::nothing(FUNCTION, &signal.id),
-            fx: Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now),
+            fx: Effects::new(services, FUNCTION, &signal.id, inv),
             lines: vec![],
         }
     }
@@ -214,9 +214,7 @@ async fn evaluate(
     }
     let Some(reading) = read(services, bref).await? else {
         round.note("the provider has no such budget: nothing done (a forged or stale message?)");
-        if !inv.dry_run {
-            save(services, g, &record, &mut version).await?;
-        }
+        save(services, g, &record, &mut version).await?;
         return Ok(vec![round.execution()]);
     };
     let mut out = vec![];
@@ -224,9 +222,7 @@ async fn evaluate(
     if !record.undo_pending.is_empty() {
         let pending = std::mem::take(&mut record.undo_pending);
         record.undo_pending = steps::restore(&mut round, pending, "an earlier undo failed").await;
-        if !inv.dry_run {
-            save(services, g, &record, &mut version).await?;
-        }
+        save(services, g, &record, &mut version).await?;
     }
     if budget::period_rolled(&record, &reading) {
         let why = format!("the budget period moved on to {}", reading.period_start);
@@ -235,9 +231,7 @@ async fn evaluate(
         record.undo_pending.extend(left);
         record.taken.clear();
         record.period = Some(reading.period_start.clone());
-        if !inv.dry_run {
-            save(services, g, &record, &mut version).await?;
-        }
+        save(services, g, &record, &mut version).await?;
         let headline = if record.undo_pending.is_empty() {
             format!("restored: {why}")
         } else {
@@ -256,9 +250,7 @@ async fn evaluate(
         Ok(s) => s,
         Err(why) => {
             round.note(&why);
-            if !inv.dry_run {
-                save(services, g, &record, &mut version).await?;
-            }
+            save(services, g, &record, &mut version).await?;
             return Ok(std::iter::once(round.execution()).chain(out).collect());
         }
     };
@@ -278,16 +270,14 @@ async fn evaluate(
         due.len()
     ));
     if due.is_empty() {
-        if !inv.dry_run {
-            save(services, g, &record, &mut version).await?;
-        }
+        save(services, g, &record, &mut version).await?;
         return Ok(std::iter::once(round.execution()).chain(out).collect());
     }
     let hold = switching(services).await?;
     let mut failed = false;
     for i in due {
         let step = &g.steps[i];
-        let acting = step.mode == StepMode::Enforce && !inv.dry_run;
+        let enforced = step.mode == StepMode::Enforce;
         if hold && step.action.name() != "notify" {
             round.note(format!(
                 "{}: a failover switch is in flight: held until it is over",
@@ -302,23 +292,21 @@ async fn evaluate(
                 step: i,
                 action: step.action.name().to_owned(),
                 at: inv.now,
-                dry_run: !acting,
+                rehearsed: !enforced,
                 changes: vec![],
                 unfinished: None,
             },
         };
         taken.at = inv.now;
-        taken.dry_run = !acting;
+        taken.rehearsed = !enforced;
         taken.unfinished = None;
         // Claimed before acting (a compare-and-swap): two deliveries never both act.
-        if !inv.dry_run {
-            record.taken.push(taken.clone());
-            if !save(services, g, &record, &mut version).await? {
-                round.note("another invocation is acting on this guard: this one stops");
-                return Ok(std::iter::once(round.execution()).chain(out).collect());
-            }
+        record.taken.push(taken.clone());
+        if !save(services, g, &record, &mut version).await? {
+            round.note("another invocation is acting on this guard: this one stops");
+            return Ok(std::iter::once(round.execution()).chain(out).collect());
         }
-        let result = steps::take(&mut round, i, step, acting, &mut taken).await;
+        let result = steps::take(&mut round, i, step, enforced, &mut taken).await;
         if let Err(e) = &result {
             round.failed(
                 &format!("{}-step{i}", g.name),
@@ -333,12 +321,10 @@ async fn evaluate(
             ));
             taken.unfinished = Some(e.to_string());
         }
-        if !inv.dry_run {
-            if let Some(last) = record.taken.last_mut() {
-                *last = taken;
-            }
-            save(services, g, &record, &mut version).await?;
+        if let Some(last) = record.taken.last_mut() {
+            *last = taken;
         }
+        save(services, g, &record, &mut version).await?;
         if result.is_err() {
             // The ladder stops here: a higher step waits until this one is done.
             failed = true;
@@ -393,16 +379,7 @@ async fn report(
         state: format!("{state}:{}", round.signal.id),
     };
     let tag = format!("{}-{state}", round.guard.name);
-    match send_report(
-        round.services,
-        r,
-        &round.signal.id,
-        &tag,
-        round.inv.now,
-        round.inv.dry_run,
-    )
-    .await
-    {
+    match send_report(round.services, r, &round.signal.id, &tag, round.inv).await {
         Ok(e) => Some(e),
         Err(e) => {
             tracing::warn!("budget report not sent: {e}");
@@ -436,9 +413,7 @@ async fn restore_now(
     }
     let incomplete = !left.is_empty();
     record.undo_pending = left;
-    if !inv.dry_run {
-        save(services, g, &record, &mut version).await?;
-    }
+    save(services, g, &record, &mut version).await?;
     let headline = if incomplete {
         format!(
             "restore incomplete {why}: {} change(s) not undone yet, tried again on the next run",

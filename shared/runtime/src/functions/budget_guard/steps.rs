@@ -8,7 +8,7 @@ use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
 use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
 
 use super::Round;
-use crate::effects::Effect;
+use crate::effects::{Acted, Effect};
 use crate::error::RunError;
 use crate::functions::scaling::cap_key;
 use crate::lease::state_error;
@@ -20,22 +20,25 @@ struct Cap {
 }
 
 impl<'a> Round<'a> {
-    /// Makes one change through the effects handle: `Ok(Some(v))` done now, `Ok(None)` done by
-    /// an earlier attempt of this event (or a dry run), `Err` failed (journaled and reported).
+    /// Makes one change through the effects handle: done now, done by an earlier attempt of
+    /// this event, or only rehearsed (a dry run); `Err` failed (journaled and reported).
     async fn effect<T>(
         &mut self,
         id: String,
         what: String,
         before: impl serde::Serialize,
         call: impl std::future::Future<Output = Result<T, PortError>>,
-    ) -> Result<Option<T>, PortError> {
+    ) -> Result<Acted<T>, PortError> {
         let effect = Effect::new(
             format!("{}-{id}", self.guard.name),
             what,
             format!("budget guard `{}`", self.guard.name),
         )
         .replacing(before);
-        self.fx.act(effect, call).await.result()
+        match self.fx.act(effect, call).await {
+            Acted::Failed(e) => Err(e),
+            acted => Ok(acted),
+        }
     }
 
     /// The before-state an unfinished attempt of effect `id` of this event recorded: the
@@ -115,7 +118,7 @@ impl<'a> Round<'a> {
         service: &str,
         before: Option<u32>,
         cap: Option<u32>,
-    ) -> Result<Option<()>, PortError> {
+    ) -> Result<Acted<()>, PortError> {
         let key = cap_key(service);
         let state = self.services.state.clone();
         let what = match cap {
@@ -147,7 +150,7 @@ impl<'a> Round<'a> {
         step: usize,
         name: &str,
         max: u32,
-        acting: bool,
+        enforced: bool,
         taken: &mut Taken,
     ) -> Result<(), RunError> {
         let (svc, compute) = self.scaling(name)?;
@@ -168,7 +171,7 @@ impl<'a> Round<'a> {
             None => self.current_cap(name).await?,
         };
         let scale = compute.scale(&service).await?;
-        if !acting {
+        if !enforced {
             self.lines.push(format!(
                 "would cap {name} at {max} (now {} instances{})",
                 scale.desired,
@@ -176,29 +179,34 @@ impl<'a> Round<'a> {
             ));
             return Ok(());
         }
-        self.set_cap(cap_id, name, before, Some(max)).await?;
-        taken.record(Change::Cap {
-            service: name.to_owned(),
-            before,
-            after: max,
-        });
+        let capped = self.set_cap(cap_id, name, before, Some(max)).await?;
+        if capped.succeeded() {
+            taken.record(Change::Cap {
+                service: name.to_owned(),
+                before,
+                after: max,
+            });
+        }
         let desired_id = format!("s{step}-desired-{name}");
         let tried = self.attempted::<u32>(&desired_id).await;
         if scale.desired > max || tried.is_some() {
             let before = tried.unwrap_or(scale.desired);
-            self.effect(
-                desired_id,
-                format!("{name}: {before} -> {max} instances"),
-                before,
-                compute.set_desired(&service, max),
-            )
-            .await?;
-            taken.record(Change::Desired {
-                compute: scaling_compute_key(name),
-                service: service.clone(),
-                before,
-                after: max,
-            });
+            let set = self
+                .effect(
+                    desired_id,
+                    format!("{name}: {before} -> {max} instances"),
+                    before,
+                    compute.set_desired(&service, max),
+                )
+                .await?;
+            if set.succeeded() {
+                taken.record(Change::Desired {
+                    compute: scaling_compute_key(name),
+                    service: service.clone(),
+                    before,
+                    after: max,
+                });
+            }
         }
         let max_id = format!("s{step}-max-{name}");
         let tried = self.attempted::<Option<u32>>(&max_id).await;
@@ -213,7 +221,12 @@ impl<'a> Round<'a> {
                 )
                 .await?;
             // Done by an earlier attempt of this event: it was set then.
-            if set.unwrap_or(true) {
+            let made = match set {
+                Acted::Done(changed) => changed,
+                Acted::AlreadyDone { .. } => true,
+                Acted::Would | Acted::Failed(_) => false,
+            };
+            if made {
                 taken.record(Change::Max {
                     compute: scaling_compute_key(name),
                     service,
@@ -222,11 +235,20 @@ impl<'a> Round<'a> {
                 });
             }
         }
-        self.lines.push(if max == 0 {
-            format!("stopped {name} (capped at 0)")
+        let line = if max == 0 {
+            said(
+                &capped,
+                format!("stopped {name} (capped at 0)"),
+                format!("would stop {name} (cap at 0)"),
+            )
         } else {
-            format!("capped {name} at {max}")
-        });
+            said(
+                &capped,
+                format!("capped {name} at {max}"),
+                format!("would cap {name} at {max}"),
+            )
+        };
+        self.lines.push(line);
         Ok(())
     }
 }
@@ -237,13 +259,13 @@ pub(super) async fn take(
     round: &mut Round<'_>,
     i: usize,
     step: &BudgetStep,
-    acting: bool,
+    enforced: bool,
     taken: &mut Taken,
 ) -> Result<(), RunError> {
     let at = format!("{:.0} %", step.at * 100.0);
     match &step.action {
         BudgetAction::Notify => round.lines.push(format!("{at} crossed")),
-        BudgetAction::Cap { service, max } => round.cap(i, service, *max, acting, taken).await?,
+        BudgetAction::Cap { service, max } => round.cap(i, service, *max, enforced, taken).await?,
         BudgetAction::Stop { services } => {
             for name in services {
                 let (svc, _) = round.scaling(name)?;
@@ -253,7 +275,7 @@ pub(super) async fn take(
                         .push(format!("{name} serves traffic now: not stopped"));
                     continue;
                 }
-                round.cap(i, name, 0, acting, taken).await?;
+                round.cap(i, name, 0, enforced, taken).await?;
             }
         }
         BudgetAction::StandbyToZero => {
@@ -286,13 +308,13 @@ pub(super) async fn take(
                     continue;
                 }
                 let before = tried.unwrap_or(now.desired);
-                if !acting {
+                if !enforced {
                     round.lines.push(format!(
                         "would scale the standby {endpoint} from {before} to 0"
                     ));
                     continue;
                 }
-                round
+                let set = round
                     .effect(
                         id,
                         format!("standby {endpoint}: {before} -> 0 instances"),
@@ -300,15 +322,19 @@ pub(super) async fn take(
                         compute.set_desired(&service, 0),
                     )
                     .await?;
-                taken.record(Change::Desired {
-                    compute: endpoint.clone(),
-                    service,
-                    before,
-                    after: 0,
-                });
-                round
-                    .lines
-                    .push(format!("scaled the standby {endpoint} from {before} to 0"));
+                if set.succeeded() {
+                    taken.record(Change::Desired {
+                        compute: endpoint.clone(),
+                        service,
+                        before,
+                        after: 0,
+                    });
+                }
+                round.lines.push(said(
+                    &set,
+                    format!("scaled the standby {endpoint} from {before} to 0"),
+                    format!("would scale the standby {endpoint} from {before} to 0"),
+                ));
             }
         }
         BudgetAction::DetachBilling { project } => {
@@ -325,13 +351,13 @@ pub(super) async fn take(
                     .push(format!("{project} has no billing account already"));
                 return Ok(());
             };
-            if !acting {
+            if !enforced {
                 round.lines.push(format!(
                     "would detach billing ({account}) from {project}: everything in it stops"
                 ));
                 return Ok(());
             }
-            round
+            let detached = round
                 .effect(
                     id,
                     format!("detach {account} from {project}"),
@@ -339,13 +365,17 @@ pub(super) async fn take(
                     billing.set_account(project, None),
                 )
                 .await?;
-            taken.record(Change::Billing {
-                project: project.clone(),
-                before: account,
-            });
-            round.lines.push(format!(
-                "detached billing from {project}: everything in it stops"
+            round.lines.push(said(
+                &detached,
+                format!("detached billing from {project}: everything in it stops"),
+                format!("would detach billing ({account}) from {project}: everything in it stops"),
             ));
+            if detached.succeeded() {
+                taken.record(Change::Billing {
+                    project: project.clone(),
+                    before: account,
+                });
+            }
         }
     }
     Ok(())
@@ -381,14 +411,18 @@ pub(super) async fn restore(round: &mut Round<'_>, changes: Vec<Change>, why: &s
     left
 }
 
-/// What an undo came to, in words: `would` in a dry run, else `done` (a failure is an error).
-fn said(dry: bool, done: String, would: String) -> String {
-    if dry { would } else { done }
+/// What a change came to, in words: `would` when it was only rehearsed (a dry run), else
+/// `done` (a failure is an error).
+fn said<T>(acted: &Acted<T>, done: String, would: String) -> String {
+    if matches!(acted, Acted::Would) {
+        would
+    } else {
+        done
+    }
 }
 
 /// Undoes one change; the line that says what happened.
 async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError> {
-    let dry = round.fx.dry_run();
     Ok(match change {
         Change::Cap {
             service,
@@ -399,11 +433,11 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             if now != Some(*after) {
                 format!("conflict: the cap of {service} is {now:?} now, not {after}: left as it is")
             } else {
-                round
+                let acted = round
                     .set_cap(format!("undo-cap-{service}"), service, now, *before)
                     .await?;
                 said(
-                    dry,
+                    &acted,
                     format!(
                         "cap of {service} back to {}",
                         before.map_or("none".into(), |b| b.to_string())
@@ -423,7 +457,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             if now != *after {
                 format!("conflict: {service} runs {now} instances now, not {after}: left as it is")
             } else {
-                round
+                let acted = round
                     .effect(
                         format!("undo-desired-{compute}-{service}"),
                         format!("{service}: {after} -> {before} instances"),
@@ -432,7 +466,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                     )
                     .await?;
                 said(
-                    dry,
+                    &acted,
                     format!("{service} back to {before} instances"),
                     format!("would put {service} back to {before} instances"),
                 )
@@ -452,7 +486,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                 ),
                 None => format!("{service} had no maximum: {after} stays (set it by hand)"),
                 Some(b) => {
-                    round
+                    let acted = round
                         .effect(
                             format!("undo-max-{compute}-{service}"),
                             format!("{service}: maximum {after} -> {b}"),
@@ -461,7 +495,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                         )
                         .await?;
                     said(
-                        dry,
+                        &acted,
                         format!("maximum of {service} back to {b}"),
                         format!("would put the maximum of {service} back to {before:?}"),
                     )
@@ -478,7 +512,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                 Some(a) if a == *before => format!("{project} is billed to {a} already"),
                 Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
                 None => {
-                    round
+                    let acted = round
                         .effect(
                             format!("undo-billing-{project}"),
                             format!("link {project} to {before}"),
@@ -487,7 +521,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                         )
                         .await?;
                     said(
-                        dry,
+                        &acted,
                         format!("{project} billed to {before} again"),
                         format!("would link {project} to {before} again"),
                     )

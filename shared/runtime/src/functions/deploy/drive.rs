@@ -55,6 +55,14 @@ struct Driver<'a> {
     transient_waits: u32,
 }
 
+/// What came of a provider call of a step.
+enum Called<T> {
+    /// Made (now or by an earlier attempt of this event): its result.
+    Made(T),
+    /// Only rehearsed (a dry run): nothing that depends on it can be looked at.
+    Rehearsed,
+}
+
 enum Next {
     Continue,
     Wait(Duration),
@@ -89,19 +97,26 @@ impl<'a> Driver<'a> {
         id: String,
         what: String,
         call: impl std::future::Future<Output = Result<T, PortError>>,
-    ) -> Result<T, PortError> {
+    ) -> Result<Called<T>, PortError> {
         let effect = Effect::new(
             format!("{}-{id}", self.t.name),
             what,
             format!("deploy target `{}`", self.t.name),
         );
-        match self.fx.act_replayed(effect, call).await {
-            Ok(Some(v)) => Ok(v),
-            Ok(None) => Err(PortError::permanent(
-                "a dry run reached a provider call: nothing was changed",
-            )),
-            Err(e) => Err(e),
+        Ok(match self.fx.act_replayed(effect, call).await? {
+            Some(v) => Called::Made(v),
+            None => Called::Rehearsed,
+        })
+    }
+
+    /// A change was only rehearsed: the rollout stops here, and says what follows it.
+    async fn rehearsed(&mut self, r: &Rollout, side: usize) -> Next {
+        self.note("a dry run stops at the first change the next steps depend on");
+        let lines = preview(self.services, self.t, r, side).await;
+        for l in lines {
+            self.note(l);
         }
+        Next::Stop
     }
 
     /// Saves the record; false (and nothing more is done) when another invocation took it.
@@ -159,8 +174,7 @@ impl<'a> Driver<'a> {
             report,
             &self.signal.id,
             &tag,
-            self.now(),
-            false,
+            self.inv.at(self.now()),
         )
         .await
         {
@@ -398,7 +412,8 @@ impl<'a> Driver<'a> {
                         Err(e) => Err(PortError::permanent(e.to_string())),
                     };
                     match done {
-                        Ok(()) => Phase::RolledBack {
+                        // (Rehearsed: a dry run's record is dropped with it.)
+                        Ok(Called::Made(()) | Called::Rehearsed) => Phase::RolledBack {
                             reason: reason.to_owned(),
                             at: now,
                         },
@@ -658,7 +673,7 @@ impl<'a> Driver<'a> {
                 };
                 let d = self.deployer(sr.side)?;
                 let label = sr.label.clone();
-                if let Err(e) = self
+                match self
                     .effect(
                         format!("traffic-{}-{p}-{rev}", sr.side),
                         format!("{label}: {p} % of traffic on {rev}"),
@@ -666,7 +681,9 @@ impl<'a> Driver<'a> {
                     )
                     .await
                 {
-                    return self.failed_effect(i, sr, e).await;
+                    Ok(Called::Made(_)) => {}
+                    Ok(Called::Rehearsed) => return Ok(self.rehearsed(&r, i).await),
+                    Err(e) => return self.failed_effect(i, sr, e).await,
                 }
                 self.put_side(i, sr);
                 if self.save().await? {
@@ -817,7 +834,8 @@ impl<'a> Driver<'a> {
                 )
                 .await;
             match mirrored {
-                Ok(m) => self.note(format!(
+                Ok(Called::Rehearsed) => {}
+                Ok(Called::Made(m)) => self.note(format!(
                     "{}: mirrored to {}: {} manifest(s), {} blob(s) copied ({} bytes), {} present",
                     sr.label,
                     side.image,
@@ -855,7 +873,8 @@ impl<'a> Driver<'a> {
             )
             .await;
         match created {
-            Ok(rev) => sr.revision = Some(rev),
+            Ok(Called::Made(rev)) => sr.revision = Some(rev),
+            Ok(Called::Rehearsed) => return Ok(self.rehearsed(r, i).await),
             Err(e) => return self.failed_effect(i, sr, e).await,
         }
         self.put_side(i, sr);
@@ -903,7 +922,7 @@ pub(super) async fn drive(
         state,
         version,
         exec,
-        fx: Effects::new(services, FUNCTION, &signal.id, inv.dry_run, inv.now),
+        fx: Effects::new(services, FUNCTION, &signal.id, inv),
         out: vec![],
         lost: false,
         transient_waits: 0,
@@ -940,7 +959,7 @@ async fn run_loop(d: &mut Driver<'_>) -> Result<(), RunError> {
             Next::Continue => {}
             Next::Stop => return Ok(()),
             Next::Wait(w) => {
-                if w <= MAX_INLINE_WAIT && d.inv.has_time(w + WIND_DOWN) {
+                if w <= MAX_INLINE_WAIT && d.inv.may_wait(w + WIND_DOWN) {
                     tokio::time::sleep(w.max(Duration::from_millis(200))).await;
                 } else {
                     let at = d.now() + chrono::Duration::from_std(w).unwrap_or_default();
@@ -955,85 +974,48 @@ async fn run_loop(d: &mut Driver<'_>) -> Result<(), RunError> {
     }
 }
 
-/// What a request would do, read-only: the order, each side's current revision and image, the
-/// mirror, the task definition or revision change, the traffic plan and the checks.
-pub(super) async fn dry_run(
+/// What the rest of a rehearsed rollout would do, read-only: each side not begun yet but the
+/// one whose change was rehearsed (its mirror and the revision it would be made from), and
+/// every side's traffic steps and checks.
+async fn preview(
     services: &Services,
     t: &DeployTarget,
-    q: &Queued,
-    signal: &Signal,
-    _inv: Invocation,
-) -> Result<Execution, RunError> {
-    let mut exec = Execution::nothing(FUNCTION, &signal.id);
-    let mut note = |s: String| exec.plan.notes.push(format!("{}: {s}", t.name));
-    let Queued::Deploy {
-        digest,
-        tag,
-        source_side,
-        only,
-        ..
-    } = q
-    else {
-        note("would put every changed side back on its previous revision".into());
-        return Ok(exec);
-    };
-    let record = get_json::<DeployState>(services.state.as_ref(), &deploy::record_key(&t.name))
-        .await
-        .map_err(state_error)?
-        .map(|(s, _)| s.record)
-        .unwrap_or_default();
-    if let Some(r) = record.rollout.as_ref().filter(|r| r.in_flight()) {
-        note(format!(
-            "would supersede the rollout of {} in flight",
-            short(&r.digest)
-        ));
-    }
-    let source = &t.sides[*source_side];
-    if let Some(reg) = &services.registries {
-        let reference = if tag == "command" { digest } else { tag };
-        match reg.resolve(&source.image, reference).await {
-            Ok(Some(d)) if d == *digest => {
-                note(format!("{}:{reference} is {}", source.image, short(digest)))
+    r: &Rollout,
+    rehearsed: usize,
+) -> Vec<String> {
+    let mut notes = vec![];
+    let digest = &r.digest;
+    let source = &t.sides[r.source_side];
+    for (i, sr) in r.sides.iter().enumerate() {
+        let side = &t.sides[sr.side];
+        if sr.phase == Phase::Waiting && i != rehearsed {
+            if side.image != source.image {
+                notes.push(format!(
+                    "then would mirror {} from {} to {}",
+                    short(digest),
+                    source.image,
+                    side.image
+                ));
             }
-            Ok(other) => note(format!(
-                "{}:{reference} is {}: would not deploy",
-                source.image,
-                other.as_deref().map_or("absent", short)
-            )),
-            Err(e) => note(format!("{}: {}", source.image, e.message)),
-        }
-    }
-    for (i, side) in t.sides.iter().enumerate() {
-        if only.as_ref().is_some_and(|o| !o.contains(&i)) {
-            continue;
-        }
-        if side.image != source.image {
-            note(format!(
-                "would mirror {} from {} to {}",
-                short(digest),
-                source.image,
-                side.image
-            ));
-        }
-        let d = services
-            .deployers
-            .get(&deploy_side_key(&t.name, i))
-            .ok_or_else(|| RunError::Config(format!("no deployer for target `{}`", t.name)))?;
-        match d
-            .current(side.compute.service(), side.container.as_deref())
-            .await
-        {
-            Ok(now) => note(format!(
-                "{}: would make a revision from {} with image {} -> {}@{digest}",
-                side.label(),
-                now.revision,
-                now.image,
-                side.image
-            )),
-            Err(e) => note(format!("{}: {}", side.label(), e.message)),
+            match services.deployers.get(&deploy_side_key(&t.name, sr.side)) {
+                Some(d) => match d
+                    .current(side.compute.service(), side.container.as_deref())
+                    .await
+                {
+                    Ok(now) => notes.push(format!(
+                        "{}: then would make a revision from {} with image {} -> {}@{digest}",
+                        side.label(),
+                        now.revision,
+                        now.image,
+                        side.image
+                    )),
+                    Err(e) => notes.push(format!("{}: {}", side.label(), e.message)),
+                },
+                None => notes.push(format!("{}: no deployer", side.label())),
+            }
         }
         if !side.steps.is_empty() {
-            note(format!(
+            notes.push(format!(
                 "{}: traffic {} %, {} s between steps",
                 side.label(),
                 side.steps
@@ -1044,7 +1026,7 @@ pub(super) async fn dry_run(
                 side.step_pause_secs
             ));
         }
-        note(format!(
+        notes.push(format!(
             "{}: checks {} {}; bake {} s",
             side.label(),
             if side.health.is_empty() {
@@ -1060,5 +1042,5 @@ pub(super) async fn dry_run(
             t.bake_secs
         ));
     }
-    Ok(exec)
+    notes
 }

@@ -312,20 +312,9 @@ impl Function for Deploy {
                     let Some(t) = target(cfg, &name) else {
                         continue;
                     };
-                    if inv.dry_run {
-                        out.push(drive::dry_run(services, t, &q, signal, inv).await?);
-                        continue;
-                    }
                     enqueue(services, &name, &q).await?;
                     out.extend(drive::drive(services, t, signal, inv).await?);
                 }
-            }
-            Ask::Tick if inv.dry_run => {
-                out.push(Execution::noted(
-                    FUNCTION,
-                    &signal.id,
-                    "would carry on the rollouts in flight (a dry run steps none)",
-                ));
             }
             Ask::Tick => {
                 for t in &cfg.targets {

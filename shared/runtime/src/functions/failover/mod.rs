@@ -117,19 +117,17 @@ async fn decide_and_act(
     cfg: &FailoverConfig,
     mine: &VantageView,
     command: Option<ManualCommand>,
-    now: DateTime<Utc>,
-    dry_run: bool,
+    inv: Invocation,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Execution>, bool), RunError> {
+    let now = inv.now;
     let (state, version) = load_state(services, cfg).await?;
     let views = load_views(services).await?;
-    if !dry_run {
-        let mut all = views.clone();
-        if !all.iter().any(|v| v.vantage == mine.vantage) {
-            all.push(mine.clone());
-        }
-        save_status(services, cfg, &state, &all, now).await?;
+    let mut all = views.clone();
+    if !all.iter().any(|v| v.vantage == mine.vantage) {
+        all.push(mine.clone());
     }
+    save_status(services, cfg, &state, &all, now).await?;
     match failover::decide(cfg, &state, mine, &views, now, command) {
         Decision::Hold { reason } => {
             notes.push(reason);
@@ -152,14 +150,13 @@ async fn decide_and_act(
                     "finishing a switch whose DNS change took effect",
                     now,
                 );
-                return Ok((vec![execute(services, plan, dry_run, now).await?], true));
+                return Ok((vec![execute(services, plan, inv).await?], true));
             }
             notes.push(reason.clone());
             let exec = execute(
                 services,
                 failover::plan_abandon(&state, version.as_ref(), &switch, &reason),
-                dry_run,
-                now,
+                inv,
             )
             .await?;
             let r = Report {
@@ -174,7 +171,7 @@ async fn decide_and_act(
                 subject: switch.id.clone(),
                 state: "abandoned".into(),
             };
-            let sent = report(services, r, &switch.id, "abandoned", now, dry_run).await?;
+            let sent = report(services, r, &switch.id, "abandoned", inv).await?;
             Ok((vec![exec, sent], false))
         }
         Decision::Stuck { reason } => {
@@ -195,8 +192,7 @@ async fn decide_and_act(
                         r,
                         &format!("failover-stuck-{}", now.timestamp()),
                         "report",
-                        now,
-                        dry_run,
+                        inv,
                     )
                     .await?,
                 ],
@@ -205,8 +201,10 @@ async fn decide_and_act(
         }
         Decision::Switch { switch, reason } => {
             let plan = failover::plan_switch(cfg, &state, version.as_ref(), &switch, &reason, now);
-            let exec = execute(services, plan, dry_run, now).await?;
-            if exec.superseded || dry_run {
+            let exec = execute(services, plan, inv).await?;
+            // Nothing was switched (another invocation has it, or a dry run made nothing): the
+            // switch's follow-ups are not this invocation's.
+            if exec.superseded || exec.rehearsed() {
                 return Ok((vec![exec], true));
             }
             let mut out = Vec::with_capacity(3);
@@ -222,8 +220,7 @@ async fn decide_and_act(
                 let release = execute(
                     services,
                     failover::plan_abandon(&state, Some(held), &switch, why),
-                    dry_run,
-                    now,
+                    inv,
                 )
                 .await?;
                 notes.push(if release.superseded {
@@ -234,7 +231,7 @@ async fn decide_and_act(
                 out.push(release);
             }
             let r = switch_report(&switch, &reason, &exec);
-            let sent = report(services, r, &switch.id, "report", now, dry_run).await?;
+            let sent = report(services, r, &switch.id, "report", inv).await?;
             if let Ok((after, _)) = load_state(services, cfg).await {
                 let mut all = load_views(services).await.unwrap_or_default();
                 if !all.iter().any(|v| v.vantage == mine.vantage) {
@@ -279,7 +276,7 @@ impl Function for Failover {
         services: &Services,
         inv: Invocation,
     ) -> Result<Vec<Execution>, RunError> {
-        let (now, dry_run) = (inv.now, inv.dry_run);
+        let now = inv.now;
         let cfg = failover_config(services)?;
         let mut summary = Plan::new(failover::FUNCTION, &signal.id);
         let mut executions = Vec::new();
@@ -296,17 +293,10 @@ impl Function for Failover {
             Trigger::Command(cmd) => {
                 // A person acts on what the latest round shows: probe once first.
                 let results = probe_round(cfg, services).await;
-                record_round(services, cfg, &mut mine, &results, now, dry_run).await?;
-                let (ex, _) = decide_and_act(
-                    services,
-                    cfg,
-                    &mine,
-                    Some(cmd),
-                    now,
-                    dry_run,
-                    &mut summary.notes,
-                )
-                .await?;
+                record_round(services, cfg, &mut mine, &results, now).await?;
+                let (ex, _) =
+                    decide_and_act(services, cfg, &mine, Some(cmd), inv, &mut summary.notes)
+                        .await?;
                 executions.extend(ex);
             }
             Trigger::Probe { prompt } => {
@@ -337,10 +327,10 @@ impl Function for Failover {
                     }
                     let at = Utc::now();
                     let results = probe_round(cfg, services).await;
-                    record_round(services, cfg, &mut mine, &results, at, dry_run).await?;
+                    record_round(services, cfg, &mut mine, &results, at).await?;
                     let mut notes = Vec::new();
                     let (ex, stop) =
-                        decide_and_act(services, cfg, &mine, None, at, dry_run, &mut notes).await?;
+                        decide_and_act(services, cfg, &mine, None, inv.at(at), &mut notes).await?;
                     executions.extend(ex);
                     if round + 1 == rounds || stop {
                         summary.notes.extend(notes);

@@ -65,7 +65,6 @@ pub(super) async fn record_round(
     mine: &mut VantageView,
     results: &[(String, bool, Option<String>)],
     at: DateTime<Utc>,
-    dry_run: bool,
 ) -> Result<(), RunError> {
     let apply = |view: &mut VantageView| {
         for (name, ok, error) in results {
@@ -78,10 +77,6 @@ pub(super) async fn record_round(
         }
         view.at = Some(at.max(view.at.unwrap_or(at)));
     };
-    if dry_run {
-        apply(mine);
-        return Ok(());
-    }
     let key = vantage_key(&services.vantage);
     for _ in 0..VIEW_WRITE_ATTEMPTS {
         let (mut view, expect) =

@@ -204,8 +204,8 @@ pub(super) fn budget(h: &mut String, b: &BudgetView) {
                 let changes: Vec<String> = t.changes.iter().map(|c| esc(&c.describe())).collect();
                 format!(
                     "<span class=\"{}\">{} {}</span>{}",
-                    if t.dry_run { "warn" } else { "bad" },
-                    if t.dry_run {
+                    if t.rehearsed { "warn" } else { "bad" },
+                    if t.rehearsed {
                         "would have acted"
                     } else {
                         "taken"

@@ -23,7 +23,7 @@ pub use verify::{Restored, check_digest, read_manifest, restore_into};
 
 use super::run::{close_record, open_record};
 use super::set_run::SetRun;
-use super::{Backup, BackupRecord, DumpRecord};
+use super::{Backup, DumpRecord};
 use crate::error::RunError;
 use crate::function::Invocation;
 use crate::services::{Services, resolve};
@@ -143,11 +143,7 @@ pub(super) async fn run_set(
             }
         }
         // Listed again: what the dump added counts for retention and freshness.
-        let listed = if inv.dry_run {
-            listed
-        } else {
-            list(&destinations, &set.name, db).await.unwrap_or(listed)
-        };
+        let listed = list(&destinations, &set.name, db).await.unwrap_or(listed);
         // 2. Retention, destination by destination.
         for (d, l) in destinations.iter().zip(&listed) {
             for key in dumps::prune(l, &set.retention, Utc::now()) {
@@ -265,7 +261,7 @@ pub(super) async fn run_set(
             .collect();
         record.newest.insert(db.clone(), places);
     }
-    finish(services, inv, set, record, version, &mut run).await?;
+    close_record(services, &set.name, record, version, &mut run).await?;
     Ok(run)
 }
 
@@ -437,16 +433,4 @@ async fn verify_newest(
             db_record.verify_failure = None;
         }
     }
-}
-
-/// Writes the set's record and releases the lease.
-async fn finish(
-    services: &Services,
-    inv: Invocation,
-    set: &BackupSet,
-    record: BackupRecord,
-    version: twincloud_core::ports::Version,
-    run: &mut SetRun,
-) -> Result<(), RunError> {
-    close_record(services, inv, &set.name, record, version, run).await
 }
