@@ -81,8 +81,13 @@ pub async fn execute(
         if matches!(a.op, Operation::Notify { .. }) {
             effect.op = serde_json::to_value(&a.op).ok();
         }
-        fx.act_detailed(effect, run_op(services, &a.op, fence), Clone::clone)
-            .await;
+        fx.act_verified(
+            effect,
+            run_op(services, &a.op, fence),
+            Clone::clone,
+            in_effect(services, &a.op),
+        )
+        .await;
     }
     Ok(Execution {
         plan,
@@ -131,6 +136,40 @@ pub async fn resume_messages(
         plan.actions.len()
     ));
     Ok(Some(execute(services, plan, inv).await?))
+}
+
+/// Whether the provider shows `op`'s change in effect (read back after a transient failure,
+/// whose answer may have been lost after the change was applied): `Some` when it does.
+async fn in_effect(services: &Services, op: &Operation) -> Option<Option<String>> {
+    let shown = match op {
+        Operation::PutState { key, value } => services
+            .state
+            .get(key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice::<serde_json::Value>(&v.value).ok())
+            .is_some_and(|stored| stored == *value),
+        Operation::SwitchTraffic { record, target } => match &services.traffic {
+            Some(t) => t
+                .current_target(record)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|now| now == *target),
+            None => false,
+        },
+        Operation::SetDesired {
+            endpoint,
+            service,
+            desired,
+        } => match services.compute.get(endpoint) {
+            Some(c) => c.scale(service).await.is_ok_and(|s| s.desired == *desired),
+            None => false,
+        },
+        _ => false,
+    };
+    shown.then_some(None)
 }
 
 /// A guard record this invocation wrote, and since when.

@@ -75,10 +75,33 @@ impl Report {
     /// `Err(Transient)` when any action failed transiently, so that the platform retries;
     /// otherwise `Ok` (permanent failures are reported and logged, not retried).
     pub fn platform_result(&self) -> Result<(), RunError> {
-        match self.executions().find_map(Execution::transient_failure) {
+        match self.standing().into_iter().find_map(|a| match &a.outcome {
+            Outcome::Failed {
+                error,
+                retry: twincloud_core::ports::Retry::Transient,
+            } => Some(error),
+            _ => None,
+        }) {
             Some(e) => Err(RunError::Transient(e.to_owned())),
             None => Ok(()),
         }
+    }
+
+    /// Each action as it stands at the end of the run: an effect tried again in the same run
+    /// (a rollout sits through a throttled call) counts by its last outcome, so a failure the
+    /// run made good is not a failure of the run.
+    fn standing(&self) -> Vec<&crate::ActionReport> {
+        let mut last: Vec<(&str, &crate::ActionReport)> = vec![];
+        for e in self.executions() {
+            let event = e.plan.event_id.as_str();
+            for a in &e.actions {
+                match last.iter_mut().find(|(ev, l)| *ev == event && l.id == a.id) {
+                    Some(l) => l.1 = a,
+                    None => last.push((event, a)),
+                }
+            }
+        }
+        last.into_iter().map(|(_, a)| a).collect()
     }
 
     /// The exit code of a one-shot run, from what the effects came to: 75 when a retry can
@@ -95,8 +118,8 @@ impl Report {
     /// Every failed action, one line each (`what: error`), transient ones marked: what a
     /// one-shot run prints on standard error whatever channels exist.
     pub fn failures(&self) -> Vec<String> {
-        self.executions()
-            .flat_map(|e| e.actions.iter())
+        self.standing()
+            .into_iter()
             .filter_map(|a| match &a.outcome {
                 Outcome::Failed { error, retry } => Some(format!(
                     "FAILED{}: {}: {error}",
@@ -112,13 +135,11 @@ impl Report {
             .collect()
     }
 
-    /// Whether any action failed.
+    /// Whether any action failed (and was not made good later in the run).
     pub fn has_failures(&self) -> bool {
-        self.executions().any(|e| {
-            e.actions
-                .iter()
-                .any(|a| matches!(a.outcome, Outcome::Failed { .. }))
-        })
+        self.standing()
+            .iter()
+            .any(|a| matches!(a.outcome, Outcome::Failed { .. }))
     }
 
     /// The report for people.

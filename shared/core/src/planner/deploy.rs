@@ -46,6 +46,32 @@ pub struct PushMatch {
     pub tag: String,
 }
 
+/// Why a request needs nothing more, when the last rollout was started by the same event
+/// (`request`): a redelivered message or command does not roll out again what it rolled out,
+/// or rolled back, before.
+pub fn taken_before(record: &DeployRecord, request: &str) -> Option<String> {
+    let r = record.rollout.as_ref()?;
+    if request.is_empty() || r.request != request {
+        return None;
+    }
+    Some(match &r.outcome {
+        None => format!(
+            "this request started the rollout of {} in flight: nothing more",
+            short(&r.digest)
+        ),
+        Some(o) => format!(
+            "this request was taken up before (the rollout of {} ended {}): a redelivery starts nothing",
+            short(&r.digest),
+            match o {
+                Outcome::Deployed => "deployed",
+                Outcome::RolledBack { .. } => "rolled back",
+                Outcome::Superseded { .. } => "superseded",
+                Outcome::RollbackFailed { .. } => "with its rollback failed",
+            }
+        ),
+    })
+}
+
 /// The targets an image push deploys to; otherwise why none (to be noted, not an error).
 pub fn match_push(cfg: &DeployConfig, ev: &ImageEvent) -> Result<Vec<PushMatch>, String> {
     if !ev.pushed {
@@ -262,6 +288,10 @@ pub struct Rollout {
     pub requested_by: String,
     /// When it started.
     pub started: DateTime<Utc>,
+    /// The event that asked for it (a push message, a command): a redelivery of that event
+    /// finds its rollout here and starts nothing.
+    #[serde(default)]
+    pub request: String,
     /// The sides, in rollout order.
     pub sides: Vec<SideRollout>,
     /// Set once it ended.
@@ -356,6 +386,7 @@ pub fn begin(
             source_side: m.source_side,
             requested_by: requested_by.to_owned(),
             started: now,
+            request: String::new(),
             sides,
             outcome: None,
         },

@@ -30,7 +30,8 @@ use twincloud_core::ports::{
 
 pub use faults::{Call, EffectFaults, InjectedFault};
 pub use journal::{
-    EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, state_of,
+    EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, settled,
+    state_of,
 };
 
 use crate::audit::AuditRecord;
@@ -107,6 +108,11 @@ impl<T> Acted<T> {
             Acted::Failed(e) => Err(e),
         }
     }
+}
+
+/// No read-back: the provider cannot be asked whether the change is in effect.
+fn none<T>() -> std::future::Ready<Option<T>> {
+    std::future::ready(None)
 }
 
 /// The effects handle of one function acting on one event.
@@ -263,7 +269,7 @@ impl Effects {
         effect: Effect,
         call: impl Future<Output = Result<T, PortError>>,
     ) -> Acted<T> {
-        self.run(effect, call, |_, _| None, |_| None, |_| None)
+        self.run(effect, call, |_, _| None, |_| None, |_| None, none())
             .await
     }
 
@@ -283,6 +289,7 @@ impl Effects {
                 |_, _| None,
                 |_| None,
                 |v| serde_json::to_value(v).ok(),
+                none(),
             )
             .await;
         match acted {
@@ -311,7 +318,22 @@ impl Effects {
         call: impl Future<Output = Result<T, PortError>>,
         detail: impl Fn(&T) -> Option<String>,
     ) -> Acted<T> {
-        self.run(effect, call, |_, _| None, detail, |_| None).await
+        self.run(effect, call, |_, _| None, detail, |_| None, none())
+            .await
+    }
+
+    /// [`Effects::act_detailed`] for a change the provider can be asked about: after a
+    /// transient failure (the change may have been applied and its answer lost), `verify`
+    /// reads the provider, and the change it shows in effect is done.
+    pub async fn act_verified<T>(
+        &mut self,
+        effect: Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+        detail: impl Fn(&T) -> Option<String>,
+        verify: impl Future<Output = Option<T>>,
+    ) -> Acted<T> {
+        self.run(effect, call, |_, _| None, detail, |_| None, verify)
+            .await
     }
 
     /// Makes a creation: "exists already" after an earlier attempt of this same effect (its
@@ -330,6 +352,7 @@ impl Effects {
             },
             |_| None,
             |_| None,
+            none(),
         )
         .await
     }
@@ -344,7 +367,8 @@ impl Effects {
         call: impl Future<Output = Result<T, PortError>>,
         settle: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
     ) -> Acted<T> {
-        self.run(effect, call, settle, |_| None, |_| None).await
+        self.run(effect, call, settle, |_| None, |_| None, none())
+            .await
     }
 
     /// Makes a deletion: "not found" is done (gone already).
@@ -359,6 +383,7 @@ impl Effects {
             |e, _| (e.kind == ErrorKind::NotFound).then(|| (T::default(), "gone already")),
             |_| None,
             |_| None,
+            none(),
         )
         .await
     }
@@ -372,6 +397,7 @@ impl Effects {
         settles: impl Fn(&PortError, bool) -> Option<(T, &'static str)>,
         detail: impl Fn(&T) -> Option<String>,
         keep: impl Fn(&T) -> Option<serde_json::Value>,
+        verify: impl Future<Output = Option<T>>,
     ) -> Acted<T> {
         let started = std::time::Instant::now();
         if self.dry_run {
@@ -437,6 +463,14 @@ impl Effects {
             && let Some((v, why)) = settles(e, prior)
         {
             note = Some(why.to_owned());
+            result = Ok(v);
+        }
+        // A transient failure may be an answer lost after the provider applied the change: the
+        // provider, read back, is the truth.
+        if result.as_ref().is_err_and(|e| e.retry == Retry::Transient)
+            && let Some(v) = verify.await
+        {
+            note = Some("the provider shows it done (its answer was lost)".to_owned());
             result = Ok(v);
         }
         let (state, outcome, acted) = match result {

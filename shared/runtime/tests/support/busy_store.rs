@@ -98,6 +98,7 @@ pub async fn seed(store: &LocalStateStore, now: DateTime<Utc>, total: usize, ref
             to: to.into(),
             detected,
             started: detected + chrono::Duration::seconds(2),
+            settled: false,
         };
         for (action, secs) in [("scale-up", 3), ("wait-ready", 40), ("switch-traffic", 42)] {
             let mut rec = AuditRecord::new(

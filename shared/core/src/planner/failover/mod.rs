@@ -208,6 +208,11 @@ pub struct SwitchInFlight {
     pub detected: DateTime<Utc>,
     /// When the switch started.
     pub started: DateTime<Utc>,
+    /// Set by the runtime from the effect journal, never stored: the attempt that started
+    /// this switch has ended (every effect it began is done or failed, none in progress), so
+    /// the switch may be resumed now instead of when its lease ends.
+    #[serde(skip)]
+    pub settled: bool,
 }
 
 /// A finished switch, for the history.
@@ -353,7 +358,7 @@ pub fn decide(
 
     if let Some(f) = &state.in_flight {
         let age = now.signed_duration_since(f.started).num_seconds();
-        if age < SWITCH_LEASE_SECS {
+        if age < SWITCH_LEASE_SECS && !f.settled {
             return Decision::Hold {
                 reason: format!(
                     "{} {} → {} in progress since {} (another invocation)",
@@ -364,7 +369,8 @@ pub fn decide(
                 ),
             };
         }
-        // The lease is over: the invocation that started the switch is gone. Finish it only
+        // The lease is over, or the attempt that started the switch ended with an effect
+        // failed (a redelivery of its event, the next tick): nobody acts on it. Finish it only
         // while its reason still holds and its target can take traffic; otherwise abandon it.
         let still_needed = match f.kind {
             SwitchKind::Failover => votes_down(&views, &f.from, cfg, now) >= cfg.quorum,
@@ -437,6 +443,7 @@ pub fn decide(
                 to: to.into(),
                 detected,
                 started: now,
+                settled: false,
             },
             reason: format!(
                 "{active} failed {} consecutive rounds (threshold {}; {down} of {} vantage point(s) agree, quorum {}): {}",
@@ -464,6 +471,7 @@ pub fn decide(
                 to: primary.into(),
                 detected: p.healthy_since.unwrap_or(now),
                 started: now,
+                settled: false,
             },
             reason,
         };

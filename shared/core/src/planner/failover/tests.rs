@@ -370,6 +370,7 @@ fn a_failback_plan_returns_the_old_active_side_to_standby() {
         to: "gcp".into(),
         detected: t0(),
         started: t0(),
+        settled: false,
     };
     let p = plan_switch(
         &c,

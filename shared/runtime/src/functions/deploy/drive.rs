@@ -265,7 +265,12 @@ impl<'a> Driver<'a> {
                 ref requested_by,
                 forced,
                 ref only,
+                ref event,
             } => {
+                if let Some(why) = deploy::taken_before(&self.state.record, event) {
+                    self.note(why);
+                    return Ok(());
+                }
                 if self.switching().await? {
                     // Put it back: the schedule starts it once the switch is over.
                     enqueue(self.services, &self.t.name, &q).await?;
@@ -322,6 +327,8 @@ impl<'a> Driver<'a> {
                             ));
                         }
                         deploy::remember(&mut self.state.record, digest);
+                        let mut rollout = rollout;
+                        rollout.request.clone_from(event);
                         self.state.record.rollout = Some(rollout);
                         if !self.save().await? {
                             return Ok(());

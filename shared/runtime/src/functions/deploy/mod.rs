@@ -58,6 +58,9 @@ pub(crate) enum Queued {
         requested_by: String,
         forced: bool,
         only: Option<Vec<usize>>,
+        /// The event that asked (its redelivery starts nothing again).
+        #[serde(default)]
+        event: String,
     },
     /// Put the previous revisions back.
     Rollback { requested_by: String },
@@ -121,6 +124,7 @@ fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
                                 requested_by: format!("push ({})", signal.shape),
                                 forced: false,
                                 only: None,
+                                event: signal.id.clone(),
                             },
                         )
                     })
@@ -209,6 +213,7 @@ fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) ->
                 requested_by: caller.to_owned(),
                 forced: true,
                 only: Some(only),
+                event: String::new(),
             },
         ));
     }
@@ -308,7 +313,10 @@ impl Function for Deploy {
                 }));
             }
             Ask::Requests(list) => {
-                for (name, q) in list {
+                for (name, mut q) in list {
+                    if let Queued::Deploy { event, .. } = &mut q {
+                        event.clone_from(&signal.id);
+                    }
                     let Some(t) = target(cfg, &name) else {
                         continue;
                     };

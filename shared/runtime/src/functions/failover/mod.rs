@@ -117,11 +117,19 @@ async fn decide_and_act(
     cfg: &FailoverConfig,
     mine: &VantageView,
     command: Option<ManualCommand>,
+    event: &str,
     inv: Invocation,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Execution>, bool), RunError> {
     let now = inv.now;
-    let (state, version) = load_state(services, cfg).await?;
+    let (mut state, version) = load_state(services, cfg).await?;
+    // The journal says whether the attempt holding a switch has ended (an effect failed and it
+    // returned): then this run may resume it now rather than when the lock's lease ends.
+    if let Some(f) = &mut state.in_flight {
+        f.settled = crate::effects::settled(services.state.as_ref(), failover::FUNCTION, &f.id)
+            .await
+            .map_err(crate::lease::state_error)?;
+    }
     let views = load_views(services).await?;
     let mut all = views.clone();
     if !all.iter().any(|v| v.vantage == mine.vantage) {
@@ -171,7 +179,7 @@ async fn decide_and_act(
                 subject: switch.id.clone(),
                 state: "abandoned".into(),
             };
-            let sent = report(services, r, &switch.id, "abandoned", inv).await?;
+            let sent = report(services, r, event, &format!("{}-abandoned", switch.id), inv).await?;
             Ok((vec![exec, sent], false))
         }
         Decision::Stuck { reason } => {
@@ -185,19 +193,7 @@ async fn decide_and_act(
                 subject: format!("stuck:{}", state.active),
                 state: "stuck".into(),
             };
-            Ok((
-                vec![
-                    report(
-                        services,
-                        r,
-                        &format!("failover-stuck-{}", now.timestamp()),
-                        "report",
-                        inv,
-                    )
-                    .await?,
-                ],
-                false,
-            ))
+            Ok((vec![report(services, r, event, "stuck", inv).await?], false))
         }
         Decision::Switch { switch, reason } => {
             let plan = failover::plan_switch(cfg, &state, version.as_ref(), &switch, &reason, now);
@@ -231,7 +227,7 @@ async fn decide_and_act(
                 out.push(release);
             }
             let r = switch_report(&switch, &reason, &exec);
-            let sent = report(services, r, &switch.id, "report", inv).await?;
+            let sent = report(services, r, event, &format!("{}-report", switch.id), inv).await?;
             if let Ok((after, _)) = load_state(services, cfg).await {
                 let mut all = load_views(services).await.unwrap_or_default();
                 if !all.iter().any(|v| v.vantage == mine.vantage) {
@@ -294,9 +290,16 @@ impl Function for Failover {
                 // A person acts on what the latest round shows: probe once first.
                 let results = probe_round(cfg, services).await;
                 record_round(services, cfg, &mut mine, &results, now).await?;
-                let (ex, _) =
-                    decide_and_act(services, cfg, &mine, Some(cmd), inv, &mut summary.notes)
-                        .await?;
+                let (ex, _) = decide_and_act(
+                    services,
+                    cfg,
+                    &mine,
+                    Some(cmd),
+                    &signal.id,
+                    inv,
+                    &mut summary.notes,
+                )
+                .await?;
                 executions.extend(ex);
             }
             Trigger::Probe { prompt } => {
@@ -329,8 +332,16 @@ impl Function for Failover {
                     let results = probe_round(cfg, services).await;
                     record_round(services, cfg, &mut mine, &results, at).await?;
                     let mut notes = Vec::new();
-                    let (ex, stop) =
-                        decide_and_act(services, cfg, &mine, None, inv.at(at), &mut notes).await?;
+                    let (ex, stop) = decide_and_act(
+                        services,
+                        cfg,
+                        &mine,
+                        None,
+                        &signal.id,
+                        inv.at(at),
+                        &mut notes,
+                    )
+                    .await?;
                     executions.extend(ex);
                     if round + 1 == rounds || stop {
                         summary.notes.extend(notes);

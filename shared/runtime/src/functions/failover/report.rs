@@ -56,10 +56,16 @@ pub(super) fn switch_report(switch: &SwitchInFlight, reason: &str, e: &Execution
                 unreachable!("filtered on Failed")
             };
             fields.push(("Failed step".into(), format!("{}: {error}", a.what)));
+            // What the provider shows: traffic moved if the DNS change was made.
+            let traffic = if elapsed(e, "switch-traffic").is_some() {
+                format!("traffic moved to {}, not recorded yet", switch.to)
+            } else {
+                "traffic unchanged".to_owned()
+            };
             Report {
                 function: failover::FUNCTION.into(),
                 title: format!(
-                    "{verb} {} → {} FAILED at `{}`; traffic unchanged",
+                    "{verb} {} → {} FAILED at `{}`; {traffic}",
                     switch.from, switch.to, a.id
                 ),
                 summary: format!(
