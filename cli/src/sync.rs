@@ -104,6 +104,15 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
         bar.finish_and_clear();
     }
     match result {
+        Ok(s) if s.unreachable.is_some() => {
+            // A store that does not exist or refuses access: named, and no object counted as
+            // failed (a retry fixes nothing; the arguments or the permissions do).
+            eprintln!(
+                "error: {}: check the location and the credentials' access to it",
+                s.unreachable.as_deref().unwrap_or_default()
+            );
+            2
+        }
         Ok(s) => {
             if json {
                 twincloud_runtime::outln!(

@@ -768,3 +768,165 @@ fn a_closed_standard_output_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+/// A bucket that does not exist is bad configuration, named, exit 2: not "1 object failed",
+/// and not a transient failure retried for ever (on moto and fake-gcs-server).
+#[tokio::test]
+async fn a_bucket_that_does_not_exist_is_named_and_exits_2() {
+    let moto = twincloud_testkit::emulators::moto_url();
+    let gcs = twincloud_testkit::emulators::gcs_url();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"hi").unwrap();
+    let missing_s3 = format!("s3://{}/p", twincloud_testkit::unique("missing"));
+    let missing_gcs = format!("gs://{}/p", twincloud_testkit::unique("missing"));
+    let cfg = dir.path().join("twincloud.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[project]\nname = \"x\"\nstate = \"{}\"\n\n[[sync.pairs]]\nname = \"p\"\nsource = \"{missing_s3}\"\ndestination = \"{}\"\n",
+            dir.path().join("state").display(),
+            dir.path().join("dst").display()
+        ),
+    )
+    .unwrap();
+    let env = |c: &mut Command| {
+        c.env("AWS_ENDPOINT_URL", &moto)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("STORAGE_EMULATOR_HOST", &gcs)
+            .env("TWINCLOUD_GCP_AUTH", "none");
+    };
+    let runs: Vec<Vec<String>> = vec![
+        vec!["sync".into(), src.display().to_string(), missing_s3.clone()],
+        vec![
+            "sync".into(),
+            missing_gcs.clone(),
+            src.display().to_string(),
+        ],
+        vec![
+            "invoke".into(),
+            "bucket-sync".into(),
+            "--config".into(),
+            cfg.display().to_string(),
+            "--event".into(),
+            event("aws/eventbridge-scheduled-event.json"),
+        ],
+    ];
+    for args in runs {
+        let mut c = twincloud(dir.path());
+        env(&mut c);
+        let out = output(c.args(&args)).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("does not exist") || err.contains("NoSuchBucket") || err.contains("404"),
+            "{args:?} names the bucket's absence: {err}"
+        );
+        assert!(!err.contains("will be retried"), "{err}");
+    }
+}
+
+/// Ctrl-C stops a command where it is and gives back its lease: the next deploy does not wait
+/// out a lease held by a run that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_gives_the_deploy_lease_back() {
+    use twincloud_testkit::registry::{Registry, noise};
+    let dir = tempfile::tempdir().unwrap();
+    let a = Registry::start("ci", "pw-a").await;
+    let health = CaptureServer::start().await;
+    let d = a.push_image("app", "v1", &[noise(4096, 7)], "amd64").await;
+    twincloud_local::LocalDeployer::new(dir.path())
+        .create_service("app-a", "app-a-00001", "old@sha256:0")
+        .await
+        .unwrap();
+    // Two traffic steps 15 s apart: the command sits through the pause.
+    let config = format!(
+        r#"[project]
+name = "local"
+state = "{state}"
+
+[[deploy.targets]]
+name = "app"
+tags = ["v*"]
+order = "listed"
+bake_secs = 0
+
+[[deploy.targets.sides]]
+image = "{a}/app"
+registry_auth = "basic:env:REG_A"
+compute = "local"
+service = "app-a"
+health = ["{h}/a"]
+steps = [50, 100]
+step_pause_secs = 15
+"#,
+        state = dir.path().display(),
+        a = a.host,
+        h = health.url()
+    );
+    let cfg = dir.path().join("twincloud.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let mut c = tokio::process::Command::from(twincloud(dir.path()));
+    c.args(["deploy", "--image", &format!("{}/app@{d}", a.host)])
+        .arg("--config")
+        .arg(&cfg)
+        .env("REG_A", "ci:pw-a")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let record = dir.path().join("state/deploy/app/rollout");
+    let holder = || {
+        // The local store's file: a generation line, then the record.
+        std::fs::read_to_string(&record)
+            .ok()
+            .and_then(|t| t.split_once('\n').map(|(_, json)| json.to_owned()))
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .map(|v| v["lease_holder"].clone())
+    };
+    // Wait until the rollout holds its lease and sits in the pause.
+    let start = std::time::Instant::now();
+    while !holder().is_some_and(|h| h.is_string()) {
+        if start.elapsed().as_secs() > 20 || child.try_wait().unwrap().is_some() {
+            let _ = child.start_kill();
+            let out = child.wait_with_output().await.unwrap();
+            let files: Vec<String> = walk(&dir.path().join("state"));
+            panic!(
+                "the rollout never took its lease: {files:?} {:?} {}{}",
+                std::fs::read_to_string(&record),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pid = i32::try_from(child.id().unwrap()).unwrap();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("lease(s) given back"), "{err}");
+    assert_eq!(
+        holder(),
+        Some(serde_json::Value::Null),
+        "the lease is given back"
+    );
+}
+
+fn walk(p: &std::path::Path) -> Vec<String> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path().display().to_string());
+        }
+    }
+    out
+}

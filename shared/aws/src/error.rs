@@ -39,14 +39,17 @@ fn kind_of(code: &str) -> ErrorKind {
 pub fn classify<E, R>(what: &str, e: SdkError<E, R>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: HasStatus + std::fmt::Debug,
 {
     let (message, retry) = match &e {
         SdkError::ServiceError(se) => {
             let err = se.err();
             let code = err.code().unwrap_or("Unknown");
             let msg = err.message().unwrap_or("");
-            let retry = if TRANSIENT_CODES.contains(&code) {
+            // A 5xx or 429 is the service's trouble whatever its body says (a proxy's or load
+            // balancer's page carries no AWS error code).
+            let http = se.raw().status_u16();
+            let retry = if TRANSIENT_CODES.contains(&code) || http >= 500 || http == 429 {
                 Retry::Transient
             } else {
                 Retry::Permanent
@@ -76,7 +79,8 @@ pub(crate) fn status<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
 }
 
 /// Raw responses that carry a status code.
-pub(crate) trait HasStatus {
+#[doc(hidden)]
+pub trait HasStatus {
     fn status_u16(&self) -> u16;
 }
 

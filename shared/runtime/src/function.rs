@@ -24,8 +24,12 @@ pub trait Function: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Plan, RunError>;
 
-    /// Handles `signal`: by default one plan, executed. Functions that observe over time
-    /// (failover probes for most of a minute) or follow up on what they did override it.
+    /// Handles `signal`: by default one plan, executed. Functions that decide in rounds on
+    /// what the provider answers (failover probes for most of a minute, a rollout steps and
+    /// looks again) implement it themselves; either way every change goes through the
+    /// platform's effects handle (journal, audit, outcome), a dry run is the platform's
+    /// rehearsal, and a retry is the platform's redelivery reading the journal: there is no
+    /// other way to act, record or rehearse to override.
     async fn run(
         &self,
         signal: &Signal,

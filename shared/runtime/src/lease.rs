@@ -58,13 +58,60 @@ pub async fn take<T: Leased>(
         lease_until: Some(until),
     };
     let body = encode(&record)?;
-    match state.put(key, &body, &expect).await {
-        Ok(v) => Ok(Some((record, v))),
-        Err(StateError::ConditionFailed(_)) => {
-            Ok(landed(state, key, &body).await.map(|v| (record, v)))
-        }
-        Err(e) => Err(state_error(e)),
+    let taken = match state.put(key, &body, &expect).await {
+        Ok(v) => Some((record, v)),
+        Err(StateError::ConditionFailed(_)) => landed(state, key, &body).await.map(|v| (record, v)),
+        Err(e) => return Err(state_error(e)),
+    };
+    if taken.is_some() {
+        held().insert((key.to_owned(), holder.to_owned()));
     }
+    Ok(taken)
+}
+
+/// The leases this process holds (key, holder): what an interrupted one-shot run gives back.
+fn held() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<(String, String)>> {
+    static HELD: std::sync::Mutex<std::collections::BTreeSet<(String, String)>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Gives back every lease this process still holds (a one-shot run stopped by Ctrl-C): each
+/// record that still names its holder is written back with the lease cleared and nothing else
+/// changed, so the next schedule or command takes it at once instead of waiting out the lease.
+/// Returns the keys released.
+pub async fn release_held(state: &dyn StateStore) -> Vec<String> {
+    let leases: Vec<(String, String)> = std::mem::take(&mut *held()).into_iter().collect();
+    let mut released = vec![];
+    for (key, holder) in leases {
+        let Ok(Some(stored)) = state.get(&key).await else {
+            continue;
+        };
+        let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&stored.value) else {
+            continue;
+        };
+        if v.get("lease_holder").and_then(|h| h.as_str()) != Some(holder.as_str()) {
+            continue;
+        }
+        if let Some(o) = v.as_object_mut() {
+            o.insert("lease_holder".into(), serde_json::Value::Null);
+            o.insert("lease_until".into(), serde_json::Value::Null);
+        }
+        let body = v.to_string();
+        if state
+            .put(
+                &key,
+                body.as_bytes(),
+                &Precondition::Matches(stored.version),
+            )
+            .await
+            .is_ok()
+        {
+            released.push(key);
+        }
+    }
+    released
 }
 
 /// The version of `key` when it holds exactly `body`: a conditional write whose answer was
@@ -90,6 +137,9 @@ pub async fn release<T: Leased>(
     mut record: T,
     leased: Version,
 ) -> Result<bool, RunError> {
+    if let Some(holder) = record.lease().lease_holder.take() {
+        held().remove(&(key.to_owned(), holder));
+    }
     *record.lease() = Lease::default();
     let body = encode(&record)?;
     match state.put(key, &body, &Precondition::Matches(leased)).await {

@@ -240,9 +240,29 @@ async fn run_bytes_wired<const WIRING: u8>(
     dry_run: bool,
     json: bool,
 ) -> i32 {
-    let result = match invoker_wired::<WIRING>(function, config, dry_run).await {
-        Ok(inv) => inv.handle_json(bytes).await,
-        Err(e) => Err(e),
+    let inv = match invoker_wired::<WIRING>(function, config, dry_run).await {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    // Ctrl-C stops the run where it is and gives back the leases it holds: a rollout or a
+    // backup set is not blocked for the length of a lease by a run that is gone. What was
+    // done is in the journal; the next run goes on from there.
+    let result = tokio::select! {
+        r = inv.handle_json(bytes) => r,
+        _ = tokio::signal::ctrl_c() => {
+            let state = inv.services().state.clone();
+            crate::effects::abandon_open(state.as_ref()).await;
+            let released = crate::lease::release_held(state.as_ref()).await;
+            eprintln!(
+                "interrupted: {} lease(s) given back{}; what was done is journaled and the next run goes on from there",
+                released.len(),
+                if released.is_empty() { String::new() } else { format!(" ({})", released.join(", ")) }
+            );
+            return 130;
+        }
     };
     match result {
         Ok(report) => {

@@ -831,3 +831,30 @@ async fn every_effect_of_every_function_survives_every_fault() {
         failures.join("\n")
     );
 }
+
+/// A budget step whose change was applied with its answer lost is taken up by another alert
+/// (not a redelivery of the same one): the undo still puts back what was there before the
+/// first attempt, read from that attempt's journal, not what the provider showed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unfinished_step_taken_up_by_another_event_undoes_to_the_first_before_state() {
+    let run = Run::new(
+        Scenario::BudgetGuard,
+        EffectFaults::on_effect("s0-desired-backend", InjectedFault::LostAnswer, 1),
+    )
+    .await;
+    let compute = LocalCompute::new(run.dir.path());
+    let first = run.send(&budget_alert("alert-1")).await;
+    assert_eq!(exit(&first), 75, "{:?}", first.map(|r| r.to_text()));
+    // The change landed; its answer did not.
+    assert_eq!(compute.scale("backend-gcp").await.unwrap().desired, 2);
+    let second = run.send(&budget_alert("alert-2")).await;
+    assert_eq!(exit(&second), 0, "{:?}", second.map(|r| r.to_text()));
+    let undo = Scenario::BudgetGuard.undo().unwrap();
+    let u = run.send(&undo).await;
+    assert_eq!(exit(&u), 0, "{:?}", u.map(|r| r.to_text()));
+    assert_eq!(
+        compute.scale("backend-gcp").await.unwrap().desired,
+        6,
+        "back to what it ran before the first attempt"
+    );
+}

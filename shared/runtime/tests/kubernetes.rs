@@ -234,17 +234,40 @@ async fn a_bad_image_is_rolled_back_to_the_previous_replicaset() {
         .await;
     let bad_ref = format!("{}/aion/chatbot@{bad}", reg.host);
     gke.api.fail_image(&bad_ref);
+    // The rollback's first replace meets a conflict (409: someone wrote the Deployment
+    // meanwhile): nothing may say "rolled back" until the provider shows it.
+    gke.api.conflict_next_replaces(1);
     let cmd = json!({"twincloud": "command", "command": "deploy", "id": "cmd-2", "args": {"image": bad_ref}});
     inv.handle_json(cmd.to_string().as_bytes()).await.unwrap();
     let mut rolled_back = false;
+    let mut pending_seen = false;
     for _ in 0..30 {
         let messages = twincloud_testkit::fs::outbox(dir.path());
         if messages
             .iter()
             .any(|m| m.to_string().contains("rolled back"))
         {
+            assert_eq!(
+                gke.api.image("prod", "chatbot"),
+                v2_ref,
+                "said rolled back while the Deployment runs the bad image"
+            );
             rolled_back = true;
             break;
+        }
+        if gke.api.conflicted() == 1 && gke.api.image("prod", "chatbot") == bad_ref {
+            // The rollback failed on the conflict: status says so (not "serves the old one").
+            let s = inv.services();
+            let o = twincloud_runtime::overview::gather(
+                &s.config,
+                s.state.as_ref(),
+                chrono::Utc::now(),
+            )
+            .await;
+            let text = twincloud_runtime::overview::render_text(&o);
+            if text.contains("rollback pending") {
+                pending_seen = true;
+            }
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let tick = json!({"twincloud": "schedule", "name": "deploy", "id": unique("tick")});
@@ -255,6 +278,17 @@ async fn a_bad_image_is_rolled_back_to_the_previous_replicaset() {
         .map(|m| m.to_string())
         .collect();
     assert!(rolled_back, "{messages:#?}");
+    assert_eq!(gke.api.conflicted(), 1, "the rollback met its conflict");
+    assert!(
+        pending_seen,
+        "the failed rollback was shown as pending: {messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("rollback of") && m.contains("FAILED")),
+        "the failed rollback was said: {messages:#?}"
+    );
     assert!(
         messages
             .iter()

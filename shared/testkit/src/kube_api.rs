@@ -33,6 +33,10 @@ struct World {
     version: u64,
     written: Vec<Value>,
     requests: Vec<String>,
+    /// Replaces of a Deployment still to be answered 409 (someone else wrote it meanwhile).
+    conflicts: u32,
+    /// Replaces answered 409 so far.
+    conflicted: u32,
 }
 
 /// The fake API server.
@@ -55,6 +59,17 @@ impl KubeApiFake {
             .with_state(world.clone());
         let addr = crate::serve(app).await;
         KubeApiFake { addr, world }
+    }
+
+    /// The next `n` replaces (PUT) of a Deployment answer 409 Conflict, as when another
+    /// writer changed it between the read and the replace.
+    pub fn conflict_next_replaces(&self, n: u32) {
+        lock(&self.world).conflicts = n;
+    }
+
+    /// How many replaces were answered 409.
+    pub fn conflicted(&self) -> u32 {
+        lock(&self.world).conflicted
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -457,7 +472,14 @@ async fn handle(
                     let Some(mut new) = patch else {
                         return status(400, "BadRequest", "the body is not JSON");
                     };
-                    if new["metadata"]["resourceVersion"] != d["metadata"]["resourceVersion"] {
+                    let injected = w.conflicts > 0;
+                    if injected {
+                        w.conflicts -= 1;
+                        w.conflicted += 1;
+                    }
+                    if injected
+                        || new["metadata"]["resourceVersion"] != d["metadata"]["resourceVersion"]
+                    {
                         return status(
                             409,
                             "Conflict",

@@ -266,6 +266,11 @@ pub struct Taken {
     /// already stays in `changes` for the undo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<String>,
+    /// The events whose attempts at this step left it unfinished, newest last: their journals
+    /// hold the before-state of a change whose answer was lost, which the next attempt (under
+    /// another event) undoes to, not what the provider shows after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<String>,
 }
 
 impl Taken {

@@ -143,15 +143,3 @@ pub async fn state_of(
             .map(|(e, _)| e.state),
     )
 }
-
-/// Whether the attempt at `function`'s event `event_id` has ended: it began effects, and each
-/// is done or failed (none is an intent whose call may be under way). Work held under a lock
-/// whose attempt has ended may be taken up again at once, instead of when the lock's lease ends.
-pub async fn settled(
-    state: &dyn StateStore,
-    function: &str,
-    event_id: &str,
-) -> Result<bool, StateError> {
-    let all = entries(state, function, event_id).await?;
-    Ok(!all.is_empty() && !all.iter().any(|e| e.state == EffectState::Intent))
-}

@@ -30,8 +30,7 @@ use twincloud_core::ports::{
 
 pub use faults::{Call, EffectFaults, InjectedFault};
 pub use journal::{
-    EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, settled,
-    state_of,
+    EffectState, InvocationToken, JOURNAL_PREFIX, JournalEntry, entries, journal_key, state_of,
 };
 
 use crate::audit::AuditRecord;
@@ -108,6 +107,46 @@ impl<T> Acted<T> {
             Acted::Failed(e) => Err(e),
         }
     }
+}
+
+/// The intents this process wrote and has not concluded (journal key, version).
+fn open_intents() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<String, Version>> {
+    static OPEN: std::sync::Mutex<std::collections::BTreeMap<String, Version>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    OPEN.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Concludes every intent this process wrote and did not conclude (a one-shot run stopped by
+/// Ctrl-C in the middle of a call) as failed, transient: the next run checks the effect and
+/// makes it again at once, instead of leaving it to a live invocation for the intent's lease.
+/// Returns how many.
+pub async fn abandon_open(state: &dyn StateStore) -> usize {
+    let open: Vec<(String, Version)> = std::mem::take(&mut *open_intents()).into_iter().collect();
+    let mut n = 0;
+    for (key, version) in open {
+        let Ok(Some(stored)) = state.get(&key).await else {
+            continue;
+        };
+        if stored.version != version {
+            continue;
+        }
+        let Ok(mut entry) = serde_json::from_slice::<JournalEntry>(&stored.value) else {
+            continue;
+        };
+        entry.state = EffectState::Failed {
+            error: "interrupted (Ctrl-C) while the call was under way: it may or may not have been applied".into(),
+            retry: Retry::Transient,
+        };
+        if state
+            .put(&key, &encode(&entry), &Precondition::Matches(version))
+            .await
+            .is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// No read-back: the provider cannot be asked whether the change is in effect.
@@ -246,10 +285,17 @@ impl Effects {
     /// the (idempotent) change again rather than concluding from the provider that nothing is
     /// to do, and takes the before-state from here, not from what the attempt left.
     pub async fn attempted(&self, id: &str) -> Option<serde_json::Value> {
+        self.attempted_in(&self.event_id, id).await
+    }
+
+    /// [`Effects::attempted`] in the journal of another event of this function: work an
+    /// earlier event left unfinished and this one takes up.
+    pub async fn attempted_in(&self, event_id: &str, id: &str) -> Option<serde_json::Value> {
         if self.dry_run {
             return None;
         }
-        match get_json::<JournalEntry>(self.state.as_ref(), &self.key(id)).await {
+        let key = journal_key(&self.function, event_id, id);
+        match get_json::<JournalEntry>(self.state.as_ref(), &key).await {
             Ok(Some((e, _))) if !matches!(e.state, EffectState::Done { .. }) => {
                 Some(e.before.unwrap_or(serde_json::Value::Null))
             }
@@ -412,6 +458,7 @@ impl Effects {
                 before,
             }) => {
                 effect.before = before;
+                open_intents().insert(key.clone(), version.clone());
                 (prior, version)
             }
             Ok(Claim::Done { at, result }) => {
@@ -498,6 +545,7 @@ impl Effects {
             ),
         };
         let entry = self.entry(&effect, state, u32::from(prior) + 1);
+        open_intents().remove(&key);
         if let Err(e) = self
             .state
             .put(

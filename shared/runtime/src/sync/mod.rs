@@ -18,7 +18,7 @@ use twincloud_core::planner::concurrency::ConcurrencyController;
 use twincloud_core::planner::sync::{
     Comparison, DeleteGate, DeletePolicy, Diff, Entry, ListingEnd, delete_gate, settle,
 };
-use twincloud_core::ports::{ObjectError, ObjectStore, Precondition, Version};
+use twincloud_core::ports::{ObjectError, ObjectStore, Precondition, Retry, Version};
 
 pub use copy::Outcome;
 use copy::{Ends, with_retries};
@@ -111,6 +111,11 @@ pub struct SyncSummary {
     pub cursor: Option<String>,
     /// Whether anything was changed.
     pub dry_run: bool,
+    /// A store that could not be listed for a reason no retry fixes (a bucket or directory
+    /// that does not exist, access refused), named: the pass did nothing, and it is a matter
+    /// of configuration, not of objects failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
 }
 
 impl SyncSummary {
@@ -201,12 +206,20 @@ pub async fn sync(
                     break;
                 }
                 Err((side, e)) => {
-                    let why = format!("listing {}: {e}", describe(&ends, side));
+                    // (A store's own error often says already what it was listing.)
+                    let why = match e.to_string() {
+                        e if e.starts_with("listing ") => e,
+                        e => format!("listing {}: {e}", describe(&ends, side)),
+                    };
                     match side {
                         Side::Source => source_end = ListingEnd::Failed(why.clone()),
                         Side::Destination => destination_end = ListingEnd::Failed(why.clone()),
                     }
-                    lock(&summary).fail(why);
+                    if e.retry() == Retry::Permanent {
+                        lock(&summary).unreachable = Some(why);
+                    } else {
+                        lock(&summary).fail(why);
+                    }
                     exhausted = true;
                     break;
                 }

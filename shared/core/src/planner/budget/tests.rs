@@ -148,6 +148,7 @@ fn steps_are_due_once_per_period_in_ladder_order() {
         rehearsed: false,
         changes: vec![],
         unfinished: None,
+        attempts: vec![],
     });
     assert_eq!(
         due(g, &rec, 10.0, Some(12.0), None),
@@ -192,6 +193,7 @@ fn a_new_period_undoes_everything_last_first() {
         rehearsed: false,
         changes: vec![cap.clone(), desired.clone()],
         unfinished: None,
+        attempts: vec![],
     });
     rec.taken.push(Taken {
         step: 2,
@@ -200,6 +202,7 @@ fn a_new_period_undoes_everything_last_first() {
         rehearsed: false,
         changes: vec![billing.clone()],
         unfinished: None,
+        attempts: vec![],
     });
     assert!(!period_rolled(
         &rec,
@@ -269,6 +272,7 @@ fn an_unfinished_step_is_due_again_and_a_retry_keeps_the_first_before_state() {
         rehearsed: false,
         changes: vec![],
         unfinished: Some("set_desired: throttled".into()),
+        attempts: vec![],
     };
     t.record(Change::Cap {
         service: "api".into(),

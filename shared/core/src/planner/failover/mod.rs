@@ -208,10 +208,10 @@ pub struct SwitchInFlight {
     pub detected: DateTime<Utc>,
     /// When the switch started.
     pub started: DateTime<Utc>,
-    /// Set by the runtime from the effect journal, never stored: the attempt that started
-    /// this switch has ended (every effect it began is done or failed, none in progress), so
-    /// the switch may be resumed now instead of when its lease ends.
-    #[serde(skip)]
+    /// Written by the attempt holding the switch when it ends with a step failed after the
+    /// traffic step began (the DNS change is ambiguous, or its record failed): nobody acts on
+    /// it any more, so the next look may resume it at once instead of when its lease ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub settled: bool,
 }
 
@@ -378,8 +378,11 @@ pub fn decide(
             SwitchKind::Failback => true,
         };
         if still_needed && mine.health(&f.to).can_take_traffic() {
+            // The resuming attempt holds it now: it is not left to others until it ends.
+            let mut switch = f.clone();
+            switch.settled = false;
             return Decision::Switch {
-                switch: f.clone(),
+                switch,
                 reason: format!(
                     "resuming the {} to {} that an earlier invocation left unfinished",
                     kind_name(f.kind),

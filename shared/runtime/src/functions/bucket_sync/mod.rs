@@ -167,6 +167,8 @@ async fn reconcile(
     // write, and a pass with failures is counted in the exit code.
     let mut fx = Effects::new(services, FUNCTION, &signal.id, inv);
     let mut problems: Vec<String> = Vec::new();
+    // Stores that do not exist or refuse access: configuration to fix, not a retry.
+    let mut unreachable: Vec<String> = Vec::new();
     let mut out = vec![];
     'pairs: for pair in &cfg.pairs {
         let (source, destination) = stores(services, pair).await?;
@@ -213,6 +215,9 @@ async fn reconcile(
             let resumed = record.cursor.clone();
             let started = std::time::Instant::now();
             let s = sync(source.clone(), destination.clone(), opts).await?;
+            if let Some(why) = &s.unreachable {
+                unreachable.push(format!("{}: {why}", pair.name));
+            }
             if s.copied + s.deleted + s.failed > 0 {
                 // One record per partition pass: thousands of copies cost one write.
                 let what = format!(
@@ -300,6 +305,13 @@ async fn reconcile(
             ),
         };
         out.push(send_report(services, r, &signal.id, "problems", inv).await?);
+    }
+    if !unreachable.is_empty() {
+        // Every other pair was synced (and recorded); the run ends as bad configuration.
+        return Err(RunError::Config(format!(
+            "{}: check the pair's location and the function's access to it",
+            unreachable.join("; ")
+        )));
     }
     exec.actions.extend(fx.take_reports());
     out.insert(0, exec);

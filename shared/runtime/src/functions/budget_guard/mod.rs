@@ -55,8 +55,13 @@ pub(super) struct Round<'a> {
     pub exec: Execution,
     /// Every change the round makes goes through here (journaled, audited, reported).
     pub fx: Effects,
+    /// The events whose attempts at the step being taken left it unfinished.
+    pub earlier: Vec<String>,
     pub lines: Vec<String>,
 }
+
+/// How many earlier events' journals an unfinished step keeps the names of.
+const MAX_ATTEMPTS_KEPT: usize = 5;
 
 impl<'a> Round<'a> {
     fn new(
@@ -72,6 +77,7 @@ impl<'a> Round<'a> {
             inv,
             exec: Execution::nothing(FUNCTION, &signal.id),
             fx: Effects::new(services, FUNCTION, &signal.id, inv),
+            earlier: vec![],
             lines: vec![],
         }
     }
@@ -295,8 +301,11 @@ async fn evaluate(
                 rehearsed: !enforced,
                 changes: vec![],
                 unfinished: None,
+                attempts: vec![],
             },
         };
+        // The journals of earlier attempts hold what their changes replaced.
+        round.earlier.clone_from(&taken.attempts);
         taken.at = inv.now;
         taken.rehearsed = !enforced;
         taken.unfinished = None;
@@ -320,6 +329,14 @@ async fn evaluate(
                 taken.changes.len()
             ));
             taken.unfinished = Some(e.to_string());
+            // Remembered (the last few) for whichever event takes the step up next.
+            if !taken.attempts.contains(&round.signal.id) {
+                taken.attempts.push(round.signal.id.clone());
+                let extra = taken.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+                taken.attempts.drain(..extra);
+            }
+        } else {
+            taken.attempts.clear();
         }
         if let Some(last) = record.taken.last_mut() {
             *last = taken;

@@ -45,11 +45,16 @@ impl<'a> Round<'a> {
     /// change may be in effect already (its answer was lost), so it is made again and undone
     /// to this, not to what the attempt left.
     async fn attempted<T: serde::de::DeserializeOwned>(&self, id: &str) -> Option<T> {
-        let v = self
-            .fx
-            .attempted(&format!("{}-{id}", self.guard.name))
-            .await?;
-        serde_json::from_value(v).ok()
+        let id = format!("{}-{id}", self.guard.name);
+        let mut v = self.fx.attempted(&id).await;
+        // Taken up from an earlier event's unfinished attempt: its journal, newest first.
+        for event in self.earlier.iter().rev() {
+            if v.is_some() {
+                break;
+            }
+            v = self.fx.attempted_in(event, &id).await;
+        }
+        serde_json::from_value(v?).ok()
     }
 
     /// The compute a recorded change was made on.

@@ -122,14 +122,7 @@ async fn decide_and_act(
     notes: &mut Vec<String>,
 ) -> Result<(Vec<Execution>, bool), RunError> {
     let now = inv.now;
-    let (mut state, version) = load_state(services, cfg).await?;
-    // The journal says whether the attempt holding a switch has ended (an effect failed and it
-    // returned): then this run may resume it now rather than when the lock's lease ends.
-    if let Some(f) = &mut state.in_flight {
-        f.settled = crate::effects::settled(services.state.as_ref(), failover::FUNCTION, &f.id)
-            .await
-            .map_err(crate::lease::state_error)?;
-    }
+    let (state, version) = load_state(services, cfg).await?;
     let views = load_views(services).await?;
     let mut all = views.clone();
     if !all.iter().any(|v| v.vantage == mine.vantage) {
@@ -226,6 +219,19 @@ async fn decide_and_act(
                 });
                 out.push(release);
             }
+            // A step failed after the traffic step began: the lock stays (the DNS change may
+            // have landed), and says that this attempt has ended, so the next look (the
+            // redelivery, the next tick) resumes the switch now, its done steps skipped.
+            let failed = exec
+                .actions
+                .iter()
+                .any(|a| matches!(a.outcome, crate::Outcome::Failed { .. }));
+            if failed
+                && !traffic_untouched
+                && let Some(held) = &exec.guard_version
+            {
+                notes.push(mark_ended(services, held).await);
+            }
             let r = switch_report(&switch, &reason, &exec);
             let sent = report(services, r, event, &format!("{}-report", switch.id), inv).await?;
             if let Ok((after, _)) = load_state(services, cfg).await {
@@ -242,6 +248,37 @@ async fn decide_and_act(
             out.push(sent);
             Ok((out, true))
         }
+    }
+}
+
+/// Marks the switch in flight as left by its attempt (see
+/// [`failover::SwitchInFlight::settled`]), if
+/// the record is still the one this attempt wrote. Returns what to note.
+async fn mark_ended(services: &Services, held: &twincloud_core::ports::Version) -> String {
+    use twincloud_core::ports::{Precondition, get_json};
+    let key = failover::STATE_KEY;
+    let read = get_json::<failover::FailoverState>(services.state.as_ref(), key).await;
+    let Ok(Some((mut state, version))) = read else {
+        return "the switch's record could not be read: the next run resumes it after its lease"
+            .into();
+    };
+    if version != *held {
+        return "the lock changed hands: the switch is another invocation's now".into();
+    }
+    let Some(f) = &mut state.in_flight else {
+        return "the switch is recorded as finished".into();
+    };
+    f.settled = true;
+    let Ok(body) = serde_json::to_vec(&state) else {
+        return "the switch's record could not be written".into();
+    };
+    match services
+        .state
+        .put(key, &body, &Precondition::Matches(version))
+        .await
+    {
+        Ok(_) => "the switch is left for the next look to resume (done steps are skipped)".into(),
+        Err(e) => format!("the switch stays locked until its lease ends ({e})"),
     }
 }
 
