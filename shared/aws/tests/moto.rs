@@ -316,3 +316,117 @@ async fn sns_and_ses_conform() {
     let ses = SesNotifier::new(&ctx, "email", &sender, &["oncall@example.com".to_owned()]);
     twincloud_testkit::conformance::notifier(&ses, held).await;
 }
+
+/// CloudWatch alarms and AWS Budgets pass the suites every adapter of their port passes.
+#[tokio::test]
+async fn cloudwatch_alarms_and_aws_budgets_conform() {
+    use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
+    use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
+    let ctx = ctx().await;
+    let cw = aws_sdk_cloudwatch::Client::new(ctx.sdk());
+    let (firing, ok) = (unique("cpu-high"), unique("cpu-low"));
+    for (name, state) in [(&firing, StateValue::Alarm), (&ok, StateValue::Ok)] {
+        cw.put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ECS")
+            .metric_name("CPUUtilization")
+            .statistic(Statistic::Average)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(80.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .send()
+            .await
+            .unwrap();
+        cw.set_alarm_state()
+            .alarm_name(name)
+            .state_value(state)
+            .state_reason("conformance")
+            .send()
+            .await
+            .unwrap();
+    }
+    twincloud_testkit::conformance::alarm_states(
+        &twincloud_aws::CloudWatchAlarms::new(&ctx),
+        &firing,
+        &ok,
+        &unique("no-such-alarm"),
+    )
+    .await;
+
+    let spend = |v: &str| Spend::builder().amount(v).unit("USD").build().unwrap();
+    let name = unique("monthly");
+    aws_sdk_budgets::Client::new(ctx.sdk())
+        .create_budget()
+        .account_id("123456789012")
+        .budget(
+            Budget::builder()
+                .budget_name(&name)
+                .budget_type(BudgetType::Cost)
+                .time_unit(TimeUnit::Monthly)
+                .budget_limit(spend("10"))
+                .calculated_spend(
+                    CalculatedSpend::builder()
+                        .actual_spend(spend("4"))
+                        .forecasted_spend(spend("9"))
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let budget = |name: String| twincloud_core::planner::budget::BudgetRef::Aws {
+        account: "123456789012".into(),
+        name,
+    };
+    twincloud_testkit::conformance::budgets(
+        &twincloud_aws::AwsBudgets::new(&ctx),
+        &budget(name),
+        10.0,
+        &budget(unique("gone")),
+    )
+    .await;
+}
+
+/// CloudWatch metrics of ECS services pass the metrics suite (moto keeps what is put in the
+/// `AWS/ECS` namespace, as CloudWatch keeps what ECS publishes).
+#[tokio::test]
+async fn cloudwatch_ecs_metrics_conform() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    use twincloud_core::config::Metric;
+    let ctx = ctx().await;
+    let cw = aws_sdk_cloudwatch::Client::new(ctx.sdk());
+    let (cluster, service) = (unique("cluster"), unique("api"));
+    for ago in [30u64, 90] {
+        cw.put_metric_data()
+            .namespace("AWS/ECS")
+            .metric_data(
+                MetricDatum::builder()
+                    .metric_name("CPUUtilization")
+                    .dimensions(
+                        Dimension::builder()
+                            .name("ClusterName")
+                            .value(&cluster)
+                            .build(),
+                    )
+                    .dimensions(
+                        Dimension::builder()
+                            .name("ServiceName")
+                            .value(&service)
+                            .build(),
+                    )
+                    .value(if ago == 30 { 80.0 } else { 60.0 })
+                    .timestamp(aws_sdk_cloudwatch::primitives::DateTime::from(
+                        std::time::SystemTime::now() - std::time::Duration::from_secs(ago),
+                    ))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let m = twincloud_aws::CloudWatchEcsMetrics::new(&ctx, &cluster);
+    twincloud_testkit::conformance::metrics(&m, &service, &[(Metric::Cpu, 70.0)], "quiet").await;
+}

@@ -358,7 +358,10 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
     let fake = DiscoveryFake::start("monitoring.v3", |call| {
         let cpu = call.query.contains("cpu%2Futilizations");
         let value = |v: f64| json!([{"interval": {"endTime": "2026-11-30T10:01:00Z"}, "value": {"doubleValue": v}}]);
-        let points = if call.query.contains("request_count") {
+        // A service with no data at all (the conformance suite's quiet one).
+        let points = if call.query.contains("quiet") {
+            json!([])
+        } else if call.query.contains("request_count") {
             value(2.0)
         } else if call.query.contains("instance_count") {
             value(4.0)
@@ -391,6 +394,16 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
     assert!(fake.rejected().is_empty(), "{:?}", fake.rejected());
     let calls = fake.calls();
     assert_eq!(calls[0].method, "monitoring.projects.timeSeries.list");
+    twincloud_testkit::conformance::metrics(
+        &m,
+        "aion-backend",
+        &[
+            (twincloud_core::config::Metric::Cpu, 80.0),
+            (twincloud_core::config::Metric::RequestsPerInstance, 30.0),
+        ],
+        "quiet",
+    )
+    .await;
     assert!(
         calls[0].query.contains("resource.labels.service_name"),
         "{}",
@@ -454,6 +467,12 @@ async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
         .await
         .unwrap();
     assert_eq!(none, None);
+    let gcp_budget = |id: &str| BudgetRef::Gcp {
+        billing_account: "01D4EE-079462-DFD6EC".into(),
+        budget_id: id.into(),
+    };
+    twincloud_testkit::conformance::budgets(&b, &gcp_budget("de72"), 10.5, &gcp_budget("gone"))
+        .await;
     assert!(budgets.rejected().is_empty(), "{:?}", budgets.rejected());
 
     let b = twincloud_gcp::GcpBilling::new(&GcpContext::for_emulator(&billing.url()).unwrap());

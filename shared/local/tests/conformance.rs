@@ -95,3 +95,43 @@ async fn outbox_notifier_conforms() {
     };
     twincloud_testkit::conformance::notifier(&outbox, lines).await;
 }
+
+#[tokio::test]
+async fn local_alarms_budgets_and_metrics_conform() {
+    use twincloud_core::config::Metric;
+    use twincloud_core::planner::budget::{BudgetRef, Reading};
+    use twincloud_core::signal::AlarmState;
+    let dir = tempfile::tempdir().unwrap();
+    let alarms = twincloud_local::LocalAlarms::new(dir.path());
+    alarms.set("cpu-high", AlarmState::Alarm).await.unwrap();
+    alarms.set("cpu-low", AlarmState::Ok).await.unwrap();
+    twincloud_testkit::conformance::alarm_states(&alarms, "cpu-high", "cpu-low", "nope").await;
+
+    let billing = twincloud_local::LocalBilling::new(dir.path());
+    let present = BudgetRef::Aws {
+        account: "123456789012".into(),
+        name: "monthly".into(),
+    };
+    billing
+        .set_budget(
+            &present,
+            &Reading {
+                limit: 10.0,
+                actual: Some(4.0),
+                forecast: None,
+                period_start: "2026-12-01".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let missing = BudgetRef::Aws {
+        account: "123456789012".into(),
+        name: "gone".into(),
+    };
+    twincloud_testkit::conformance::budgets(&billing, &present, 10.0, &missing).await;
+
+    let metrics = twincloud_local::LocalMetrics::new(dir.path());
+    let data = [(Metric::Cpu, 71.5), (Metric::RequestsPerInstance, 300.0)];
+    metrics.set("api", &data).await.unwrap();
+    twincloud_testkit::conformance::metrics(&metrics, "api", &data, "quiet").await;
+}

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use twincloud_core::Severity;
+use twincloud_core::config::Metric;
+use twincloud_core::planner::budget::BudgetRef;
 use twincloud_core::ports::{
-    Compute, Database, Notifier, Precondition, Retry, SnapshotStatus, StateError, StateStore,
-    Traffic, Version,
+    AlarmStates, Budgets, Compute, Database, Metrics, Notifier, Precondition, Retry,
+    SnapshotStatus, StateError, StateStore, Traffic, Version,
 };
 
 /// What the backend under test enforces itself. Emulator gaps are listed here, each covered
@@ -370,4 +372,86 @@ where
             "`{t}` did not arrive at the provider; it holds {got:?}"
         );
     }
+}
+
+/// The alarm states suite: `firing` is in alarm and `ok` is OK at the provider (the caller set
+/// them up), `missing` does not exist. A state is read, never changed by reading, and an
+/// alarm that does not exist is `None`, not an error (a forged message may name any alarm).
+pub async fn alarm_states(a: &dyn AlarmStates, firing: &str, ok: &str, missing: &str) {
+    use twincloud_core::signal::AlarmState;
+    for _ in 0..2 {
+        assert_eq!(
+            a.state(firing).await.expect("read the firing alarm"),
+            Some(AlarmState::Alarm),
+            "`{firing}` is in alarm"
+        );
+        assert_eq!(
+            a.state(ok).await.expect("read the OK alarm"),
+            Some(AlarmState::Ok),
+            "`{ok}` is OK"
+        );
+    }
+    assert_eq!(
+        a.state(missing).await.expect("a missing alarm is no error"),
+        None,
+        "`{missing}` does not exist"
+    );
+}
+
+/// The budgets suite: `present` exists at the provider with amount `limit` (the caller set it
+/// up), `missing` does not. A reading says the amount and the current period's start (a date,
+/// `YYYY-MM-DD`); spend, where the provider reports it, is never negative; a budget that does
+/// not exist is `None` (a forged alert may name any), and reading twice gives the same.
+pub async fn budgets(b: &dyn Budgets, present: &BudgetRef, limit: f64, missing: &BudgetRef) {
+    let r = b
+        .read(present)
+        .await
+        .expect("read the budget")
+        .expect("the budget exists");
+    assert!((r.limit - limit).abs() < 1e-9, "the amount: {r:?}");
+    assert!(
+        chrono::NaiveDate::parse_from_str(&r.period_start, "%Y-%m-%d").is_ok(),
+        "the period starts on a date: {r:?}"
+    );
+    for v in [r.actual, r.forecast].into_iter().flatten() {
+        assert!(v >= 0.0, "spend is never negative: {r:?}");
+    }
+    assert_eq!(
+        b.read(present).await.expect("read again"),
+        Some(r),
+        "a read changes nothing"
+    );
+    assert_eq!(
+        b.read(missing).await.expect("a missing budget is no error"),
+        None
+    );
+}
+
+/// The metrics suite: `service` has data for exactly the metrics in `expected` (the caller
+/// set them up), `quiet` has none. Readings come back for the metrics asked that have data,
+/// in the order asked; a metric without data is left out, not zero; asking nothing reads
+/// nothing.
+pub async fn metrics(m: &dyn Metrics, service: &str, expected: &[(Metric, f64)], quiet: &str) {
+    let asked = [Metric::Cpu, Metric::Memory, Metric::RequestsPerInstance];
+    let r = m.readings(service, &asked).await.expect("read the metrics");
+    let want: Vec<(Metric, f64)> = asked
+        .iter()
+        .filter_map(|a| expected.iter().find(|(e, _)| e == a).copied())
+        .collect();
+    assert_eq!(r.len(), want.len(), "only the metrics with data: {r:?}");
+    for ((got, v), (metric, w)) in r.iter().zip(&want) {
+        assert_eq!(got, metric, "in the order asked: {r:?}");
+        assert!((v - w).abs() < 1e-6, "{metric:?}: {v} against {w}");
+    }
+    assert_eq!(
+        m.readings(quiet, &asked)
+            .await
+            .expect("a quiet service is no error"),
+        vec![],
+        "no data: nothing, not zeros"
+    );
+    assert_eq!(
+        m.readings(service, &[]).await.expect("asking nothing"),
+        vec![]
+    );
 }
