@@ -166,13 +166,38 @@ impl Deployer for CloudRunDeployer {
                 "Cloud Run service `{service}` has no ready revision"
             ))
         })?;
-        Ok(Deployed {
-            revision,
-            image: svc["template"]["containers"][i]["image"]
+        // The template is the newest revision's; after a rollback traffic is on an older one,
+        // whose own containers say what serves.
+        let newest = svc["latestCreatedRevision"].as_str().map(last_segment);
+        let image = if newest.is_none_or(|n| n == revision) {
+            svc["template"]["containers"][i]["image"]
                 .as_str()
                 .unwrap_or("")
-                .to_owned(),
-        })
+                .to_owned()
+        } else {
+            let url = format!("{}/revisions/{revision}", self.url(service));
+            let rev = self
+                .call(
+                    reqwest::Method::GET,
+                    &url,
+                    None,
+                    &format!("Cloud Run revision `{revision}`"),
+                )
+                .await?;
+            let containers = rev["containers"].as_array().cloned().unwrap_or_default();
+            let c = match name {
+                Some(n) => containers.iter().find(|c| c["name"].as_str() == Some(n)),
+                None => containers.first(),
+            };
+            c.and_then(|c| c["image"].as_str())
+                .ok_or_else(|| {
+                    PortError::permanent(format!(
+                        "Cloud Run revision `{revision}` names no image for the container"
+                    ))
+                })?
+                .to_owned()
+        };
+        Ok(Deployed { revision, image })
     }
 
     async fn create(

@@ -20,6 +20,9 @@ use crate::error::port_error;
 
 /// The annotation the Deployment controller numbers revisions with.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
+/// Where the Deployment controller keeps the earlier numbers of a ReplicaSet put back by a
+/// rollback (it takes the next number, its old ones go here, comma-separated).
+pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 /// The pod template annotation naming the rollout that made a revision.
 pub const ROLLOUT: &str = "twincloud.dev/rollout";
 /// How long `create` waits for the controller to number the new revision.
@@ -226,24 +229,39 @@ impl Deployer for KubernetesDeployer {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|e| port_error(&format!("ReplicaSets of {}", self.what(service)), e))?;
+        // The ReplicaSet that was `previous`: it carries that number, or, once put back by an
+        // earlier rollback (whose answer may have been lost), a newer one with `previous` in
+        // its revision history.
         let Some(set) = owned.items.into_iter().find(|rs| {
+            let notes = rs.metadata.annotations.as_ref();
             rs.metadata
                 .owner_references
                 .iter()
                 .flatten()
                 .any(|o| o.uid == uid)
-                && rs
-                    .metadata
-                    .annotations
-                    .as_ref()
+                && (notes
                     .and_then(|a| a.get(REVISION))
                     .is_some_and(|r| r == previous)
+                    || notes
+                        .and_then(|a| a.get(REVISION_HISTORY))
+                        .is_some_and(|h| h.split(',').any(|r| r == previous)))
         }) else {
             return Err(PortError::permanent(format!(
                 "{}: no ReplicaSet of revision {previous} is left to go back to (revisionHistoryLimit)",
                 self.what(service)
             )));
         };
+        let set_revision = set
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION))
+            .cloned()
+            .unwrap_or_default();
+        if set_revision == revision_of(&d) {
+            // Put back already: the Deployment's current revision is that ReplicaSet's.
+            return Ok(());
+        }
         let Some(mut template) = set.spec.and_then(|s| s.template) else {
             return Err(PortError::permanent(format!(
                 "{}: the ReplicaSet of revision {previous} has no pod template",

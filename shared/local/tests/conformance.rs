@@ -135,3 +135,14 @@ async fn local_alarms_budgets_and_metrics_conform() {
     metrics.set("api", &data).await.unwrap();
     twincloud_testkit::conformance::metrics(&metrics, "api", &data, "quiet").await;
 }
+
+#[tokio::test]
+async fn local_deployer_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = twincloud_local::LocalDeployer::new(dir.path());
+    d.create_service("app", "app-00001", "old@sha256:0")
+        .await
+        .unwrap();
+    let image = format!("reg.example/app@sha256:{}", "1".repeat(64));
+    twincloud_testkit::conformance::deployer(&d, "app", None, &image, "nope").await;
+}

@@ -85,8 +85,26 @@ async fn cloud_run(revisions: Revisions, app: String, old_image: &str) -> Discov
     })));
     DiscoveryFake::start("run.v2", move |call| {
         let mut s = svc.lock().unwrap();
+        // One service only: any other is not found, as Cloud Run answers.
+        if call.path.contains("/services/") && !call.path.contains("/services/aion-backend") {
+            return (
+                404,
+                json!({"error": {"code": 404, "status": "NOT_FOUND", "message": "service not found"}}),
+            );
+        }
         match (call.method.as_str(), call.query.as_str()) {
             ("run.projects.locations.services.get", _) => (200, s.clone()),
+            ("run.projects.locations.services.revisions.get", _) => {
+                let rev = call.path.rsplit('/').next().unwrap_or_default().to_owned();
+                match revisions.lock().unwrap().get(&rev) {
+                    Some(image) => (
+                        200,
+                        json!({"name": format!("{PROJECT}/revisions/{rev}"),
+                               "containers": [{"name": "app", "image": image}]}),
+                    ),
+                    None => (404, json!({"error": {"code": 404, "status": "NOT_FOUND", "message": "no such revision"}})),
+                }
+            }
             ("run.projects.locations.services.patch", "updateMask=traffic") => {
                 s["traffic"] = call.body["traffic"].clone();
                 s["trafficStatuses"] = traffic_statuses(&call.body["traffic"], &app);
@@ -788,4 +806,46 @@ async fn an_artifact_registry_push_is_mirrored_to_ecr_and_rolled_out_on_both() {
     assert_eq!(w.ecr.manifest("aion-backend", &d).await.unwrap().1, d);
     assert_eq!(w.run_serving().await.1, format!("{repo}@{d}"));
     assert_eq!(proxy.stats().faulted, 2);
+}
+
+/// ECS services on moto pass the deployer suite every adapter of the port passes.
+#[tokio::test]
+async fn the_ecs_deployer_conforms() {
+    let aws = AwsContext::for_endpoint(&emulators::moto_url(), "us-east-1").await;
+    // Desired 0: moto's deployment then reads COMPLETED (it never runs tasks).
+    let cluster = moto_ecs::ecs_cluster(&aws, &[("aion-web", 0)]).await;
+    let image = format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{}",
+        "e".repeat(64)
+    );
+    twincloud_testkit::conformance::deployer(
+        &twincloud_aws::EcsDeployer::new(&aws, &cluster),
+        "aion-web",
+        None,
+        &image,
+        "ghost",
+    )
+    .await;
+}
+
+/// Cloud Run (a fake validating `run.v2.json`) passes the deployer suite.
+#[tokio::test]
+async fn the_cloud_run_deployer_conforms() {
+    let revisions: Revisions = Arc::default();
+    let old = format!(
+        "europe-docker.pkg.dev/p/images/web@sha256:{}",
+        "0".repeat(64)
+    );
+    let run = cloud_run(revisions, "http://127.0.0.1:9".into(), &old).await;
+    let d = twincloud_gcp::CloudRunDeployer::new(
+        &GcpContext::for_emulator(&run.url()).unwrap(),
+        "aion-prod",
+        "us-central1",
+    );
+    let image = format!(
+        "europe-docker.pkg.dev/p/images/web@sha256:{}",
+        "f".repeat(64)
+    );
+    twincloud_testkit::conformance::deployer(&d, "aion-backend", None, &image, "ghost").await;
+    assert!(run.rejected().is_empty(), "{:?}", run.rejected());
 }

@@ -131,6 +131,18 @@ async fn a_deployment_passes_the_compute_suite_and_an_hpa_is_raised_then_lowered
     );
     let compute = KubernetesCompute::new(gke.access(), "prod", Some(5));
     twincloud_testkit::conformance::compute(&compute, "chatbot", 5, "ghost").await;
+    // And the deployer suite on its own Deployment.
+    gke.api
+        .add_deployment("prod", "web", "registry.example/web@sha256:cc", 2, 600);
+    let image = format!("registry.example/web@sha256:{}", "d".repeat(64));
+    twincloud_testkit::conformance::deployer(
+        &KubernetesDeployer::new(gke.access(), "prod"),
+        "web",
+        Some("app"),
+        &image,
+        "ghost",
+    )
+    .await;
 
     // Seed 001's HPA: min 2, max 10. Raising the floor goes through the autoscaler.
     gke.api

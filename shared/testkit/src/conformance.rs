@@ -6,7 +6,7 @@ use twincloud_core::Severity;
 use twincloud_core::config::Metric;
 use twincloud_core::planner::budget::BudgetRef;
 use twincloud_core::ports::{
-    AlarmStates, Budgets, Compute, Database, Metrics, Notifier, Precondition, Retry,
+    AlarmStates, Budgets, Compute, Database, Deployer, Metrics, Notifier, Precondition, Retry,
     SnapshotStatus, StateError, StateStore, Traffic, Version,
 };
 
@@ -454,4 +454,61 @@ pub async fn metrics(m: &dyn Metrics, service: &str, expected: &[(Metric, f64)],
         m.readings(service, &[]).await.expect("asking nothing"),
         vec![]
     );
+}
+
+/// The deployer suite: `service` serves some revision (the caller set it up) and `image`
+/// (`REPO@sha256:...`) is a new image; `missing` does not exist. It checks what every rollout
+/// relies on: the serving revision and image are read back; a new revision is made from the
+/// serving one and a second ask makes no second revision (an invocation that died halfway
+/// asks again); its progress can be read; all traffic moved to it (where the platform splits
+/// traffic) serves the new image; going back serves the old image again, and going back
+/// twice is harmless; a service that does not exist is a permanent error, named.
+pub async fn deployer(
+    d: &dyn Deployer,
+    service: &str,
+    container: Option<&str>,
+    image: &str,
+    missing: &str,
+) {
+    let before = d
+        .current(service, container)
+        .await
+        .expect("read the serving revision");
+    assert!(!before.revision.is_empty(), "{before:?}");
+    let gone = d
+        .current(missing, container)
+        .await
+        .expect_err("a service that does not exist");
+    assert_eq!(gone.retry, Retry::Permanent, "{gone:?}");
+    let tag = "tc-conformance";
+    let made = d
+        .create(service, container, &before.revision, image, tag)
+        .await
+        .expect("make a revision");
+    assert_ne!(made, before.revision, "a new revision");
+    let again = d
+        .create(service, container, &before.revision, image, tag)
+        .await
+        .expect("ask again");
+    assert_eq!(
+        again, made,
+        "asked again, the same revision, not a second one"
+    );
+    d.progress(service, &made)
+        .await
+        .expect("read the new revision's progress");
+    if d.split(service, &made, &before.revision, 100)
+        .await
+        .expect("move the traffic")
+    {
+        let now = d.current(service, container).await.expect("read back");
+        assert_eq!(now.image, image, "all traffic on the new revision");
+    }
+    for _ in 0..2 {
+        d.roll_back(service, &before.revision)
+            .await
+            .expect("go back");
+        let back = d.current(service, container).await.expect("read back");
+        assert_eq!(back.image, before.image, "the old image serves again");
+    }
 }

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
 #[derive(Default)]
 struct World {
@@ -272,7 +273,13 @@ fn reconcile(w: &mut World, ns: &str, name: &str) {
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0);
             if rev < newest {
-                // An older template is back (a rollback): its ReplicaSet takes the next number.
+                // An older template is back (a rollback): its ReplicaSet takes the next number,
+                // and its old one is kept in the revision history, as the controller keeps it.
+                let history = w.replica_sets[i]["metadata"]["annotations"][REVISION_HISTORY]
+                    .as_str()
+                    .map(|h| format!("{h},{rev}"))
+                    .unwrap_or_else(|| rev.to_string());
+                w.replica_sets[i]["metadata"]["annotations"][REVISION_HISTORY] = json!(history);
                 w.replica_sets[i]["metadata"]["annotations"][REVISION] =
                     json!((newest + 1).to_string());
                 w.rollout_started.insert(key.clone(), Instant::now());
