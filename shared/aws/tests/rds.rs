@@ -172,6 +172,9 @@ async fn instances_and_clusters_are_listed_snapshotted_copied_and_restored() {
         .map(|d| d.name)
         .collect();
     assert!(names.contains(&restored) && names.contains(&pitr) && names.contains(&db));
+    // And the suite every restore adapter passes.
+    twincloud_testkit::conformance::database_restore(&rds, &db, &s1.id, &unique("aion-suite"))
+        .await;
 
     // Deletes, in both regions, of ours only.
     dr.delete_snapshot(&db, &s1.id).await.unwrap();

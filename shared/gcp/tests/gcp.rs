@@ -415,7 +415,7 @@ async fn cloud_run_load_is_read_from_cloud_monitoring_with_valid_calls() {
 async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
     use std::sync::{Arc, Mutex};
     use twincloud_core::planner::budget::BudgetRef;
-    use twincloud_core::ports::{BillingLink, Budgets};
+    use twincloud_core::ports::Budgets;
     let budgets = DiscoveryFake::start("billingbudgets.v1", |call| {
         if call.path.ends_with("/budgets/de72") {
             (200, json!({"name": "billingAccounts/01D4EE-079462-DFD6EC/budgets/de72", "displayName": "aion-gcp",
@@ -476,15 +476,12 @@ async fn budgets_and_billing_links_through_the_billing_apis_with_valid_calls() {
     assert!(budgets.rejected().is_empty(), "{:?}", budgets.rejected());
 
     let b = twincloud_gcp::GcpBilling::new(&GcpContext::for_emulator(&billing.url()).unwrap());
-    assert_eq!(
-        b.account("aion-sandbox").await.unwrap().as_deref(),
-        Some("billingAccounts/01D4EE-079462-DFD6EC")
-    );
-    b.set_account("aion-sandbox", None).await.unwrap();
-    assert_eq!(b.account("aion-sandbox").await.unwrap(), None);
-    b.set_account("aion-sandbox", Some("billingAccounts/01D4EE-079462-DFD6EC"))
-        .await
-        .unwrap();
+    twincloud_testkit::conformance::billing_link(
+        &b,
+        "aion-sandbox",
+        "billingAccounts/01D4EE-079462-DFD6EC",
+    )
+    .await;
     assert_eq!(
         link.lock().unwrap().as_str(),
         "billingAccounts/01D4EE-079462-DFD6EC"

@@ -69,6 +69,14 @@ async fn local_database_conforms() {
     .await
     .unwrap();
     twincloud_testkit::conformance::database(&d, "aion-db", "rds:aion-db-2026-11-01", "nope").await;
+    let snapshot = twincloud_core::ports::Database::list_snapshots(&d, "aion-db")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.status == twincloud_core::ports::SnapshotStatus::Available)
+        .expect("an available snapshot")
+        .id;
+    twincloud_testkit::conformance::database_restore(&d, "aion-db", &snapshot, "restored").await;
 }
 
 #[tokio::test]
@@ -145,4 +153,15 @@ async fn local_deployer_conforms() {
         .unwrap();
     let image = format!("reg.example/app@sha256:{}", "1".repeat(64));
     twincloud_testkit::conformance::deployer(&d, "app", None, &image, "nope").await;
+}
+
+#[tokio::test]
+async fn local_billing_link_conforms() {
+    use twincloud_core::ports::BillingLink;
+    let dir = tempfile::tempdir().unwrap();
+    let b = twincloud_local::LocalBilling::new(dir.path());
+    b.set_account("sandbox", Some("billingAccounts/01"))
+        .await
+        .unwrap();
+    twincloud_testkit::conformance::billing_link(&b, "sandbox", "billingAccounts/01").await;
 }

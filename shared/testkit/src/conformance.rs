@@ -6,8 +6,9 @@ use twincloud_core::Severity;
 use twincloud_core::config::Metric;
 use twincloud_core::planner::budget::BudgetRef;
 use twincloud_core::ports::{
-    AlarmStates, Budgets, Compute, Database, Deployer, Metrics, Notifier, Precondition, Retry,
-    SnapshotStatus, StateError, StateStore, Traffic, Version,
+    AlarmStates, BillingLink, Budgets, Compute, Database, DatabaseRestore, Deployer, Metrics,
+    Notifier, Precondition, RestoreSource, Retry, SnapshotStatus, StateError, StateStore, Traffic,
+    Version,
 };
 
 /// What the backend under test enforces itself. Emulator gaps are listed here, each covered
@@ -511,4 +512,88 @@ pub async fn deployer(
         let back = d.current(service, container).await.expect("read back");
         assert_eq!(back.image, before.image, "the old image serves again");
     }
+}
+
+/// The billing link suite: `project` is billed to `account` (the caller set it up). Detaching
+/// and linking again are read back, and each is harmless when asked twice (a retry after a
+/// lost answer).
+pub async fn billing_link(b: &dyn BillingLink, project: &str, account: &str) {
+    assert_eq!(
+        b.account(project).await.expect("read the link").as_deref(),
+        Some(account)
+    );
+    for _ in 0..2 {
+        b.set_account(project, None).await.expect("detach");
+        assert_eq!(b.account(project).await.expect("read back"), None);
+    }
+    for _ in 0..2 {
+        b.set_account(project, Some(account))
+            .await
+            .expect("link again");
+        assert_eq!(
+            b.account(project).await.expect("read back").as_deref(),
+            Some(account)
+        );
+    }
+}
+
+/// The restore suite: `database` exists with the available snapshot `snapshot` (the caller
+/// set them up). A restore makes a new database under a new name, from the snapshot or from a
+/// point in time, and leaves the source alone; into a name that exists, or from a snapshot
+/// that does not, it is a permanent error (never a database overwritten).
+pub async fn database_restore<D: Database + DatabaseRestore>(
+    d: &D,
+    database: &str,
+    snapshot: &str,
+    fresh: &str,
+) {
+    let from_snapshot = format!("{fresh}-s");
+    let from_time = format!("{fresh}-t");
+    d.restore(
+        &RestoreSource::Snapshot {
+            id: snapshot.into(),
+        },
+        &from_snapshot,
+    )
+    .await
+    .expect("restore a snapshot");
+    d.restore(
+        &RestoreSource::PointInTime {
+            database: database.into(),
+            time: None,
+        },
+        &from_time,
+    )
+    .await
+    .expect("restore the latest restorable time");
+    let names: Vec<String> = d
+        .list_databases()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|x| x.name)
+        .collect();
+    for n in [database, from_snapshot.as_str(), from_time.as_str()] {
+        assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+    }
+    let taken = d
+        .restore(
+            &RestoreSource::Snapshot {
+                id: snapshot.into(),
+            },
+            database,
+        )
+        .await
+        .expect_err("a name that exists");
+    assert_eq!(taken.retry, Retry::Permanent, "{taken:?}");
+    let missing = d
+        .restore(
+            &RestoreSource::Snapshot {
+                id: format!("{snapshot}-no-such"),
+            },
+            &format!("{fresh}-x"),
+        )
+        .await
+        .expect_err("a snapshot that does not exist");
+    assert_eq!(missing.retry, Retry::Permanent, "{missing:?}");
 }
