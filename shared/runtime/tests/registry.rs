@@ -249,3 +249,127 @@ fn the_deploy_script_sets_verification_in_the_same_step_and_bounds_redelivery() 
     assert!(script.contains("--max-delivery-attempts"));
     assert!(script.contains("--dead-letter-topic"));
 }
+
+/// The GCP roles `infra/gcp/deploy.sh` grants each function's runtime account: per function,
+/// the roles of the bindings whose member is that account, under the `case "$fn"` arm or the
+/// `if` that names the function, plus those granted to every function.
+fn gcp_grants(script: &str) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    // One logical line per command (continuations joined).
+    let mut lines: Vec<String> = vec![];
+    let mut pending = String::new();
+    for l in script.lines() {
+        let t = l.trim_end();
+        if let Some(head) = t.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(t);
+        lines.push(std::mem::take(&mut pending));
+    }
+    let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+    let role_of = |l: &str| -> Option<String> {
+        let runtime =
+            l.contains("add-iam-policy-binding") && l.contains("serviceAccount:${runtime_sa}");
+        let bucket =
+            l.trim_start().starts_with("grant_bucket ") || l.contains("; do grant_bucket ");
+        if !(runtime || bucket) {
+            return None;
+        }
+        let at = l.find("roles/")?;
+        let rest = &l[at..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '.'))
+            .unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    };
+    let mut common = vec![];
+    let mut per: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    // The functions the current context is limited to (a case arm, then `if`s within it).
+    let mut arm: Option<Vec<String>> = None;
+    let mut ifs: Vec<Option<Vec<String>>> = vec![];
+    let mut in_case = false;
+    for l in &lines {
+        let t = l.trim();
+        if t.starts_with("case \"$fn\" in") {
+            in_case = true;
+            continue;
+        }
+        if in_case && t == "esac" {
+            in_case = false;
+            arm = None;
+            continue;
+        }
+        if in_case
+            && let Some(head) = t.strip_suffix(')')
+            && head.split('|').all(|n| names.contains(&n))
+        {
+            arm = Some(head.split('|').map(str::to_owned).collect());
+            continue;
+        }
+        if t.starts_with("if ") {
+            let limited: Vec<String> = names
+                .iter()
+                .filter(|n| {
+                    t.contains(&format!("\"$fn\" = {n} "))
+                        || t.contains(&format!(" {n} ")) && t.contains("*\" $fn \"*")
+                })
+                .map(|n| (*n).to_owned())
+                .collect();
+            ifs.push((!limited.is_empty()).then_some(limited));
+        }
+        if let Some(role) = role_of(t) {
+            let scope = ifs
+                .iter()
+                .rev()
+                .find_map(Clone::clone)
+                .or_else(|| arm.clone());
+            match scope {
+                Some(fs) => {
+                    for f in fs {
+                        per.entry(f).or_default().push(role.clone());
+                    }
+                }
+                None => common.push(role),
+            }
+        }
+        if t == "fi"
+            || t.starts_with("fi ")
+            || t.ends_with("; fi")
+            || t.ends_with(" fi ;;")
+            || t == "fi ;;"
+        {
+            ifs.pop();
+        }
+    }
+    (common, per)
+}
+
+#[test]
+fn deploy_sh_grants_each_runtime_account_exactly_its_gcp_roles() {
+    use std::collections::BTreeSet;
+    let (common, per) = gcp_grants(&read("infra/gcp/deploy.sh"));
+    let common: BTreeSet<String> = common.into_iter().collect();
+    let declared: BTreeSet<String> = twincloud_runtime::functions::COMMON_GCP_ROLES
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect();
+    assert_eq!(
+        common, declared,
+        "the roles every runtime account is granted"
+    );
+    for f in FUNCTIONS {
+        let granted: BTreeSet<String> = per
+            .get(f.name)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<String> = f.gcp_roles.iter().map(|r| (*r).to_owned()).collect();
+        assert_eq!(
+            granted, wanted,
+            "{}: infra/gcp/deploy.sh grants (left) what the registry declares (right)",
+            f.name
+        );
+    }
+}

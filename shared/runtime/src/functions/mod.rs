@@ -84,6 +84,10 @@ pub struct FunctionSpec {
     /// The AWS API actions it calls beyond [`COMMON_AWS_ACTIONS`]; its SAM resource must grant
     /// each (a test reads the template).
     pub aws_actions: &'static [&'static str],
+    /// The GCP roles its runtime account is granted beyond [`COMMON_GCP_ROLES`], each on the
+    /// narrowest resource `infra/gcp/deploy.sh` can name; the script grants exactly these (a
+    /// test reads it).
+    pub gcp_roles: &'static [&'static str],
     /// The adapters it uses beyond state, channels and probes; its binary links only these.
     pub wiring: Wiring,
     /// Builds it.
@@ -109,6 +113,14 @@ pub const COMMON_AWS_ACTIONS: &[&str] = &[
     "ses:SendEmail",
 ];
 
+/// What every function's runtime account is granted on GCP: its configuration object, the
+/// objects under its state prefix, and each of its secrets.
+pub const COMMON_GCP_ROLES: &[&str] = &[
+    "roles/storage.objectViewer",
+    "roles/storage.objectAdmin",
+    "roles/secretmanager.secretAccessor",
+];
+
 /// The notifier.
 pub const NOTIFIER: FunctionSpec = FunctionSpec {
     name: twincloud_core::planner::notify::FUNCTION,
@@ -121,6 +133,7 @@ pub const NOTIFIER: FunctionSpec = FunctionSpec {
         Trigger::PubSubTopic,
     ],
     aws_actions: &[],
+    gcp_roles: &["roles/pubsub.publisher"],
     wiring: Wiring::NONE,
     make: || Box::new(notifier::Notifier),
 };
@@ -145,6 +158,11 @@ pub const FAILOVER: FunctionSpec = FunctionSpec {
         "route53:ListResourceRecordSets",
         "route53:GetChange",
     ],
+    gcp_roles: &[
+        "roles/run.developer",
+        "roles/dns.admin",
+        "roles/container.clusterViewer",
+    ],
     wiring: Wiring::ENDPOINTS.and(Wiring::TRAFFIC),
     make: || Box::new(failover::Failover),
 };
@@ -165,6 +183,7 @@ pub const BUCKET_SYNC: FunctionSpec = FunctionSpec {
         "s3:GetObjectRetention",
         "s3:GetObjectLegalHold",
     ],
+    gcp_roles: &["roles/storage.objectViewer", "roles/storage.objectAdmin"],
     wiring: Wiring::NONE,
     make: || Box::new(bucket_sync::BucketSync),
 };
@@ -190,6 +209,7 @@ pub const BACKUP: FunctionSpec = FunctionSpec {
         "s3:AbortMultipartUpload",
         "s3:ListMultipartUploadParts",
     ],
+    gcp_roles: &["roles/cloudsql.editor", "roles/storage.objectViewer"],
     wiring: Wiring::NONE,
     make: || Box::new(backup::Backup::default()),
 };
@@ -211,6 +231,11 @@ pub const SCALING: FunctionSpec = FunctionSpec {
         "application-autoscaling:RegisterScalableTarget",
         "cloudwatch:GetMetricData",
         "cloudwatch:DescribeAlarms",
+    ],
+    gcp_roles: &[
+        "roles/run.developer",
+        "roles/monitoring.viewer",
+        "roles/container.clusterViewer",
     ],
     wiring: Wiring::ENDPOINTS.and(Wiring::SCALING),
     make: || Box::new(scaling::Scaling),
@@ -244,6 +269,13 @@ pub const DEPLOY: FunctionSpec = FunctionSpec {
         "ecr:PutImage",
         "cloudwatch:DescribeAlarms",
     ],
+    gcp_roles: &[
+        "roles/run.developer",
+        "roles/iam.serviceAccountUser",
+        "roles/artifactregistry.writer",
+        "roles/monitoring.viewer",
+        "roles/container.clusterViewer",
+    ],
     wiring: Wiring::DEPLOY,
     make: || Box::new(deploy::Deploy),
 };
@@ -265,6 +297,12 @@ pub const BUDGET_GUARD: FunctionSpec = FunctionSpec {
         "ecs:UpdateService",
         "application-autoscaling:DescribeScalableTargets",
         "application-autoscaling:RegisterScalableTarget",
+    ],
+    gcp_roles: &[
+        "roles/run.developer",
+        "roles/billing.viewer",
+        "roles/billing.projectManager",
+        "roles/container.clusterViewer",
     ],
     wiring: Wiring::ENDPOINTS.and(Wiring::SCALING).and(Wiring::BUDGETS),
     make: || Box::new(budget_guard::BudgetGuardFn),
