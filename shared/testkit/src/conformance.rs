@@ -7,8 +7,8 @@ use twincloud_core::config::Metric;
 use twincloud_core::planner::budget::BudgetRef;
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Database, DatabaseRestore, Deployer, Metrics,
-    Notifier, Precondition, RestoreSource, Retry, SnapshotStatus, StateError, StateStore, Traffic,
-    Version,
+    Notifier, Precondition, RegistryLogin, RestoreSource, Retry, SnapshotStatus, StateError,
+    StateStore, Traffic, Version,
 };
 
 /// What the backend under test enforces itself. Emulator gaps are listed here, each covered
@@ -596,4 +596,37 @@ pub async fn database_restore<D: Database + DatabaseRestore>(
         .await
         .expect_err("a snapshot that does not exist");
     assert_eq!(missing.retry, Retry::Permanent, "{missing:?}");
+}
+
+/// The registry login suite: `l`'s credentials are accepted by the registry at `host` (basic
+/// auth on `GET /v2/`, as a registry client's first request), every time they are asked for
+/// (a token is fetched again, not kept past its life), and the registry refuses a wrong
+/// password (so the check means something).
+pub async fn registry_login(l: &dyn RegistryLogin, host: &str) {
+    let c = reqwest::Client::new();
+    for _ in 0..2 {
+        let (user, secret) = l
+            .login()
+            .await
+            .expect("log in")
+            .expect("credentials, not anonymous");
+        let ok = c
+            .get(format!("http://{host}/v2/"))
+            .basic_auth(&user, Some(secret.expose()))
+            .send()
+            .await
+            .expect("reach the registry");
+        assert_eq!(
+            ok.status().as_u16(),
+            200,
+            "{user}'s credentials are accepted"
+        );
+        let wrong = c
+            .get(format!("http://{host}/v2/"))
+            .basic_auth(&user, Some("not-the-password"))
+            .send()
+            .await
+            .expect("reach the registry");
+        assert_eq!(wrong.status().as_u16(), 401, "a wrong password is refused");
+    }
 }
