@@ -184,7 +184,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::test_stores::LostAnswer;
+    use twincloud_testkit::stores::{LostAnswer, LostAs};
 
     #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
     struct Set {
@@ -202,7 +202,10 @@ mod tests {
     #[tokio::test]
     async fn a_write_that_meets_itself_is_ours_not_another_invocations() {
         let dir = tempfile::tempdir().unwrap();
-        let store = LostAnswer::new(dir.path());
+        let store = LostAnswer::new(
+            std::sync::Arc::new(twincloud_local::LocalStateStore::new(dir.path())),
+            LostAs::PreconditionFailed,
+        );
         let now = Utc::now();
         let until = now + chrono::Duration::minutes(10);
         // The take landed; its answer said "precondition failed".

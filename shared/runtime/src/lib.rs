@@ -21,8 +21,6 @@ pub mod services;
 pub mod stdout;
 pub mod stores;
 pub mod sync;
-#[cfg(test)]
-mod test_stores;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -15,12 +15,10 @@ use async_trait::async_trait;
 use common::config;
 use failover_world::{World, failover_toml, tick};
 use twincloud_core::planner::failover::STATE_KEY;
-use twincloud_core::ports::{
-    Compute, PortError, Precondition, ServiceScale, StateError, StateStore, Traffic, Version,
-    Versioned,
-};
+use twincloud_core::ports::{Compute, PortError, Precondition, ServiceScale, StateStore, Traffic};
 use twincloud_runtime::functions::failover::Failover;
 use twincloud_runtime::{Clouds, Invoker, Services};
+use twincloud_testkit::stores::{LostAnswer, LostAs};
 
 /// What another invocation writes when it takes the lock over.
 fn newer_decision() -> Vec<u8> {
@@ -83,41 +81,6 @@ impl Traffic for TakeoverWhileSwitching {
             .await
             .unwrap();
         Ok(())
-    }
-}
-
-/// A state store whose first conditional write of the failover record lands but answers with
-/// a timeout, as a lost response does.
-struct LostAnswer {
-    inner: Arc<dyn StateStore>,
-    lost: AtomicBool,
-}
-
-#[async_trait]
-impl StateStore for LostAnswer {
-    async fn get(&self, key: &str) -> Result<Option<Versioned>, StateError> {
-        self.inner.get(key).await
-    }
-    async fn put(
-        &self,
-        key: &str,
-        value: &[u8],
-        expect: &Precondition,
-    ) -> Result<Version, StateError> {
-        let v = self.inner.put(key, value, expect).await?;
-        if key == STATE_KEY
-            && *expect != Precondition::None
-            && !self.lost.swap(true, Ordering::SeqCst)
-        {
-            return Err(StateError::transient("timed out waiting for the answer"));
-        }
-        Ok(v)
-    }
-    async fn delete(&self, key: &str, expect: &Precondition) -> Result<(), StateError> {
-        self.inner.delete(key, expect).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        self.inner.list(prefix).await
     }
 }
 
@@ -219,10 +182,12 @@ async fn the_final_record_does_not_overwrite_a_newer_decision() {
 async fn a_lock_write_whose_answer_was_lost_is_re_read_and_kept() {
     let mut w = World::new().await;
     let mut s = services(&w).await;
-    s.state = Arc::new(LostAnswer {
-        inner: s.state.clone(),
-        lost: AtomicBool::new(false),
-    });
+    // The first conditional write of the failover record lands, and answers with a timeout.
+    s.state = Arc::new(
+        LostAnswer::new(s.state.clone(), LostAs::Timeout)
+            .on_key(STATE_KEY)
+            .conditional_only(),
+    );
     let inv = Invoker::new(Box::new(Failover), s, false);
     w.gcp.kill().await;
     for n in 0..3 {

@@ -8,7 +8,7 @@ use twincloud_core::ports::{ErrorKind, PortError, Retry, StateStore, get_json};
 use twincloud_local::LocalStateStore;
 
 use super::*;
-use crate::test_stores::LostAnswer;
+use twincloud_testkit::stores::{LostAnswer, LostAs};
 
 fn fx(state: Arc<dyn StateStore>, event: &str) -> Effects {
     Effects::on(state, "scaling", event, false, Utc::now())
@@ -107,7 +107,10 @@ async fn a_failure_is_retried_with_the_first_before_state() {
 #[tokio::test]
 async fn an_intent_whose_answer_was_lost_is_ours_and_another_live_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
-    let lossy = Arc::new(LostAnswer::new(dir.path()));
+    let lossy = Arc::new(LostAnswer::new(
+        Arc::new(twincloud_local::LocalStateStore::new(dir.path())),
+        LostAs::PreconditionFailed,
+    ));
     let state: Arc<dyn StateStore> = lossy.clone();
     let calls = AtomicUsize::new(0);
     // The intent write lands, its answer says "precondition failed": this token's own entry.
