@@ -223,6 +223,13 @@ async fn another_budget_or_an_unconfirmed_message_changes_nothing() {
     assert_eq!(w.desired("backend-gcp").await, 6);
     assert_eq!(w.desired("backend-aws").await, 2);
     assert_eq!(w.cap().await, None);
+    // The provider catches up (its spend lagged the alert): the same message, delivered
+    // again, is judged again, not "handled before".
+    w.provider(9.5, "2026-12-01").await;
+    let n = w.alert("m3", ACCOUNT, "aion-monthly", 95.0, 100.0).await;
+    assert!(!n.contains("handled before"), "{n}");
+    assert!(n.contains("9.50 of 10.00 spent"), "{n}");
+    assert!(w.cap().await.is_some(), "the cap step was taken: {n}");
 }
 
 #[tokio::test]

@@ -326,6 +326,12 @@ impl GuardRecord {
         self.seen.drain(..excess);
         true
     }
+
+    /// Forgets a message id: a message the provider did not (yet) confirm is judged again when
+    /// it is delivered again, once the provider may have caught up.
+    pub fn forget(&mut self, id: &str) {
+        self.seen.retain(|s| s != id);
+    }
 }
 
 /// Whether the period moved on since the steps were taken (everything is then undone).

@@ -220,6 +220,7 @@ async fn evaluate(
     }
     let Some(reading) = read(services, bref).await? else {
         round.note("the provider has no such budget: nothing done (a forged or stale message?)");
+        record.forget(&signal.id);
         save(services, g, &record, &mut version).await?;
         return Ok(vec![round.execution()]);
     };
@@ -256,6 +257,8 @@ async fn evaluate(
         Ok(s) => s,
         Err(why) => {
             round.note(&why);
+            // Not confirmed: judged again if delivered again (the provider may lag the alert).
+            record.forget(&signal.id);
             save(services, g, &record, &mut version).await?;
             return Ok(std::iter::once(round.execution()).chain(out).collect());
         }
@@ -276,6 +279,9 @@ async fn evaluate(
         due.len()
     ));
     if due.is_empty() {
+        // The provider does not confirm what the message says (yet: its spend lags the
+        // alert): the message did nothing, and a redelivery is judged again.
+        record.forget(&signal.id);
         save(services, g, &record, &mut version).await?;
         return Ok(std::iter::once(round.execution()).chain(out).collect());
     }
