@@ -107,6 +107,12 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
         Ok(s) if s.unreachable.is_some() => {
             // A store that does not exist or refuses access: named, and no object counted as
             // failed (a retry fixes nothing; the arguments or the permissions do).
+            if json {
+                twincloud_runtime::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).unwrap_or_default()
+                );
+            }
             eprintln!(
                 "error: {}: check the location and the credentials' access to it",
                 s.unreachable.as_deref().unwrap_or_default()

@@ -88,6 +88,22 @@ pub async fn execute(
             in_effect(services, &a.op),
         )
         .await;
+        // A fenced write found landed by reading it back moved the record's version: the lock
+        // is still this invocation's, at the version now stored.
+        let read_back = fx.reports().last().is_some_and(|r| {
+            matches!(&r.outcome, Outcome::Done { detail: Some(d) } if d == crate::effects::READ_BACK)
+        });
+        if read_back
+            && let (Operation::PutState { key, value }, Some(h)) = (&a.op, held.as_mut())
+            && fenced.is_some_and(|g| g.key == *key)
+            && let Ok(Some(stored)) = services.state.get(key).await
+            && serde_json::from_slice::<serde_json::Value>(&stored.value)
+                .ok()
+                .as_ref()
+                == Some(value)
+        {
+            h.version = stored.version;
+        }
     }
     Ok(Execution {
         plan,

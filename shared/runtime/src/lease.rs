@@ -63,7 +63,7 @@ pub async fn take<T: Leased>(
         Err(StateError::ConditionFailed(_)) => landed(state, key, &body).await.map(|v| (record, v)),
         Err(e) => return Err(state_error(e)),
     };
-    if taken.is_some() {
+    if taken.is_some() && crate::interrupt::tracking() {
         held().insert((key.to_owned(), holder.to_owned()));
     }
     Ok(taken)

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod function;
 pub mod functions;
 pub mod http;
+mod interrupt;
 pub mod invoke;
 pub mod lambda;
 pub mod lease;
@@ -248,9 +249,11 @@ async fn run_bytes_wired<const WIRING: u8>(
     // Ctrl-C stops the run where it is and gives back the leases it holds: a rollout or a
     // backup set is not blocked for the length of a lease by a run that is gone. What was
     // done is in the journal; the next run goes on from there.
+    crate::interrupt::track();
+    // (A Ctrl-C handler that cannot be installed disables the branch; it never ends the run.)
     let result = tokio::select! {
         r = inv.handle_json(bytes) => r,
-        _ = tokio::signal::ctrl_c() => {
+        Ok(()) = tokio::signal::ctrl_c() => {
             let state = inv.services().state.clone();
             crate::effects::abandon_open(state.as_ref()).await;
             let released = crate::lease::release_held(state.as_ref()).await;

@@ -21,8 +21,43 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn code_only(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
+    let mut prev = ' ';
     while let Some(c) = chars.next() {
+        let word_start = !(prev.is_alphanumeric() || prev == '_');
+        prev = c;
         match c {
+            // A raw string, `r"..."` or `r#"..."#`: to its closing quote and hashes.
+            'r' if word_start && matches!(chars.peek(), Some('#' | '"')) => {
+                let mut hashes = 0;
+                while chars.peek() == Some(&'#') {
+                    chars.next();
+                    hashes += 1;
+                }
+                if chars.next() != Some('"') {
+                    out.push('r');
+                    continue;
+                }
+                let mut run: Option<usize> = None;
+                for c in chars.by_ref() {
+                    run = match (c, run) {
+                        ('"', _) => Some(0),
+                        ('#', Some(n)) => Some(n + 1),
+                        _ => None,
+                    };
+                    if run == Some(hashes) {
+                        break;
+                    }
+                }
+                out.push_str("\"\"");
+            }
+            // The quote character, `'"'`, opens no string.
+            '\'' if chars.peek() == Some(&'"') => {
+                chars.next();
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                }
+                out.push_str("''");
+            }
             '/' if chars.peek() == Some(&'/') => {
                 for c in chars.by_ref() {
                     if c == '\n' {
@@ -105,4 +140,7 @@ fn the_effects_handle_is_the_only_audit_writer() {
 fn the_checker_sees_names_and_not_words() {
     let code = code_only("let a = inv.dry_run; // dry_run\nlet b = \"dry_run \\\" x\";");
     assert_eq!(code, "let a = inv.dry_run; \nlet b = \"\";");
+    // A raw string with a quote inside, then a quote character: the code after each is seen.
+    let code = code_only("let t = r#\"say \"dry_run\" \"#; x.dry_run; let q = '\"'; y.dry_run");
+    assert_eq!(code, "let t = \"\"; x.dry_run; let q = ''; y.dry_run");
 }

@@ -109,6 +109,9 @@ impl<T> Acted<T> {
     }
 }
 
+/// The detail of an effect found done by reading the provider back after a transient failure.
+pub const READ_BACK: &str = "the provider shows it done (its answer was lost)";
+
 /// The intents this process wrote and has not concluded (journal key, version).
 fn open_intents() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<String, Version>> {
     static OPEN: std::sync::Mutex<std::collections::BTreeMap<String, Version>> =
@@ -458,7 +461,9 @@ impl Effects {
                 before,
             }) => {
                 effect.before = before;
-                open_intents().insert(key.clone(), version.clone());
+                if crate::interrupt::tracking() {
+                    open_intents().insert(key.clone(), version.clone());
+                }
                 (prior, version)
             }
             Ok(Claim::Done { at, result }) => {
@@ -517,7 +522,7 @@ impl Effects {
         if result.as_ref().is_err_and(|e| e.retry == Retry::Transient)
             && let Some(v) = verify.await
         {
-            note = Some("the provider shows it done (its answer was lost)".to_owned());
+            note = Some(READ_BACK.to_owned());
             result = Ok(v);
         }
         let (state, outcome, acted) = match result {

@@ -471,7 +471,7 @@ async fn run_task(ends: &Ends, mut task: Task, dry_run: bool) -> Done {
             match with_retries(|| ends.copy_current(&task.src.key)).await {
                 Ok(Outcome::Copied(n)) => Done::Copied(n),
                 Ok(Outcome::Same(by)) => Done::Same(by),
-                // (`Rehearsed` is only said by the `_for` entry points, never by `copy_current`.)
+                // (`Rehearsed` is only said by `unless_rehearsed`, never by `copy_current`.)
                 Ok(
                     Outcome::SourceGone | Outcome::Deleted | Outcome::Foreign | Outcome::Rehearsed,
                 ) => Done::Vanished,
@@ -525,30 +525,16 @@ impl SyncOptions {
     }
 }
 
-/// [`sync_key`] as an effect of `fx`'s event: in a dry run nothing is read or copied.
-pub async fn sync_key_for(
+/// `step` (a [`sync_key`] or [`delete_copy_of_gone`]) as an effect of `fx`'s event: in a dry
+/// run it is not run, and nothing is read, copied or deleted.
+pub async fn unless_rehearsed(
     fx: &crate::effects::Effects,
-    source: Arc<dyn ObjectStore>,
-    destination: Arc<dyn ObjectStore>,
-    key: &str,
+    step: impl std::future::Future<Output = Result<Outcome, ObjectError>>,
 ) -> Result<Outcome, ObjectError> {
     if fx.dry_run() {
         return Ok(Outcome::Rehearsed);
     }
-    sync_key(source, destination, key).await
-}
-
-/// [`delete_copy_of_gone`] as an effect of `fx`'s event: in a dry run nothing is deleted.
-pub async fn delete_copy_of_gone_for(
-    fx: &crate::effects::Effects,
-    source: Arc<dyn ObjectStore>,
-    destination: Arc<dyn ObjectStore>,
-    key: &str,
-) -> Result<Outcome, ObjectError> {
-    if fx.dry_run() {
-        return Ok(Outcome::Rehearsed);
-    }
-    delete_copy_of_gone(source, destination, key).await
+    step.await
 }
 
 /// Copies (or, if `delete_if_gone` and the source no longer has it, deletes) the one object

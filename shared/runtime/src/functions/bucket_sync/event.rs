@@ -16,7 +16,7 @@ use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::Invocation;
 use crate::functions::notifier::send_report;
 use crate::services::Services;
-use crate::sync::{Outcome, delete_copy_of_gone_for, sync_key_for};
+use crate::sync::{Outcome, delete_copy_of_gone, sync_key, unless_rehearsed};
 
 /// Deletes made on events in one hour, per pair.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -104,14 +104,17 @@ pub(super) async fn on_object(
         // repeated event finds the destination already the same.
         let (source, destination) = stores(services, pair).await?;
         let started = std::time::Instant::now();
-        let mut step =
-            Step::Synced(sync_key_for(&fx, source.clone(), destination.clone(), &key).await);
+        let mut step = Step::Synced(
+            unless_rehearsed(&fx, sync_key(source.clone(), destination.clone(), &key)).await,
+        );
         if matches!(step, Step::Synced(Ok(Outcome::SourceGone)))
             && !o.created
             && pair.delete_on_event
         {
             step = if take_delete(services, pair, inv.now).await? {
-                Step::Synced(delete_copy_of_gone_for(&fx, source, destination, &key).await)
+                Step::Synced(
+                    unless_rehearsed(&fx, delete_copy_of_gone(source, destination, &key)).await,
+                )
             } else {
                 Step::Deferred
             };
