@@ -86,8 +86,8 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     };
     let clouds = twincloud_runtime::Clouds::default();
     let (source, destination) = match (
-        twincloud_runtime::sync::object_store(&src_loc, &clouds).await,
-        twincloud_runtime::sync::object_store(&dst_loc, &clouds).await,
+        twincloud_runtime::stores::object_store(&src_loc, &clouds).await,
+        twincloud_runtime::stores::object_store(&dst_loc, &clouds).await,
     ) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => {

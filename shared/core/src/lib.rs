@@ -11,6 +11,7 @@ pub mod message;
 pub mod plan;
 pub mod planner;
 pub mod ports;
+pub mod records;
 pub mod secret;
 pub mod signal;
 pub mod text;

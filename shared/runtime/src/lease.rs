@@ -3,26 +3,12 @@
 //! the same schedule never both act; a lease past its time may be taken over.
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use twincloud_core::ports::{Precondition, Retry, StateError, StateStore, Version, get_json};
 
 use crate::error::RunError;
 
-/// Who holds a record, until when. Flattened into the record it guards.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    /// The holding invocation.
-    pub lease_holder: Option<String>,
-    /// When the lease ends.
-    pub lease_until: Option<DateTime<Utc>>,
-}
-
-/// A record guarded by a lease.
-pub trait Leased: Serialize + DeserializeOwned + Default {
-    /// The record's lease.
-    fn lease(&mut self) -> &mut Lease;
-}
+pub use twincloud_core::records::{Lease, Leased};
 
 /// A state store error as a run error.
 pub fn state_error(e: StateError) -> RunError {
@@ -184,6 +170,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
+    use serde::Deserialize;
     use twincloud_testkit::stores::{LostAnswer, LostAs};
 
     #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod overview;
 pub mod push_auth;
 pub mod rehearsal;
+pub mod report;
 pub mod services;
 pub mod stdout;
 pub mod stores;

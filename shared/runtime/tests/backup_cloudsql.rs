@@ -172,7 +172,7 @@ export_databases = ["ai_agent"]
         state.path().display()
     );
     let services = Services::build_for(
-        &twincloud_runtime::functions::BACKUP,
+        twincloud_runtime::functions::BACKUP.wiring,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default().and_gcp(gcp.clone()),
     )

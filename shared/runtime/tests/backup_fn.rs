@@ -43,7 +43,7 @@ name = "nightly"
         state.display()
     );
     let services = Services::build_for(
-        &twincloud_runtime::functions::BACKUP,
+        twincloud_runtime::functions::BACKUP.wiring,
         Config::parse("t.toml", &text).unwrap(),
         clouds,
     )
@@ -98,7 +98,7 @@ keep_min = 2"#;
         state.path().display()
     );
     let services = Services::build_for(
-        &twincloud_runtime::functions::BACKUP,
+        twincloud_runtime::functions::BACKUP.wiring,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default(),
     )

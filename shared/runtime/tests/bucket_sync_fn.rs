@@ -59,7 +59,7 @@ destination = "gs://{gbucket}/mirror"
     let config = Config::parse("test.toml", &text).unwrap();
     let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs).unwrap();
     let services = Services::build_for(
-        &twincloud_runtime::functions::BUCKET_SYNC,
+        twincloud_runtime::functions::BUCKET_SYNC.wiring,
         config,
         &Clouds::with_aws(aws.clone()).and_gcp(gcp.clone()),
     )
@@ -281,7 +281,7 @@ partitions = ["a/", "b/"]
         dst.display()
     );
     let services = Services::build_for(
-        &twincloud_runtime::functions::BUCKET_SYNC,
+        twincloud_runtime::functions::BUCKET_SYNC.wiring,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default(),
     )
@@ -437,7 +437,7 @@ destination = "{}"
     );
     let gcp = twincloud_gcp::GcpContext::for_emulator(&gcs).unwrap();
     let services = Services::build_for(
-        &twincloud_runtime::functions::BUCKET_SYNC,
+        twincloud_runtime::functions::BUCKET_SYNC.wiring,
         Config::parse("t.toml", &text).unwrap(),
         &Clouds::default().and_gcp(gcp.clone()),
     )
@@ -493,7 +493,7 @@ destination = "{}"
     );
     let config = Config::parse("test.toml", &text).unwrap();
     let services = Services::build_for(
-        &twincloud_runtime::functions::BUCKET_SYNC,
+        twincloud_runtime::functions::BUCKET_SYNC.wiring,
         config,
         &Clouds::default(),
     )

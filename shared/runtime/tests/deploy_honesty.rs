@@ -78,7 +78,7 @@ async fn world(faults: Arc<EffectFaults>) -> World {
     .unwrap();
     let spec = twincloud_runtime::functions::by_name("deploy").unwrap();
     let mut services = Services::build_for(
-        spec,
+        spec.wiring,
         config(dir.path(), &toml(&registry.host, &health.url())),
         &Clouds::default(),
     )

@@ -302,7 +302,7 @@ async fn a_partition_seen_from_one_cloud_alone_never_fails_over() {
         let cfg = config(w.dir.path(), &text);
         async move {
             let mut services = twincloud_runtime::Services::build_for(
-                &twincloud_runtime::functions::FAILOVER,
+                twincloud_runtime::functions::FAILOVER.wiring,
                 cfg,
                 &twincloud_runtime::Clouds::default(),
             )

@@ -90,7 +90,7 @@ async fn services(w: &World) -> Services {
         &failover_toml(&w.gcp.url(), &w.aws.url(), "manual", 300),
     );
     Services::build_for(
-        &twincloud_runtime::functions::FAILOVER,
+        twincloud_runtime::functions::FAILOVER.wiring,
         cfg,
         &Clouds::default(),
     )

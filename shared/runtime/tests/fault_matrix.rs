@@ -515,10 +515,13 @@ impl Run {
         let dir = tempfile::tempdir().unwrap();
         s.seed(dir.path()).await;
         let spec = twincloud_runtime::functions::by_name(s.name()).unwrap();
-        let mut services =
-            Services::build_for(spec, config(dir.path(), &s.toml()), &Clouds::default())
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+        let mut services = Services::build_for(
+            spec.wiring,
+            config(dir.path(), &s.toml()),
+            &Clouds::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         services.effect_faults = Some(faults.clone());
         if let Scenario::Deploy = s {
             let login = StaticLogin::from_pair(&Secret::new("ci:pw")).unwrap();

@@ -67,9 +67,13 @@ destination = "gs://{bucket}/out"
     let clouds = Clouds::default().and_gcp(gcp.clone());
     let before = proxy.stats().requests;
     let cfg = load_config(Some(&origin), &clouds).await.unwrap();
-    let services = Services::build_for(&twincloud_runtime::functions::BUCKET_SYNC, cfg, &clouds)
-        .await
-        .unwrap();
+    let services = Services::build_for(
+        twincloud_runtime::functions::BUCKET_SYNC.wiring,
+        cfg,
+        &clouds,
+    )
+    .await
+    .unwrap();
     let inv = Invoker::new(
         twincloud_runtime::functions::BUCKET_SYNC.build(),
         services,

@@ -263,7 +263,7 @@ async fn a_cap_bounds_max() {
     inv.services()
         .state
         .put(
-            &twincloud_runtime::functions::scaling::cap_key("backend-gcp"),
+            &twincloud_core::records::holds::cap_key("backend-gcp"),
             br#"{"max": 3}"#,
             &Precondition::None,
         )
@@ -283,7 +283,7 @@ async fn a_failed_scale_is_shown_as_not_made_until_a_retry_makes_it() {
     w.cpu("aion-backend-gcp", 140.0).await;
     let spec = twincloud_runtime::functions::by_name("scaling").unwrap();
     let mut services = twincloud_runtime::Services::build_for(
-        spec,
+        spec.wiring,
         config(w.dir.path(), &toml("")),
         &twincloud_runtime::Clouds::default(),
     )

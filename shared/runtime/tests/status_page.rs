@@ -50,7 +50,7 @@ async fn a_database_whose_backups_stopped_is_red_beside_a_fresh_one() {
         "[[backup.sets]]\nname = \"nightly\"\nengine = \"local\"\npatterns = [\"aion-*\"]\nmax_age_hours = 26\n",
     );
     let services = Services::build_for(
-        &twincloud_runtime::functions::BACKUP,
+        twincloud_runtime::functions::BACKUP.wiring,
         cfg.clone(),
         &Clouds::default(),
     )

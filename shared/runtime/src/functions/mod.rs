@@ -359,7 +359,8 @@ mod tests {
         );
         for f in FUNCTIONS {
             let config = twincloud_core::Config::parse("t.toml", &text).expect("config");
-            let built = crate::Services::build_for(f, config, &crate::Clouds::default()).await;
+            let built =
+                crate::Services::build_for(f.wiring, config, &crate::Clouds::default()).await;
             assert!(built.is_ok(), "`{}`: {:?}", f.name, built.err());
         }
         assert!(Wiring::ALL.has(Wiring::ENDPOINTS.and(Wiring::BUDGETS)));

@@ -13,27 +13,18 @@ use twincloud_core::planner::scaling::{
     self, FUNCTION, Role, ScalingInputs, ScalingRecord, record_key,
 };
 use twincloud_core::ports::{Precondition, get_json};
+use twincloud_core::records::holds::{Cap, cap_key};
 use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::{Execution, execute};
 use crate::function::{Function, Invocation};
-use crate::functions::notifier::send_report;
+use crate::report::send_report;
 use crate::services::{Services, scaling_compute_key};
 
 /// The scaling function.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scaling;
-
-/// Where a cap on a service's `max` is kept (the budget guard writes it): `{"max": N}`.
-pub fn cap_key(service: &str) -> String {
-    format!("scaling/caps/{}", twincloud_core::ids::key_segment(service))
-}
-
-#[derive(serde::Deserialize)]
-struct Cap {
-    max: u32,
-}
 
 fn scaling_config(services: &Services) -> Result<&ScalingConfig, RunError> {
     services

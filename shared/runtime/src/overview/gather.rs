@@ -14,9 +14,10 @@ use twincloud_core::planner::scaling::{self, ScalingRecord};
 use twincloud_core::ports::{StateStore, get_json};
 
 use super::model::*;
-use crate::functions::backup::BackupRecord;
-use crate::functions::bucket_sync::{UnitRecord, unit_key};
-use crate::functions::deploy::{DeployState, Queued, queue_key};
+use twincloud_core::records::backup::{BackupRecord, record_key as backup_key};
+use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
+use twincloud_core::records::holds::cap_key;
+use twincloud_core::records::sync::{UnitRecord, unit_key};
 
 /// Reads what the page shows from `state`, for the sections `config` has.
 pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>) -> Overview {
@@ -40,10 +41,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         o.failover = Some(gather_failover(cfg, &mut r, now).await);
     }
     for set in config.backup.iter().flat_map(|b| &b.sets) {
-        let rec: BackupRecord = r
-            .read(&crate::functions::backup::record_key(&set.name))
-            .await
-            .unwrap_or_default();
+        let rec: BackupRecord = r.read(&backup_key(&set.name)).await.unwrap_or_default();
         o.backups.push(backup_view(set, rec, now));
     }
     for pair in config.sync.iter().flat_map(|s| &s.pairs) {
@@ -114,8 +112,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
             .read(&scaling::record_key(&s.name))
             .await
             .unwrap_or_default();
-        let cap: Option<serde_json::Value> =
-            r.read(&crate::functions::scaling::cap_key(&s.name)).await;
+        let cap: Option<serde_json::Value> = r.read(&cap_key(&s.name)).await;
         let day_ago = now - chrono::Duration::days(1);
         o.scaling.push(ScalingView {
             name: s.name.clone(),

@@ -106,8 +106,11 @@ pub(super) struct Inputs<'a> {
 /// Builds one group into the parts.
 pub(super) type Group = for<'a> fn(Inputs<'a>, &'a mut Parts) -> Building<'a>;
 
+/// How many groups there are.
+pub(super) const COUNT: usize = 5;
+
 /// The builders of every group, in order.
-const GROUPS: [(Wiring, Group); 5] = [
+const GROUPS: [(Wiring, Group); COUNT] = [
     (Wiring::ENDPOINTS, endpoints),
     (Wiring::TRAFFIC, traffic),
     (Wiring::SCALING, scaling),
@@ -115,9 +118,9 @@ const GROUPS: [(Wiring, Group); 5] = [
     (Wiring::BUDGETS, budgets),
 ];
 
-/// Selects groups by wiring bits; evaluated in a `const` block.
-pub(super) const fn selected(bits: u8) -> [Group; 5] {
-    let mut out: [Group; 5] = [skip; 5];
+/// Selects groups by wiring bits; evaluated in a `const` block by a function's binary.
+pub(super) const fn selected(bits: u8) -> [Group; COUNT] {
+    let mut out: [Group; COUNT] = [skip; COUNT];
     let mut i = 0;
     while i < GROUPS.len() {
         if Wiring(bits).has(GROUPS[i].0) {

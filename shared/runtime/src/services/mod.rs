@@ -143,40 +143,30 @@ impl Services {
         Self::build_wired::<{ Wiring::ALL.bits() }>(config, clouds).await
     }
 
-    /// Builds what `spec`'s binary builds: only its [`Wiring`]. Tests run functions this way,
-    /// so a group missing from a function's registry entry fails there, not in production.
+    /// Builds what a binary of `wiring` builds, choosing the groups while running (tests
+    /// and the CLI run functions this way, so a group missing from a function's registry entry
+    /// fails there, not in production; a function's own binary chooses at compile time with
+    /// [`Services::build_wired`]).
     pub async fn build_for(
-        spec: &crate::functions::FunctionSpec,
+        wiring: Wiring,
         config: Config,
         clouds: &Clouds,
     ) -> Result<Services, RunError> {
-        use crate::functions as f;
-        // One instance per distinct wiring of the registry; a new function with a new wiring
-        // adds its arm here (the registry test fails until it does).
-        macro_rules! wired {
-            ($($spec:path),*) => {
-                $(if spec.wiring == $spec.wiring {
-                    return Box::pin(Self::build_wired::<{ $spec.wiring.bits() }>(config, clouds)).await;
-                })*
-            };
-        }
-        wired!(
-            f::NOTIFIER,
-            f::FAILOVER,
-            f::SCALING,
-            f::DEPLOY,
-            f::BUDGET_GUARD
-        );
-        Err(RunError::Config(format!(
-            "function `{}`: its wiring {:?} has no arm in Services::build_for",
-            spec.name, spec.wiring
-        )))
+        Self::build_groups(groups::selected(wiring.bits()), config, clouds).await
     }
 
     /// Builds the adapters of the groups in `WIRING` (the bits of a [`Wiring`]) that the
     /// configuration names; resolves every secret once. The groups are tested in `const`
     /// blocks, so a binary built for one wiring holds no code of the others.
     pub async fn build_wired<const WIRING: u8>(
+        config: Config,
+        clouds: &Clouds,
+    ) -> Result<Services, RunError> {
+        Self::build_groups(const { groups::selected(WIRING) }, config, clouds).await
+    }
+
+    async fn build_groups(
+        selected: [groups::Group; groups::COUNT],
         config: Config,
         clouds: &Clouds,
     ) -> Result<Services, RunError> {
@@ -235,7 +225,7 @@ impl Services {
             notifiers.insert(ch.name.clone(), n);
         }
         let mut parts = groups::Parts::default();
-        for build in const { groups::selected(WIRING) } {
+        for build in selected {
             let inputs = groups::Inputs {
                 config: &config,
                 clouds,

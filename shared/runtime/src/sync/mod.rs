@@ -11,7 +11,6 @@ mod race;
 
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use twincloud_core::planner::concurrency::ConcurrencyController;
@@ -26,8 +25,6 @@ use merge::{Merge, Side};
 pub use progress::Progress;
 
 use crate::error::RunError;
-
-pub use crate::stores::object_store;
 
 /// Options of one sync run.
 #[derive(Debug, Clone)]
@@ -73,72 +70,7 @@ impl Default for SyncOptions {
     }
 }
 
-/// At most this many error messages are kept in a summary; the count is exact.
-const KEPT_ERRORS: usize = 100;
-
-/// What a sync run did.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-pub struct SyncSummary {
-    /// Objects copied (or that would be, in a dry run).
-    pub copied: u64,
-    /// Copies redone at the source's current version, or taken back, because the source
-    /// moved (an event's write, a delete) while they were made.
-    #[serde(default)]
-    pub repaired: u64,
-    /// Bytes copied.
-    pub bytes: u64,
-    /// Objects already the same.
-    pub skipped: u64,
-    /// Of the compared objects, how many could only be compared by size.
-    pub size_only: u64,
-    /// Objects deleted from the destination (or that would be).
-    pub deleted: u64,
-    /// Destination objects under retention or a hold, left alone.
-    pub retained: u64,
-    /// Objects that could not be copied or deleted.
-    pub failed: u64,
-    /// Why, for the first failures.
-    pub errors: Vec<String>,
-    /// Why deletes were not made, when there were candidates and they were not.
-    pub deletes_refused: Option<String>,
-    /// Objects listed: source, destination.
-    pub listed: (u64, u64),
-    /// Requests made to both stores.
-    pub requests: u64,
-    /// Whether the whole range was covered; if not, resume after [`SyncSummary::cursor`].
-    pub complete: bool,
-    /// The last key covered, when the run stopped at its deadline.
-    pub cursor: Option<String>,
-    /// Whether anything was changed.
-    pub dry_run: bool,
-    /// A store that could not be listed for a reason no retry fixes (a bucket or directory
-    /// that does not exist, access refused), named: the pass did nothing, and it is a matter
-    /// of configuration, not of objects failing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unreachable: Option<String>,
-}
-
-impl SyncSummary {
-    fn fail(&mut self, what: String) {
-        self.failed += 1;
-        if self.errors.len() < KEPT_ERRORS {
-            self.errors.push(what);
-        }
-    }
-
-    fn rechecked(&mut self, r: race::Recheck) {
-        self.repaired += r.recopied + r.taken_back;
-        if r.failed > 0 {
-            self.failed += r.failed;
-            if self.errors.len() < KEPT_ERRORS {
-                self.errors.push(format!(
-                    "{} copied object(s) could not be re-checked against the source; the next reconcile looks again",
-                    r.failed
-                ));
-            }
-        }
-    }
-}
+pub use twincloud_core::records::sync::SyncSummary;
 
 /// What became of one copy task.
 enum Done {
@@ -301,10 +233,10 @@ pub async fn sync(
     }
     // The copies landed; whatever moved in the source meanwhile is repaired now.
     let r = race::recheck(&ends, &opts.prefix, to_recheck).await;
-    lock(&summary).rechecked(r);
+    r.into_summary(&mut lock(&summary));
     while let Some(r) = rechecks.join_next().await {
         match r {
-            Ok(r) => lock(&summary).rechecked(r),
+            Ok(r) => r.into_summary(&mut lock(&summary)),
             Err(e) => lock(&summary).fail(format!("a re-check task failed: {e}")),
         }
     }

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use twincloud_core::planner::sync::Entry;
 use twincloud_core::ports::{ObjectError, Precondition, Version};
 
+use super::SyncSummary;
 use super::copy::{Ends, Outcome, with_retries};
 
 /// Copies a batch holds before it is re-checked.
@@ -204,4 +205,17 @@ pub(super) async fn source_has(ends: &Ends, key: &str) -> Result<bool, ObjectErr
     with_retries(|| ends.source.head(key))
         .await
         .map(|h| h.is_some())
+}
+impl Recheck {
+    /// Adds what re-checking the copies found to `summary`.
+    pub(super) fn into_summary(self, summary: &mut SyncSummary) {
+        summary.repaired += self.recopied + self.taken_back;
+        if self.failed > 0 {
+            summary.failed += self.failed;
+            summary.note(format!(
+                "{} copied object(s) could not be re-checked against the source; the next reconcile looks again",
+                self.failed
+            ));
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub async fn invoker(
     // Built as the function's own binary builds it: only its registry entry's wiring.
     let spec = twincloud_runtime::functions::by_name(function.name())
         .unwrap_or_else(|| panic!("`{}` is not in the registry", function.name()));
-    let services = Services::build_for(spec, config, &Clouds::default())
+    let services = Services::build_for(spec.wiring, config, &Clouds::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     Invoker::new(function, services, dry_run)

@@ -5,7 +5,6 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use twincloud_core::Location;
 use twincloud_core::config::ExportPolicy;
 
@@ -15,22 +14,9 @@ use twincloud_core::ports::{
     ObjectStore, OperationState, PortError, Precondition, Retry, Snapshot, SnapshotStatus,
 };
 
-use super::BackupRecord;
 use super::set_run::SetRun;
 use super::targets::Exports;
-
-/// An export a run wants or has started.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingExport {
-    /// Instance.
-    pub database: String,
-    /// Object key under the export location.
-    pub key: String,
-    /// The provider's operation, once started.
-    pub operation: Option<String>,
-    /// When it was asked for.
-    pub since: DateTime<Utc>,
-}
+use super::{BackupRecord, PendingExport};
 
 fn uri(to: &Location, key: &str) -> String {
     let base = to.to_string();

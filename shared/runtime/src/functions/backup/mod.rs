@@ -11,28 +11,26 @@ mod run;
 mod set_run;
 mod targets;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use twincloud_core::Signal;
 use twincloud_core::config::{BackupConfig, BackupEngine, BackupSet};
 use twincloud_core::plan::Plan;
-use twincloud_core::planner::backup::{BackupProblem, PendingSnapshot, QueuedCopy};
+use twincloud_core::planner::backup::BackupProblem;
 use twincloud_core::signal::{Report, Severity, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::Execution;
 use crate::function::{Function, Invocation};
-use crate::functions::notifier::send_report;
-use crate::lease::{Lease, Leased};
+use crate::report::send_report;
 use crate::services::Services;
 
-pub use export::PendingExport;
 pub use postgres::{Restored, check_digest, read_manifest, restore_into};
-pub(crate) use run::record_key;
+pub use twincloud_core::records::backup::{
+    BackupRecord, DumpRecord, GoodBackup, PendingExport, RunSummary, record_key,
+};
 
 /// Name in plans, records and logs.
 pub const FUNCTION: &str = "backup";
@@ -53,94 +51,6 @@ impl Default for Backup {
             max_wait: Duration::from_secs(10 * 60),
         }
     }
-}
-
-/// What a set's record keeps between invocations.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct BackupRecord {
-    #[serde(flatten)]
-    pub(crate) lease: Lease,
-    /// Snapshots started and not yet seen finish.
-    #[serde(default)]
-    pub(crate) pending: Vec<PendingSnapshot>,
-    /// Copies waiting for a free slot.
-    #[serde(default)]
-    pub(crate) queue: Vec<QueuedCopy>,
-    /// Snapshots that could not start (the manual-snapshot quota was full), tried again by the
-    /// next run for a day.
-    #[serde(default)]
-    deferred: Vec<PendingSnapshot>,
-    /// The problems the last run told people about (by state), so that a follow-up run finding
-    /// the same ones stays quiet.
-    #[serde(default)]
-    told: Vec<String>,
-    /// Exports started and not yet seen finish.
-    #[serde(default)]
-    pub(crate) exports: Vec<PendingExport>,
-    /// What the last run did.
-    #[serde(default)]
-    pub(crate) last: Option<RunSummary>,
-    /// Logical dumps (engine `postgres`), by database.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) dumps: BTreeMap<String, DumpRecord>,
-    /// The newest good backup of each database in each place, as the last run saw them: what
-    /// the operations page shows.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) newest: BTreeMap<String, Vec<GoodBackup>>,
-}
-
-/// The newest good backup of one database in one place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct GoodBackup {
-    /// `primary` (the database's region), the disaster-recovery region, or a dump destination.
-    pub(crate) place: String,
-    /// Snapshot id or dump stem.
-    pub(crate) id: String,
-    /// When it was taken.
-    pub(crate) at: DateTime<Utc>,
-}
-
-/// What a set's record keeps of one database's logical dumps.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct DumpRecord {
-    /// The newest complete dump's stem.
-    #[serde(default)]
-    pub(crate) last_dump: Option<String>,
-    /// When a restore last matched its manifest.
-    #[serde(default)]
-    pub(crate) last_verified: Option<DateTime<Utc>>,
-    /// The dump it verified.
-    #[serde(default)]
-    verified_stem: Option<String>,
-    /// Why the last verification failed, until one succeeds.
-    #[serde(default)]
-    verify_failure: Option<String>,
-}
-
-impl Leased for BackupRecord {
-    fn lease(&mut self) -> &mut Lease {
-        &mut self.lease
-    }
-}
-
-/// What one run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// Snapshots started.
-    pub started: u32,
-    /// Snapshots (and exports) that finished well.
-    pub made: u32,
-    /// Copies started to the disaster-recovery region.
-    pub copied: u32,
-    /// Snapshots and exports deleted by retention.
-    pub pruned: u32,
-    /// Copies waiting for a later run.
-    pub queued: u32,
-    /// Problems (failed, missed, refused).
-    pub failed: u32,
-    /// Dumps verified by a restore.
-    #[serde(default)]
-    pub verified: u32,
 }
 
 fn backup_config(services: &Services) -> Result<&BackupConfig, RunError> {

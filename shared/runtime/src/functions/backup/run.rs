@@ -15,7 +15,7 @@ use twincloud_core::ports::{
 
 use super::set_run::SetRun;
 use super::targets::{Targets, targets};
-use super::{Backup, BackupRecord, GoodBackup, export};
+use super::{Backup, BackupRecord, GoodBackup, export, record_key};
 use crate::error::RunError;
 use crate::function::Invocation;
 use crate::lease;
@@ -209,11 +209,6 @@ fn note_newest(record: &mut BackupRecord, observed: &[Observed], dr_region: Opti
         }
         record.newest.insert(db.info.name.clone(), places);
     }
-}
-
-/// The state key of a set's record.
-pub(crate) fn record_key(set: &str) -> String {
-    format!("backup/{set}")
 }
 
 /// A set's record under this invocation's lease; `None`, noted, when

@@ -7,7 +7,7 @@ use twincloud_core::ports::{Database, DatabaseExport, ObjectStore};
 
 use crate::error::RunError;
 use crate::services::Services;
-use crate::sync::object_store;
+use crate::stores::object_store;
 
 /// Exports: who makes them, the bucket they land in, the settings.
 pub(super) type Exports = (Arc<dyn DatabaseExport>, Arc<dyn ObjectStore>, ExportPolicy);

@@ -14,7 +14,7 @@ use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::Invocation;
-use crate::functions::notifier::send_report;
+use crate::report::send_report;
 use crate::services::Services;
 use crate::sync::{Outcome, delete_copy_of_gone, sync_key, unless_rehearsed};
 

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use twincloud_core::Signal;
 use twincloud_core::config::{SyncConfig, SyncPair};
-use twincloud_core::ids::key_segment;
 use twincloud_core::plan::Plan;
 use twincloud_core::ports::{ObjectStore, Retry};
 use twincloud_core::signal::{ObjectStoreKind, Report, Severity, SignalKind};
@@ -20,12 +18,15 @@ use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome as ExecOutcome};
 use crate::function::{Function, Invocation};
-use crate::functions::notifier::send_report;
-use crate::lease::{self, Lease, Leased};
+use crate::lease::{self};
+use crate::report::send_report;
 use crate::services::Services;
-use crate::sync::{SyncOptions, SyncSummary, object_store, sync};
+use crate::stores::object_store;
+use crate::sync::{SyncOptions, sync};
 
 mod event;
+
+pub use twincloud_core::records::sync::{UnitRecord, unit_key};
 
 use event::on_object;
 
@@ -42,26 +43,6 @@ const DEFAULT_LEASE: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BucketSync;
 
-/// What one partition's record keeps between invocations.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct UnitRecord {
-    /// Resume after this key; `None` when the last pass finished.
-    pub(crate) cursor: Option<String>,
-    /// Who holds the partition, until when.
-    #[serde(flatten)]
-    pub(crate) lease: Lease,
-    /// When the last complete pass finished.
-    pub(crate) finished: Option<DateTime<Utc>>,
-    /// What the last invocation on it did.
-    pub(crate) last: Option<SyncSummary>,
-}
-
-impl Leased for UnitRecord {
-    fn lease(&mut self) -> &mut Lease {
-        &mut self.lease
-    }
-}
-
 fn sync_config(services: &Services) -> Result<&SyncConfig, RunError> {
     services
         .config
@@ -74,15 +55,6 @@ fn sync_config(services: &Services) -> Result<&SyncConfig, RunError> {
                 services.config.origin
             ))
         })
-}
-
-pub(crate) fn unit_key(pair: &SyncPair, partition: &str) -> String {
-    let part = if partition.is_empty() {
-        "all".to_owned()
-    } else {
-        key_segment(partition)
-    };
-    format!("sync/{}/{part}", key_segment(&pair.name))
 }
 
 /// Both stores of a pair (cloud contexts are loaded on first use).

@@ -22,8 +22,8 @@ use crate::effects::Effects;
 use crate::error::RunError;
 use crate::executor::{Execution, Outcome};
 use crate::function::{Function, Invocation};
-use crate::functions::notifier::send_report;
 use crate::lease::state_error;
+use crate::report::send_report;
 use crate::services::Services;
 
 mod steps;

@@ -6,18 +6,13 @@ use twincloud_core::config::{BudgetAction, BudgetStep, ComputeTarget, ScalingSer
 use twincloud_core::planner::budget::{Change, Taken};
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
 use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
+use twincloud_core::records::holds::{Cap, cap_key};
 
 use super::Round;
 use crate::effects::{Acted, Effect};
 use crate::error::RunError;
-use crate::functions::scaling::cap_key;
 use crate::lease::state_error;
 use crate::services::scaling_compute_key;
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Cap {
-    max: u32,
-}
 
 impl<'a> Round<'a> {
     /// Makes one change through the effects handle: done now, done by an earlier attempt of

@@ -19,8 +19,8 @@ use crate::effects::{Effect, Effects};
 use crate::error::RunError;
 use crate::executor::Execution;
 use crate::function::Invocation;
-use crate::functions::notifier::send_report;
 use crate::lease::{self, state_error};
+use crate::report::send_report;
 use crate::services::{Services, deploy_side_key};
 
 /// The longest wait an invocation sits through; longer ones are the schedule's.

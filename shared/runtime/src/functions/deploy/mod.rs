@@ -6,11 +6,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use twincloud_core::Signal;
 use twincloud_core::config::{ComputeTarget, DeployConfig, DeployTarget};
 use twincloud_core::plan::Plan;
-use twincloud_core::planner::deploy::{self, DeployRecord, PushMatch};
+use twincloud_core::planner::deploy::{self, PushMatch};
 use twincloud_core::ports::{Precondition, StateError, get_json};
 use twincloud_core::signal::SignalKind;
 use twincloud_core::text::clip;
@@ -18,7 +17,7 @@ use twincloud_core::text::clip;
 use crate::error::RunError;
 use crate::executor::Execution;
 use crate::function::{Function, Invocation};
-use crate::lease::{Lease, Leased, state_error};
+use crate::lease::state_error;
 use crate::services::Services;
 
 mod checks;
@@ -30,46 +29,7 @@ pub use deploy::FUNCTION;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deploy;
 
-/// A target's record as stored: the rollout and who drives it now.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct DeployState {
-    #[serde(flatten)]
-    pub record: DeployRecord,
-    #[serde(flatten)]
-    pub lease: Lease,
-}
-
-impl Leased for DeployState {
-    fn lease(&mut self) -> &mut Lease {
-        &mut self.lease
-    }
-}
-
-/// What a target was asked while another invocation drove it; the driver takes it up at its
-/// next step, the schedule otherwise.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "request", rename_all = "snake_case")]
-pub(crate) enum Queued {
-    /// Roll this digest out.
-    Deploy {
-        digest: String,
-        tag: String,
-        source_side: usize,
-        requested_by: String,
-        forced: bool,
-        only: Option<Vec<usize>>,
-        /// The event that asked (its redelivery starts nothing again).
-        #[serde(default)]
-        event: String,
-    },
-    /// Put the previous revisions back.
-    Rollback { requested_by: String },
-}
-
-/// Where a target's queued request waits.
-pub(crate) fn queue_key(target: &str) -> String {
-    format!("deploy/{}/queued", twincloud_core::ids::key_segment(target))
-}
+pub use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
 
 fn deploy_config(services: &Services) -> Result<&DeployConfig, RunError> {
     services

@@ -5,7 +5,7 @@ use twincloud_core::signal::{Report, Severity};
 
 use crate::executor::{Execution, Outcome};
 
-pub(super) use crate::functions::notifier::send_report as report;
+pub(super) use crate::report::send_report as report;
 
 fn elapsed(e: &Execution, id: &str) -> Option<u64> {
     e.actions

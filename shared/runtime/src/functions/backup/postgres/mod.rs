@@ -27,7 +27,7 @@ use super::{Backup, DumpRecord};
 use crate::error::RunError;
 use crate::function::Invocation;
 use crate::services::{Services, resolve};
-use crate::sync::object_store;
+use crate::stores::object_store;
 
 /// Whether the signal asks for the verification run (`{"verify": true}`).
 pub(super) fn asks_verify(signal: &Signal) -> bool {
