@@ -31,7 +31,7 @@ enum Command {
     /// Run a function once on an event file and print its plan and what it did.
     Invoke {
         /// Function name (`twincloud functions` lists them).
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(twincloud_runtime::functions::names()))]
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(twincloud_functions::names()))]
         function: String,
         /// Event file: any shape `twincloud events` lists; `-` reads standard input.
         #[arg(long)]
@@ -160,7 +160,7 @@ fn main() -> ExitCode {
                 event,
                 dry_run,
                 config,
-            } => match twincloud_runtime::functions::by_name(&function) {
+            } => match twincloud_functions::by_name(&function) {
                 Some(f) => {
                     twincloud_runtime::run_once(f.build(), &event, config.as_deref(), dry_run, json)
                         .await
@@ -168,7 +168,7 @@ fn main() -> ExitCode {
                 None => {
                     eprintln!(
                         "error: unknown function `{function}` (known: {})",
-                        twincloud_runtime::functions::names().join(", ")
+                        twincloud_functions::names().join(", ")
                     );
                     2
                 }
@@ -208,7 +208,7 @@ fn main() -> ExitCode {
                     return 2;
                 }
                 let args = serde_json::json!({"image": image, "to": to});
-                status::command(&twincloud_runtime::functions::DEPLOY, "deploy", args, config.as_deref(), dry_run, json).await
+                status::command(&twincloud_functions::deploy::SPEC, "deploy", args, config.as_deref(), dry_run, json).await
             }
             Command::Budget {
                 action:
@@ -220,7 +220,7 @@ fn main() -> ExitCode {
             } => {
                 let args = serde_json::json!({ "guard": guard });
                 status::command(
-                    &twincloud_runtime::functions::BUDGET_GUARD,
+                    &twincloud_functions::budget_guard::SPEC,
                     "budget-restore",
                     args,
                     config.as_deref(),
@@ -235,7 +235,7 @@ fn main() -> ExitCode {
                 config,
             } => {
                 let args = serde_json::json!({ "target": target });
-                status::command(&twincloud_runtime::functions::DEPLOY, "rollback", args, config.as_deref(), dry_run, json).await
+                status::command(&twincloud_functions::deploy::SPEC, "rollback", args, config.as_deref(), dry_run, json).await
             }
         }
     });
@@ -322,7 +322,7 @@ fn events(json: bool) {
 }
 
 fn functions(json: bool) {
-    let fns = twincloud_runtime::functions::FUNCTIONS;
+    let fns = twincloud_functions::FUNCTIONS;
     if json {
         let list: Vec<_> = fns
             .iter()

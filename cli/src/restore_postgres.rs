@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use twincloud_core::config::PgTls;
 use twincloud_core::secret::SecretRef;
+use twincloud_functions::backup::{check_digest, read_manifest, restore_into};
 use twincloud_postgres::{PgConn, PgErrorKind, PgTools};
 use twincloud_runtime::Clouds;
-use twincloud_runtime::functions::backup::{check_digest, read_manifest, restore_into};
 
 use crate::restore::{fail, say};
 

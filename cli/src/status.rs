@@ -106,7 +106,7 @@ pub async fn failback(config: Option<&str>, dry_run: bool, force: bool, json: bo
     })
     .to_string();
     twincloud_runtime::run_bytes(
-        Box::new(twincloud_runtime::functions::failover::Failover),
+        Box::new(twincloud_functions::failover::Failover),
         event.as_bytes(),
         config,
         dry_run,
@@ -118,7 +118,7 @@ pub async fn failback(config: Option<&str>, dry_run: bool, force: bool, json: bo
 /// Runs `function`'s `command` (`deploy`, `rollback`, `budget-restore`) as the person at the
 /// terminal.
 pub async fn command(
-    function: &twincloud_runtime::functions::FunctionSpec,
+    function: &twincloud_functions::FunctionSpec,
     command: &str,
     args: serde_json::Value,
     config: Option<&str>,

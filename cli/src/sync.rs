@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use twincloud_core::planner::sync::DeletePolicy;
-use twincloud_runtime::sync::{Progress, SyncOptions, SyncSummary};
+use twincloud_functions::bucket_sync::engine::{Progress, SyncOptions, SyncSummary};
 
 /// Arguments of `twincloud sync`.
 #[derive(clap::Args, Debug)]
@@ -98,7 +98,7 @@ pub async fn run(a: SyncArgs, json: bool) -> i32 {
     let started = Instant::now();
     let ticker = (!a.quiet && !json && std::io::stderr().is_terminal())
         .then(|| progress_bar(progress.clone()));
-    let result = twincloud_runtime::sync::sync(source, destination, opts).await;
+    let result = twincloud_functions::bucket_sync::engine::sync(source, destination, opts).await;
     if let Some((bar, t)) = ticker {
         t.abort();
         bar.finish_and_clear();

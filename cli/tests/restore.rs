@@ -275,7 +275,7 @@ to = ["s3://{bucket}/pg/", "{}"]
     .await
     .unwrap();
     let inv = Invoker::new(
-        Box::new(twincloud_runtime::functions::backup::Backup::default()),
+        Box::new(twincloud_functions::backup::Backup::default()),
         services,
         false,
     );

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use chrono::{Duration, Utc};
 use twincloud_core::Config;
+use twincloud_functions::backup::Backup;
 use twincloud_local::LocalDatabase;
-use twincloud_runtime::functions::backup::Backup;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 /// The demo's configuration text for this part.

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use twincloud_core::Config;
 use twincloud_core::planner::budget::{BudgetRef, Reading};
+use twincloud_functions::budget_guard::BudgetGuardFn;
 use twincloud_local::{LocalBilling, LocalCompute};
-use twincloud_runtime::functions::budget_guard::BudgetGuardFn;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALERT: &str = include_str!("../../../events/aws/sns-budget-actual.json");

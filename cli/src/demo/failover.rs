@@ -6,8 +6,8 @@ use std::path::Path;
 
 use twincloud_core::Config;
 use twincloud_core::ports::{Compute, Traffic};
+use twincloud_functions::failover::Failover;
 use twincloud_local::{LocalCompute, LocalTraffic, StandInApp};
-use twincloud_runtime::functions::failover::Failover;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const RECORD: &str = "api.aion.example.";

@@ -10,7 +10,7 @@ mod sync;
 use std::path::Path;
 
 use twincloud_core::{Config, Location};
-use twincloud_runtime::functions::notifier::Notifier;
+use twincloud_functions::notifier::Notifier;
 use twincloud_runtime::{Invoker, Report, Services};
 
 const ALARM: &str = include_str!("../../../events/aws/eventbridge-alarm-state-change.json");

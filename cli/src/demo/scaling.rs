@@ -7,8 +7,8 @@ use std::path::Path;
 use twincloud_core::Config;
 use twincloud_core::config::Metric;
 use twincloud_core::signal::AlarmState;
+use twincloud_functions::scaling::Scaling;
 use twincloud_local::{LocalAlarms, LocalCompute, LocalMetrics};
-use twincloud_runtime::functions::scaling::Scaling;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 const ALARM: &str = include_str!("../../../events/aws/eventbridge-alarm-state-change.json");

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use twincloud_core::Config;
-use twincloud_runtime::functions::bucket_sync::BucketSync;
+use twincloud_functions::bucket_sync::BucketSync;
 use twincloud_runtime::{Clouds, Invoker, Report, Services};
 
 /// The demo's configuration text for this part.

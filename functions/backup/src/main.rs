@@ -3,4 +3,4 @@
 //! to the disaster-recovery region, Cloud SQL exports, one summary. The same binary runs on
 //! Lambda, on Cloud Run and once from the command line.
 
-twincloud_runtime::function_main!(BACKUP);
+twincloud_runtime::function_main!(twincloud_backup::SPEC);

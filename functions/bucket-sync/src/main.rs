@@ -3,4 +3,4 @@
 //! invocation stopped. The same binary runs on Lambda, on Cloud Run and once from the command
 //! line.
 
-twincloud_runtime::function_main!(BUCKET_SYNC);
+twincloud_runtime::function_main!(twincloud_bucket_sync::SPEC);

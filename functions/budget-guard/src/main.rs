@@ -4,4 +4,4 @@
 //! undoes every change. The same binary runs on Lambda, on Cloud Run and once from the command
 //! line.
 
-twincloud_runtime::function_main!(BUDGET_GUARD);
+twincloud_runtime::function_main!(twincloud_budget_guard::SPEC);

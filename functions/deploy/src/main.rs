@@ -4,4 +4,4 @@
 //! minute it carries on the rollouts in flight. The same binary runs on Lambda, on Cloud Run and
 //! once from the command line.
 
-twincloud_runtime::function_main!(DEPLOY);
+twincloud_runtime::function_main!(twincloud_deploy::SPEC);

@@ -2,4 +2,4 @@
 //! commands), fails over with the standby scaled up first, and fails back after sustained
 //! recovery. The same binary runs on Lambda, on Cloud Run and once from the command line.
 
-twincloud_runtime::function_main!(FAILOVER);
+twincloud_runtime::function_main!(twincloud_failover::SPEC);

@@ -2,4 +2,4 @@
 //! message on the configured channels. The same binary runs on Lambda, on Cloud Run and once
 //! from the command line.
 
-twincloud_runtime::function_main!(NOTIFIER);
+twincloud_runtime::function_main!(twincloud_notifier::SPEC);

@@ -3,4 +3,4 @@
 //! capacity windows and where failover puts it. The same binary runs on Lambda, on Cloud Run and
 //! once from the command line.
 
-twincloud_runtime::function_main!(SCALING);
+twincloud_runtime::function_main!(twincloud_scaling::SPEC);

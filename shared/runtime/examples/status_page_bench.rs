@@ -3,7 +3,7 @@
 //! read). Run: `cargo run --release -p twincloud-runtime --example status_page_bench`.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/support/busy_store.rs"]
+#[path = "../../../tests/support/busy_store.rs"]
 mod busy_store;
 
 use std::time::{Duration, Instant};

@@ -7,7 +7,6 @@ pub mod effects;
 pub mod error;
 pub mod executor;
 pub mod function;
-pub mod functions;
 pub mod http;
 mod interrupt;
 pub mod invoke;
@@ -17,12 +16,12 @@ pub mod logging;
 pub mod outcome;
 pub mod overview;
 pub mod push_auth;
+pub mod registry;
 pub mod rehearsal;
 pub mod report;
 pub mod services;
 pub mod stdout;
 pub mod stores;
-pub mod sync;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -32,9 +31,9 @@ use clap::Parser;
 pub use effects::{Acted, Effect, Effects};
 pub use error::RunError;
 pub use function::{Function, Invocation};
-pub use functions::{FUNCTIONS, FunctionSpec, Trigger};
 pub use invoke::{Invoker, Report};
 pub use outcome::{ActionReport, Execution, Outcome};
+pub use registry::{COMMON_AWS_ACTIONS, COMMON_GCP_ROLES, FunctionSpec, Trigger};
 pub use services::{Clouds, Services, Wiring, load_config};
 
 /// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default), with
@@ -45,6 +44,18 @@ pub async fn invoker_from_env(
     dry_run: bool,
 ) -> Result<Invoker, RunError> {
     invoker_wired::<{ Wiring::ALL.bits() }>(function, config, dry_run).await
+}
+
+/// An invoker of `spec`'s function on `config`, with the adapters its own binary builds (chosen
+/// while running: tests and the CLI).
+pub async fn invoker_for(
+    spec: &FunctionSpec,
+    config: twincloud_core::Config,
+    clouds: &Clouds,
+    dry_run: bool,
+) -> Result<Invoker, RunError> {
+    let services = Services::build_for(spec.wiring, config, clouds).await?;
+    Ok(Invoker::new(spec.build(), services, dry_run))
 }
 
 /// [`invoker_from_env`] with only the adapter groups in `WIRING`.
@@ -59,16 +70,13 @@ async fn invoker_wired<const WIRING: u8>(
     Ok(Invoker::new(function, services, dry_run))
 }
 
-/// The `main` of a function binary: `twincloud_runtime::function_main!(NOTIFIER);` defines
-/// `main` for the registry entry `functions::NOTIFIER`, built with only that entry's
-/// [`Wiring`].
+/// The `main` of a function binary: `twincloud_runtime::function_main!(twincloud_notifier::SPEC);`
+/// defines `main` for that [`FunctionSpec`], built with only its [`Wiring`].
 #[macro_export]
 macro_rules! function_main {
-    ($spec:ident) => {
+    ($spec:path) => {
         fn main() -> std::process::ExitCode {
-            $crate::main_for::<{ $crate::functions::$spec.wiring.bits() }>(
-                &$crate::functions::$spec,
-            )
+            $crate::main_for::<{ $spec.wiring.bits() }>(&$spec)
         }
     };
 }
@@ -94,7 +102,7 @@ struct OneShot {
 
 /// The `main` of a function binary (see [`function_main!`]): `WIRING` must be the bits of
 /// `spec.wiring`.
-pub fn main_for<const WIRING: u8>(spec: &functions::FunctionSpec) -> ExitCode {
+pub fn main_for<const WIRING: u8>(spec: &FunctionSpec) -> ExitCode {
     debug_assert_eq!(WIRING, spec.wiring.bits(), "main_for wired unlike its spec");
     let function = spec.build();
     // Lambda and one-shot runs handle one event at a time: one thread starts faster and uses

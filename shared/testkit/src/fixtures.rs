@@ -36,3 +36,18 @@ pub fn schedule(id: &str, name: &str, time: &str, args: serde_json::Value) -> Ve
     .to_string()
     .into_bytes()
 }
+
+/// A configuration with the local backend in `dir` (project `aion`) and the given extra TOML
+/// (channels, sections).
+pub fn config(dir: &std::path::Path, extra: &str) -> twincloud_core::Config {
+    let text = format!(
+        "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{extra}",
+        dir.display()
+    );
+    twincloud_core::Config::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A webhook channel posting to `url`, as TOML.
+pub fn webhook(name: &str, url: &str) -> String {
+    format!("[[notify.channels]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{url}\"\n\n")
+}

@@ -7,8 +7,8 @@ use twincloud_core::planner::deploy::Rollout;
 use twincloud_core::planner::failover::{EndpointSummary, SwitchKind};
 use twincloud_core::planner::scaling::ScalingChange;
 
-use crate::sync::SyncSummary;
 use twincloud_core::records::backup::RunSummary;
+use twincloud_core::records::sync::SyncSummary;
 
 /// Everything the page shows, as of `generated`.
 #[derive(Debug, Clone)]

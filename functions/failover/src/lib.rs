@@ -1,0 +1,432 @@
+//! The failover function: probes both sides for most of a scheduled minute (or takes an alarm,
+//! an incident or a person's command), and moves traffic when the pure planner says so:
+//! standby scaled up first, then the DNS switch, then a report with the timeline.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use twincloud_core::Signal;
+use twincloud_core::config::FailoverConfig;
+use twincloud_core::plan::Plan;
+use twincloud_core::planner::failover::{self, Decision, ManualCommand, VantageView};
+use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
+use twincloud_core::text::clip;
+
+use twincloud_runtime::error::RunError;
+use twincloud_runtime::executor::{Execution, execute};
+use twincloud_runtime::function::{Function, Invocation};
+use twincloud_runtime::services::Services;
+
+mod observe;
+mod report;
+
+use observe::{load_state, load_views, probe_round, record_round, save_status};
+use report::{report, switch_report};
+
+/// Time kept free after a probe round for a switch: standby readiness (30 s at most) and the
+/// DNS provider's confirmation.
+const SWITCH_BUDGET: Duration = Duration::from_secs(45);
+
+/// The failover function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failover;
+
+/// What a signal asks of the failover function.
+enum Trigger {
+    /// Probe for the configured window; `prompt` says what prompted it besides the schedule.
+    Probe { prompt: Option<String> },
+    /// A person's command.
+    Command(ManualCommand),
+    /// Not for this function.
+    Ignore(String),
+}
+
+/// An alarm or an incident is a reason to probe now, never a verdict: anyone who can publish
+/// to the topic can forge one, and only probes (from the quorum of vantage points) move traffic.
+fn trigger(cfg: &FailoverConfig, signal: &Signal) -> Trigger {
+    let mapped = |name: &str| {
+        cfg.endpoints
+            .iter()
+            .find(|e| e.alarms.iter().any(|a| a == name))
+            .map(|e| e.name.clone())
+    };
+    let prompted = |endpoint: String, what: String| Trigger::Probe {
+        prompt: Some(format!(
+            "{endpoint}: {what}; probing now (an alarm prompts probes, it does not decide)"
+        )),
+    };
+    match &signal.kind {
+        SignalKind::ScheduleTick(_) => Trigger::Probe { prompt: None },
+        SignalKind::Alarm(a) => match (mapped(&a.name), a.state) {
+            (Some(endpoint), AlarmState::Alarm) => prompted(
+                endpoint,
+                format!("alarm {} in ALARM: {}", a.name, clip(&a.reason, 200)),
+            ),
+            (Some(endpoint), AlarmState::Ok) => prompted(endpoint, format!("alarm {} OK", a.name)),
+            (Some(_), AlarmState::InsufficientData) => Trigger::Ignore(format!(
+                "alarm {} has insufficient data: not evidence either way",
+                a.name
+            )),
+            (None, _) => Trigger::Ignore(format!(
+                "alarm {} is not mapped to a failover endpoint (failover.endpoints.alarms)",
+                a.name
+            )),
+        },
+        SignalKind::Incident(i) => match mapped(&i.policy) {
+            Some(endpoint) => prompted(
+                endpoint,
+                format!(
+                    "incident {} {}: {}",
+                    i.policy,
+                    if i.open { "open" } else { "closed" },
+                    clip(&i.summary, 200)
+                ),
+            ),
+            None => Trigger::Ignore(format!(
+                "incident policy {} is not mapped to a failover endpoint",
+                i.policy
+            )),
+        },
+        SignalKind::Command(c) => match c.command.as_str() {
+            "failback" => Trigger::Command(ManualCommand::Failback {
+                force: c.args.get("force").and_then(serde_json::Value::as_bool) == Some(true),
+            }),
+            "probe" => Trigger::Probe {
+                prompt: Some("probe on command".into()),
+            },
+            other => Trigger::Ignore(format!(
+                "command `{}` is not a failover command (failback, probe)",
+                clip(other, 64)
+            )),
+        },
+        other => Trigger::Ignore(format!("{} events do not concern failover", other.name())),
+    }
+}
+
+fn failover_config(services: &Services) -> Result<&FailoverConfig, RunError> {
+    services.config.failover.as_ref().ok_or_else(|| {
+        RunError::Config(format!("{}: no [failover] section", services.config.origin))
+    })
+}
+
+/// One decision step: decide on the current records, act if needed. Returns the executions and
+/// whether the window should stop (a switch happened or was attempted).
+async fn decide_and_act(
+    services: &Services,
+    cfg: &FailoverConfig,
+    mine: &VantageView,
+    command: Option<ManualCommand>,
+    event: &str,
+    inv: Invocation,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Execution>, bool), RunError> {
+    let now = inv.now;
+    let (state, version) = load_state(services, cfg).await?;
+    let views = load_views(services).await?;
+    let mut all = views.clone();
+    if !all.iter().any(|v| v.vantage == mine.vantage) {
+        all.push(mine.clone());
+    }
+    save_status(services, cfg, &state, &all, now).await?;
+    match failover::decide(cfg, &state, mine, &views, now, command) {
+        Decision::Hold { reason } => {
+            notes.push(reason);
+            Ok((vec![], false))
+        }
+        Decision::Abandon { switch, reason } => {
+            // If the record already names the target, the switch did take effect and only its
+            // record is missing: finish it instead (done steps are skipped).
+            let target = cfg.endpoint(&switch.to).map(|e| e.dns_target.clone());
+            let current = match &services.traffic {
+                Some(t) => t.current_target(&cfg.record).await.ok().flatten(),
+                None => None,
+            };
+            if target.is_some() && current == target {
+                let plan = failover::plan_switch(
+                    cfg,
+                    &state,
+                    version.as_ref(),
+                    &switch,
+                    "finishing a switch whose DNS change took effect",
+                    now,
+                );
+                return Ok((vec![execute(services, plan, inv).await?], true));
+            }
+            notes.push(reason.clone());
+            let exec = execute(
+                services,
+                failover::plan_abandon(&state, version.as_ref(), &switch, &reason),
+                inv,
+            )
+            .await?;
+            let r = Report {
+                function: failover::FUNCTION.into(),
+                title: format!(
+                    "Unfinished switch {} → {} abandoned; traffic stays on {}",
+                    switch.from, switch.to, state.active
+                ),
+                summary: reason,
+                severity: Severity::Warning,
+                fields: vec![("Started".into(), switch.started.to_rfc3339())],
+                subject: switch.id.clone(),
+                state: "abandoned".into(),
+            };
+            let sent = report(services, r, event, &format!("{}-abandoned", switch.id), inv).await?;
+            Ok((vec![exec, sent], false))
+        }
+        Decision::Stuck { reason } => {
+            notes.push(reason.clone());
+            let r = Report {
+                function: failover::FUNCTION.into(),
+                title: format!("Failover blocked: {} stays active", state.active),
+                summary: reason,
+                severity: Severity::Critical,
+                fields: vec![("Record".into(), cfg.record.clone())],
+                subject: format!("stuck:{}", state.active),
+                state: "stuck".into(),
+            };
+            Ok((vec![report(services, r, event, "stuck", inv).await?], false))
+        }
+        Decision::Switch { switch, reason } => {
+            let plan = failover::plan_switch(cfg, &state, version.as_ref(), &switch, &reason, now);
+            let exec = execute(services, plan, inv).await?;
+            // Nothing was switched (another invocation has it, or a dry run made nothing): the
+            // switch's follow-ups are not this invocation's.
+            if exec.superseded || exec.rehearsed() {
+                return Ok((vec![exec], true));
+            }
+            let mut out = Vec::with_capacity(3);
+            // Traffic never moved (a step before the DNS change failed): release the lock at
+            // once, so the next run can try again instead of waiting out the lease. A failed
+            // DNS call itself is ambiguous (the change may have landed): the lock stays, and
+            // the run after its lease finishes or abandons the switch.
+            let traffic_untouched = exec.actions.iter().any(|a| {
+                a.id == "switch-traffic"
+                    && matches!(a.outcome, twincloud_runtime::Outcome::Skipped { .. })
+            });
+            if traffic_untouched && let Some(held) = &exec.guard_version {
+                let why = "a step before the traffic switch failed: lock released, the next run may try again";
+                let release = execute(
+                    services,
+                    failover::plan_abandon(&state, Some(held), &switch, why),
+                    inv,
+                )
+                .await?;
+                notes.push(if release.superseded {
+                    "the lock changed hands before it could be released".to_owned()
+                } else {
+                    why.to_owned()
+                });
+                out.push(release);
+            }
+            // A step failed after the traffic step began: the lock stays (the DNS change may
+            // have landed), and says that this attempt has ended, so the next look (the
+            // redelivery, the next tick) resumes the switch now, its done steps skipped.
+            let failed = exec
+                .actions
+                .iter()
+                .any(|a| matches!(a.outcome, twincloud_runtime::Outcome::Failed { .. }));
+            if failed
+                && !traffic_untouched
+                && let Some(held) = &exec.guard_version
+            {
+                notes.push(mark_ended(services, held).await);
+            }
+            let r = switch_report(&switch, &reason, &exec);
+            let sent = report(services, r, event, &format!("{}-report", switch.id), inv).await?;
+            if let Ok((after, _)) = load_state(services, cfg).await {
+                let mut all = load_views(services).await.unwrap_or_default();
+                if !all.iter().any(|v| v.vantage == mine.vantage) {
+                    all.push(mine.clone());
+                }
+                // The switch is done; a stale status document is rewritten by the next round.
+                if let Err(e) = save_status(services, cfg, &after, &all, Utc::now()).await {
+                    tracing::warn!("status document not updated after the switch: {e}");
+                }
+            }
+            out.insert(0, exec);
+            out.push(sent);
+            Ok((out, true))
+        }
+    }
+}
+
+/// Marks the switch in flight as left by its attempt (see
+/// [`failover::SwitchInFlight::settled`]), if
+/// the record is still the one this attempt wrote. Returns what to note.
+async fn mark_ended(services: &Services, held: &twincloud_core::ports::Version) -> String {
+    use twincloud_core::ports::{Precondition, get_json};
+    let key = failover::STATE_KEY;
+    let read = get_json::<failover::FailoverState>(services.state.as_ref(), key).await;
+    let Ok(Some((mut state, version))) = read else {
+        return "the switch's record could not be read: the next run resumes it after its lease"
+            .into();
+    };
+    if version != *held {
+        return "the lock changed hands: the switch is another invocation's now".into();
+    }
+    let Some(f) = &mut state.in_flight else {
+        return "the switch is recorded as finished".into();
+    };
+    f.settled = true;
+    let Ok(body) = serde_json::to_vec(&state) else {
+        return "the switch's record could not be written".into();
+    };
+    match services
+        .state
+        .put(key, &body, &Precondition::Matches(version))
+        .await
+    {
+        Ok(_) => "the switch is left for the next look to resume (done steps are skipped)".into(),
+        Err(e) => format!("the switch stays locked until its lease ends ({e})"),
+    }
+}
+
+#[async_trait]
+impl Function for Failover {
+    fn name(&self) -> &'static str {
+        failover::FUNCTION
+    }
+
+    async fn plan(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        _now: DateTime<Utc>,
+    ) -> Result<Plan, RunError> {
+        // Failover observes over time; `run` is its entry. A bare plan only says what it ignores.
+        let cfg = failover_config(services)?;
+        let mut plan = Plan::new(failover::FUNCTION, &signal.id);
+        if let Trigger::Ignore(why) = trigger(cfg, signal) {
+            plan.notes.push(why);
+        }
+        Ok(plan)
+    }
+
+    async fn run(
+        &self,
+        signal: &Signal,
+        services: &Services,
+        inv: Invocation,
+    ) -> Result<Vec<Execution>, RunError> {
+        let now = inv.now;
+        let cfg = failover_config(services)?;
+        let mut summary = Plan::new(failover::FUNCTION, &signal.id);
+        let mut executions = Vec::new();
+        let views = load_views(services).await?;
+        let mut mine = views
+            .into_iter()
+            .find(|v| v.vantage == services.vantage)
+            .unwrap_or_else(|| VantageView {
+                vantage: services.vantage.clone(),
+                ..Default::default()
+            });
+        match trigger(cfg, signal) {
+            Trigger::Ignore(why) => summary.notes.push(why),
+            Trigger::Command(cmd) => {
+                // A person acts on what the latest round shows: probe once first.
+                let results = probe_round(cfg, services).await;
+                record_round(services, cfg, &mut mine, &results, now).await?;
+                let (ex, _) = decide_and_act(
+                    services,
+                    cfg,
+                    &mine,
+                    Some(cmd),
+                    &signal.id,
+                    inv,
+                    &mut summary.notes,
+                )
+                .await?;
+                executions.extend(ex);
+            }
+            Trigger::Probe { prompt } => {
+                // When prompted, probe long enough for this invocation alone to confirm (or
+                // refute) a failure: `threshold` rounds at least.
+                let mut rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
+                if prompt.is_some() {
+                    rounds = rounds.max(u64::from(cfg.threshold));
+                }
+                summary.notes.extend(prompt);
+                let start = tokio::time::Instant::now();
+                for round in 0..rounds {
+                    // Keep room for a switch (standby readiness and the DNS wait) after a round.
+                    if round > 0
+                        && !inv
+                            .has_time(Duration::from_secs(cfg.probe_interval_secs) + SWITCH_BUDGET)
+                    {
+                        summary.notes.push(format!(
+                            "stopped after {round} round(s): the invocation's deadline is near"
+                        ));
+                        break;
+                    }
+                    if round > 0 {
+                        tokio::time::sleep_until(
+                            start + Duration::from_secs(round * cfg.probe_interval_secs),
+                        )
+                        .await;
+                    }
+                    let at = Utc::now();
+                    let results = probe_round(cfg, services).await;
+                    record_round(services, cfg, &mut mine, &results, at).await?;
+                    let mut notes = Vec::new();
+                    let (ex, stop) = decide_and_act(
+                        services,
+                        cfg,
+                        &mine,
+                        None,
+                        &signal.id,
+                        inv.at(at),
+                        &mut notes,
+                    )
+                    .await?;
+                    executions.extend(ex);
+                    if round + 1 == rounds || stop {
+                        summary.notes.extend(notes);
+                        summary
+                            .notes
+                            .push(format!("probe round {} of {rounds}", round + 1));
+                    }
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut out = vec![Execution {
+            plan: summary,
+            ..Execution::nothing(failover::FUNCTION, &signal.id)
+        }];
+        out.extend(executions);
+        Ok(out)
+    }
+}
+
+/// Failover between the two sides.
+pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpec {
+    name: twincloud_core::planner::failover::FUNCTION,
+    summary: "probes both sides and moves traffic to the healthy one, standby scaled up first",
+    config_section: Some("failover"),
+    triggers: &[
+        twincloud_runtime::Trigger::Schedule,
+        twincloud_runtime::Trigger::CloudWatchAlarm,
+        twincloud_runtime::Trigger::PubSubTopic,
+        twincloud_runtime::Trigger::Command("failback"),
+    ],
+    aws_actions: &[
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+        "application-autoscaling:DescribeScalableTargets",
+        "application-autoscaling:RegisterScalableTarget",
+        "route53:ChangeResourceRecordSets",
+        "route53:ListResourceRecordSets",
+        "route53:GetChange",
+    ],
+    gcp_roles: &[
+        "roles/run.developer",
+        "roles/dns.admin",
+        "roles/container.clusterViewer",
+    ],
+    wiring: twincloud_runtime::Wiring::ENDPOINTS.and(twincloud_runtime::Wiring::TRAFFIC),
+    make: || Box::new(Failover),
+};

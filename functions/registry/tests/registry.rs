@@ -1,0 +1,377 @@
+//! The function registry against everything that repeats it: the SAM template, the Cloud Run
+//! deploy script, the README's function table, the binaries under `functions/` and the
+//! workspace members. A function added to one place and not the others fails here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use twincloud_functions::{COMMON_AWS_ACTIONS, FUNCTIONS, FunctionSpec};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn registry() -> BTreeSet<&'static str> {
+    FUNCTIONS.iter().map(|f| f.name).collect()
+}
+
+/// `bucket-sync` → `BucketSyncFunction`.
+fn sam_resource(f: &FunctionSpec) -> String {
+    let pascal: String = f
+        .name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|h| h.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{pascal}Function")
+}
+
+/// The lines of one top-level resource of the template (indented by two spaces).
+fn resource_block<'a>(template: &'a str, name: &str) -> Option<Vec<&'a str>> {
+    let header = format!("  {name}:");
+    let mut lines = template.lines().skip_while(|l| *l != header);
+    lines.next()?;
+    Some(
+        lines
+            .take_while(|l| l.is_empty() || l.starts_with("    "))
+            .collect(),
+    )
+}
+
+#[test]
+fn every_function_has_a_sam_resource_with_its_binary_and_triggers() {
+    let template = read("infra/template.yaml");
+    // Every resource of type AWS::Serverless::Function (the Globals section's `Function:` is
+    // not one).
+    let lines: Vec<&str> = template.lines().collect();
+    let resources: BTreeSet<String> = lines
+        .windows(2)
+        .filter(|w| w[1].trim() == "Type: AWS::Serverless::Function")
+        .filter_map(|w| w[0].strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|n| !n.starts_with(' '))
+        .map(str::to_owned)
+        .collect();
+    let expected: BTreeSet<String> = FUNCTIONS.iter().map(sam_resource).collect();
+    assert_eq!(resources, expected, "SAM functions and the registry differ");
+    for f in FUNCTIONS {
+        let block = resource_block(&template, &sam_resource(f))
+            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)));
+        let text = block.join("\n");
+        assert!(
+            text.contains(&format!("Binary: {}", f.name)),
+            "{} does not build the `{}` binary",
+            sam_resource(f),
+            f.name
+        );
+        for t in f.triggers {
+            if let Some(marker) = t.sam_marker() {
+                assert!(
+                    text.contains(marker),
+                    "{} takes the {} trigger but its SAM resource has no `{marker}`",
+                    f.name,
+                    t.describe()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_deploy_script_knows_every_function() {
+    let script = read("infra/gcp/deploy.sh");
+    let line = script
+        .lines()
+        .find_map(|l| l.strip_prefix("FUNCTIONS=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("deploy.sh has a FUNCTIONS=\"...\" line");
+    let listed: BTreeSet<&str> = line.split_whitespace().collect();
+    assert_eq!(
+        listed,
+        registry(),
+        "deploy.sh FUNCTIONS and the registry differ"
+    );
+}
+
+#[test]
+fn the_readme_table_lists_every_function() {
+    let readme = read("README.md");
+    let table: BTreeSet<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("## The functions"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert_eq!(
+        table,
+        registry(),
+        "README function table and the registry differ"
+    );
+}
+
+#[test]
+fn every_function_has_a_binary_and_a_workspace_member() {
+    let workspace = read("Cargo.toml");
+    let mut dirs = BTreeSet::new();
+    for entry in std::fs::read_dir(root().join("functions")).expect("functions/") {
+        let entry = entry.expect("functions/ entry");
+        // The registry's own crate lists the functions; it is not one.
+        if entry.path().join("Cargo.toml").is_file() && entry.file_name() != "registry" {
+            dirs.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    let expected: BTreeSet<String> = registry().iter().map(|s| s.to_string()).collect();
+    assert_eq!(dirs, expected, "functions/* and the registry differ");
+    for f in FUNCTIONS {
+        let manifest = read(&format!("functions/{}/Cargo.toml", f.name));
+        assert!(
+            manifest.contains(&format!("name = \"{}\"", f.name)),
+            "functions/{}/Cargo.toml does not build a `{}` binary",
+            f.name,
+            f.name
+        );
+        assert!(
+            workspace.contains("\"functions/*\"")
+                || workspace.contains(&format!("\"functions/{}\"", f.name)),
+            "functions/{} is not a workspace member",
+            f.name
+        );
+        let main = read(&format!("functions/{}/src/main.rs", f.name));
+        let spec = format!("twincloud_{}::SPEC", f.name.replace('-', "_"));
+        assert!(
+            main.contains(&format!("function_main!({spec})")),
+            "functions/{}/src/main.rs does not run {spec}",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn every_sam_resource_grants_what_its_function_calls() {
+    let template = read("infra/template.yaml");
+    for f in FUNCTIONS {
+        let block = resource_block(&template, &sam_resource(f))
+            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)))
+            .join("\n");
+        for action in COMMON_AWS_ACTIONS.iter().chain(f.aws_actions) {
+            assert!(
+                block.contains(action),
+                "{} calls {action}, which its SAM resource does not grant",
+                f.name
+            );
+        }
+    }
+}
+
+/// The statement with `Sid: name` in a resource block, as text (to the next statement).
+fn statement(block: &[&str], sid: &str) -> Option<String> {
+    let start = block
+        .iter()
+        .position(|l| l.trim_end().ends_with(&format!("Sid: {sid}")))?;
+    let indent = block[start].find("Sid").unwrap_or(0);
+    let end = block[start + 1..]
+        .iter()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with("- ") && l.len() - t.len() < indent
+        })
+        .map_or(block.len(), |n| start + 1 + n);
+    Some(block[start..end].join("\n"))
+}
+
+#[test]
+fn every_function_is_least_privileged_and_keeps_its_failures() {
+    let template = read("infra/template.yaml");
+    for f in FUNCTIONS {
+        let name = sam_resource(f);
+        let block = resource_block(&template, &name).unwrap();
+        let text = block.join("\n");
+        assert!(
+            text.contains("OnFailure:"),
+            "{name}: an event that keeps failing must land in an on-failure destination"
+        );
+        let state = statement(&block, "StateObjects").unwrap();
+        assert!(
+            !state.contains("${StatePrefix}/*"),
+            "{name}: the state grant is per function, not the whole prefix:\n{state}"
+        );
+        assert!(
+            state.contains(&format!("journal/{}/*", f.name)),
+            "{name}:\n{state}"
+        );
+    }
+    let failover = resource_block(&template, "FailoverFunction").unwrap();
+    let switch = statement(&failover, "SwitchRecord").unwrap();
+    assert!(
+        switch.contains("route53:ChangeResourceRecordSetsNormalizedRecordNames"),
+        "the failover function may change its record only:\n{switch}"
+    );
+    assert!(failover.join("\n").contains("ReservedConcurrentExecutions"));
+    let sync = resource_block(&template, "BucketSyncFunction").unwrap();
+    let sources = statement(&sync, "ReadSources").unwrap();
+    assert!(
+        !sources.contains("PutObject") && !sources.contains("DeleteObject"),
+        "sources are read-only:\n{sources}"
+    );
+    assert!(sync.join("\n").contains("ReservedConcurrentExecutions"));
+    let backup = resource_block(&template, "BackupFunction").unwrap();
+    let tag = statement(&backup, "TagOwnSnapshots").unwrap();
+    assert!(
+        tag.contains("aws:RequestTag/twincloud:managed") && !tag.contains("Resource: \"*\""),
+        "tags only on twincloud's snapshots, only its own tag:\n{tag}"
+    );
+    assert!(
+        !statement(&backup, "SnapshotAndCopy")
+            .unwrap()
+            .contains("AddTagsToResource")
+    );
+}
+
+#[test]
+fn the_deploy_script_sets_verification_in_the_same_step_and_bounds_redelivery() {
+    let script = read("infra/gcp/deploy.sh");
+    assert!(
+        !script.contains("--update-env-vars"),
+        "a second update leaves a window without verification"
+    );
+    let env_line = script
+        .lines()
+        .find(|l| l.starts_with("env_vars=\"TWINCLOUD_CONFIG="))
+        .expect("one env_vars line");
+    assert!(env_line.contains("TWINCLOUD_PUSH_AUDIENCE="), "{env_line}");
+    assert!(script.contains("--max-delivery-attempts"));
+    assert!(script.contains("--dead-letter-topic"));
+}
+
+/// The GCP roles `infra/gcp/deploy.sh` grants each function's runtime account: per function,
+/// the roles of the bindings whose member is that account, under the `case "$fn"` arm or the
+/// `if` that names the function, plus those granted to every function.
+fn gcp_grants(script: &str) -> (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) {
+    // One logical line per command (continuations joined).
+    let mut lines: Vec<String> = vec![];
+    let mut pending = String::new();
+    for l in script.lines() {
+        let t = l.trim_end();
+        if let Some(head) = t.strip_suffix('\\') {
+            pending.push_str(head);
+            pending.push(' ');
+            continue;
+        }
+        pending.push_str(t);
+        lines.push(std::mem::take(&mut pending));
+    }
+    let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+    let role_of = |l: &str| -> Option<String> {
+        let runtime =
+            l.contains("add-iam-policy-binding") && l.contains("serviceAccount:${runtime_sa}");
+        let bucket =
+            l.trim_start().starts_with("grant_bucket ") || l.contains("; do grant_bucket ");
+        if !(runtime || bucket) {
+            return None;
+        }
+        let at = l.find("roles/")?;
+        let rest = &l[at..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '.'))
+            .unwrap_or(rest.len());
+        Some(rest[..end].to_owned())
+    };
+    let mut common = vec![];
+    let mut per: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    // The functions the current context is limited to (a case arm, then `if`s within it).
+    let mut arm: Option<Vec<String>> = None;
+    let mut ifs: Vec<Option<Vec<String>>> = vec![];
+    let mut in_case = false;
+    for l in &lines {
+        let t = l.trim();
+        if t.starts_with("case \"$fn\" in") {
+            in_case = true;
+            continue;
+        }
+        if in_case && t == "esac" {
+            in_case = false;
+            arm = None;
+            continue;
+        }
+        if in_case
+            && let Some(head) = t.strip_suffix(')')
+            && head.split('|').all(|n| names.contains(&n))
+        {
+            arm = Some(head.split('|').map(str::to_owned).collect());
+            continue;
+        }
+        if t.starts_with("if ") {
+            let limited: Vec<String> = names
+                .iter()
+                .filter(|n| {
+                    t.contains(&format!("\"$fn\" = {n} "))
+                        || t.contains(&format!(" {n} ")) && t.contains("*\" $fn \"*")
+                })
+                .map(|n| (*n).to_owned())
+                .collect();
+            ifs.push((!limited.is_empty()).then_some(limited));
+        }
+        if let Some(role) = role_of(t) {
+            let scope = ifs
+                .iter()
+                .rev()
+                .find_map(Clone::clone)
+                .or_else(|| arm.clone());
+            match scope {
+                Some(fs) => {
+                    for f in fs {
+                        per.entry(f).or_default().push(role.clone());
+                    }
+                }
+                None => common.push(role),
+            }
+        }
+        if t == "fi"
+            || t.starts_with("fi ")
+            || t.ends_with("; fi")
+            || t.ends_with(" fi ;;")
+            || t == "fi ;;"
+        {
+            ifs.pop();
+        }
+    }
+    (common, per)
+}
+
+#[test]
+fn deploy_sh_grants_each_runtime_account_exactly_its_gcp_roles() {
+    use std::collections::BTreeSet;
+    let (common, per) = gcp_grants(&read("infra/gcp/deploy.sh"));
+    let common: BTreeSet<String> = common.into_iter().collect();
+    let declared: BTreeSet<String> = twincloud_functions::COMMON_GCP_ROLES
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect();
+    assert_eq!(
+        common, declared,
+        "the roles every runtime account is granted"
+    );
+    for f in FUNCTIONS {
+        let granted: BTreeSet<String> = per
+            .get(f.name)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let wanted: BTreeSet<String> = f.gcp_roles.iter().map(|r| (*r).to_owned()).collect();
+        assert_eq!(
+            granted, wanted,
+            "{}: infra/gcp/deploy.sh grants (left) what the registry declares (right)",
+            f.name
+        );
+    }
+}
