@@ -3,6 +3,7 @@
 
 mod demo;
 mod restore;
+mod restore_output;
 mod restore_postgres;
 mod status;
 mod sync;

@@ -2,6 +2,7 @@
 //! its source exists, and acts only with `--yes`; a restore always makes a new database (RDS,
 //! local) or imports into one named database (Cloud SQL), never overwrites the source.
 
+use crate::restore_output::{fail, say};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -96,26 +97,6 @@ enum Target {
         #[arg(long)]
         yes: bool,
     },
-}
-
-pub(crate) fn fail(json: bool, e: &str) -> i32 {
-    if json {
-        twincloud_runtime::outln!("{}", serde_json::json!({"ok": false, "error": e}));
-    }
-    eprintln!("error: {e}");
-    1
-}
-
-pub(crate) fn say(json: bool, plan: &str, done: bool, detail: &str) {
-    if json {
-        twincloud_runtime::outln!(
-            "{}",
-            serde_json::json!({"ok": true, "plan": plan, "done": done, "detail": detail})
-        );
-    } else {
-        twincloud_runtime::outln!("{plan}");
-        twincloud_runtime::outln!("{detail}");
-    }
 }
 
 /// Runs `twincloud restore`; returns the exit code.

@@ -11,7 +11,7 @@ use twincloud_functions::backup::{check_digest, read_manifest, restore_into};
 use twincloud_postgres::{PgConn, PgErrorKind, PgTools};
 use twincloud_runtime::Clouds;
 
-use crate::restore::{fail, say};
+use crate::restore_output::{fail, say};
 
 /// What `twincloud restore postgres` was given.
 pub struct PostgresRestore {

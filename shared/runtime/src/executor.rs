@@ -7,7 +7,7 @@ use twincloud_core::ports::{PortError, Precondition, Retry, StateError, Version}
 
 use crate::effects::{Effect, Effects, INTENT_LEASE_SECS};
 use crate::error::RunError;
-use crate::function::Invocation;
+use crate::invocation::Invocation;
 use crate::services::Services;
 
 pub use crate::outcome::{ActionReport, Execution, Outcome};

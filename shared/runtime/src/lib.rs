@@ -3,12 +3,14 @@
 //! one-shot run from the command line otherwise.
 
 pub mod audit;
+pub mod clouds;
 pub mod effects;
 pub mod error;
 pub mod executor;
 pub mod function;
 pub mod http;
 mod interrupt;
+pub mod invocation;
 pub mod invoke;
 pub mod lambda;
 pub mod lease;

@@ -11,7 +11,7 @@ use twincloud_core::signal::{Cloud, Report, SignalKind};
 
 use crate::error::RunError;
 use crate::executor::{Execution, execute};
-use crate::function::Invocation;
+use crate::invocation::Invocation;
 use crate::services::Services;
 
 /// The notifier's plan for `signal`: one message per channel routed to it, unless it said the

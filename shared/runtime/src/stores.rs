@@ -7,8 +7,8 @@ use std::sync::Arc;
 use twincloud_core::Location;
 use twincloud_core::ports::{ObjectStore, StateStore};
 
+use crate::clouds::Clouds;
 use crate::error::RunError;
-use crate::services::Clouds;
 
 /// The object store of a location.
 pub async fn object_store(

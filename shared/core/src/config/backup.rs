@@ -24,13 +24,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::backup_postgres::{PostgresBackup, RawPostgres, postgres};
 use super::table::{self, bounded, limits};
 use crate::location::Location;
-use crate::planner::retention::RetentionPolicy;
 use crate::ports::{DatabaseInfo, ExportFormat};
 
 /// A validated `[backup]` section.
@@ -413,4 +412,13 @@ fn cloudsql(r: RawCloudSql, retain_days: u32, at: &dyn Fn(String)) -> BackupEngi
         project: r.project,
         export,
     }
+}
+
+/// How long snapshots are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    /// Snapshots older than this many days may go.
+    pub retain_days: u32,
+    /// At least this many restorable snapshots of the database stay, whatever their age.
+    pub keep_min: u32,
 }

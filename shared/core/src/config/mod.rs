@@ -15,7 +15,7 @@ mod scaling;
 mod sync;
 mod table;
 
-pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy};
+pub use backup::{BackupConfig, BackupEngine, BackupSet, DrCopies, ExportPolicy, RetentionPolicy};
 pub use backup_postgres::{MAX_DESTINATIONS, PgTls, PostgresBackup, database_name_ok};
 pub use budget::{BudgetAction, BudgetConfig, BudgetGuard, BudgetStep, SpendBasis, StepMode};
 pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder, glob};
@@ -23,7 +23,7 @@ pub use failover::{ComputeTarget, DnsProvider, Endpoint, Failback, FailoverConfi
 pub use kubernetes::{KubeCluster, kube_name_ok};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
 pub use scaling::{CapacityWindow, Metric, ScalingConfig, ScalingService, StepRule};
-pub use sync::{SyncConfig, SyncPair};
+pub use sync::{DeletePolicy, SyncConfig, SyncPair};
 
 use crate::location::Location;
 use crate::secret::SecretRef;

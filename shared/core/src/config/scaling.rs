@@ -25,34 +25,13 @@ use serde::Deserialize;
 
 use super::failover::{COMPUTE_KINDS, ComputeTarget, compute};
 use super::table::{self, bounded, limits};
+pub use crate::ports::Metric;
 
 /// A validated `[scaling]` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalingConfig {
     /// The services, in file order.
     pub services: Vec<ScalingService>,
-}
-
-/// A metric a target tracks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
-    /// Average CPU utilisation, percent.
-    Cpu,
-    /// Average memory utilisation, percent.
-    Memory,
-    /// Requests per instance per minute.
-    RequestsPerInstance,
-}
-
-impl Metric {
-    /// The name used in configuration and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Cpu => "cpu",
-            Metric::Memory => "memory",
-            Metric::RequestsPerInstance => "requests_per_instance",
-        }
-    }
 }
 
 /// "+N on ALARM": an alarm (or incident policy) that adds instances while it is in alarm.

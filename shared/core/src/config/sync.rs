@@ -17,7 +17,6 @@ use toml::Spanned;
 
 use super::table::bounded;
 use crate::location::Location;
-use crate::planner::sync::DeletePolicy;
 
 /// A validated `[sync]` section.
 #[derive(Debug, Clone, PartialEq)]
@@ -257,4 +256,15 @@ pub(super) fn validate(
         }
     }
     Some(SyncConfig { pairs })
+}
+
+/// Limits on deletes (deletes are off unless configured).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeletePolicy {
+    /// Propagate deletes at all.
+    pub enabled: bool,
+    /// At most this many deletes per run.
+    pub max_count: u64,
+    /// At most this fraction of the destination's objects (0.0–1.0) per run.
+    pub max_fraction: f64,
 }

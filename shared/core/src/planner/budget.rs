@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{BudgetConfig, BudgetGuard, SpendBasis};
+pub use crate::ports::{BudgetRef, Reading};
 use crate::signal::{BudgetAlert, BudgetBasis};
 
 /// The function's name.
@@ -17,39 +18,6 @@ pub const SEEN: usize = 100;
 /// Where a guard's record is kept.
 pub fn record_key(guard: &str) -> String {
     format!("budget/{}", crate::ids::key_segment(guard))
-}
-
-/// Which provider's budget a guard reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "provider", rename_all = "snake_case")]
-pub enum BudgetRef {
-    /// AWS Budgets: account and budget name.
-    Aws {
-        /// Account id.
-        account: String,
-        /// Budget name.
-        name: String,
-    },
-    /// GCP Billing Budget API: billing account and budget id.
-    Gcp {
-        /// Billing account id.
-        billing_account: String,
-        /// Budget id.
-        budget_id: String,
-    },
-}
-
-/// What the provider says of a budget now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Reading {
-    /// The budgeted amount.
-    pub limit: f64,
-    /// Spend so far in the period, where the provider reports it (AWS; GCP does not).
-    pub actual: Option<f64>,
-    /// Forecast spend for the period, where reported.
-    pub forecast: Option<f64>,
-    /// Start of the current budget period (ISO date).
-    pub period_start: String,
 }
 
 /// The guard an alert concerns: its AWS account and budget name, or its GCP billing account

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder};
+pub use crate::ports::Progress;
 use crate::signal::{ImageEvent, Registry};
 
 /// The function's name.
@@ -400,17 +401,6 @@ pub fn remember(record: &mut DeployRecord, digest: &str) {
     record.history.push(digest.to_owned());
     let excess = record.history.len().saturating_sub(HISTORY);
     record.history.drain(..excess);
-}
-
-/// How the platform's rollout of the new revision stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Progress {
-    /// Still starting or replacing tasks.
-    InProgress,
-    /// Running and ready (at whatever traffic it was given).
-    Ready,
-    /// The platform gave up (circuit breaker, failed revision), and why.
-    Failed(String),
 }
 
 /// What one look at a side saw.

@@ -5,16 +5,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::RetentionPolicy;
 use crate::ports::{Snapshot, SnapshotStatus};
-
-/// How long snapshots are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetentionPolicy {
-    /// Snapshots older than this many days may go.
-    pub retain_days: u32,
-    /// At least this many restorable snapshots of the database stay, whatever their age.
-    pub keep_min: u32,
-}
 
 /// What retention decided for one snapshot twincloud made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

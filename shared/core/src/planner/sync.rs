@@ -2,6 +2,7 @@
 //! to delete, from two listings sorted by key. Pure and streaming: the listings are merged as
 //! iterators, so memory stays bounded whatever their length.
 
+pub use crate::config::DeletePolicy;
 use serde::{Deserialize, Serialize};
 
 /// One object as a listing reports it.
@@ -157,17 +158,6 @@ pub enum ListingEnd {
     Complete,
     /// It stopped early; the reason.
     Failed(String),
-}
-
-/// Limits on deletes (deletes are off unless configured).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DeletePolicy {
-    /// Propagate deletes at all.
-    pub enabled: bool,
-    /// At most this many deletes per run.
-    pub max_count: u64,
-    /// At most this fraction of the destination's objects (0.0–1.0) per run.
-    pub max_fraction: f64,
 }
 
 /// The decision on the delete candidates of a run, taken after every copy.

@@ -97,8 +97,8 @@ pub trait Metrics: Send + Sync {
     async fn readings(
         &self,
         service: &str,
-        metrics: &[crate::config::Metric],
-    ) -> Result<Vec<(crate::config::Metric, f64)>, PortError>;
+        metrics: &[Metric],
+    ) -> Result<Vec<(Metric, f64)>, PortError>;
 }
 
 /// Where an alarm's state is asked, before a message saying it fired is acted on: anyone who
@@ -107,4 +107,26 @@ pub trait Metrics: Send + Sync {
 pub trait AlarmStates: Send + Sync {
     /// The alarm's state now, as the provider says; `None` when there is no such alarm.
     async fn state(&self, alarm: &str) -> Result<Option<crate::signal::AlarmState>, PortError>;
+}
+
+/// A metric a target tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    /// Average CPU utilisation, percent.
+    Cpu,
+    /// Average memory utilisation, percent.
+    Memory,
+    /// Requests per instance per minute.
+    RequestsPerInstance,
+}
+
+impl Metric {
+    /// The name used in configuration and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cpu => "cpu",
+            Metric::Memory => "memory",
+            Metric::RequestsPerInstance => "requests_per_instance",
+        }
+    }
 }

@@ -7,13 +7,13 @@ mod kubernetes;
 mod objects;
 mod release;
 
-pub use billing::{BillingLink, Budgets};
+pub use billing::{BillingLink, BudgetRef, Budgets, Reading};
 pub use database::{
     Database, DatabaseExport, DatabaseInfo, DatabaseKind, DatabaseRestore, ExportFormat, Operation,
     OperationState, RestoreSource, Snapshot, SnapshotStatus,
 };
 pub use infra::{
-    AlarmStates, Compute, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic,
+    AlarmStates, Compute, Metric, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic,
 };
 pub use kubernetes::{ApiServer, ApiServerSource};
 pub use objects::{
@@ -22,7 +22,7 @@ pub use objects::{
     is_folder_placeholder, paged_listing,
 };
 pub use release::{
-    Deployed, Deployer, ImageRegistries, MirrorReport, RegistryLogin, RevisionHealth,
+    Deployed, Deployer, ImageRegistries, MirrorReport, Progress, RegistryLogin, RevisionHealth,
     RevisionMetrics,
 };
 

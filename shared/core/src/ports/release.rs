@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::PortError;
-use crate::planner::deploy::Progress;
 use crate::secret::Secret;
 
 /// What one mirror copied.
@@ -122,4 +121,15 @@ pub trait RevisionMetrics: Send + Sync {
         revision: &str,
         window_secs: u64,
     ) -> Result<RevisionHealth, PortError>;
+}
+
+/// How the platform's rollout of the new revision stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Progress {
+    /// Still starting or replacing tasks.
+    InProgress,
+    /// Running and ready (at whatever traffic it was given).
+    Ready,
+    /// The platform gave up (circuit breaker, failed revision), and why.
+    Failed(String),
 }

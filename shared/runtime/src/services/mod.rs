@@ -8,17 +8,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::OnceCell;
-use twincloud_aws::AwsContext;
+use twincloud_core::Location;
 use twincloud_core::config::{ChannelTarget, Config};
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
     Prober, RevisionMetrics, StateStore, Traffic,
 };
-use twincloud_core::{Location, Secret, SecretRef};
-use twincloud_gcp::GcpContext;
 use twincloud_http::HttpRetry;
 
+pub use crate::clouds::{Clouds, resolve};
 use crate::error::RunError;
 
 /// Everything a function needs to observe and act: configuration, state, channels.
@@ -69,70 +67,6 @@ impl std::fmt::Debug for Services {
             .field("state", &self.config.project.state.to_string())
             .field("channels", &self.notifiers.keys().collect::<Vec<_>>())
             .finish()
-    }
-}
-
-/// Lazily built cloud contexts: a local run never loads AWS or GCP credentials.
-#[derive(Default, Clone)]
-pub struct Clouds {
-    aws: Arc<OnceCell<AwsContext>>,
-    gcp: Arc<OnceCell<GcpContext>>,
-}
-
-impl Clouds {
-    /// Clouds with a ready AWS context (an emulator's, or one the embedding program built).
-    pub fn with_aws(aws: AwsContext) -> Self {
-        Clouds {
-            aws: Arc::new(OnceCell::from(aws)),
-            gcp: Arc::default(),
-        }
-    }
-
-    /// These clouds with a ready GCP context (an emulator's).
-    pub fn and_gcp(self, gcp: GcpContext) -> Self {
-        Clouds {
-            aws: self.aws,
-            gcp: Arc::new(OnceCell::from(gcp)),
-        }
-    }
-
-    /// The AWS context, loaded on first use.
-    pub async fn aws(&self) -> &AwsContext {
-        self.aws.get_or_init(AwsContext::load).await
-    }
-
-    /// The GCP context, read from the environment on first use; an error only when this
-    /// process cannot make HTTPS calls (asked again next time).
-    pub async fn gcp(&self) -> Result<&GcpContext, RunError> {
-        Ok(self
-            .gcp
-            .get_or_try_init(|| async { GcpContext::from_env() })
-            .await?)
-    }
-}
-
-/// Resolves a secret reference. Errors name the reference, never a value.
-pub async fn resolve(clouds: &Clouds, r: &SecretRef) -> Result<Secret, RunError> {
-    match r {
-        SecretRef::Env(name) => std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .map(Secret::new)
-            .ok_or_else(|| {
-                RunError::Config(format!(
-                    "secret `{r}`: environment variable {name} is not set"
-                ))
-            }),
-        SecretRef::AwsSecretsManager { id, key } => {
-            twincloud_aws::resolve_secret(clouds.aws().await, id, key.as_deref())
-                .await
-                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
-        }
-        SecretRef::GcpSecretManager { name, key } => {
-            twincloud_gcp::resolve_secret(clouds.gcp().await?, name, key.as_deref())
-                .await
-                .map_err(|e| RunError::Config(format!("secret `{r}`: {}", e.message)))
-        }
     }
 }
 
