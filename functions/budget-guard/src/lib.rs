@@ -192,8 +192,8 @@ async fn switching(services: &Services) -> Result<bool, RunError> {
 
 async fn read(services: &Services, r: &BudgetRef) -> Result<Option<Reading>, RunError> {
     let source = match r {
-        BudgetRef::Aws { .. } => services.budgets.get("aws"),
-        BudgetRef::Gcp { .. } => services.budgets.get("gcp"),
+        BudgetRef::Aws { .. } => services.budgets.get(&twincloud_core::signal::Cloud::Aws),
+        BudgetRef::Gcp { .. } => services.budgets.get(&twincloud_core::signal::Cloud::Gcp),
     }
     .ok_or_else(|| RunError::Config("no budget source for this provider".into()))?;
     Ok(source.read(r).await?)

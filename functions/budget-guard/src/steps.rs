@@ -9,10 +9,10 @@ use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
 use twincloud_core::records::holds::{Cap, cap_key};
 
 use super::Round;
+use twincloud_core::plan::ComputeRef;
 use twincloud_runtime::effects::{Acted, Effect};
 use twincloud_runtime::error::RunError;
 use twincloud_runtime::lease::state_error;
-use twincloud_runtime::services::scaling_compute_key;
 
 impl<'a> Round<'a> {
     /// Makes one change through the effects handle: done now, done by an earlier attempt of
@@ -53,7 +53,7 @@ impl<'a> Round<'a> {
     }
 
     /// The compute a recorded change was made on.
-    fn compute(&self, key: &str) -> Result<std::sync::Arc<dyn Compute>, RunError> {
+    fn compute(&self, key: &ComputeRef) -> Result<std::sync::Arc<dyn Compute>, RunError> {
         self.services
             .compute
             .get(key)
@@ -76,7 +76,7 @@ impl<'a> Round<'a> {
         let compute = self
             .services
             .compute
-            .get(&scaling_compute_key(name))
+            .get(&ComputeRef::Scaling(name.to_owned()))
             .cloned()
             .ok_or_else(|| RunError::Config(format!("no compute for `{name}`")))?;
         Ok((svc, compute))
@@ -201,7 +201,7 @@ impl<'a> Round<'a> {
                 .await?;
             if set.succeeded() {
                 taken.record(Change::Desired {
-                    compute: scaling_compute_key(name),
+                    compute: ComputeRef::Scaling(name.to_owned()),
                     service: service.clone(),
                     before,
                     after: max,
@@ -228,7 +228,7 @@ impl<'a> Round<'a> {
             };
             if made {
                 taken.record(Change::Max {
-                    compute: scaling_compute_key(name),
+                    compute: ComputeRef::Scaling(name.to_owned()),
                     service,
                     before,
                     after: max,
@@ -288,14 +288,19 @@ pub(super) async fn take(
                     .push("a switch is in flight: the standby stays".into());
                 return Ok(());
             }
-            let standbys: Vec<(String, String)> = round
+            let standbys: Vec<(ComputeRef, String)> = round
                 .services
                 .config
                 .failover
                 .iter()
                 .flat_map(|f| f.endpoints.iter())
                 .filter(|e| e.name != state.active)
-                .map(|e| (e.name.clone(), e.compute.service().to_owned()))
+                .map(|e| {
+                    (
+                        ComputeRef::Endpoint(e.name.clone()),
+                        e.compute.service().to_owned(),
+                    )
+                })
                 .collect();
             for (endpoint, service) in standbys {
                 let Some(compute) = round.services.compute.get(&endpoint).cloned() else {

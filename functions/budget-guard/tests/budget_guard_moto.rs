@@ -123,9 +123,10 @@ mode = "enforce"
         .await
         .unwrap();
     // The state is a local directory (so budgets would be simulated): read AWS Budgets itself.
-    services
-        .budgets
-        .insert("aws", Arc::new(twincloud_aws::AwsBudgets::new(&ctx)));
+    services.budgets.insert(
+        twincloud_core::signal::Cloud::Aws,
+        Arc::new(twincloud_aws::AwsBudgets::new(&ctx)),
+    );
     let inv = Invoker::new(Box::new(BudgetGuardFn), services, false);
 
     // The message claims 95 %; AWS says 1 of 10: nothing.

@@ -10,7 +10,7 @@ use twincloud_core::planner::deploy::{
 use twincloud_core::ports::{PortError, ProbeCheck};
 use twincloud_core::signal::AlarmState;
 
-use twincloud_runtime::services::{Services, deploy_side_key};
+use twincloud_runtime::services::{Services, SideRef};
 
 /// Attempts per health URL in one look: a single lost answer is not a failed rollout.
 const PROBE_ATTEMPTS: u32 = 2;
@@ -22,7 +22,7 @@ pub(super) async fn observe(
     side: &DeploySide,
     sr: &mut SideRollout,
 ) -> Result<Observation, PortError> {
-    let key = deploy_side_key(&t.name, sr.side);
+    let key = SideRef::new(&t.name, sr.side);
     let deployer = services
         .deployers
         .get(&key)
@@ -54,7 +54,7 @@ async fn checks(
     services: &Services,
     side: &DeploySide,
     sr: &SideRollout,
-    key: &str,
+    key: &SideRef,
 ) -> Result<CheckResults, PortError> {
     let mut out = CheckResults::default();
     for h in &side.health {
@@ -125,7 +125,7 @@ async fn checks(
             )),
         }
     }
-    if let Some(alarms) = services.alarms.get(key) {
+    if let Some(alarms) = services.side_alarms.get(key) {
         for a in &side.alarms {
             if alarms.state(a).await? == Some(AlarmState::Alarm) {
                 out.alarms_firing.push(a.clone());

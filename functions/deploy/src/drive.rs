@@ -21,7 +21,7 @@ use twincloud_runtime::executor::Execution;
 use twincloud_runtime::function::Invocation;
 use twincloud_runtime::lease::{self, state_error};
 use twincloud_runtime::report::send_report;
-use twincloud_runtime::services::{Services, deploy_side_key};
+use twincloud_runtime::services::{Services, SideRef};
 
 /// The longest wait an invocation sits through; longer ones are the schedule's.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
@@ -84,7 +84,7 @@ impl<'a> Driver<'a> {
     fn deployer(&self, side: usize) -> Result<&'a dyn Deployer, RunError> {
         self.services
             .deployers
-            .get(&deploy_side_key(&self.t.name, side))
+            .get(&SideRef::new(&self.t.name, side))
             .map(|d| d.as_ref())
             .ok_or_else(|| RunError::Config(format!("no deployer for target `{}`", self.t.name)))
     }
@@ -1004,7 +1004,7 @@ async fn preview(
                     side.image
                 ));
             }
-            match services.deployers.get(&deploy_side_key(&t.name, sr.side)) {
+            match services.deployers.get(&SideRef::new(&t.name, sr.side)) {
                 Some(d) => match d
                     .current(side.compute.service(), side.container.as_deref())
                     .await

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use twincloud_core::Signal;
-use twincloud_core::config::{ComputeTarget, DeployConfig, DeployTarget};
+use twincloud_core::config::{DeployConfig, DeployTarget};
 use twincloud_core::plan::Plan;
 use twincloud_core::planner::deploy::{self, PushMatch};
 use twincloud_core::ports::{Precondition, StateError, get_json};
@@ -53,20 +53,6 @@ enum Ask {
     /// A command whose argument at `path` names nothing deployable: bad input (exit 2, HTTP
     /// 400), said to the person who typed it, never a quiet note.
     Refuse(&'static str, String),
-}
-
-/// `aws`, `gcp` or `local`: the cloud of a side, for `--to`.
-fn cloud_of(c: &ComputeTarget) -> &'static str {
-    match c {
-        ComputeTarget::Ecs { .. } => "aws",
-        ComputeTarget::CloudRun { .. } => "gcp",
-        ComputeTarget::Kubernetes {
-            cluster: twincloud_core::config::KubeCluster::Gke { .. },
-            ..
-        } => "gcp",
-        ComputeTarget::Kubernetes { .. } => "kubernetes",
-        ComputeTarget::Local { .. } => "local",
-    }
 }
 
 fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
@@ -159,7 +145,7 @@ fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) ->
             continue;
         };
         let only: Vec<usize> = (0..t.sides.len())
-            .filter(|i| to == "both" || cloud_of(&t.sides[*i].compute) == to)
+            .filter(|i| to == "both" || t.sides[*i].compute.cloud() == to)
             .collect();
         if only.is_empty() {
             continue;

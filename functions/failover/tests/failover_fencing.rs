@@ -104,9 +104,10 @@ async fn stored_state(inv: &Invoker) -> serde_json::Value {
 async fn an_invocation_that_lost_the_lock_while_scaling_does_not_move_traffic() {
     let mut w = World::new().await;
     let mut s = services(&w).await;
-    let aws = s.compute["AWS Fargate"].clone();
+    let key = twincloud_core::plan::ComputeRef::Endpoint("AWS Fargate".into());
+    let aws = s.compute[&key].clone();
     s.compute.insert(
-        "AWS Fargate".into(),
+        key,
         Arc::new(TakeoverWhileScaling {
             inner: aws,
             state: s.state.clone(),

@@ -16,11 +16,12 @@ use twincloud_core::ports::{Precondition, get_json};
 use twincloud_core::records::holds::{Cap, cap_key};
 use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
 
+use twincloud_core::plan::ComputeRef;
 use twincloud_runtime::error::RunError;
 use twincloud_runtime::executor::{Execution, execute};
 use twincloud_runtime::function::{Function, Invocation};
 use twincloud_runtime::report::send_report;
-use twincloud_runtime::services::{Services, scaling_compute_key};
+use twincloud_runtime::services::Services;
 
 /// The scaling function.
 #[derive(Debug, Clone, Copy, Default)]
@@ -134,7 +135,10 @@ async fn role_of(
             state.active
         ))
     })?;
-    let active_capacity = match services.compute.get(&active.name) {
+    let active_capacity = match services
+        .compute
+        .get(&ComputeRef::Endpoint(active.name.clone()))
+    {
         Some(c) => c.scale(active.compute.service()).await?.desired,
         None => 0,
     };
@@ -161,7 +165,7 @@ async fn confirmed_step(
         ));
         return Ok(0);
     };
-    let Some(alarms) = services.alarms.get(&svc.name) else {
+    let Some(alarms) = services.alarms.get(&ComputeRef::Scaling(svc.name.clone())) else {
         notes.push(format!(
             "{}: alarm {} cannot be confirmed where this service runs: no step, the metrics decide",
             svc.name, a.name
@@ -192,7 +196,7 @@ async fn evaluate(
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
     let now = inv.now;
-    let key = scaling_compute_key(&svc.name);
+    let key = ComputeRef::Scaling(svc.name.clone());
     let compute = services.compute.get(&key).ok_or_else(|| {
         RunError::Config(format!("no compute for scaling service `{}`", svc.name))
     })?;
@@ -202,7 +206,7 @@ async fn evaluate(
     let mut notes = Vec::new();
     let step_add = confirmed_step(services, svc, signal, step_add, &mut notes).await?;
     let wanted: Vec<_> = svc.targets.iter().map(|(m, _)| *m).collect();
-    let readings = match services.metrics.get(&svc.name) {
+    let readings = match services.metrics.get(&key) {
         Some(m) if !wanted.is_empty() => match m.readings(service, &wanted).await {
             Ok(r) => r,
             Err(e) if e.retry == twincloud_core::ports::Retry::Transient => return Err(e.into()),

@@ -90,7 +90,7 @@ targets = {{ cpu = 70 }}
         .await
         .unwrap();
     services.metrics.insert(
-        "backend".into(),
+        twincloud_core::plan::ComputeRef::Scaling("backend".into()),
         std::sync::Arc::new(twincloud_aws::CloudWatchEcsMetrics::new(
             &throttled, &cluster,
         )),

@@ -5,6 +5,49 @@ use serde::{Deserialize, Serialize};
 use crate::message::Message;
 use crate::ports::Precondition;
 
+/// Which configured service a compute operation acts on: a failover endpoint's or a scaling
+/// service's. Written in plans and records as the endpoint's name or `scaling/<name>`, as
+/// before it had a type, so records written earlier still read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ComputeRef {
+    /// The compute of the failover endpoint of this name.
+    Endpoint(String),
+    /// The compute of the scaling service of this name.
+    Scaling(String),
+}
+
+impl std::fmt::Display for ComputeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComputeRef::Endpoint(name) => f.write_str(name),
+            ComputeRef::Scaling(name) => write!(f, "scaling/{name}"),
+        }
+    }
+}
+
+impl ComputeRef {
+    /// Reads the written form: `scaling/<name>`, or an endpoint's name.
+    fn parse(text: &str) -> Self {
+        match text.strip_prefix("scaling/") {
+            Some(name) => ComputeRef::Scaling(name.to_owned()),
+            None => ComputeRef::Endpoint(text.to_owned()),
+        }
+    }
+}
+
+impl Serialize for ComputeRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ComputeRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(ComputeRef::parse(&text))
+    }
+}
+
 /// What a function will do about one signal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -126,8 +169,8 @@ pub enum Operation {
     },
     /// Set a service's desired (minimum) instance count.
     SetDesired {
-        /// Failover endpoint the service belongs to.
-        endpoint: String,
+        /// The configured service it belongs to.
+        endpoint: ComputeRef,
         /// Service name.
         service: String,
         /// Instances.
@@ -135,8 +178,8 @@ pub enum Operation {
     },
     /// Set a service's own maximum instance count (Cloud Run), where the platform has one.
     SetMax {
-        /// Compute key the service belongs to.
-        endpoint: String,
+        /// The configured service it belongs to.
+        endpoint: ComputeRef,
         /// Service name.
         service: String,
         /// Most instances.
@@ -144,8 +187,8 @@ pub enum Operation {
     },
     /// Wait until a service has `desired` ready instances, or fail after `timeout_secs`.
     WaitReady {
-        /// Failover endpoint the service belongs to.
-        endpoint: String,
+        /// The configured service it belongs to.
+        endpoint: ComputeRef,
         /// Service name.
         service: String,
         /// Ready instances needed.
@@ -189,6 +232,29 @@ impl Operation {
                 format!("point `{record}` at `{target}`")
             }
             Operation::PutState { key, .. } => format!("record state `{key}`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod compute_ref_tests {
+    use super::ComputeRef;
+
+    #[test]
+    fn a_compute_ref_is_written_as_before_it_had_a_type() {
+        let scaling = ComputeRef::Scaling("backend".into());
+        let endpoint = ComputeRef::Endpoint("AWS Fargate".into());
+        assert_eq!(
+            serde_json::to_string(&scaling).unwrap_or_default(),
+            "\"scaling/backend\""
+        );
+        assert_eq!(
+            serde_json::to_string(&endpoint).unwrap_or_default(),
+            "\"AWS Fargate\""
+        );
+        for r in [scaling, endpoint] {
+            let text = serde_json::to_string(&r).unwrap_or_default();
+            assert_eq!(serde_json::from_str::<ComputeRef>(&text).ok(), Some(r));
         }
     }
 }

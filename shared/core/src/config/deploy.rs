@@ -36,7 +36,7 @@
 use serde::Deserialize;
 
 use super::KubeCluster;
-use super::failover::{COMPUTE_KINDS, ComputeTarget, compute};
+use super::compute::{COMPUTE_KINDS, ComputeTarget, compute};
 use super::table::{self, bounded, limits};
 
 /// A validated `[deploy]` section.
@@ -112,13 +112,7 @@ impl DeploySide {
 
     /// A short name for messages: `ecs aion-backend`.
     pub fn label(&self) -> String {
-        let kind = match self.compute {
-            ComputeTarget::Ecs { .. } => "ecs",
-            ComputeTarget::CloudRun { .. } => "cloudrun",
-            ComputeTarget::Local { .. } => "local",
-            ComputeTarget::Kubernetes { .. } => "kubernetes",
-        };
-        format!("{kind} {}", self.compute.service())
+        self.compute.label()
     }
 }
 

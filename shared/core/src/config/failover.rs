@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::compute::{COMPUTE_KINDS, ComputeTarget, compute, required};
 use super::table::{self, bounded, limits};
 use crate::signal::Cloud;
 
@@ -77,58 +78,6 @@ pub enum DnsProvider {
         /// Record TTL in seconds: clients follow a switch within it.
         ttl: u32,
     },
-}
-
-/// Where a side's containers run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ComputeTarget {
-    /// A simulated service of the local backend.
-    Local {
-        /// Service name.
-        service: String,
-    },
-    /// A Cloud Run service (its minimum instance count).
-    CloudRun {
-        /// GCP project.
-        project: String,
-        /// Region.
-        region: String,
-        /// Service name.
-        service: String,
-    },
-    /// A Kubernetes Deployment (GKE or any cluster of a kubeconfig): its replicas, or its
-    /// HorizontalPodAutoscaler's `minReplicas` where one targets it.
-    Kubernetes {
-        /// The cluster.
-        cluster: super::KubeCluster,
-        /// Namespace.
-        namespace: String,
-        /// Deployment name.
-        deployment: String,
-        /// Never scale above this.
-        max_size: Option<u32>,
-    },
-    /// An ECS service (Fargate or EC2).
-    Ecs {
-        /// Cluster name or ARN.
-        cluster: String,
-        /// Service name.
-        service: String,
-        /// Never scale above this (ECS has no maximum of its own).
-        max_size: Option<u32>,
-    },
-}
-
-impl ComputeTarget {
-    /// The service name.
-    pub fn service(&self) -> &str {
-        match self {
-            ComputeTarget::Local { service }
-            | ComputeTarget::Ecs { service, .. }
-            | ComputeTarget::CloudRun { service, .. } => service,
-            ComputeTarget::Kubernetes { deployment, .. } => deployment,
-        }
-    }
 }
 
 /// One side of the deployment.
@@ -236,7 +185,6 @@ const ENDPOINT_KEYS: &[&str] = &[
     "standby_size",
     "alarms",
 ];
-pub(super) const COMPUTE_KINDS: &[&str] = &["local", "ecs", "cloudrun", "kubernetes"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,39 +211,8 @@ struct RawEndpoint {
     alarms: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLocalCompute {
-    service: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEcs {
-    cluster: String,
-    service: String,
-    #[serde(default)]
-    max_size: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCloudRun {
-    project: String,
-    region: String,
-    service: String,
-}
-
 /// The default TTL of the failover record: clients follow a switch within a minute.
 const DEFAULT_TTL: u32 = 60;
-
-fn required(value: String, key: &str, what: &str) -> Result<String, String> {
-    if value.trim().is_empty() {
-        Err(format!("{what} needs a non-empty `{key}`"))
-    } else {
-        Ok(value)
-    }
-}
 
 fn dns(table: Option<toml::Table>) -> Result<DnsProvider, String> {
     let Some(table) = table else {
@@ -346,62 +263,6 @@ fn dns(table: Option<toml::Table>) -> Result<DnsProvider, String> {
         _ => {
             let RawLocalDns {} = table::read(own, "dns", &what)?;
             DnsProvider::Local
-        }
-    })
-}
-
-pub(super) fn compute(
-    kind: &str,
-    own: toml::Table,
-    what: &str,
-) -> Result<(ComputeTarget, Option<u32>), String> {
-    let scope = format!("compute `{kind}`");
-    Ok(match kind {
-        "ecs" => {
-            let r: RawEcs = table::read(own, what, &scope)?;
-            let service = required(r.service, "service", &scope)?;
-            (
-                ComputeTarget::Ecs {
-                    cluster: required(r.cluster, "cluster", &scope)?,
-                    service,
-                    max_size: r.max_size,
-                },
-                r.max_size,
-            )
-        }
-        "cloudrun" => {
-            let r: RawCloudRun = table::read(own, what, &scope)?;
-            (
-                ComputeTarget::CloudRun {
-                    project: required(r.project, "project", &scope)?,
-                    region: required(r.region, "region", &scope)?,
-                    service: required(r.service, "service", &scope)?,
-                },
-                None,
-            )
-        }
-        "kubernetes" => {
-            let r: super::kubernetes::RawKubernetes = table::read(own, what, &scope)?;
-            let max_size = r.max_size;
-            let (cluster, namespace, deployment) = r.validate(&scope)?;
-            (
-                ComputeTarget::Kubernetes {
-                    cluster,
-                    namespace,
-                    deployment,
-                    max_size,
-                },
-                max_size,
-            )
-        }
-        _ => {
-            let r: RawLocalCompute = table::read(own, what, &scope)?;
-            (
-                ComputeTarget::Local {
-                    service: required(r.service, "service", &scope)?,
-                },
-                None,
-            )
         }
     })
 }

@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use super::failover::{COMPUTE_KINDS, ComputeTarget, compute};
+use super::compute::{COMPUTE_KINDS, ComputeTarget, compute};
 use super::table::{self, bounded, limits};
 pub use crate::ports::Metric;
 

@@ -110,8 +110,8 @@ pub enum Change {
     },
     /// A service's desired count.
     Desired {
-        /// Compute key (a failover endpoint or `scaling/<name>`).
-        compute: String,
+        /// The configured service it belongs to.
+        compute: crate::plan::ComputeRef,
         /// The platform's service name.
         service: String,
         /// Before.
@@ -121,8 +121,8 @@ pub enum Change {
     },
     /// A Cloud Run service's own maximum.
     Max {
-        /// Compute key.
-        compute: String,
+        /// The configured service it belongs to.
+        compute: crate::plan::ComputeRef,
         /// The platform's service name.
         service: String,
         /// Before (none: unset).

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use twincloud_core::Config;
-use twincloud_core::config::{ComputeTarget, DeployTarget, SpendBasis, StepMode};
+use twincloud_core::config::{DeployTarget, SpendBasis, StepMode};
 use twincloud_core::ids::key_segment;
 use twincloud_core::planner::budget::{self, GuardRecord};
 use twincloud_core::planner::deploy::{self as deploy_plan, Phase, Rollout};
@@ -342,15 +342,6 @@ fn backup_view(
     }
 }
 
-fn cloud_of(c: &ComputeTarget) -> &'static str {
-    match c {
-        ComputeTarget::Ecs { .. } => "aws",
-        ComputeTarget::CloudRun { .. } => "gcp",
-        ComputeTarget::Kubernetes { .. } => "kubernetes",
-        ComputeTarget::Local { .. } => "local",
-    }
-}
-
 fn deploy_view(t: &DeployTarget, rollout: Option<Rollout>, queued: Option<Queued>) -> DeployView {
     let sides = t
         .sides
@@ -375,7 +366,7 @@ fn deploy_view(t: &DeployTarget, rollout: Option<Rollout>, queued: Option<Queued
             };
             ServedView {
                 label: side.label(),
-                cloud: cloud_of(&side.compute).into(),
+                cloud: side.compute.cloud().into(),
                 serving,
                 phase,
             }

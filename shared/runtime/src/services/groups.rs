@@ -10,16 +10,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use twincloud_core::Location;
-use twincloud_core::config::{
-    ComputeTarget, Config, DeployConfig, DnsProvider, KubeCluster, RegistryAuth,
-};
+use twincloud_core::config::{Config, DeployConfig, DnsProvider, RegistryAuth};
+use twincloud_core::plan::ComputeRef;
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics,
     RevisionMetrics, Traffic,
 };
+use twincloud_core::signal::Cloud;
 use twincloud_http::HttpRetry;
 
-use super::{Clouds, resolve};
+use super::kinds::{self, Reach};
+use super::{Clouds, SideRef, resolve};
 use crate::error::RunError;
 
 /// The groups of adapters a process builds beyond state, channels and probes (which every
@@ -65,14 +66,15 @@ impl Wiring {
 /// What the groups build, before it becomes [`super::Services`].
 #[derive(Default)]
 pub(super) struct Parts {
-    pub(super) compute: BTreeMap<String, Arc<dyn Compute>>,
+    pub(super) compute: BTreeMap<ComputeRef, Arc<dyn Compute>>,
     pub(super) traffic: Option<Arc<dyn Traffic>>,
-    pub(super) metrics: BTreeMap<String, Arc<dyn Metrics>>,
-    pub(super) alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
-    pub(super) deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    pub(super) metrics: BTreeMap<ComputeRef, Arc<dyn Metrics>>,
+    pub(super) alarms: BTreeMap<ComputeRef, Arc<dyn AlarmStates>>,
+    pub(super) side_alarms: BTreeMap<SideRef, Arc<dyn AlarmStates>>,
+    pub(super) deployers: BTreeMap<SideRef, Arc<dyn Deployer>>,
     pub(super) registries: Option<Arc<dyn ImageRegistries>>,
-    pub(super) revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
-    pub(super) budgets: BTreeMap<&'static str, Arc<dyn Budgets>>,
+    pub(super) revision_metrics: BTreeMap<SideRef, Arc<dyn RevisionMetrics>>,
+    pub(super) budgets: BTreeMap<Cloud, Arc<dyn Budgets>>,
     pub(super) billing: Option<Arc<dyn BillingLink>>,
 }
 
@@ -148,10 +150,11 @@ fn endpoints<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         let Some(f) = &config.failover else {
             return Ok(());
         };
+        let reach = Reach { clouds, local_dir };
         for e in &f.endpoints {
             parts.compute.insert(
-                e.name.clone(),
-                compute_for(&e.compute, clouds, local_dir).await?,
+                ComputeRef::Endpoint(e.name.clone()),
+                kinds::compute(&e.compute, reach).await?,
             );
         }
         Ok(())
@@ -214,63 +217,19 @@ fn scaling<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         let Some(sc) = &config.scaling else {
             return Ok(());
         };
+        let reach = Reach { clouds, local_dir };
         for svc in &sc.services {
-            parts.compute.insert(
-                scaling_compute_key(&svc.name),
-                compute_for(&svc.compute, clouds, local_dir).await?,
-            );
-            let m: Arc<dyn Metrics> = match &svc.compute {
-                ComputeTarget::Local { .. } => {
-                    Arc::new(twincloud_local::LocalMetrics::new(local_dir))
-                }
-                ComputeTarget::Ecs { cluster, .. } => Arc::new(
-                    twincloud_aws::CloudWatchEcsMetrics::new(clouds.aws().await, cluster)
-                        .with_target_group(svc.target_group.as_deref()),
-                ),
-                ComputeTarget::CloudRun {
-                    project, region, ..
-                } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
-                    clouds.gcp().await?,
-                    project,
-                    region,
-                )),
-                ComputeTarget::Kubernetes {
-                    cluster:
-                        KubeCluster::Gke {
-                            project,
-                            location,
-                            cluster,
-                        },
-                    namespace,
-                    ..
-                } => Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::gke(
-                    clouds.gcp().await?,
-                    project,
-                    location,
-                    cluster,
-                    namespace,
-                )),
-                // Another cluster's load is read by its own HPA; twincloud's policy acts
-                // on alarms and windows there (the configuration refuses load targets).
-                ComputeTarget::Kubernetes { .. } => Arc::new(NoLoadReadings),
-            };
-            parts.metrics.insert(svc.name.clone(), m);
-            if !svc.steps.is_empty() {
-                match &svc.compute {
-                    ComputeTarget::Local { .. } => {
-                        parts.alarms.insert(
-                            svc.name.clone(),
-                            Arc::new(twincloud_local::LocalAlarms::new(local_dir)),
-                        );
-                    }
-                    ComputeTarget::Ecs { .. } => {
-                        parts.alarms.insert(
-                            svc.name.clone(),
-                            Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
-                        );
-                    }
-                    ComputeTarget::CloudRun { .. } | ComputeTarget::Kubernetes { .. } => {}
-                }
+            let key = ComputeRef::Scaling(svc.name.clone());
+            parts
+                .compute
+                .insert(key.clone(), kinds::compute(&svc.compute, reach).await?);
+            parts
+                .metrics
+                .insert(key.clone(), kinds::metrics(svc, reach).await?);
+            if !svc.steps.is_empty()
+                && let Some(alarms) = kinds::scaling_alarms(&svc.compute, reach).await
+            {
+                parts.alarms.insert(key, alarms);
             }
         }
         Ok(())
@@ -289,8 +248,8 @@ fn deploy<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         let Some(d) = &config.deploy else {
             return Ok(());
         };
-        let a = deploy_adapters(d, clouds, local_dir).await?;
-        parts.alarms.extend(a.alarms);
+        let a = deploy_adapters(d, Reach { clouds, local_dir }).await?;
+        parts.side_alarms = a.alarms;
         parts.deployers = a.deployers;
         parts.registries = Some(a.registries);
         parts.revision_metrics = a.revision_metrics;
@@ -312,12 +271,6 @@ fn budgets<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
     })
 }
 
-/// The key of a scaling service's compute in [`Services::compute`] (failover endpoints are
-/// keyed by their own names).
-pub fn scaling_compute_key(service: &str) -> String {
-    format!("scaling/{service}")
-}
-
 /// Where the budget guard reads budgets and links billing: simulated under `sim/` when the
 /// state is a local directory (the local backend), the providers' APIs otherwise.
 async fn budget_adapters(
@@ -326,24 +279,24 @@ async fn budget_adapters(
     local_dir: &Path,
 ) -> Result<
     (
-        BTreeMap<&'static str, Arc<dyn Budgets>>,
+        BTreeMap<Cloud, Arc<dyn Budgets>>,
         Option<Arc<dyn BillingLink>>,
     ),
     RunError,
 > {
-    let mut budgets: BTreeMap<&'static str, Arc<dyn Budgets>> = BTreeMap::new();
+    let mut budgets: BTreeMap<Cloud, Arc<dyn Budgets>> = BTreeMap::new();
     let Some(b) = &config.budget else {
         return Ok((budgets, None));
     };
     if matches!(config.project.state, Location::Local { .. }) {
         let local = Arc::new(twincloud_local::LocalBilling::new(local_dir));
-        budgets.insert("aws", local.clone());
-        budgets.insert("gcp", local.clone());
+        budgets.insert(Cloud::Aws, local.clone());
+        budgets.insert(Cloud::Gcp, local.clone());
         return Ok((budgets, Some(local)));
     }
     if b.guards.iter().any(|g| g.aws.is_some()) {
         budgets.insert(
-            "aws",
+            Cloud::Aws,
             Arc::new(twincloud_aws::AwsBudgets::new(clouds.aws().await)),
         );
     }
@@ -356,7 +309,7 @@ async fn budget_adapters(
     let mut billing: Option<Arc<dyn BillingLink>> = None;
     if b.guards.iter().any(|g| g.gcp.is_some()) || detach {
         let gcp = Arc::new(twincloud_gcp::GcpBilling::new(clouds.gcp().await?));
-        budgets.insert("gcp", gcp.clone());
+        budgets.insert(Cloud::Gcp, gcp.clone());
         if detach {
             billing = Some(gcp);
         }
@@ -364,86 +317,31 @@ async fn budget_adapters(
     Ok((budgets, billing))
 }
 
-/// The key of a deploy target's side in [`Services::deployers`] and [`Services::alarms`].
-pub fn deploy_side_key(target: &str, side: usize) -> String {
-    format!("deploy/{target}/{side}")
-}
-
 /// What the deploy function's sides are reached through.
 struct DeployAdapters {
-    deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    deployers: BTreeMap<SideRef, Arc<dyn Deployer>>,
     registries: Arc<dyn ImageRegistries>,
-    alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
-    revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+    alarms: BTreeMap<SideRef, Arc<dyn AlarmStates>>,
+    revision_metrics: BTreeMap<SideRef, Arc<dyn RevisionMetrics>>,
 }
 
 /// The deployers, registries (with their logins) and alarm sources of the deploy targets.
-async fn deploy_adapters(
-    cfg: &DeployConfig,
-    clouds: &Clouds,
-    local_dir: &Path,
-) -> Result<DeployAdapters, RunError> {
-    let mut deployers: BTreeMap<String, Arc<dyn Deployer>> = BTreeMap::new();
-    let mut alarms: BTreeMap<String, Arc<dyn AlarmStates>> = BTreeMap::new();
-    let mut revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>> = BTreeMap::new();
+async fn deploy_adapters(cfg: &DeployConfig, reach: Reach<'_>) -> Result<DeployAdapters, RunError> {
+    let clouds = reach.clouds;
+    let mut deployers = BTreeMap::new();
+    let mut alarms = BTreeMap::new();
+    let mut revision_metrics = BTreeMap::new();
     let mut registries = twincloud_http::OciRegistries::new()?;
     for t in &cfg.targets {
         for (i, side) in t.sides.iter().enumerate() {
-            let key = deploy_side_key(&t.name, i);
-            let d: Arc<dyn Deployer> = match &side.compute {
-                ComputeTarget::Local { .. } => {
-                    Arc::new(twincloud_local::LocalDeployer::new(local_dir))
-                }
-                ComputeTarget::Ecs { cluster, .. } => {
-                    Arc::new(twincloud_aws::EcsDeployer::new(clouds.aws().await, cluster))
-                }
-                ComputeTarget::CloudRun {
-                    project, region, ..
-                } => {
-                    revision_metrics.insert(
-                        key.clone(),
-                        Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::new(
-                            clouds.gcp().await?,
-                            project,
-                            region,
-                        )),
-                    );
-                    Arc::new(twincloud_gcp::CloudRunDeployer::new(
-                        clouds.gcp().await?,
-                        project,
-                        region,
-                    ))
-                }
-                ComputeTarget::Kubernetes {
-                    cluster, namespace, ..
-                } => {
-                    if let (KubeCluster::Gke { project, .. }, Some(backend)) =
-                        (cluster, &side.lb_backend)
-                    {
-                        revision_metrics.insert(
-                            key.clone(),
-                            Arc::new(twincloud_gcp::CloudMonitoringRunMetrics::load_balancer(
-                                clouds.gcp().await?,
-                                project,
-                                backend,
-                            )),
-                        );
-                    }
-                    Arc::new(twincloud_kube::KubernetesDeployer::new(
-                        kube_access(cluster, clouds).await?,
-                        namespace,
-                    ))
-                }
-            };
-            deployers.insert(key.clone(), d);
+            let key = SideRef::new(&t.name, i);
+            let (deployer, metrics) = kinds::deployer(side, reach).await?;
+            deployers.insert(key.clone(), deployer);
+            if let Some(m) = metrics {
+                revision_metrics.insert(key.clone(), m);
+            }
             if !side.alarms.is_empty() {
-                let a: Arc<dyn AlarmStates> = match &side.compute {
-                    ComputeTarget::Local { .. } => {
-                        Arc::new(twincloud_local::LocalAlarms::new(local_dir))
-                    }
-                    _ => Arc::new(twincloud_aws::CloudWatchAlarms::new(clouds.aws().await)),
-                };
-                alarms.insert(key, a);
+                alarms.insert(key, kinds::deploy_alarms(&side.compute, reach).await);
             }
             let login: Option<Arc<dyn twincloud_core::ports::RegistryLogin>> = match &side
                 .registry_auth
@@ -471,78 +369,4 @@ async fn deploy_adapters(
         alarms,
         revision_metrics,
     })
-}
-
-/// The compute adapter of a service on either cloud or the local backend.
-async fn compute_for(
-    target: &ComputeTarget,
-    clouds: &Clouds,
-    local_dir: &Path,
-) -> Result<Arc<dyn Compute>, RunError> {
-    Ok(match target {
-        ComputeTarget::Local { .. } => Arc::new(twincloud_local::LocalCompute::new(local_dir)),
-        ComputeTarget::Ecs {
-            cluster, max_size, ..
-        } => Arc::new(twincloud_aws::EcsCompute::new(
-            clouds.aws().await,
-            cluster,
-            *max_size,
-        )),
-        ComputeTarget::CloudRun {
-            project, region, ..
-        } => Arc::new(twincloud_gcp::CloudRunCompute::new(
-            clouds.gcp().await?,
-            project,
-            region,
-        )),
-        ComputeTarget::Kubernetes {
-            cluster,
-            namespace,
-            max_size,
-            ..
-        } => Arc::new(twincloud_kube::KubernetesCompute::new(
-            kube_access(cluster, clouds).await?,
-            namespace,
-            *max_size,
-        )),
-    })
-}
-
-/// Access to a Kubernetes cluster: GKE through the Container API and a Google token, or a
-/// kubeconfig context.
-async fn kube_access(
-    cluster: &KubeCluster,
-    clouds: &Clouds,
-) -> Result<Arc<twincloud_kube::KubeAccess>, RunError> {
-    use twincloud_kube::{ClusterAccess, KubeAccess};
-    Ok(KubeAccess::new(match cluster {
-        KubeCluster::Gke {
-            project,
-            location,
-            cluster,
-        } => ClusterAccess::Source(Arc::new(twincloud_gcp::GkeCluster::new(
-            clouds.gcp().await?,
-            project,
-            location,
-            cluster,
-        ))),
-        KubeCluster::Kubeconfig { path, context } => ClusterAccess::Kubeconfig {
-            path: path.clone(),
-            context: context.clone(),
-        },
-    }))
-}
-
-/// Load readings where none are to be had (a cluster outside GKE): every metric without data.
-struct NoLoadReadings;
-
-#[async_trait::async_trait]
-impl Metrics for NoLoadReadings {
-    async fn readings(
-        &self,
-        _service: &str,
-        _metrics: &[twincloud_core::config::Metric],
-    ) -> Result<Vec<(twincloud_core::config::Metric, f64)>, twincloud_core::ports::PortError> {
-        Ok(Vec::new())
-    }
 }

@@ -1,8 +1,9 @@
 //! The adapters one process uses, built once from configuration and environment.
 
 mod groups;
+mod kinds;
 
-pub use groups::{Wiring, deploy_side_key, scaling_compute_key};
+pub use groups::Wiring;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,10 +11,12 @@ use std::sync::Arc;
 
 use twincloud_core::Location;
 use twincloud_core::config::{ChannelTarget, Config};
+use twincloud_core::plan::ComputeRef;
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
     Prober, RevisionMetrics, StateStore, Traffic,
 };
+use twincloud_core::signal::Cloud;
 use twincloud_http::HttpRetry;
 
 pub use crate::clouds::{Clouds, resolve};
@@ -28,27 +31,30 @@ pub struct Services {
     pub state: Arc<dyn StateStore>,
     /// Channels by name.
     pub notifiers: BTreeMap<String, Arc<dyn Notifier>>,
-    /// Compute of each failover endpoint, by endpoint name.
-    pub compute: BTreeMap<String, Arc<dyn Compute>>,
+    /// Compute of each failover endpoint and each scaling service.
+    pub compute: BTreeMap<ComputeRef, Arc<dyn Compute>>,
     /// The failover record's DNS, when failover is configured.
     pub traffic: Option<Arc<dyn Traffic>>,
-    /// Where each scaling service's load is read, by scaling service name.
-    pub metrics: BTreeMap<String, Arc<dyn Metrics>>,
-    /// Where the alarms a scaling service's steps name are confirmed, by scaling service name
-    /// (none for Cloud Run: a Cloud Monitoring incident cannot be read back, so it steps nothing).
-    pub alarms: BTreeMap<String, Arc<dyn AlarmStates>>,
+    /// Where each scaling service's load is read (keyed [`ComputeRef::Scaling`]).
+    pub metrics: BTreeMap<ComputeRef, Arc<dyn Metrics>>,
+    /// Where the alarms a scaling service's steps name are confirmed (keyed
+    /// [`ComputeRef::Scaling`]; none for Cloud Run: a Cloud Monitoring incident cannot be read
+    /// back, so it steps nothing).
+    pub alarms: BTreeMap<ComputeRef, Arc<dyn AlarmStates>>,
     /// Health probes.
     pub prober: Arc<dyn Prober>,
-    /// The services of each deploy target's sides, by [`deploy_side_key`].
-    pub deployers: BTreeMap<String, Arc<dyn Deployer>>,
+    /// The services of each deploy target's sides.
+    pub deployers: BTreeMap<SideRef, Arc<dyn Deployer>>,
+    /// Where the alarms a deploy side names are confirmed.
+    pub side_alarms: BTreeMap<SideRef, Arc<dyn AlarmStates>>,
     /// The image registries of the deploy targets, when any is configured.
     pub registries: Option<Arc<dyn ImageRegistries>>,
-    /// Where budgets are read back, by provider (`aws`, `gcp`).
-    pub budgets: BTreeMap<&'static str, Arc<dyn Budgets>>,
+    /// Where budgets are read back, by provider.
+    pub budgets: BTreeMap<Cloud, Arc<dyn Budgets>>,
     /// GCP projects' billing links (the budget guard's detach step).
     pub billing: Option<Arc<dyn BillingLink>>,
-    /// Request metrics of new revisions (Cloud Run sides), by [`deploy_side_key`].
-    pub revision_metrics: BTreeMap<String, Arc<dyn RevisionMetrics>>,
+    /// Request metrics of new revisions (Cloud Run sides, GKE sides with a load balancer).
+    pub revision_metrics: BTreeMap<SideRef, Arc<dyn RevisionMetrics>>,
     /// This deployment's name as a vantage point (`TWINCLOUD_VANTAGE`, default `local`).
     pub vantage: String,
     /// The local state directory (outbox and audit files live under it on the local backend).
@@ -180,6 +186,7 @@ impl Services {
             traffic: parts.traffic,
             metrics: parts.metrics,
             alarms: parts.alarms,
+            side_alarms: parts.side_alarms,
             prober: Arc::new(twincloud_http::HttpProber::new()),
             deployers: parts.deployers,
             registries: parts.registries,
@@ -191,6 +198,25 @@ impl Services {
             clouds: clouds.clone(),
             effect_faults: None,
         })
+    }
+}
+
+/// One side of a deploy target: the target's name and the side's place in its `sides`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SideRef {
+    /// The deploy target.
+    pub target: String,
+    /// The side's index in the target's sides.
+    pub side: usize,
+}
+
+impl SideRef {
+    /// Side `side` of target `target`.
+    pub fn new(target: &str, side: usize) -> Self {
+        SideRef {
+            target: target.to_owned(),
+            side,
+        }
     }
 }
 

@@ -177,7 +177,7 @@ fn a_new_period_undoes_everything_last_first() {
         after: 2,
     };
     let desired = Change::Desired {
-        compute: "scaling/b".into(),
+        compute: crate::plan::ComputeRef::Scaling("b".into()),
         service: "b".into(),
         before: 6,
         after: 2,

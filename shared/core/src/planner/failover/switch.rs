@@ -6,6 +6,7 @@ use super::{
     FUNCTION, FailoverState, STATE_KEY, SWITCH_LEASE_SECS, SwitchInFlight, SwitchKind, kind_name,
 };
 use crate::config::FailoverConfig;
+use crate::plan::ComputeRef;
 
 /// The plan that makes (or resumes) `switch`, guarded by a compare-and-swap of the shared
 /// record seen at `version` (`None`: no record yet): two invocations never both switch.
@@ -51,7 +52,7 @@ pub fn plan_switch(
         ),
         depends_on: None,
         op: Operation::SetDesired {
-            endpoint: to.name.clone(),
+            endpoint: ComputeRef::Endpoint(to.name.clone()),
             service: to.compute.service().into(),
             desired: to.active_size,
         },
@@ -61,7 +62,7 @@ pub fn plan_switch(
         reason: "traffic moves only to instances that are ready".into(),
         depends_on: Some("scale-up".into()),
         op: Operation::WaitReady {
-            endpoint: to.name.clone(),
+            endpoint: ComputeRef::Endpoint(to.name.clone()),
             service: to.compute.service().into(),
             desired: to.active_size,
             timeout_secs: 30,
@@ -91,7 +92,7 @@ pub fn plan_switch(
             reason: format!("return {} to its standby size", from.name),
             depends_on: Some("record".into()),
             op: Operation::SetDesired {
-                endpoint: from.name.clone(),
+                endpoint: ComputeRef::Endpoint(from.name.clone()),
                 service: from.compute.service().into(),
                 desired: from.standby_size,
             },
