@@ -1,5 +1,6 @@
 //! The adapters one process uses, built once from configuration and environment.
 
+mod channels;
 mod groups;
 mod kinds;
 
@@ -10,14 +11,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use twincloud_core::Location;
-use twincloud_core::config::{ChannelTarget, Config};
+use twincloud_core::config::Config;
 use twincloud_core::plan::ComputeRef;
 use twincloud_core::ports::{
     AlarmStates, BillingLink, Budgets, Compute, Deployer, ImageRegistries, Metrics, Notifier,
     Prober, RevisionMetrics, StateStore, Traffic,
 };
 use twincloud_core::signal::Cloud;
-use twincloud_http::HttpRetry;
 
 pub use crate::clouds::{Clouds, resolve};
 use crate::error::RunError;
@@ -121,47 +121,7 @@ impl Services {
         let http = groups::Http::default();
         let mut notifiers: BTreeMap<String, Arc<dyn Notifier>> = BTreeMap::new();
         for ch in &config.notify.channels {
-            let n: Arc<dyn Notifier> =
-                match &ch.target {
-                    ChannelTarget::Slack { webhook_url } => {
-                        Arc::new(twincloud_http::SlackNotifier::new(
-                            &ch.name,
-                            resolve(clouds, webhook_url).await?,
-                            http.client()?,
-                            HttpRetry::default(),
-                        ))
-                    }
-                    ChannelTarget::Webhook { url, authorization } => {
-                        let auth = match authorization {
-                            Some(r) => Some(resolve(clouds, r).await?),
-                            None => None,
-                        };
-                        Arc::new(twincloud_http::WebhookNotifier::new(
-                            &ch.name,
-                            url,
-                            auth,
-                            http.client()?,
-                            HttpRetry::default(),
-                        ))
-                    }
-                    ChannelTarget::Ses { from, to } => Arc::new(twincloud_aws::SesNotifier::new(
-                        clouds.aws().await,
-                        &ch.name,
-                        from,
-                        to,
-                    )),
-                    ChannelTarget::Sns { topic_arn } => Arc::new(twincloud_aws::SnsNotifier::new(
-                        clouds.aws().await,
-                        &ch.name,
-                        topic_arn,
-                    )),
-                    ChannelTarget::PubSub { topic } => Arc::new(
-                        twincloud_gcp::PubSubNotifier::new(clouds.gcp().await?, &ch.name, topic),
-                    ),
-                    ChannelTarget::Outbox => {
-                        Arc::new(twincloud_local::OutboxNotifier::new(&local_dir, &ch.name))
-                    }
-                };
+            let n = channels::notifier(ch, clouds, &local_dir, &http).await?;
             notifiers.insert(ch.name.clone(), n);
         }
         let mut parts = groups::Parts::default();
