@@ -86,7 +86,9 @@ pub(super) async fn deploy_alarms(
 ) -> Arc<dyn AlarmStates> {
     match target {
         ComputeTarget::Local { .. } => local::alarms(reach),
-        _ => ecs::alarms(reach).await,
+        ComputeTarget::Ecs { .. }
+        | ComputeTarget::CloudRun { .. }
+        | ComputeTarget::Kubernetes { .. } => ecs::alarms(reach).await,
     }
 }
 
