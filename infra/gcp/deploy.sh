@@ -20,8 +20,8 @@
 #      vantage point; set TWINCLOUD_VANTAGE=gcp through EXTRA_ENV);
 #   5. with BUCKETS, an Eventarc trigger per bucket for object finalized and deleted events;
 #   grants: the runtime account gets exactly what its function needs: its config object, its
-#      state (STATE=gs://BUCKET/PREFIX), its secrets (SECRETS="name ..."), and per function:
-#      notifier PUBLISH_TOPICS; failover RUN_SERVICES and DNS_ZONE; bucket-sync read on
+#      state (STATE=gs://BUCKET/PREFIX), its secrets (SECRETS="name ..."), the `pubsub`
+#      channels' topics its reports go to (PUBLISH_TOPICS), and per function: failover RUN_SERVICES and DNS_ZONE; bucket-sync read on
 #      SYNC_SOURCES (default: BUCKETS) and write on SYNC_DESTINATIONS; backup Cloud SQL and
 #      read on EXPORT_BUCKETS; deploy run.developer on RUN_SERVICES, actAs on their runtime
 #      accounts (RUN_SERVICE_ACCOUNTS: a new revision runs as the service's account), and
@@ -128,12 +128,13 @@ for secret in ${SECRETS:-}; do
   gcloud secrets add-iam-policy-binding "$secret" --member "serviceAccount:${runtime_sa}" \
     --role roles/secretmanager.secretAccessor >/dev/null
 done
+# Its reports: every function sends its own through the notifier's routing, so each may
+# publish to the `pubsub` channels' topics (PUBLISH_TOPICS), those topics only.
+for topic in ${PUBLISH_TOPICS:-}; do
+  gcloud pubsub topics add-iam-policy-binding "$topic" --member "serviceAccount:${runtime_sa}" \
+    --role roles/pubsub.publisher >/dev/null
+done
 case "$fn" in
-  notifier)
-    for topic in ${PUBLISH_TOPICS:-}; do # the `pubsub` channels' topics
-      gcloud pubsub topics add-iam-policy-binding "$topic" --member "serviceAccount:${runtime_sa}" \
-        --role roles/pubsub.publisher >/dev/null
-    done ;;
   failover|scaling)
     for service in ${RUN_SERVICES:-}; do # the Cloud Run services it scales
       gcloud run services add-iam-policy-binding "$service" --region "$REGION" \

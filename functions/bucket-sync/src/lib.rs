@@ -302,12 +302,7 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::GcsObject,
         twincloud_runtime::Trigger::Command("sync"),
     ],
-    aws_actions: &[
-        "s3:AbortMultipartUpload",
-        "s3:GetObjectRetention",
-        "s3:GetObjectLegalHold",
-    ],
-    gcp_roles: &["roles/storage.objectViewer", "roles/storage.objectAdmin"],
+    access: &[twincloud_runtime::access::SYNC_OBJECTS],
     wiring: twincloud_runtime::Wiring::NONE,
     make: || Box::new(BucketSync),
 };

@@ -539,18 +539,11 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::Schedule,
         twincloud_runtime::Trigger::Command("budget-restore"),
     ],
-    aws_actions: &[
-        "budgets:ViewBudget",
-        "ecs:DescribeServices",
-        "ecs:UpdateService",
-        "application-autoscaling:DescribeScalableTargets",
-        "application-autoscaling:RegisterScalableTarget",
-    ],
-    gcp_roles: &[
-        "roles/run.developer",
-        "roles/billing.viewer",
-        "roles/billing.projectManager",
-        "roles/container.clusterViewer",
+    access: &[
+        twincloud_runtime::access::READ_BUDGETS,
+        twincloud_runtime::access::READ_CAPACITY,
+        twincloud_runtime::access::SET_CAPACITY,
+        twincloud_runtime::access::LINK_BILLING,
     ],
     wiring: twincloud_runtime::Wiring::ENDPOINTS
         .and(twincloud_runtime::Wiring::SCALING)

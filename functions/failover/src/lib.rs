@@ -413,19 +413,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::PubSubTopic,
         twincloud_runtime::Trigger::Command("failback"),
     ],
-    aws_actions: &[
-        "ecs:DescribeServices",
-        "ecs:UpdateService",
-        "application-autoscaling:DescribeScalableTargets",
-        "application-autoscaling:RegisterScalableTarget",
-        "route53:ChangeResourceRecordSets",
-        "route53:ListResourceRecordSets",
-        "route53:GetChange",
-    ],
-    gcp_roles: &[
-        "roles/run.developer",
-        "roles/dns.admin",
-        "roles/container.clusterViewer",
+    access: &[
+        twincloud_runtime::access::READ_CAPACITY,
+        twincloud_runtime::access::SET_CAPACITY,
+        twincloud_runtime::access::SWITCH_DNS,
     ],
     wiring: twincloud_runtime::Wiring::ENDPOINTS.and(twincloud_runtime::Wiring::TRAFFIC),
     make: || Box::new(Failover),

@@ -43,8 +43,7 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::EcrPush,
         twincloud_runtime::Trigger::PubSubTopic,
     ],
-    aws_actions: &[],
-    gcp_roles: &["roles/pubsub.publisher"],
+    access: &[],
     wiring: twincloud_runtime::Wiring::NONE,
     make: || Box::new(Notifier),
 };

@@ -12,7 +12,7 @@ pub use twincloud_budget_guard as budget_guard;
 pub use twincloud_deploy as deploy;
 pub use twincloud_failover as failover;
 pub use twincloud_notifier as notifier;
-pub use twincloud_runtime::{COMMON_AWS_ACTIONS, COMMON_GCP_ROLES, FunctionSpec, Trigger};
+pub use twincloud_runtime::{FunctionSpec, Trigger, access};
 pub use twincloud_scaling as scaling;
 
 /// Every function, in the order the README lists them.

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use twincloud_functions::{COMMON_AWS_ACTIONS, FUNCTIONS, FunctionSpec};
+use twincloud_functions::{FUNCTIONS, FunctionSpec, access};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -155,21 +155,84 @@ fn every_function_has_a_binary_and_a_workspace_member() {
     }
 }
 
+/// The IAM actions a resource block's policy statements allow: every `Action:` value, inline
+/// (`Action: a`, `Action: [a, b]`) or as the list under it.
+fn granted_actions(block: &[&str]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut list_indent: Option<usize> = None;
+    for l in block {
+        let t = l.trim_start();
+        let indent = l.len() - t.len();
+        if let Some(i) = list_indent {
+            if let Some(item) = t.strip_prefix("- ")
+                && indent >= i
+            {
+                out.insert(item.trim().to_owned());
+                continue;
+            }
+            list_indent = None;
+        }
+        let Some(value) = t.strip_prefix("Action:") else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            list_indent = Some(indent);
+        } else if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            out.extend(inner.split(',').map(|a| a.trim().to_owned()));
+        } else {
+            out.insert(value.to_owned());
+        }
+    }
+    out
+}
+
 #[test]
-fn every_sam_resource_grants_what_its_function_calls() {
+fn every_sam_resource_grants_exactly_what_its_function_needs() {
     let template = read("infra/template.yaml");
     for f in FUNCTIONS {
         let block = resource_block(&template, &sam_resource(f))
-            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)))
-            .join("\n");
-        for action in COMMON_AWS_ACTIONS.iter().chain(f.aws_actions) {
-            assert!(
-                block.contains(action),
-                "{} calls {action}, which its SAM resource does not grant",
-                f.name
-            );
-        }
+            .unwrap_or_else(|| panic!("no resource {}", sam_resource(f)));
+        let granted = granted_actions(&block);
+        let needed: BTreeSet<String> = f.aws_actions().iter().map(|a| (*a).to_owned()).collect();
+        let missing: Vec<&String> = needed.difference(&granted).collect();
+        let extra: Vec<&String> = granted.difference(&needed).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{}: its SAM resource does not grant {missing:?} that its access needs, and grants \
+             {extra:?} that nothing it does needs",
+            f.name
+        );
     }
+}
+
+#[test]
+fn the_action_reader_reads_every_form_the_template_uses() {
+    let block = [
+        "            - Sid: A",
+        "              Action: s3:GetObject",
+        "            - Sid: B",
+        "              Action: [ecs:DescribeServices, ecs:UpdateService]",
+        "            - Sid: C",
+        "              Action:",
+        "                - kms:DescribeKey",
+        "                - kms:CreateGrant",
+        "              Resource: \"*\"",
+        "              Condition:",
+        "                StringEquals:",
+        "                  route53:ChangeResourceRecordSetsNormalizedRecordNames: [x]",
+    ];
+    let got: Vec<String> = granted_actions(&block).into_iter().collect();
+    assert_eq!(
+        got,
+        [
+            "ecs:DescribeServices",
+            "ecs:UpdateService",
+            "kms:CreateGrant",
+            "kms:DescribeKey",
+            "s3:GetObject"
+        ]
+    );
 }
 
 /// The statement with `Sid: name` in a resource block, as text (to the next statement).
@@ -352,7 +415,7 @@ fn deploy_sh_grants_each_runtime_account_exactly_its_gcp_roles() {
     use std::collections::BTreeSet;
     let (common, per) = gcp_grants(&read("infra/gcp/deploy.sh"));
     let common: BTreeSet<String> = common.into_iter().collect();
-    let declared: BTreeSet<String> = twincloud_functions::COMMON_GCP_ROLES
+    let declared: BTreeSet<String> = access::gcp_roles(access::COMMON)
         .iter()
         .map(|r| (*r).to_owned())
         .collect();
@@ -367,7 +430,10 @@ fn deploy_sh_grants_each_runtime_account_exactly_its_gcp_roles() {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let wanted: BTreeSet<String> = f.gcp_roles.iter().map(|r| (*r).to_owned()).collect();
+        let wanted: BTreeSet<String> = access::gcp_roles(f.access)
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect();
         assert_eq!(
             granted, wanted,
             "{}: infra/gcp/deploy.sh grants (left) what the registry declares (right)",

@@ -434,18 +434,11 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::CloudWatchAlarm,
         twincloud_runtime::Trigger::PubSubTopic,
     ],
-    aws_actions: &[
-        "ecs:DescribeServices",
-        "ecs:UpdateService",
-        "application-autoscaling:DescribeScalableTargets",
-        "application-autoscaling:RegisterScalableTarget",
-        "cloudwatch:GetMetricData",
-        "cloudwatch:DescribeAlarms",
-    ],
-    gcp_roles: &[
-        "roles/run.developer",
-        "roles/monitoring.viewer",
-        "roles/container.clusterViewer",
+    access: &[
+        twincloud_runtime::access::READ_CAPACITY,
+        twincloud_runtime::access::SET_CAPACITY,
+        twincloud_runtime::access::READ_LOAD,
+        twincloud_runtime::access::READ_ALARMS,
     ],
     wiring: twincloud_runtime::Wiring::ENDPOINTS.and(twincloud_runtime::Wiring::SCALING),
     make: || Box::new(Scaling),

@@ -2,6 +2,7 @@
 //! when `AWS_LAMBDA_RUNTIME_API` is set, a CloudEvents HTTP server when `PORT` is set, and a
 //! one-shot run from the command line otherwise.
 
+pub mod access;
 pub mod audit;
 pub mod clouds;
 pub mod effects;
@@ -30,12 +31,13 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+pub use access::Access;
 pub use effects::{Acted, Effect, Effects};
 pub use error::RunError;
 pub use function::{Function, Invocation};
 pub use invoke::{Invoker, Report};
 pub use outcome::{ActionReport, Execution, Outcome};
-pub use registry::{COMMON_AWS_ACTIONS, COMMON_GCP_ROLES, FunctionSpec, Trigger};
+pub use registry::{FunctionSpec, Trigger};
 pub use services::{Clouds, Services, Wiring, load_config};
 
 /// Builds the invoker for `function` from `TWINCLOUD_CONFIG` (or the local default), with

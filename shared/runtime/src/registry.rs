@@ -7,6 +7,7 @@
 //! `infra/gcp/deploy.sh`, the README and the workspace, read that list, so a function exists in
 //! one place. `docs/ARCHITECTURE.md` ("Adding a function") lists the files a new one needs.
 
+use crate::access::{self, Access};
 use crate::function::Function;
 use crate::services::Wiring;
 
@@ -73,13 +74,10 @@ pub struct FunctionSpec {
     pub config_section: Option<&'static str>,
     /// What makes it run.
     pub triggers: &'static [Trigger],
-    /// The AWS API actions it calls beyond [`COMMON_AWS_ACTIONS`]; its SAM resource must grant
-    /// each (a test reads the template).
-    pub aws_actions: &'static [&'static str],
-    /// The GCP roles its runtime account is granted beyond [`COMMON_GCP_ROLES`], each on the
-    /// narrowest resource `infra/gcp/deploy.sh` can name; the script grants exactly these (a
-    /// test reads it).
-    pub gcp_roles: &'static [&'static str],
+    /// The kinds of acts and observations it takes beyond [`access::COMMON`], each with the
+    /// AWS actions and GCP roles it needs: its SAM resource and its account in
+    /// `infra/gcp/deploy.sh` are granted exactly their union (a test reads both).
+    pub access: &'static [Access],
     /// The adapters it uses beyond state, channels and probes; its binary links only these.
     pub wiring: Wiring,
     /// Builds it.
@@ -91,24 +89,14 @@ impl FunctionSpec {
     pub fn build(&self) -> Box<dyn Function> {
         (self.make)()
     }
+
+    /// The AWS API actions it calls, the common ones included, sorted.
+    pub fn aws_actions(&self) -> Vec<&'static str> {
+        access::aws_actions(&[access::COMMON, self.access].concat())
+    }
+
+    /// The GCP roles its runtime account needs, the common ones included, sorted.
+    pub fn gcp_roles(&self) -> Vec<&'static str> {
+        access::gcp_roles(&[access::COMMON, self.access].concat())
+    }
 }
-
-/// What every function calls on AWS: its configuration and state objects, its secrets, and the
-/// SNS and SES channels its messages or reports may go to.
-pub const COMMON_AWS_ACTIONS: &[&str] = &[
-    "s3:GetObject",
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:ListBucket",
-    "secretsmanager:GetSecretValue",
-    "sns:Publish",
-    "ses:SendEmail",
-];
-
-/// What every function's runtime account is granted on GCP: its configuration object, the
-/// objects under its state prefix, and each of its secrets.
-pub const COMMON_GCP_ROLES: &[&str] = &[
-    "roles/storage.objectViewer",
-    "roles/storage.objectAdmin",
-    "roles/secretmanager.secretAccessor",
-];

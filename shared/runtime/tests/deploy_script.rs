@@ -289,3 +289,21 @@ fn a_gke_workload_gets_cluster_read_access_and_a_backup_its_verify_job() {
         "{calls:#?}"
     );
 }
+
+#[test]
+fn every_function_may_publish_its_reports_to_the_pubsub_channels_topics_only() {
+    for function in ["notifier", "failover", "scaling"] {
+        let calls = deploy(function, &[("PUBLISH_TOPICS", "ops-alerts")]);
+        let publish: Vec<&String> = calls
+            .iter()
+            .filter(|c| c.contains("roles/pubsub.publisher"))
+            .filter(|c| c.contains(&format!("serviceAccount:twincloud-{function}@")))
+            .collect();
+        assert_eq!(publish.len(), 1, "{function}: {publish:#?}");
+        assert!(
+            publish[0].contains("pubsub topics add-iam-policy-binding ops-alerts"),
+            "{function}: on the channel's topic only: {}",
+            publish[0]
+        );
+    }
+}
