@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use twincloud_testkit::source::{code_only, long_functions, rust_files};
 use twincloud_testkit::workspace_root;
 
 /// Every crate folder of the workspace (those holding a `Cargo.toml` and a `src/`).
@@ -22,25 +23,6 @@ fn crates() -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// The text without `//` comments (doc links name modules without importing them).
-fn without_comments(text: &str) -> String {
-    text.lines()
-        .map(|l| l.split_once("//").map_or(l, |(code, _)| code))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The module names `text` reaches through `crate::NAME`.
@@ -65,16 +47,14 @@ fn crate_paths(text: &str) -> BTreeSet<String> {
 /// The code of the crate whose sources are in `src`, file by file, without comments and
 /// without unit tests (test files and inline `mod tests`, which may reach across).
 fn code_files(src: &Path) -> Vec<(PathBuf, String)> {
-    let mut files = vec![];
-    rust_files(src, &mut files);
-    files
+    rust_files(src)
         .into_iter()
         .filter(|f| {
             let name = f.file_name().unwrap().to_string_lossy();
             name != "tests.rs" && name != "prop_tests.rs"
         })
         .map(|f| {
-            let mut code = without_comments(&std::fs::read_to_string(&f).unwrap());
+            let mut code = code_only(&std::fs::read_to_string(&f).unwrap());
             if let Some(i) = code.find("#[cfg(test)]\nmod tests {") {
                 code.truncate(i);
             }
@@ -176,7 +156,7 @@ fn the_checker_finds_a_circle_and_ignores_comments() {
     .map(|(k, v)| (k.to_owned(), v.into_iter().map(str::to_owned).collect()))
     .collect();
     assert_eq!(circle(&graph).unwrap(), ["a", "b", "c", "a"]);
-    let code = without_comments("use crate::stores::x; // see [`crate::services`]\n$crate::out");
+    let code = code_only("use crate::stores::x; // see [`crate::services`]\n$crate::out");
     assert_eq!(crate_paths(&code), BTreeSet::from(["stores".to_owned()]));
 }
 
@@ -249,5 +229,107 @@ fn the_core_does_no_io() {
                 f.display()
             );
         }
+    }
+}
+
+/// The decision and effect code: each function's crate, the platform, the planners.
+fn decision_and_effect_code() -> Vec<PathBuf> {
+    let root = workspace_root();
+    let mut dirs = vec![
+        root.join("shared/runtime/src"),
+        root.join("shared/core/src/planner"),
+    ];
+    for f in twincloud_functions::FUNCTIONS {
+        dirs.push(root.join("functions").join(f.name).join("src"));
+    }
+    dirs
+}
+
+/// The functions over the limit when the limit was set, and their length then: each may
+/// shrink (and leaves this list once under the limit), none may grow, and no other may join.
+const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
+    ("functions/backup/src/export.rs", "run_exports", 96),
+    ("functions/backup/src/lib.rs", "run", 104),
+    ("functions/backup/src/postgres/dump.rs", "dump_to", 114),
+    ("functions/backup/src/postgres/mod.rs", "run_set", 220),
+    ("functions/backup/src/postgres/mod.rs", "verify_newest", 134),
+    ("functions/backup/src/run.rs", "act", 168),
+    ("functions/backup/src/run.rs", "run_set", 127),
+    ("functions/bucket-sync/src/engine/mod.rs", "sync", 183),
+    ("functions/bucket-sync/src/event.rs", "on_object", 153),
+    ("functions/bucket-sync/src/lib.rs", "reconcile", 161),
+    ("functions/budget-guard/src/lib.rs", "evaluate", 177),
+    ("functions/budget-guard/src/steps.rs", "cap", 106),
+    ("functions/budget-guard/src/steps.rs", "take", 130),
+    ("functions/budget-guard/src/steps.rs", "undo", 108),
+    ("functions/deploy/src/checks.rs", "checks", 84),
+    ("functions/deploy/src/drive.rs", "step", 117),
+    ("functions/deploy/src/drive.rs", "take", 110),
+    ("functions/failover/src/lib.rs", "decide_and_act", 139),
+    ("functions/failover/src/lib.rs", "run", 96),
+    ("functions/failover/src/report.rs", "switch_report", 81),
+    ("functions/scaling/src/lib.rs", "evaluate", 188),
+    ("shared/core/src/planner/backup.rs", "plan_backup", 100),
+    ("shared/core/src/planner/deploy.rs", "advance", 86),
+    ("shared/core/src/planner/failover/mod.rs", "decide", 208),
+    (
+        "shared/core/src/planner/failover/switch.rs",
+        "plan_switch",
+        90,
+    ),
+    ("shared/core/src/planner/notify.rs", "plan", 135),
+    ("shared/core/src/planner/scaling.rs", "decide", 209),
+    ("shared/runtime/src/effects/mod.rs", "claim", 84),
+    ("shared/runtime/src/effects/mod.rs", "run", 133),
+    ("shared/runtime/src/executor.rs", "execute", 98),
+    ("shared/runtime/src/executor.rs", "run_op", 111),
+    ("shared/runtime/src/lib.rs", "main_for", 88),
+    ("shared/runtime/src/overview/gather.rs", "gather", 116),
+    ("shared/runtime/src/overview/html/sections.rs", "budget", 96),
+    ("shared/runtime/src/overview/text.rs", "render_text", 230),
+];
+
+/// A function longer than this is usually two things.
+const LIMIT: usize = 80;
+
+#[test]
+fn no_function_grows_past_eighty_lines() {
+    let root = workspace_root();
+    let mut found = vec![];
+    for dir in decision_and_effect_code() {
+        for (f, code) in code_files(&dir) {
+            let rel = f.strip_prefix(&root).unwrap().display().to_string();
+            for (name, line, len) in long_functions(&code, LIMIT) {
+                let allowed = LONG_FUNCTIONS
+                    .iter()
+                    .find(|(p, n, _)| *p == rel && *n == name)
+                    .map(|(_, _, l)| *l);
+                match allowed {
+                    Some(max) if len <= max => {}
+                    Some(max) => found.push(format!("{rel}:{line} {name}: {len} lines, was {max}")),
+                    None => found.push(format!("(\"{rel}\", \"{name}\", {len}),")),
+                }
+            }
+        }
+    }
+    found.sort();
+    assert!(
+        found.is_empty(),
+        "functions over {LIMIT} lines (split them; the listed ones may only shrink):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_long_function_list_names_only_functions_still_too_long() {
+    let root = workspace_root();
+    for (path, name, _) in LONG_FUNCTIONS {
+        let code = code_only(&std::fs::read_to_string(root.join(path)).unwrap());
+        assert!(
+            long_functions(&code, LIMIT)
+                .iter()
+                .any(|(n, _, _)| n == name),
+            "{path} {name} is no longer over {LIMIT} lines (or gone): take it off the list"
+        );
     }
 }

@@ -4,92 +4,12 @@
 //! is the only writer of audit records.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The code of a Rust file without comments and string literals (what the names in it are).
-fn code_only(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut prev = ' ';
-    while let Some(c) = chars.next() {
-        let word_start = !(prev.is_alphanumeric() || prev == '_');
-        prev = c;
-        match c {
-            // A raw string, `r"..."` or `r#"..."#`: to its closing quote and hashes.
-            'r' if word_start && matches!(chars.peek(), Some('#' | '"')) => {
-                let mut hashes = 0;
-                while chars.peek() == Some(&'#') {
-                    chars.next();
-                    hashes += 1;
-                }
-                if chars.next() != Some('"') {
-                    out.push('r');
-                    continue;
-                }
-                let mut run: Option<usize> = None;
-                for c in chars.by_ref() {
-                    run = match (c, run) {
-                        ('"', _) => Some(0),
-                        ('#', Some(n)) => Some(n + 1),
-                        _ => None,
-                    };
-                    if run == Some(hashes) {
-                        break;
-                    }
-                }
-                out.push_str("\"\"");
-            }
-            // The quote character, `'"'`, opens no string.
-            '\'' if chars.peek() == Some(&'"') => {
-                chars.next();
-                if chars.peek() == Some(&'\'') {
-                    chars.next();
-                }
-                out.push_str("''");
-            }
-            '/' if chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                let mut escaped = false;
-                for c in chars.by_ref() {
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' {
-                        escaped = true;
-                    } else if c == '"' {
-                        break;
-                    }
-                }
-                out.push_str("\"\"");
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+use twincloud_testkit::source::{code_only, rust_files};
 
 fn offending(dir: &str, needle: &str, allowed: &[&str]) -> Vec<String> {
     let workspace = twincloud_testkit::workspace_root();
     let root = workspace.join(dir);
-    let mut files = vec![];
-    rust_files(&root, &mut files);
+    let files = rust_files(&root);
     let mut found = vec![];
     for f in files {
         let rel = f.strip_prefix(&workspace).unwrap().display().to_string();

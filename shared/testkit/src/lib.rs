@@ -19,6 +19,7 @@ pub mod kube_api;
 pub mod object_conformance;
 pub mod postgres;
 pub mod registry;
+pub mod source;
 pub mod stores;
 
 pub use capture::{CaptureServer, Captured, Reply};
