@@ -268,7 +268,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/failover/src/lib.rs", "decide_and_act", 139),
     ("functions/failover/src/lib.rs", "run", 96),
     ("functions/failover/src/report.rs", "switch_report", 81),
-    ("functions/scaling/src/lib.rs", "evaluate", 188),
     ("shared/core/src/planner/backup.rs", "plan_backup", 100),
     ("shared/core/src/planner/deploy.rs", "advance", 86),
     ("shared/core/src/planner/failover/mod.rs", "decide", 208),
@@ -278,7 +277,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         90,
     ),
     ("shared/core/src/planner/notify.rs", "plan", 135),
-    ("shared/core/src/planner/scaling.rs", "decide", 209),
     ("shared/runtime/src/effects/mod.rs", "claim", 84),
     ("shared/runtime/src/effects/mod.rs", "run", 133),
     ("shared/runtime/src/executor.rs", "execute", 98),
@@ -286,7 +284,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("shared/runtime/src/lib.rs", "main_for", 88),
     ("shared/runtime/src/overview/gather.rs", "gather", 116),
     ("shared/runtime/src/overview/html/sections.rs", "budget", 96),
-    ("shared/runtime/src/overview/text.rs", "render_text", 230),
 ];
 
 /// A function longer than this is usually two things.

@@ -188,21 +188,34 @@ async fn confirmed_step(
     }
 }
 
-async fn evaluate(
+/// What one look at a scaling service found, before the planner decides.
+struct Look {
+    key: ComputeRef,
+    scale: twincloud_core::ports::ServiceScale,
+    readings: Vec<(twincloud_core::config::Metric, f64)>,
+    step_add: u32,
+    notes: Vec<String>,
+    cap: Option<u32>,
+    record: ScalingRecord,
+    version: Option<twincloud_core::ports::Version>,
+    /// Whether this event decided a change before and its scale is not done yet.
+    unfinished: bool,
+}
+
+/// Reads what the planner needs: the service's scale, its load, a confirmed step, its cap,
+/// its record and whether this event's earlier change is unfinished.
+async fn look(
     services: &Services,
     svc: &ScalingService,
     step_add: u32,
     signal: &Signal,
-    inv: Invocation,
-) -> Result<Vec<Execution>, RunError> {
-    let now = inv.now;
+) -> Result<Look, RunError> {
     let key = ComputeRef::Scaling(svc.name.clone());
     let compute = services.compute.get(&key).ok_or_else(|| {
         RunError::Config(format!("no compute for scaling service `{}`", svc.name))
     })?;
     let service = svc.compute.service();
     let scale = compute.scale(service).await?;
-    let current = scale.desired;
     let mut notes = Vec::new();
     let step_add = confirmed_step(services, svc, signal, step_add, &mut notes).await?;
     let wanted: Vec<_> = svc.targets.iter().map(|(m, _)| *m).collect();
@@ -217,67 +230,133 @@ async fn evaluate(
         },
         _ => vec![],
     };
-    let (role, switching, carried) = role_of(services, svc, now).await?;
     let cap = get_json::<Cap>(services.state.as_ref(), &cap_key(&svc.name))
         .await?
         .map(|(c, _)| c.max);
-    let rkey = record_key(&svc.name);
-    let (record, version) = match get_json::<ScalingRecord>(services.state.as_ref(), &rkey).await? {
-        Some((r, v)) => (r, Some(v)),
-        None => (ScalingRecord::default(), None),
-    };
+    let (record, version) =
+        match get_json::<ScalingRecord>(services.state.as_ref(), &record_key(&svc.name)).await? {
+            Some((r, v)) => (r, Some(v)),
+            None => (ScalingRecord::default(), None),
+        };
     // The record says which events decided; the journal says whether their change was made.
-    let scaled = format!("scale-{}", svc.name);
     let unfinished = record.applied.contains(&signal.id)
         && twincloud_runtime::effects::state_of(
             services.state.as_ref(),
             FUNCTION,
             &signal.id,
-            &scaled,
+            &scaled_id(svc),
         )
         .await?
         .is_some_and(|s| !matches!(s, twincloud_runtime::effects::EffectState::Done { .. }));
+    Ok(Look {
+        key,
+        scale,
+        readings,
+        step_add,
+        notes,
+        cap,
+        record,
+        version,
+        unfinished,
+    })
+}
+
+/// The id of a service's scale action.
+fn scaled_id(svc: &ScalingService) -> String {
+    format!("scale-{}", svc.name)
+}
+
+async fn evaluate(
+    services: &Services,
+    svc: &ScalingService,
+    step_add: u32,
+    signal: &Signal,
+    inv: Invocation,
+) -> Result<Vec<Execution>, RunError> {
+    let now = inv.now;
+    let look = look(services, svc, step_add, signal).await?;
+    let (role, switching, carried) = role_of(services, svc, now).await?;
     let d = scaling::decide(&ScalingInputs {
         policy: svc,
         now,
         event_id: &signal.id,
-        current,
-        metrics: &readings,
-        step_add,
+        current: look.scale.desired,
+        metrics: &look.readings,
+        step_add: look.step_add,
         role,
         switching,
         carried,
-        cap,
-        record: &record,
-        unfinished,
+        cap: look.cap,
+        record: &look.record,
+        unfinished: look.unfinished,
     });
+    let plan = plan_of(svc, signal, &look, &d);
+    let exec = execute(services, plan, inv.at(now)).await?;
+    let scaled = scaled_id(svc);
+    let changed = d.set.filter(|_| {
+        !exec.superseded
+            && exec.actions.iter().any(|a| {
+                a.id == scaled && matches!(a.outcome, twincloud_runtime::Outcome::Done { .. })
+            })
+    });
+    if d.set.is_some() && !exec.superseded {
+        mark_made(services, svc, signal, &d, &exec).await?;
+    }
+    let mut out = vec![exec];
+    // Finishing an earlier attempt's decision: the report says the change it decided.
+    let from = if look.unfinished {
+        look.record
+            .changes
+            .iter()
+            .rev()
+            .find(|c| c.event.as_deref() == Some(signal.id.as_str()))
+            .map_or(look.scale.desired, |c| c.from)
+    } else {
+        look.scale.desired
+    };
+    if let Some(n) = changed {
+        out.push(report_change(services, svc, signal, from, n, d.reason, inv.at(now)).await?);
+    }
+    Ok(out)
+}
+
+/// The plan for a decision: the record claimed with a compare-and-swap (one decision per
+/// service at a time), Cloud Run's own maximum kept at the policy's, and the change.
+fn plan_of(
+    svc: &ScalingService,
+    signal: &Signal,
+    look: &Look,
+    d: &scaling::ScalingDecision,
+) -> Plan {
+    let service = svc.compute.service();
     let mut plan = Plan::new(FUNCTION, &signal.id);
-    plan.notes.extend(notes);
+    plan.notes.extend(look.notes.iter().cloned());
     plan.notes.push(format!("{}: {}", svc.name, d.reason));
-    // One decision per service at a time: the record is claimed with a compare-and-swap.
     plan.guard = Some(Guard::claim(
-        rkey,
-        version.map_or(Precondition::Absent, Precondition::Matches),
+        record_key(&svc.name),
+        look.version
+            .clone()
+            .map_or(Precondition::Absent, Precondition::Matches),
         serde_json::to_value(&d.record).unwrap_or_default(),
         format!("claim the scaling decision of `{}`", svc.name),
     ));
     // Cloud Run has a maximum of its own: it follows the policy's (and the cap), so that the
     // platform's autoscaler never goes beyond what twincloud allows.
-    let bound = svc.max.min(cap.unwrap_or(u32::MAX)).max(svc.min);
+    let bound = svc.max.min(look.cap.unwrap_or(u32::MAX)).max(svc.min);
     if matches!(
         svc.compute,
         twincloud_core::config::ComputeTarget::CloudRun { .. }
-    ) && scale.max != Some(bound)
+    ) && look.scale.max != Some(bound)
     {
         plan.actions.push(Action {
             id: format!("max-{}-{bound}", svc.name),
             reason: format!(
                 "the service's own maximum follows the policy ({bound}, was {})",
-                scale.max.map_or("unset".to_owned(), |m| m.to_string())
+                look.scale.max.map_or("unset".to_owned(), |m| m.to_string())
             ),
             depends_on: None,
             op: Operation::SetMax {
-                endpoint: key.clone(),
+                endpoint: look.key.clone(),
                 service: service.to_owned(),
                 max: bound,
             },
@@ -285,96 +364,94 @@ async fn evaluate(
     }
     if let Some(n) = d.set {
         plan.actions.push(Action {
-            id: scaled.clone(),
+            id: scaled_id(svc),
             reason: d.reason.clone(),
             depends_on: None,
             op: Operation::SetDesired {
-                endpoint: key,
+                endpoint: look.key.clone(),
                 service: service.to_owned(),
                 desired: n,
             },
         });
     }
-    let exec = execute(services, plan, inv.at(now)).await?;
-    let changed = d.set.filter(|_| {
-        !exec.superseded
-            && exec.actions.iter().any(|a| {
-                a.id == scaled && matches!(a.outcome, twincloud_runtime::Outcome::Done { .. })
-            })
-    });
-    // The record says what the provider shows: a decided change whose scale failed is marked
-    // so (the page shows it as not made), and unmarked once a retry makes it.
-    if d.set.is_some() && !exec.superseded {
-        let outcome = exec
-            .actions
-            .iter()
-            .find(|a| a.id == scaled)
-            .map(|a| &a.outcome);
-        let failed = match outcome {
-            Some(twincloud_runtime::Outcome::Failed { error, .. }) => Some(Some(error.clone())),
-            Some(o) if o.succeeded() => Some(None),
-            _ => None,
-        };
-        let mut rec = d.record.clone();
-        if let (Some(failed), Some(version)) = (failed, exec.guard_version.clone())
-            && let Some(c) = rec
-                .changes
-                .iter_mut()
-                .rev()
-                .find(|c| c.event.as_deref() == Some(signal.id.as_str()))
-            && c.failed != failed
-        {
-            c.failed = failed;
-            let body = serde_json::to_vec(&rec).map_err(|e| RunError::Permanent(e.to_string()))?;
-            // Another invocation that moved the record on has the newer word.
-            let _ = services
-                .state
-                .put(
-                    &record_key(&svc.name),
-                    &body,
-                    &Precondition::Matches(version),
-                )
-                .await;
-        }
-    }
-    let mut out = vec![exec];
-    // Finishing an earlier attempt's decision: the report says the change it decided.
-    let current = if unfinished {
-        record
+    plan
+}
+
+/// The record says what the provider shows: a decided change whose scale failed is marked so
+/// (the page shows it as not made), and unmarked once a retry makes it.
+async fn mark_made(
+    services: &Services,
+    svc: &ScalingService,
+    signal: &Signal,
+    d: &scaling::ScalingDecision,
+    exec: &Execution,
+) -> Result<(), RunError> {
+    let scaled = scaled_id(svc);
+    let outcome = exec
+        .actions
+        .iter()
+        .find(|a| a.id == scaled)
+        .map(|a| &a.outcome);
+    let failed = match outcome {
+        Some(twincloud_runtime::Outcome::Failed { error, .. }) => Some(Some(error.clone())),
+        Some(o) if o.succeeded() => Some(None),
+        _ => None,
+    };
+    let mut rec = d.record.clone();
+    if let (Some(failed), Some(version)) = (failed, exec.guard_version.clone())
+        && let Some(c) = rec
             .changes
-            .iter()
+            .iter_mut()
             .rev()
             .find(|c| c.event.as_deref() == Some(signal.id.as_str()))
-            .map_or(current, |c| c.from)
-    } else {
-        current
-    };
-    if let Some(n) = changed {
-        let r = Report {
-            function: FUNCTION.into(),
-            title: format!(
-                "Scaling {}: {} from {current} to {n}",
-                svc.name,
-                if n > current { "out" } else { "in" }
-            ),
-            summary: d.reason,
-            severity: Severity::Notice,
-            fields: vec![("Service".into(), service.to_owned())],
-            subject: format!("scaling:{}", svc.name),
-            state: n.to_string(),
-        };
-        out.push(
-            send_report(
-                services,
-                r,
-                &signal.id,
-                &format!("{}-report", svc.name),
-                inv.at(now),
+        && c.failed != failed
+    {
+        c.failed = failed;
+        let body = serde_json::to_vec(&rec).map_err(|e| RunError::Permanent(e.to_string()))?;
+        // Another invocation that moved the record on has the newer word.
+        let _ = services
+            .state
+            .put(
+                &record_key(&svc.name),
+                &body,
+                &Precondition::Matches(version),
             )
-            .await?,
-        );
+            .await;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Says a change made: from `from` to `to` instances, and why.
+async fn report_change(
+    services: &Services,
+    svc: &ScalingService,
+    signal: &Signal,
+    from: u32,
+    to: u32,
+    why: String,
+    inv: Invocation,
+) -> Result<Execution, RunError> {
+    let r = Report {
+        function: FUNCTION.into(),
+        title: format!(
+            "Scaling {}: {} from {from} to {to}",
+            svc.name,
+            if to > from { "out" } else { "in" }
+        ),
+        summary: why,
+        severity: Severity::Notice,
+        fields: vec![("Service".into(), svc.compute.service().to_owned())],
+        subject: format!("scaling:{}", svc.name),
+        state: to.to_string(),
+    };
+    send_report(
+        services,
+        r,
+        &signal.id,
+        &format!("{}-report", svc.name),
+        inv,
+    )
+    .await
 }
 
 #[async_trait]

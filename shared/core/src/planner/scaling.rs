@@ -148,105 +148,12 @@ fn instances(x: f64) -> u32 {
 pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
     let p = i.policy;
     let mut record = i.record.clone();
-    let hi = p.max.min(i.cap.unwrap_or(u32::MAX));
-    let window_floor = p
-        .schedules
-        .iter()
-        .filter(|w| w.is_open(i.now))
-        .map(|w| w.min)
-        .max()
-        .unwrap_or(0);
-    // A cap below the floor: the floor wins (availability), and the reason says so.
-    let lo = p.min.max(window_floor);
-    let (lo, hi, capped) = if hi < lo {
-        (lo, lo, true)
-    } else {
-        (lo, hi, false)
-    };
+    let (lo, hi, capped) = bounds(i);
     let current = i.current;
     if record.applied.iter().any(|e| e == i.event_id) {
-        // Decided before: a redelivery changes nothing twice. But a decision whose change the
-        // journal says was not made is not done: it is made now, if it is still the newest.
-        let last = record
-            .changes
-            .last()
-            .filter(|c| i.unfinished && c.event.as_deref() == Some(i.event_id));
-        if let Some(c) = last {
-            // Made again even when the count is there already (an answer lost): the change is
-            // stated idempotently, and its journal entry and report are finished with it.
-            let to = c.to.clamp(lo, hi);
-            return ScalingDecision {
-                set: Some(to),
-                reason: format!(
-                    "finishing the decision of event {} (from {} to {to}): its change was not recorded as made ({})",
-                    i.event_id, c.from, c.reason
-                ),
-                record,
-            };
-        }
-        return ScalingDecision {
-            set: None,
-            reason: format!("event {} was already acted on", i.event_id),
-            record,
-        };
+        return redelivered(i, record, lo, hi);
     }
-
-    let (mut want, mut why) = match i.role {
-        // A switch is moving traffic here: take the active side's whole capacity before it lands.
-        Role::Standby { active_capacity } if i.switching => (
-            active_capacity,
-            format!("a switch is in flight: the standby takes the active side's {active_capacity}"),
-        ),
-        Role::Standby { active_capacity } => {
-            let warm = instances(p.warm_fraction * f64::from(active_capacity));
-            (
-                warm,
-                format!(
-                    "standby: {:.0} % of the active side's {active_capacity}",
-                    p.warm_fraction * 100.0
-                ),
-            )
-        }
-        Role::Active | Role::Alone => {
-            let mut want = current;
-            let mut why = "no metric asks for a change".to_owned();
-            let mut best: Option<u32> = None;
-            for (metric, target) in &p.targets {
-                let Some((_, value)) = i.metrics.iter().find(|(m, _)| m == metric) else {
-                    continue;
-                };
-                let ratio = value / target;
-                if (ratio - 1.0).abs() <= TOLERANCE {
-                    continue;
-                }
-                let rec = instances(f64::from(current.max(1)) * ratio);
-                if best.is_none_or(|b| rec > b) {
-                    best = Some(rec);
-                    why = format!(
-                        "{} at {value:.1} against a target of {target:.1}",
-                        metric.name()
-                    );
-                }
-            }
-            if let Some(b) = best {
-                want = b;
-            }
-            if i.step_add > 0 {
-                let stepped = current.saturating_add(i.step_add);
-                if stepped > want {
-                    want = stepped;
-                    why = format!("{} instance(s) added by alarm steps", i.step_add);
-                }
-            }
-            if let Some(c) = i.carried
-                && c > want
-            {
-                want = c;
-                why = format!("took over from a side that carried {c} instance(s)");
-            }
-            (want, why)
-        }
-    };
+    let (mut want, mut why) = wanted(i);
     if i.switching && want < current {
         want = current;
         why = "a switch is in flight: nothing scales down".into();
@@ -298,28 +205,165 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
     if target == current {
         return hold(record, format!("{why}: {current} is right"));
     }
-    if target > current {
-        if within(i.now, record.last_out, p.cooldown_out_secs) && current >= lo {
-            return hold(
-                record,
+    if let Some(wait) = cooling_down(i, &record, target, lo, hi) {
+        return hold(record, format!("{why}: {wait}"));
+    }
+    changed(i, record, &why, target)
+}
+
+/// The floor and the ceiling now: `min` or an open capacity window's minimum, `max` or the
+/// cap; a cap below the floor gives way to the floor (availability), and says so.
+fn bounds(i: &ScalingInputs<'_>) -> (u32, u32, bool) {
+    let p = i.policy;
+    let hi = p.max.min(i.cap.unwrap_or(u32::MAX));
+    let window_floor = p
+        .schedules
+        .iter()
+        .filter(|w| w.is_open(i.now))
+        .map(|w| w.min)
+        .max()
+        .unwrap_or(0);
+    let lo = p.min.max(window_floor);
+    if hi < lo {
+        (lo, lo, true)
+    } else {
+        (lo, hi, false)
+    }
+}
+
+/// An event decided before: a redelivery changes nothing twice. But a decision whose change
+/// the journal says was not made is not done: it is made now, if it is still the newest.
+fn redelivered(i: &ScalingInputs<'_>, record: ScalingRecord, lo: u32, hi: u32) -> ScalingDecision {
+    let last = record
+        .changes
+        .last()
+        .filter(|c| i.unfinished && c.event.as_deref() == Some(i.event_id));
+    if let Some(c) = last {
+        // Made again even when the count is there already (an answer lost): the change is
+        // stated idempotently, and its journal entry and report are finished with it.
+        let to = c.to.clamp(lo, hi);
+        return ScalingDecision {
+            set: Some(to),
+            reason: format!(
+                "finishing the decision of event {} (from {} to {to}): its change was not recorded as made ({})",
+                i.event_id, c.from, c.reason
+            ),
+            record,
+        };
+    }
+    ScalingDecision {
+        set: None,
+        reason: format!("event {} was already acted on", i.event_id),
+        record,
+    }
+}
+
+/// What the service's role asks for, before bounds, window and cooldowns, and why.
+fn wanted(i: &ScalingInputs<'_>) -> (u32, String) {
+    let p = i.policy;
+    match i.role {
+        // A switch is moving traffic here: take the active side's whole capacity before it lands.
+        Role::Standby { active_capacity } if i.switching => (
+            active_capacity,
+            format!("a switch is in flight: the standby takes the active side's {active_capacity}"),
+        ),
+        Role::Standby { active_capacity } => {
+            let warm = instances(p.warm_fraction * f64::from(active_capacity));
+            (
+                warm,
                 format!(
-                    "{why}: would scale out to {target}, but the last scale-out was within {}s",
-                    p.cooldown_out_secs
+                    "standby: {:.0} % of the active side's {active_capacity}",
+                    p.warm_fraction * 100.0
                 ),
+            )
+        }
+        Role::Active | Role::Alone => by_load(i),
+    }
+}
+
+/// A serving service's want: the highest of what each metric's target recommends, the alarm
+/// steps, and what the other side carried when this one took over.
+fn by_load(i: &ScalingInputs<'_>) -> (u32, String) {
+    let current = i.current;
+    let mut want = current;
+    let mut why = "no metric asks for a change".to_owned();
+    let mut best: Option<u32> = None;
+    for (metric, target) in &i.policy.targets {
+        let Some((_, value)) = i.metrics.iter().find(|(m, _)| m == metric) else {
+            continue;
+        };
+        let ratio = value / target;
+        if (ratio - 1.0).abs() <= TOLERANCE {
+            continue;
+        }
+        let rec = instances(f64::from(current.max(1)) * ratio);
+        if best.is_none_or(|b| rec > b) {
+            best = Some(rec);
+            why = format!(
+                "{} at {value:.1} against a target of {target:.1}",
+                metric.name()
             );
         }
-        record.last_out = Some(i.now);
+    }
+    if let Some(b) = best {
+        want = b;
+    }
+    if i.step_add > 0 {
+        let stepped = current.saturating_add(i.step_add);
+        if stepped > want {
+            want = stepped;
+            why = format!("{} instance(s) added by alarm steps", i.step_add);
+        }
+    }
+    if let Some(c) = i.carried
+        && c > want
+    {
+        want = c;
+        why = format!("took over from a side that carried {c} instance(s)");
+    }
+    (want, why)
+}
+
+/// Why a change to `target` waits for its cooldown, if it does (a service outside its bounds
+/// is brought back at once).
+fn cooling_down(
+    i: &ScalingInputs<'_>,
+    record: &ScalingRecord,
+    target: u32,
+    lo: u32,
+    hi: u32,
+) -> Option<String> {
+    let p = i.policy;
+    let current = i.current;
+    if target > current {
+        (within(i.now, record.last_out, p.cooldown_out_secs) && current >= lo).then(|| {
+            format!(
+                "would scale out to {target}, but the last scale-out was within {}s",
+                p.cooldown_out_secs
+            )
+        })
     } else {
         let last_change = record.last_out.max(record.last_in);
-        if within(i.now, last_change, p.cooldown_in_secs) && current <= hi {
-            return hold(
-                record,
-                format!(
-                    "{why}: would scale in to {target}, but the last change was within {}s",
-                    p.cooldown_in_secs
-                ),
-            );
-        }
+        (within(i.now, last_change, p.cooldown_in_secs) && current <= hi).then(|| {
+            format!(
+                "would scale in to {target}, but the last change was within {}s",
+                p.cooldown_in_secs
+            )
+        })
+    }
+}
+
+/// The change to `target`, written into the record (its time, the event, a day of changes).
+fn changed(
+    i: &ScalingInputs<'_>,
+    mut record: ScalingRecord,
+    why: &str,
+    target: u32,
+) -> ScalingDecision {
+    let current = i.current;
+    if target > current {
+        record.last_out = Some(i.now);
+    } else {
         record.last_in = Some(i.now);
     }
     record.applied.push(i.event_id.to_owned());
