@@ -270,7 +270,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/failover/src/report.rs", "switch_report", 81),
     ("shared/core/src/planner/backup.rs", "plan_backup", 100),
     ("shared/core/src/planner/deploy.rs", "advance", 86),
-    ("shared/core/src/planner/failover/mod.rs", "decide", 208),
     (
         "shared/core/src/planner/failover/switch.rs",
         "plan_switch",

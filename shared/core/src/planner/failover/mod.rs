@@ -355,183 +355,17 @@ pub fn decide(
         .cloned()
         .collect();
     views.push(mine.clone());
-
     if let Some(f) = &state.in_flight {
-        let age = now.signed_duration_since(f.started).num_seconds();
-        if age < SWITCH_LEASE_SECS && !f.settled {
-            return Decision::Hold {
-                reason: format!(
-                    "{} {} → {} in progress since {} (another invocation)",
-                    kind_name(f.kind),
-                    f.from,
-                    f.to,
-                    f.started.to_rfc3339()
-                ),
-            };
-        }
-        // The lease is over, or the attempt that started the switch ended with an effect
-        // failed (a redelivery of its event, the next tick): nobody acts on it. Finish it only
-        // while its reason still holds and its target can take traffic; otherwise abandon it.
-        let still_needed = match f.kind {
-            SwitchKind::Failover => votes_down(&views, &f.from, cfg, now) >= cfg.quorum,
-            // A failback was decided on recovery or by a person; it stays wanted.
-            SwitchKind::Failback => true,
-        };
-        if still_needed && mine.health(&f.to).can_take_traffic() {
-            // The resuming attempt holds it now: it is not left to others until it ends.
-            let mut switch = f.clone();
-            switch.settled = false;
-            return Decision::Switch {
-                switch,
-                reason: format!(
-                    "resuming the {} to {} that an earlier invocation left unfinished",
-                    kind_name(f.kind),
-                    f.to
-                ),
-            };
-        }
-        return Decision::Abandon {
-            switch: f.clone(),
-            reason: if still_needed {
-                format!(
-                    "the unfinished {} to {} is abandoned: {} cannot take traffic now",
-                    kind_name(f.kind),
-                    f.to,
-                    f.to
-                )
-            } else {
-                format!(
-                    "the unfinished {} to {} is abandoned: {} has recovered",
-                    kind_name(f.kind),
-                    f.to,
-                    f.from
-                )
-            },
-        };
+        return unfinished(cfg, f, mine, &views, now);
     }
-
     let active = state.active.as_str();
     let primary = cfg.primary().name.as_str();
     let down = votes_down(&views, active, cfg, now);
     if down >= cfg.quorum {
-        let mine_active = mine.health(active);
-        let target = cfg
-            .endpoints
-            .iter()
-            .map(|e| e.name.as_str())
-            .find(|n| *n != active && mine.health(n).can_take_traffic());
-        let Some(to) = target else {
-            return Decision::Stuck {
-                reason: format!(
-                    "{active} failed {} consecutive rounds ({}), and no other side is healthy: traffic stays",
-                    mine_active.consecutive_failures,
-                    mine_active.last_error.as_deref().unwrap_or("no detail")
-                ),
-            };
-        };
-        if let Some(until) = in_cooldown(state, cfg, now) {
-            return Decision::Stuck {
-                reason: format!(
-                    "{active} is failing but the last switch was recent: cooldown until {}",
-                    until.to_rfc3339()
-                ),
-            };
-        }
-        let detected = mine_active.last_change.unwrap_or(now);
-        return Decision::Switch {
-            switch: SwitchInFlight {
-                id: switch_id(SwitchKind::Failover, active, to, now),
-                kind: SwitchKind::Failover,
-                from: active.into(),
-                to: to.into(),
-                detected,
-                started: now,
-                settled: false,
-            },
-            reason: format!(
-                "{active} failed {} consecutive rounds (threshold {}; {down} of {} vantage point(s) agree, quorum {}): {}",
-                mine_active.consecutive_failures,
-                cfg.threshold,
-                views.len(),
-                cfg.quorum,
-                mine_active.last_error.as_deref().unwrap_or("no detail")
-            ),
-        };
+        return active_failing(cfg, state, mine, views.len(), down, now);
     }
-
     if active != primary {
-        let p = mine.health(primary);
-        let held = p
-            .healthy_since
-            .map_or(0, |t| now.signed_duration_since(t).num_seconds());
-        let recovered = p.consecutive_successes >= cfg.recovery_threshold
-            && held >= i64::try_from(cfg.hold_down_secs).unwrap_or(i64::MAX);
-        let failback = |reason: String| Decision::Switch {
-            switch: SwitchInFlight {
-                id: switch_id(SwitchKind::Failback, active, primary, now),
-                kind: SwitchKind::Failback,
-                from: active.into(),
-                to: primary.into(),
-                detected: p.healthy_since.unwrap_or(now),
-                started: now,
-                settled: false,
-            },
-            reason,
-        };
-        if let Some(ManualCommand::Failback { force }) = command {
-            if !p.can_take_traffic() {
-                return Decision::Stuck {
-                    reason: format!(
-                        "failback refused: the primary {primary} is not healthy ({})",
-                        p.last_error.as_deref().unwrap_or("never probed")
-                    ),
-                };
-            }
-            let cooldown = in_cooldown(state, cfg, now);
-            return match (cooldown, force) {
-                (Some(until), false) => Decision::Hold {
-                    reason: format!(
-                        "failback refused: the last switch was recent (cooldown until {}); `twincloud failback --force` overrides the cooldown",
-                        until.to_rfc3339()
-                    ),
-                },
-                (Some(until), true) => failback(format!(
-                    "failback on command, forced through the cooldown (until {}); {primary} healthy for {held}s",
-                    until.to_rfc3339()
-                )),
-                (None, _) => failback(format!(
-                    "failback on command; {primary} healthy for {held}s"
-                )),
-            };
-        }
-        if recovered {
-            if cfg.failback == Failback::Manual {
-                return Decision::Hold {
-                    reason: format!(
-                        "{primary} has recovered ({} rounds, {held}s); failback is manual: `twincloud failback`",
-                        p.consecutive_successes
-                    ),
-                };
-            }
-            if let Some(until) = in_cooldown(state, cfg, now) {
-                return Decision::Hold {
-                    reason: format!(
-                        "{primary} has recovered; failback waits for the cooldown until {}",
-                        until.to_rfc3339()
-                    ),
-                };
-            }
-            return failback(format!(
-                "{primary} healthy for {} consecutive rounds over {held}s (hold-down {}s)",
-                p.consecutive_successes, cfg.hold_down_secs
-            ));
-        }
-        return Decision::Hold {
-            reason: format!(
-                "{active} serves; {primary} not yet recovered ({} of {} rounds, {held}s of {}s)",
-                p.consecutive_successes, cfg.recovery_threshold, cfg.hold_down_secs
-            ),
-        };
+        return away_from_primary(cfg, state, mine, now, command);
     }
     if matches!(command, Some(ManualCommand::Failback { .. })) {
         return Decision::Hold {
@@ -548,6 +382,208 @@ pub fn decide(
         )
     };
     Decision::Hold { reason }
+}
+
+/// A switch an invocation started: held while its lease runs, resumed or abandoned after.
+fn unfinished(
+    cfg: &FailoverConfig,
+    f: &SwitchInFlight,
+    mine: &VantageView,
+    views: &[VantageView],
+    now: DateTime<Utc>,
+) -> Decision {
+    let age = now.signed_duration_since(f.started).num_seconds();
+    if age < SWITCH_LEASE_SECS && !f.settled {
+        return Decision::Hold {
+            reason: format!(
+                "{} {} → {} in progress since {} (another invocation)",
+                kind_name(f.kind),
+                f.from,
+                f.to,
+                f.started.to_rfc3339()
+            ),
+        };
+    }
+    // The lease is over, or the attempt that started the switch ended with an effect
+    // failed (a redelivery of its event, the next tick): nobody acts on it. Finish it only
+    // while its reason still holds and its target can take traffic; otherwise abandon it.
+    let still_needed = match f.kind {
+        SwitchKind::Failover => votes_down(views, &f.from, cfg, now) >= cfg.quorum,
+        // A failback was decided on recovery or by a person; it stays wanted.
+        SwitchKind::Failback => true,
+    };
+    if still_needed && mine.health(&f.to).can_take_traffic() {
+        // The resuming attempt holds it now: it is not left to others until it ends.
+        let mut switch = f.clone();
+        switch.settled = false;
+        return Decision::Switch {
+            switch,
+            reason: format!(
+                "resuming the {} to {} that an earlier invocation left unfinished",
+                kind_name(f.kind),
+                f.to
+            ),
+        };
+    }
+    Decision::Abandon {
+        switch: f.clone(),
+        reason: if still_needed {
+            format!(
+                "the unfinished {} to {} is abandoned: {} cannot take traffic now",
+                kind_name(f.kind),
+                f.to,
+                f.to
+            )
+        } else {
+            format!(
+                "the unfinished {} to {} is abandoned: {} has recovered",
+                kind_name(f.kind),
+                f.to,
+                f.from
+            )
+        },
+    }
+}
+
+/// The active side is down by quorum: fail over to a side that can take traffic, unless none
+/// can or the last switch was too recent.
+fn active_failing(
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    mine: &VantageView,
+    vantages: usize,
+    down: u32,
+    now: DateTime<Utc>,
+) -> Decision {
+    let active = state.active.as_str();
+    let mine_active = mine.health(active);
+    let target = cfg
+        .endpoints
+        .iter()
+        .map(|e| e.name.as_str())
+        .find(|n| *n != active && mine.health(n).can_take_traffic());
+    let Some(to) = target else {
+        return Decision::Stuck {
+            reason: format!(
+                "{active} failed {} consecutive rounds ({}), and no other side is healthy: traffic stays",
+                mine_active.consecutive_failures,
+                mine_active.last_error.as_deref().unwrap_or("no detail")
+            ),
+        };
+    };
+    if let Some(until) = in_cooldown(state, cfg, now) {
+        return Decision::Stuck {
+            reason: format!(
+                "{active} is failing but the last switch was recent: cooldown until {}",
+                until.to_rfc3339()
+            ),
+        };
+    }
+    let detected = mine_active.last_change.unwrap_or(now);
+    Decision::Switch {
+        switch: SwitchInFlight {
+            id: switch_id(SwitchKind::Failover, active, to, now),
+            kind: SwitchKind::Failover,
+            from: active.into(),
+            to: to.into(),
+            detected,
+            started: now,
+            settled: false,
+        },
+        reason: format!(
+            "{active} failed {} consecutive rounds (threshold {}; {down} of {} vantage point(s) agree, quorum {}): {}",
+            mine_active.consecutive_failures,
+            cfg.threshold,
+            vantages,
+            cfg.quorum,
+            mine_active.last_error.as_deref().unwrap_or("no detail")
+        ),
+    }
+}
+
+/// Traffic is away from the primary: fail back on command or after a sustained recovery (and
+/// the cooldown), or hold.
+fn away_from_primary(
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    mine: &VantageView,
+    now: DateTime<Utc>,
+    command: Option<ManualCommand>,
+) -> Decision {
+    let active = state.active.as_str();
+    let primary = cfg.primary().name.as_str();
+    let p = mine.health(primary);
+    let held = p
+        .healthy_since
+        .map_or(0, |t| now.signed_duration_since(t).num_seconds());
+    let recovered = p.consecutive_successes >= cfg.recovery_threshold
+        && held >= i64::try_from(cfg.hold_down_secs).unwrap_or(i64::MAX);
+    let failback = |reason: String| Decision::Switch {
+        switch: SwitchInFlight {
+            id: switch_id(SwitchKind::Failback, active, primary, now),
+            kind: SwitchKind::Failback,
+            from: active.into(),
+            to: primary.into(),
+            detected: p.healthy_since.unwrap_or(now),
+            started: now,
+            settled: false,
+        },
+        reason,
+    };
+    if let Some(ManualCommand::Failback { force }) = command {
+        if !p.can_take_traffic() {
+            return Decision::Stuck {
+                reason: format!(
+                    "failback refused: the primary {primary} is not healthy ({})",
+                    p.last_error.as_deref().unwrap_or("never probed")
+                ),
+            };
+        }
+        let cooldown = in_cooldown(state, cfg, now);
+        return match (cooldown, force) {
+            (Some(until), false) => Decision::Hold {
+                reason: format!(
+                    "failback refused: the last switch was recent (cooldown until {}); `twincloud failback --force` overrides the cooldown",
+                    until.to_rfc3339()
+                ),
+            },
+            (Some(until), true) => failback(format!(
+                "failback on command, forced through the cooldown (until {}); {primary} healthy for {held}s",
+                until.to_rfc3339()
+            )),
+            (None, _) => failback(format!(
+                "failback on command; {primary} healthy for {held}s"
+            )),
+        };
+    }
+    if recovered {
+        if cfg.failback == Failback::Manual {
+            return Decision::Hold {
+                reason: format!(
+                    "{primary} has recovered ({} rounds, {held}s); failback is manual: `twincloud failback`",
+                    p.consecutive_successes
+                ),
+            };
+        }
+        if let Some(until) = in_cooldown(state, cfg, now) {
+            return Decision::Hold {
+                reason: format!(
+                    "{primary} has recovered; failback waits for the cooldown until {}",
+                    until.to_rfc3339()
+                ),
+            };
+        }
+        return failback(format!(
+            "{primary} healthy for {} consecutive rounds over {held}s (hold-down {}s)",
+            p.consecutive_successes, cfg.hold_down_secs
+        ));
+    }
+    Decision::Hold {
+        reason: format!(
+            "{active} serves; {primary} not yet recovered ({} of {} rounds, {held}s of {}s)",
+            p.consecutive_successes, cfg.recovery_threshold, cfg.hold_down_secs
+        ),
+    }
 }
 
 pub(crate) fn kind_name(k: SwitchKind) -> &'static str {
