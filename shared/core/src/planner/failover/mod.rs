@@ -531,30 +531,7 @@ fn away_from_primary(
         reason,
     };
     if let Some(ManualCommand::Failback { force }) = command {
-        if !p.can_take_traffic() {
-            return Decision::Stuck {
-                reason: format!(
-                    "failback refused: the primary {primary} is not healthy ({})",
-                    p.last_error.as_deref().unwrap_or("never probed")
-                ),
-            };
-        }
-        let cooldown = in_cooldown(state, cfg, now);
-        return match (cooldown, force) {
-            (Some(until), false) => Decision::Hold {
-                reason: format!(
-                    "failback refused: the last switch was recent (cooldown until {}); `twincloud failback --force` overrides the cooldown",
-                    until.to_rfc3339()
-                ),
-            },
-            (Some(until), true) => failback(format!(
-                "failback on command, forced through the cooldown (until {}); {primary} healthy for {held}s",
-                until.to_rfc3339()
-            )),
-            (None, _) => failback(format!(
-                "failback on command; {primary} healthy for {held}s"
-            )),
-        };
+        return failback_on_command(cfg, state, &p, primary, held, now, force, failback);
     }
     if recovered {
         if cfg.failback == Failback::Manual {
@@ -583,6 +560,45 @@ fn away_from_primary(
             "{active} serves; {primary} not yet recovered ({} of {} rounds, {held}s of {}s)",
             p.consecutive_successes, cfg.recovery_threshold, cfg.hold_down_secs
         ),
+    }
+}
+
+/// `twincloud failback`: refused while the primary is unhealthy, or inside the cooldown
+/// unless forced.
+#[allow(clippy::too_many_arguments)]
+fn failback_on_command(
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    p: &EndpointHealth,
+    primary: &str,
+    held: i64,
+    now: DateTime<Utc>,
+    force: bool,
+    failback: impl Fn(String) -> Decision,
+) -> Decision {
+    if !p.can_take_traffic() {
+        return Decision::Stuck {
+            reason: format!(
+                "failback refused: the primary {primary} is not healthy ({})",
+                p.last_error.as_deref().unwrap_or("never probed")
+            ),
+        };
+    }
+    let cooldown = in_cooldown(state, cfg, now);
+    match (cooldown, force) {
+        (Some(until), false) => Decision::Hold {
+            reason: format!(
+                "failback refused: the last switch was recent (cooldown until {}); `twincloud failback --force` overrides the cooldown",
+                until.to_rfc3339()
+            ),
+        },
+        (Some(until), true) => failback(format!(
+            "failback on command, forced through the cooldown (until {}); {primary} healthy for {held}s",
+            until.to_rfc3339()
+        )),
+        (None, _) => failback(format!(
+            "failback on command; {primary} healthy for {held}s"
+        )),
     }
 }
 
