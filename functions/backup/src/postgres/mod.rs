@@ -42,6 +42,57 @@ pub(super) fn asks_verify(signal: &Signal) -> bool {
         .unwrap_or(false)
 }
 
+/// What a PostgreSQL set's run works with.
+struct PgSet<'a> {
+    set: &'a BackupSet,
+    pg: &'a PostgresBackup,
+    destinations: Vec<Destination>,
+    tools: PgTools,
+    timeout: Duration,
+}
+
+impl<'a> PgSet<'a> {
+    async fn open(
+        set: &'a BackupSet,
+        pg: &'a PostgresBackup,
+        services: &Services,
+    ) -> Result<Self, RunError> {
+        let mut destinations = vec![];
+        for to in &pg.to {
+            destinations.push(Destination {
+                name: to.to_string(),
+                store: object_store(to, &services.clouds).await?,
+            });
+        }
+        Ok(PgSet {
+            set,
+            pg,
+            destinations,
+            tools: PgTools::locate(pg.bin_dir.as_deref()),
+            timeout: Duration::from_secs(u64::from(pg.connect_timeout_secs)),
+        })
+    }
+
+    /// The server, or a problem said when it cannot be reached.
+    async fn connect(&self, services: &Services, run: &mut SetRun) -> Option<PgConn> {
+        let url = resolve(&services.clouds, &self.pg.url).await;
+        match url.and_then(|url| {
+            PgConn::new(self.tools.clone(), &url, self.pg.tls, self.timeout)
+                .map_err(|e| RunError::Config(e.message))
+        }) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                run.problem(BackupProblem {
+                    database: "*".into(),
+                    message: format!("{}: {e}", self.set.name),
+                    state: "error:connection".into(),
+                });
+                None
+            }
+        }
+    }
+}
+
 /// Runs `set` once.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn run_set(
@@ -61,31 +112,11 @@ pub(super) async fn run_set(
         return Ok(run);
     };
     let verifying = asks_verify(signal);
-    let mut destinations = vec![];
-    for to in &pg.to {
-        destinations.push(Destination {
-            name: to.to_string(),
-            store: object_store(to, &services.clouds).await?,
-        });
-    }
-    let tools = PgTools::locate(pg.bin_dir.as_deref());
-    let timeout = Duration::from_secs(u64::from(pg.connect_timeout_secs));
-    let server = match resolve(&services.clouds, &pg.url).await.and_then(|url| {
-        PgConn::new(tools.clone(), &url, pg.tls, timeout).map_err(|e| RunError::Config(e.message))
-    }) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            run.problem(BackupProblem {
-                database: "*".into(),
-                message: format!("{}: {e}", set.name),
-                state: "error:connection".into(),
-            });
-            None
-        }
-    };
+    let ctx = PgSet::open(set, pg, services).await?;
+    let server = ctx.connect(services, &mut run).await;
     for db in &set.databases {
         let mut db_record = record.dumps.get(db).cloned().unwrap_or_default();
-        let listed = match list(&destinations, &set.name, db).await {
+        let listed = match list(&ctx.destinations, &set.name, db).await {
             Ok(l) => l,
             Err(e) => {
                 run.port_failure(db, "listing dumps", &e);
@@ -94,96 +125,23 @@ pub(super) async fn run_set(
         };
         // 1. This schedule's dump, to the destinations that lack it.
         if let Some(conn) = server.as_ref().filter(|_| !follow_up && !verifying) {
-            let stem = dumps::stem(&set.name, db, run_at);
-            let lacking: Vec<Destination> = destinations
-                .iter()
-                .zip(&listed)
-                .filter(|(_, l)| !l.iter().any(|d| d.stem == stem && d.good()))
-                .map(|(d, _)| d.clone())
-                .collect();
-            if lacking.is_empty() {
-                run.note(
-                    &set.name,
-                    format!("{db}: {stem} is already complete everywhere"),
-                );
-            } else {
-                let names: Vec<&str> = lacking.iter().map(|d| d.name.as_str()).collect();
-                let what = format!("dump to {}", names.join(", "));
-                let conn = conn.database(db);
-                let done = run
-                    .effect(
-                        db,
-                        format!("pg_dump-{db}"),
-                        what,
-                        dump::dump_to(&conn, &set.name, db, run_at, pg.compress, &lacking),
-                    )
-                    .await;
-                match done {
-                    None => {}
-                    Some(Err(e)) => run.port_failure(db, "dump", &e),
-                    Some(Ok(d)) => {
-                        run.summary.made += 1;
-                        run.note(
-                            &set.name,
-                            format!(
-                                "{db}: {stem}.dump complete, {} bytes, {} tables, {} rows, in {} of {} destinations",
-                                d.manifest.size,
-                                d.manifest.tables.len(),
-                                d.manifest.rows(),
-                                lacking.len() - d.failed.len(),
-                                lacking.len()
-                            ),
-                        );
-                        for (name, e) in &d.failed {
-                            run.port_failure(db, &format!("upload to {name}"), e);
-                        }
-                        db_record.last_dump = Some(stem.clone());
-                    }
-                }
-            }
+            dump_where_missing(&ctx, conn, db, run_at, &listed, &mut db_record, &mut run).await;
         }
         // Listed again: what the dump added counts for retention and freshness.
-        let listed = list(&destinations, &set.name, db).await.unwrap_or(listed);
+        let listed = list(&ctx.destinations, &set.name, db)
+            .await
+            .unwrap_or(listed);
         // 2. Retention, destination by destination.
-        for (d, l) in destinations.iter().zip(&listed) {
-            for key in dumps::prune(l, &set.retention, Utc::now()) {
-                if !l
-                    .iter()
-                    .any(|x| key.starts_with(&x.stem) && exists(x, &key))
-                {
-                    continue;
-                }
-                let store = d.store.clone();
-                let k = key.clone();
-                let done = run
-                    .effect(
-                        db,
-                        format!("delete-dump-{}-{key}", d.name),
-                        format!("delete {}/{key} (retention)", d.name.trim_end_matches('/')),
-                        async move {
-                            store
-                                .delete(&k, &Precondition::None)
-                                .await
-                                .map_err(|e| PortError::transient(e.to_string()))
-                        },
-                    )
-                    .await;
-                match done {
-                    Some(Ok(())) if key.ends_with(".dump") => run.summary.pruned += 1,
-                    Some(Err(e)) => run.port_failure(db, "retention", &e),
-                    _ => {}
-                }
-            }
-        }
+        prune(&ctx, db, &listed, &mut run).await;
         // 3. Verification, on its own schedule.
         if verifying {
             verify_newest(
                 pg,
-                &tools,
-                timeout,
+                &ctx.tools,
+                ctx.timeout,
                 set,
                 db,
-                &destinations,
+                &ctx.destinations,
                 &listed,
                 &mut db_record,
                 &mut run,
@@ -192,77 +150,191 @@ pub(super) async fn run_set(
             )
             .await;
         }
-        // 4. What is wrong.
-        let newest_good: Vec<(String, Option<DateTime<Utc>>)> = destinations
-            .iter()
-            .zip(&listed)
-            .map(|(d, l)| {
-                (
-                    d.name.clone(),
-                    l.iter()
-                        .filter(|x| x.good())
-                        .filter_map(|x| x.taken_at)
-                        .max(),
-                )
-            })
-            .collect();
-        let oldest_good = listed
-            .iter()
-            .flatten()
-            .filter(|x| x.good())
-            .filter_map(|x| x.taken_at)
-            .min();
-        let last_verified = db_record.last_verified.or_else(|| {
-            // A verification written by an earlier record (or another set's run) still counts.
-            listed
-                .iter()
-                .flatten()
-                .filter(|x| x.good() && x.verified)
-                .filter_map(|x| x.taken_at)
-                .max()
-        });
-        for p in dumps::problems(
-            db,
-            &newest_good,
-            oldest_good,
-            last_verified,
-            set.max_age_hours,
-            pg.verify_url.as_ref().map(|_| pg.max_unverified_days),
-            Utc::now(),
-        ) {
-            run.problem(p);
-        }
-        if let Some(why) = &db_record.verify_failure {
-            run.problem(BackupProblem {
-                database: db.clone(),
-                message: format!("{db}: the last verification failed: {why}"),
-                state: format!(
-                    "verify-failed:{db}:{}",
-                    twincloud_core::ids::stable_digest(why.as_bytes())
-                ),
-            });
-        }
+        // 4. What is wrong, and the newest good dump in each place.
+        judge(&ctx, db, &listed, &db_record, &mut run);
         record.dumps.insert(db.clone(), db_record);
-        let places = destinations
-            .iter()
-            .zip(&listed)
-            .filter_map(|(d, l)| {
-                let newest = l
-                    .iter()
-                    .filter(|x| x.good())
-                    .filter_map(|x| x.taken_at.map(|t| (t, x)))
-                    .max_by_key(|(t, _)| *t)?;
-                Some(super::GoodBackup {
-                    place: d.name.clone(),
-                    id: newest.1.stem.clone(),
-                    at: newest.0,
-                })
-            })
-            .collect();
-        record.newest.insert(db.clone(), places);
+        record
+            .newest
+            .insert(db.clone(), newest_places(&ctx, &listed));
     }
     close_record(services, &set.name, record, version, &mut run).await?;
     Ok(run)
+}
+
+/// This schedule's dump of `db`, made once and uploaded to the destinations that lack it.
+async fn dump_where_missing(
+    ctx: &PgSet<'_>,
+    conn: &PgConn,
+    db: &str,
+    run_at: DateTime<Utc>,
+    listed: &[Vec<ListedDump>],
+    db_record: &mut DumpRecord,
+    run: &mut SetRun,
+) {
+    let set = &ctx.set.name;
+    let stem = dumps::stem(set, db, run_at);
+    let lacking: Vec<Destination> = ctx
+        .destinations
+        .iter()
+        .zip(listed)
+        .filter(|(_, l)| !l.iter().any(|d| d.stem == stem && d.good()))
+        .map(|(d, _)| d.clone())
+        .collect();
+    if lacking.is_empty() {
+        run.note(set, format!("{db}: {stem} is already complete everywhere"));
+        return;
+    }
+    let names: Vec<&str> = lacking.iter().map(|d| d.name.as_str()).collect();
+    let what = format!("dump to {}", names.join(", "));
+    let conn = conn.database(db);
+    let done = run
+        .effect(
+            db,
+            format!("pg_dump-{db}"),
+            what,
+            dump::dump_to(&conn, set, db, run_at, ctx.pg.compress, &lacking),
+        )
+        .await;
+    match done {
+        None => {}
+        Some(Err(e)) => run.port_failure(db, "dump", &e),
+        Some(Ok(d)) => {
+            run.summary.made += 1;
+            run.note(
+                set,
+                format!(
+                    "{db}: {stem}.dump complete, {} bytes, {} tables, {} rows, in {} of {} destinations",
+                    d.manifest.size,
+                    d.manifest.tables.len(),
+                    d.manifest.rows(),
+                    lacking.len() - d.failed.len(),
+                    lacking.len()
+                ),
+            );
+            for (name, e) in &d.failed {
+                run.port_failure(db, &format!("upload to {name}"), e);
+            }
+            db_record.last_dump = Some(stem.clone());
+        }
+    }
+}
+
+/// Retention of `db`'s dumps, destination by destination.
+async fn prune(ctx: &PgSet<'_>, db: &str, listed: &[Vec<ListedDump>], run: &mut SetRun) {
+    for (d, l) in ctx.destinations.iter().zip(listed) {
+        for key in dumps::prune(l, &ctx.set.retention, Utc::now()) {
+            if !l
+                .iter()
+                .any(|x| key.starts_with(&x.stem) && exists(x, &key))
+            {
+                continue;
+            }
+            let store = d.store.clone();
+            let k = key.clone();
+            let done = run
+                .effect(
+                    db,
+                    format!("delete-dump-{}-{key}", d.name),
+                    format!("delete {}/{key} (retention)", d.name.trim_end_matches('/')),
+                    async move {
+                        store
+                            .delete(&k, &Precondition::None)
+                            .await
+                            .map_err(|e| PortError::transient(e.to_string()))
+                    },
+                )
+                .await;
+            match done {
+                Some(Ok(())) if key.ends_with(".dump") => run.summary.pruned += 1,
+                Some(Err(e)) => run.port_failure(db, "retention", &e),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What is wrong with `db`'s dumps: stale, missing somewhere, unverified for too long, or its
+/// last verification failed.
+fn judge(
+    ctx: &PgSet<'_>,
+    db: &str,
+    listed: &[Vec<ListedDump>],
+    db_record: &DumpRecord,
+    run: &mut SetRun,
+) {
+    let newest_good: Vec<(String, Option<DateTime<Utc>>)> = ctx
+        .destinations
+        .iter()
+        .zip(listed)
+        .map(|(d, l)| {
+            (
+                d.name.clone(),
+                l.iter()
+                    .filter(|x| x.good())
+                    .filter_map(|x| x.taken_at)
+                    .max(),
+            )
+        })
+        .collect();
+    let oldest_good = listed
+        .iter()
+        .flatten()
+        .filter(|x| x.good())
+        .filter_map(|x| x.taken_at)
+        .min();
+    let last_verified = db_record.last_verified.or_else(|| {
+        // A verification written by an earlier record (or another set's run) still counts.
+        listed
+            .iter()
+            .flatten()
+            .filter(|x| x.good() && x.verified)
+            .filter_map(|x| x.taken_at)
+            .max()
+    });
+    for p in dumps::problems(
+        db,
+        &newest_good,
+        oldest_good,
+        last_verified,
+        ctx.set.max_age_hours,
+        ctx.pg
+            .verify_url
+            .as_ref()
+            .map(|_| ctx.pg.max_unverified_days),
+        Utc::now(),
+    ) {
+        run.problem(p);
+    }
+    if let Some(why) = &db_record.verify_failure {
+        run.problem(BackupProblem {
+            database: db.to_owned(),
+            message: format!("{db}: the last verification failed: {why}"),
+            state: format!(
+                "verify-failed:{db}:{}",
+                twincloud_core::ids::stable_digest(why.as_bytes())
+            ),
+        });
+    }
+}
+
+/// The newest good dump of a database in each destination (what the operations page shows).
+fn newest_places(ctx: &PgSet<'_>, listed: &[Vec<ListedDump>]) -> Vec<super::GoodBackup> {
+    ctx.destinations
+        .iter()
+        .zip(listed)
+        .filter_map(|(d, l)| {
+            let newest = l
+                .iter()
+                .filter(|x| x.good())
+                .filter_map(|x| x.taken_at.map(|t| (t, x)))
+                .max_by_key(|(t, _)| *t)?;
+            Some(super::GoodBackup {
+                place: d.name.clone(),
+                id: newest.1.stem.clone(),
+                at: newest.0,
+            })
+        })
+        .collect()
 }
 
 fn exists(d: &ListedDump, key: &str) -> bool {
