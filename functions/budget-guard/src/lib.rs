@@ -199,6 +199,19 @@ async fn read(services: &Services, r: &BudgetRef) -> Result<Option<Reading>, Run
     Ok(source.read(r).await?)
 }
 
+/// A guard's record as read, and the version to write it back over.
+struct Stored {
+    record: GuardRecord,
+    version: Option<Version>,
+}
+
+impl Stored {
+    /// Writes the record; false when another invocation wrote first.
+    async fn save(&mut self, services: &Services, g: &BudgetGuard) -> Result<bool, RunError> {
+        save(services, g, &self.record, &mut self.version).await
+    }
+}
+
 /// Reads the budget, undoes last period's changes when the period moved on, and takes the steps
 /// the confirmed spend crosses.
 async fn evaluate(
@@ -210,151 +223,46 @@ async fn evaluate(
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
     let mut round = Round::new(services, g, signal, inv);
-    let (mut record, mut version) = load(services, g).await?;
-    let unfinished = record.taken.iter().any(|t| t.unfinished.is_some());
+    let (record, version) = load(services, g).await?;
+    let mut st = Stored { record, version };
+    let unfinished = st.record.taken.iter().any(|t| t.unfinished.is_some());
     // A message seen before is done with, unless a step it started is unfinished: then the
     // redelivery is how the step gets finished.
-    if alert.is_some() && !record.see(&signal.id) && !unfinished {
+    if alert.is_some() && !st.record.see(&signal.id) && !unfinished {
         round.note("this message was handled before: nothing more");
         return Ok(vec![round.execution()]);
     }
     let Some(reading) = read(services, bref).await? else {
         round.note("the provider has no such budget: nothing done (a forged or stale message?)");
-        record.forget(&signal.id);
-        save(services, g, &record, &mut version).await?;
+        st.record.forget(&signal.id);
+        st.save(services, g).await?;
         return Ok(vec![round.execution()]);
     };
     let mut out = vec![];
     // Undos of an earlier period that failed are tried again before anything else.
-    if !record.undo_pending.is_empty() {
-        let pending = std::mem::take(&mut record.undo_pending);
-        record.undo_pending = steps::restore(&mut round, pending, "an earlier undo failed").await;
-        save(services, g, &record, &mut version).await?;
+    if !st.record.undo_pending.is_empty() {
+        let pending = std::mem::take(&mut st.record.undo_pending);
+        st.record.undo_pending =
+            steps::restore(&mut round, pending, "an earlier undo failed").await;
+        st.save(services, g).await?;
     }
-    if budget::period_rolled(&record, &reading) {
-        let why = format!("the budget period moved on to {}", reading.period_start);
-        let changes = budget::undo_order(&record);
-        let left = steps::restore(&mut round, changes, &why).await;
-        record.undo_pending.extend(left);
-        record.taken.clear();
-        record.period = Some(reading.period_start.clone());
-        save(services, g, &record, &mut version).await?;
-        let headline = if record.undo_pending.is_empty() {
-            format!("restored: {why}")
-        } else {
-            format!(
-                "restore incomplete: {} change(s) not undone yet, tried again on the next run ({why})",
-                record.undo_pending.len()
-            )
-        };
-        out.extend(report(&mut round, &headline, Severity::Notice, "restore").await);
+    if budget::period_rolled(&st.record, &reading) {
+        out.extend(roll_over(&mut round, &mut st, &reading).await?);
     }
-    if record.period.as_deref() != Some(reading.period_start.as_str()) {
-        record.period = Some(reading.period_start.clone());
-        record.taken.clear();
+    if st.record.period.as_deref() != Some(reading.period_start.as_str()) {
+        st.record.period = Some(reading.period_start.clone());
+        st.record.taken.clear();
     }
-    let (actual, forecast) = match budget::confirmed_spend(bref, &reading, alert) {
-        Ok(s) => s,
-        Err(why) => {
-            round.note(&why);
-            // Not confirmed: judged again if delivered again (the provider may lag the alert).
-            record.forget(&signal.id);
-            save(services, g, &record, &mut version).await?;
-            return Ok(std::iter::once(round.execution()).chain(out).collect());
-        }
+    let due = match confirmed_due(&mut round, &mut st, bref, &reading, alert).await? {
+        Some(due) => due,
+        None => return Ok(std::iter::once(round.execution()).chain(out).collect()),
     };
-    let due = budget::due(g, &record, reading.limit, actual, forecast);
-    record.spend = Some(budget::Spend {
-        limit: reading.limit,
-        actual,
-        forecast,
-        at: inv.now,
-    });
-    let spent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
-    round.note(format!(
-        "{} of {:.2} spent, {} forecast (as the provider confirms); {} step(s) due",
-        spent(actual),
-        reading.limit,
-        spent(forecast),
-        due.len()
-    ));
-    if due.is_empty() {
-        // The provider does not confirm what the message says (yet: its spend lags the
-        // alert): the message did nothing, and a redelivery is judged again.
-        record.forget(&signal.id);
-        save(services, g, &record, &mut version).await?;
+    let Some(failed) = climb(&mut round, &mut st, due).await? else {
+        round.note("another invocation is acting on this guard: this one stops");
         return Ok(std::iter::once(round.execution()).chain(out).collect());
-    }
-    let hold = switching(services).await?;
-    let mut failed = false;
-    for i in due {
-        let step = &g.steps[i];
-        let enforced = step.mode == StepMode::Enforce;
-        if hold && step.action.name() != "notify" {
-            round.note(format!(
-                "{}: a failover switch is in flight: held until it is over",
-                step.action.name()
-            ));
-            continue;
-        }
-        // A step left unfinished keeps what it changed (for the undo) and is taken again.
-        let mut taken = match record.taken.iter().position(|t| t.step == i) {
-            Some(p) => record.taken.remove(p),
-            None => Taken {
-                step: i,
-                action: step.action.name().to_owned(),
-                at: inv.now,
-                rehearsed: !enforced,
-                changes: vec![],
-                unfinished: None,
-                attempts: vec![],
-            },
-        };
-        // The journals of earlier attempts hold what their changes replaced.
-        round.earlier.clone_from(&taken.attempts);
-        taken.at = inv.now;
-        taken.rehearsed = !enforced;
-        taken.unfinished = None;
-        // Claimed before acting (a compare-and-swap): two deliveries never both act.
-        record.taken.push(taken.clone());
-        if !save(services, g, &record, &mut version).await? {
-            round.note("another invocation is acting on this guard: this one stops");
-            return Ok(std::iter::once(round.execution()).chain(out).collect());
-        }
-        let result = steps::take(&mut round, i, step, enforced, &mut taken).await;
-        if let Err(e) = &result {
-            round.failed(
-                &format!("{}-step{i}", g.name),
-                &format!("take step {} ({})", i + 1, step.action.name()),
-                e,
-            );
-            round.lines.push(format!(
-                "step {} ({}) is unfinished: {e}; {} change(s) made are kept for the undo, and the step is taken again by the next delivery or run",
-                i + 1,
-                step.action.name(),
-                taken.changes.len()
-            ));
-            taken.unfinished = Some(e.to_string());
-            // Remembered (the last few) for whichever event takes the step up next.
-            if !taken.attempts.contains(&round.signal.id) {
-                taken.attempts.push(round.signal.id.clone());
-                let extra = taken.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
-                taken.attempts.drain(..extra);
-            }
-        } else {
-            taken.attempts.clear();
-        }
-        if let Some(last) = record.taken.last_mut() {
-            *last = taken;
-        }
-        save(services, g, &record, &mut version).await?;
-        if result.is_err() {
-            // The ladder stops here: a higher step waits until this one is done.
-            failed = true;
-            break;
-        }
-    }
-    let pct = actual.or(forecast).unwrap_or(0.0) / reading.limit * 100.0;
+    };
+    let spend = st.record.spend.as_ref();
+    let pct = spend.and_then(|s| s.actual.or(s.forecast)).unwrap_or(0.0) / reading.limit * 100.0;
     out.extend(
         report(
             &mut round,
@@ -370,13 +278,171 @@ async fn evaluate(
             },
             &format!(
                 "steps-{}{}",
-                record.taken.len(),
+                st.record.taken.len(),
                 if failed { "-failed" } else { "" }
             ),
         )
         .await,
     );
     Ok(std::iter::once(round.execution()).chain(out).collect())
+}
+
+/// A new period: last period's changes undone (what fails waits for the next run), its steps
+/// forgotten, and the restore said.
+async fn roll_over(
+    round: &mut Round<'_>,
+    st: &mut Stored,
+    reading: &Reading,
+) -> Result<Option<Execution>, RunError> {
+    let (services, g) = (round.services, round.guard);
+    let why = format!("the budget period moved on to {}", reading.period_start);
+    let changes = budget::undo_order(&st.record);
+    let left = steps::restore(round, changes, &why).await;
+    st.record.undo_pending.extend(left);
+    st.record.taken.clear();
+    st.record.period = Some(reading.period_start.clone());
+    st.save(services, g).await?;
+    let headline = if st.record.undo_pending.is_empty() {
+        format!("restored: {why}")
+    } else {
+        format!(
+            "restore incomplete: {} change(s) not undone yet, tried again on the next run ({why})",
+            st.record.undo_pending.len()
+        )
+    };
+    Ok(report(round, &headline, Severity::Notice, "restore").await)
+}
+
+/// The steps the spend the provider confirms makes due; `None` (the message forgotten, so a
+/// redelivery is judged again once the provider's spend caught up) when it confirms none.
+async fn confirmed_due(
+    round: &mut Round<'_>,
+    st: &mut Stored,
+    bref: &BudgetRef,
+    reading: &Reading,
+    alert: Option<&BudgetAlert>,
+) -> Result<Option<Vec<usize>>, RunError> {
+    let (services, g) = (round.services, round.guard);
+    let event = round.signal.id.clone();
+    let (actual, forecast) = match budget::confirmed_spend(bref, reading, alert) {
+        Ok(s) => s,
+        Err(why) => {
+            round.note(&why);
+            st.record.forget(&event);
+            st.save(services, g).await?;
+            return Ok(None);
+        }
+    };
+    let due = budget::due(g, &st.record, reading.limit, actual, forecast);
+    st.record.spend = Some(budget::Spend {
+        limit: reading.limit,
+        actual,
+        forecast,
+        at: round.inv.now,
+    });
+    let spent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+    round.note(format!(
+        "{} of {:.2} spent, {} forecast (as the provider confirms); {} step(s) due",
+        spent(actual),
+        reading.limit,
+        spent(forecast),
+        due.len()
+    ));
+    if due.is_empty() {
+        st.record.forget(&event);
+        st.save(services, g).await?;
+        return Ok(None);
+    }
+    Ok(Some(due))
+}
+
+/// Takes the due steps in order, each claimed before it acts; the ladder stops at a step that
+/// fails. `Some(failed)`, or `None` when another invocation claimed the guard first.
+async fn climb(
+    round: &mut Round<'_>,
+    st: &mut Stored,
+    due: Vec<usize>,
+) -> Result<Option<bool>, RunError> {
+    let (services, g) = (round.services, round.guard);
+    let hold = switching(services).await?;
+    for i in due {
+        let step = &g.steps[i];
+        if hold && step.action.name() != "notify" {
+            round.note(format!(
+                "{}: a failover switch is in flight: held until it is over",
+                step.action.name()
+            ));
+            continue;
+        }
+        let enforced = step.mode == StepMode::Enforce;
+        let mut taken = claimable(st, i, step.action.name(), enforced, round.inv.now);
+        // The journals of earlier attempts hold what their changes replaced.
+        round.earlier.clone_from(&taken.attempts);
+        // Claimed before acting (a compare-and-swap): two deliveries never both act.
+        st.record.taken.push(taken.clone());
+        if !st.save(services, g).await? {
+            return Ok(None);
+        }
+        let result = steps::take(round, i, step, enforced, &mut taken).await;
+        if let Err(e) = &result {
+            unfinished_step(round, i, step.action.name(), e, &mut taken);
+        } else {
+            taken.attempts.clear();
+        }
+        if let Some(last) = st.record.taken.last_mut() {
+            *last = taken;
+        }
+        st.save(services, g).await?;
+        if result.is_err() {
+            // The ladder stops here: a higher step waits until this one is done.
+            return Ok(Some(true));
+        }
+    }
+    Ok(Some(false))
+}
+
+/// Step `i` as taken now: a step left unfinished keeps what it changed (for the undo) and is
+/// taken again.
+fn claimable(st: &mut Stored, i: usize, action: &str, enforced: bool, now: DateTime<Utc>) -> Taken {
+    let mut taken = match st.record.taken.iter().position(|t| t.step == i) {
+        Some(p) => st.record.taken.remove(p),
+        None => Taken {
+            step: i,
+            action: action.to_owned(),
+            at: now,
+            rehearsed: !enforced,
+            changes: vec![],
+            unfinished: None,
+            attempts: vec![],
+        },
+    };
+    taken.at = now;
+    taken.rehearsed = !enforced;
+    taken.unfinished = None;
+    taken
+}
+
+/// A step that failed: said, kept unfinished with the changes it made, and remembered for the
+/// event that takes it up next.
+fn unfinished_step(round: &mut Round<'_>, i: usize, action: &str, e: &RunError, taken: &mut Taken) {
+    let g = round.guard;
+    round.failed(
+        &format!("{}-step{i}", g.name),
+        &format!("take step {} ({action})", i + 1),
+        e,
+    );
+    round.lines.push(format!(
+        "step {} ({action}) is unfinished: {e}; {} change(s) made are kept for the undo, and the step is taken again by the next delivery or run",
+        i + 1,
+        taken.changes.len()
+    ));
+    taken.unfinished = Some(e.to_string());
+    // Remembered (the last few) for whichever event takes the step up next.
+    if !taken.attempts.contains(&round.signal.id) {
+        taken.attempts.push(round.signal.id.clone());
+        let extra = taken.attempts.len().saturating_sub(MAX_ATTEMPTS_KEPT);
+        taken.attempts.drain(..extra);
+    }
 }
 
 /// The guard's message: what was done (or would be) and what came back.

@@ -257,7 +257,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/bucket-sync/src/engine/mod.rs", "sync", 183),
     ("functions/bucket-sync/src/event.rs", "on_object", 153),
     ("functions/bucket-sync/src/lib.rs", "reconcile", 161),
-    ("functions/budget-guard/src/lib.rs", "evaluate", 177),
     ("functions/budget-guard/src/steps.rs", "cap", 106),
     ("functions/budget-guard/src/steps.rs", "take", 130),
     ("functions/budget-guard/src/steps.rs", "undo", 108),
