@@ -88,182 +88,257 @@ pub async fn sync(
     opts: SyncOptions,
 ) -> Result<SyncSummary, RunError> {
     let requests_before = source.requests() + destination.requests();
-    let budget_kib = u32::try_from((opts.memory_budget / 1024).max(1)).unwrap_or(u32::MAX);
-    let ends = Ends {
-        source: source.clone(),
-        destination: destination.clone(),
-        memory: Arc::new(Semaphore::new(budget_kib as usize)),
-        budget_kib,
-    };
-    let progress = opts.progress.clone().unwrap_or_default();
-    let summary = Arc::new(Mutex::new(SyncSummary {
-        dry_run: opts.dry_run,
-        ..Default::default()
-    }));
-    let mut merge = Merge::new(
-        source.list(&opts.prefix, opts.start_after.as_deref()),
-        destination.list(&opts.prefix, opts.start_after.as_deref()),
-    );
-    let mut tasks: JoinSet<(race::Copied, u64, Done)> = JoinSet::new();
-    let (mut source_end, mut destination_end) = (ListingEnd::Complete, ListingEnd::Complete);
-    let mut extras: Vec<Entry> = Vec::new();
-    let mut extra_count = 0u64;
-    let mut to_recheck: Vec<race::Copied> = Vec::new();
-    let mut rechecks: JoinSet<race::Recheck> = JoinSet::new();
-    let mut last_key: Option<String> = None;
-    let mut stopped = false;
-    let mut exhausted = false;
-    let concurrency = opts.concurrency.max(1);
-    let started = tokio::time::Instant::now();
-    let mut limiter = if opts.adaptive {
-        ConcurrencyController::new(8, 2, concurrency, 0.0)
-    } else {
-        ConcurrencyController::new(concurrency, concurrency, concurrency, 0.0)
-    };
+    let mut pass = Pass::new(source.clone(), destination.clone(), &opts);
     loop {
-        while !stopped && !exhausted && tasks.len() < limiter.limit() {
+        pass.fill(&opts).await;
+        if pass.stopped || pass.exhausted {
+            pass.progress
+                .listing_done
+                .store(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        match pass.tasks.join_next().await {
+            Some(Ok(landed)) => pass.landed(landed, opts.dry_run),
+            Some(Err(e)) => lock(&pass.summary).fail(format!("a copy task failed: {e}")),
+            None if pass.stopped || pass.exhausted => break,
+            None => {}
+        }
+        if pass.to_recheck.len() >= race::BATCH {
+            // Alongside the copies still to make: a re-listing's latency is not theirs.
+            let (ends, prefix) = (pass.ends.clone(), opts.prefix.clone());
+            let batch = std::mem::take(&mut pass.to_recheck);
+            pass.rechecks
+                .spawn(async move { race::recheck(&ends, &prefix, batch).await });
+        }
+    }
+    let mut out = pass.finish(&opts).await;
+    out.requests = (source.requests() + destination.requests()).saturating_sub(requests_before);
+    Ok(out)
+}
+
+/// One pass in flight: the merged listings, the copies running, what is left to delete and to
+/// re-check, and the summary so far.
+struct Pass {
+    ends: Ends,
+    progress: Arc<Progress>,
+    summary: Arc<Mutex<SyncSummary>>,
+    merge: Merge,
+    tasks: JoinSet<(race::Copied, u64, Done)>,
+    source_end: ListingEnd,
+    destination_end: ListingEnd,
+    extras: Vec<Entry>,
+    extra_count: u64,
+    to_recheck: Vec<race::Copied>,
+    rechecks: JoinSet<race::Recheck>,
+    last_key: Option<String>,
+    stopped: bool,
+    exhausted: bool,
+    concurrency: usize,
+    started: tokio::time::Instant,
+    limiter: ConcurrencyController,
+}
+
+impl Pass {
+    fn new(
+        source: Arc<dyn ObjectStore>,
+        destination: Arc<dyn ObjectStore>,
+        opts: &SyncOptions,
+    ) -> Self {
+        let budget_kib = u32::try_from((opts.memory_budget / 1024).max(1)).unwrap_or(u32::MAX);
+        let merge = Merge::new(
+            source.list(&opts.prefix, opts.start_after.as_deref()),
+            destination.list(&opts.prefix, opts.start_after.as_deref()),
+        );
+        let concurrency = opts.concurrency.max(1);
+        Pass {
+            ends: Ends {
+                source,
+                destination,
+                memory: Arc::new(Semaphore::new(budget_kib as usize)),
+                budget_kib,
+            },
+            progress: opts.progress.clone().unwrap_or_default(),
+            summary: Arc::new(Mutex::new(SyncSummary {
+                dry_run: opts.dry_run,
+                ..Default::default()
+            })),
+            merge,
+            tasks: JoinSet::new(),
+            source_end: ListingEnd::Complete,
+            destination_end: ListingEnd::Complete,
+            extras: Vec::new(),
+            extra_count: 0,
+            to_recheck: Vec::new(),
+            rechecks: JoinSet::new(),
+            last_key: None,
+            stopped: false,
+            exhausted: false,
+            concurrency,
+            started: tokio::time::Instant::now(),
+            limiter: if opts.adaptive {
+                ConcurrencyController::new(8, 2, concurrency, 0.0)
+            } else {
+                ConcurrencyController::new(concurrency, concurrency, concurrency, 0.0)
+            },
+        }
+    }
+
+    /// Starts copies while there is room, keys left and time: the listings merged as they go.
+    async fn fill(&mut self, opts: &SyncOptions) {
+        while !self.stopped && !self.exhausted && self.tasks.len() < self.limiter.limit() {
             // At least one key per run, so that a run started late still moves the cursor.
-            if last_key.is_some()
+            if self.last_key.is_some()
                 && opts
                     .stop_at
                     .is_some_and(|t| tokio::time::Instant::now() >= t)
             {
-                stopped = true;
-                break;
+                self.stopped = true;
+                return;
             }
-            let diff = match merge.next().await {
+            let diff = match self.merge.next().await {
                 Ok(Some(d)) => d,
                 Ok(None) => {
-                    exhausted = true;
-                    break;
+                    self.exhausted = true;
+                    return;
                 }
                 Err((side, e)) => {
-                    // (A store's own error often says already what it was listing.)
-                    let why = match e.to_string() {
-                        e if e.starts_with("listing ") => e,
-                        e => format!("listing {}: {e}", describe(&ends, side)),
-                    };
-                    match side {
-                        Side::Source => source_end = ListingEnd::Failed(why.clone()),
-                        Side::Destination => destination_end = ListingEnd::Failed(why.clone()),
-                    }
-                    if e.retry() == Retry::Permanent {
-                        lock(&summary).unreachable = Some(why);
-                    } else {
-                        lock(&summary).fail(why);
-                    }
-                    exhausted = true;
-                    break;
+                    self.listing_failed(side, &e);
+                    return;
                 }
             };
-            progress
+            self.progress
                 .listed
-                .store(merge.counts().0, std::sync::atomic::Ordering::Relaxed);
-            let previous = last_key.take();
-            let (key, task) = classify(diff, &mut lock(&summary), &mut extras, &mut extra_count);
-            last_key = Some(key);
+                .store(self.merge.counts().0, std::sync::atomic::Ordering::Relaxed);
+            let previous = self.last_key.take();
+            let (key, task) = classify(
+                diff,
+                &mut lock(&self.summary),
+                &mut self.extras,
+                &mut self.extra_count,
+            );
+            self.last_key = Some(key);
             if let Some(task) = task {
-                Progress::add(&progress.planned, 1);
-                Progress::add(&progress.planned_bytes, task.src.size);
-                let (ends, dry_run) = (ends.clone(), opts.dry_run);
+                Progress::add(&self.progress.planned, 1);
+                Progress::add(&self.progress.planned_bytes, task.src.size);
+                let (ends, dry_run) = (self.ends.clone(), opts.dry_run);
                 let mark = race::Copied {
                     key: task.src.key.clone(),
                     version: task.src.version.clone(),
                     created: task.dst.is_none(),
-                    position: merge.counts().0,
+                    position: self.merge.counts().0,
                     previous,
                 };
-                tasks.spawn(async move {
+                self.tasks.spawn(async move {
                     let size = task.src.size;
                     (mark, size, run_task(&ends, task, dry_run).await)
                 });
             }
         }
-        if stopped || exhausted {
-            progress
-                .listing_done
-                .store(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A listing that failed ends the pass: a store that is not there (or refuses) is
+    /// unreachable, anything else a failure the next pass retries.
+    fn listing_failed(&mut self, side: Side, e: &ObjectError) {
+        // (A store's own error often says already what it was listing.)
+        let why = match e.to_string() {
+            e if e.starts_with("listing ") => e,
+            e => format!("listing {}: {e}", describe(&self.ends, side)),
+        };
+        match side {
+            Side::Source => self.source_end = ListingEnd::Failed(why.clone()),
+            Side::Destination => self.destination_end = ListingEnd::Failed(why.clone()),
         }
-        match tasks.join_next().await {
-            Some(Ok((mark, size, done))) => {
-                let key = mark.key.clone();
-                let moved = if let Done::Copied(n) = &done { *n } else { 0 };
-                let before = limiter.limit();
-                if limiter.completed(moved, started.elapsed().as_secs_f64()) != before {
-                    tracing::debug!(limit = limiter.limit(), "copies in flight");
-                }
-                let mut s = lock(&summary);
-                match done {
-                    Done::Copied(n) => {
-                        s.copied += 1;
-                        s.bytes += n;
-                        Progress::add(&progress.copied, 1);
-                        Progress::add(&progress.bytes, n);
-                        if !opts.dry_run {
-                            to_recheck.push(mark);
-                        }
-                    }
-                    Done::Same(by) => {
-                        s.skipped += 1;
-                        if by == Comparison::SizeOnly {
-                            s.size_only += 1;
-                        }
-                        progress
-                            .planned_bytes
-                            .fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Done::Retained => s.retained += 1,
-                    Done::Vanished => s.skipped += 1,
-                    Done::Failed(why) => {
-                        Progress::add(&progress.failed, 1);
-                        s.fail(format!("{key}: {why}"));
-                    }
+        if e.retry() == Retry::Permanent {
+            lock(&self.summary).unreachable = Some(why);
+        } else {
+            lock(&self.summary).fail(why);
+        }
+        self.exhausted = true;
+    }
+
+    /// A copy task's end, counted.
+    fn landed(&mut self, (mark, size, done): (race::Copied, u64, Done), dry_run: bool) {
+        let key = mark.key.clone();
+        let moved = if let Done::Copied(n) = &done { *n } else { 0 };
+        let before = self.limiter.limit();
+        if self
+            .limiter
+            .completed(moved, self.started.elapsed().as_secs_f64())
+            != before
+        {
+            tracing::debug!(limit = self.limiter.limit(), "copies in flight");
+        }
+        let progress = &self.progress;
+        let mut s = lock(&self.summary);
+        match done {
+            Done::Copied(n) => {
+                s.copied += 1;
+                s.bytes += n;
+                Progress::add(&progress.copied, 1);
+                Progress::add(&progress.bytes, n);
+                if !dry_run {
+                    self.to_recheck.push(mark);
                 }
             }
-            Some(Err(e)) => lock(&summary).fail(format!("a copy task failed: {e}")),
-            None if stopped || exhausted => break,
-            None => {}
-        }
-        if to_recheck.len() >= race::BATCH {
-            // Alongside the copies still to make: a re-listing's latency is not theirs.
-            let (ends, prefix) = (ends.clone(), opts.prefix.clone());
-            let batch = std::mem::take(&mut to_recheck);
-            rechecks.spawn(async move { race::recheck(&ends, &prefix, batch).await });
-        }
-    }
-    // The copies landed; whatever moved in the source meanwhile is repaired now.
-    let r = race::recheck(&ends, &opts.prefix, to_recheck).await;
-    r.into_summary(&mut lock(&summary));
-    while let Some(r) = rechecks.join_next().await {
-        match r {
-            Ok(r) => r.into_summary(&mut lock(&summary)),
-            Err(e) => lock(&summary).fail(format!("a re-check task failed: {e}")),
+            Done::Same(by) => {
+                s.skipped += 1;
+                if by == Comparison::SizeOnly {
+                    s.size_only += 1;
+                }
+                progress
+                    .planned_bytes
+                    .fetch_sub(size, std::sync::atomic::Ordering::Relaxed);
+            }
+            Done::Retained => s.retained += 1,
+            Done::Vanished => s.skipped += 1,
+            Done::Failed(why) => {
+                Progress::add(&progress.failed, 1);
+                s.fail(format!("{key}: {why}"));
+            }
         }
     }
-    let mut out = lock(&summary).clone();
-    out.listed = merge.counts();
-    out.complete =
-        !stopped && source_end == ListingEnd::Complete && destination_end == ListingEnd::Complete;
-    if stopped {
-        out.cursor = last_key;
+
+    /// The copies landed: whatever moved in the source meanwhile is repaired, then the deletes
+    /// the gate allows are made over what was listed (the whole range, or up to the cursor).
+    async fn finish(mut self, opts: &SyncOptions) -> SyncSummary {
+        let r = race::recheck(
+            &self.ends,
+            &opts.prefix,
+            std::mem::take(&mut self.to_recheck),
+        )
+        .await;
+        r.into_summary(&mut lock(&self.summary));
+        while let Some(r) = self.rechecks.join_next().await {
+            match r {
+                Ok(r) => r.into_summary(&mut lock(&self.summary)),
+                Err(e) => lock(&self.summary).fail(format!("a re-check task failed: {e}")),
+            }
+        }
+        let mut out = lock(&self.summary).clone();
+        out.listed = self.merge.counts();
+        out.complete = !self.stopped
+            && self.source_end == ListingEnd::Complete
+            && self.destination_end == ListingEnd::Complete;
+        if self.stopped {
+            out.cursor = self.last_key.take();
+        }
+        let gate = delete_gate(
+            &opts.deletes,
+            &self.source_end,
+            out.listed.0,
+            &self.destination_end,
+            out.listed.1,
+            out.failed,
+            self.extra_count,
+        );
+        match gate {
+            DeleteGate::Refuse(why) => out.deletes_refused = Some(why),
+            DeleteGate::Allow if opts.dry_run => out.deleted = self.extra_count,
+            DeleteGate::Allow => {
+                delete_extras(&self.ends, self.extras, self.concurrency, &mut out).await;
+            }
+        }
+        out
     }
-    // Deletes cover what was listed: the whole range, or up to the cursor.
-    let gate = delete_gate(
-        &opts.deletes,
-        &source_end,
-        out.listed.0,
-        &destination_end,
-        out.listed.1,
-        out.failed,
-        extra_count,
-    );
-    match gate {
-        DeleteGate::Refuse(why) => out.deletes_refused = Some(why),
-        DeleteGate::Allow if opts.dry_run => out.deleted = extra_count,
-        DeleteGate::Allow => delete_extras(&ends, extras, concurrency, &mut out).await,
-    }
-    out.requests = (source.requests() + destination.requests()).saturating_sub(requests_before);
-    Ok(out)
 }
 
 fn lock(s: &Mutex<SyncSummary>) -> std::sync::MutexGuard<'_, SyncSummary> {
