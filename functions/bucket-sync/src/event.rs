@@ -100,72 +100,19 @@ pub(super) async fn on_object(
             ));
             continue;
         }
-        // Whatever the event says, the current source object is what is copied: a stale or
-        // repeated event finds the destination already the same.
-        let (source, destination) = stores(services, pair).await?;
         let started = std::time::Instant::now();
-        let mut step = Step::Synced(
-            unless_rehearsed(&fx, sync_key(source.clone(), destination.clone(), &key)).await,
-        );
-        if matches!(step, Step::Synced(Ok(Outcome::SourceGone)))
-            && !o.created
-            && pair.delete_on_event
-        {
-            step = if take_delete(services, pair, inv.now).await? {
-                Step::Synced(
-                    unless_rehearsed(&fx, delete_copy_of_gone(source, destination, &key)).await,
-                )
-            } else {
-                Step::Deferred
-            };
-        }
-        let result = match step {
+        let result = match step(services, &fx, o, pair, &key, inv).await? {
             Step::Synced(r) => r,
             Step::Deferred => {
                 exec.plan.notes.push(format!(
                     "{}: `{key}`: deleted in the source; the pair's {} event deletes this hour are spent, so the copy stays until the next reconcile's delete gate",
                     pair.name, pair.max_event_deletes_per_hour
                 ));
-                let r = Report {
-                    function: FUNCTION.into(),
-                    title: format!(
-                        "Bucket sync {}: more than {} deletes in an hour; deletes wait for the reconcile",
-                        pair.name, pair.max_event_deletes_per_hour
-                    ),
-                    summary: format!(
-                        "The source {} is deleting objects faster than the pair's budget (max_event_deletes_per_hour). Copies in {} are kept; the next reconcile deletes them only within its own limits (max_delete, max_delete_percent). If this is a mass delete, stop it at the source.",
-                        pair.source, pair.destination
-                    ),
-                    severity: Severity::Warning,
-                    fields: vec![("Last key".into(), key.clone())],
-                    subject: format!("sync:{}:event-delete-budget", pair.name),
-                    state: inv.now.format("%Y-%m-%dT%H").to_string(),
-                };
-                out.push(send_report(services, r, &signal.id, "delete-budget", inv).await?);
+                out.push(delete_budget_spent(services, signal, pair, &key, inv).await?);
                 continue;
             }
         };
-        let changed = match &result {
-            Ok(Outcome::Copied(n)) => Some((
-                format!("copy `{key}` to {}", pair.destination),
-                ExecOutcome::Done {
-                    detail: Some(format!("{n} bytes")),
-                },
-            )),
-            Ok(Outcome::Deleted) => Some((
-                format!("delete `{key}` from {}", pair.destination),
-                ExecOutcome::Done { detail: None },
-            )),
-            Ok(_) => None,
-            Err(e) => Some((
-                format!("copy `{key}` to {}", pair.destination),
-                ExecOutcome::Failed {
-                    error: e.to_string(),
-                    retry: e.retry(),
-                },
-            )),
-        };
-        if let Some((what, outcome)) = changed {
+        if let Some((what, outcome)) = changed(&result, pair, &key) {
             let reason = format!(
                 "object event for {}/{} (pair {})",
                 o.bucket, o.key, pair.name
@@ -182,39 +129,13 @@ pub(super) async fn on_object(
             Ok(outcome) => exec.plan.notes.push(format!(
                 "{}: `{key}`: {}",
                 pair.name,
-                match outcome {
-                    Outcome::Copied(n) => format!("copied ({n} bytes)"),
-                    Outcome::Same(by) => format!("already the same ({by:?})"),
-                    Outcome::SourceGone if !o.created && !pair.delete_on_event => {
-                        "deleted in the source; kept in the destination (delete_on_event is off)"
-                            .into()
-                    }
-                    Outcome::SourceGone => "not in the source; nothing to do".into(),
-                    Outcome::Deleted => "deleted from the destination".into(),
-                    Outcome::Retained =>
-                        "the destination copy is under retention or a hold: left alone".into(),
-                    Outcome::Foreign =>
-                        "the destination object was not written by twincloud: left alone".into(),
-                    Outcome::Rehearsed => "would sync (a dry run reads and copies nothing)".into(),
-                },
+                said(&outcome, o, pair)
             )),
             Err(e) if e.retry() == Retry::Transient => {
                 return Err(RunError::Transient(format!("{}: `{key}`: {e}", pair.name)));
             }
             Err(e) => {
-                let r = Report {
-                    function: FUNCTION.into(),
-                    title: format!("Bucket sync {}: `{key}` not copied", pair.name),
-                    summary: e.to_string(),
-                    severity: Severity::Warning,
-                    fields: vec![
-                        ("Source".into(), pair.source.to_string()),
-                        ("Destination".into(), pair.destination.to_string()),
-                    ],
-                    subject: format!("sync:{}:{key}", pair.name),
-                    state: "failed".into(),
-                };
-                out.push(send_report(services, r, &signal.id, "failed", inv).await?);
+                out.push(not_copied(services, signal, pair, &key, &e, inv).await?);
                 exec.plan
                     .notes
                     .push(format!("{}: `{key}`: failed: {e}", pair.name));
@@ -224,4 +145,123 @@ pub(super) async fn on_object(
     exec.actions.extend(fx.take_reports());
     out.insert(0, exec);
     Ok(out)
+}
+
+/// What the event's key comes to in one pair: the current source object copied (whatever the
+/// event says: a stale or repeated event finds the destination already the same), or the
+/// copy of an object gone from the source deleted, within the pair's hourly budget.
+async fn step(
+    services: &Services,
+    fx: &Effects,
+    o: &ObjectChange,
+    pair: &SyncPair,
+    key: &str,
+    inv: Invocation,
+) -> Result<Step, RunError> {
+    let (source, destination) = stores(services, pair).await?;
+    let synced = unless_rehearsed(fx, sync_key(source.clone(), destination.clone(), key)).await;
+    if !(matches!(synced, Ok(Outcome::SourceGone)) && !o.created && pair.delete_on_event) {
+        return Ok(Step::Synced(synced));
+    }
+    Ok(if take_delete(services, pair, inv.now).await? {
+        Step::Synced(unless_rehearsed(fx, delete_copy_of_gone(source, destination, key)).await)
+    } else {
+        Step::Deferred
+    })
+}
+
+/// The effect a result is, when it changed (or failed to change) the destination.
+fn changed(
+    result: &Result<Outcome, twincloud_core::ports::ObjectError>,
+    pair: &SyncPair,
+    key: &str,
+) -> Option<(String, ExecOutcome)> {
+    match result {
+        Ok(Outcome::Copied(n)) => Some((
+            format!("copy `{key}` to {}", pair.destination),
+            ExecOutcome::Done {
+                detail: Some(format!("{n} bytes")),
+            },
+        )),
+        Ok(Outcome::Deleted) => Some((
+            format!("delete `{key}` from {}", pair.destination),
+            ExecOutcome::Done { detail: None },
+        )),
+        Ok(_) => None,
+        Err(e) => Some((
+            format!("copy `{key}` to {}", pair.destination),
+            ExecOutcome::Failed {
+                error: e.to_string(),
+                retry: e.retry(),
+            },
+        )),
+    }
+}
+
+/// What became of the key, in words.
+fn said(outcome: &Outcome, o: &ObjectChange, pair: &SyncPair) -> String {
+    match outcome {
+        Outcome::Copied(n) => format!("copied ({n} bytes)"),
+        Outcome::Same(by) => format!("already the same ({by:?})"),
+        Outcome::SourceGone if !o.created && !pair.delete_on_event => {
+            "deleted in the source; kept in the destination (delete_on_event is off)".into()
+        }
+        Outcome::SourceGone => "not in the source; nothing to do".into(),
+        Outcome::Deleted => "deleted from the destination".into(),
+        Outcome::Retained => "the destination copy is under retention or a hold: left alone".into(),
+        Outcome::Foreign => {
+            "the destination object was not written by twincloud: left alone".into()
+        }
+        Outcome::Rehearsed => "would sync (a dry run reads and copies nothing)".into(),
+    }
+}
+
+/// Says that the pair's event deletes for this hour are spent (once an hour).
+async fn delete_budget_spent(
+    services: &Services,
+    signal: &Signal,
+    pair: &SyncPair,
+    key: &str,
+    inv: Invocation,
+) -> Result<Execution, RunError> {
+    let r = Report {
+        function: FUNCTION.into(),
+        title: format!(
+            "Bucket sync {}: more than {} deletes in an hour; deletes wait for the reconcile",
+            pair.name, pair.max_event_deletes_per_hour
+        ),
+        summary: format!(
+            "The source {} is deleting objects faster than the pair's budget (max_event_deletes_per_hour). Copies in {} are kept; the next reconcile deletes them only within its own limits (max_delete, max_delete_percent). If this is a mass delete, stop it at the source.",
+            pair.source, pair.destination
+        ),
+        severity: Severity::Warning,
+        fields: vec![("Last key".into(), key.to_owned())],
+        subject: format!("sync:{}:event-delete-budget", pair.name),
+        state: inv.now.format("%Y-%m-%dT%H").to_string(),
+    };
+    send_report(services, r, &signal.id, "delete-budget", inv).await
+}
+
+/// Says that a key could not be copied, for a reason no retry fixes.
+async fn not_copied(
+    services: &Services,
+    signal: &Signal,
+    pair: &SyncPair,
+    key: &str,
+    e: &twincloud_core::ports::ObjectError,
+    inv: Invocation,
+) -> Result<Execution, RunError> {
+    let r = Report {
+        function: FUNCTION.into(),
+        title: format!("Bucket sync {}: `{key}` not copied", pair.name),
+        summary: e.to_string(),
+        severity: Severity::Warning,
+        fields: vec![
+            ("Source".into(), pair.source.to_string()),
+            ("Destination".into(), pair.destination.to_string()),
+        ],
+        subject: format!("sync:{}:{key}", pair.name),
+        state: "failed".into(),
+    };
+    send_report(services, r, &signal.id, "failed", inv).await
 }

@@ -14,7 +14,7 @@ use twincloud_core::plan::Plan;
 use twincloud_core::ports::{ObjectStore, Retry};
 use twincloud_core::signal::{ObjectStoreKind, Report, Severity, SignalKind};
 
-use crate::engine::{SyncOptions, sync};
+use crate::engine::{SyncOptions, SyncSummary, sync};
 use twincloud_runtime::effects::{Effect, Effects};
 use twincloud_runtime::error::RunError;
 use twincloud_runtime::executor::{Execution, Outcome as ExecOutcome};
@@ -129,6 +129,15 @@ impl Function for BucketSync {
     }
 }
 
+/// What a reconcile run gathers across its partitions.
+#[derive(Default)]
+struct Reconciled {
+    notes: Vec<String>,
+    problems: Vec<String>,
+    /// Stores that do not exist or refuse access: configuration to fix, not a retry.
+    unreachable: Vec<String>,
+}
+
 async fn reconcile(
     cfg: &SyncConfig,
     signal: &Signal,
@@ -139,132 +148,28 @@ async fn reconcile(
     // One record per partition pass through the effects handle: thousands of copies cost one
     // write, and a pass with failures is counted in the exit code.
     let mut fx = Effects::new(services, FUNCTION, &signal.id, inv);
-    let mut problems: Vec<String> = Vec::new();
-    // Stores that do not exist or refuse access: configuration to fix, not a retry.
-    let mut unreachable: Vec<String> = Vec::new();
-    let mut out = vec![];
+    let mut run = Reconciled::default();
     'pairs: for pair in &cfg.pairs {
         let (source, destination) = stores(services, pair).await?;
         for partition in &pair.partitions {
             if !inv.has_time(WIND_DOWN * 2) {
-                exec.plan.notes.push(format!(
+                run.notes.push(format!(
                     "{}: out of time; the remaining partitions wait for the next run",
                     pair.name
                 ));
                 break 'pairs;
             }
-            let key = unit_key(pair, partition);
-            let lease = inv
-                .deadline
-                .map(|d| d.saturating_duration_since(std::time::Instant::now()))
-                .unwrap_or(DEFAULT_LEASE);
-            let until = inv.now + chrono::Duration::from_std(lease).unwrap_or_default();
-            let taken = lease::take::<UnitRecord>(
-                services.state.as_ref(),
-                &key,
-                &signal.id,
-                until,
-                inv.now,
+            let ends = (source.clone(), destination.clone());
+            pass(
+                services, &mut fx, signal, inv, pair, partition, ends, &mut run,
             )
             .await?;
-            let Some((mut record, leased)) = taken else {
-                exec.plan.notes.push(format!(
-                    "{} [{partition}]: another invocation holds it",
-                    pair.name
-                ));
-                continue;
-            };
-            let opts = SyncOptions {
-                concurrency: pair.concurrency,
-                deletes: pair.deletes,
-                prefix: partition.clone(),
-                start_after: record.cursor.clone(),
-                stop_at: inv
-                    .deadline
-                    .map(|d| tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))),
-                ..SyncOptions::default()
-            }
-            .under(&fx);
-            let resumed = record.cursor.clone();
-            let started = std::time::Instant::now();
-            let s = sync(source.clone(), destination.clone(), opts).await?;
-            if let Some(why) = &s.unreachable {
-                unreachable.push(format!("{}: {why}", pair.name));
-            }
-            if s.copied + s.deleted + s.failed > 0 {
-                // One record per partition pass: thousands of copies cost one write.
-                let what = format!(
-                    "reconcile {} → {} [{}]: {} copied, {} deleted",
-                    pair.source,
-                    pair.destination,
-                    if partition.is_empty() {
-                        "all"
-                    } else {
-                        partition
-                    },
-                    s.copied,
-                    s.deleted
-                );
-                let outcome = if s.failed == 0 {
-                    ExecOutcome::Done { detail: None }
-                } else {
-                    ExecOutcome::Failed {
-                        error: format!("{} object(s) failed", s.failed),
-                        retry: Retry::Transient,
-                    }
-                };
-                fx.record_batch(
-                    Effect::new(key.replace('/', "-"), what, "scheduled reconcile"),
-                    outcome,
-                    serde_json::to_value(&s).ok(),
-                    started,
-                )
-                .await;
-            }
-            exec.plan.notes.push(format!(
-                "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
-                pair.name,
-                if partition.is_empty() { "all" } else { partition },
-                resumed.map(|c| format!(" from after `{c}`")).unwrap_or_default(),
-                s.copied,
-                s.bytes,
-                s.skipped,
-                s.size_only,
-                s.deleted,
-                s.retained,
-                s.failed,
-                s.requests,
-                s.cursor
-                    .as_ref()
-                    .map(|c| format!("; stopped after `{c}`, the next run resumes"))
-                    .unwrap_or_default()
-            ));
-            for e in s.errors.iter().take(5) {
-                problems.push(format!("{}: {e}", pair.name));
-            }
-            if s.failed > 5 {
-                problems.push(format!("{}: … {} failures in all", pair.name, s.failed));
-            }
-            if let Some(why) = &s.deletes_refused
-                && pair.deletes.enabled
-            {
-                problems.push(format!("{}: {why}", pair.name));
-            }
-            record.cursor = if s.complete { None } else { s.cursor.clone() };
-            if s.complete {
-                record.finished = Some(Utc::now());
-            }
-            record.last = Some(s);
-            // Released with the cursor only if the lease is still ours.
-            if !lease::release(services.state.as_ref(), &key, record, leased).await? {
-                exec.plan.notes.push(format!(
-                    "{}: the lease ran out and another invocation took the partition; its record stands",
-                    pair.name
-                ));
-            }
         }
     }
-    if !problems.is_empty() {
+    exec.plan.notes.append(&mut run.notes);
+    let mut out = vec![];
+    if !run.problems.is_empty() {
+        let problems = &run.problems;
         let r = Report {
             function: FUNCTION.into(),
             title: format!("Bucket sync: {} problem(s)", problems.len()),
@@ -279,16 +184,160 @@ async fn reconcile(
         };
         out.push(send_report(services, r, &signal.id, "problems", inv).await?);
     }
-    if !unreachable.is_empty() {
+    if !run.unreachable.is_empty() {
         // Every other pair was synced (and recorded); the run ends as bad configuration.
         return Err(RunError::Config(format!(
             "{}: check the pair's location and the function's access to it",
-            unreachable.join("; ")
+            run.unreachable.join("; ")
         )));
     }
     exec.actions.extend(fx.take_reports());
     out.insert(0, exec);
     Ok(out)
+}
+
+/// One partition's pass, under its lease: resumed from its cursor, recorded as one effect,
+/// its cursor (or its finish) kept for the next run.
+#[allow(clippy::too_many_arguments)]
+async fn pass(
+    services: &Services,
+    fx: &mut Effects,
+    signal: &Signal,
+    inv: Invocation,
+    pair: &SyncPair,
+    partition: &str,
+    (source, destination): (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>),
+    run: &mut Reconciled,
+) -> Result<(), RunError> {
+    let key = unit_key(pair, partition);
+    let lease = inv
+        .deadline
+        .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+        .unwrap_or(DEFAULT_LEASE);
+    let until = inv.now + chrono::Duration::from_std(lease).unwrap_or_default();
+    let taken =
+        lease::take::<UnitRecord>(services.state.as_ref(), &key, &signal.id, until, inv.now)
+            .await?;
+    let Some((mut record, leased)) = taken else {
+        run.notes.push(format!(
+            "{} [{partition}]: another invocation holds it",
+            pair.name
+        ));
+        return Ok(());
+    };
+    let opts = SyncOptions {
+        concurrency: pair.concurrency,
+        deletes: pair.deletes,
+        prefix: partition.to_owned(),
+        start_after: record.cursor.clone(),
+        stop_at: inv
+            .deadline
+            .map(|d| tokio::time::Instant::from_std(d.checked_sub(WIND_DOWN).unwrap_or(d))),
+        ..SyncOptions::default()
+    }
+    .under(fx);
+    let resumed = record.cursor.clone();
+    let started = std::time::Instant::now();
+    let s = sync(source, destination, opts).await?;
+    if let Some(why) = &s.unreachable {
+        run.unreachable.push(format!("{}: {why}", pair.name));
+    }
+    if s.copied + s.deleted + s.failed > 0 {
+        record_pass(fx, pair, partition, &key, &s, started).await;
+    }
+    run.notes
+        .push(pass_note(pair, partition, resumed.as_deref(), &s));
+    for e in s.errors.iter().take(5) {
+        run.problems.push(format!("{}: {e}", pair.name));
+    }
+    if s.failed > 5 {
+        run.problems
+            .push(format!("{}: … {} failures in all", pair.name, s.failed));
+    }
+    if let Some(why) = &s.deletes_refused
+        && pair.deletes.enabled
+    {
+        run.problems.push(format!("{}: {why}", pair.name));
+    }
+    record.cursor = if s.complete { None } else { s.cursor.clone() };
+    if s.complete {
+        record.finished = Some(Utc::now());
+    }
+    record.last = Some(s);
+    // Released with the cursor only if the lease is still ours.
+    if !lease::release(services.state.as_ref(), &key, record, leased).await? {
+        run.notes.push(format!(
+            "{}: the lease ran out and another invocation took the partition; its record stands",
+            pair.name
+        ));
+    }
+    Ok(())
+}
+
+/// A pass that changed something, as one journaled effect (thousands of copies, one write).
+async fn record_pass(
+    fx: &mut Effects,
+    pair: &SyncPair,
+    partition: &str,
+    key: &str,
+    s: &SyncSummary,
+    started: std::time::Instant,
+) {
+    let what = format!(
+        "reconcile {} → {} [{}]: {} copied, {} deleted",
+        pair.source,
+        pair.destination,
+        if partition.is_empty() {
+            "all"
+        } else {
+            partition
+        },
+        s.copied,
+        s.deleted
+    );
+    let outcome = if s.failed == 0 {
+        ExecOutcome::Done { detail: None }
+    } else {
+        ExecOutcome::Failed {
+            error: format!("{} object(s) failed", s.failed),
+            retry: Retry::Transient,
+        }
+    };
+    fx.record_batch(
+        Effect::new(key.replace('/', "-"), what, "scheduled reconcile"),
+        outcome,
+        serde_json::to_value(s).ok(),
+        started,
+    )
+    .await;
+}
+
+/// One line of what a pass did.
+fn pass_note(pair: &SyncPair, partition: &str, resumed: Option<&str>, s: &SyncSummary) -> String {
+    format!(
+        "{} [{}]{}: copied {} ({} bytes), {} unchanged ({} by size only), {} deleted, {} retained, {} failed, {} requests{}",
+        pair.name,
+        if partition.is_empty() {
+            "all"
+        } else {
+            partition
+        },
+        resumed
+            .map(|c| format!(" from after `{c}`"))
+            .unwrap_or_default(),
+        s.copied,
+        s.bytes,
+        s.skipped,
+        s.size_only,
+        s.deleted,
+        s.retained,
+        s.failed,
+        s.requests,
+        s.cursor
+            .as_ref()
+            .map(|c| format!("; stopped after `{c}`, the next run resumes"))
+            .unwrap_or_default()
+    )
 }
 
 /// Bucket sync.

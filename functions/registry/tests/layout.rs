@@ -254,8 +254,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/backup/src/postgres/mod.rs", "verify_newest", 134),
     ("functions/backup/src/run.rs", "act", 168),
     ("functions/backup/src/run.rs", "run_set", 127),
-    ("functions/bucket-sync/src/event.rs", "on_object", 153),
-    ("functions/bucket-sync/src/lib.rs", "reconcile", 161),
     ("functions/budget-guard/src/steps.rs", "cap", 106),
     ("functions/budget-guard/src/steps.rs", "take", 130),
     ("functions/budget-guard/src/steps.rs", "undo", 108),
