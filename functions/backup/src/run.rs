@@ -305,160 +305,207 @@ async fn act(
     let mut fresh = false;
     for step in &plan.steps {
         match step {
-            BackupStep::Prune { database, id, dr } => {
-                let target = match (dr, &t.dr) {
-                    (false, _) => t.primary.as_ref(),
-                    (true, Some((d, _))) => d.as_ref(),
-                    (true, None) => continue,
-                };
-                let Some(result) = run
-                    .effect(
-                        database,
-                        format!("prune-{id}{}", if *dr { "-dr" } else { "" }),
-                        format!("prune {id}{}", if *dr { " (DR region)" } else { "" }),
-                        target.delete_snapshot(database, id),
-                    )
-                    .await
-                else {
-                    continue;
-                };
-                match result {
-                    Ok(()) => {
-                        run.summary.pruned += 1;
-                        run.note(
-                            set,
-                            format!(
-                                "{database}: pruned {id}{}",
-                                if *dr { " (DR region)" } else { "" }
-                            ),
-                        );
-                    }
-                    Err(e) => run.port_failure(database, &format!("pruning {id}"), &e),
-                }
-            }
+            BackupStep::Prune { database, id, dr } => prune(t, run, set, database, id, *dr).await,
             BackupStep::Snapshot { database, id, .. } => {
-                // "Exists already" after this effect's own earlier attempt (its answer lost)
-                // is the snapshot that attempt started: waited for like any other.
-                let started = |_: &PortError| Snapshot {
-                    id: id.clone(),
-                    database: database.clone(),
-                    created: Utc::now().to_rfc3339(),
-                    status: SnapshotStatus::Creating,
-                    managed: true,
-                    arn: None,
-                    cluster: false,
-                };
-                let Some(result) = run
-                    .effect_settled(
-                        database,
-                        format!("snapshot-{id}"),
-                        format!("take snapshot {id}"),
-                        t.primary.create_snapshot(database, id),
-                        |e, tried| {
-                            (tried && e.is(ErrorKind::AlreadyExists))
-                                .then(|| (started(e), "started by an earlier attempt of this run"))
-                        },
-                    )
-                    .await
-                else {
-                    continue;
-                };
-                match result {
-                    Ok(s) => {
-                        run.summary.started += 1;
-                        run.note(set, format!("{database}: snapshot {id} started"));
-                        if s.status == SnapshotStatus::Failed {
-                            run.problem(BackupProblem {
-                                database: database.clone(),
-                                message: format!("snapshot {id} of {database} failed"),
-                                state: format!("failed:{id}"),
-                            });
-                        } else if s.status == SnapshotStatus::Available {
-                            // The provider says it is done already: nothing to wait for.
-                            run.summary.made += 1;
-                            run.note(set, format!("{database}: snapshot {id} is available"));
-                            fresh = true;
-                        } else {
-                            record.pending.push(PendingSnapshot {
-                                database: database.clone(),
-                                id: id.clone(),
-                                since: Utc::now(),
-                            });
-                        }
-                    }
-                    // A duplicate invocation of the same schedule got there first.
-                    Err(e) if e.is(ErrorKind::AlreadyExists) => {
-                        run.note(set, format!("{database}: snapshot {id} exists already"))
-                    }
-                    // The region's manual-snapshot quota is full: the next runs try again
-                    // (for a day), and people hear of it now.
-                    Err(e) if e.is(ErrorKind::QuotaExceeded) => {
-                        let since = deferred
-                            .iter()
-                            .find(|d| &d.id == id)
-                            .map(|d| d.since)
-                            .unwrap_or_else(Utc::now);
-                        record.deferred.push(PendingSnapshot {
-                            database: database.clone(),
-                            id: id.clone(),
-                            since,
-                        });
-                        run.problem(BackupProblem {
-                            database: database.clone(),
-                            message: format!(
-                                "snapshot {id} of {database} could not start: the manual-snapshot quota is full (prune or raise it); the next runs try again"
-                            ),
-                            state: format!("deferred:{id}"),
-                        });
-                    }
-                    Err(e) => run.port_failure(database, &format!("snapshot {id}"), &e),
-                }
+                fresh |= snapshot(t, record, run, set, deferred, database, id).await;
             }
             BackupStep::Copy { database, snapshot } => {
-                let Some((dr, cfg)) = &t.dr else { continue };
-                let Some(result) = run
-                    .effect(
-                        database,
-                        format!("copy-{}", snapshot.id),
-                        format!("copy {} to {}", snapshot.id, cfg.region),
-                        dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()),
-                    )
-                    .await
-                else {
-                    continue;
-                };
-                match result {
-                    Ok(_) => {
-                        run.summary.copied += 1;
-                        run.note(
-                            set,
-                            format!(
-                                "{database}: copy of {} to {} started",
-                                snapshot.id, cfg.region
-                            ),
-                        );
-                    }
-                    Err(e) if e.is(ErrorKind::AlreadyExists) => {}
-                    // Quota or throttling: it waits in the queue for the next run, tried once
-                    // per run, never in a loop.
-                    Err(e) if e.retry == Retry::Transient || e.is(ErrorKind::QuotaExceeded) => {
-                        run.note(
-                            set,
-                            format!("{database}: copy of {} waits: {}", snapshot.id, e.message),
-                        );
-                        record.queue.insert(
-                            0,
-                            QueuedCopy {
-                                database: database.clone(),
-                                id: snapshot.id.clone(),
-                                since: Utc::now(),
-                            },
-                        );
-                    }
-                    Err(e) => run.port_failure(database, &format!("copying {}", snapshot.id), &e),
-                }
+                copy(t, record, run, set, database, snapshot).await;
             }
         }
     }
     fresh
+}
+
+/// Deletes a snapshot retention let go, in its region.
+async fn prune(t: &Targets, run: &mut SetRun, set: &str, database: &String, id: &String, dr: bool) {
+    let target = match (dr, &t.dr) {
+        (false, _) => t.primary.as_ref(),
+        (true, Some((d, _))) => d.as_ref(),
+        (true, None) => return,
+    };
+    let Some(result) = run
+        .effect(
+            database,
+            format!("prune-{id}{}", if dr { "-dr" } else { "" }),
+            format!("prune {id}{}", if dr { " (DR region)" } else { "" }),
+            target.delete_snapshot(database, id),
+        )
+        .await
+    else {
+        return;
+    };
+    match result {
+        Ok(()) => {
+            run.summary.pruned += 1;
+            run.note(
+                set,
+                format!(
+                    "{database}: pruned {id}{}",
+                    if dr { " (DR region)" } else { "" }
+                ),
+            );
+        }
+        Err(e) => run.port_failure(database, &format!("pruning {id}"), &e),
+    }
+}
+
+/// Starts this run's snapshot; true when the provider says it is available already. A full
+/// manual-snapshot quota defers it (tried again for a day) and says so.
+#[allow(clippy::too_many_arguments)]
+async fn snapshot(
+    t: &Targets,
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    set: &str,
+    deferred: &[PendingSnapshot],
+    database: &String,
+    id: &String,
+) -> bool {
+    // "Exists already" after this effect's own earlier attempt (its answer lost)
+    // is the snapshot that attempt started: waited for like any other.
+    let started = |_: &PortError| Snapshot {
+        id: id.clone(),
+        database: database.clone(),
+        created: Utc::now().to_rfc3339(),
+        status: SnapshotStatus::Creating,
+        managed: true,
+        arn: None,
+        cluster: false,
+    };
+    let Some(result) = run
+        .effect_settled(
+            database,
+            format!("snapshot-{id}"),
+            format!("take snapshot {id}"),
+            t.primary.create_snapshot(database, id),
+            |e, tried| {
+                (tried && e.is(ErrorKind::AlreadyExists))
+                    .then(|| (started(e), "started by an earlier attempt of this run"))
+            },
+        )
+        .await
+    else {
+        return false;
+    };
+    took(record, run, set, deferred, database, id, result)
+}
+
+/// What a snapshot's start came to; true when it is available already.
+#[allow(clippy::too_many_arguments)]
+fn took(
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    set: &str,
+    deferred: &[PendingSnapshot],
+    database: &String,
+    id: &String,
+    result: Result<Snapshot, PortError>,
+) -> bool {
+    let mut fresh = false;
+    match result {
+        Ok(s) => {
+            run.summary.started += 1;
+            run.note(set, format!("{database}: snapshot {id} started"));
+            if s.status == SnapshotStatus::Failed {
+                run.problem(BackupProblem {
+                    database: database.clone(),
+                    message: format!("snapshot {id} of {database} failed"),
+                    state: format!("failed:{id}"),
+                });
+            } else if s.status == SnapshotStatus::Available {
+                // The provider says it is done already: nothing to wait for.
+                run.summary.made += 1;
+                run.note(set, format!("{database}: snapshot {id} is available"));
+                fresh = true;
+            } else {
+                record.pending.push(PendingSnapshot {
+                    database: database.clone(),
+                    id: id.clone(),
+                    since: Utc::now(),
+                });
+            }
+        }
+        // A duplicate invocation of the same schedule got there first.
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            run.note(set, format!("{database}: snapshot {id} exists already"))
+        }
+        // The region's manual-snapshot quota is full: the next runs try again
+        // (for a day), and people hear of it now.
+        Err(e) if e.is(ErrorKind::QuotaExceeded) => {
+            let since = deferred
+                .iter()
+                .find(|d| &d.id == id)
+                .map(|d| d.since)
+                .unwrap_or_else(Utc::now);
+            record.deferred.push(PendingSnapshot {
+                database: database.clone(),
+                id: id.clone(),
+                since,
+            });
+            run.problem(BackupProblem {
+                    database: database.clone(),
+                    message: format!(
+                        "snapshot {id} of {database} could not start: the manual-snapshot quota is full (prune or raise it); the next runs try again"
+                    ),
+                    state: format!("deferred:{id}"),
+                });
+        }
+        Err(e) => run.port_failure(database, &format!("snapshot {id}"), &e),
+    }
+    fresh
+}
+
+/// Starts a copy to the disaster-recovery region; quota or throttling queues it for the next
+/// run.
+async fn copy(
+    t: &Targets,
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    set: &str,
+    database: &String,
+    snapshot: &Snapshot,
+) {
+    let Some((dr, cfg)) = &t.dr else { return };
+    let Some(result) = run
+        .effect(
+            database,
+            format!("copy-{}", snapshot.id),
+            format!("copy {} to {}", snapshot.id, cfg.region),
+            dr.copy_snapshot(snapshot, cfg.kms_key.as_deref()),
+        )
+        .await
+    else {
+        return;
+    };
+    match result {
+        Ok(_) => {
+            run.summary.copied += 1;
+            run.note(
+                set,
+                format!(
+                    "{database}: copy of {} to {} started",
+                    snapshot.id, cfg.region
+                ),
+            );
+        }
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {}
+        // Quota or throttling: it waits in the queue for the next run, tried once
+        // per run, never in a loop.
+        Err(e) if e.retry == Retry::Transient || e.is(ErrorKind::QuotaExceeded) => {
+            run.note(
+                set,
+                format!("{database}: copy of {} waits: {}", snapshot.id, e.message),
+            );
+            record.queue.insert(
+                0,
+                QueuedCopy {
+                    database: database.clone(),
+                    id: snapshot.id.clone(),
+                    since: Utc::now(),
+                },
+            );
+        }
+        Err(e) => run.port_failure(database, &format!("copying {}", snapshot.id), &e),
+    }
 }

@@ -129,52 +129,21 @@ async fn decide_and_act(
         all.push(mine.clone());
     }
     save_status(services, cfg, &state, &all, now).await?;
+    let looked = Looked {
+        services,
+        cfg,
+        state: &state,
+        mine,
+        version: version.as_ref(),
+        event,
+        inv,
+    };
     match failover::decide(cfg, &state, mine, &views, now, command) {
         Decision::Hold { reason } => {
             notes.push(reason);
             Ok((vec![], false))
         }
-        Decision::Abandon { switch, reason } => {
-            // If the record already names the target, the switch did take effect and only its
-            // record is missing: finish it instead (done steps are skipped).
-            let target = cfg.endpoint(&switch.to).map(|e| e.dns_target.clone());
-            let current = match &services.traffic {
-                Some(t) => t.current_target(&cfg.record).await.ok().flatten(),
-                None => None,
-            };
-            if target.is_some() && current == target {
-                let plan = failover::plan_switch(
-                    cfg,
-                    &state,
-                    version.as_ref(),
-                    &switch,
-                    "finishing a switch whose DNS change took effect",
-                    now,
-                );
-                return Ok((vec![execute(services, plan, inv).await?], true));
-            }
-            notes.push(reason.clone());
-            let exec = execute(
-                services,
-                failover::plan_abandon(&state, version.as_ref(), &switch, &reason),
-                inv,
-            )
-            .await?;
-            let r = Report {
-                function: failover::FUNCTION.into(),
-                title: format!(
-                    "Unfinished switch {} → {} abandoned; traffic stays on {}",
-                    switch.from, switch.to, state.active
-                ),
-                summary: reason,
-                severity: Severity::Warning,
-                fields: vec![("Started".into(), switch.started.to_rfc3339())],
-                subject: switch.id.clone(),
-                state: "abandoned".into(),
-            };
-            let sent = report(services, r, event, &format!("{}-abandoned", switch.id), inv).await?;
-            Ok((vec![exec, sent], false))
-        }
+        Decision::Abandon { switch, reason } => looked.abandon(&switch, reason, notes).await,
         Decision::Stuck { reason } => {
             notes.push(reason.clone());
             let r = Report {
@@ -189,65 +158,153 @@ async fn decide_and_act(
             Ok((vec![report(services, r, event, "stuck", inv).await?], false))
         }
         Decision::Switch { switch, reason } => {
-            let plan = failover::plan_switch(cfg, &state, version.as_ref(), &switch, &reason, now);
-            let exec = execute(services, plan, inv).await?;
-            // Nothing was switched (another invocation has it, or a dry run made nothing): the
-            // switch's follow-ups are not this invocation's.
-            if exec.superseded || exec.rehearsed() {
-                return Ok((vec![exec], true));
-            }
-            let mut out = Vec::with_capacity(3);
-            // Traffic never moved (a step before the DNS change failed): release the lock at
-            // once, so the next run can try again instead of waiting out the lease. A failed
-            // DNS call itself is ambiguous (the change may have landed): the lock stays, and
-            // the run after its lease finishes or abandons the switch.
-            let traffic_untouched = exec.actions.iter().any(|a| {
-                a.id == "switch-traffic"
-                    && matches!(a.outcome, twincloud_runtime::Outcome::Skipped { .. })
+            Ok((looked.switch(&switch, &reason, notes).await?, true))
+        }
+    }
+}
+
+/// The records one decision was made on, for acting on it.
+struct Looked<'a> {
+    services: &'a Services,
+    cfg: &'a FailoverConfig,
+    state: &'a failover::FailoverState,
+    mine: &'a VantageView,
+    version: Option<&'a twincloud_core::ports::Version>,
+    event: &'a str,
+    inv: Invocation,
+}
+
+impl Looked<'_> {
+    /// An unfinished switch nobody finishes: abandoned, and said. If the record already names
+    /// the target, the switch did take effect and only its record is missing: it is finished
+    /// instead (done steps are skipped).
+    async fn abandon(
+        &self,
+        switch: &failover::SwitchInFlight,
+        reason: String,
+        notes: &mut Vec<String>,
+    ) -> Result<(Vec<Execution>, bool), RunError> {
+        let (services, cfg, inv) = (self.services, self.cfg, self.inv);
+        let target = cfg.endpoint(&switch.to).map(|e| e.dns_target.clone());
+        let current = match &services.traffic {
+            Some(t) => t.current_target(&cfg.record).await.ok().flatten(),
+            None => None,
+        };
+        if target.is_some() && current == target {
+            let plan = failover::plan_switch(
+                cfg,
+                self.state,
+                self.version,
+                switch,
+                "finishing a switch whose DNS change took effect",
+                inv.now,
+            );
+            return Ok((vec![execute(services, plan, inv).await?], true));
+        }
+        notes.push(reason.clone());
+        let exec = execute(
+            services,
+            failover::plan_abandon(self.state, self.version, switch, &reason),
+            inv,
+        )
+        .await?;
+        let r = Report {
+            function: failover::FUNCTION.into(),
+            title: format!(
+                "Unfinished switch {} → {} abandoned; traffic stays on {}",
+                switch.from, switch.to, self.state.active
+            ),
+            summary: reason,
+            severity: Severity::Warning,
+            fields: vec![("Started".into(), switch.started.to_rfc3339())],
+            subject: switch.id.clone(),
+            state: "abandoned".into(),
+        };
+        let tag = format!("{}-abandoned", switch.id);
+        let sent = report(services, r, self.event, &tag, inv).await?;
+        Ok((vec![exec, sent], false))
+    }
+
+    /// A switch, made under the record's lock, then its lock settled and its report sent.
+    /// Only the switch's execution when nothing was switched (another invocation has it, or a
+    /// dry run made nothing): its follow-ups are not this invocation's.
+    async fn switch(
+        &self,
+        switch: &failover::SwitchInFlight,
+        reason: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Execution>, RunError> {
+        let (services, inv) = (self.services, self.inv);
+        let plan =
+            failover::plan_switch(self.cfg, self.state, self.version, switch, reason, inv.now);
+        let exec = execute(services, plan, inv).await?;
+        if exec.superseded || exec.rehearsed() {
+            return Ok(vec![exec]);
+        }
+        let mut out = Vec::with_capacity(3);
+        out.extend(self.settle(switch, &exec, notes).await?);
+        let r = switch_report(switch, reason, &exec);
+        let tag = format!("{}-report", switch.id);
+        let sent = report(services, r, self.event, &tag, inv).await?;
+        refresh_status(services, self.cfg, self.mine).await;
+        out.insert(0, exec);
+        out.push(sent);
+        Ok(out)
+    }
+
+    /// The lock after a switch attempt. Traffic never moved (a step before the DNS change
+    /// failed): released at once, so the next run can try again instead of waiting out the
+    /// lease. A step failed after the traffic step began: the lock stays (the DNS change may
+    /// have landed) and says that this attempt has ended, so the next look resumes the switch
+    /// now, its done steps skipped.
+    async fn settle(
+        &self,
+        switch: &failover::SwitchInFlight,
+        exec: &Execution,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Execution>, RunError> {
+        let traffic_untouched = exec.actions.iter().any(|a| {
+            a.id == "switch-traffic"
+                && matches!(a.outcome, twincloud_runtime::Outcome::Skipped { .. })
+        });
+        let Some(held) = &exec.guard_version else {
+            return Ok(None);
+        };
+        if traffic_untouched {
+            let why = "a step before the traffic switch failed: lock released, the next run may try again";
+            let release = execute(
+                self.services,
+                failover::plan_abandon(self.state, Some(held), switch, why),
+                self.inv,
+            )
+            .await?;
+            notes.push(if release.superseded {
+                "the lock changed hands before it could be released".to_owned()
+            } else {
+                why.to_owned()
             });
-            if traffic_untouched && let Some(held) = &exec.guard_version {
-                let why = "a step before the traffic switch failed: lock released, the next run may try again";
-                let release = execute(
-                    services,
-                    failover::plan_abandon(&state, Some(held), &switch, why),
-                    inv,
-                )
-                .await?;
-                notes.push(if release.superseded {
-                    "the lock changed hands before it could be released".to_owned()
-                } else {
-                    why.to_owned()
-                });
-                out.push(release);
-            }
-            // A step failed after the traffic step began: the lock stays (the DNS change may
-            // have landed), and says that this attempt has ended, so the next look (the
-            // redelivery, the next tick) resumes the switch now, its done steps skipped.
-            let failed = exec
-                .actions
-                .iter()
-                .any(|a| matches!(a.outcome, twincloud_runtime::Outcome::Failed { .. }));
-            if failed
-                && !traffic_untouched
-                && let Some(held) = &exec.guard_version
-            {
-                notes.push(mark_ended(services, held).await);
-            }
-            let r = switch_report(&switch, &reason, &exec);
-            let sent = report(services, r, event, &format!("{}-report", switch.id), inv).await?;
-            if let Ok((after, _)) = load_state(services, cfg).await {
-                let mut all = load_views(services).await.unwrap_or_default();
-                if !all.iter().any(|v| v.vantage == mine.vantage) {
-                    all.push(mine.clone());
-                }
-                // The switch is done; a stale status document is rewritten by the next round.
-                if let Err(e) = save_status(services, cfg, &after, &all, Utc::now()).await {
-                    tracing::warn!("status document not updated after the switch: {e}");
-                }
-            }
-            out.insert(0, exec);
-            out.push(sent);
-            Ok((out, true))
+            return Ok(Some(release));
+        }
+        let failed = exec
+            .actions
+            .iter()
+            .any(|a| matches!(a.outcome, twincloud_runtime::Outcome::Failed { .. }));
+        if failed {
+            notes.push(mark_ended(self.services, held).await);
+        }
+        Ok(None)
+    }
+}
+
+/// The status document rewritten after a switch (a stale one is rewritten by the next round).
+async fn refresh_status(services: &Services, cfg: &FailoverConfig, mine: &VantageView) {
+    if let Ok((after, _)) = load_state(services, cfg).await {
+        let mut all = load_views(services).await.unwrap_or_default();
+        if !all.iter().any(|v| v.vantage == mine.vantage) {
+            all.push(mine.clone());
+        }
+        if let Err(e) = save_status(services, cfg, &after, &all, Utc::now()).await {
+            tracing::warn!("status document not updated after the switch: {e}");
         }
     }
 }
