@@ -268,7 +268,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         "plan_switch",
         90,
     ),
-    ("shared/core/src/planner/notify.rs", "plan", 135),
     ("shared/runtime/src/effects/mod.rs", "claim", 84),
     ("shared/runtime/src/effects/mod.rs", "run", 133),
     ("shared/runtime/src/executor.rs", "execute", 98),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Channel, Config};
 use crate::ids::key_segment;
 use crate::message::Message;
 use crate::plan::{Action, Guard, Operation, Plan};
@@ -66,10 +66,32 @@ pub fn plan(
     now: DateTime<Utc>,
 ) -> Plan {
     let mut plan = Plan::new(FUNCTION, &signal.id);
+    if !claim(&mut plan, signal, config, observed, now) {
+        return plan;
+    }
+    let base = Message::for_signal(&config.project.name, signal);
+    for ch in &config.notify.channels {
+        route(&mut plan, signal, config, observed, ch, &base, now);
+    }
+    if config.notify.channels.is_empty() {
+        plan.notes
+            .push("no channel is configured ([[notify.channels]])".into());
+    }
+    plan
+}
+
+/// Claims the report of the signal's subject in its state (once per state change within the
+/// de-duplication window); false when it was reported already and nothing is to be sent.
+fn claim(
+    plan: &mut Plan,
+    signal: &Signal,
+    config: &Config,
+    observed: &NotifyObserved,
+    now: DateTime<Utc>,
+) -> bool {
     let subject = signal.subject();
     let state = signal.state_label();
     let window = crate::planner::span_secs(config.notify.dedupe_window_secs);
-
     match &observed.last {
         Some((last, _)) if last.event_id == signal.id => {
             plan.notes.push(
@@ -82,7 +104,7 @@ pub fn plan(
                 last.at.to_rfc3339(),
                 last.event_id
             ));
-            return plan;
+            return false;
         }
         last => {
             plan.guard = Some(Guard::claim(
@@ -102,97 +124,102 @@ pub fn plan(
             ));
         }
     }
+    true
+}
 
+/// The message on one channel: not routed there, held back by its rate limit (and counted),
+/// or sent with the count of what was held back before.
+fn route(
+    plan: &mut Plan,
+    signal: &Signal,
+    config: &Config,
+    observed: &NotifyObserved,
+    ch: &Channel,
+    base: &Message,
+    now: DateTime<Utc>,
+) {
     let severity = signal.severity();
-    let base = Message::for_signal(&config.project.name, signal);
     let minute = now.timestamp().div_euclid(60);
-    for ch in &config.notify.channels {
-        if !ch.accepts(&signal.kind, severity) {
-            plan.notes.push(format!(
-                "channel `{}` not used: it takes {} and above{} (this is {} {severity})",
-                ch.name,
-                ch.min_severity,
-                if ch.kinds.is_empty() {
-                    String::new()
-                } else {
-                    format!(" of kinds {}", ch.kinds.join(", "))
-                },
-                signal.kind.name(),
-            ));
-            continue;
-        }
-        let w = observed.rates.get(&ch.name).copied().unwrap_or_default();
-        let w = if w.minute == minute {
-            w
-        } else {
-            RateWindow {
-                minute,
-                sent: 0,
-                suppressed: w.suppressed,
-            }
-        };
-        if w.sent >= config.notify.rate_limit_per_minute {
-            plan.notes.push(format!(
-                "channel `{}` rate-limited ({} per minute): message held back and counted",
-                ch.name, config.notify.rate_limit_per_minute
-            ));
-            plan.actions.push(Action {
-                id: format!("rate-{}", ch.name),
-                reason: "count the held-back message".into(),
-                depends_on: None,
-                op: Operation::PutState {
-                    key: rate_key(&ch.name),
-                    value: serde_json::to_value(RateWindow {
-                        suppressed: w.suppressed + 1,
-                        ..w
-                    })
-                    .unwrap_or_default(),
-                },
-            });
-            continue;
-        }
-        let mut message = base.clone();
-        if w.suppressed > 0 {
-            message.fields.push((
-                "Held back by rate limit".into(),
-                format!("{} earlier message(s)", w.suppressed),
-            ));
-        }
-        let notify_id = format!("notify-{}", ch.name);
-        plan.actions.push(Action {
-            id: notify_id.clone(),
-            reason: format!(
-                "{} {severity} routed to {} channel `{}`",
-                signal.kind.name(),
-                ch.target.type_name(),
-                ch.name
-            ),
-            depends_on: None,
-            op: Operation::Notify {
-                channel: ch.name.clone(),
-                message,
+    if !ch.accepts(&signal.kind, severity) {
+        plan.notes.push(format!(
+            "channel `{}` not used: it takes {} and above{} (this is {} {severity})",
+            ch.name,
+            ch.min_severity,
+            if ch.kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" of kinds {}", ch.kinds.join(", "))
             },
-        });
+            signal.kind.name(),
+        ));
+        return;
+    }
+    let w = observed.rates.get(&ch.name).copied().unwrap_or_default();
+    let w = if w.minute == minute {
+        w
+    } else {
+        RateWindow {
+            minute,
+            sent: 0,
+            suppressed: w.suppressed,
+        }
+    };
+    if w.sent >= config.notify.rate_limit_per_minute {
+        plan.notes.push(format!(
+            "channel `{}` rate-limited ({} per minute): message held back and counted",
+            ch.name, config.notify.rate_limit_per_minute
+        ));
         plan.actions.push(Action {
             id: format!("rate-{}", ch.name),
-            reason: "count the message in the channel's rate window".into(),
-            depends_on: Some(notify_id),
+            reason: "count the held-back message".into(),
+            depends_on: None,
             op: Operation::PutState {
                 key: rate_key(&ch.name),
                 value: serde_json::to_value(RateWindow {
-                    minute,
-                    sent: w.sent + 1,
-                    suppressed: 0,
+                    suppressed: w.suppressed + 1,
+                    ..w
                 })
                 .unwrap_or_default(),
             },
         });
+        return;
     }
-    if config.notify.channels.is_empty() {
-        plan.notes
-            .push("no channel is configured ([[notify.channels]])".into());
+    let mut message = base.clone();
+    if w.suppressed > 0 {
+        message.fields.push((
+            "Held back by rate limit".into(),
+            format!("{} earlier message(s)", w.suppressed),
+        ));
     }
-    plan
+    let notify_id = format!("notify-{}", ch.name);
+    plan.actions.push(Action {
+        id: notify_id.clone(),
+        reason: format!(
+            "{} {severity} routed to {} channel `{}`",
+            signal.kind.name(),
+            ch.target.type_name(),
+            ch.name
+        ),
+        depends_on: None,
+        op: Operation::Notify {
+            channel: ch.name.clone(),
+            message,
+        },
+    });
+    plan.actions.push(Action {
+        id: format!("rate-{}", ch.name),
+        reason: "count the message in the channel's rate window".into(),
+        depends_on: Some(notify_id),
+        op: Operation::PutState {
+            key: rate_key(&ch.name),
+            value: serde_json::to_value(RateWindow {
+                minute,
+                sent: w.sent + 1,
+                suppressed: 0,
+            })
+            .unwrap_or_default(),
+        },
+    });
 }
 
 #[cfg(test)]
