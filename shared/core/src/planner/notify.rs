@@ -165,23 +165,7 @@ fn route(
         }
     };
     if w.sent >= config.notify.rate_limit_per_minute {
-        plan.notes.push(format!(
-            "channel `{}` rate-limited ({} per minute): message held back and counted",
-            ch.name, config.notify.rate_limit_per_minute
-        ));
-        plan.actions.push(Action {
-            id: format!("rate-{}", ch.name),
-            reason: "count the held-back message".into(),
-            depends_on: None,
-            op: Operation::PutState {
-                key: rate_key(&ch.name),
-                value: serde_json::to_value(RateWindow {
-                    suppressed: w.suppressed + 1,
-                    ..w
-                })
-                .unwrap_or_default(),
-            },
-        });
+        held_back(plan, ch, config.notify.rate_limit_per_minute, w);
         return;
     }
     let mut message = base.clone();
@@ -216,6 +200,27 @@ fn route(
                 minute,
                 sent: w.sent + 1,
                 suppressed: 0,
+            })
+            .unwrap_or_default(),
+        },
+    });
+}
+
+/// A message over the channel's rate limit: held back, and counted for the next one to say.
+fn held_back(plan: &mut Plan, ch: &Channel, limit: u32, w: RateWindow) {
+    plan.notes.push(format!(
+        "channel `{}` rate-limited ({} per minute): message held back and counted",
+        ch.name, limit
+    ));
+    plan.actions.push(Action {
+        id: format!("rate-{}", ch.name),
+        reason: "count the held-back message".into(),
+        depends_on: None,
+        op: Operation::PutState {
+            key: rate_key(&ch.name),
+            value: serde_json::to_value(RateWindow {
+                suppressed: w.suppressed + 1,
+                ..w
             })
             .unwrap_or_default(),
         },

@@ -454,62 +454,12 @@ impl Effects {
             return Acted::Would;
         }
         let key = self.key(&effect.id);
-        let (prior, intent_version) = match self.claim(&key, &effect).await {
-            Ok(Claim::Go {
-                prior,
-                version,
-                before,
-            }) => {
-                effect.before = before;
-                if crate::interrupt::tracking() {
-                    open_intents().insert(key.clone(), version.clone());
-                }
-                (prior, version)
-            }
-            Ok(Claim::Done { at, result }) => {
-                self.push(&effect, Outcome::AlreadyDone { at }, started);
-                return Acted::AlreadyDone { at, result };
-            }
-            Err(e) => {
-                let outcome = Outcome::Failed {
-                    error: e.message.clone(),
-                    retry: e.retry,
-                };
-                self.audit(&effect, outcome.clone(), started).await;
-                self.push(&effect, outcome, started);
-                return Acted::Failed(e);
-            }
+        let (prior, intent_version) = match self.begin(&key, &mut effect, started).await {
+            Ok(go) => go,
+            Err(Begun::Done { at, result }) => return Acted::AlreadyDone { at, result },
+            Err(Begun::Failed(e)) => return Acted::Failed(e),
         };
-        let fault = self.faults.as_ref().and_then(|f| f.next(&effect.id));
-        let mut lost = false;
-        let mut result = match fault {
-            Some(InjectedFault::Transient) => Err(PortError::new(
-                format!("{}: injected transient fault (throttled)", effect.what),
-                Retry::Transient,
-            )),
-            Some(InjectedFault::Permanent) => Err(PortError::new(
-                format!("{}: injected permanent fault (refused)", effect.what),
-                Retry::Permanent,
-            )),
-            Some(InjectedFault::LostAnswer) => match call.await {
-                Ok(_) => {
-                    lost = true;
-                    Err(PortError::new(
-                        format!("{}: the provider's answer was lost", effect.what),
-                        Retry::Transient,
-                    ))
-                }
-                Err(e) => Err(e),
-            },
-            None => call.await,
-        };
-        if let Some(f) = &self.faults {
-            f.logged(faults::Call {
-                effect: format!("{}/{}/{}", self.function, self.event_id, effect.id),
-                applied: lost || result.is_ok(),
-                fault,
-            });
-        }
+        let mut result = self.call(&effect, call).await;
         let mut note = None;
         if let Err(e) = &result
             && let Some((v, why)) = settles(e, prior)
@@ -550,27 +500,114 @@ impl Effects {
             ),
         };
         let entry = self.entry(&effect, state, u32::from(prior) + 1);
-        open_intents().remove(&key);
+        self.conclude(&key, &effect, &entry, intent_version, outcome, started)
+            .await;
+        acted
+    }
+
+    /// Claims the effect's journal entry: `Ok((an earlier attempt was made, the intent's
+    /// version))` to go on, or why not (done already, or the journal refused: said and
+    /// audited).
+    async fn begin(
+        &mut self,
+        key: &str,
+        effect: &mut Effect,
+        started: std::time::Instant,
+    ) -> Result<(bool, Version), Begun> {
+        match self.claim(key, effect).await {
+            Ok(Claim::Go {
+                prior,
+                version,
+                before,
+            }) => {
+                effect.before = before;
+                if crate::interrupt::tracking() {
+                    open_intents().insert(key.to_owned(), version.clone());
+                }
+                Ok((prior, version))
+            }
+            Ok(Claim::Done { at, result }) => {
+                self.push(effect, Outcome::AlreadyDone { at }, started);
+                Err(Begun::Done { at, result })
+            }
+            Err(e) => {
+                let outcome = Outcome::Failed {
+                    error: e.message.clone(),
+                    retry: e.retry,
+                };
+                self.audit(effect, outcome.clone(), started).await;
+                self.push(effect, outcome, started);
+                Err(Begun::Failed(e))
+            }
+        }
+    }
+
+    /// Makes the provider call, unless a test injected a fault for it (logged either way).
+    async fn call<T>(
+        &self,
+        effect: &Effect,
+        call: impl Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
+        let fault = self.faults.as_ref().and_then(|f| f.next(&effect.id));
+        let mut lost = false;
+        let result = match fault {
+            Some(InjectedFault::Transient) => Err(PortError::new(
+                format!("{}: injected transient fault (throttled)", effect.what),
+                Retry::Transient,
+            )),
+            Some(InjectedFault::Permanent) => Err(PortError::new(
+                format!("{}: injected permanent fault (refused)", effect.what),
+                Retry::Permanent,
+            )),
+            Some(InjectedFault::LostAnswer) => match call.await {
+                Ok(_) => {
+                    lost = true;
+                    Err(PortError::new(
+                        format!("{}: the provider's answer was lost", effect.what),
+                        Retry::Transient,
+                    ))
+                }
+                Err(e) => Err(e),
+            },
+            None => call.await,
+        };
+        if let Some(f) = &self.faults {
+            f.logged(faults::Call {
+                effect: format!("{}/{}/{}", self.function, self.event_id, effect.id),
+                applied: lost || result.is_ok(),
+                fault,
+            });
+        }
+        result
+    }
+
+    /// Writes the effect's outcome over its intent (if the intent is still there), audits and
+    /// says it.
+    async fn conclude(
+        &mut self,
+        key: &str,
+        effect: &Effect,
+        entry: &JournalEntry,
+        intent_version: Version,
+        outcome: Outcome,
+        started: std::time::Instant,
+    ) {
+        open_intents().remove(key);
         if let Err(e) = self
             .state
-            .put(
-                &key,
-                &encode(&entry),
-                &Precondition::Matches(intent_version),
-            )
+            .put(key, &encode(entry), &Precondition::Matches(intent_version))
             .await
         {
             tracing::warn!(effect = %effect.id, "the outcome was not journaled ({e}); the next delivery checks the effect again");
         }
-        self.audit(&effect, outcome.clone(), started).await;
+        self.audit(effect, outcome.clone(), started).await;
         match &outcome {
             Outcome::Failed { error, retry } => {
                 tracing::warn!(effect = %effect.id, retry = ?retry, "{error}")
             }
             other => tracing::info!(effect = %effect.id, outcome = ?other, "{}", effect.what),
         }
-        self.push(&effect, outcome, started);
-        acted
+        self.push(effect, outcome, started);
     }
 
     fn entry(&self, effect: &Effect, state: EffectState, attempts: u32) -> JournalEntry {
@@ -642,37 +679,47 @@ impl Effects {
                 before: intent.before,
             }),
             Err(StateError::ConditionFailed(_)) => {
-                // The write may have landed with its answer lost: ours if it names this token.
-                match get_json::<JournalEntry>(self.state.as_ref(), key)
-                    .await
-                    .map_err(state_port_error)?
-                {
-                    Some((e, v)) if e.token == ours && e.state == EffectState::Intent => {
-                        Ok(Claim::Go {
-                            prior,
-                            version: v,
-                            before: intent.before,
-                        })
-                    }
-                    Some((
-                        JournalEntry {
-                            at,
-                            state: EffectState::Done { result, .. },
-                            ..
-                        },
-                        _,
-                    )) => Ok(Claim::Done { at, result }),
-                    other => Err(PortError::new(
-                        format!(
-                            "`{}` was claimed by another invocation ({}) just now",
-                            effect.id,
-                            other.map_or("it left no entry".to_owned(), |(e, _)| e.token)
-                        ),
-                        Retry::Transient,
-                    )),
-                }
+                self.claim_lost(key, effect, prior, intent.before).await
             }
             Err(e) => Err(state_port_error(e)),
+        }
+    }
+
+    /// A claim's write refused: it may have landed with its answer lost (ours if the entry
+    /// names this token), an earlier attempt may be done, or another invocation claimed it.
+    async fn claim_lost(
+        &self,
+        key: &str,
+        effect: &Effect,
+        prior: bool,
+        before: Option<serde_json::Value>,
+    ) -> Result<Claim, PortError> {
+        let ours = self.token.to_string();
+        match get_json::<JournalEntry>(self.state.as_ref(), key)
+            .await
+            .map_err(state_port_error)?
+        {
+            Some((e, v)) if e.token == ours && e.state == EffectState::Intent => Ok(Claim::Go {
+                prior,
+                version: v,
+                before,
+            }),
+            Some((
+                JournalEntry {
+                    at,
+                    state: EffectState::Done { result, .. },
+                    ..
+                },
+                _,
+            )) => Ok(Claim::Done { at, result }),
+            other => Err(PortError::new(
+                format!(
+                    "`{}` was claimed by another invocation ({}) just now",
+                    effect.id,
+                    other.map_or("it left no entry".to_owned(), |(e, _)| e.token)
+                ),
+                Retry::Transient,
+            )),
         }
     }
 
@@ -717,6 +764,17 @@ impl Effects {
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         });
     }
+}
+
+/// Why an effect does not go on past its claim.
+enum Begun {
+    /// An earlier attempt made it.
+    Done {
+        at: DateTime<Utc>,
+        result: Option<serde_json::Value>,
+    },
+    /// The journal could not be claimed.
+    Failed(PortError),
 }
 
 enum Claim {
