@@ -268,8 +268,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         "plan_switch",
         90,
     ),
-    ("shared/runtime/src/executor.rs", "execute", 98),
-    ("shared/runtime/src/executor.rs", "run_op", 111),
     ("shared/runtime/src/lib.rs", "main_for", 88),
     ("shared/runtime/src/overview/gather.rs", "gather", 116),
     ("shared/runtime/src/overview/html/sections.rs", "budget", 96),

@@ -49,31 +49,8 @@ pub async fn execute(
     };
     for a in &plan.actions {
         let fenced = plan.guard.as_ref().filter(|g| g.fences.contains(&a.id));
-        let dep = a
-            .depends_on
-            .as_deref()
-            .and_then(|d| fx.reports().iter().find(|r| r.id == d));
-        if let Some(dep) = dep
-            && !(dep.outcome.succeeded() || dep.outcome == Outcome::WouldRun)
-        {
-            let why = format!("depends on `{}`, which did not run", dep.id);
-            fx.report(&a.id, &a.op.describe(), &a.reason, Outcome::Skipped { why });
-            continue;
-        }
-        if let (Some(g), Some(h)) = (fenced, &held)
-            && let Err(lost) = h.still_ours(services, g).await
-        {
-            let error = format!("`{}` not done: {lost}", a.id);
-            tracing::warn!(action = %a.id, "{error}");
-            fx.report(
-                &a.id,
-                &a.op.describe(),
-                &a.reason,
-                Outcome::Failed {
-                    error,
-                    retry: Retry::Permanent,
-                },
-            );
+        if let Some(why) = blocked(services, &fx, a, fenced, held.as_ref()).await {
+            fx.report(&a.id, &a.op.describe(), &a.reason, why);
             continue;
         }
         let fence = fenced.zip(held.as_mut());
@@ -88,21 +65,8 @@ pub async fn execute(
             in_effect(services, &a.op),
         )
         .await;
-        // A fenced write found landed by reading it back moved the record's version: the lock
-        // is still this invocation's, at the version now stored.
-        let read_back = fx.reports().last().is_some_and(|r| {
-            matches!(&r.outcome, Outcome::Done { detail: Some(d) } if d == crate::effects::READ_BACK)
-        });
-        if read_back
-            && let (Operation::PutState { key, value }, Some(h)) = (&a.op, held.as_mut())
-            && fenced.is_some_and(|g| g.key == *key)
-            && let Ok(Some(stored)) = services.state.get(key).await
-            && serde_json::from_slice::<serde_json::Value>(&stored.value)
-                .ok()
-                .as_ref()
-                == Some(value)
-        {
-            h.version = stored.version;
+        if let (Some(g), Some(h)) = (fenced, held.as_mut()) {
+            keep_lock_version(services, &fx, a, g, h).await;
         }
     }
     Ok(Execution {
@@ -111,6 +75,63 @@ pub async fn execute(
         actions: fx.take_reports(),
         guard_version: held.map(|h| h.version),
     })
+}
+
+/// Why an action does not run: its dependency did not, or the lock its fence needs is no
+/// longer this invocation's.
+async fn blocked(
+    services: &Services,
+    fx: &Effects,
+    a: &twincloud_core::plan::Action,
+    fenced: Option<&Guard>,
+    held: Option<&Held>,
+) -> Option<Outcome> {
+    let dep = a
+        .depends_on
+        .as_deref()
+        .and_then(|d| fx.reports().iter().find(|r| r.id == d));
+    if let Some(dep) = dep
+        && !(dep.outcome.succeeded() || dep.outcome == Outcome::WouldRun)
+    {
+        let why = format!("depends on `{}`, which did not run", dep.id);
+        return Some(Outcome::Skipped { why });
+    }
+    if let (Some(g), Some(h)) = (fenced, held)
+        && let Err(lost) = h.still_ours(services, g).await
+    {
+        let error = format!("`{}` not done: {lost}", a.id);
+        tracing::warn!(action = %a.id, "{error}");
+        return Some(Outcome::Failed {
+            error,
+            retry: Retry::Permanent,
+        });
+    }
+    None
+}
+
+/// A fenced write found landed by reading it back moved the record's version: the lock is
+/// still this invocation's, at the version now stored.
+async fn keep_lock_version(
+    services: &Services,
+    fx: &Effects,
+    a: &twincloud_core::plan::Action,
+    g: &Guard,
+    h: &mut Held,
+) {
+    let read_back = fx.reports().last().is_some_and(|r| {
+        matches!(&r.outcome, Outcome::Done { detail: Some(d) } if d == crate::effects::READ_BACK)
+    });
+    if read_back
+        && let Operation::PutState { key, value } = &a.op
+        && g.key == *key
+        && let Ok(Some(stored)) = services.state.get(key).await
+        && serde_json::from_slice::<serde_json::Value>(&stored.value)
+            .ok()
+            .as_ref()
+            == Some(value)
+    {
+        h.version = stored.version;
+    }
 }
 
 /// Sends again the messages of `function`'s event `event_id` that the journal holds as not
@@ -346,47 +367,56 @@ async fn run_op(
                 Retry::Permanent,
             )),
         },
-        Operation::PutState { key, value } => {
-            // Under a fence, the guard's own record is replaced only if it is still the one
-            // this invocation wrote.
-            let fenced = fence.filter(|(g, _)| g.key == *key);
-            let expect = fenced.as_ref().map_or(Precondition::None, |(_, h)| {
-                Precondition::Matches(h.version.clone())
-            });
-            match services
-                .state
-                .put(key, value.to_string().as_bytes(), &expect)
-                .await
-            {
-                Ok(v) => {
-                    if let Some((_, h)) = fenced {
-                        h.version = v;
-                    }
-                    Ok(None)
-                }
-                Err(StateError::ConditionFailed(_)) => {
-                    match (fenced, holds(services, key, value).await) {
-                        // A write whose answer was lost, retried, meets itself: the record holds
-                        // exactly this value, and it is still ours.
-                        (Some((_, h)), Some(v)) => {
-                            h.version = v;
-                            Ok(Some(
-                                "written by an earlier attempt whose answer was lost".into(),
-                            ))
-                        }
-                        _ => Err((
-                            format!(
-                                "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
-                            ),
-                            Retry::Permanent,
-                        )),
-                    }
-                }
-                Err(e) => Err((e.to_string(), e.retry())),
-            }
-        }
+        Operation::PutState { key, value } => put_state(services, key, value, fence).await,
     };
     result.map_err(|(message, retry)| PortError::new(message, retry))
+}
+
+/// A state write; under a fence, the guard's own record is replaced only if it is still the
+/// one this invocation wrote.
+async fn put_state(
+    services: &Services,
+    key: &str,
+    value: &serde_json::Value,
+    fence: Option<(&Guard, &mut Held)>,
+) -> Result<Option<String>, (String, Retry)> {
+    // Under a fence, the guard's own record is replaced only if it is still the one
+    // this invocation wrote.
+    let fenced = fence.filter(|(g, _)| g.key == *key);
+    let expect = fenced.as_ref().map_or(Precondition::None, |(_, h)| {
+        Precondition::Matches(h.version.clone())
+    });
+    match services
+        .state
+        .put(key, value.to_string().as_bytes(), &expect)
+        .await
+    {
+        Ok(v) => {
+            if let Some((_, h)) = fenced {
+                h.version = v;
+            }
+            Ok(None)
+        }
+        Err(StateError::ConditionFailed(_)) => {
+            match (fenced, holds(services, key, value).await) {
+                // A write whose answer was lost, retried, meets itself: the record holds
+                // exactly this value, and it is still ours.
+                (Some((_, h)), Some(v)) => {
+                    h.version = v;
+                    Ok(Some(
+                        "written by an earlier attempt whose answer was lost".into(),
+                    ))
+                }
+                _ => Err((
+                    format!(
+                        "`{key}` changed since this invocation wrote it: another invocation took over; not overwritten"
+                    ),
+                    Retry::Permanent,
+                )),
+            }
+        }
+        Err(e) => Err((e.to_string(), e.retry())),
+    }
 }
 
 /// The version of `key` when it holds exactly `value`.
