@@ -269,8 +269,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         90,
     ),
     ("shared/runtime/src/lib.rs", "main_for", 88),
-    ("shared/runtime/src/overview/gather.rs", "gather", 116),
-    ("shared/runtime/src/overview/html/sections.rs", "budget", 96),
 ];
 
 /// A function longer than this is usually two things.

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use twincloud_core::Config;
-use twincloud_core::config::{DeployTarget, SpendBasis, StepMode};
+use twincloud_core::config::{
+    BudgetGuard, DeployTarget, ScalingService, SpendBasis, StepMode, SyncPair,
+};
 use twincloud_core::ids::key_segment;
 use twincloud_core::planner::budget::{self, GuardRecord};
 use twincloud_core::planner::deploy::{self as deploy_plan, Phase, Rollout};
@@ -16,7 +18,7 @@ use twincloud_core::ports::{StateStore, get_json};
 use super::model::*;
 use twincloud_core::records::backup::{BackupRecord, record_key as backup_key};
 use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
-use twincloud_core::records::holds::cap_key;
+use twincloud_core::records::holds::{Cap, cap_key};
 use twincloud_core::records::sync::{UnitRecord, unit_key};
 
 /// Reads what the page shows from `state`, for the sections `config` has.
@@ -45,59 +47,14 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         o.backups.push(backup_view(set, rec, now));
     }
     for pair in config.sync.iter().flat_map(|s| &s.pairs) {
-        let names: Vec<&str> = if pair.partitions.is_empty() {
-            vec![""]
-        } else {
-            pair.partitions.iter().map(String::as_str).collect()
-        };
-        let mut partitions = vec![];
-        for p in names {
-            let rec: UnitRecord = r.read(&unit_key(pair, p)).await.unwrap_or_default();
-            partitions.push(PartitionView {
-                name: if p.is_empty() { "all".into() } else { p.into() },
-                finished: rec.finished,
-                cursor: rec.cursor,
-                last: rec.last,
-                running: rec.lease.lease_until.is_some_and(|u| u > now),
-            });
-        }
-        o.syncs.push(SyncPairView {
-            name: pair.name.clone(),
-            source: pair.source.to_string(),
-            destination: pair.destination.to_string(),
-            partitions,
-        });
+        o.syncs.push(sync_view(pair, &mut r, now).await);
     }
     for g in config.budget.iter().flat_map(|b| &b.guards) {
         let rec: GuardRecord = r
             .read(&budget::record_key(&g.name))
             .await
             .unwrap_or_default();
-        o.budgets.push(BudgetView {
-            name: g.name.clone(),
-            steps: g
-                .steps
-                .iter()
-                .enumerate()
-                .map(|(i, s)| StepView {
-                    at: s.at,
-                    basis: match s.basis {
-                        SpendBasis::Actual => "actual",
-                        SpendBasis::Forecast => "forecast",
-                    }
-                    .into(),
-                    action: s.action.name().into(),
-                    mode: match s.mode {
-                        StepMode::DryRun => "dry run",
-                        StepMode::Enforce => "enforce",
-                    }
-                    .into(),
-                    taken: rec.taken.iter().find(|t| t.step == i).cloned(),
-                })
-                .collect(),
-            period: rec.period,
-            spend: rec.spend,
-        });
+        o.budgets.push(budget_view(g, rec));
     }
     for t in config.deploy.iter().flat_map(|d| &d.targets) {
         let rec: DeployState = r
@@ -108,24 +65,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         o.deploys.push(deploy_view(t, rec.record.rollout, queued));
     }
     for s in config.scaling.iter().flat_map(|c| &c.services) {
-        let rec: ScalingRecord = r
-            .read(&scaling::record_key(&s.name))
-            .await
-            .unwrap_or_default();
-        let cap: Option<serde_json::Value> = r.read(&cap_key(&s.name)).await;
-        let day_ago = now - chrono::Duration::days(1);
-        o.scaling.push(ScalingView {
-            name: s.name.clone(),
-            cap: cap
-                .and_then(|c| c["max"].as_u64())
-                .and_then(|m| u32::try_from(m).ok()),
-            changes: rec
-                .changes
-                .into_iter()
-                .rev()
-                .filter(|c| c.at > day_ago)
-                .collect(),
-        });
+        o.scaling.push(scaling_view(s, &mut r, now).await);
     }
     let today = format!(
         "{}{}/",
@@ -387,5 +327,80 @@ fn deploy_view(t: &DeployTarget, rollout: Option<Rollout>, queued: Option<Queued
             ),
             Queued::Rollback { requested_by } => format!("rollback (asked by {requested_by})"),
         }),
+    }
+}
+
+/// A sync pair: each partition's last pass, cursor and lease.
+async fn sync_view(pair: &SyncPair, r: &mut Reader<'_>, now: DateTime<Utc>) -> SyncPairView {
+    let names: Vec<&str> = if pair.partitions.is_empty() {
+        vec![""]
+    } else {
+        pair.partitions.iter().map(String::as_str).collect()
+    };
+    let mut partitions = vec![];
+    for p in names {
+        let rec: UnitRecord = r.read(&unit_key(pair, p)).await.unwrap_or_default();
+        partitions.push(PartitionView {
+            name: if p.is_empty() { "all".into() } else { p.into() },
+            finished: rec.finished,
+            cursor: rec.cursor,
+            last: rec.last,
+            running: rec.lease.lease_until.is_some_and(|u| u > now),
+        });
+    }
+    SyncPairView {
+        name: pair.name.clone(),
+        source: pair.source.to_string(),
+        destination: pair.destination.to_string(),
+        partitions,
+    }
+}
+
+/// A budget guard: its ladder, what of it was taken, its period and the last spend read.
+fn budget_view(g: &BudgetGuard, rec: GuardRecord) -> BudgetView {
+    BudgetView {
+        name: g.name.clone(),
+        steps: g
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepView {
+                at: s.at,
+                basis: match s.basis {
+                    SpendBasis::Actual => "actual",
+                    SpendBasis::Forecast => "forecast",
+                }
+                .into(),
+                action: s.action.name().into(),
+                mode: match s.mode {
+                    StepMode::DryRun => "dry run",
+                    StepMode::Enforce => "enforce",
+                }
+                .into(),
+                taken: rec.taken.iter().find(|t| t.step == i).cloned(),
+            })
+            .collect(),
+        period: rec.period,
+        spend: rec.spend,
+    }
+}
+
+/// A scaling service: its changes in the last day and the cap on it.
+async fn scaling_view(s: &ScalingService, r: &mut Reader<'_>, now: DateTime<Utc>) -> ScalingView {
+    let rec: ScalingRecord = r
+        .read(&scaling::record_key(&s.name))
+        .await
+        .unwrap_or_default();
+    let cap: Option<Cap> = r.read(&cap_key(&s.name)).await;
+    let day_ago = now - chrono::Duration::days(1);
+    ScalingView {
+        name: s.name.clone(),
+        cap: cap.map(|c| c.max),
+        changes: rec
+            .changes
+            .into_iter()
+            .rev()
+            .filter(|c| c.at > day_ago)
+            .collect(),
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use twincloud_core::planner::deploy::{Outcome, Phase, short};
 
 use super::{ago, bytes, esc, shorten, time};
+use crate::overview::model::StepView;
 use crate::overview::{BackupSetView, BudgetView, DeployView, ScalingView, SyncPairView, age};
+use twincloud_core::planner::budget::Spend;
 
 pub(super) fn backup(h: &mut String, b: &BackupSetView, now: DateTime<Utc>) {
     let _ = write!(
@@ -143,61 +145,69 @@ pub(super) fn budget(h: &mut String, b: &BudgetView) {
     );
     match &b.spend {
         None => h.push_str("<p class=\"empty\">No reading yet.</p>"),
-        Some(s) => {
-            let frac = |v: Option<f64>| v.map(|v| if s.limit > 0.0 { v / s.limit } else { 0.0 });
-            let (actual, forecast) = (frac(s.actual), frac(s.forecast));
-            let _ = write!(
-                h,
-                "<p data-test=\"spend\">{} spent, {} forecast, of {:.2} (read {})</p>",
-                s.actual.map_or("-".into(), |v| format!("{v:.2}")),
-                s.forecast.map_or("-".into(), |v| format!("{v:.2}")),
-                s.limit,
-                time(s.at)
-            );
-            // The bar spans 0 to 150 % of the budget; step thresholds are ticks.
-            const W: f64 = 600.0;
-            let x = |f: f64| (f.clamp(0.0, 1.5) / 1.5 * W).round();
-            let _ = write!(
-                h,
-                "<svg width=\"{}\" height=\"40\" viewBox=\"-16 0 {} 40\" role=\"img\" aria-label=\"spend against the budget\">\
-                 <rect x=\"0\" y=\"6\" width=\"{W}\" height=\"16\" fill=\"#eaeef2\"/>",
-                // Room either side for the labels of ticks at 0 and 150 %.
-                W + 32.0,
-                W + 32.0
-            );
-            if let Some(f) = forecast {
-                let _ = write!(
-                    h,
-                    "<rect x=\"0\" y=\"6\" width=\"{}\" height=\"16\" fill=\"#d4a72c\" opacity=\"0.5\"><title>forecast {:.0} %</title></rect>",
-                    x(f),
-                    f * 100.0
-                );
-            }
-            if let Some(f) = actual {
-                let fill = if f >= 1.0 { "#cf222e" } else { "#2da44e" };
-                let _ = write!(
-                    h,
-                    "<rect x=\"0\" y=\"10\" width=\"{}\" height=\"8\" fill=\"{fill}\"><title>spent {:.0} %</title></rect>",
-                    x(f),
-                    f * 100.0
-                );
-            }
-            for st in &b.steps {
-                let _ = write!(
-                    h,
-                    "<line x1=\"{0}\" x2=\"{0}\" y1=\"2\" y2=\"26\" stroke=\"#24292f\"/>\
-                     <text x=\"{0}\" y=\"38\" font-size=\"10\" text-anchor=\"middle\">{1:.0} %</text>",
-                    x(st.at),
-                    st.at * 100.0
-                );
-            }
-            h.push_str("</svg>");
-        }
+        Some(s) => spend_bar(h, s, &b.steps),
     }
+    budget_steps(h, &b.steps);
+}
+
+/// The spend read, and a bar of it against the budget with the steps' thresholds as ticks.
+fn spend_bar(h: &mut String, s: &Spend, steps: &[StepView]) {
+    let frac = |v: Option<f64>| v.map(|v| if s.limit > 0.0 { v / s.limit } else { 0.0 });
+    let (actual, forecast) = (frac(s.actual), frac(s.forecast));
+    let _ = write!(
+        h,
+        "<p data-test=\"spend\">{} spent, {} forecast, of {:.2} (read {})</p>",
+        s.actual.map_or("-".into(), |v| format!("{v:.2}")),
+        s.forecast.map_or("-".into(), |v| format!("{v:.2}")),
+        s.limit,
+        time(s.at)
+    );
+    // The bar spans 0 to 150 % of the budget; step thresholds are ticks.
+    const W: f64 = 600.0;
+    let x = |f: f64| (f.clamp(0.0, 1.5) / 1.5 * W).round();
+    let _ = write!(
+        h,
+        "<svg width=\"{}\" height=\"40\" viewBox=\"-16 0 {} 40\" role=\"img\" aria-label=\"spend against the budget\">\
+         <rect x=\"0\" y=\"6\" width=\"{W}\" height=\"16\" fill=\"#eaeef2\"/>",
+        // Room either side for the labels of ticks at 0 and 150 %.
+        W + 32.0,
+        W + 32.0
+    );
+    if let Some(f) = forecast {
+        let _ = write!(
+            h,
+            "<rect x=\"0\" y=\"6\" width=\"{}\" height=\"16\" fill=\"#d4a72c\" opacity=\"0.5\"><title>forecast {:.0} %</title></rect>",
+            x(f),
+            f * 100.0
+        );
+    }
+    if let Some(f) = actual {
+        let fill = if f >= 1.0 { "#cf222e" } else { "#2da44e" };
+        let _ = write!(
+            h,
+            "<rect x=\"0\" y=\"10\" width=\"{}\" height=\"8\" fill=\"{fill}\"><title>spent {:.0} %</title></rect>",
+            x(f),
+            f * 100.0
+        );
+    }
+    for st in steps {
+        let _ = write!(
+            h,
+            "<line x1=\"{0}\" x2=\"{0}\" y1=\"2\" y2=\"26\" stroke=\"#24292f\"/>\
+             <text x=\"{0}\" y=\"38\" font-size=\"10\" text-anchor=\"middle\">{1:.0} %</text>",
+            x(st.at),
+            st.at * 100.0
+        );
+    }
+    h.push_str("</svg>");
+}
+
+/// The ladder: each step's threshold, basis, action, mode and what it did this period.
+fn budget_steps(h: &mut String, steps: &[StepView]) {
     h.push_str(
         "<table data-test=\"budget-steps\"><tr><th>at</th><th>on</th><th>action</th><th>mode</th><th>this period</th></tr>",
     );
-    for st in &b.steps {
+    for st in steps {
         let taken = match &st.taken {
             None => "<span class=\"dim\">not taken</span>".to_owned(),
             Some(t) => {
