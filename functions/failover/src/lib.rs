@@ -110,6 +110,56 @@ fn failover_config(services: &Services) -> Result<&FailoverConfig, RunError> {
     })
 }
 
+/// Probe rounds for the invocation's window, deciding after each; stops at a switch. When
+/// prompted (an alarm, an incident), long enough for this invocation alone to confirm (or
+/// refute) a failure: `threshold` rounds at least.
+async fn probe_window(
+    cfg: &FailoverConfig,
+    services: &Services,
+    mine: &mut VantageView,
+    prompt: Option<String>,
+    event: &str,
+    inv: Invocation,
+    summary: &mut Vec<String>,
+) -> Result<Vec<Execution>, RunError> {
+    let mut executions = Vec::new();
+    let mut rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
+    if prompt.is_some() {
+        rounds = rounds.max(u64::from(cfg.threshold));
+    }
+    summary.extend(prompt);
+    let start = tokio::time::Instant::now();
+    for round in 0..rounds {
+        // Keep room for a switch (standby readiness and the DNS wait) after a round.
+        if round > 0 && !inv.has_time(Duration::from_secs(cfg.probe_interval_secs) + SWITCH_BUDGET)
+        {
+            summary.push(format!(
+                "stopped after {round} round(s): the invocation's deadline is near"
+            ));
+            break;
+        }
+        if round > 0 {
+            tokio::time::sleep_until(start + Duration::from_secs(round * cfg.probe_interval_secs))
+                .await;
+        }
+        let at = Utc::now();
+        let results = probe_round(cfg, services).await;
+        record_round(services, cfg, mine, &results, at).await?;
+        let mut notes = Vec::new();
+        let (ex, stop) =
+            decide_and_act(services, cfg, mine, None, event, inv.at(at), &mut notes).await?;
+        executions.extend(ex);
+        if round + 1 == rounds || stop {
+            summary.extend(notes);
+            summary.push(format!("probe round {} of {rounds}", round + 1));
+        }
+        if stop {
+            break;
+        }
+    }
+    Ok(executions)
+}
+
 /// One decision step: decide on the current records, act if needed. Returns the executions and
 /// whether the window should stop (a switch happened or was attempted).
 async fn decide_and_act(
@@ -398,56 +448,17 @@ impl Function for Failover {
                 executions.extend(ex);
             }
             Trigger::Probe { prompt } => {
-                // When prompted, probe long enough for this invocation alone to confirm (or
-                // refute) a failure: `threshold` rounds at least.
-                let mut rounds = (cfg.probe_window_secs / cfg.probe_interval_secs).max(1);
-                if prompt.is_some() {
-                    rounds = rounds.max(u64::from(cfg.threshold));
-                }
-                summary.notes.extend(prompt);
-                let start = tokio::time::Instant::now();
-                for round in 0..rounds {
-                    // Keep room for a switch (standby readiness and the DNS wait) after a round.
-                    if round > 0
-                        && !inv
-                            .has_time(Duration::from_secs(cfg.probe_interval_secs) + SWITCH_BUDGET)
-                    {
-                        summary.notes.push(format!(
-                            "stopped after {round} round(s): the invocation's deadline is near"
-                        ));
-                        break;
-                    }
-                    if round > 0 {
-                        tokio::time::sleep_until(
-                            start + Duration::from_secs(round * cfg.probe_interval_secs),
-                        )
-                        .await;
-                    }
-                    let at = Utc::now();
-                    let results = probe_round(cfg, services).await;
-                    record_round(services, cfg, &mut mine, &results, at).await?;
-                    let mut notes = Vec::new();
-                    let (ex, stop) = decide_and_act(
-                        services,
-                        cfg,
-                        &mine,
-                        None,
-                        &signal.id,
-                        inv.at(at),
-                        &mut notes,
-                    )
-                    .await?;
-                    executions.extend(ex);
-                    if round + 1 == rounds || stop {
-                        summary.notes.extend(notes);
-                        summary
-                            .notes
-                            .push(format!("probe round {} of {rounds}", round + 1));
-                    }
-                    if stop {
-                        break;
-                    }
-                }
+                let ex = probe_window(
+                    cfg,
+                    services,
+                    &mut mine,
+                    prompt,
+                    &signal.id,
+                    inv,
+                    &mut summary.notes,
+                )
+                .await?;
+                executions.extend(ex);
             }
         }
         let mut out = vec![Execution {

@@ -23,33 +23,7 @@ pub(super) fn switch_report(switch: &SwitchInFlight, reason: &str, e: &Execution
         SwitchKind::Failover => "Failover",
         SwitchKind::Failback => "Failback",
     };
-    let ms = |id| elapsed(e, id).map_or("—".into(), |m| format!("{m} ms"));
-    let decided_to_switched: u64 = ["scale-up", "wait-ready", "switch-traffic"]
-        .iter()
-        .filter_map(|id| elapsed(e, id))
-        .sum();
-    let detection = switch
-        .started
-        .signed_duration_since(switch.detected)
-        .num_milliseconds()
-        .max(0);
-    let mut fields = vec![
-        ("Detected".into(), switch.detected.to_rfc3339()),
-        (
-            "Decided".into(),
-            format!(
-                "{} ({detection} ms after detection)",
-                switch.started.to_rfc3339()
-            ),
-        ),
-        ("Standby scaled".into(), ms("scale-up")),
-        ("Standby ready".into(), ms("wait-ready")),
-        ("Traffic switched".into(), ms("switch-traffic")),
-        (
-            "Decision to switch".into(),
-            format!("{decided_to_switched} ms"),
-        ),
-    ];
+    let mut fields = timeline(switch, e);
     match failed {
         Some(a) => {
             let Outcome::Failed { error, .. } = &a.outcome else {
@@ -94,4 +68,35 @@ pub(super) fn switch_report(switch: &SwitchInFlight, reason: &str, e: &Execution
             state: "done".into(),
         },
     }
+}
+
+/// When each step of the switch happened, from the failure's detection.
+fn timeline(switch: &SwitchInFlight, e: &Execution) -> Vec<(String, String)> {
+    let ms = |id| elapsed(e, id).map_or("—".into(), |m| format!("{m} ms"));
+    let decided_to_switched: u64 = ["scale-up", "wait-ready", "switch-traffic"]
+        .iter()
+        .filter_map(|id| elapsed(e, id))
+        .sum();
+    let detection = switch
+        .started
+        .signed_duration_since(switch.detected)
+        .num_milliseconds()
+        .max(0);
+    vec![
+        ("Detected".into(), switch.detected.to_rfc3339()),
+        (
+            "Decided".into(),
+            format!(
+                "{} ({detection} ms after detection)",
+                switch.started.to_rfc3339()
+            ),
+        ),
+        ("Standby scaled".into(), ms("scale-up")),
+        ("Standby ready".into(), ms("wait-ready")),
+        ("Traffic switched".into(), ms("switch-traffic")),
+        (
+            "Decision to switch".into(),
+            format!("{decided_to_switched} ms"),
+        ),
+    ]
 }

@@ -259,8 +259,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/deploy/src/checks.rs", "checks", 84),
     ("functions/deploy/src/drive.rs", "step", 117),
     ("functions/deploy/src/drive.rs", "take", 110),
-    ("functions/failover/src/lib.rs", "run", 96),
-    ("functions/failover/src/report.rs", "switch_report", 81),
     ("shared/core/src/planner/backup.rs", "plan_backup", 100),
     ("shared/core/src/planner/deploy.rs", "advance", 86),
     (
