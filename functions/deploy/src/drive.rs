@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use twincloud_core::Signal;
 use twincloud_core::config::{DeploySide, DeployTarget};
 use twincloud_core::planner::deploy::{
-    self, Begin, Outcome as RolloutOutcome, Phase, PushMatch, Rollout, SideStep, short,
+    self, Begin, Outcome as RolloutOutcome, Phase, PushMatch, Rollout, SideRollout, SideStep, short,
 };
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
 use twincloud_core::ports::{Deployer, PortError, Retry, Version, get_json};
@@ -313,57 +313,70 @@ impl<'a> Driver<'a> {
                     Begin::Start {
                         rollout,
                         superseded,
-                    } => {
-                        if let (Some(old), Some(r)) = (&superseded, &mut self.state.record.rollout)
-                        {
-                            for s in r.sides.iter_mut().filter(|s| !s.phase.is_final()) {
-                                s.phase = Phase::Superseded { by: digest.clone() };
-                            }
-                            r.outcome = Some(RolloutOutcome::Superseded { by: digest.clone() });
-                            self.note(format!(
-                                "{} superseded by {}: it stops where it is, the new one starts from the services' current state",
-                                short(old),
-                                short(digest)
-                            ));
-                        }
-                        deploy::remember(&mut self.state.record, digest);
-                        let mut rollout = rollout;
-                        rollout.request.clone_from(event);
-                        self.state.record.rollout = Some(rollout);
-                        if !self.save().await? {
-                            return Ok(());
-                        }
-                        let sides = self
-                            .state
-                            .record
-                            .rollout
-                            .as_ref()
-                            .map(|r| {
-                                r.sides
-                                    .iter()
-                                    .map(|s| s.label.clone())
-                                    .collect::<Vec<_>>()
-                                    .join(", then ")
-                            })
-                            .unwrap_or_default();
-                        self.report(
-                            format!("Deploy {}: rolling out {}", self.t.name, short(digest)),
-                            format!(
-                                "{tag} ({}) on {sides}{}",
-                                short(digest),
-                                superseded
-                                    .map(|o| format!("; supersedes {}", short(&o)))
-                                    .unwrap_or_default()
-                            ),
-                            Severity::Notice,
-                            "start",
-                        )
-                        .await;
-                        Ok(())
-                    }
+                    } => self.start(rollout, superseded, digest, tag, event).await,
                 }
             }
         }
+    }
+
+    /// Starts a rollout `begin` allowed: the one it supersedes stops where it is, the digest is
+    /// remembered, the record claimed, and the start said.
+    async fn start(
+        &mut self,
+        mut rollout: Rollout,
+        superseded: Option<String>,
+        digest: &str,
+        tag: &str,
+        event: &str,
+    ) -> Result<(), RunError> {
+        if let (Some(old), Some(r)) = (&superseded, &mut self.state.record.rollout) {
+            for s in r.sides.iter_mut().filter(|s| !s.phase.is_final()) {
+                s.phase = Phase::Superseded {
+                    by: digest.to_owned(),
+                };
+            }
+            r.outcome = Some(RolloutOutcome::Superseded {
+                by: digest.to_owned(),
+            });
+            self.note(format!(
+                "{} superseded by {}: it stops where it is, the new one starts from the services' current state",
+                short(old),
+                short(digest)
+            ));
+        }
+        deploy::remember(&mut self.state.record, digest);
+        event.clone_into(&mut rollout.request);
+        self.state.record.rollout = Some(rollout);
+        if !self.save().await? {
+            return Ok(());
+        }
+        let sides = self
+            .state
+            .record
+            .rollout
+            .as_ref()
+            .map(|r| {
+                r.sides
+                    .iter()
+                    .map(|s| s.label.clone())
+                    .collect::<Vec<_>>()
+                    .join(", then ")
+            })
+            .unwrap_or_default();
+        self.report(
+            format!("Deploy {}: rolling out {}", self.t.name, short(digest)),
+            format!(
+                "{tag} ({}) on {sides}{}",
+                short(digest),
+                superseded
+                    .map(|o| format!("; supersedes {}", short(&o)))
+                    .unwrap_or_default()
+            ),
+            Severity::Notice,
+            "start",
+        )
+        .await;
+        Ok(())
     }
 
     /// Puts every side that changed back on its previous revision (the rollback command).
@@ -635,26 +648,9 @@ impl<'a> Driver<'a> {
         }
         let mut sr = r.sides[i].clone();
         let side: &DeploySide = &self.t.sides[sr.side];
-        let obs = if sr.phase == Phase::Waiting {
-            None
-        } else {
-            match checks::observe(self.services, self.t, side, &mut sr).await {
-                Ok(o) => Some(o),
-                Err(e) if e.retry == Retry::Transient => {
-                    self.note(format!("{}: {} (looked again later)", sr.label, e.message));
-                    self.transient_waits += 1;
-                    if self.transient_waits >= MAX_TRANSIENT_WAITS {
-                        return Ok(Next::Stop);
-                    }
-                    return Ok(Next::Wait(Duration::from_secs(
-                        deploy::POLL_SECS.unsigned_abs(),
-                    )));
-                }
-                Err(e) => Some(deploy::Observation {
-                    progress: deploy::Progress::Failed(e.message),
-                    breach: None,
-                }),
-            }
+        let obs = match self.observe(side, &mut sr).await {
+            Ok(obs) => obs,
+            Err(next) => return Ok(next),
         };
         let now = self.now();
         let (next, phase) = deploy::advance(self.t, side, &sr.phase, obs.as_ref(), now);
@@ -672,35 +668,8 @@ impl<'a> Driver<'a> {
                 return Ok(Next::Wait(wait));
             }
             SideStep::Traffic(p) => {
-                let (Some(rev), Some(prev)) = (sr.revision.clone(), sr.previous.clone()) else {
-                    return Err(RunError::Permanent(format!(
-                        "{}: a traffic step without a revision",
-                        sr.label
-                    )));
-                };
-                let d = self.deployer(sr.side)?;
-                let label = sr.label.clone();
-                match self
-                    .effect(
-                        format!("traffic-{}-{p}-{rev}", sr.side),
-                        format!("{label}: {p} % of traffic on {rev}"),
-                        d.split(&service, &rev, &prev, p),
-                    )
-                    .await
-                {
-                    Ok(Called::Made(_)) => {}
-                    Ok(Called::Rehearsed) => return Ok(self.rehearsed(&r, i).await),
-                    Err(e) => return self.failed_effect(i, sr, e).await,
-                }
-                self.put_side(i, sr);
-                if self.save().await? {
-                    self.report(
-                        format!("Deploy {}: {p} % on {}", self.t.name, short(&r.digest)),
-                        format!("{label}: {p} % of traffic on the new revision {rev}"),
-                        Severity::Info,
-                        &format!("traffic-{i}-{p}"),
-                    )
-                    .await;
+                if let Some(stop) = self.shift(&r, i, sr, &service, p).await? {
+                    return Ok(stop);
                 }
             }
             SideStep::Finish => {
@@ -727,6 +696,78 @@ impl<'a> Driver<'a> {
         } else {
             Next::Continue
         })
+    }
+
+    /// What the side shows now (nothing while it waits its turn); `Err` with what to do when
+    /// the provider could not be read for now (look again later, or stop after too many).
+    async fn observe(
+        &mut self,
+        side: &DeploySide,
+        sr: &mut SideRollout,
+    ) -> Result<Option<deploy::Observation>, Next> {
+        if sr.phase == Phase::Waiting {
+            return Ok(None);
+        }
+        match checks::observe(self.services, self.t, side, sr).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.retry == Retry::Transient => {
+                self.note(format!("{}: {} (looked again later)", sr.label, e.message));
+                self.transient_waits += 1;
+                if self.transient_waits >= MAX_TRANSIENT_WAITS {
+                    return Err(Next::Stop);
+                }
+                Err(Next::Wait(Duration::from_secs(
+                    deploy::POLL_SECS.unsigned_abs(),
+                )))
+            }
+            Err(e) => Ok(Some(deploy::Observation {
+                progress: deploy::Progress::Failed(e.message),
+                breach: None,
+            })),
+        }
+    }
+
+    /// A traffic step: `p` % of the side's traffic on its new revision, then said. `Some` when
+    /// the rollout goes no further now (a rehearsal, a failed split).
+    async fn shift(
+        &mut self,
+        r: &Rollout,
+        i: usize,
+        sr: SideRollout,
+        service: &str,
+        p: u8,
+    ) -> Result<Option<Next>, RunError> {
+        let (Some(rev), Some(prev)) = (sr.revision.clone(), sr.previous.clone()) else {
+            return Err(RunError::Permanent(format!(
+                "{}: a traffic step without a revision",
+                sr.label
+            )));
+        };
+        let d = self.deployer(sr.side)?;
+        let label = sr.label.clone();
+        match self
+            .effect(
+                format!("traffic-{}-{p}-{rev}", sr.side),
+                format!("{label}: {p} % of traffic on {rev}"),
+                d.split(service, &rev, &prev, p),
+            )
+            .await
+        {
+            Ok(Called::Made(_)) => {}
+            Ok(Called::Rehearsed) => return Ok(Some(self.rehearsed(r, i).await)),
+            Err(e) => return self.failed_effect(i, sr, e).await.map(Some),
+        }
+        self.put_side(i, sr);
+        if self.save().await? {
+            self.report(
+                format!("Deploy {}: {p} % on {}", self.t.name, short(&r.digest)),
+                format!("{label}: {p} % of traffic on the new revision {rev}"),
+                Severity::Info,
+                &format!("traffic-{i}-{p}"),
+            )
+            .await;
+        }
+        Ok(None)
     }
 
     fn put_side(&mut self, i: usize, sr: deploy::SideRollout) {

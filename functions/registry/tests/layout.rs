@@ -257,8 +257,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/budget-guard/src/steps.rs", "take", 130),
     ("functions/budget-guard/src/steps.rs", "undo", 108),
     ("functions/deploy/src/checks.rs", "checks", 84),
-    ("functions/deploy/src/drive.rs", "step", 117),
-    ("functions/deploy/src/drive.rs", "take", 110),
     ("shared/core/src/planner/backup.rs", "plan_backup", 100),
     ("shared/core/src/planner/deploy.rs", "advance", 86),
     (
