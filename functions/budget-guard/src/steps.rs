@@ -187,53 +187,11 @@ impl<'a> Round<'a> {
                 after: max,
             });
         }
-        let desired_id = format!("s{step}-desired-{name}");
-        let tried = self.attempted::<u32>(&desired_id).await;
-        if scale.desired > max || tried.is_some() {
-            let before = tried.unwrap_or(scale.desired);
-            let set = self
-                .effect(
-                    desired_id,
-                    format!("{name}: {before} -> {max} instances"),
-                    before,
-                    compute.set_desired(&service, max),
-                )
+        self.lower(step, name, &*compute, &service, scale.desired, max, taken)
+            .await?;
+        if is_cloud_run {
+            self.lower_max(step, name, &*compute, &service, scale.max, max, taken)
                 .await?;
-            if set.succeeded() {
-                taken.record(Change::Desired {
-                    compute: ComputeRef::Scaling(name.to_owned()),
-                    service: service.clone(),
-                    before,
-                    after: max,
-                });
-            }
-        }
-        let max_id = format!("s{step}-max-{name}");
-        let tried = self.attempted::<Option<u32>>(&max_id).await;
-        if is_cloud_run && (scale.max.is_none_or(|m| m > max) || tried.is_some()) {
-            let before = tried.unwrap_or(scale.max);
-            let set = self
-                .effect(
-                    max_id,
-                    format!("{name}: maximum -> {max}"),
-                    before,
-                    compute.set_max(&service, max),
-                )
-                .await?;
-            // Done by an earlier attempt of this event: it was set then.
-            let made = match set {
-                Acted::Done(changed) => changed,
-                Acted::AlreadyDone { .. } => true,
-                Acted::Would | Acted::Failed(_) => false,
-            };
-            if made {
-                taken.record(Change::Max {
-                    compute: ComputeRef::Scaling(name.to_owned()),
-                    service,
-                    before,
-                    after: max,
-                });
-            }
         }
         let line = if max == 0 {
             said(
@@ -249,6 +207,85 @@ impl<'a> Round<'a> {
             )
         };
         self.lines.push(line);
+        Ok(())
+    }
+
+    /// A capped service running more than the cap: lowered to it (undone with the cap).
+    #[allow(clippy::too_many_arguments)]
+    async fn lower(
+        &mut self,
+        step: usize,
+        name: &str,
+        compute: &dyn Compute,
+        service: &str,
+        desired: u32,
+        max: u32,
+        taken: &mut Taken,
+    ) -> Result<(), RunError> {
+        let desired_id = format!("s{step}-desired-{name}");
+        let tried = self.attempted::<u32>(&desired_id).await;
+        if desired > max || tried.is_some() {
+            let before = tried.unwrap_or(desired);
+            let set = self
+                .effect(
+                    desired_id,
+                    format!("{name}: {before} -> {max} instances"),
+                    before,
+                    compute.set_desired(service, max),
+                )
+                .await?;
+            if set.succeeded() {
+                taken.record(Change::Desired {
+                    compute: ComputeRef::Scaling(name.to_owned()),
+                    service: service.to_owned(),
+                    before,
+                    after: max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A capped Cloud Run service's own maximum, lowered to the cap (its autoscaler then never
+    /// goes above it).
+    #[allow(clippy::too_many_arguments)]
+    async fn lower_max(
+        &mut self,
+        step: usize,
+        name: &str,
+        compute: &dyn Compute,
+        service: &str,
+        current_max: Option<u32>,
+        max: u32,
+        taken: &mut Taken,
+    ) -> Result<(), RunError> {
+        let max_id = format!("s{step}-max-{name}");
+        let tried = self.attempted::<Option<u32>>(&max_id).await;
+        if current_max.is_none_or(|m| m > max) || tried.is_some() {
+            let before = tried.unwrap_or(current_max);
+            let set = self
+                .effect(
+                    max_id,
+                    format!("{name}: maximum -> {max}"),
+                    before,
+                    compute.set_max(service, max),
+                )
+                .await?;
+            // Done by an earlier attempt of this event: it was set then.
+            let made = match set {
+                Acted::Done(changed) => changed,
+                Acted::AlreadyDone { .. } => true,
+                Acted::Would | Acted::Failed(_) => false,
+            };
+            if made {
+                taken.record(Change::Max {
+                    compute: ComputeRef::Scaling(name.to_owned()),
+                    service: service.to_owned(),
+                    before,
+                    after: max,
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -278,110 +315,131 @@ pub(super) async fn take(
                 round.cap(i, name, 0, enforced, taken).await?;
             }
         }
-        BudgetAction::StandbyToZero => {
-            let Some(state) = round.failover_state().await? else {
-                return Ok(());
-            };
-            if state.in_flight.is_some() {
-                round
-                    .lines
-                    .push("a switch is in flight: the standby stays".into());
-                return Ok(());
-            }
-            let standbys: Vec<(ComputeRef, String)> = round
-                .services
-                .config
-                .failover
-                .iter()
-                .flat_map(|f| f.endpoints.iter())
-                .filter(|e| e.name != state.active)
-                .map(|e| {
-                    (
-                        ComputeRef::Endpoint(e.name.clone()),
-                        e.compute.service().to_owned(),
-                    )
-                })
-                .collect();
-            for (endpoint, service) in standbys {
-                let Some(compute) = round.services.compute.get(&endpoint).cloned() else {
-                    continue;
-                };
-                let now = compute.scale(&service).await?;
-                let id = format!("s{i}-standby-{endpoint}");
-                let tried = round.attempted::<u32>(&id).await;
-                if now.desired == 0 && tried.is_none() {
-                    continue;
-                }
-                let before = tried.unwrap_or(now.desired);
-                if !enforced {
-                    round.lines.push(format!(
-                        "would scale the standby {endpoint} from {before} to 0"
-                    ));
-                    continue;
-                }
-                let set = round
-                    .effect(
-                        id,
-                        format!("standby {endpoint}: {before} -> 0 instances"),
-                        before,
-                        compute.set_desired(&service, 0),
-                    )
-                    .await?;
-                if set.succeeded() {
-                    taken.record(Change::Desired {
-                        compute: endpoint.clone(),
-                        service,
-                        before,
-                        after: 0,
-                    });
-                }
-                round.lines.push(said(
-                    &set,
-                    format!("scaled the standby {endpoint} from {before} to 0"),
-                    format!("would scale the standby {endpoint} from {before} to 0"),
-                ));
-            }
-        }
+        BudgetAction::StandbyToZero => standby_to_zero(round, i, enforced, taken).await?,
         BudgetAction::DetachBilling { project } => {
-            let billing = round
-                .services
-                .billing
-                .clone()
-                .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
-            let id = format!("s{i}-detach-billing-{project}");
-            let tried = round.attempted::<String>(&id).await;
-            let Some(account) = tried.or(billing.account(project).await?) else {
-                round
-                    .lines
-                    .push(format!("{project} has no billing account already"));
-                return Ok(());
-            };
-            if !enforced {
-                round.lines.push(format!(
-                    "would detach billing ({account}) from {project}: everything in it stops"
-                ));
-                return Ok(());
-            }
-            let detached = round
-                .effect(
-                    id,
-                    format!("detach {account} from {project}"),
-                    &account,
-                    billing.set_account(project, None),
-                )
-                .await?;
-            round.lines.push(said(
-                &detached,
-                format!("detached billing from {project}: everything in it stops"),
-                format!("would detach billing ({account}) from {project}: everything in it stops"),
-            ));
-            if detached.succeeded() {
-                taken.record(Change::Billing {
-                    project: project.clone(),
-                    before: account,
-                });
-            }
+            detach_billing(round, i, project, enforced, taken).await?;
         }
+    }
+    Ok(())
+}
+
+/// Scales every standby side to zero, unless a switch is in flight.
+async fn standby_to_zero(
+    round: &mut Round<'_>,
+    i: usize,
+    enforced: bool,
+    taken: &mut Taken,
+) -> Result<(), RunError> {
+    let Some(state) = round.failover_state().await? else {
+        return Ok(());
+    };
+    if state.in_flight.is_some() {
+        round
+            .lines
+            .push("a switch is in flight: the standby stays".into());
+        return Ok(());
+    }
+    let standbys: Vec<(ComputeRef, String)> = round
+        .services
+        .config
+        .failover
+        .iter()
+        .flat_map(|f| f.endpoints.iter())
+        .filter(|e| e.name != state.active)
+        .map(|e| {
+            (
+                ComputeRef::Endpoint(e.name.clone()),
+                e.compute.service().to_owned(),
+            )
+        })
+        .collect();
+    for (endpoint, service) in standbys {
+        let Some(compute) = round.services.compute.get(&endpoint).cloned() else {
+            continue;
+        };
+        let now = compute.scale(&service).await?;
+        let id = format!("s{i}-standby-{endpoint}");
+        let tried = round.attempted::<u32>(&id).await;
+        if now.desired == 0 && tried.is_none() {
+            continue;
+        }
+        let before = tried.unwrap_or(now.desired);
+        if !enforced {
+            round.lines.push(format!(
+                "would scale the standby {endpoint} from {before} to 0"
+            ));
+            continue;
+        }
+        let set = round
+            .effect(
+                id,
+                format!("standby {endpoint}: {before} -> 0 instances"),
+                before,
+                compute.set_desired(&service, 0),
+            )
+            .await?;
+        if set.succeeded() {
+            taken.record(Change::Desired {
+                compute: endpoint.clone(),
+                service,
+                before,
+                after: 0,
+            });
+        }
+        round.lines.push(said(
+            &set,
+            format!("scaled the standby {endpoint} from {before} to 0"),
+            format!("would scale the standby {endpoint} from {before} to 0"),
+        ));
+    }
+    Ok(())
+}
+
+/// Detaches a project from its billing account (everything in it stops).
+async fn detach_billing(
+    round: &mut Round<'_>,
+    i: usize,
+    project: &String,
+    enforced: bool,
+    taken: &mut Taken,
+) -> Result<(), RunError> {
+    let billing = round
+        .services
+        .billing
+        .clone()
+        .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
+    let id = format!("s{i}-detach-billing-{project}");
+    let tried = round.attempted::<String>(&id).await;
+    let Some(account) = tried.or(billing.account(project).await?) else {
+        round
+            .lines
+            .push(format!("{project} has no billing account already"));
+        return Ok(());
+    };
+    if !enforced {
+        round.lines.push(format!(
+            "would detach billing ({account}) from {project}: everything in it stops"
+        ));
+        return Ok(());
+    }
+    let detached = round
+        .effect(
+            id,
+            format!("detach {account} from {project}"),
+            &account,
+            billing.set_account(project, None),
+        )
+        .await?;
+    round.lines.push(said(
+        &detached,
+        format!("detached billing from {project}: everything in it stops"),
+        format!("would detach billing ({account}) from {project}: everything in it stops"),
+    ));
+    if detached.succeeded() {
+        taken.record(Change::Billing {
+            project: project.clone(),
+            before: account,
+        });
     }
     Ok(())
 }
@@ -482,55 +540,76 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             service,
             before,
             after,
-        } => {
-            let c = round.compute(compute)?;
-            let now = c.scale(service).await?.max;
-            match before {
-                _ if now != Some(*after) => format!(
-                    "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
-                ),
-                None => format!("{service} had no maximum: {after} stays (set it by hand)"),
-                Some(b) => {
-                    let acted = round
-                        .effect(
-                            format!("undo-max-{compute}-{service}"),
-                            format!("{service}: maximum {after} -> {b}"),
-                            now,
-                            c.set_max(service, *b),
-                        )
-                        .await?;
-                    said(
-                        &acted,
-                        format!("maximum of {service} back to {b}"),
-                        format!("would put the maximum of {service} back to {before:?}"),
+        } => undo_max(round, compute, service, *before, *after).await?,
+        Change::Billing { project, before } => undo_billing(round, project, before).await?,
+    })
+}
+
+/// A Cloud Run maximum back to what it was, unless someone changed it since (or it had none).
+async fn undo_max(
+    round: &mut Round<'_>,
+    compute: &ComputeRef,
+    service: &str,
+    before: Option<u32>,
+    after: u32,
+) -> Result<String, RunError> {
+    let (before, after) = (&before, &after);
+    Ok({
+        let c = round.compute(compute)?;
+        let now = c.scale(service).await?.max;
+        match before {
+            _ if now != Some(*after) => format!(
+                "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
+            ),
+            None => format!("{service} had no maximum: {after} stays (set it by hand)"),
+            Some(b) => {
+                let acted = round
+                    .effect(
+                        format!("undo-max-{compute}-{service}"),
+                        format!("{service}: maximum {after} -> {b}"),
+                        now,
+                        c.set_max(service, *b),
                     )
-                }
+                    .await?;
+                said(
+                    &acted,
+                    format!("maximum of {service} back to {b}"),
+                    format!("would put the maximum of {service} back to {before:?}"),
+                )
             }
         }
-        Change::Billing { project, before } => {
-            let billing = round
-                .services
-                .billing
-                .clone()
-                .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
-            match billing.account(project).await? {
-                Some(a) if a == *before => format!("{project} is billed to {a} already"),
-                Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
-                None => {
-                    let acted = round
-                        .effect(
-                            format!("undo-billing-{project}"),
-                            format!("link {project} to {before}"),
-                            Option::<String>::None,
-                            billing.set_account(project, Some(before)),
-                        )
-                        .await?;
-                    said(
-                        &acted,
-                        format!("{project} billed to {before} again"),
-                        format!("would link {project} to {before} again"),
+    })
+}
+
+/// A project linked back to its billing account, unless it is linked to another since.
+async fn undo_billing(
+    round: &mut Round<'_>,
+    project: &String,
+    before: &String,
+) -> Result<String, RunError> {
+    Ok({
+        let billing = round
+            .services
+            .billing
+            .clone()
+            .ok_or_else(|| RunError::Config("no billing API configured".into()))?;
+        match billing.account(project).await? {
+            Some(a) if a == *before => format!("{project} is billed to {a} already"),
+            Some(a) => format!("conflict: {project} is billed to {a} now: left as it is"),
+            None => {
+                let acted = round
+                    .effect(
+                        format!("undo-billing-{project}"),
+                        format!("link {project} to {before}"),
+                        Option::<String>::None,
+                        billing.set_account(project, Some(before)),
                     )
-                }
+                    .await?;
+                said(
+                    &acted,
+                    format!("{project} billed to {before} again"),
+                    format!("would link {project} to {before} again"),
+                )
             }
         }
     })
