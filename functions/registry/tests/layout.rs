@@ -261,7 +261,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
         "plan_switch",
         90,
     ),
-    ("shared/runtime/src/lib.rs", "main_for", 88),
 ];
 
 /// A function longer than this is usually two things.

@@ -131,55 +131,10 @@ pub fn main_for<const WIRING: u8>(spec: &FunctionSpec) -> ExitCode {
     };
     rt.block_on(async move {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-            logging::init(true, "info");
-            let invoker = match invoker_wired::<WIRING>(function, None, false).await {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!("cannot start: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            return match lambda::run(Arc::new(invoker)).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("lambda runtime stopped: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return as_lambda::<WIRING>(function).await;
         }
         if let Some(port) = std::env::var("PORT").ok().filter(|p| !p.is_empty()) {
-            logging::init(true, "info");
-            let Ok(port) = port.parse::<u16>() else {
-                tracing::error!("PORT={port} is not a port number");
-                return ExitCode::from(2);
-            };
-            let verifier = match push_auth::PushVerifier::from_env() {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!("cannot start: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match &verifier {
-                Some(v) => tracing::info!("{}", v.describe()),
-                None => tracing::warn!(
-                    "push-token verification OFF: every caller Cloud Run lets through is served, and commands are refused"
-                ),
-            }
-            let invoker = match invoker_wired::<WIRING>(function, None, false).await {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!("cannot start: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            return match http::serve(invoker, verifier, port).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("server stopped: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return as_server::<WIRING>(function, port).await;
         }
         logging::init(false, "warn");
         let args = OneShot::parse();
@@ -193,6 +148,61 @@ pub fn main_for<const WIRING: u8>(spec: &FunctionSpec) -> ExitCode {
         .await;
         ExitCode::from(u8::try_from(code).unwrap_or(1))
     })
+}
+
+/// Serves Lambda invocations until the runtime API stops.
+async fn as_lambda<const WIRING: u8>(function: Box<dyn Function>) -> ExitCode {
+    logging::init(true, "info");
+    let invoker = match invoker_wired::<WIRING>(function, None, false).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match lambda::run(Arc::new(invoker)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("lambda runtime stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves CloudEvents over HTTP on `port` until stopped.
+async fn as_server<const WIRING: u8>(function: Box<dyn Function>, port: String) -> ExitCode {
+    logging::init(true, "info");
+    let Ok(port) = port.parse::<u16>() else {
+        tracing::error!("PORT={port} is not a port number");
+        return ExitCode::from(2);
+    };
+    let verifier = match push_auth::PushVerifier::from_env() {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &verifier {
+        Some(v) => tracing::info!("{}", v.describe()),
+        None => tracing::warn!(
+            "push-token verification OFF: every caller Cloud Run lets through is served, and commands are refused"
+        ),
+    }
+    let invoker = match invoker_wired::<WIRING>(function, None, false).await {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match http::serve(invoker, verifier, port).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs `function` once on the event at `path` (`-` for stdin), printing the report; returns
