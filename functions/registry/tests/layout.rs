@@ -256,11 +256,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/deploy/src/checks.rs", "checks", 84),
     ("shared/core/src/planner/backup.rs", "plan_backup", 100),
     ("shared/core/src/planner/deploy.rs", "advance", 86),
-    (
-        "shared/core/src/planner/failover/switch.rs",
-        "plan_switch",
-        90,
-    ),
 ];
 
 /// A function longer than this is usually two things.

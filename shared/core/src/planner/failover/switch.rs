@@ -18,7 +18,7 @@ pub fn plan_switch(
     reason: &str,
     now: DateTime<Utc>,
 ) -> crate::plan::Plan {
-    use crate::plan::{Action, Guard, Operation, Plan};
+    use crate::plan::{Guard, Plan};
     use crate::ports::Precondition;
     let mut plan = Plan::new(FUNCTION, &switch.id);
     let (Some(to), Some(from)) = (cfg.endpoint(&switch.to), cfg.endpoint(&switch.from)) else {
@@ -43,8 +43,25 @@ pub fn plan_switch(
         lease_secs: Some(SWITCH_LEASE_SECS.unsigned_abs()),
         fences: vec!["scale-up".into(), "switch-traffic".into(), "record".into()],
     });
+    plan.actions = steps(cfg, state, switch, to, from, reason, now);
+    plan
+}
+
+/// A switch's steps: the target scaled to its active size and ready, the record pointed at
+/// it, the switch recorded; after a failback, the former side back to its standby size.
+fn steps(
+    cfg: &FailoverConfig,
+    state: &FailoverState,
+    switch: &SwitchInFlight,
+    to: &crate::config::Endpoint,
+    from: &crate::config::Endpoint,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Vec<crate::plan::Action> {
+    use crate::plan::{Action, Operation};
+    let mut actions = Vec::with_capacity(5);
     let verb = kind_name(switch.kind);
-    plan.actions.push(Action {
+    actions.push(Action {
         id: "scale-up".into(),
         reason: format!(
             "{verb}: scale {} to its active size before traffic moves ({reason})",
@@ -57,7 +74,7 @@ pub fn plan_switch(
             desired: to.active_size,
         },
     });
-    plan.actions.push(Action {
+    actions.push(Action {
         id: "wait-ready".into(),
         reason: "traffic moves only to instances that are ready".into(),
         depends_on: Some("scale-up".into()),
@@ -68,7 +85,7 @@ pub fn plan_switch(
             timeout_secs: 30,
         },
     });
-    plan.actions.push(Action {
+    actions.push(Action {
         id: "switch-traffic".into(),
         reason: format!("point {} at {}", cfg.record, to.name),
         depends_on: Some("wait-ready".into()),
@@ -77,7 +94,7 @@ pub fn plan_switch(
             target: to.dns_target.clone(),
         },
     });
-    plan.actions.push(Action {
+    actions.push(Action {
         id: "record".into(),
         reason: format!("{} is active; release the lock", to.name),
         depends_on: Some("switch-traffic".into()),
@@ -87,7 +104,7 @@ pub fn plan_switch(
         },
     });
     if switch.kind == SwitchKind::Failback {
-        plan.actions.push(Action {
+        actions.push(Action {
             id: "scale-down".into(),
             reason: format!("return {} to its standby size", from.name),
             depends_on: Some("record".into()),
@@ -98,7 +115,7 @@ pub fn plan_switch(
             },
         });
     }
-    plan
+    actions
 }
 
 /// The plan that releases the lock of an abandoned switch (compare-and-swap on the record seen
