@@ -482,25 +482,7 @@ pub fn advance(
                 phase.clone(),
             ),
         },
-        Phase::Step { index, since } => {
-            let due = super::later(*since, secs(side.step_pause_secs));
-            if now < due {
-                return (SideStep::WaitUntil(due), phase.clone());
-            }
-            match side.steps.get(index + 1) {
-                Some(&p) => (
-                    SideStep::Traffic(p),
-                    Phase::Step {
-                        index: index + 1,
-                        since: now,
-                    },
-                ),
-                None => (
-                    SideStep::WaitUntil(super::later(now, secs(target.bake_secs))),
-                    Phase::Baking { since: now },
-                ),
-            }
-        }
+        Phase::Step { index, since } => next_step(target, side, phase, *index, *since, now),
         Phase::Baking { since } => {
             let due = super::later(*since, secs(target.bake_secs));
             if now >= due {
@@ -515,6 +497,35 @@ pub fn advance(
         | Phase::RolledBack { .. }
         | Phase::Superseded { .. }
         | Phase::RollbackFailed { .. } => (SideStep::WaitUntil(now), phase.clone()),
+    }
+}
+
+/// After a traffic step's pause: the next step, or the bake once the last one is done.
+fn next_step(
+    target: &DeployTarget,
+    side: &DeploySide,
+    phase: &Phase,
+    index: usize,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (SideStep, Phase) {
+    let secs = super::span_secs;
+    let due = super::later(since, secs(side.step_pause_secs));
+    if now < due {
+        return (SideStep::WaitUntil(due), phase.clone());
+    }
+    match side.steps.get(index + 1) {
+        Some(&p) => (
+            SideStep::Traffic(p),
+            Phase::Step {
+                index: index + 1,
+                since: now,
+            },
+        ),
+        None => (
+            SideStep::WaitUntil(super::later(now, secs(target.bake_secs))),
+            Phase::Baking { since: now },
+        ),
     }
 }
 
