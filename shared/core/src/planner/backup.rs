@@ -205,48 +205,61 @@ pub fn plan_backup(inputs: &BackupInputs<'_>, policy: &BackupPolicy) -> BackupPl
         } else if !pending_now && !exists {
             missed(db, inputs.now, policy.max_age_hours, &mut plan);
         }
-        // Sources of queued or running copies stay until copied.
-        let copying: Vec<&str> = inputs
-            .queue
-            .iter()
-            .filter(|q| &q.database == name)
-            .map(|q| q.id.as_str())
-            .chain(
-                db.copies
-                    .iter()
-                    .flatten()
-                    .filter(|c| c.status == SnapshotStatus::Creating)
-                    .map(|c| c.id.as_str()),
-            )
-            .collect();
-        for v in retention(&db.snapshots, &policy.retention, inputs.now) {
-            match v {
-                Verdict::Prune { id } if copying.contains(&id.as_str()) => plan
-                    .notes
-                    .push(format!("{name}: {id} is old but waits to be copied: kept")),
-                Verdict::Prune { id } => prunes.push(BackupStep::Prune {
-                    database: name.clone(),
-                    id,
-                    dr: false,
-                }),
-                Verdict::Keep { .. } => {}
-            }
-        }
-        if let (Some(copies), Some((dr_retention, _))) = (&db.copies, policy.dr) {
-            for v in retention(copies, &dr_retention, inputs.now) {
-                if let Verdict::Prune { id } = v {
-                    prunes.push(BackupStep::Prune {
-                        database: name.clone(),
-                        id,
-                        dr: true,
-                    });
-                }
-            }
-        }
+        prune(inputs, policy, db, &mut plan, &mut prunes);
     }
     let copies = plan_copies(inputs, policy, &mut plan);
     plan.steps = prunes.into_iter().chain(snapshots).chain(copies).collect();
     plan
+}
+
+/// Retention of one database's snapshots in both regions; the source of a copy still queued or
+/// running is kept until it is copied.
+fn prune(
+    inputs: &BackupInputs<'_>,
+    policy: &BackupPolicy,
+    db: &Observed,
+    plan: &mut BackupPlan,
+    prunes: &mut Vec<BackupStep>,
+) {
+    let name = &db.info.name;
+    // Sources of queued or running copies stay until copied.
+    let copying: Vec<&str> = inputs
+        .queue
+        .iter()
+        .filter(|q| &q.database == name)
+        .map(|q| q.id.as_str())
+        .chain(
+            db.copies
+                .iter()
+                .flatten()
+                .filter(|c| c.status == SnapshotStatus::Creating)
+                .map(|c| c.id.as_str()),
+        )
+        .collect();
+    for v in retention(&db.snapshots, &policy.retention, inputs.now) {
+        match v {
+            Verdict::Prune { id } if copying.contains(&id.as_str()) => plan
+                .notes
+                .push(format!("{name}: {id} is old but waits to be copied: kept")),
+            Verdict::Prune { id } => prunes.push(BackupStep::Prune {
+                database: name.clone(),
+                id,
+                dr: false,
+            }),
+            Verdict::Keep { .. } => {}
+        }
+    }
+    if let (Some(copies), Some((dr_retention, _))) = (&db.copies, policy.dr) {
+        for v in retention(copies, &dr_retention, inputs.now) {
+            if let Verdict::Prune { id } = v {
+                prunes.push(BackupStep::Prune {
+                    database: name.clone(),
+                    id,
+                    dr: true,
+                });
+            }
+        }
+    }
 }
 
 /// Follows up the snapshots earlier runs started.
