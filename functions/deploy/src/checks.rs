@@ -72,29 +72,7 @@ async fn checks(
         } else {
             h.clone()
         };
-        let check = ProbeCheck {
-            url: url.clone(),
-            expect_status: side.expect_status,
-            body_contains: None,
-            timeout_ms: 5_000,
-        };
-        let mut last = None;
-        for attempt in 1..=PROBE_ATTEMPTS {
-            let r = services.prober.probe(&check).await;
-            if r.healthy {
-                last = None;
-                break;
-            }
-            last = Some(match (r.status, r.error) {
-                (Some(s), _) => format!("HTTP {s}"),
-                (None, Some(e)) => e,
-                (None, None) => "no answer".into(),
-            });
-            if attempt < PROBE_ATTEMPTS {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-        if let Some(why) = last {
+        if let Some(why) = probe(services, side, &url).await {
             out.failed_probes.push((url, why));
         }
     }
@@ -133,4 +111,31 @@ async fn checks(
         }
     }
     Ok(out)
+}
+
+/// Why the health URL fails after its attempts (`None`: it answered as expected).
+async fn probe(services: &Services, side: &DeploySide, url: &str) -> Option<String> {
+    let check = ProbeCheck {
+        url: url.to_owned(),
+        expect_status: side.expect_status,
+        body_contains: None,
+        timeout_ms: 5_000,
+    };
+    let mut last = None;
+    for attempt in 1..=PROBE_ATTEMPTS {
+        let r = services.prober.probe(&check).await;
+        if r.healthy {
+            last = None;
+            break;
+        }
+        last = Some(match (r.status, r.error) {
+            (Some(s), _) => format!("HTTP {s}"),
+            (None, Some(e)) => e,
+            (None, None) => "no answer".into(),
+        });
+        if attempt < PROBE_ATTEMPTS {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    last
 }
