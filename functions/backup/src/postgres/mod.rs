@@ -135,20 +135,7 @@ pub(super) async fn run_set(
         prune(&ctx, db, &listed, &mut run).await;
         // 3. Verification, on its own schedule.
         if verifying {
-            verify_newest(
-                pg,
-                &ctx.tools,
-                ctx.timeout,
-                set,
-                db,
-                &ctx.destinations,
-                &listed,
-                &mut db_record,
-                &mut run,
-                services,
-                inv,
-            )
-            .await;
+            verify_newest(&ctx, db, &listed, &mut db_record, &mut run, services, inv).await;
         }
         // 4. What is wrong, and the newest good dump in each place.
         judge(&ctx, db, &listed, &db_record, &mut run);
@@ -373,18 +360,15 @@ async fn list(
 /// its manifest, and marks it verified in every destination that holds it.
 #[allow(clippy::too_many_arguments)]
 async fn verify_newest(
-    pg: &PostgresBackup,
-    tools: &PgTools,
-    timeout: Duration,
-    set: &BackupSet,
+    ctx: &PgSet<'_>,
     db: &str,
-    destinations: &[Destination],
     listed: &[Vec<ListedDump>],
     db_record: &mut DumpRecord,
     run: &mut SetRun,
     services: &Services,
     inv: Invocation,
 ) {
+    let (pg, set) = (ctx.pg, ctx.set);
     let Some(verify_url) = &pg.verify_url else {
         run.note(
             &set.name,
@@ -405,7 +389,8 @@ async fn verify_newest(
         return;
     }
     let Some(newest) = newest else { return };
-    let Some((from, _)) = destinations
+    let Some((from, _)) = ctx
+        .destinations
         .iter()
         .zip(listed)
         .find(|(_, l)| l.iter().any(|d| d.stem == newest.stem && d.good()))
@@ -425,36 +410,7 @@ async fn verify_newest(
                 "restore {stem} from {} into scratch database {scratch} and compare",
                 from.name
             ),
-            async {
-                let url = resolve(&services.clouds, verify_url)
-                    .await
-                    .map_err(|e| PortError::permanent(e.to_string()))?;
-                let server =
-                    PgConn::new(tools.clone(), &url, pg.tls, timeout).map_err(PortError::from)?;
-                server.wake().await.map_err(PortError::from)?;
-                let manifest = read_manifest(from.store.as_ref(), &stem).await?;
-                // A scratch database left by a killed verification goes first.
-                server
-                    .drop_database(&scratch)
-                    .await
-                    .map_err(PortError::from)?;
-                server
-                    .create_database(&scratch)
-                    .await
-                    .map_err(PortError::from)?;
-                let restored = restore_into(
-                    from.store.as_ref(),
-                    &stem,
-                    &manifest,
-                    &server.database(&scratch),
-                )
-                .await;
-                let dropped = server.drop_database(&scratch).await;
-                if let Err(e) = dropped {
-                    tracing::warn!(scratch, "dropping the scratch database: {e}");
-                }
-                restored
-            },
+            restore_scratch(ctx, services, verify_url, from, &stem, &scratch),
         )
         .await;
     match result {
@@ -470,39 +426,92 @@ async fn verify_newest(
             );
             db_record.verify_failure = Some(why);
         }
-        Some(Ok(r)) => {
-            let v = Verification {
-                stem: stem.clone(),
-                verified_at: Utc::now(),
-                tables: r.tables,
-                rows: r.rows,
-                restore_secs: r.restore_secs,
-            };
-            let body = serde_json::to_vec_pretty(&v).unwrap_or_default();
-            let key = dumps::key(&stem, DumpPart::Verified);
-            for (d, l) in destinations.iter().zip(listed) {
-                if !l.iter().any(|x| x.stem == stem && x.good()) {
-                    continue;
-                }
-                if let Err(e) = d.store.put_bytes(&key, &body).await {
-                    run.port_failure(
-                        db,
-                        &format!("marking {stem} verified in {}", d.name),
-                        &PortError::transient(e.to_string()),
-                    );
-                }
-            }
-            run.summary.verified += 1;
-            run.note(
-                &set.name,
-                format!(
-                    "{db}: {stem} verified: restored in {:.1} s, {} tables and {} rows match the manifest",
-                    r.restore_secs, r.tables, r.rows
-                ),
+        Some(Ok(r)) => verified(ctx, db, stem, listed, &r, db_record, run).await,
+    }
+}
+
+/// Restores dump `stem` from `from` into a scratch database (dropped before and after) and
+/// compares it with its manifest.
+async fn restore_scratch(
+    ctx: &PgSet<'_>,
+    services: &Services,
+    verify_url: &twincloud_core::SecretRef,
+    from: &Destination,
+    stem: &str,
+    scratch: &str,
+) -> Result<Restored, PortError> {
+    let (pg, tools, timeout) = (ctx.pg, &ctx.tools, ctx.timeout);
+    let url = resolve(&services.clouds, verify_url)
+        .await
+        .map_err(|e| PortError::permanent(e.to_string()))?;
+    let server = PgConn::new(tools.clone(), &url, pg.tls, timeout).map_err(PortError::from)?;
+    server.wake().await.map_err(PortError::from)?;
+    let manifest = read_manifest(from.store.as_ref(), stem).await?;
+    // A scratch database left by a killed verification goes first.
+    server
+        .drop_database(scratch)
+        .await
+        .map_err(PortError::from)?;
+    server
+        .create_database(scratch)
+        .await
+        .map_err(PortError::from)?;
+    let restored = restore_into(
+        from.store.as_ref(),
+        stem,
+        &manifest,
+        &server.database(scratch),
+    )
+    .await;
+    let dropped = server.drop_database(scratch).await;
+    if let Err(e) = dropped {
+        tracing::warn!(scratch, "dropping the scratch database: {e}");
+    }
+    restored
+}
+
+/// A verification that matched: marked in every destination holding the dump, said, and kept
+/// in the record.
+async fn verified(
+    ctx: &PgSet<'_>,
+    db: &str,
+    stem: String,
+    listed: &[Vec<ListedDump>],
+    r: &Restored,
+    db_record: &mut DumpRecord,
+    run: &mut SetRun,
+) {
+    let (set, destinations) = (ctx.set, &ctx.destinations);
+    let v = Verification {
+        stem: stem.clone(),
+        verified_at: Utc::now(),
+        tables: r.tables,
+        rows: r.rows,
+        restore_secs: r.restore_secs,
+    };
+    let body = serde_json::to_vec_pretty(&v).unwrap_or_default();
+    let key = dumps::key(&stem, DumpPart::Verified);
+    for (d, l) in destinations.iter().zip(listed) {
+        if !l.iter().any(|x| x.stem == stem && x.good()) {
+            continue;
+        }
+        if let Err(e) = d.store.put_bytes(&key, &body).await {
+            run.port_failure(
+                db,
+                &format!("marking {stem} verified in {}", d.name),
+                &PortError::transient(e.to_string()),
             );
-            db_record.last_verified = Some(v.verified_at);
-            db_record.verified_stem = Some(stem);
-            db_record.verify_failure = None;
         }
     }
+    run.summary.verified += 1;
+    run.note(
+        &set.name,
+        format!(
+            "{db}: {stem} verified: restored in {:.1} s, {} tables and {} rows match the manifest",
+            r.restore_secs, r.tables, r.rows
+        ),
+    );
+    db_record.last_verified = Some(v.verified_at);
+    db_record.verified_stem = Some(stem);
+    db_record.verify_failure = None;
 }
