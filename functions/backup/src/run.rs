@@ -58,64 +58,22 @@ pub(super) async fn run_set(
     let mut take = !follow_up;
     let mut first_round = true;
     loop {
-        let (observed, missing, in_flight) = match observe(set, &t).await {
-            Ok(o) => o,
-            Err(e) => {
-                run.port_failure("*", "listing databases and snapshots", &e);
-                break;
-            }
-        };
-        note_newest(
+        let Some(fresh) = one_round(
+            set,
+            &t,
+            &policy,
             &mut record,
-            &observed,
-            t.dr.as_ref().map(|(_, d)| d.region.as_str()),
-        );
-        // Deferred snapshots are tried once per invocation, in its first round.
-        let deferred = if first_round {
-            std::mem::take(&mut record.deferred)
-        } else {
-            Vec::new()
-        };
-        let inputs = BackupInputs {
+            &mut run,
             run_at,
-            now: Utc::now(),
-            take_snapshots: take,
-            databases: &observed,
-            missing: &missing,
-            pending: &record.pending,
-            queue: &record.queue,
-            deferred: &deferred,
-            copies_in_flight: in_flight,
+            take,
+            first_round,
+        )
+        .await
+        else {
+            break;
         };
-        let plan = plan_backup(&inputs, &policy);
-        let new_run = take;
         take = false;
         first_round = false;
-        for n in &plan.notes {
-            run.note(&set.name, n);
-        }
-        for (db, id) in &plan.made {
-            run.summary.made += 1;
-            run.note(&set.name, format!("{db}: snapshot {id} is available"));
-        }
-        for p in &plan.problems {
-            run.problem(p.clone());
-        }
-        record.pending = plan.pending.clone();
-        record.queue = plan.queue.clone();
-        let fresh = act(&plan, &t, &mut record, &mut run, &set.name, &deferred).await;
-        if let Some(x) = &t.export {
-            export::run_exports(
-                x,
-                &observed,
-                run_at,
-                new_run,
-                &mut record,
-                &mut run,
-                &set.name,
-            )
-            .await;
-        }
         save(state, &key, &record, &mut version, &mut run, &set.name).await?;
         let waiting = !record.pending.is_empty() || !record.exports.is_empty();
         let budget_left = inv.may_wait(poll + WIND_DOWN) && started.elapsed() + poll <= f.max_wait;
@@ -153,6 +111,69 @@ pub(super) async fn run_set(
     run.summary.queued = record.queue.len() as u32;
     close_record(services, &set.name, record, version, &mut run).await?;
     Ok(run)
+}
+
+/// One round of a set's run: observe, plan, carry out the plan, follow the exports. `Some`
+/// with whether a snapshot was available at once; `None` when the databases could not be
+/// listed (said).
+#[allow(clippy::too_many_arguments)]
+async fn one_round(
+    set: &BackupSet,
+    t: &Targets,
+    policy: &BackupPolicy,
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    run_at: DateTime<Utc>,
+    take: bool,
+    first_round: bool,
+) -> Option<bool> {
+    let (observed, missing, in_flight) = match observe(set, t).await {
+        Ok(o) => o,
+        Err(e) => {
+            run.port_failure("*", "listing databases and snapshots", &e);
+            return None;
+        }
+    };
+    note_newest(
+        record,
+        &observed,
+        t.dr.as_ref().map(|(_, d)| d.region.as_str()),
+    );
+    // Deferred snapshots are tried once per invocation, in its first round.
+    let deferred = if first_round {
+        std::mem::take(&mut record.deferred)
+    } else {
+        Vec::new()
+    };
+    let inputs = BackupInputs {
+        run_at,
+        now: Utc::now(),
+        take_snapshots: take,
+        databases: &observed,
+        missing: &missing,
+        pending: &record.pending,
+        queue: &record.queue,
+        deferred: &deferred,
+        copies_in_flight: in_flight,
+    };
+    let plan = plan_backup(&inputs, policy);
+    for n in &plan.notes {
+        run.note(&set.name, n);
+    }
+    for (db, id) in &plan.made {
+        run.summary.made += 1;
+        run.note(&set.name, format!("{db}: snapshot {id} is available"));
+    }
+    for p in &plan.problems {
+        run.problem(p.clone());
+    }
+    record.pending = plan.pending.clone();
+    record.queue = plan.queue.clone();
+    let fresh = act(&plan, t, record, run, &set.name, &deferred).await;
+    if let Some(x) = &t.export {
+        export::run_exports(x, &observed, run_at, take, record, run, &set.name).await;
+    }
+    Some(fresh)
 }
 
 /// Ends a run of either engine: counts the problems not told before, records the summary and

@@ -251,7 +251,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
     ("functions/backup/src/export.rs", "run_exports", 96),
     ("functions/backup/src/lib.rs", "run", 104),
     ("functions/backup/src/postgres/dump.rs", "dump_to", 114),
-    ("functions/backup/src/run.rs", "run_set", 127),
 ];
 
 /// A function longer than this is usually two things.
