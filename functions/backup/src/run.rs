@@ -98,9 +98,23 @@ pub(super) async fn run_set(
         tokio::time::sleep(poll).await;
         poll = (poll * 2).min(MAX_POLL);
     }
+    end_run(services, set, &t, record, version, &mut run).await?;
+    Ok(run)
+}
+
+/// Ends a set's run: what it made or copied is the newest now (looked at once more, so the
+/// record says so), and the record closed.
+async fn end_run(
+    services: &Services,
+    set: &BackupSet,
+    t: &Targets,
+    mut record: BackupRecord,
+    version: Version,
+    run: &mut SetRun,
+) -> Result<(), RunError> {
     // What this run made or copied is the newest now: look once more, so the record says so.
     if run.summary.made + run.summary.copied > 0
-        && let Ok((observed, _, _)) = observe(set, &t).await
+        && let Ok((observed, _, _)) = observe(set, t).await
     {
         note_newest(
             &mut record,
@@ -109,8 +123,7 @@ pub(super) async fn run_set(
         );
     }
     run.summary.queued = record.queue.len() as u32;
-    close_record(services, &set.name, record, version, &mut run).await?;
-    Ok(run)
+    close_record(services, &set.name, record, version, run).await
 }
 
 /// One round of a set's run: observe, plan, carry out the plan, follow the exports. `Some`
