@@ -53,6 +53,46 @@ impl Default for Backup {
     }
 }
 
+/// What a set's run did goes into the execution: its notes, its effects, and each problem
+/// as a failed action (a failed, missed, stuck or unverified backup is an error of the run:
+/// exit 1, on standard error, not only a line in a message that may go nowhere).
+fn said(exec: &mut Execution, set: &BackupSet, r: &mut set_run::SetRun) {
+    exec.plan.notes.extend(r.notes.iter().cloned());
+    exec.actions.extend(r.take_reports());
+    for p in &r.problems {
+        exec.actions.push(twincloud_runtime::outcome::ActionReport {
+            id: format!("{}-{}", set.name, p.state),
+            what: format!("back up set `{}`", set.name),
+            reason: format!("{}: {}", p.database, p.state),
+            outcome: twincloud_runtime::Outcome::Failed {
+                error: p.message.clone(),
+                retry: twincloud_core::ports::Retry::Permanent,
+            },
+            elapsed_ms: 0,
+        });
+    }
+}
+
+/// A provider reading that failed transiently: everything done is recorded, and the platform's
+/// retry redoes only what is missing.
+fn reading_failed(exec: &mut Execution, t: String) {
+    // Everything done is recorded; the platform's retry redoes only what is missing.
+    // The report is kept: the transient failure is an outcome in it (exit 75, the
+    // platform retries), whether an effect or a reading failed.
+    if exec.transient_failure().is_none() {
+        exec.actions.push(twincloud_runtime::outcome::ActionReport {
+            id: "backup".into(),
+            what: "back up".into(),
+            reason: "a provider reading failed".into(),
+            outcome: twincloud_runtime::Outcome::Failed {
+                error: t,
+                retry: twincloud_core::ports::Retry::Transient,
+            },
+            elapsed_ms: 0,
+        });
+    }
+}
+
 fn backup_config(services: &Services) -> Result<&BackupConfig, RunError> {
     services
         .config
@@ -162,22 +202,7 @@ impl Function for Backup {
                 }
                 _ => run::run_set(self, set, signal, services, inv, run_at, follow_up).await?,
             };
-            exec.plan.notes.extend(r.notes.iter().cloned());
-            exec.actions.extend(r.take_reports());
-            // A failed, missed, stuck or unverified backup is an error of the run (exit 1, on
-            // standard error), not only a line in a message that may go nowhere.
-            for p in &r.problems {
-                exec.actions.push(twincloud_runtime::outcome::ActionReport {
-                    id: format!("{}-{}", set.name, p.state),
-                    what: format!("back up set `{}`", set.name),
-                    reason: format!("{}: {}", p.database, p.state),
-                    outcome: twincloud_runtime::Outcome::Failed {
-                        error: p.message.clone(),
-                        retry: twincloud_core::ports::Retry::Permanent,
-                    },
-                    elapsed_ms: 0,
-                });
-            }
+            said(&mut exec, set, &mut r);
             if r.transient.is_some() {
                 transient = r.transient.clone();
             }
@@ -210,21 +235,7 @@ impl Function for Backup {
             }
         }
         if let Some(t) = transient {
-            // Everything done is recorded; the platform's retry redoes only what is missing.
-            // The report is kept: the transient failure is an outcome in it (exit 75, the
-            // platform retries), whether an effect or a reading failed.
-            if exec.transient_failure().is_none() {
-                exec.actions.push(twincloud_runtime::outcome::ActionReport {
-                    id: "backup".into(),
-                    what: "back up".into(),
-                    reason: "a provider reading failed".into(),
-                    outcome: twincloud_runtime::Outcome::Failed {
-                        error: t,
-                        retry: twincloud_core::ports::Retry::Transient,
-                    },
-                    elapsed_ms: 0,
-                });
-            }
+            reading_failed(&mut exec, t);
         }
         out.insert(0, exec);
         Ok(out)
