@@ -11,7 +11,8 @@ use twincloud_core::config::ExportPolicy;
 use twincloud_core::planner::backup::{BackupProblem, Observed, snapshot_id};
 use twincloud_core::planner::retention::{RetentionPolicy, Verdict, retention};
 use twincloud_core::ports::{
-    ObjectStore, OperationState, PortError, Precondition, Retry, Snapshot, SnapshotStatus,
+    DatabaseExport, ObjectStore, OperationState, PortError, Precondition, Retry, Snapshot,
+    SnapshotStatus,
 };
 
 use super::set_run::SetRun;
@@ -39,65 +40,17 @@ pub(super) async fn run_exports(
     set: &str,
 ) {
     if new_run {
-        for db in observed {
-            let name = &db.info.name;
-            let key = format!(
-                "{name}/{}.{}",
-                snapshot_id(name, run_at),
-                policy.format.extension()
-            );
-            let known = record.exports.iter().any(|e| e.key == key);
-            match store.head(&key).await {
-                Ok(Some(_)) => run.note(set, format!("{name}: export {key} exists already")),
-                Ok(None) if !known => record.exports.push(PendingExport {
-                    database: name.clone(),
-                    key,
-                    operation: None,
-                    since: Utc::now(),
-                }),
-                Ok(None) => {}
-                Err(e) => run.problem(BackupProblem {
-                    database: name.clone(),
-                    message: format!("{name}: export bucket unreadable: {e}"),
-                    state: "error:export-bucket".into(),
-                }),
-            }
-        }
+        ask_exports(store.as_ref(), policy, observed, run_at, record, run, set).await;
     }
     let mut still = Vec::new();
     let mut finished = Vec::new();
-    for mut e in std::mem::take(&mut record.exports) {
+    for e in std::mem::take(&mut record.exports) {
         let busy = record.pending.iter().any(|p| p.database == e.database);
         match e.operation.clone() {
             None if busy => still.push(e),
             None => {
-                let to = uri(&policy.to, &e.key);
-                let Some(result) = run
-                    .effect(
-                        &e.database,
-                        format!("export-{}", e.key),
-                        format!("export to {to}"),
-                        exporter.start_export(&e.database, &to, &policy.databases, &policy.format),
-                    )
-                    .await
-                else {
+                if let Some(e) = start(exporter.as_ref(), policy, e, run, set).await {
                     still.push(e);
-                    continue;
-                };
-                match result {
-                    Ok(op) => {
-                        run.note(set, format!("{}: export to {} started", e.database, e.key));
-                        e.operation = Some(op.id);
-                        still.push(e);
-                    }
-                    Err(err) if err.retry == Retry::Transient => {
-                        run.note(
-                            set,
-                            format!("{}: export waits: {}", e.database, err.message),
-                        );
-                        still.push(e);
-                    }
-                    Err(err) => run.port_failure(&e.database, "export", &err),
                 }
             }
             Some(op) => match exporter.operation(&op).await {
@@ -123,6 +76,82 @@ pub(super) async fn run_exports(
     // Old exports go once a new one is there (retention never lets the newest go).
     for db in finished {
         prune(store.as_ref(), &db, policy, run, set).await;
+    }
+}
+
+/// This run's exports, one per database, asked for unless already in the bucket or asked.
+async fn ask_exports(
+    store: &dyn ObjectStore,
+    policy: &ExportPolicy,
+    observed: &[Observed],
+    run_at: DateTime<Utc>,
+    record: &mut BackupRecord,
+    run: &mut SetRun,
+    set: &str,
+) {
+    for db in observed {
+        let name = &db.info.name;
+        let key = format!(
+            "{name}/{}.{}",
+            snapshot_id(name, run_at),
+            policy.format.extension()
+        );
+        let known = record.exports.iter().any(|e| e.key == key);
+        match store.head(&key).await {
+            Ok(Some(_)) => run.note(set, format!("{name}: export {key} exists already")),
+            Ok(None) if !known => record.exports.push(PendingExport {
+                database: name.clone(),
+                key,
+                operation: None,
+                since: Utc::now(),
+            }),
+            Ok(None) => {}
+            Err(e) => run.problem(BackupProblem {
+                database: name.clone(),
+                message: format!("{name}: export bucket unreadable: {e}"),
+                state: "error:export-bucket".into(),
+            }),
+        }
+    }
+}
+
+/// Starts an export; the export back while it is still to follow (started, or waiting).
+async fn start(
+    exporter: &dyn DatabaseExport,
+    policy: &ExportPolicy,
+    mut e: PendingExport,
+    run: &mut SetRun,
+    set: &str,
+) -> Option<PendingExport> {
+    let to = uri(&policy.to, &e.key);
+    let Some(result) = run
+        .effect(
+            &e.database,
+            format!("export-{}", e.key),
+            format!("export to {to}"),
+            exporter.start_export(&e.database, &to, &policy.databases, &policy.format),
+        )
+        .await
+    else {
+        return Some(e);
+    };
+    match result {
+        Ok(op) => {
+            run.note(set, format!("{}: export to {} started", e.database, e.key));
+            e.operation = Some(op.id);
+            Some(e)
+        }
+        Err(err) if err.retry == Retry::Transient => {
+            run.note(
+                set,
+                format!("{}: export waits: {}", e.database, err.message),
+            );
+            Some(e)
+        }
+        Err(err) => {
+            run.port_failure(&e.database, "export", &err);
+            None
+        }
     }
 }
 
