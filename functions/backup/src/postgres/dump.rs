@@ -53,17 +53,7 @@ pub(crate) async fn dump_to(
     compress: u8,
     to: &[Destination],
 ) -> Result<Dumped, PortError> {
-    let server = conn.wake().await.map_err(pg)?;
-    let (dump_major, pg_dump_version) = conn.tools().version("pg_dump").await.map_err(pg)?;
-    if dump_major < server.major {
-        return Err(pg(PgError {
-            kind: PgErrorKind::Tooling,
-            message: format!(
-                "{pg_dump_version} cannot dump a PostgreSQL {} server: ship pg_dump {} or newer (the Lambda layer's PG_MAJOR, the image's postgresql-client, or `bin_dir`)",
-                server.version, server.major
-            ),
-        }));
-    }
+    let (server, pg_dump_version) = dumpable(conn).await?;
     let hold = conn.export_snapshot().await.map_err(pg)?;
     let stats = {
         let c = conn.clone();
@@ -74,41 +64,20 @@ pub(crate) async fn dump_to(
     let key = dumps::key(&stem, DumpPart::Dump);
     let mut req = PutRequest::streamed(&key);
     req.meta.content_type = Some("application/vnd.postgresql.custom-dump".into());
-    let mut uploads: Vec<Box<dyn Upload>> = vec![];
-    for d in to {
-        match d.store.begin_upload(&req).await {
-            Ok(u) => uploads.push(u),
-            Err(e) => {
-                abort(uploads).await;
-                stats.abort();
-                hold.release().await;
-                return Err(object(e));
-            }
+    let mut uploads = match begin_uploads(to, &req).await {
+        Ok(u) => u,
+        Err(e) => {
+            stats.abort();
+            hold.release().await;
+            return Err(e);
         }
-    }
+    };
     let part = to
         .iter()
         .map(|d| d.store.part_size())
         .max()
         .unwrap_or(8 << 20);
-    let mut process = match conn.dump(&hold.id, compress) {
-        Ok(p) => p,
-        Err(e) => {
-            abort(uploads).await;
-            stats.abort();
-            hold.release().await;
-            return Err(pg(e));
-        }
-    };
-    let pumped = pump(process.output(), part, &mut uploads).await;
-    // pg_dump's own verdict comes first: a dump it did not finish must leave no object.
-    let pumped = match pumped {
-        Ok(p) => process.wait().await.map_err(pg).map(|()| p),
-        Err(e) => {
-            process.kill().await;
-            Err(e)
-        }
-    };
+    let pumped = dump_through(conn, &hold.id, compress, part, &mut uploads).await;
     let outcome = match pumped {
         Ok(p) => stats
             .await
@@ -141,9 +110,75 @@ pub(crate) async fn dump_to(
         md5: digest.md5,
         tables,
     };
-    let body = serde_json::to_vec_pretty(&manifest)
+    let failed = finish_everywhere(uploads, to, &stem, &manifest).await?;
+    Ok(Dumped { manifest, failed })
+}
+
+/// Runs `pg_dump` on the held snapshot and streams its output into every upload. pg_dump's
+/// own verdict comes first: a dump it did not finish must leave no object.
+async fn dump_through(
+    conn: &PgConn,
+    snapshot: &str,
+    compress: u8,
+    part: u64,
+    uploads: &mut [Box<dyn Upload>],
+) -> Result<Pumped, PortError> {
+    let mut process = conn.dump(snapshot, compress).map_err(pg)?;
+    match pump(process.output(), part, uploads).await {
+        Ok(p) => process.wait().await.map_err(pg).map(|()| p),
+        Err(e) => {
+            process.kill().await;
+            Err(e)
+        }
+    }
+}
+
+/// The dump's upload begun in every destination; none left open if one cannot begin.
+async fn begin_uploads(
+    to: &[Destination],
+    req: &PutRequest,
+) -> Result<Vec<Box<dyn Upload>>, PortError> {
+    let mut uploads: Vec<Box<dyn Upload>> = vec![];
+    for d in to {
+        match d.store.begin_upload(req).await {
+            Ok(u) => uploads.push(u),
+            Err(e) => {
+                abort(uploads).await;
+                return Err(object(e));
+            }
+        }
+    }
+    Ok(uploads)
+}
+
+/// The server, awake, and the `pg_dump` version, when it can dump that server (a `pg_dump`
+/// older than the server cannot).
+async fn dumpable(conn: &PgConn) -> Result<(twincloud_postgres::ServerInfo, String), PortError> {
+    let server = conn.wake().await.map_err(pg)?;
+    let (dump_major, pg_dump_version) = conn.tools().version("pg_dump").await.map_err(pg)?;
+    if dump_major < server.major {
+        return Err(pg(PgError {
+            kind: PgErrorKind::Tooling,
+            message: format!(
+                "{pg_dump_version} cannot dump a PostgreSQL {} server: ship pg_dump {} or newer (the Lambda layer's PG_MAJOR, the image's postgresql-client, or `bin_dir`)",
+                server.version, server.major
+            ),
+        }));
+    }
+    Ok((server, pg_dump_version))
+}
+
+/// Finishes the dump's upload in every destination, its manifest written beside it once the
+/// dump is whole; the destinations that failed, with why.
+async fn finish_everywhere(
+    uploads: Vec<Box<dyn Upload>>,
+    to: &[Destination],
+    stem: &str,
+    manifest: &DumpManifest,
+) -> Result<Vec<(String, PortError)>, PortError> {
+    let body = serde_json::to_vec_pretty(manifest)
         .map_err(|e| PortError::permanent(format!("manifest: {e}")))?;
-    let manifest_key = dumps::key(&stem, DumpPart::Manifest);
+    let manifest_key = dumps::key(stem, DumpPart::Manifest);
     let finishes = uploads.into_iter().zip(to).map(|(u, d)| {
         let (md5, body, manifest_key) = (&manifest.md5, &body, &manifest_key);
         async move {
@@ -157,7 +192,7 @@ pub(crate) async fn dump_to(
         .zip(to)
         .filter_map(|(r, d)| r.err().map(|e| (d.name.clone(), e)))
         .collect();
-    Ok(Dumped { manifest, failed })
+    Ok(failed)
 }
 
 async fn abort(uploads: Vec<Box<dyn Upload>>) {
