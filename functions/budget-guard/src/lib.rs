@@ -249,7 +249,7 @@ async fn evaluate(
     if budget::period_rolled(&st.record, &reading) {
         out.extend(roll_over(&mut round, &mut st, &reading).await?);
     }
-    if st.record.period.as_deref() != Some(reading.period_start.as_str()) {
+    if budget::period_moved_on(&st.record, &reading) {
         st.record.period = Some(reading.period_start.clone());
         st.record.taken.clear();
     }

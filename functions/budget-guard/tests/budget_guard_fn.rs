@@ -541,3 +541,23 @@ mode = "enforce"
     );
     assert!(run.rejected().is_empty(), "{:?}", run.rejected());
 }
+
+#[tokio::test]
+async fn a_reading_of_an_earlier_period_neither_restores_nor_steps_again() {
+    let w = world("mode = \"enforce\"").await;
+    w.provider(9.0, "2026-12-01").await;
+    w.alert("a1", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
+    assert_eq!(w.desired("backend-gcp").await, 2);
+    // The daily tick reads a budget whose period is an earlier one (another cloud's budget,
+    // or a provider lagging): the period does not move back, nothing is undone.
+    w.provider(9.0, "2026-11-01").await;
+    let n = w.tick("t1").await;
+    assert!(!n.contains("restored"), "{n}");
+    assert_eq!(w.desired("backend-gcp").await, 2);
+    assert_eq!(w.cap().await, Some(serde_json::json!({"max": 2})));
+    // Back on the current period's reading: the steps taken stay taken, none twice.
+    w.provider(9.0, "2026-12-01").await;
+    let n = w.alert("a2", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
+    assert!(n.contains("0 step(s) due"), "{n}");
+    assert!(!w.tick("t2").await.contains("restored"));
+}

@@ -302,13 +302,19 @@ impl GuardRecord {
     }
 }
 
-/// Whether the period moved on since the steps were taken (everything is then undone).
-pub fn period_rolled(record: &GuardRecord, reading: &Reading) -> bool {
+/// Whether `reading` is of a later period than the guard's record. Periods only move forward,
+/// per guard: a reading of an earlier period (another cloud's budget read by the daily tick, a
+/// provider that lags) neither undoes the steps nor lets them be taken again.
+pub fn period_moved_on(record: &GuardRecord, reading: &Reading) -> bool {
     record
         .period
         .as_deref()
-        .is_some_and(|p| p != reading.period_start)
-        && !record.taken.is_empty()
+        .is_none_or(|p| p < reading.period_start.as_str())
+}
+
+/// Whether the period moved on since the steps were taken (everything is then undone).
+pub fn period_rolled(record: &GuardRecord, reading: &Reading) -> bool {
+    record.period.is_some() && period_moved_on(record, reading) && !record.taken.is_empty()
 }
 
 /// The steps due: crossed by the confirmed spend on their basis, not taken this period (or

@@ -295,3 +295,28 @@ fn an_unfinished_step_is_due_again_and_a_retry_keeps_the_first_before_state() {
     rec.taken[0].unfinished = None;
     assert!(due(g, &rec, 100.0, Some(60.0), None).is_empty());
 }
+
+#[test]
+fn a_reading_of_an_earlier_period_moves_nothing_back() {
+    let rec = GuardRecord {
+        period: Some("2026-12-01".into()),
+        taken: vec![Taken {
+            step: 0,
+            action: "notify".into(),
+            at: Utc::now(),
+            rehearsed: false,
+            changes: vec![],
+            unfinished: None,
+            attempts: vec![],
+        }],
+        ..GuardRecord::default()
+    };
+    let older = reading(10.0, None, None, "2026-11-01");
+    assert!(!period_moved_on(&rec, &older));
+    assert!(!period_rolled(&rec, &older));
+    let same = reading(10.0, None, None, "2026-12-01");
+    assert!(!period_moved_on(&rec, &same));
+    let later = reading(10.0, None, None, "2027-01-01");
+    assert!(period_moved_on(&rec, &later) && period_rolled(&rec, &later));
+    assert!(period_moved_on(&GuardRecord::default(), &older));
+}
