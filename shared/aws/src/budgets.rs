@@ -3,7 +3,8 @@
 //! before anything is done.
 
 use async_trait::async_trait;
-use twincloud_core::planner::budget::{BudgetRef, Reading};
+use aws_sdk_budgets::types::TimeUnit;
+use twincloud_core::planner::budget::{BudgetRef, PeriodUnit, Reading, period_start};
 use twincloud_core::ports::{Budgets, ErrorKind, PortError};
 
 use crate::context::AwsContext;
@@ -58,12 +59,20 @@ impl Budgets for AwsBudgets {
         let limit = amount(b.budget_limit())
             .ok_or_else(|| PortError::permanent(format!("AWS Budgets `{name}` has no amount")))?;
         let spend = b.calculated_spend();
-        let period_start = b
+        // `TimePeriod.Start` is when the budget began, set once; the current period follows
+        // from its `TimeUnit` and the clock (UTC).
+        let start = b
             .time_period()
             .and_then(|t| t.start())
             .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0))
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+            .map(|t| t.date_naive());
+        let unit = match b.time_unit() {
+            TimeUnit::Daily => PeriodUnit::Day,
+            TimeUnit::Quarterly => PeriodUnit::Quarter,
+            TimeUnit::Annually => PeriodUnit::Year,
+            _ => PeriodUnit::Month,
+        };
+        let period_start = period_start(unit, start, chrono::Utc::now().date_naive());
         Ok(Some(Reading {
             limit,
             actual: amount(spend.and_then(|s| s.actual_spend())),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use twincloud_aws::{AwsContext, S3StateStore, SesNotifier, SnsNotifier, resolve_secret};
-use twincloud_core::ports::{Notifier, Retry};
+use twincloud_core::ports::{Budgets, Notifier, Retry};
 use twincloud_testkit::{Fault, FaultProxy, emulators, unique};
 
 async fn ctx() -> AwsContext {
@@ -388,6 +388,41 @@ async fn cloudwatch_alarms_and_aws_budgets_conform() {
         &budget(unique("gone")),
     )
     .await;
+
+    // A monthly budget created long ago: its period now is this month, not its creation date
+    // (`TimePeriod.Start` stays the date it was created with).
+    let old = unique("since-2024");
+    aws_sdk_budgets::Client::new(ctx.sdk())
+        .create_budget()
+        .account_id("123456789012")
+        .budget(
+            Budget::builder()
+                .budget_name(&old)
+                .budget_type(BudgetType::Cost)
+                .time_unit(TimeUnit::Monthly)
+                .time_period(
+                    aws_sdk_budgets::types::TimePeriod::builder()
+                        .start(aws_sdk_budgets::primitives::DateTime::from_secs(
+                            1_704_067_200,
+                        ))
+                        .build(),
+                )
+                .budget_limit(spend("10"))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let reading = twincloud_aws::AwsBudgets::new(&ctx)
+        .read(&budget(old))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reading.period_start,
+        chrono::Utc::now().format("%Y-%m-01").to_string()
+    );
 }
 
 /// CloudWatch metrics of ECS services pass the metrics suite (moto keeps what is put in the

@@ -3,9 +3,8 @@
 //! Billing API (`projects.getBillingInfo`, `projects.updateBillingInfo`).
 
 use async_trait::async_trait;
-use chrono::Datelike;
 use serde_json::{Value, json};
-use twincloud_core::planner::budget::{BudgetRef, Reading};
+use twincloud_core::planner::budget::{self, BudgetRef, PeriodUnit, Reading};
 use twincloud_core::ports::{BillingLink, Budgets, PortError};
 
 use crate::context::GcpContext;
@@ -62,13 +61,12 @@ fn period_start(filter: &Value, today: chrono::NaiveDate) -> String {
         let n = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(1);
         return format!("{:04}-{:02}-{:02}", n("year"), n("month"), n("day"));
     }
-    let (y, m) = (today.year(), today.month());
-    let first_month = match filter["calendarPeriod"].as_str() {
-        Some("YEAR") => 1,
-        Some("QUARTER") => (m - 1) / 3 * 3 + 1,
-        _ => m,
+    let unit = match filter["calendarPeriod"].as_str() {
+        Some("YEAR") => PeriodUnit::Year,
+        Some("QUARTER") => PeriodUnit::Quarter,
+        _ => PeriodUnit::Month,
     };
-    format!("{y:04}-{first_month:02}-01")
+    budget::period_start(unit, None, today)
 }
 
 fn money(v: &Value) -> Option<f64> {

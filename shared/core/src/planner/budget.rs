@@ -302,6 +302,44 @@ impl GuardRecord {
     }
 }
 
+/// How long a budget's period is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodUnit {
+    /// A calendar day (UTC).
+    Day,
+    /// A calendar month.
+    Month,
+    /// A calendar quarter (January, April, July, October).
+    Quarter,
+    /// A calendar year.
+    Year,
+}
+
+/// The first day of the current period of a budget that resets every `unit`, as `YYYY-MM-DD`:
+/// the period containing `today` (UTC), never before the budget's own start (`start`, when a
+/// budget starts in the future or mid-period). AWS reports the start the budget was created
+/// with, not the current period's: the current one follows from the unit and the clock.
+pub fn period_start(
+    unit: PeriodUnit,
+    start: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+) -> String {
+    use chrono::Datelike;
+    let (y, m) = (today.year(), today.month());
+    let first = match unit {
+        PeriodUnit::Day => Some(today),
+        PeriodUnit::Month => chrono::NaiveDate::from_ymd_opt(y, m, 1),
+        PeriodUnit::Quarter => chrono::NaiveDate::from_ymd_opt(y, (m - 1) / 3 * 3 + 1, 1),
+        PeriodUnit::Year => chrono::NaiveDate::from_ymd_opt(y, 1, 1),
+    }
+    .unwrap_or(today);
+    let first = match start {
+        Some(s) if s > first => s,
+        _ => first,
+    };
+    first.format("%Y-%m-%d").to_string()
+}
+
 /// Whether `reading` is of a later period than the guard's record. Periods only move forward,
 /// per guard: a reading of an earlier period (another cloud's budget read by the daily tick, a
 /// provider that lags) neither undoes the steps nor lets them be taken again.

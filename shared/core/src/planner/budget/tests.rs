@@ -320,3 +320,30 @@ fn a_reading_of_an_earlier_period_moves_nothing_back() {
     assert!(period_moved_on(&rec, &later) && period_rolled(&rec, &later));
     assert!(period_moved_on(&GuardRecord::default(), &older));
 }
+
+#[test]
+fn the_current_period_follows_from_the_unit_and_the_clock() {
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default();
+    let today = d("2026-12-07");
+    // A monthly budget created in January 2025: its period now began on December 1st.
+    let created = Some(d("2025-01-01"));
+    assert_eq!(
+        period_start(PeriodUnit::Month, created, today),
+        "2026-12-01"
+    );
+    assert_eq!(period_start(PeriodUnit::Day, created, today), "2026-12-07");
+    assert_eq!(
+        period_start(PeriodUnit::Quarter, created, today),
+        "2026-10-01"
+    );
+    assert_eq!(period_start(PeriodUnit::Year, created, today), "2026-01-01");
+    assert_eq!(
+        period_start(PeriodUnit::Quarter, None, d("2026-03-31")),
+        "2026-01-01"
+    );
+    // A budget that starts later than the calendar period's first day starts then.
+    assert_eq!(
+        period_start(PeriodUnit::Month, Some(d("2026-12-05")), today),
+        "2026-12-05"
+    );
+}
