@@ -211,44 +211,10 @@ impl<'a> Driver<'a> {
     /// A message is a hint: the tag must point at the digest in the registry now (a forged,
     /// stale or reordered push does not), and a commanded digest must exist.
     async fn confirm(&mut self, q: &Queued) -> Result<bool, RunError> {
-        let Queued::Deploy {
-            digest,
-            tag,
-            source_side,
-            forced,
-            ..
-        } = q
-        else {
-            return Ok(true);
-        };
-        let Some(side) = self.t.sides.get(*source_side) else {
-            return Ok(false);
-        };
-        let Some(reg) = self.services.registries.clone() else {
-            return Err(RunError::Config("no image registries configured".into()));
-        };
-        let reference = if *forced {
-            digest.as_str()
-        } else {
-            tag.as_str()
-        };
-        let found = reg.resolve(&side.image, reference).await?;
-        match found {
-            Some(d) if d == *digest => Ok(true),
-            Some(d) => {
-                self.note(format!(
-                    "{}:{tag} points at {} now, not {}: a newer push or a forged message; not deployed",
-                    side.image,
-                    short(&d),
-                    short(digest)
-                ));
-                Ok(false)
-            }
-            None => {
-                self.note(format!(
-                    "{}:{reference} does not exist in its registry: not deployed",
-                    side.image
-                ));
+        match confirmed(self.services, self.t, q).await? {
+            Ok(()) => Ok(true),
+            Err(why) => {
+                self.note(why);
                 Ok(false)
             }
         }
@@ -1091,4 +1057,47 @@ async fn preview(
         ));
     }
     notes
+}
+
+/// Whether the registry confirms a request: a push's tag (a command's digest) names the digest
+/// it carries, now. `Err` says why not (a newer push, a forged message, an image not there).
+pub(crate) async fn confirmed(
+    services: &Services,
+    t: &DeployTarget,
+    q: &Queued,
+) -> Result<Result<(), String>, RunError> {
+    let Queued::Deploy {
+        digest,
+        tag,
+        source_side,
+        forced,
+        ..
+    } = q
+    else {
+        return Ok(Ok(()));
+    };
+    let Some(side) = t.sides.get(*source_side) else {
+        return Ok(Err(format!("{}: no side {source_side}", t.name)));
+    };
+    let Some(reg) = services.registries.clone() else {
+        return Err(RunError::Config("no image registries configured".into()));
+    };
+    let reference = if *forced {
+        digest.as_str()
+    } else {
+        tag.as_str()
+    };
+    Ok(match reg.resolve(&side.image, reference).await? {
+        Some(d) if d == *digest => Ok(()),
+        Some(d) => Err(format!(
+            "{}:{tag} points at {} now, not {}: a newer push or a forged message; not deployed",
+            side.image,
+            short(&d),
+            short(digest)
+        )),
+        None => Err(format!(
+            "{}:{reference} does not exist in its registry: not deployed",
+            side.image
+        )),
+    })
 }

@@ -176,15 +176,34 @@ fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) ->
     }
 }
 
-/// Writes `q` as the target's next request (the newest request wins).
-async fn enqueue(services: &Services, target: &str, q: &Queued) -> Result<(), RunError> {
+/// Writes `q` as the target's next request: the newest request wins, except that a push never
+/// replaces a command waiting there (a person's `rollback` or `deploy`). False when `q` was not
+/// queued for that reason.
+pub(crate) async fn enqueue(
+    services: &Services,
+    target: &str,
+    q: &Queued,
+) -> Result<bool, RunError> {
+    let key = queue_key(target);
     let body = serde_json::to_vec(q).map_err(|e| RunError::Permanent(e.to_string()))?;
-    services
-        .state
-        .put(&queue_key(target), &body, &Precondition::None)
-        .await
-        .map_err(state_error)?;
-    Ok(())
+    for _ in 0..5 {
+        let waiting = get_json::<Queued>(services.state.as_ref(), &key)
+            .await
+            .map_err(state_error)?;
+        let expect = match waiting {
+            Some((w, _)) if w.from_command() && !q.from_command() => return Ok(false),
+            Some((_, v)) => Precondition::Matches(v),
+            None => Precondition::Absent,
+        };
+        match services.state.put(&key, &body, &expect).await {
+            Ok(_) => return Ok(true),
+            Err(StateError::ConditionFailed(_)) => continue,
+            Err(e) => return Err(state_error(e)),
+        }
+    }
+    Err(RunError::Transient(format!(
+        "{target}: its queue kept changing under concurrent requests"
+    )))
 }
 
 /// Takes the target's queued request, if any (a compare-and-swap delete, so two drivers never
@@ -266,7 +285,23 @@ impl Function for Deploy {
                     let Some(t) = target(cfg, &name) else {
                         continue;
                     };
-                    enqueue(services, &name, &q).await?;
+                    // A push is confirmed with its registry before it is queued: a forged or
+                    // stale message never takes a place in the queue.
+                    if !q.from_command()
+                        && let Err(why) = drive::confirmed(services, t, &q).await?
+                    {
+                        out.push(Execution::noted(FUNCTION, &signal.id, why));
+                        continue;
+                    }
+                    if !enqueue(services, &name, &q).await? {
+                        out.push(Execution::noted(
+                            FUNCTION,
+                            &signal.id,
+                            format!(
+                                "{name}: a command waits in the queue; a push does not replace it (push again, or deploy it by command, once it ran)"
+                            ),
+                        ));
+                    }
                     out.extend(drive::drive(services, t, signal, inv).await?);
                 }
             }

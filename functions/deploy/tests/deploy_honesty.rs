@@ -282,3 +282,77 @@ async fn a_command_naming_nothing_deployable_is_bad_input_that_names_it() {
         "old@sha256:0"
     );
 }
+
+/// An Artifact Registry push message for `digest` (`host/app@sha256:...`) under tag `tag`.
+fn push(registry: &str, digest: &str, tag: &str, id: &str) -> Vec<u8> {
+    use base64::Engine;
+    let data = serde_json::json!({"action": "INSERT", "digest": digest,
+        "tag": format!("{registry}/app:{tag}")});
+    serde_json::json!({
+        "message": {
+            "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
+            "messageId": id, "publishTime": "2026-12-07T10:00:00Z"
+        },
+        "subscription": "projects/aion-prod/subscriptions/twincloud-deploy-gcr"
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_queued_command_is_never_replaced_by_a_push_nor_an_unconfirmed_push_queued() {
+    use twincloud_core::ports::{Precondition, get_json};
+    use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
+    let w = world(EffectFaults::counting()).await;
+    let state = w.inv.services().state.clone();
+    // Another invocation drives the target: what arrives waits in its queue.
+    let mut held = DeployState::default();
+    held.lease.lease_holder = Some("another-invocation".into());
+    held.lease.lease_until = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+    state
+        .put(
+            &twincloud_core::planner::deploy::record_key("app"),
+            &serde_json::to_vec(&held).unwrap(),
+            &Precondition::None,
+        )
+        .await
+        .unwrap();
+    let rollback = Queued::Rollback {
+        requested_by: "oncall@acme.example".into(),
+    };
+    state
+        .put(
+            &queue_key("app"),
+            &serde_json::to_vec(&rollback).unwrap(),
+            &Precondition::None,
+        )
+        .await
+        .unwrap();
+    let queued = || async {
+        get_json::<Queued>(state.as_ref(), &queue_key("app"))
+            .await
+            .unwrap()
+            .map(|(q, _)| q)
+    };
+    let host = w._registry.host.clone();
+    // A forged message: `v1` points at the good image, the message says the bad one.
+    let r = w
+        .inv
+        .handle_json(&push(&host, &w.bad, "v1", "forged"))
+        .await
+        .unwrap();
+    assert!(r.to_text().contains("not deployed"), "{}", r.to_text());
+    assert_eq!(queued().await, Some(rollback.clone()));
+    // A genuine push: confirmed, but the person's rollback waits first.
+    let r = w
+        .inv
+        .handle_json(&push(&host, &w.good, "v1", "genuine"))
+        .await
+        .unwrap();
+    assert!(
+        r.to_text().contains("a command waits in the queue"),
+        "{}",
+        r.to_text()
+    );
+    assert_eq!(queued().await, Some(rollback));
+}

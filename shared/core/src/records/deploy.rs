@@ -57,3 +57,14 @@ pub enum Queued {
 pub fn queue_key(target: &str) -> String {
     format!("deploy/{}/queued", crate::ids::key_segment(target))
 }
+
+impl Queued {
+    /// Whether a person asked for it (the `rollback` and `deploy` commands, authenticated direct
+    /// calls), rather than a registry's push message: a push never replaces a command waiting.
+    pub fn from_command(&self) -> bool {
+        match self {
+            Queued::Rollback { .. } => true,
+            Queued::Deploy { forced, .. } => *forced,
+        }
+    }
+}
