@@ -244,7 +244,7 @@ impl Message {
             json!({"type": "mrkdwn", "text": format!("{} · {} · event `{}`", escape_mrkdwn(&self.project), self.severity, escape_mrkdwn(&self.event_id))}),
         ];
         if let Some(l) = &self.link {
-            context.push(json!({"type": "mrkdwn", "text": format!("<{l}|Open>")}));
+            context.push(json!({"type": "mrkdwn", "text": slack_link(l)}));
         }
         blocks.push(json!({"type": "context", "elements": context}));
         json!({"text": format!("{} {}", badge(self.severity), self.title), "blocks": blocks})
@@ -269,9 +269,39 @@ impl Message {
 
 use crate::text::clip as truncate;
 
+/// A link as Slack mrkdwn: `<url|Open>` for an http(s) URL, its `&`, `<`, `>` escaped and its
+/// `|` percent-encoded, so text from an event (an incident's URL) cannot close the link early
+/// or add one of its own; anything else is shown as escaped text, not a link.
+fn slack_link(url: &str) -> String {
+    let web = url.starts_with("https://") || url.starts_with("http://");
+    if !web {
+        return escape_mrkdwn(url);
+    }
+    format!("<{}|Open>", escape_mrkdwn(url).replace('|', "%7C"))
+}
+
 /// Slack treats `&`, `<` and `>` as control characters in mrkdwn.
 fn escape_mrkdwn(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod slack_link_tests {
+    use super::slack_link;
+
+    #[test]
+    fn a_link_cannot_close_itself_early_nor_be_anything_but_web() {
+        assert_eq!(
+            slack_link("https://console.cloud.google.com/monitoring?a=1&b=2"),
+            "<https://console.cloud.google.com/monitoring?a=1&amp;b=2|Open>"
+        );
+        assert_eq!(
+            slack_link("https://x.example/|Pay here><https://evil.example"),
+            "<https://x.example/%7CPay here&gt;&lt;https://evil.example|Open>"
+        );
+        assert_eq!(slack_link("javascript:alert(1)"), "javascript:alert(1)");
+        assert_eq!(slack_link("<@channel>"), "&lt;@channel&gt;");
+    }
 }
