@@ -210,3 +210,41 @@ async fn every_action_leaves_an_audit_record() {
     assert_eq!(v["function"], "notifier");
     assert_eq!(v["outcome"]["status"], "done");
 }
+
+/// A schedule inside a Pub/Sub message (anyone who can publish to the topic wrote it) names
+/// only a time near now: the time names what a run makes (a backup's snapshots).
+#[tokio::test]
+async fn a_relayed_schedule_far_from_now_is_refused_and_recorded() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let inv = invoker(&twincloud_notifier::SPEC, config(dir.path(), ""), false).await;
+    let relayed = |time: String, id: &str| {
+        let data = serde_json::json!({"twincloud": "schedule", "name": "nightly",
+            "time": time, "id": id});
+        serde_json::json!({
+            "message": {
+                "data": base64::engine::general_purpose::STANDARD.encode(data.to_string()),
+                "messageId": id, "publishTime": chrono::Utc::now().to_rfc3339()
+            },
+            "subscription": "projects/aion-prod/subscriptions/twincloud-notifier"
+        })
+        .to_string()
+    };
+    let old = relayed("2020-01-01T03:00:00Z".into(), "s-old");
+    let err = inv.handle_json(old.as_bytes()).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("schedule time"), "{err}");
+    let rejected = inv.services().state.list("rejected/").await.unwrap();
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    let ahead = relayed(
+        (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339(),
+        "s-ahead",
+    );
+    assert!(inv.handle_json(ahead.as_bytes()).await.is_err());
+    // Near now (a retry an hour late included): taken.
+    let late = relayed(
+        (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339(),
+        "s-late",
+    );
+    assert!(inv.handle_json(late.as_bytes()).await.is_ok());
+}

@@ -331,6 +331,24 @@ impl Invoker {
             .await;
             return Err(RunError::Refused(why));
         }
+        if let Some(why) = decoded
+            .signals
+            .iter()
+            .find_map(|s| schedule_time_refused(s, now))
+        {
+            self.reject(
+                decoded.shape.name(),
+                "",
+                &why,
+                clip(&decoded.raw.to_string(), EXCERPT),
+            )
+            .await;
+            return Err(RunError::BadEvent(twincloud_core::DecodeError::Field {
+                shape: "twincloud.schedule",
+                path: "time".into(),
+                problem: why,
+            }));
+        }
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
@@ -362,4 +380,31 @@ impl Invoker {
             results,
         })
     }
+}
+
+/// How far behind now a schedule's time may be: a scheduler's retries of a failed delivery
+/// keep the time they were for, within a day.
+const SCHEDULE_LATE: chrono::Duration = chrono::Duration::hours(24);
+
+/// How far ahead of now a schedule's time may be (clock skew).
+const SCHEDULE_EARLY: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Why a schedule's time is refused: the time names what a run makes (a backup's snapshots),
+/// so one that did not come from an authenticated caller must be near now. `None` when it is,
+/// or when the caller is authenticated (the CLI may run any schedule's time).
+fn schedule_time_refused(
+    signal: &twincloud_core::Signal,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    if !matches!(signal.kind, SignalKind::ScheduleTick(_)) || signal.origin.caller().is_some() {
+        return None;
+    }
+    let t = signal.time?;
+    (t > now + SCHEDULE_EARLY || t < now - SCHEDULE_LATE).then(|| {
+        format!(
+            "schedule time {} is outside a day before to five minutes after now ({}); a schedule that is not an authenticated direct call may name only a time near now",
+            t.to_rfc3339(),
+            now.to_rfc3339()
+        )
+    })
 }
