@@ -236,6 +236,8 @@ async fn a_wait_that_does_not_fit_is_handed_to_the_follow_up_run() {
     ))
     .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(21);
+    // As the Lambda entry hands it over: the invoke is the caller IAM let through.
+    let decoded = decoded.authenticated_by("aws-iam:lambda-invoke");
     let r = inv.handle_until(decoded, Some(deadline)).await.unwrap();
     let n = r.notes_text();
     assert!(

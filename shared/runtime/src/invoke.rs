@@ -285,29 +285,14 @@ impl Invoker {
         crate::audit::write_rejection(self.services.state.as_ref(), &record).await;
     }
 
-    /// Plans and executes every signal of a decoded event.
-    pub async fn handle(&self, decoded: Decoded) -> Result<Report, RunError> {
-        self.handle_until(decoded, None).await
-    }
-
-    /// [`Invoker::handle`] within a deadline (Lambda's), which long-running functions respect.
-    pub async fn handle_until(
+    /// Refuses (and records) an event that asks for what only an authenticated caller may: a
+    /// command (anyone who can publish to a topic could have written one inside a message), or
+    /// a schedule naming a time far from now.
+    async fn refuse_unauthenticated(
         &self,
-        decoded: Decoded,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<Report, RunError> {
-        let now = chrono::Utc::now();
-        let inv = Invocation::new(now, self.dry_run, deadline);
-        // A dry run runs the function's whole path on a state store whose writes are dropped.
-        let rehearsal;
-        let services = if self.dry_run {
-            let mut s = self.services.clone();
-            s.state = std::sync::Arc::new(crate::rehearsal::RehearsalState::over(s.state.clone()));
-            rehearsal = s;
-            &rehearsal
-        } else {
-            &self.services
-        };
+        decoded: &Decoded,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), RunError> {
         // A command is obeyed only from a caller the entry point authenticated: anyone who can
         // publish to a topic could have written one inside a message.
         if let Some((signal, command)) = decoded.signals.iter().find_map(|s| match &s.kind {
@@ -349,6 +334,33 @@ impl Invoker {
                 problem: why,
             }));
         }
+        Ok(())
+    }
+
+    /// Plans and executes every signal of a decoded event.
+    pub async fn handle(&self, decoded: Decoded) -> Result<Report, RunError> {
+        self.handle_until(decoded, None).await
+    }
+
+    /// [`Invoker::handle`] within a deadline (Lambda's), which long-running functions respect.
+    pub async fn handle_until(
+        &self,
+        decoded: Decoded,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Report, RunError> {
+        let now = chrono::Utc::now();
+        let inv = Invocation::new(now, self.dry_run, deadline);
+        // A dry run runs the function's whole path on a state store whose writes are dropped.
+        let rehearsal;
+        let services = if self.dry_run {
+            let mut s = self.services.clone();
+            s.state = std::sync::Arc::new(crate::rehearsal::RehearsalState::over(s.state.clone()));
+            rehearsal = s;
+            &rehearsal
+        } else {
+            &self.services
+        };
+        self.refuse_unauthenticated(&decoded, now).await?;
         let mut results = Vec::with_capacity(decoded.signals.len());
         for signal in decoded.signals {
             let span = tracing::info_span!("event", id = %signal.id, shape = %signal.shape, function = self.function.name());
@@ -396,7 +408,13 @@ fn schedule_time_refused(
     signal: &twincloud_core::Signal,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<String> {
-    if !matches!(signal.kind, SignalKind::ScheduleTick(_)) || signal.origin.caller().is_some() {
+    // Only twincloud's own schedule input carries a time its sender chose; a provider's
+    // scheduled event (`aws.events`) cannot be sent by anyone else.
+    let own_input = signal.shape == twincloud_core::decode::Shape::TwincloudInput.name();
+    if !matches!(signal.kind, SignalKind::ScheduleTick(_))
+        || !own_input
+        || signal.origin.caller().is_some()
+    {
         return None;
     }
     let t = signal.time?;
