@@ -3,7 +3,8 @@ runtime's push-auth tests. Independent of the Rust code under test (uses `crypto
 
 usage: push_token.py OUT_DIR AUDIENCE EMAIL [COMMANDER_EMAIL]
 writes OUT_DIR/jwks.json and OUT_DIR/tokens.json ({"good", "wrong_audience", "wrong_email",
-"expired", "wrong_issuer", "bad_signature"}, and "commander", signed for COMMANDER_EMAIL)."""
+"expired", "wrong_issuer", "bad_signature", "unverified_email" (no email_verified claim),
+"email_not_verified"}, and "commander", signed for COMMANDER_EMAIL)."""
 import base64, json, sys, time
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -36,6 +37,8 @@ tokens = {
     "wrong_issuer": token({**base, "iss": "https://issuer.example"}),
     "bad_signature": token(base, signer=other),
     "commander": token({**base, "email": commander}),
+    "unverified_email": token({k: v for k, v in base.items() if k != "email_verified"}),
+    "email_not_verified": token({**base, "email_verified": False}),
 }
 json.dump(jwks, open(f"{out}/jwks.json", "w"))
 json.dump(tokens, open(f"{out}/tokens.json", "w"))

@@ -288,6 +288,8 @@ async fn push_tokens_are_verified_against_a_local_jwks() {
         "expired",
         "wrong_issuer",
         "bad_signature",
+        "unverified_email",
+        "email_not_verified",
     ] {
         assert_eq!(status(tokens[bad].as_str().unwrap()).await, 401, "{bad}");
     }

@@ -2,8 +2,9 @@
 //! audience, then the account that signed in. Pub/Sub, Eventarc and Cloud Scheduler push as one
 //! account (the push account); people and tools that may give commands are a short allow-list.
 //!
-//! Fails closed: on Cloud Run (`K_SERVICE` is set) a service without an audience refuses to
-//! start unless verification is turned off by name (`TWINCLOUD_PUSH_AUTH=off`).
+//! Fails closed: an HTTP server without an audience refuses to start unless verification is
+//! turned off by name (`TWINCLOUD_PUSH_AUTH=off`), on Cloud Run as on GKE, ECS or a VM (the
+//! server listens on every interface).
 
 use google_cloud_auth::credentials::idtoken::verifier::{Builder, Verifier};
 
@@ -70,9 +71,8 @@ impl PushVerifier {
 
     /// From `TWINCLOUD_PUSH_AUDIENCE`, `TWINCLOUD_PUSH_SERVICE_ACCOUNT`,
     /// `TWINCLOUD_COMMAND_CALLERS` (comma-separated emails) and `TWINCLOUD_PUSH_JWKS_URL`.
-    /// `Ok(None)` (verification off) only when `TWINCLOUD_PUSH_AUTH=off` says so, or when not
-    /// on Cloud Run and no audience is set (a local server); on Cloud Run without an audience,
-    /// an error: the service must not start open.
+    /// `Ok(None)` (verification off) only when `TWINCLOUD_PUSH_AUTH=off` says so; without an
+    /// audience, an error: the server must not start open (it listens on every interface).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, AuthSetupError> {
         let var = |n: &str| var(n).filter(|v| !v.trim().is_empty());
         let off = var("TWINCLOUD_PUSH_AUTH").is_some_and(|v| v.eq_ignore_ascii_case("off"));
@@ -87,15 +87,13 @@ impl PushVerifier {
         let audience = var("TWINCLOUD_PUSH_AUDIENCE");
         match (audience, off) {
             (_, true) => Ok(None),
-            (None, false) => match var("K_SERVICE") {
-                Some(service) => Err(AuthSetupError(format!(
-                    "on Cloud Run (service {service}) push-token verification needs \
-                     TWINCLOUD_PUSH_AUDIENCE (the audience the push subscriptions and scheduler \
-                     jobs put in their tokens, usually the service URL); set \
-                     TWINCLOUD_PUSH_AUTH=off to run without it (Cloud Run's IAM is then the only gate)"
-                ))),
-                None => Ok(None),
-            },
+            (None, false) => Err(AuthSetupError(format!(
+                "{}push-token verification needs TWINCLOUD_PUSH_AUDIENCE (the audience the push \
+                 subscriptions and scheduler jobs put in their tokens, usually the service URL); \
+                 set TWINCLOUD_PUSH_AUTH=off to serve without it (then only what stands in front \
+                 of this server, such as Cloud Run's IAM, keeps callers out)",
+                var("K_SERVICE").map_or(String::new(), |s| format!("on Cloud Run (service {s}) "))
+            ))),
             (Some(audience), false) => {
                 let callers: Vec<String> = var("TWINCLOUD_COMMAND_CALLERS")
                     .map(|v| v.split(',').map(str::to_owned).collect())
@@ -114,7 +112,9 @@ impl PushVerifier {
     pub fn describe(&self) -> String {
         format!(
             "push-token verification on: deliveries from {}; commands from {}",
-            self.push_account.as_deref().unwrap_or("any account"),
+            self.push_account.as_deref().unwrap_or(
+                "ANY Google account holding a token for this audience (set TWINCLOUD_PUSH_SERVICE_ACCOUNT to the push account)"
+            ),
             if self.command_callers.is_empty() {
                 "nobody (TWINCLOUD_COMMAND_CALLERS is empty)".to_owned()
             } else {
@@ -137,9 +137,11 @@ impl PushVerifier {
             .get("email")
             .and_then(|e| e.as_str())
             .map(str::to_ascii_lowercase);
+        // Google's ID tokens for service accounts and people say `email_verified: true`; a
+        // token that does not is refused.
         let verified = claims
             .get("email_verified")
-            .is_none_or(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
+            .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("true"));
         let Some(email) = email.filter(|_| verified) else {
             return Err("the token names no verified account (email claim)".into());
         };
@@ -183,7 +185,16 @@ mod tests {
             ("TWINCLOUD_PUSH_AUTH", "off"),
         ]));
         assert!(matches!(off, Ok(None)));
-        assert!(matches!(PushVerifier::from_vars(vars(&[])), Ok(None)));
+        // Off Cloud Run too (GKE, ECS, a VM): no audience, no start, unless off by name.
+        let e = PushVerifier::from_vars(vars(&[])).expect_err("must refuse");
+        assert!(e.to_string().contains("TWINCLOUD_PUSH_AUTH=off"), "{e}");
+        let e = PushVerifier::from_vars(vars(&[("TWINCLOUD_PUSH_AUTH", "on")]))
+            .expect_err("`on` without an audience must refuse");
+        assert!(e.to_string().contains("TWINCLOUD_PUSH_AUDIENCE"), "{e}");
+        assert!(matches!(
+            PushVerifier::from_vars(vars(&[("TWINCLOUD_PUSH_AUTH", "off")])),
+            Ok(None)
+        ));
         assert!(PushVerifier::from_vars(vars(&[("TWINCLOUD_PUSH_AUTH", "maybe")])).is_err());
         let on = PushVerifier::from_vars(vars(&[
             ("K_SERVICE", "twincloud-failover"),
