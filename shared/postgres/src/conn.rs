@@ -67,7 +67,7 @@ impl PgConn {
                 "the connection URL must be postgres://USER:PASSWORD@HOST[:PORT]/DATABASE (its value is not shown)".into(),
             ));
         }
-        let password = parsed.password().map(|p| {
+        let mut password = parsed.password().map(|p| {
             Secret::new(
                 percent_encoding::percent_decode_str(p)
                     .decode_utf8_lossy()
@@ -75,6 +75,24 @@ impl PgConn {
             )
         });
         let _ = parsed.set_password(None);
+        // libpq also takes `?password=`: out of the URL too (the URL is a `-d` argument, which
+        // anyone on the machine can read in the process list), into PGPASSWORD.
+        if parsed.query_pairs().any(|(k, _)| k == "password") {
+            let rest: Vec<(String, String)> = parsed
+                .query_pairs()
+                .filter(|(k, v)| {
+                    if k == "password" && password.is_none() {
+                        password = Some(Secret::new(v.clone().into_owned()));
+                    }
+                    k != "password"
+                })
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            parsed.set_query(None);
+            if !rest.is_empty() {
+                parsed.query_pairs_mut().extend_pairs(rest);
+            }
+        }
         let given = parsed
             .query_pairs()
             .find(|(k, _)| k == "sslmode")
@@ -168,10 +186,13 @@ impl PgConn {
         c
     }
 
-    /// Removes the password from a tool's message, should a tool ever print it.
+    /// Removes the password from a tool's message, should a tool ever print it. A short one
+    /// (under 4 characters) is removed where it stands alone (between characters that are not
+    /// letters or digits), so that it does not mangle every word it is part of.
     pub(crate) fn redact(&self, text: &str) -> String {
         match &self.password {
             Some(p) if p.expose().len() >= 4 => text.replace(p.expose(), "<redacted>"),
+            Some(p) if !p.expose().is_empty() => redact_standing_alone(text, p.expose()),
             _ => text.to_owned(),
         }
     }
@@ -305,6 +326,28 @@ pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `text` with each occurrence of `word` that no letter or digit touches replaced.
+fn redact_standing_alone(text: &str, word: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(i) = rest.find(word) {
+        let prev = rest[..i].chars().last().or(before);
+        let next = rest[i + word.len()..].chars().next();
+        let alone = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        out.push_str(&rest[..i]);
+        if alone(prev) && alone(next) {
+            out.push_str("<redacted>");
+        } else {
+            out.push_str(word);
+        }
+        before = word.chars().last();
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +385,27 @@ mod tests {
         assert!(!bad.message.contains("topsecret"));
         let garbage = conn("not a url topsecret", PgTls::Require).expect_err("parse");
         assert!(!garbage.message.contains("topsecret"));
+
+        // The password as a query parameter leaves the URL too.
+        let q = conn(
+            "postgres://app@db/app?application_name=tc&password=hunter2",
+            PgTls::Require,
+        )
+        .expect("ok");
+        assert!(!q.url.as_str().contains("hunter2"), "{}", q.url);
+        assert!(q.url.as_str().contains("application_name=tc"));
+        assert_eq!(q.password.as_ref().map(Secret::expose), Some("hunter2"));
+    }
+
+    #[test]
+    fn a_short_password_is_redacted_where_it_stands_alone() {
+        let c = conn("postgres://app:pw@localhost/app", PgTls::Disable).expect("ok");
+        assert_eq!(
+            c.redact("password pw for pwd in \"pw\": (pw)"),
+            "password <redacted> for pwd in \"<redacted>\": (<redacted>)"
+        );
+        let long = conn("postgres://app:s3cret@localhost/app", PgTls::Disable).expect("ok");
+        assert_eq!(long.redact("xs3cretx"), "x<redacted>x");
     }
 
     #[test]
