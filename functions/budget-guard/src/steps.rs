@@ -494,18 +494,21 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
         } => {
             let now = round.current_cap(service).await?;
             if now != Some(*after) {
-                format!("conflict: the cap of {service} is {now:?} now, not {after}: left as it is")
+                format!(
+                    "conflict: the cap of {service} is {} now, not {after}: left as it is",
+                    shown(now, "none")
+                )
             } else {
                 let acted = round
                     .set_cap(format!("undo-cap-{service}"), service, now, *before)
                     .await?;
                 said(
                     &acted,
+                    format!("cap of {service} back to {}", shown(*before, "none")),
                     format!(
-                        "cap of {service} back to {}",
-                        before.map_or("none".into(), |b| b.to_string())
+                        "would put the cap of {service} back to {}",
+                        shown(*before, "none")
                     ),
-                    format!("would put the cap of {service} back to {before:?}"),
                 )
             }
         }
@@ -559,7 +562,8 @@ async fn undo_max(
         let now = c.scale(service).await?.max;
         match before {
             _ if now != Some(*after) => format!(
-                "conflict: the maximum of {service} is {now:?} now, not {after}: left as it is"
+                "conflict: the maximum of {service} is {} now, not {after}: left as it is",
+                shown(now, "unset")
             ),
             None => format!("{service} had no maximum: {after} stays (set it by hand)"),
             Some(b) => {
@@ -574,7 +578,7 @@ async fn undo_max(
                 said(
                     &acted,
                     format!("maximum of {service} back to {b}"),
-                    format!("would put the maximum of {service} back to {before:?}"),
+                    format!("would put the maximum of {service} back to {b}"),
                 )
             }
         }
@@ -613,4 +617,9 @@ async fn undo_billing(
             }
         }
     })
+}
+
+/// A count that may be absent, in words (`Some(2)` is `2`, `None` is `none`).
+fn shown(v: Option<u32>, absent: &str) -> String {
+    v.map_or(absent.to_owned(), |v| v.to_string())
 }

@@ -561,3 +561,33 @@ async fn a_reading_of_an_earlier_period_neither_restores_nor_steps_again() {
     assert!(n.contains("0 step(s) due"), "{n}");
     assert!(!w.tick("t2").await.contains("restored"));
 }
+
+#[tokio::test]
+async fn a_restore_rehearsed_says_what_it_would_put_back_in_words() {
+    let w = world("mode = \"enforce\"").await;
+    w.provider(9.0, "2026-12-01").await;
+    w.alert("c1", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
+    assert_eq!(w.cap().await, Some(serde_json::json!({"max": 2})));
+    let rehearsal = invoker(
+        &twincloud_budget_guard::SPEC,
+        config(w.dir.path(), &toml("mode = \"enforce\"")),
+        true,
+    )
+    .await;
+    let cmd = serde_json::json!({"twincloud": "command", "command": "budget-restore", "id": "r-dry", "args": {"guard": "monthly"}});
+    let n = rehearsal
+        .handle_json(cmd.to_string().as_bytes())
+        .await
+        .unwrap()
+        .notes_text();
+    assert!(
+        n.contains("would put the cap of backend back to none"),
+        "{n}"
+    );
+    assert!(!n.contains("None") && !n.contains("Some("), "{n}");
+    assert_eq!(
+        w.cap().await,
+        Some(serde_json::json!({"max": 2})),
+        "a rehearsal"
+    );
+}
