@@ -254,7 +254,7 @@ async fn validate(config: Option<String>, json: bool) -> i32 {
             if json {
                 twincloud_runtime::outln!(
                     "{}",
-                    serde_json::json!({"ok": true, "origin": origin, "project": c.project.name, "state": c.project.state.to_string(), "channels": c.notify.channels.iter().map(|ch| serde_json::json!({"name": ch.name, "type": ch.target.type_name()})).collect::<Vec<_>>()})
+                    serde_json::json!({"ok": true, "origin": origin, "project": c.project.name, "state": c.project.state.to_string(), "channels": c.notify.channels.iter().map(|ch| serde_json::json!({"name": ch.name, "type": ch.target.type_name()})).collect::<Vec<_>>(), "sections": sections(&c)})
                 );
             } else {
                 print_summary(&origin, &c);
@@ -291,6 +291,9 @@ fn print_summary(origin: &str, c: &Config) {
             ch.min_severity
         );
     }
+    for line in sections(c) {
+        twincloud_runtime::outln!("  {line}");
+    }
     let secrets = c.secret_refs();
     if !secrets.is_empty() {
         twincloud_runtime::outln!(
@@ -303,6 +306,72 @@ fn print_summary(origin: &str, c: &Config) {
                 .join(", ")
         );
     }
+}
+
+/// One line per configured item of each function's section: what `validate` found, so a typo
+/// that leaves a section empty shows.
+fn sections(c: &Config) -> Vec<String> {
+    use twincloud_core::config::BackupEngine;
+    let mut out = vec![];
+    if let Some(f) = &c.failover {
+        let sides: Vec<String> = f
+            .endpoints
+            .iter()
+            .map(|e| {
+                let role = if e.primary { "primary" } else { "standby" };
+                format!("{} ({}, {role})", e.name, e.compute.label())
+            })
+            .collect();
+        out.push(format!("failover {}: {}", f.record, sides.join(", ")));
+    }
+    for p in c.sync.iter().flat_map(|s| &s.pairs) {
+        out.push(format!(
+            "sync     {}: {} -> {}",
+            p.name, p.source, p.destination
+        ));
+    }
+    for set in c.backup.iter().flat_map(|b| &b.sets) {
+        let engine = match &set.engine {
+            BackupEngine::Rds { .. } => "rds",
+            BackupEngine::CloudSql { .. } => "cloudsql",
+            BackupEngine::Postgres(_) => "postgres",
+            BackupEngine::Local => "local",
+        };
+        out.push(format!("backup   {} ({engine})", set.name));
+    }
+    for s in c.scaling.iter().flat_map(|s| &s.services) {
+        out.push(format!(
+            "scaling  {} ({}): {} to {} instances",
+            s.name,
+            s.compute.label(),
+            s.min,
+            s.max
+        ));
+    }
+    for t in c.deploy.iter().flat_map(|d| &d.targets) {
+        let sides: Vec<String> = t.sides.iter().map(|s| s.label()).collect();
+        out.push(format!("deploy   {}: {}", t.name, sides.join(", then ")));
+    }
+    for g in c.budget.iter().flat_map(|b| &b.guards) {
+        let budgets: Vec<String> = [
+            g.aws
+                .as_ref()
+                .map(|(a, n)| format!("AWS budget {n} of {a}")),
+            g.gcp
+                .as_ref()
+                .map(|(a, id)| format!("GCP budget {id} of {a}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        out.push(format!(
+            "budget   {}: {} step(s) on {}",
+            g.name,
+            g.steps.len(),
+            budgets.join(" and ")
+        ));
+    }
+    out
 }
 
 fn events(json: bool) {

@@ -59,7 +59,16 @@ fn validate_reports_lines_and_exits_2() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("valid"));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("valid"));
+    // What it found of each section, one line per item.
+    for line in [
+        "failover api.aion.example.: GCP Cloud Run (local aion-backend, primary)",
+        "sync     static-site: gs://aion-static/ -> s3://aion-static-backup/",
+        "backup   nightly (rds)",
+    ] {
+        assert!(out.contains(line), "{line}:\n{out}");
+    }
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
@@ -284,6 +293,18 @@ async fn demo_runs_on_the_local_backend() {
         "sync uploads/all: last complete pass",
         "budget aion-monthly: 2.00 spent",
         "scaling aion-api: 2 change(s) in 24 h",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    // `validate` on it names every scaling service and budget guard it found.
+    let valid = twincloud(dir.path())
+        .args(["validate", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&valid.stdout);
+    for want in [
+        "scaling  aion-api (local aion-api): 2 to 10 instances",
+        "budget   aion-monthly: 1 step(s) on AWS budget aion-monthly",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
