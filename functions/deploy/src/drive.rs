@@ -238,16 +238,24 @@ impl<'a> Driver<'a> {
                     return Ok(());
                 }
                 if self.switching().await? {
-                    // Put it back: the schedule starts it once the switch is over.
-                    enqueue(self.services, &self.t.name, &q).await?;
-                    self.note("a failover switch is in flight: the rollout waits for it");
+                    // Put it back: the schedule starts it once the switch is over (unless a
+                    // command was queued meanwhile: a push never replaces one).
+                    if enqueue(self.services, &self.t.name, &q).await? {
+                        self.note("a failover switch is in flight: the rollout waits for it");
+                    } else {
+                        self.note("a failover switch is in flight, and a command waits in the queue: this push is not deployed (push again once the command ran)");
+                    }
                     return Ok(());
                 }
                 match self.confirm(&q).await {
                     Ok(true) => {}
                     Ok(false) => return Ok(()),
                     Err(e) => {
-                        enqueue(self.services, &self.t.name, &q).await?;
+                        // Back in the queue for the retry (a command queued meanwhile keeps
+                        // its place: the retry then confirms nothing more to do).
+                        if !enqueue(self.services, &self.t.name, &q).await? {
+                            self.note("a command waits in the queue: this push is not deployed (push again once the command ran)");
+                        }
                         return Err(e);
                     }
                 }
