@@ -47,6 +47,9 @@ enum Command {
     /// Check a configuration file; every problem is reported with its line.
     Validate {
         /// The file (default: TWINCLOUD_CONFIG).
+        file: Option<String>,
+        /// The file, as every other command takes it.
+        #[arg(long, conflicts_with = "file")]
         config: Option<String>,
     },
     /// List the event shapes twincloud decodes.
@@ -178,7 +181,7 @@ fn main() -> ExitCode {
                 functions(json);
                 0
             }
-            Command::Validate { config } => validate(config, json).await,
+            Command::Validate { file, config } => validate(file.or(config), json).await,
             Command::Events => {
                 events(json);
                 0

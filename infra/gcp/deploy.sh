@@ -116,11 +116,38 @@ case "$CONFIG" in
     grant_bucket "$config_bucket" roles/storage.objectViewer "$config_object"
     ;;
 esac
-# Its state: STATE=gs://BUCKET/PREFIX (the config's project.state), objects under the prefix.
+# Its state: STATE=gs://BUCKET/PREFIX (the config's project.state). It reads every record (the
+# operations page, which every function serves, shows them all) and writes only its own, as the
+# AWS template's StateObjects: the prefixes below (its FunctionSpec's `state.writes`, which a
+# test compares), the notifier's records (its reports go through the notifier's routing), and
+# its journal, audit and rejected records, whose second segment is a day.
+state_writes() { # FUNCTION: the prefixes of the records it writes
+  case "$1" in
+    notifier) echo "notify/" ;;
+    failover) echo "failover/" ;;
+    scaling) echo "scaling/" ;;
+    deploy) echo "deploy/" ;;
+    budget-guard) echo "budget/ holds/" ;;
+    backup) echo "backup/" ;;
+    bucket-sync) echo "sync/" ;;
+  esac
+}
+grant_objects_matching() { # BUCKET ROLE TEMPLATE: objects whose name fits TEMPLATE ({day} is one segment)
+  local cond="resource.name.extract(\"projects/_/buckets/$1/objects/$3\") != \"\""
+  gcloud storage buckets add-iam-policy-binding "gs://$1" --member "serviceAccount:${runtime_sa}" --role "$2" \
+    --condition "expression=${cond},title=twincloud-${fn}-$(echo "$3" | tr -c 'a-zA-Z0-9' '-' | cut -c1-40)" >/dev/null
+}
 case "${STATE:-}" in
   gs://*)
     state_path=${STATE#gs://}; state_bucket=${state_path%%/*}; state_prefix=${state_path#"$state_bucket"}; state_prefix=${state_prefix#/}
-    grant_bucket "$state_bucket" roles/storage.objectAdmin "${state_prefix:+${state_prefix%/}/}"
+    base="${state_prefix:+${state_prefix%/}/}"
+    grant_bucket "$state_bucket" roles/storage.objectViewer "$base"
+    for p in $(state_writes "$fn") notify/ "journal/$fn/"; do
+      grant_bucket "$state_bucket" roles/storage.objectAdmin "$base$p"
+    done
+    for p in "audit/{day}/notifier/" "audit/{day}/$fn/" "rejected/{day}/$fn/"; do
+      grant_objects_matching "$state_bucket" roles/storage.objectAdmin "$base$p"
+    done
     ;;
 esac
 # Its secrets: SECRETS="name ..." (the gcp-sm references in the config), each secret alone.
@@ -180,6 +207,16 @@ case "$fn" in
       gcloud projects add-iam-policy-binding "$project" --member "serviceAccount:${runtime_sa}" \
         --role roles/billing.projectManager --condition None >/dev/null
     done
+    # Undoing a detach links the project again: billing.resourceAssociations.create on the
+    # billing account (roles/billing.user there), granted only when detaching is enabled.
+    if [ -n "${DETACH_PROJECTS:-}" ]; then
+      if [ -z "${BILLING_ACCOUNT:-}" ]; then
+        echo "DETACH_PROJECTS needs BILLING_ACCOUNT: linking a project again (the undo) needs roles/billing.user on it" >&2
+        exit 2
+      fi
+      gcloud billing accounts add-iam-policy-binding "$BILLING_ACCOUNT" \
+        --member "serviceAccount:${runtime_sa}" --role roles/billing.user >/dev/null
+    fi
     # Only the billing service agent may publish to the budget topic: the publish right is
     # the trust boundary of a GCP budget message (no API reports current spend).
     if [ -n "${BUDGET_TOPIC:-}" ]; then

@@ -343,6 +343,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::access::LARGE_UPLOADS,
         twincloud_runtime::access::READ_EXPORTS,
     ],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["backup/"],
+        reads: &[],
+    },
     wiring: twincloud_runtime::Wiring::NONE,
     make: || Box::new(Backup::default()),
 };

@@ -352,6 +352,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::Command("sync"),
     ],
     access: &[twincloud_runtime::access::SYNC_OBJECTS],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["sync/"],
+        reads: &[],
+    },
     wiring: twincloud_runtime::Wiring::NONE,
     make: || Box::new(BucketSync),
 };

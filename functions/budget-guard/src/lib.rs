@@ -611,6 +611,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::access::SET_CAPACITY,
         twincloud_runtime::access::LINK_BILLING,
     ],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["budget/", "holds/"],
+        reads: &["failover/"],
+    },
     wiring: twincloud_runtime::Wiring::ENDPOINTS
         .and(twincloud_runtime::Wiring::SCALING)
         .and(twincloud_runtime::Wiring::BUDGETS),

@@ -5,8 +5,8 @@
 use twincloud_core::config::{BudgetAction, BudgetStep, ComputeTarget, ScalingService};
 use twincloud_core::planner::budget::{Change, Taken};
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY};
-use twincloud_core::ports::{Compute, PortError, Precondition, get_json};
-use twincloud_core::records::holds::{Cap, cap_key};
+use twincloud_core::ports::{Compute, PortError, Precondition, Retry, get_json};
+use twincloud_core::records::holds::{Hold, HoldKind, STANDBY_HOLD_KEY, service_hold_key};
 
 use super::Round;
 use twincloud_core::plan::ComputeRef;
@@ -103,38 +103,55 @@ impl<'a> Round<'a> {
         })
     }
 
-    async fn current_cap(&self, service: &str) -> Result<Option<u32>, RunError> {
-        Ok(
-            get_json::<Cap>(self.services.state.as_ref(), &cap_key(service))
-                .await
-                .map_err(state_error)?
-                .map(|(c, _)| c.max),
-        )
+    async fn current_hold(&self, key: &str) -> Result<Option<Hold>, RunError> {
+        Ok(get_json::<Hold>(self.services.state.as_ref(), key)
+            .await
+            .map_err(state_error)?
+            .map(|(h, _)| h))
     }
 
-    async fn set_cap(
+    async fn current_cap(&self, service: &str) -> Result<Option<u32>, RunError> {
+        Ok(self
+            .current_hold(&service_hold_key(service))
+            .await?
+            .map(|h| h.max))
+    }
+
+    /// A hold as this guard sets it now: who, since when, what lifts it.
+    fn hold(&self, max: u32, kind: HoldKind, while_standby: bool) -> Hold {
+        Hold {
+            max,
+            kind,
+            set_by: format!("budget guard `{}`", self.guard.name),
+            since: Some(self.inv.now),
+            until: format!(
+                "the budget period moves on, or `twincloud budget restore {}`",
+                self.guard.name
+            ),
+            while_standby,
+        }
+    }
+
+    /// Writes (`Some`) or lifts (`None`) the hold under `key`, through the effects handle.
+    async fn set_hold(
         &mut self,
         id: String,
-        service: &str,
-        before: Option<u32>,
-        cap: Option<u32>,
+        key: String,
+        what: String,
+        before: impl serde::Serialize,
+        hold: Option<Hold>,
     ) -> Result<Acted<()>, PortError> {
-        let key = cap_key(service);
         let state = self.services.state.clone();
-        let what = match cap {
-            Some(c) => format!("cap {service} at {c}"),
-            None => format!("remove the cap of {service}"),
-        };
         self.effect(id, what, before, async move {
-            let r = match cap {
-                Some(c) => state
-                    .put(
-                        &key,
-                        &serde_json::to_vec(&Cap { max: c }).unwrap_or_default(),
-                        &Precondition::None,
-                    )
-                    .await
-                    .map(|_| ()),
+            let r = match &hold {
+                Some(h) => {
+                    let body = serde_json::to_vec(h)
+                        .map_err(|e| PortError::new(e.to_string(), Retry::Permanent))?;
+                    state
+                        .put(&key, &body, &Precondition::None)
+                        .await
+                        .map(|_| ())
+                }
                 None => state.delete(&key, &Precondition::None).await,
             };
             r.map_err(|e| PortError::new(e.to_string(), e.retry()))
@@ -142,21 +159,39 @@ impl<'a> Round<'a> {
         .await
     }
 
-    /// Caps a scaling service at `max` (its floor when it serves), now and for the scaling
-    /// function; records each change in `taken` as soon as it is done, or in a dry run says
+    async fn set_cap(
+        &mut self,
+        id: String,
+        service: &str,
+        before: Option<u32>,
+        hold: Option<Hold>,
+    ) -> Result<Acted<()>, PortError> {
+        let what = match &hold {
+            Some(h) if h.kind == HoldKind::Stop => format!("stop {service} (hold at 0)"),
+            Some(h) => format!("cap {service} at {}", h.max),
+            None => format!("remove the hold on {service}"),
+        };
+        self.set_hold(id, service_hold_key(service), what, before, hold)
+            .await
+    }
+
+    /// Caps a scaling service at `max` (or stops it, `kind` Stop with `max` 0): the hold for
+    /// scaling, failover and deploy, and the service lowered now (never below its floor while
+    /// it serves); records each change in `taken` as soon as it is done, or in a dry run says
     /// what would change.
     async fn cap(
         &mut self,
         step: usize,
         name: &str,
-        max: u32,
+        (max, kind): (u32, HoldKind),
         enforced: bool,
         taken: &mut Taken,
     ) -> Result<(), RunError> {
         let (svc, compute) = self.scaling(name)?;
         let service = svc.compute.service().to_owned();
-        let floor = if self.serving(svc).await? { svc.min } else { 0 };
-        let max = if max < floor {
+        let serving = self.serving(svc).await?;
+        let floor = if serving { svc.min } else { 0 };
+        let lowered = if max < floor {
             self.lines.push(format!(
                 "{name} serves traffic: capped at its floor {floor}, not {max}"
             ));
@@ -173,13 +208,20 @@ impl<'a> Round<'a> {
         let scale = compute.scale(&service).await?;
         if !enforced {
             self.lines.push(format!(
-                "would cap {name} at {max} (now {} instances{})",
+                "would {} (now {} instances{}); set mode = \"enforce\" on this step to act",
+                held_words(name, kind, lowered),
                 scale.desired,
-                if scale.desired > max { ", lowered" } else { "" }
+                if scale.desired > lowered {
+                    ", lowered"
+                } else {
+                    ""
+                }
             ));
             return Ok(());
         }
-        let capped = self.set_cap(cap_id, name, before, Some(max)).await?;
+        // A hold set on a standby lapses when that side serves (an outage outranks a budget).
+        let hold = self.hold(max, kind, svc.endpoint.is_some() && !serving);
+        let capped = self.set_cap(cap_id, name, before, Some(hold)).await?;
         if capped.succeeded() {
             taken.record(Change::Cap {
                 service: name.to_owned(),
@@ -187,25 +229,30 @@ impl<'a> Round<'a> {
                 after: max,
             });
         }
-        self.lower(step, name, &*compute, &service, scale.desired, max, taken)
-            .await?;
+        self.lower(
+            step,
+            name,
+            &*compute,
+            &service,
+            scale.desired,
+            lowered,
+            taken,
+        )
+        .await?;
         if is_cloud_run {
-            self.lower_max(step, name, &*compute, &service, scale.max, max, taken)
+            self.lower_max(step, name, &*compute, &service, scale.max, lowered, taken)
                 .await?;
         }
-        let line = if max == 0 {
-            said(
-                &capped,
-                format!("stopped {name} (capped at 0)"),
-                format!("would stop {name} (cap at 0)"),
-            )
-        } else {
-            said(
-                &capped,
-                format!("capped {name} at {max}"),
-                format!("would cap {name} at {max}"),
-            )
+        let done = match kind {
+            HoldKind::Stop => format!("stopped {name} (held at 0)"),
+            _ if lowered == 0 => format!("stopped {name} (capped at 0)"),
+            _ => format!("capped {name} at {lowered}"),
         };
+        let line = said(
+            &capped,
+            done,
+            format!("would {}", held_words(name, kind, lowered)),
+        );
         self.lines.push(line);
         Ok(())
     }
@@ -302,17 +349,26 @@ pub(super) async fn take(
     let at = format!("{:.0} %", step.at * 100.0);
     match &step.action {
         BudgetAction::Notify => round.lines.push(format!("{at} crossed")),
-        BudgetAction::Cap { service, max } => round.cap(i, service, *max, enforced, taken).await?,
+        BudgetAction::Cap { service, max } => {
+            round
+                .cap(i, service, (*max, HoldKind::Cap), enforced, taken)
+                .await?;
+        }
         BudgetAction::Stop { services } => {
+            // The configuration allows only services with `min = 0` that no failover side
+            // depends on; this holds for a record written before that check.
             for name in services {
                 let (svc, _) = round.scaling(name)?;
-                if round.serving(svc).await? && svc.endpoint.is_some() {
-                    round
-                        .lines
-                        .push(format!("{name} serves traffic now: not stopped"));
+                if svc.min > 0 || svc.endpoint.is_some() {
+                    round.lines.push(format!(
+                        "{name} has min {} or a failover side: not stopped (only min = 0 services are)",
+                        svc.min
+                    ));
                     continue;
                 }
-                round.cap(i, name, 0, enforced, taken).await?;
+                round
+                    .cap(i, name, (0, HoldKind::Stop), enforced, taken)
+                    .await?;
             }
         }
         BudgetAction::StandbyToZero => standby_to_zero(round, i, enforced, taken).await?,
@@ -339,6 +395,7 @@ async fn standby_to_zero(
             .push("a switch is in flight: the standby stays".into());
         return Ok(());
     }
+    hold_standbys(round, i, enforced, taken).await?;
     let standbys: Vec<(ComputeRef, String)> = round
         .services
         .config
@@ -391,6 +448,41 @@ async fn standby_to_zero(
             format!("scaled the standby {endpoint} from {before} to 0"),
             format!("would scale the standby {endpoint} from {before} to 0"),
         ));
+    }
+    Ok(())
+}
+
+/// The standby-to-zero hold: scaling keeps every standby at 0 while it stands (and failover
+/// takes over with it anyway).
+async fn hold_standbys(
+    round: &mut Round<'_>,
+    i: usize,
+    enforced: bool,
+    taken: &mut Taken,
+) -> Result<(), RunError> {
+    let id = format!("s{i}-standby-hold");
+    let before = match round.attempted::<bool>(&id).await {
+        Some(b) => b,
+        None => round.current_hold(STANDBY_HOLD_KEY).await?.is_some(),
+    };
+    if !enforced {
+        round.lines.push(
+            "would hold every standby at 0; set mode = \"enforce\" on this step to act".into(),
+        );
+        return Ok(());
+    }
+    let hold = round.hold(0, HoldKind::StandbyToZero, true);
+    let set = round
+        .set_hold(
+            id,
+            STANDBY_HOLD_KEY.into(),
+            "hold every standby at 0".into(),
+            before,
+            Some(hold),
+        )
+        .await?;
+    if set.succeeded() {
+        taken.record(Change::StandbyHold { before });
     }
     Ok(())
 }
@@ -474,6 +566,15 @@ pub(super) async fn restore(round: &mut Round<'_>, changes: Vec<Change>, why: &s
     left
 }
 
+/// A hold in words, for `would ...` and the report.
+fn held_words(name: &str, kind: HoldKind, max: u32) -> String {
+    match kind {
+        HoldKind::Stop => format!("stop {name} (hold at 0)"),
+        _ if max == 0 => format!("stop {name} (cap at 0)"),
+        _ => format!("cap {name} at {max}"),
+    }
+}
+
 /// What a change came to, in words: `would` when it was only rehearsed (a dry run), else
 /// `done` (a failure is an error).
 fn said<T>(acted: &Acted<T>, done: String, would: String) -> String {
@@ -499,8 +600,9 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
                     shown(now, "none")
                 )
             } else {
+                let restored = before.map(|b| round.hold(b, HoldKind::Cap, false));
                 let acted = round
-                    .set_cap(format!("undo-cap-{service}"), service, now, *before)
+                    .set_cap(format!("undo-cap-{service}"), service, now, restored)
                     .await?;
                 said(
                     &acted,
@@ -545,6 +647,7 @@ async fn undo(round: &mut Round<'_>, change: &Change) -> Result<String, RunError
             after,
         } => undo_max(round, compute, service, *before, *after).await?,
         Change::Billing { project, before } => undo_billing(round, project, before).await?,
+        Change::StandbyHold { before } => undo_standby_hold(round, *before).await?,
     })
 }
 
@@ -581,6 +684,36 @@ async fn undo_max(
                     format!("would put the maximum of {service} back to {b}"),
                 )
             }
+        }
+    })
+}
+
+/// The standby-to-zero hold lifted (scaling then warms the standby again), unless it stood
+/// before this guard set it or someone changed it since.
+async fn undo_standby_hold(round: &mut Round<'_>, before: bool) -> Result<String, RunError> {
+    let mine = format!("budget guard `{}`", round.guard.name);
+    Ok(match round.current_hold(STANDBY_HOLD_KEY).await? {
+        _ if before => "the standby hold stood before this guard: it stays".to_owned(),
+        None => "the standby hold is lifted already".to_owned(),
+        Some(h) if h.kind != HoldKind::StandbyToZero || h.set_by != mine => format!(
+            "conflict: the standby hold is now {}: left as it is",
+            h.describe()
+        ),
+        Some(h) => {
+            let acted = round
+                .set_hold(
+                    "undo-standby-hold".into(),
+                    STANDBY_HOLD_KEY.into(),
+                    "lift the standby hold".into(),
+                    Some(h),
+                    None,
+                )
+                .await?;
+            said(
+                &acted,
+                "standby hold lifted: scaling warms the standby again".into(),
+                "would lift the standby hold".into(),
+            )
         }
     })
 }

@@ -200,7 +200,7 @@ impl World {
 
     async fn cap(&self) -> Option<serde_json::Value> {
         let store = twincloud_local::LocalStateStore::new(self.dir.path());
-        twincloud_core::ports::get_json::<serde_json::Value>(&store, "scaling/caps/backend")
+        twincloud_core::ports::get_json::<serde_json::Value>(&store, "holds/service/backend")
             .await
             .unwrap()
             .map(|(v, _)| v)
@@ -241,7 +241,11 @@ async fn the_ladder_is_climbed_once_per_period_and_a_new_period_undoes_it_all() 
     let n = w.alert("a1", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
     assert!(n.contains("2 step(s) due"), "{n}");
     assert_eq!(w.desired("backend-gcp").await, 2);
-    assert_eq!(w.cap().await, Some(serde_json::json!({"max": 2})));
+    assert_eq!(
+        w.cap().await.map(|c| c["max"].clone()),
+        Some(serde_json::json!(2))
+    );
+    assert_eq!(w.cap().await.unwrap()["set_by"], "budget guard `monthly`");
     // The same message again, and another at the same spend: nothing twice.
     let n = w.alert("a1", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
     assert!(n.contains("handled before"), "{n}");
@@ -365,6 +369,27 @@ async fn steps_are_dry_runs_unless_enforced() {
         "{}",
         w.messages()
     );
+    assert!(
+        w.messages().contains("\"enforce\\\" on this step to act"),
+        "{}",
+        w.messages()
+    );
+    // Switched to enforce in the same period: the next alert takes the step (a rehearsal does
+    // not use it up).
+    let enforced = invoker(
+        &twincloud_budget_guard::SPEC,
+        config(w.dir.path(), &toml("mode = \"enforce\"")),
+        false,
+    )
+    .await;
+    let message = serde_json::json!({"twincloud": "schedule", "name": "budget-guard", "id": "d2"});
+    let n = enforced
+        .handle_json(message.to_string().as_bytes())
+        .await
+        .unwrap()
+        .notes_text();
+    assert_eq!(w.desired("backend-gcp").await, 2, "{n}");
+    assert!(w.cap().await.is_some(), "{n}");
 }
 
 #[tokio::test]
@@ -554,7 +579,11 @@ async fn a_reading_of_an_earlier_period_neither_restores_nor_steps_again() {
     let n = w.tick("t1").await;
     assert!(!n.contains("restored"), "{n}");
     assert_eq!(w.desired("backend-gcp").await, 2);
-    assert_eq!(w.cap().await, Some(serde_json::json!({"max": 2})));
+    assert_eq!(
+        w.cap().await.map(|c| c["max"].clone()),
+        Some(serde_json::json!(2))
+    );
+    assert_eq!(w.cap().await.unwrap()["set_by"], "budget guard `monthly`");
     // Back on the current period's reading: the steps taken stay taken, none twice.
     w.provider(9.0, "2026-12-01").await;
     let n = w.alert("a2", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
@@ -567,7 +596,11 @@ async fn a_restore_rehearsed_says_what_it_would_put_back_in_words() {
     let w = world("mode = \"enforce\"").await;
     w.provider(9.0, "2026-12-01").await;
     w.alert("c1", ACCOUNT, "aion-monthly", 9.0, 10.0).await;
-    assert_eq!(w.cap().await, Some(serde_json::json!({"max": 2})));
+    assert_eq!(
+        w.cap().await.map(|c| c["max"].clone()),
+        Some(serde_json::json!(2))
+    );
+    assert_eq!(w.cap().await.unwrap()["set_by"], "budget guard `monthly`");
     let rehearsal = invoker(
         &twincloud_budget_guard::SPEC,
         config(w.dir.path(), &toml("mode = \"enforce\"")),
@@ -586,8 +619,8 @@ async fn a_restore_rehearsed_says_what_it_would_put_back_in_words() {
     );
     assert!(!n.contains("None") && !n.contains("Some("), "{n}");
     assert_eq!(
-        w.cap().await,
-        Some(serde_json::json!({"max": 2})),
+        w.cap().await.map(|c| c["max"].clone()),
+        Some(serde_json::json!(2)),
         "a rehearsal"
     );
 }

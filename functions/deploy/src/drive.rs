@@ -337,20 +337,60 @@ impl<'a> Driver<'a> {
                     .join(", then ")
             })
             .unwrap_or_default();
+        let held = self.holds_on_sides().await?;
         self.report(
             format!("Deploy {}: rolling out {}", self.t.name, short(digest)),
             format!(
-                "{tag} ({}) on {sides}{}",
+                "{tag} ({}) on {sides}{}{}",
                 short(digest),
                 superseded
                     .map(|o| format!("; supersedes {}", short(&o)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                held.iter().map(|h| format!("\n{h}")).collect::<String>()
             ),
             Severity::Notice,
             "start",
         )
         .await;
         Ok(())
+    }
+
+    /// The budget guard's holds on this target's sides, in words: the standby-to-zero hold on a
+    /// side that is standby now, and a cap or stop on a scaling service that runs a side. A
+    /// rollout does not lift them: a side held at 0 has no instances to check until then.
+    async fn holds_on_sides(&self) -> Result<Vec<String>, RunError> {
+        use twincloud_core::records::holds::{Hold, STANDBY_HOLD_KEY, service_hold_key};
+        let state = self.services.state.as_ref();
+        let read = |key: String| async move {
+            get_json::<Hold>(state, &key)
+                .await
+                .map_err(state_error)
+                .map(|h| h.map(|(h, _)| h))
+        };
+        let active = self.active().await?;
+        let standby = read(STANDBY_HOLD_KEY.to_owned()).await?;
+        let mut out = vec![];
+        for side in &self.t.sides {
+            let label = side.compute.label();
+            if let (Some(h), Some(e), Some(a)) = (&standby, &side.endpoint, &active)
+                && e != a
+            {
+                out.push(format!("{label} (standby): {}", h.describe()));
+            }
+            let runs = self
+                .services
+                .config
+                .scaling
+                .iter()
+                .flat_map(|c| c.services.iter())
+                .filter(|s| s.compute == side.compute);
+            for s in runs {
+                if let Some(h) = read(service_hold_key(&s.name)).await? {
+                    out.push(format!("{label} ({}): {}", s.name, h.describe()));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Puts every side that changed back on its previous revision (the rollback command).

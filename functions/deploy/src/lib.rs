@@ -333,6 +333,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::access::READ_ALARMS,
         twincloud_runtime::access::READ_REVISION_METRICS,
     ],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["deploy/"],
+        reads: &["failover/", "holds/"],
+    },
     wiring: twincloud_runtime::Wiring::DEPLOY,
     make: || Box::new(Deploy),
 };

@@ -241,7 +241,7 @@ impl Looked<'_> {
             None => None,
         };
         if target.is_some() && current == target {
-            let plan = failover::plan_switch(
+            let mut plan = failover::plan_switch(
                 cfg,
                 self.state,
                 self.version,
@@ -249,6 +249,9 @@ impl Looked<'_> {
                 "finishing a switch whose DNS change took effect",
                 inv.now,
             );
+            if let Some(hold) = standby_hold(services).await? {
+                failover::under_standby_hold(&mut plan, hold.max, &hold.describe());
+            }
             return Ok((vec![execute(services, plan, inv).await?], true));
         }
         notes.push(reason.clone());
@@ -285,15 +288,27 @@ impl Looked<'_> {
         notes: &mut Vec<String>,
     ) -> Result<Vec<Execution>, RunError> {
         let (services, inv) = (self.services, self.inv);
-        let plan =
+        let mut plan =
             failover::plan_switch(self.cfg, self.state, self.version, switch, reason, inv.now);
+        if let Some(hold) = standby_hold(services).await? {
+            failover::under_standby_hold(&mut plan, hold.max, &hold.describe());
+            notes.extend(plan.notes.last().cloned());
+        }
         let exec = execute(services, plan, inv).await?;
         if exec.superseded || exec.rehearsed() {
             return Ok(vec![exec]);
         }
         let mut out = Vec::with_capacity(3);
         out.extend(self.settle(switch, &exec, notes).await?);
-        let r = switch_report(switch, reason, &exec);
+        let mut r = switch_report(switch, reason, &exec);
+        if let Some(n) = exec
+            .plan
+            .notes
+            .iter()
+            .find(|n| n.starts_with("the standby was "))
+        {
+            r.fields.push(("Budget hold".into(), n.clone()));
+        }
         let tag = format!("{}-report", switch.id);
         let sent = report(services, r, self.event, &tag, inv).await?;
         refresh_status(services, self.cfg, self.mine).await;
@@ -347,6 +362,19 @@ impl Looked<'_> {
 }
 
 /// The status document rewritten after a switch (a stale one is rewritten by the next round).
+/// The budget guard's standby-to-zero hold, when it stands.
+async fn standby_hold(
+    services: &Services,
+) -> Result<Option<twincloud_core::records::holds::Hold>, RunError> {
+    Ok(twincloud_core::ports::get_json(
+        services.state.as_ref(),
+        twincloud_core::records::holds::STANDBY_HOLD_KEY,
+    )
+    .await
+    .map_err(twincloud_runtime::lease::state_error)?
+    .map(|(h, _)| h))
+}
+
 async fn refresh_status(services: &Services, cfg: &FailoverConfig, mine: &VantageView) {
     if let Ok((after, _)) = load_state(services, cfg).await {
         let mut all = load_views(services).await.unwrap_or_default();
@@ -486,6 +514,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::access::SET_CAPACITY,
         twincloud_runtime::access::SWITCH_DNS,
     ],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["failover/"],
+        reads: &["holds/"],
+    },
     wiring: twincloud_runtime::Wiring::ENDPOINTS.and(twincloud_runtime::Wiring::TRAFFIC),
     make: || Box::new(Failover),
 };

@@ -44,6 +44,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::Trigger::PubSubTopic,
     ],
     access: &[],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["notify/"],
+        reads: &[],
+    },
     wiring: twincloud_runtime::Wiring::NONE,
     make: || Box::new(Notifier),
 };

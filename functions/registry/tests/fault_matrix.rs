@@ -482,18 +482,20 @@ impl Scenario {
                 let cap = |k: &'static str| {
                     let s = &state;
                     async move {
+                        // What the hold is, not when it was set (runs differ in time).
                         get_json::<serde_json::Value>(s, k)
                             .await
                             .unwrap()
-                            .map(|(v, _)| v)
+                            .map(|(v, _)| serde_json::json!([v["max"], v["kind"], v["set_by"]]))
                     }
                 };
                 serde_json::json!({
                     "backend-gcp": desired("backend-gcp").await,
                     "backend-aws": desired("backend-aws").await,
                     "worker": desired("worker").await,
-                    "cap backend": cap("scaling/caps/backend").await,
-                    "cap worker": cap("scaling/caps/worker").await,
+                    "cap backend": cap("holds/service/backend").await,
+                    "cap worker": cap("holds/service/worker").await,
+                    "standby hold": cap("holds/standby").await,
                     "billing": LocalBilling::new(dir).account("aion-sandbox").await.unwrap(),
                     "messages": titles,
                 })

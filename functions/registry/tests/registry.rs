@@ -235,6 +235,36 @@ fn the_action_reader_reads_every_form_the_template_uses() {
     );
 }
 
+/// The state prefixes a statement's resources name (`.../${StatePrefix}/failover/*` is
+/// `failover/`), sorted.
+fn state_prefixes(statement: &str) -> Vec<String> {
+    let mut out: Vec<String> = statement
+        .lines()
+        .filter_map(|l| l.split_once("${StatePrefix}/").map(|(_, p)| p.trim()))
+        .filter_map(|p| p.strip_suffix('*'))
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn deploy_sh_writes_the_state_each_function_declares() {
+    let script = read("infra/gcp/deploy.sh");
+    let body = &script[script
+        .find("state_writes() {")
+        .expect("state_writes in deploy.sh")..];
+    let body = &body[..body.find("\n}").unwrap()];
+    for f in FUNCTIONS {
+        let arm = body
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{}) echo \"", f.name)))
+            .unwrap_or_else(|| panic!("no state_writes arm for {}", f.name));
+        let listed: Vec<&str> = arm.split('"').next().unwrap().split_whitespace().collect();
+        assert_eq!(listed, f.state.writes, "{}: deploy.sh state_writes", f.name);
+    }
+}
+
 /// The statement with `Sid: name` in a resource block, as text (to the next statement).
 fn statement(block: &[&str], sid: &str) -> Option<String> {
     let start = block
@@ -263,13 +293,24 @@ fn every_function_is_least_privileged_and_keeps_its_failures() {
             "{name}: an event that keeps failing must land in an on-failure destination"
         );
         let state = statement(&block, "StateObjects").unwrap();
-        assert!(
-            !state.contains("${StatePrefix}/*"),
-            "{name}: the state grant is per function, not the whole prefix:\n{state}"
+        assert_eq!(
+            state_prefixes(&state),
+            f.state.writes_of(f.name),
+            "{name}: StateObjects grants writes under exactly its declared state.writes and \
+             those every function keeps:\n{state}"
         );
-        assert!(
-            state.contains(&format!("journal/{}/*", f.name)),
-            "{name}:\n{state}"
+        let reads = statement(&block, "ReadState").map_or(vec![], |r| {
+            assert!(
+                r.contains("Action: s3:GetObject"),
+                "{name}: reads only:\n{r}"
+            );
+            state_prefixes(&r)
+        });
+        let mut declared: Vec<String> = f.state.reads.iter().map(|p| (*p).to_owned()).collect();
+        declared.sort();
+        assert_eq!(
+            reads, declared,
+            "{name}: ReadState is its declared state.reads"
         );
     }
     let failover = resource_block(&template, "FailoverFunction").unwrap();

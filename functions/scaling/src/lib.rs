@@ -13,7 +13,7 @@ use twincloud_core::planner::scaling::{
     self, FUNCTION, Role, ScalingInputs, ScalingRecord, record_key,
 };
 use twincloud_core::ports::{Precondition, get_json};
-use twincloud_core::records::holds::{Cap, cap_key};
+use twincloud_core::records::holds::{self, Hold, STANDBY_HOLD_KEY, service_hold_key};
 use twincloud_core::signal::{AlarmState, Report, Severity, SignalKind};
 
 use twincloud_core::plan::ComputeRef;
@@ -195,7 +195,10 @@ struct Look {
     readings: Vec<(twincloud_core::config::Metric, f64)>,
     step_add: u32,
     notes: Vec<String>,
-    cap: Option<u32>,
+    /// The budget guard's hold on this service (a cap or a stop).
+    hold: Option<Hold>,
+    /// The budget guard's standby-to-zero hold (binds it while it is a failover standby).
+    standby_hold: Option<Hold>,
     record: ScalingRecord,
     version: Option<twincloud_core::ports::Version>,
     /// Whether this event decided a change before and its scale is not done yet.
@@ -230,9 +233,15 @@ async fn look(
         },
         _ => vec![],
     };
-    let cap = get_json::<Cap>(services.state.as_ref(), &cap_key(&svc.name))
+    let hold = get_json::<Hold>(services.state.as_ref(), &service_hold_key(&svc.name))
         .await?
-        .map(|(c, _)| c.max);
+        .map(|(h, _)| h);
+    let standby_hold = match &svc.endpoint {
+        Some(_) => get_json::<Hold>(services.state.as_ref(), STANDBY_HOLD_KEY)
+            .await?
+            .map(|(h, _)| h),
+        None => None,
+    };
     let (record, version) =
         match get_json::<ScalingRecord>(services.state.as_ref(), &record_key(&svc.name)).await? {
             Some((r, v)) => (r, Some(v)),
@@ -254,11 +263,39 @@ async fn look(
         readings,
         step_add,
         notes,
-        cap,
+        hold,
+        standby_hold,
         record,
         version,
         unfinished,
     })
+}
+
+/// The bound the budget guard's holds put on a service in its role now, each hold that binds
+/// it said in the notes (who set it and until when), and a hold that lapsed too.
+fn held(svc: &ScalingService, look: &mut Look, role: &Role) -> Option<u32> {
+    let serving = !matches!(role, Role::Standby { .. });
+    let (cap, applied) = holds::bound(
+        look.hold.as_ref(),
+        look.standby_hold.as_ref(),
+        serving,
+        svc.min,
+    );
+    for h in &applied {
+        look.notes.push(format!("{}: {}", svc.name, h.describe()));
+    }
+    if let Some(h) = look
+        .hold
+        .as_ref()
+        .filter(|h| h.bound(serving, svc.min).is_none())
+    {
+        look.notes.push(format!(
+            "{}: {} was set while it was a standby: it lapses while this side serves",
+            svc.name,
+            h.describe()
+        ));
+    }
+    cap
 }
 
 /// The id of a service's scale action.
@@ -274,8 +311,9 @@ async fn evaluate(
     inv: Invocation,
 ) -> Result<Vec<Execution>, RunError> {
     let now = inv.now;
-    let look = look(services, svc, step_add, signal).await?;
+    let mut look = look(services, svc, step_add, signal).await?;
     let (role, switching, carried) = role_of(services, svc, now).await?;
+    let cap = held(svc, &mut look, &role);
     let d = scaling::decide(&ScalingInputs {
         policy: svc,
         now,
@@ -286,11 +324,11 @@ async fn evaluate(
         role,
         switching,
         carried,
-        cap: look.cap,
+        cap,
         record: &look.record,
         unfinished: look.unfinished,
     });
-    let plan = plan_of(svc, signal, &look, &d);
+    let plan = plan_of(svc, signal, &look, cap, &d);
     let exec = execute(services, plan, inv.at(now)).await?;
     let scaled = scaled_id(svc);
     let changed = d.set.filter(|_| {
@@ -326,6 +364,7 @@ fn plan_of(
     svc: &ScalingService,
     signal: &Signal,
     look: &Look,
+    cap: Option<u32>,
     d: &scaling::ScalingDecision,
 ) -> Plan {
     let service = svc.compute.service();
@@ -342,7 +381,7 @@ fn plan_of(
     ));
     // Cloud Run has a maximum of its own: it follows the policy's (and the cap), so that the
     // platform's autoscaler never goes beyond what twincloud allows.
-    let bound = svc.max.min(look.cap.unwrap_or(u32::MAX)).max(svc.min);
+    let bound = svc.max.min(cap.unwrap_or(u32::MAX)).max(svc.min);
     if matches!(
         svc.compute,
         twincloud_core::config::ComputeTarget::CloudRun { .. }
@@ -517,6 +556,10 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         twincloud_runtime::access::READ_LOAD,
         twincloud_runtime::access::READ_ALARMS,
     ],
+    state: twincloud_runtime::access::StateScope {
+        writes: &["scaling/"],
+        reads: &["failover/", "holds/"],
+    },
     wiring: twincloud_runtime::Wiring::ENDPOINTS.and(twincloud_runtime::Wiring::SCALING),
     make: || Box::new(Scaling),
 };

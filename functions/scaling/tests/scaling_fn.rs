@@ -263,7 +263,7 @@ async fn a_cap_bounds_max() {
     inv.services()
         .state
         .put(
-            &twincloud_core::records::holds::cap_key("backend-gcp"),
+            &twincloud_core::records::holds::service_hold_key("backend-gcp"),
             br#"{"max": 3}"#,
             &Precondition::None,
         )

@@ -44,6 +44,42 @@ pub const REPORT: Access = Access {
     gcp: &["roles/pubsub.publisher"],
 };
 
+/// The state records a function writes and reads beyond those every function keeps: its own
+/// journal, audit and rejected records (under its name) and the notifier's (every function's
+/// reports go through the notifier's routing, in its own process). The AWS template grants
+/// writes under exactly these prefixes and reads of exactly `reads`; `infra/gcp/deploy.sh`
+/// grants the same writes by IAM conditions on the object name (and reading the whole state,
+/// which the operations page every function serves shows). A test reads both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateScope {
+    /// Prefixes of the records it writes (`failover/`).
+    pub writes: &'static [&'static str],
+    /// Prefixes of other functions' records it reads (`holds/`).
+    pub reads: &'static [&'static str],
+}
+
+impl StateScope {
+    /// Every prefix function `name` writes: its own, and those every function keeps, sorted,
+    /// `*` standing for one path segment (a day).
+    pub fn writes_of(&self, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .writes
+            .iter()
+            .map(|p| (*p).to_owned())
+            .chain([
+                "notify/".to_owned(),
+                "audit/*/notifier/".to_owned(),
+                format!("journal/{name}/"),
+                format!("audit/*/{name}/"),
+                format!("rejected/*/{name}/"),
+            ])
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// What every function needs.
 pub const COMMON: &[Access] = &[STATE, SECRETS, REPORT];
 
@@ -143,7 +179,9 @@ pub const READ_BUDGETS: Access = Access {
 pub const LINK_BILLING: Access = Access {
     what: "detach a project's billing account and link it again",
     aws: &[],
-    gcp: &["roles/billing.projectManager"],
+    // Linking again (the undo) needs billing.resourceAssociations.create on the billing
+    // account: roles/billing.user there.
+    gcp: &["roles/billing.projectManager", "roles/billing.user"],
 };
 
 /// Listing databases and their snapshots.

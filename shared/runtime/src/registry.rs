@@ -78,6 +78,8 @@ pub struct FunctionSpec {
     /// AWS actions and GCP roles it needs: its SAM resource and its account in
     /// `infra/gcp/deploy.sh` are granted exactly their union (a test reads both).
     pub access: &'static [Access],
+    /// The state records it writes and the other functions' records it reads.
+    pub state: crate::access::StateScope,
     /// The adapters it uses beyond state, channels and probes; its binary links only these.
     pub wiring: Wiring,
     /// Builds it.

@@ -266,6 +266,63 @@ fn the_budget_guard_detaches_billing_only_where_enabled_and_only_billing_publish
         !none.iter().any(|c| c.contains("billing.projectManager")),
         "no detach step, no billing manager"
     );
+    // The undo links the project again: billing.user on the billing account, only when
+    // detaching is enabled.
+    assert!(calls.iter().any(|c| {
+        c.contains("billing accounts add-iam-policy-binding 01D4EE-079462-DFD6EC")
+            && c.contains("roles/billing.user")
+    }));
+    assert!(!none.iter().any(|c| c.contains("roles/billing.user")));
+}
+
+#[test]
+fn each_account_writes_only_its_own_state_records_and_reads_them_all() {
+    let calls = deploy("notifier", &[("STATE", "gs://aion-ops/twincloud-state")]);
+    let admin: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.contains("gs://aion-ops ") && c.contains("roles/storage.objectAdmin"))
+        .collect();
+    let on = |p: &str| {
+        admin
+            .iter()
+            .any(|c| c.contains(&format!("objects/twincloud-state/{p}")))
+    };
+    for own in [
+        "notify/",
+        "journal/notifier/",
+        "audit/{day}/notifier/",
+        "rejected/{day}/notifier/",
+    ] {
+        assert!(on(own), "no write grant on {own}:\n{admin:#?}");
+    }
+    // The notifier cannot queue a deploy or write the failover record (it could before: one
+    // objectAdmin on the whole prefix).
+    for other in ["deploy/", "failover/", "holds/", "scaling/", "budget/"] {
+        assert!(!on(other), "a write grant on {other}:\n{admin:#?}");
+    }
+    assert!(
+        !admin
+            .iter()
+            .any(|c| c
+                .contains("startsWith(\"projects/_/buckets/aion-ops/objects/twincloud-state/\")")),
+        "no write grant on the whole prefix:\n{admin:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("roles/storage.objectViewer")
+                && c.contains(
+                    "startsWith(\"projects/_/buckets/aion-ops/objects/twincloud-state/\")"
+                ))
+    );
+    let guard = deploy(
+        "budget-guard",
+        &[("STATE", "gs://aion-ops/twincloud-state")],
+    );
+    assert!(
+        guard.iter().any(|c| c.contains("roles/storage.objectAdmin")
+            && c.contains("objects/twincloud-state/holds/"))
+    );
 }
 
 #[test]

@@ -178,11 +178,15 @@ struct RawStep {
     enable_detach: Option<String>,
 }
 
-/// Checks `[budget]`; `scaling` are the scaling services steps may name, with their `min`;
-/// `has_failover` whether a standby exists.
+/// A scaling service a step may name: its name, its `min`, and whether a failover side
+/// depends on it (an `endpoint`).
+pub(super) type Named = (String, u32, bool);
+
+/// Checks `[budget]`; `scaling` are the scaling services steps may name; `has_failover`
+/// whether a standby exists.
 pub(super) fn validate(
     raw: RawBudget,
-    scaling: &[(String, u32)],
+    scaling: &[Named],
     has_failover: bool,
     problem: &dyn Fn(std::ops::Range<usize>, String),
 ) -> BudgetConfig {
@@ -195,7 +199,7 @@ pub(super) fn validate(
 fn guard(
     table: toml::Table,
     earlier: &[BudgetGuard],
-    scaling: &[(String, u32)],
+    scaling: &[Named],
     has_failover: bool,
     at: &dyn Fn(String),
 ) -> Option<BudgetGuard> {
@@ -244,7 +248,7 @@ fn guard(
             continue;
         }
         let known = |n: &String| {
-            if scaling.iter().any(|(s, _)| s == n) {
+            if scaling.iter().any(|(s, _, _)| s == n) {
                 true
             } else {
                 here(format!("{step}: `{n}` is not a [[scaling.services]] entry"));
@@ -273,6 +277,26 @@ fn guard(
                 if s.services.is_empty() || !s.services.iter().all(known) {
                     here(format!(
                         "{step}: `stop` needs `services`, [[scaling.services]] names"
+                    ));
+                    continue;
+                }
+                // A stop holds a service at 0: only one that may be at 0 (`min = 0`) and that
+                // no failover side depends on (the standby has `standby-to-zero`).
+                let unstoppable: Vec<String> = scaling
+                    .iter()
+                    .filter(|(n, min, side)| s.services.contains(n) && (*min > 0 || *side))
+                    .map(|(n, min, side)| {
+                        if *side {
+                            format!("`{n}` serves a failover side (use `standby-to-zero`)")
+                        } else {
+                            format!("`{n}` has min = {min}")
+                        }
+                    })
+                    .collect();
+                if !unstoppable.is_empty() {
+                    here(format!(
+                        "{step}: `stop` takes only services with min = 0 and no failover endpoint: {}",
+                        unstoppable.join(", ")
                     ));
                     continue;
                 }

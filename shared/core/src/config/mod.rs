@@ -177,9 +177,13 @@ impl Config {
         let deploy = raw
             .deploy
             .map(|d| deploy::validate(d, &endpoints, &problem));
-        let scaling_names: Vec<(String, u32)> = scaling
+        let scaling_names: Vec<budget::Named> = scaling
             .iter()
-            .flat_map(|s| s.services.iter().map(|x| (x.name.clone(), x.min)))
+            .flat_map(|s| {
+                s.services
+                    .iter()
+                    .map(|x| (x.name.clone(), x.min, x.endpoint.is_some()))
+            })
             .collect();
         let budget = raw
             .budget

@@ -130,6 +130,11 @@ pub enum Change {
         /// Set.
         after: u32,
     },
+    /// The standby-to-zero hold ([`crate::records::holds::STANDBY_HOLD_KEY`]).
+    StandbyHold {
+        /// Whether a standby hold stood before (then the undo leaves it).
+        before: bool,
+    },
     /// A GCP project's billing account.
     Billing {
         /// Project id.
@@ -169,6 +174,7 @@ impl Change {
                 },
             ) => a == b && s == t,
             (Change::Billing { project: a, .. }, Change::Billing { project: b, .. }) => a == b,
+            (Change::StandbyHold { .. }, Change::StandbyHold { .. }) => true,
             _ => false,
         }
     }
@@ -212,6 +218,7 @@ impl Change {
             Change::Billing { project, before } => {
                 format!("{project}: billing {before} -> detached")
             }
+            Change::StandbyHold { .. } => "the standby held at 0".to_owned(),
         }
     }
 }
@@ -377,10 +384,12 @@ pub fn due(
                 SpendBasis::Forecast => forecast,
             };
             spend.is_some_and(|v| v / limit >= s.at)
-                && !record
-                    .taken
-                    .iter()
-                    .any(|t| t.step == *i && t.unfinished.is_none())
+                && !record.taken.iter().any(|t| {
+                    // A step only rehearsed (dry run) is taken for real once it is enforced.
+                    t.step == *i
+                        && t.unfinished.is_none()
+                        && !(t.rehearsed && s.mode == crate::config::StepMode::Enforce)
+                })
         })
         .map(|(i, _)| i)
         .collect()

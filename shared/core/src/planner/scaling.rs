@@ -212,7 +212,8 @@ pub fn decide(i: &ScalingInputs<'_>) -> ScalingDecision {
 }
 
 /// The floor and the ceiling now: `min` or an open capacity window's minimum, `max` or the
-/// cap; a cap below the floor gives way to the floor (availability), and says so.
+/// cap; a cap below the floor gives way to the floor (availability) on a serving side, and
+/// says so, and wins on a standby.
 fn bounds(i: &ScalingInputs<'_>) -> (u32, u32, bool) {
     let p = i.policy;
     let hi = p.max.min(i.cap.unwrap_or(u32::MAX));
@@ -224,6 +225,11 @@ fn bounds(i: &ScalingInputs<'_>) -> (u32, u32, bool) {
         .max()
         .unwrap_or(0);
     let lo = p.min.max(window_floor);
+    // A standby carries no traffic: a hold on it (the budget guard's cap or standby-to-zero)
+    // goes below its floor.
+    if hi < lo && matches!(i.role, Role::Standby { .. }) {
+        return (hi, hi, false);
+    }
     if hi < lo {
         (lo, lo, true)
     } else {

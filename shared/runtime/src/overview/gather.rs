@@ -18,7 +18,7 @@ use twincloud_core::ports::{StateStore, get_json};
 use super::model::*;
 use twincloud_core::records::backup::{BackupRecord, record_key as backup_key};
 use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
-use twincloud_core::records::holds::{Cap, cap_key};
+use twincloud_core::records::holds::{Hold, STANDBY_HOLD_KEY, service_hold_key};
 use twincloud_core::records::sync::{UnitRecord, unit_key};
 
 /// Reads what the page shows from `state`, for the sections `config` has.
@@ -32,6 +32,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         budgets: vec![],
         deploys: vec![],
         scaling: vec![],
+        holds: vec![],
         refused_today: 0,
         unreadable: vec![],
     };
@@ -65,7 +66,20 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         o.deploys.push(deploy_view(t, rec.record.rollout, queued));
     }
     for s in config.scaling.iter().flat_map(|c| &c.services) {
-        o.scaling.push(scaling_view(s, &mut r, now).await);
+        let (view, hold) = scaling_view(s, &mut r, now).await;
+        o.scaling.push(view);
+        o.holds.extend(hold.map(|hold| HoldView {
+            on: format!("scaling service {}", s.name),
+            hold,
+        }));
+    }
+    if config.failover.is_some()
+        && let Some(hold) = r.read::<Hold>(STANDBY_HOLD_KEY).await
+    {
+        o.holds.push(HoldView {
+            on: "every failover standby".into(),
+            hold,
+        });
     }
     let today = format!(
         "{}{}/",
@@ -385,22 +399,27 @@ fn budget_view(g: &BudgetGuard, rec: GuardRecord) -> BudgetView {
     }
 }
 
-/// A scaling service: its changes in the last day and the cap on it.
-async fn scaling_view(s: &ScalingService, r: &mut Reader<'_>, now: DateTime<Utc>) -> ScalingView {
+/// A scaling service: its changes in the last day, and the hold on it.
+async fn scaling_view(
+    s: &ScalingService,
+    r: &mut Reader<'_>,
+    now: DateTime<Utc>,
+) -> (ScalingView, Option<Hold>) {
     let rec: ScalingRecord = r
         .read(&scaling::record_key(&s.name))
         .await
         .unwrap_or_default();
-    let cap: Option<Cap> = r.read(&cap_key(&s.name)).await;
+    let hold: Option<Hold> = r.read(&service_hold_key(&s.name)).await;
     let day_ago = now - chrono::Duration::days(1);
-    ScalingView {
+    let view = ScalingView {
         name: s.name.clone(),
-        cap: cap.map(|c| c.max),
+        hold: hold.as_ref().map(Hold::describe),
         changes: rec
             .changes
             .into_iter()
             .rev()
             .filter(|c| c.at > day_ago)
             .collect(),
-    }
+    };
+    (view, hold)
 }

@@ -29,6 +29,8 @@ pub struct Overview {
     pub deploys: Vec<DeployView>,
     /// One per scaled service.
     pub scaling: Vec<ScalingView>,
+    /// The budget guard's holds that stand now (caps, stops, standby to zero).
+    pub holds: Vec<HoldView>,
     /// Events refused today (bad shapes, forged commands).
     pub refused_today: usize,
     /// Records that could not be read: shown, never fatal.
@@ -237,8 +239,17 @@ pub struct ServedView {
 pub struct ScalingView {
     /// Service name.
     pub name: String,
-    /// The budget guard's cap on `max`.
-    pub cap: Option<u32>,
+    /// The budget guard's hold on it (a cap or a stop), in words.
+    pub hold: Option<String>,
     /// Changes decided over the last day, newest first.
     pub changes: Vec<ScalingChange>,
+}
+
+/// A hold one function put on what others may do: what it holds and how.
+#[derive(Debug, Clone)]
+pub struct HoldView {
+    /// What it holds: a scaling service, or every failover standby.
+    pub on: String,
+    /// The hold as recorded.
+    pub hold: twincloud_core::records::holds::Hold,
 }

@@ -33,6 +33,9 @@ pub fn render_text(o: &Overview) -> String {
     for s in &o.scaling {
         scaling(&mut t, s, now);
     }
+    for h in &o.holds {
+        let _ = writeln!(t, "hold on {}: {}", h.on, h.hold.describe());
+    }
     if o.refused_today > 0 {
         let _ = writeln!(
             t,
@@ -272,6 +275,6 @@ fn scaling(t: &mut String, s: &ScalingView, now: DateTime<Utc>) {
         "scaling {}: {} change(s) in 24 h, last {last}{not_made}{}",
         s.name,
         made.len(),
-        s.cap.map_or(String::new(), |c| format!(", capped at {c}"))
+        s.hold.as_ref().map_or(String::new(), |h| format!(", {h}"))
     );
 }

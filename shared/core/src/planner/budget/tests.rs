@@ -347,3 +347,61 @@ fn the_current_period_follows_from_the_unit_and_the_clock() {
         "2026-12-05"
     );
 }
+
+#[test]
+fn a_step_only_rehearsed_is_due_again_once_it_is_enforced() {
+    let cfg = config(LADDER);
+    let g = &cfg.guards[0];
+    let mut rec = GuardRecord::default();
+    rec.taken.push(Taken {
+        step: 2,
+        action: "cap".into(),
+        at: Utc::now(),
+        rehearsed: true,
+        changes: vec![],
+        unfinished: None,
+        attempts: vec![],
+    });
+    // The cap step is `enforce` now: the rehearsal earlier in the period does not use it up.
+    assert_eq!(due(g, &rec, 10.0, Some(12.0), None), vec![0, 2]);
+    // A notify step rehearsed earlier (dry run is its default) stays taken.
+    rec.taken.push(Taken {
+        step: 0,
+        action: "notify".into(),
+        rehearsed: true,
+        ..rec.taken[0].clone()
+    });
+    assert_eq!(due(g, &rec, 10.0, Some(12.0), None), vec![2]);
+}
+
+#[test]
+fn stop_takes_only_services_that_may_be_at_zero() {
+    let text = r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "batch-min1"
+compute = "local"
+service = "batch"
+min = 1
+max = 10
+
+[[budget.guards]]
+name = "monthly"
+aws_account = "123456789012"
+aws_budget = "aion-monthly"
+
+[[budget.guards.steps]]
+at = 1.0
+action = "stop"
+services = ["batch-min1"]
+"#;
+    let Err(e) = Config::parse("t.toml", text) else {
+        panic!("a stop of a min = 1 service was accepted")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("`stop` takes only services with min = 0 and no failover endpoint: `batch-min1` has min = 1"),
+        "{e}"
+    );
+}

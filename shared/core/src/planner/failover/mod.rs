@@ -639,7 +639,7 @@ mod status;
 mod switch;
 
 pub use status::{EndpointSummary, STATUS_KEY, status_document};
-pub use switch::{plan_abandon, plan_switch};
+pub use switch::{plan_abandon, plan_switch, under_standby_hold};
 
 #[cfg(test)]
 mod tests;

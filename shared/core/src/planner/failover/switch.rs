@@ -118,6 +118,27 @@ fn steps(
     actions
 }
 
+/// A switch under the budget guard's standby-to-zero hold: the target still takes over (an
+/// outage outranks a budget), and the plan says so; after a failback the former side goes
+/// back to what the hold allows (`max`; `held` says the hold), not to its standby size.
+pub fn under_standby_hold(plan: &mut crate::plan::Plan, max: u32, held: &str) {
+    use crate::plan::Operation;
+    if plan.actions.is_empty() {
+        return;
+    }
+    plan.notes.push(format!(
+        "the standby was {held}: it takes over anyway (an outage outranks a budget)"
+    ));
+    for a in plan.actions.iter_mut().filter(|a| a.id == "scale-down") {
+        if let Operation::SetDesired { desired, .. } = &mut a.op
+            && *desired > max
+        {
+            *desired = max;
+            a.reason = format!("{}: {max} while the standby is {held}", a.reason);
+        }
+    }
+}
+
 /// The plan that releases the lock of an abandoned switch (compare-and-swap on the record seen
 /// at `version`, so a concurrent invocation's change is never overwritten).
 pub fn plan_abandon(

@@ -358,12 +358,9 @@ fn the_switch_plan_scales_the_standby_before_moving_traffic() {
     assert_eq!((desired, service.as_str()), (&2, "aion-aws"));
 }
 
-#[test]
-fn a_failback_plan_returns_the_old_active_side_to_standby() {
-    let c = cfg("auto");
-    let mut s = FailoverState::initial(&c);
-    s.active = "aws".into();
-    let sw = SwitchInFlight {
+/// A failback from `aws` to `gcp`, as the planner starts one.
+fn failback_to_gcp() -> SwitchInFlight {
+    SwitchInFlight {
         id: "fb".into(),
         kind: SwitchKind::Failback,
         from: "aws".into(),
@@ -371,7 +368,15 @@ fn a_failback_plan_returns_the_old_active_side_to_standby() {
         detected: t0(),
         started: t0(),
         settled: false,
-    };
+    }
+}
+
+#[test]
+fn a_failback_plan_returns_the_old_active_side_to_standby() {
+    let c = cfg("auto");
+    let mut s = FailoverState::initial(&c);
+    s.active = "aws".into();
+    let sw = failback_to_gcp();
     let p = plan_switch(
         &c,
         &s,
@@ -386,6 +391,45 @@ fn a_failback_plan_returns_the_old_active_side_to_standby() {
         panic!()
     };
     assert_eq!(*desired, 0);
+}
+
+#[test]
+fn under_the_standby_hold_a_failback_returns_the_old_side_to_zero_and_says_why() {
+    let mut c = cfg("auto");
+    for e in &mut c.endpoints {
+        e.standby_size = 2;
+    }
+    let mut s = FailoverState::initial(&c);
+    s.active = "aws".into();
+    let sw = failback_to_gcp();
+    let mut p = plan_switch(&c, &s, None, &sw, "recovered", t0());
+    let hold = crate::records::holds::Hold {
+        max: 0,
+        kind: crate::records::holds::HoldKind::StandbyToZero,
+        set_by: "budget guard `monthly`".into(),
+        since: Some(t0()),
+        until: "the budget period moves on".into(),
+        while_standby: true,
+    };
+    super::under_standby_hold(&mut p, hold.max, &hold.describe());
+    let last = p.actions.last().expect("actions");
+    let crate::plan::Operation::SetDesired { desired, .. } = &last.op else {
+        panic!()
+    };
+    assert_eq!(*desired, 0, "{}", last.reason);
+    assert!(
+        p.notes.iter().any(
+            |n| n.contains("standby held at 0 by budget guard `monthly`")
+                && n.contains("takes over anyway")
+        ),
+        "{:?}",
+        p.notes
+    );
+    // The target still scales up to its active size: the hold never blocks a takeover.
+    let crate::plan::Operation::SetDesired { desired, .. } = &p.actions[0].op else {
+        panic!()
+    };
+    assert!(*desired > 0);
 }
 
 proptest! {

@@ -293,3 +293,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_hold_on_a_standby_goes_below_its_floor_but_not_on_a_serving_side() {
+    let p = policy("");
+    let r = ScalingRecord::default();
+    let metrics = [(Metric::Cpu, 70.0)];
+    let standby = ScalingInputs {
+        role: Role::Standby { active_capacity: 4 },
+        cap: Some(0),
+        ..inputs(&p, &r, t0(), 2, &metrics)
+    };
+    let d = decide(&standby);
+    assert_eq!(d.set, Some(0), "{}", d.reason);
+    let serving = ScalingInputs {
+        role: Role::Active,
+        ..standby
+    };
+    let d = decide(&serving);
+    assert_eq!(
+        d.set, None,
+        "the floor 2 wins while it serves: {}",
+        d.reason
+    );
+}

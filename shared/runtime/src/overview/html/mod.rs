@@ -58,6 +58,9 @@ pub fn render_html(o: &Overview) -> String {
     if let Some(f) = &o.failover {
         traffic::failover(&mut h, f, o.generated);
     }
+    if !o.holds.is_empty() {
+        sections::holds(&mut h, &o.holds);
+    }
     if !o.backups.is_empty() {
         h.push_str("<section id=\"backups\"><h2>Backups</h2>");
         for b in &o.backups {
@@ -188,6 +191,7 @@ mod tests {
                 queued: Some(evil.into()),
             }],
             scaling: vec![],
+            holds: vec![],
             refused_today: 0,
             unreadable: vec![evil.into()],
         };

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use twincloud_core::planner::deploy::{Outcome, Phase, short};
 
 use super::{ago, bytes, esc, shorten, time};
-use crate::overview::model::StepView;
+use crate::overview::model::{HoldView, StepView};
 use crate::overview::{BackupSetView, BudgetView, DeployView, ScalingView, SyncPairView, age};
 use twincloud_core::planner::budget::Spend;
+use twincloud_core::records::holds::HoldKind;
 
 pub(super) fn backup(h: &mut String, b: &BackupSetView, now: DateTime<Utc>) {
     let _ = write!(
@@ -308,8 +309,9 @@ pub(super) fn scaling(h: &mut String, s: &ScalingView, now: DateTime<Utc>) {
         h,
         "<h3>{}{}</h3>",
         esc(&s.name),
-        s.cap.map_or(String::new(), |c| format!(
-            " <span class=\"warn\">capped at {c} by a budget guard</span>"
+        s.hold.as_ref().map_or(String::new(), |h| format!(
+            " <span class=\"warn\">{}</span>",
+            esc(h)
         ))
     );
     if s.changes.is_empty() {
@@ -350,4 +352,34 @@ pub(super) fn scaling(h: &mut String, s: &ScalingView, now: DateTime<Utc>) {
             s.changes.len() - 50
         );
     }
+}
+
+/// The holds that stand: what each holds, how, who set it, since and until when.
+pub(super) fn holds(h: &mut String, holds: &[HoldView]) {
+    h.push_str(
+        "<section id=\"holds\"><h2>Holds</h2><table data-test=\"holds\">\
+         <tr><th>on</th><th>hold</th><th>set by</th><th>since</th><th>until</th></tr>",
+    );
+    for v in holds {
+        let what = match v.hold.kind {
+            HoldKind::Cap => format!("at most {}", v.hold.max),
+            HoldKind::Stop => "stopped".to_owned(),
+            HoldKind::StandbyToZero => "at 0 while standby".to_owned(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"warn\">{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&v.on),
+            esc(&what),
+            if v.hold.while_standby && v.hold.kind != HoldKind::StandbyToZero {
+                " (lapses while it serves)"
+            } else {
+                ""
+            },
+            esc(&v.hold.set_by),
+            v.hold.since.map_or(String::new(), time),
+            esc(&v.hold.until)
+        );
+    }
+    h.push_str("</table></section>");
 }
