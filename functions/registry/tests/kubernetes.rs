@@ -166,8 +166,28 @@ async fn a_deployment_passes_the_compute_suite_and_an_hpa_is_raised_then_lowered
     assert_eq!((s.desired, s.ready), (6, 6));
     compute.set_desired("aia", 2).await.unwrap();
     assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["minReplicas"], 2);
-    let e = compute.set_desired("aia", 11).await.unwrap_err();
-    assert!(e.message.contains("maxReplicas 10"), "{e}");
+    // Above the HPA's maximum: raised with the floor, and said (it was refused, unreported).
+    let how = compute
+        .set_desired_explained("aia", 11)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        how.contains("minReplicas to 11 and its maxReplicas from 10 to 11"),
+        "{how}"
+    );
+    assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["maxReplicas"], 11);
+    assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["minReplicas"], 11);
+    compute.set_desired("aia", 2).await.unwrap();
+    // A 500 on a read is retried, as the HTTP client retries: one does not fail the run.
+    gke.api.fail_next_reads(2);
+    let s = compute.scale("aia").await.unwrap();
+    assert_eq!(s.desired, 2);
+    gke.api.fail_next_reads(10);
+    let e = compute.scale("aia").await.unwrap_err();
+    assert!(e.message.contains("500"), "{e}");
+    assert_eq!(e.retry, twincloud_core::ports::Retry::Transient);
+    gke.api.fail_next_reads(0);
     assert!(compute.set_max("aia", 8).await.unwrap());
     assert_eq!(gke.api.hpa("prod", "aia-hpa")["spec"]["maxReplicas"], 8);
     // Never the Deployment's replicas under an autoscaler.

@@ -14,7 +14,7 @@ use serde_json::json;
 use twincloud_core::ports::{Compute, PortError, ServiceScale};
 
 use crate::access::KubeAccess;
-use crate::error::port_error;
+use crate::error::{port_error, read_retrying};
 
 /// The Deployments of one namespace of one cluster.
 pub struct KubernetesCompute {
@@ -55,10 +55,11 @@ impl KubernetesCompute {
         hpas: &Api<HorizontalPodAutoscaler>,
         name: &str,
     ) -> Result<Option<HorizontalPodAutoscaler>, PortError> {
-        let list = hpas
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| port_error(&format!("autoscalers of {}", self.namespace), e))?;
+        let params = ListParams::default();
+        let list = read_retrying(&format!("autoscalers of {}", self.namespace), || {
+            hpas.list(&params)
+        })
+        .await?;
         Ok(list.items.into_iter().find(|h| {
             h.spec.as_ref().is_some_and(|s| {
                 s.scale_target_ref.kind == "Deployment" && s.scale_target_ref.name == name
@@ -86,10 +87,7 @@ fn ready_of(d: &Deployment) -> u32 {
 impl Compute for KubernetesCompute {
     async fn scale(&self, service: &str) -> Result<ServiceScale, PortError> {
         let (deployments, hpas) = self.apis().await?;
-        let d = deployments
-            .get(service)
-            .await
-            .map_err(|e| port_error(&self.what(service), e))?;
+        let d = read_retrying(&self.what(service), || deployments.get(service)).await?;
         let ready = ready_of(&d);
         let replicas = u32_of(d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1));
         Ok(match self.hpa_of(&hpas, service).await? {
@@ -125,23 +123,25 @@ impl Compute for KubernetesCompute {
                 let name = h.metadata.name.clone().unwrap_or_default();
                 let spec = h.spec.unwrap_or_default();
                 let max = u32_of(spec.max_replicas);
-                if desired > max {
-                    return Err(PortError::permanent(format!(
-                        "{}: {desired} replicas is above its autoscaler {name}'s maxReplicas {max}",
-                        self.what(service)
-                    )));
-                }
                 // An autoscaler's floor is at least 1 (scale to zero is an alpha feature).
                 let min = desired.max(1);
-                hpas.patch(
-                    &name,
-                    &merge,
-                    &Patch::Merge(json!({"spec": {"minReplicas": i32_of(min)}})),
-                )
-                .await
-                .map_err(|e| port_error(&format!("autoscaler {}/{name}", self.namespace), e))?;
+                // The count was decided within the policy's `max` (or is the failover side's
+                // active size): an HPA maximum below it is raised with the floor, and said.
+                let (patch, raised) = if min > max {
+                    (
+                        json!({"spec": {"minReplicas": i32_of(min), "maxReplicas": i32_of(min)}}),
+                        format!(
+                            " and its maxReplicas from {max} to {min} (the decided count was above it)"
+                        ),
+                    )
+                } else {
+                    (json!({"spec": {"minReplicas": i32_of(min)}}), String::new())
+                };
+                hpas.patch(&name, &merge, &Patch::Merge(patch))
+                    .await
+                    .map_err(|e| port_error(&format!("autoscaler {}/{name}", self.namespace), e))?;
                 Ok(Some(format!(
-                    "raised the HorizontalPodAutoscaler {name}'s minReplicas to {min} instead of setting replicas it would undo"
+                    "set the HorizontalPodAutoscaler {name}'s minReplicas to {min}{raised} instead of setting replicas it would undo"
                 )))
             }
             None => {

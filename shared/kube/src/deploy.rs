@@ -16,7 +16,7 @@ use twincloud_core::planner::deploy::Progress;
 use twincloud_core::ports::{Deployed, Deployer, PortError};
 
 use crate::access::KubeAccess;
-use crate::error::port_error;
+use crate::error::{port_error, read_retrying};
 
 /// The annotation the Deployment controller numbers revisions with.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -55,9 +55,7 @@ impl KubernetesDeployer {
     }
 
     async fn get(&self, api: &Api<Deployment>, name: &str) -> Result<Deployment, PortError> {
-        api.get(name)
-            .await
-            .map_err(|e| port_error(&self.what(name), e))
+        read_retrying(&self.what(name), || api.get(name)).await
     }
 
     /// The Deployment once its controller has seen its latest change.
@@ -225,10 +223,11 @@ impl Deployer for KubernetesDeployer {
             .collect::<Vec<_>>()
             .join(",");
         let uid = d.metadata.uid.clone().unwrap_or_default();
-        let owned = sets
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| port_error(&format!("ReplicaSets of {}", self.what(service)), e))?;
+        let params = ListParams::default().labels(&selector);
+        let owned = read_retrying(&format!("ReplicaSets of {}", self.what(service)), || {
+            sets.list(&params)
+        })
+        .await?;
         // The ReplicaSet that was `previous`: it carries that number, or, once put back by an
         // earlier rollback (whose answer may have been lost), a newer one with `previous` in
         // its revision history.

@@ -38,6 +38,8 @@ struct World {
     conflicts: u32,
     /// Replaces answered 409 so far.
     conflicted: u32,
+    /// Reads (GET) still to be answered 500, as an API server briefly overloaded.
+    failing_reads: u32,
 }
 
 /// The fake API server.
@@ -66,6 +68,11 @@ impl KubeApiFake {
     /// writer changed it between the read and the replace.
     pub fn conflict_next_replaces(&self, n: u32) {
         lock(&self.world).conflicts = n;
+    }
+
+    /// The next `n` reads (GET) answer 500 Internal Server Error.
+    pub fn fail_next_reads(&self, n: u32) {
+        lock(&self.world).failing_reads = n;
     }
 
     /// How many replaces were answered 409.
@@ -410,6 +417,10 @@ async fn handle(
 ) -> Response {
     let mut w = lock(&world);
     w.requests.push(format!("{method} {uri}"));
+    if method == Method::GET && w.failing_reads > 0 {
+        w.failing_reads -= 1;
+        return status(500, "InternalError", "the server is briefly overloaded");
+    }
     let path: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let query = uri.query().unwrap_or_default().to_owned();
     let content_type = headers
