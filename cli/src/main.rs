@@ -203,11 +203,9 @@ fn main() -> ExitCode {
                 dry_run,
                 config,
             } => {
-                if !image.split_once('@').is_some_and(|(_, d)| {
-                    twincloud_core::planner::deploy::is_digest(d)
-                }) {
+                if let Err(why) = twincloud_core::planner::deploy::image_reference(&image) {
                     eprintln!(
-                        "error: --image {image}: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name; `docker buildx imagetools inspect REPO:TAG` shows the digest)"
+                        "error: --image {image}: {why} (`docker buildx imagetools inspect REPO:TAG` shows a tag's digest)"
                     );
                     return 2;
                 }

@@ -951,3 +951,47 @@ fn walk(p: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_malformed_or_unknown_image_exits_2_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("twincloud.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[project]\nname = \"local\"\nstate = \"{}\"\n\n[[deploy.targets]]\nname = \"app\"\ntags = [\"v*\"]\n\n\
+             [[deploy.targets.sides]]\nimage = \"registry.example/app\"\ncompute = \"local\"\nservice = \"app-a\"\nhealth = [\"http://127.0.0.1:9/\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let d = format!("sha256:{}", "a".repeat(64));
+    for (image, says) in [
+        (format!("@{d}"), "no repository"),
+        (format!("registry.example/App@{d}"), "no repository name"),
+        (format!("https://registry.example/app@{d}"), "no scheme"),
+        (format!("registry.example//app@{d}"), "separated by one `/`"),
+        (
+            format!("registry.example/other@{d}"),
+            "registry.example/other is no deploy target's image repository",
+        ),
+    ] {
+        for dry in [false, true] {
+            let mut c = twincloud(dir.path());
+            c.args([
+                "deploy",
+                "--image",
+                &image,
+                "--config",
+                cfg.to_str().unwrap(),
+            ]);
+            if dry {
+                c.arg("--dry-run");
+            }
+            let out = c.output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{image} (dry run {dry}): {err}");
+            assert!(err.contains(says), "{image} (dry run {dry}): {err}");
+        }
+    }
+}

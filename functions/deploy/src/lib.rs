@@ -120,17 +120,26 @@ fn ask(cfg: &DeployConfig, signal: &Signal) -> Ask {
     }
 }
 
+/// A command refused for its arguments: a bad event (exit 2), in a rehearsal too.
+fn refused(path: &'static str, problem: String) -> RunError {
+    RunError::BadEvent(twincloud_core::DecodeError::Field {
+        shape: "twincloud.command",
+        path: path.into(),
+        problem,
+    })
+}
+
 /// `twincloud deploy --image REPO@sha256:... [--to aws|gcp|both]`.
 fn command_deploy(cfg: &DeployConfig, args: &serde_json::Value, caller: &str) -> Ask {
     let image = args.get("image").and_then(|v| v.as_str()).unwrap_or("");
-    let Some((repo, digest)) = image.split_once('@').filter(|(_, d)| deploy::is_digest(d)) else {
-        return Ask::Refuse(
-            "args.image",
-            format!(
-                "`--image {}`: give REPOSITORY@sha256:DIGEST (a tag is never deployed by name)",
-                clip(image, 120)
-            ),
-        );
+    let (repo, digest) = match deploy::image_reference(image) {
+        Ok(parts) => parts,
+        Err(why) => {
+            return Ask::Refuse(
+                "args.image",
+                format!("`--image {}`: {why}", clip(image, 120)),
+            );
+        }
     };
     let to = args.get("to").and_then(|v| v.as_str()).unwrap_or("both");
     if !["aws", "gcp", "local", "both"].contains(&to) {
@@ -253,7 +262,8 @@ impl Function for Deploy {
             Ask::Tick => plan
                 .notes
                 .push("would carry on the rollouts in flight".into()),
-            Ask::Ignore(why) | Ask::Refuse(_, why) => plan.notes.push(why),
+            Ask::Ignore(why) => plan.notes.push(why),
+            Ask::Refuse(path, problem) => return Err(refused(path, problem)),
         }
         Ok(plan)
     }
@@ -270,13 +280,7 @@ impl Function for Deploy {
             Ask::Ignore(why) => {
                 out.push(Execution::noted(FUNCTION, &signal.id, why));
             }
-            Ask::Refuse(path, problem) => {
-                return Err(RunError::BadEvent(twincloud_core::DecodeError::Field {
-                    shape: "twincloud.command",
-                    path: path.into(),
-                    problem,
-                }));
-            }
+            Ask::Refuse(path, problem) => return Err(refused(path, problem)),
             Ask::Requests(list) => {
                 for (name, mut q) in list {
                     if let Queued::Deploy { event, .. } = &mut q {

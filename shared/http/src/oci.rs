@@ -125,7 +125,7 @@ fn failure(what: &str, status: StatusCode, body: &str) -> PortError {
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> PortError {
-    PortError::transient(format!("{what}: {e}"))
+    PortError::transient(format!("{what}: {}", crate::retry::without_url(e)))
 }
 
 /// `key="value"` pairs of a `WWW-Authenticate` challenge.
@@ -187,6 +187,7 @@ impl Repo {
                 self.path,
                 if self.push { "pull,push" } else { "pull" }
             );
+            self.trusted(realm, &format!("token for {}", self.image))?;
             let mut query = vec![("scope", scope)];
             if let Some(s) = p.get("service") {
                 query.push(("service", s.clone()));
@@ -346,11 +347,49 @@ impl Repo {
         }
     }
 
-    fn absolute(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
+    /// A `Location` the registry gave, made absolute, refused (credentials follow it) unless
+    /// [`Repo::trusted`].
+    fn absolute(&self, location: &str, what: &str) -> Result<String, PortError> {
+        let url = if location.starts_with("http://") || location.starts_with("https://") {
             location.to_owned()
         } else {
             format!("{}{location}", self.base)
+        };
+        self.trusted(&url, what)?;
+        Ok(url)
+    }
+
+    /// Whether credentials may go to `url`, a place the registry named (a token `realm`, an
+    /// upload `Location`): over https (http only where the registry itself is a loopback one),
+    /// and on the registry's host or a host of its parent domain (`auth.docker.io` for
+    /// `registry-1.docker.io`; ECR, Artifact Registry and GHCR answer on their own host).
+    /// Anything else would hand a login to whoever the answer names.
+    fn trusted(&self, url: &str, what: &str) -> Result<(), PortError> {
+        let refuse = |why: &str| {
+            PortError::permanent(format!(
+                "{what}: the registry of {} named {why}: credentials are not sent there",
+                self.image
+            ))
+        };
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| refuse("an address that does not parse"))?;
+        let own = reqwest::Url::parse(&self.base).map_err(|_| refuse("no base"))?;
+        let (Some(host), Some(own_host)) = (parsed.host_str(), own.host_str()) else {
+            return Err(refuse("an address without a host"));
+        };
+        let plain_ok = own.scheme() == "http" && host == own_host;
+        if parsed.scheme() != "https" && !plain_ok {
+            return Err(refuse(&format!("a {} address", parsed.scheme())));
+        }
+        let parent = own_host
+            .split_once('.')
+            .map(|(_, p)| p)
+            .filter(|p| p.contains('.'));
+        let sibling = parent.is_some_and(|p| host.ends_with(&format!(".{p}")) || host == p);
+        if host == own_host || sibling {
+            Ok(())
+        } else {
+            Err(refuse(&format!("another host ({host})")))
         }
     }
 
@@ -394,8 +433,8 @@ async fn copy_blob(src: &Repo, dst: &Repo, digest: &str) -> Result<u64, PortErro
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map(|l| dst.absolute(l))
-        .ok_or_else(|| PortError::permanent(format!("{what}: no upload location given")))?;
+        .ok_or_else(|| PortError::permanent(format!("{what}: no upload location given")))
+        .and_then(|l| dst.absolute(l, &what))?;
     let get = src.url(&format!("blobs/{digest}"));
     let resp = src.send(&what, |c| c.get(&get)).await?;
     if !resp.status().is_success() {
@@ -432,7 +471,7 @@ async fn copy_blob(src: &Repo, dst: &Repo, digest: &str) -> Result<u64, PortErro
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map_or(location.clone(), |l| dst.absolute(l));
+        .map_or(Ok(location.clone()), |l| dst.absolute(l, &what))?;
     let sep = if location.contains('?') { '&' } else { '?' };
     let done = format!("{location}{sep}digest={digest}");
     let resp = dst
@@ -650,6 +689,35 @@ impl RegistryLogin for StaticLogin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_the_registry_or_its_token_service_over_https() {
+        let regs = OciRegistries::new().unwrap();
+        let hub = regs
+            .repo("registry-1.docker.io/library/app", false)
+            .unwrap();
+        assert!(hub.trusted("https://auth.docker.io/token", "t").is_ok());
+        assert!(
+            hub.trusted("https://registry-1.docker.io/v2/x", "t")
+                .is_ok()
+        );
+        let e = hub.trusted("http://auth.docker.io/token", "t").unwrap_err();
+        assert!(e.message.contains("a http address"), "{e}");
+        let e = hub.trusted("https://evil.example/token", "t").unwrap_err();
+        assert!(e.message.contains("another host (evil.example)"), "{e}");
+        let ghcr = regs.repo("ghcr.io/acme/app", false).unwrap();
+        assert!(ghcr.trusted("https://ghcr.io/token", "t").is_ok());
+        assert!(ghcr.trusted("https://io.example/token", "t").is_err());
+        // A loopback registry (tests, a local mirror) answers over http on its own host only.
+        let local = regs.repo("127.0.0.1:5000/app", true).unwrap();
+        assert!(local.absolute("/v2/app/blobs/uploads/1", "u").is_ok());
+        assert!(
+            local
+                .absolute("http://127.0.0.1:5000/v2/app/blobs/uploads/1", "u")
+                .is_ok()
+        );
+        assert!(local.absolute("http://10.0.0.9/upload", "u").is_err());
+    }
 
     #[test]
     fn challenges_are_read() {

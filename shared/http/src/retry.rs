@@ -181,13 +181,29 @@ async fn attempt(
     }
 }
 
-/// reqwest errors print the URL, and a webhook URL is a secret: strip it.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "<url>");
+/// A transport error in words a person can act on: reqwest's message without the URL (a
+/// webhook URL is a secret, and the architecture keeps URLs out of errors), followed by its
+/// causes down to the deepest (`tcp connect error: Connection refused (os error 111)`), which
+/// reqwest's own message leaves out.
+pub fn without_url(e: &reqwest::Error) -> String {
+    let url = e.url().map(|u| u.as_str().to_owned());
+    let clean = |m: String| match &url {
+        Some(u) => m.replace(u.as_str(), "<url>"),
+        None => m,
+    };
+    let mut out = clean(e.to_string())
+        .replace(" for url (<url>)", "")
+        .replace(" (<url>)", "");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let m = clean(cause.to_string());
+        if !m.is_empty() && !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        source = cause.source();
     }
-    s
+    out
 }
 
 /// Sends the request built by `make` with `retry`, and parses the JSON answer. Errors name

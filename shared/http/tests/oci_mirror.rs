@@ -172,3 +172,20 @@ async fn throttling_and_5xx_from_the_target_registry_are_retried() {
     assert_eq!(proxy.stats().faulted, 3);
     assert_eq!(dst.manifest("app", "v1").await.unwrap().1, d);
 }
+
+#[tokio::test]
+async fn a_registry_that_is_down_is_named_without_its_url_and_says_connection_refused() {
+    let regs = OciRegistries::new().unwrap();
+    let e = regs.resolve("127.0.0.1:9/app", "v1").await.unwrap_err();
+    assert_eq!(e.retry, Retry::Transient);
+    let text = e.to_string();
+    assert!(
+        text.contains("127.0.0.1:9/app"),
+        "the image is named: {text}"
+    );
+    assert!(!text.contains("http://"), "no URL in errors: {text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection refused"),
+        "the cause is said: {text}"
+    );
+}

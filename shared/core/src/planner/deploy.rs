@@ -34,6 +34,60 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
+/// `REPOSITORY@sha256:DIGEST` split in two, or what is wrong with it, in words: the repository
+/// as the OCI distribution spec names one (an optional `host[:port]/`, then lower-case path
+/// components of letters and digits joined by `.`, `_`, `__` or `-`, separated by single `/`),
+/// no scheme, and a full lower-case sha256 digest (a tag is never deployed by name).
+pub fn image_reference(image: &str) -> Result<(&str, &str), String> {
+    const FORM: &str = "give REPOSITORY@sha256:DIGEST (a tag is never deployed by name)";
+    let Some((repo, digest)) = image.split_once('@') else {
+        return Err(FORM.into());
+    };
+    if !is_digest(digest) {
+        return Err(format!(
+            "`{digest}` is no sha256 digest (sha256: and 64 lower-case hex digits); {FORM}"
+        ));
+    }
+    if repo.is_empty() {
+        return Err(format!("no repository before the digest; {FORM}"));
+    }
+    if repo.contains("://") {
+        return Err("a repository has no scheme (drop `https://`)".into());
+    }
+    let (host, path) = match repo.split_once('/') {
+        Some((h, p)) if h.contains('.') || h.contains(':') || h == "localhost" => (Some(h), p),
+        _ => (None, repo),
+    };
+    if let Some(h) = host
+        && (h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)))
+    {
+        return Err(format!("`{h}` is no registry host"));
+    }
+    for part in path.split('/') {
+        let ok = !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+            && part
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && part
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            return Err(format!(
+                "`{repo}` is no repository name: path components are lower-case letters and digits joined by `.`, `_` or `-`, separated by one `/`"
+            ));
+        }
+    }
+    Ok((repo, digest))
+}
+
 /// A push that deploys: to which target, from which side's registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushMatch {

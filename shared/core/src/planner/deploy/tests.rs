@@ -481,3 +481,33 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn an_image_reference_is_a_repository_and_a_digest_or_it_says_what_is_wrong() {
+    let d = format!("sha256:{}", "a".repeat(64));
+    let ok = format!("us-docker.pkg.dev/p/r/app@{d}");
+    assert_eq!(
+        image_reference(&ok),
+        Ok(("us-docker.pkg.dev/p/r/app", d.as_str()))
+    );
+    assert!(image_reference(&format!("localhost:5000/app@{d}")).is_ok());
+    assert!(image_reference(&format!("app@{d}")).is_ok());
+    for (bad, says) in [
+        (format!("@{d}"), "no repository"),
+        (format!("HOST.example/App@{d}"), "no repository name"),
+        (format!("https://host.example/app@{d}"), "no scheme"),
+        (format!("host.example//app@{d}"), "separated by one `/`"),
+        (format!("host.example/app/@{d}"), "separated by one `/`"),
+        (
+            "host.example/app:latest".to_owned(),
+            "a tag is never deployed",
+        ),
+        (
+            format!("host.example/app@sha256:{}", "A".repeat(64)),
+            "no sha256 digest",
+        ),
+    ] {
+        let e = image_reference(&bad).expect_err(&bad);
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
