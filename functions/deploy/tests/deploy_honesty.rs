@@ -167,7 +167,10 @@ async fn a_failed_rollback_is_said_as_failed_and_retried_until_done() {
     .await;
     let status = twincloud_runtime::overview::render_text(&overview);
     assert!(status.contains("rollback pending"), "{status}");
-    assert!(status.contains("serving local unknown"), "{status}");
+    assert!(
+        status.contains("serving local app-a (local): unknown"),
+        "{status}"
+    );
     assert!(!status.contains("ROLLED BACK"), "{status}");
     // The schedule's next look puts it back, and says so.
     let r = tick(inv, "tick-1").await;

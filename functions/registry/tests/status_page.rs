@@ -143,7 +143,13 @@ health = ["/health"]
     assert_eq!(page["active"], serde_json::Value::Null);
     let rows = page["deploy_rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
-    assert!(rows[0].as_str().unwrap().contains("unknown"), "{page}");
+    assert!(
+        rows[0]
+            .as_str()
+            .unwrap()
+            .contains("not recorded (no rollout yet)"),
+        "{page}"
+    );
     assert!(
         page["body"]
             .as_str()
@@ -170,7 +176,7 @@ async fn ten_thousand_records_render_in_under_a_second() {
         "gathered and rendered 10,000 records in {took:?}"
     );
     assert!(o.unreadable.is_empty(), "{:?}", o.unreadable);
-    assert_eq!(o.refused_today, 900);
+    assert_eq!((o.refused_today, o.refused_more), (900, false));
     let f = o.failover.as_ref().unwrap();
     assert_eq!(f.switches.len(), 20);
     let newest = &f.switches[0];
@@ -211,4 +217,30 @@ async fn ten_thousand_records_render_in_under_a_second() {
     let body = page["body"].as_str().unwrap();
     assert!(body.contains("900 event(s) refused today"), "{body}");
     assert!(body.contains("and 150 earlier."), "{body}");
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_events_is_counted_up_to_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStateStore::new(dir.path());
+    let today = Utc::now().format("%Y-%m-%d");
+    let n = twincloud_runtime::overview::REFUSED_SHOWN + 1;
+    for i in 0..n {
+        store
+            .put(
+                &format!("rejected/{today}/notifier/{i:05}"),
+                b"{}",
+                &twincloud_core::ports::Precondition::None,
+            )
+            .await
+            .unwrap();
+    }
+    let cfg = config(dir.path(), busy_store::FAILOVER);
+    let o = gather(&cfg, &store, Utc::now()).await;
+    assert_eq!((o.refused_today, o.refused_more), (n - 1, true));
+    assert!(
+        render_text(&o).contains("1000 or more event(s) refused today"),
+        "{}",
+        render_text(&o)
+    );
 }

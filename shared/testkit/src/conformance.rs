@@ -118,6 +118,19 @@ pub async fn state_store_on(store: Arc<dyn StateStore>, prefix: &str, backend: S
         vec![k("dir/x"), k("dir/y"), k("dirt")]
     );
     assert!(store.list(&k("nowhere/")).await.unwrap().is_empty());
+    // A bounded listing: the first keys in order, and whether there are more.
+    assert_eq!(
+        store.list_up_to(&k("di"), 2).await.unwrap(),
+        (vec![k("dir/x"), k("dir/y")], true)
+    );
+    assert_eq!(
+        store.list_up_to(&k("di"), 3).await.unwrap(),
+        (vec![k("dir/x"), k("dir/y"), k("dirt")], false)
+    );
+    assert_eq!(
+        store.list_up_to(&k("nowhere/"), 3).await.unwrap(),
+        (vec![], false)
+    );
 
     // Conditional delete.
     let cur = store.get(&k("dir/x")).await.unwrap().unwrap().version;

@@ -100,21 +100,41 @@ impl S3Bucket {
         &self,
         full_prefix: &str,
     ) -> Result<Vec<aws_sdk_s3::types::Object>, PortError> {
+        Ok(self.list_up_to(full_prefix, None).await?.0)
+    }
+
+    /// The objects under a prefix, page by page, stopping once `max` are read (whether more
+    /// exist is the second value).
+    pub(crate) async fn list_up_to(
+        &self,
+        full_prefix: &str,
+        max: Option<usize>,
+    ) -> Result<(Vec<aws_sdk_s3::types::Object>, bool), PortError> {
         let mut out = Vec::new();
-        let mut pages = self
+        let mut request = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(full_prefix)
-            .into_paginator()
-            .send();
+            .prefix(full_prefix);
+        if let Some(m) = max {
+            // One more than asked: its presence says there are more.
+            request =
+                request.max_keys(i32::try_from(m.saturating_add(1).min(1000)).unwrap_or(1000));
+        }
+        let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
             self.count();
             let page =
                 page.map_err(|e| classify(&format!("listing {}", self.s3(full_prefix)), e))?;
             out.extend(page.contents().iter().cloned());
+            if let Some(m) = max
+                && out.len() > m
+            {
+                out.truncate(m);
+                return Ok((out, true));
+            }
         }
-        Ok(out)
+        Ok((out, false))
     }
 }
 

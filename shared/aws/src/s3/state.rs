@@ -194,4 +194,27 @@ impl StateStore for S3StateStore {
         out.sort();
         Ok(out)
     }
+
+    async fn list_up_to(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<(Vec<String>, bool), StateError> {
+        let full = self.blob.prefix.join(prefix);
+        let (objects, more) = self
+            .blob
+            .list_up_to(&full, Some(max))
+            .await
+            .map_err(|e| to_state(prefix, e))?;
+        let mut out: Vec<String> = objects
+            .iter()
+            .filter_map(|o| {
+                o.key()
+                    .and_then(|k| self.blob.prefix.strip(k))
+                    .map(str::to_owned)
+            })
+            .collect();
+        out.sort();
+        Ok((out, more))
+    }
 }

@@ -132,6 +132,20 @@ pub trait StateStore: Send + Sync {
 
     /// Lists keys under a prefix, sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError>;
+
+    /// The first `max` keys under a prefix, sorted, and whether there are more: what a view
+    /// reads when anyone can add keys (a forged event adds one under `rejected/`). A store
+    /// that can stop listing early (S3, GCS: one page) does; the default lists everything.
+    async fn list_up_to(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<(Vec<String>, bool), StateError> {
+        let mut keys = self.list(prefix).await?;
+        let more = keys.len() > max;
+        keys.truncate(max);
+        Ok((keys, more))
+    }
 }
 
 /// Reads and parses a JSON record from any store.

@@ -337,6 +337,16 @@ impl GcsBucket {
 
     /// Every object whose name starts with `full_prefix`, following pages.
     pub(crate) async fn list_all(&self, full_prefix: &str) -> Result<Vec<Item>, PortError> {
+        Ok(self.list_up_to(full_prefix, None).await?.0)
+    }
+
+    /// The objects under a prefix, page by page, stopping once `max` are read (whether more
+    /// exist is the second value).
+    pub(crate) async fn list_up_to(
+        &self,
+        full_prefix: &str,
+        max: Option<usize>,
+    ) -> Result<(Vec<Item>, bool), PortError> {
         let token = self.token().await?;
         let mut out = Vec::new();
         let mut page_token: Option<String> = None;
@@ -345,9 +355,20 @@ impl GcsBucket {
                 .list_page(full_prefix, None, page_token.as_deref(), &token)
                 .await?;
             out.extend(page.items);
+            if let Some(m) = max
+                && out.len() > m
+            {
+                out.truncate(m);
+                return Ok((out, true));
+            }
             match page.next_page_token {
-                Some(t) if !t.is_empty() => page_token = Some(t),
-                _ => return Ok(out),
+                Some(t) if !t.is_empty() => {
+                    if max.is_some_and(|m| out.len() == m) {
+                        return Ok((out, true));
+                    }
+                    page_token = Some(t);
+                }
+                _ => return Ok((out, false)),
             }
         }
     }

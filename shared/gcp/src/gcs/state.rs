@@ -110,4 +110,23 @@ impl StateStore for GcsStateStore {
         out.sort();
         Ok(out)
     }
+
+    async fn list_up_to(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<(Vec<String>, bool), StateError> {
+        let full = self.blob.prefix.join(prefix);
+        let (items, more) = self
+            .blob
+            .list_up_to(&full, Some(max))
+            .await
+            .map_err(backend)?;
+        let mut out: Vec<String> = items
+            .into_iter()
+            .filter_map(|i| self.blob.prefix.strip(&i.name).map(str::to_owned))
+            .collect();
+        out.sort();
+        Ok((out, more))
+    }
 }

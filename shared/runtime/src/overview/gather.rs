@@ -21,6 +21,9 @@ use twincloud_core::records::deploy::{DeployState, Queued, queue_key};
 use twincloud_core::records::holds::{Hold, STANDBY_HOLD_KEY, service_hold_key};
 use twincloud_core::records::sync::{UnitRecord, unit_key};
 
+/// The most refused events the page counts (one listing page on S3 and GCS).
+pub const REFUSED_SHOWN: usize = 1000;
+
 /// Reads what the page shows from `state`, for the sections `config` has.
 pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>) -> Overview {
     let mut o = Overview {
@@ -34,6 +37,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         scaling: vec![],
         holds: vec![],
         refused_today: 0,
+        refused_more: false,
         unreadable: vec![],
     };
     let mut r = Reader {
@@ -86,7 +90,11 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         crate::audit::REJECTED_PREFIX,
         now.format("%Y-%m-%d")
     );
-    o.refused_today = state.list(&today).await.map_or(0, |k| k.len());
+    // Anyone who can publish adds a key here: one bounded page, never the whole day.
+    (o.refused_today, o.refused_more) = state
+        .list_up_to(&today, REFUSED_SHOWN)
+        .await
+        .map_or((0, false), |(k, more)| (k.len(), more));
     o.unreadable = r.unreadable;
     o
 }

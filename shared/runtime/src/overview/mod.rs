@@ -11,7 +11,7 @@ mod text;
 
 use chrono::{DateTime, Utc};
 
-pub use gather::gather;
+pub use gather::{REFUSED_SHOWN, gather};
 pub use html::render_html;
 pub use model::*;
 pub use text::render_text;

@@ -33,6 +33,8 @@ pub struct Overview {
     pub holds: Vec<HoldView>,
     /// Events refused today (bad shapes, forged commands).
     pub refused_today: usize,
+    /// Whether more were refused than counted (the count stops at a bound).
+    pub refused_more: bool,
     /// Records that could not be read: shown, never fatal.
     pub unreadable: Vec<String>,
 }
@@ -234,6 +236,23 @@ pub struct ServedView {
     pub phase: Option<String>,
 }
 
+impl ServedView {
+    /// What the side serves, in words: the image (a digest shortened), or why the records
+    /// cannot say: the last rollout never reached it (it serves what it served before), no
+    /// rollout is recorded, or its rollback failed (the phase says so).
+    pub fn serving_text(&self) -> String {
+        match (&self.serving, self.phase.as_deref()) {
+            (Some(x), _) => match x.find("sha256:") {
+                Some(i) => twincloud_core::planner::deploy::short(&x[i..]).to_owned(),
+                None => x.clone(),
+            },
+            (None, Some("waiting")) => "as before (the last rollout did not reach it)".into(),
+            (None, None) => "not recorded (no rollout yet)".into(),
+            (None, Some(_)) => "unknown".into(),
+        }
+    }
+}
+
 /// One scaled service.
 #[derive(Debug, Clone)]
 pub struct ScalingView {
@@ -252,4 +271,31 @@ pub struct HoldView {
     pub on: String,
     /// The hold as recorded.
     pub hold: twincloud_core::records::holds::Hold,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServedView;
+
+    fn side(serving: Option<&str>, phase: Option<&str>) -> String {
+        ServedView {
+            label: "local app-b".into(),
+            cloud: "local".into(),
+            serving: serving.map(str::to_owned),
+            phase: phase.map(str::to_owned),
+        }
+        .serving_text()
+    }
+
+    #[test]
+    fn a_side_says_what_it_serves_or_why_the_records_cannot() {
+        let digest = format!("r.example/app@sha256:{}", "a".repeat(64));
+        assert_eq!(side(Some(&digest), Some("deployed")), "sha256:aaaaaaaaaaaa");
+        assert_eq!(
+            side(None, Some("waiting")),
+            "as before (the last rollout did not reach it)"
+        );
+        assert_eq!(side(None, None), "not recorded (no rollout yet)");
+        assert_eq!(side(None, Some("rollback pending, retried (x)")), "unknown");
+    }
 }

@@ -39,8 +39,9 @@ pub fn render_text(o: &Overview) -> String {
     if o.refused_today > 0 {
         let _ = writeln!(
             t,
-            "{} event(s) refused today: records under rejected/{}/",
+            "{}{} event(s) refused today: records under rejected/{}/",
             o.refused_today,
+            if o.refused_more { " or more" } else { "" },
             now.format("%Y-%m-%d")
         );
     }
@@ -204,18 +205,7 @@ fn deploy(t: &mut String, d: &DeployView) {
     let sides: Vec<String> = d
         .sides
         .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                s.cloud,
-                s.serving
-                    .as_deref()
-                    .map_or("unknown", |x| match x.find("sha256:") {
-                        Some(i) => short(&x[i..]),
-                        None => x,
-                    })
-            )
-        })
+        .map(|s| format!("{} ({}): {}", s.label, s.cloud, s.serving_text()))
         .collect();
     let rollout = d.rollout.as_ref().map_or("no rollout".into(), rollout_text);
     let _ = writeln!(

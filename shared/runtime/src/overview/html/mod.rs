@@ -8,7 +8,6 @@ mod traffic;
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
-use twincloud_core::planner::deploy::short;
 use twincloud_core::planner::failover::SwitchKind;
 
 use super::{Overview, age};
@@ -101,8 +100,9 @@ pub fn render_html(o: &Overview) -> String {
         if o.refused_today > 0 {
             let _ = write!(
                 h,
-                "<li class=\"warn\">{} event(s) refused today (records under <code>rejected/{}/</code>)</li>",
+                "<li class=\"warn\">{}{} event(s) refused today (records under <code>rejected/{}/</code>)</li>",
                 o.refused_today,
+                if o.refused_more { " or more" } else { "" },
                 o.generated.format("%Y-%m-%d")
             );
         }
@@ -128,14 +128,6 @@ pub(super) fn time(t: DateTime<Utc>) -> String {
 
 pub(super) fn ago(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     format!("<span title=\"{}\">{} ago</span>", time(t), age(now, t))
-}
-
-/// An image reference with its digest shortened.
-pub(super) fn shorten(s: &str) -> &str {
-    match s.find("sha256:") {
-        Some(i) => short(&s[i..]),
-        None => s,
-    }
 }
 
 pub(super) fn bytes(n: u64) -> String {
@@ -193,6 +185,7 @@ mod tests {
             scaling: vec![],
             holds: vec![],
             refused_today: 0,
+            refused_more: false,
             unreadable: vec![evil.into()],
         };
         let page = render_html(&o);

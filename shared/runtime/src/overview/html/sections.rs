@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use twincloud_core::planner::deploy::{Outcome, Phase, short};
 
-use super::{ago, bytes, esc, shorten, time};
+use super::{ago, bytes, esc, time};
 use crate::overview::model::{HoldView, StepView};
 use crate::overview::{BackupSetView, BudgetView, DeployView, ScalingView, SyncPairView, age};
 use twincloud_core::planner::budget::Spend;
@@ -254,7 +254,7 @@ pub(super) fn deploy(h: &mut String, d: &DeployView, now: DateTime<Utc>) {
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
             esc(&s.label),
             esc(&s.cloud),
-            esc(s.serving.as_deref().map_or("unknown", shorten)),
+            esc(&s.serving_text()),
             esc(s.phase.as_deref().unwrap_or("-"))
         );
     }
