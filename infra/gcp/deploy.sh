@@ -229,8 +229,18 @@ case "$fn" in
     for bucket in ${SYNC_SOURCES:-$BUCKETS}; do grant_bucket "$bucket" roles/storage.objectViewer; done
     for bucket in ${SYNC_DESTINATIONS:-}; do grant_bucket "$bucket" roles/storage.objectAdmin; done ;;
   backup)
+    # Cloud SQL has no per-instance grant: a custom role with only what backups do (list the
+    # instances and their backup runs, take and delete backup runs, export), not
+    # cloudsql.editor (which could change, import into or restart any instance).
+    perms=cloudsql.instances.list,cloudsql.instances.get,cloudsql.instances.export,cloudsql.backupRuns.list,cloudsql.backupRuns.get,cloudsql.backupRuns.create,cloudsql.backupRuns.delete
+    if gcloud iam roles describe twincloudBackup --project "$PROJECT" >/dev/null 2>&1; then
+      gcloud iam roles update twincloudBackup --project "$PROJECT" --permissions "$perms" --quiet >/dev/null
+    else
+      gcloud iam roles create twincloudBackup --project "$PROJECT" --title "twincloud backup" \
+        --permissions "$perms" >/dev/null
+    fi
     gcloud projects add-iam-policy-binding "$PROJECT" --member "serviceAccount:${runtime_sa}" \
-      --role roles/cloudsql.editor --condition None >/dev/null
+      --role "projects/${PROJECT}/roles/twincloudBackup" --condition None >/dev/null
     for bucket in ${EXPORT_BUCKETS:-}; do grant_bucket "$bucket" roles/storage.objectViewer; done ;;
 esac
 

@@ -314,6 +314,30 @@ fn every_function_is_least_privileged_and_keeps_its_failures() {
         );
     }
     let failover = resource_block(&template, "FailoverFunction").unwrap();
+    // Secrets: the channels' (every function reports through them) and its own, not every
+    // secret under the prefix.
+    for f in FUNCTIONS {
+        let block = resource_block(&template, &sam_resource(f)).unwrap();
+        let secrets = statement(&block, "Secrets").unwrap();
+        let mut named: Vec<&str> = secrets
+            .lines()
+            .filter_map(|l| l.split_once("${SecretsPrefix}").map(|(_, p)| p.trim()))
+            .collect();
+        named.sort_unstable();
+        let own = format!("{}/*", f.name);
+        let mut want = vec!["notify/*"];
+        if f.name != "notifier" {
+            want.push(&own);
+        }
+        want.sort_unstable();
+        assert_eq!(named, want, "{}: its secrets:\n{secrets}", f.name);
+    }
+    let pattern = &template[template.find("  DeployEcrRepositoryPattern:").unwrap()..];
+    let pattern = &pattern[..pattern.find("\n  Deploy").unwrap()];
+    assert!(
+        !pattern.contains("Default") && pattern.contains("AllowedPattern: \"[a-z0-9]"),
+        "no default repository pattern, and never every repository:\n{pattern}"
+    );
     let switch = statement(&failover, "SwitchRecord").unwrap();
     assert!(
         switch.contains("route53:ChangeResourceRecordSetsNormalizedRecordNames"),
@@ -387,7 +411,14 @@ fn gcp_grants(script: &str) -> (Vec<String>, std::collections::BTreeMap<String, 
         let end = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '.'))
             .unwrap_or(rest.len());
-        Some(rest[..end].to_owned())
+        // A custom role of the project: `projects/${PROJECT}/roles/NAME`.
+        let custom = "projects/${PROJECT}/";
+        let owner = if l[..at].ends_with(custom) {
+            custom
+        } else {
+            ""
+        };
+        Some(format!("{owner}{}", &rest[..end]))
     };
     let mut common = vec![];
     let mut per: std::collections::BTreeMap<String, Vec<String>> = Default::default();

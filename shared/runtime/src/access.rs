@@ -193,7 +193,9 @@ pub const READ_DATABASES: Access = Access {
         "rds:DescribeDBSnapshots",
         "rds:DescribeDBClusterSnapshots",
     ],
-    gcp: &["roles/cloudsql.editor"],
+    // A custom role `infra/gcp/deploy.sh` keeps: the instances and backup runs listed, runs
+    // taken and deleted, exports started; nothing else on Cloud SQL.
+    gcp: &["projects/${PROJECT}/roles/twincloudBackup"],
 };
 
 /// Taking, tagging, copying and deleting twincloud's snapshots (Cloud SQL: backup runs and
@@ -209,7 +211,9 @@ pub const SNAPSHOT_DATABASES: Access = Access {
         "rds:DeleteDBSnapshot",
         "rds:DeleteDBClusterSnapshot",
     ],
-    gcp: &["roles/cloudsql.editor"],
+    // A custom role `infra/gcp/deploy.sh` keeps: the instances and backup runs listed, runs
+    // taken and deleted, exports started; nothing else on Cloud SQL.
+    gcp: &["projects/${PROJECT}/roles/twincloudBackup"],
 };
 
 /// Copying an encrypted snapshot to the disaster-recovery region with its KMS key.

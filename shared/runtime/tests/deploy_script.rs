@@ -276,6 +276,35 @@ fn the_budget_guard_detaches_billing_only_where_enabled_and_only_billing_publish
 }
 
 #[test]
+fn backup_gets_a_custom_cloud_sql_role_not_the_editor() {
+    let calls = deploy("backup", &[("BACKUP_SET", "nightly")]);
+    let create = calls
+        .iter()
+        .find(|c| c.starts_with("iam roles create twincloudBackup"))
+        .expect("the custom role is created");
+    for p in [
+        "cloudsql.backupRuns.create",
+        "cloudsql.backupRuns.delete",
+        "cloudsql.instances.export",
+    ] {
+        assert!(create.contains(p), "{create}");
+    }
+    for p in [
+        "cloudsql.instances.update",
+        "cloudsql.instances.import",
+        "cloudsql.users",
+    ] {
+        assert!(!create.contains(p), "{create}");
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.contains("--role projects/aion-prod/roles/twincloudBackup"))
+    );
+    assert!(!calls.iter().any(|c| c.contains("cloudsql.editor")));
+}
+
+#[test]
 fn each_account_writes_only_its_own_state_records_and_reads_them_all() {
     let calls = deploy("notifier", &[("STATE", "gs://aion-ops/twincloud-state")]);
     let admin: Vec<&String> = calls
