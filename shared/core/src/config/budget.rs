@@ -238,6 +238,7 @@ fn guard(
         here("name the budgets it answers to (aws_account and aws_budget, gcp_billing_account and gcp_budget_id)".into());
     }
     let mut steps = Vec::new();
+    let steps_given = r.steps.len();
     for (i, s) in r.steps.into_iter().enumerate() {
         let step = format!("step {}", i + 1);
         if !(0.01..=10.0).contains(&s.at) {
@@ -274,10 +275,15 @@ fn guard(
                 BudgetAction::StandbyToZero
             }
             "stop" => {
-                if s.services.is_empty() || !s.services.iter().all(known) {
+                if s.services.is_empty() {
                     here(format!(
                         "{step}: `stop` needs `services`, [[scaling.services]] names"
                     ));
+                    continue;
+                }
+                // Each unknown name is said once, by `known` (every name is checked).
+                let unknown = s.services.iter().filter(|n| !known(n)).count();
+                if unknown > 0 {
                     continue;
                 }
                 // A stop holds a service at 0: only one that may be at 0 (`min = 0`) and that
@@ -331,7 +337,7 @@ fn guard(
             action,
         });
     }
-    if steps.is_empty() {
+    if steps_given == 0 {
         here("needs at least one [[budget.guards.steps]]".into());
     }
     steps.sort_by(|a, b| a.at.total_cmp(&b.at));

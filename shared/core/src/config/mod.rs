@@ -138,8 +138,10 @@ impl Config {
         })?;
         let problems = std::cell::RefCell::new(Vec::new());
         let problem = |span: std::ops::Range<usize>, message: String| {
+            // At the line of the key the message names, when the entry has it.
+            let at = table::key_offset(text, span.start, &message).unwrap_or(span.start);
             problems.borrow_mut().push(ConfigProblem {
-                line: line_of(span.start),
+                line: line_of(at),
                 message,
             });
         };

@@ -126,6 +126,79 @@ where
     }
 }
 
+/// Where in `text` the key a problem names stands, for an entry whose header starts at
+/// `start`: the problem's backticked names after its subject (``budget guard `monthly`: ``),
+/// then its quoted values, are looked for as `key =` (or `= "value"`) within the entry, down
+/// to its next entry of the same array, and within the Nth of its `[[...steps]]`-style
+/// sub-entries when the message says `step N:`. `None` leaves the problem at the header.
+pub(super) fn key_offset(text: &str, start: usize, message: &str) -> Option<usize> {
+    let rest = text.get(start..)?;
+    let mut lines = line_starts(rest);
+    let header = lines.next().map(|(_, l)| l.trim())?;
+    let mut region: Vec<(usize, &str)> = lines
+        .take_while(|(_, l)| !(header.starts_with("[[") && l.trim() == header))
+        .collect();
+    let mut stepped = None;
+    if let Some(n) = message
+        .split("step ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    {
+        let subs: Vec<usize> = region
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, l))| l.trim_start().starts_with("[["))
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(&from) = subs.get(n.checked_sub(1)?) {
+            let to = subs.get(n).copied().unwrap_or(region.len());
+            region = region[from..to].to_vec();
+            stepped = region.first().map(|(at, _)| *at);
+        }
+    }
+    // The subject (``scaling service `backend` ``) names the entry, not a key.
+    let body = message.split_once(": ").map_or(message, |(_, b)| b);
+    let keys = body.split('`').skip(1).step_by(2);
+    for key in keys.filter(|k| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+    }) {
+        let hit = region.iter().find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        });
+        if let Some((at, _)) = hit {
+            return Some(start + at);
+        }
+    }
+    let named = body.split('`').skip(1).step_by(2);
+    let values = named.chain(body.split('"').skip(1).step_by(2));
+    for value in values.filter(|v| !v.is_empty()) {
+        let quoted = format!("\"{value}\"");
+        if let Some((at, _)) = region
+            .iter()
+            .find(|(_, l)| l.split_once('=').is_some_and(|(_, v)| v.contains(&quoted)))
+        {
+            return Some(start + at);
+        }
+    }
+    // A step's problem with no key of its own: at the step's header.
+    stepped.map(|at| start + at)
+}
+
+/// Each line of `text` with the offset it starts at.
+fn line_starts(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut at = 0;
+    text.split_inclusive('\n').map(move |l| {
+        let start = at;
+        at += l.len();
+        (start, l)
+    })
+}
+
 /// Bounds shared by several sections, so that every validated configuration keeps date
 /// arithmetic far from overflow (the largest is about a century).
 pub(super) mod limits {

@@ -72,11 +72,11 @@ fn unknown_keys_are_rejected_with_their_line() {
 }
 
 #[test]
-fn literal_secrets_are_rejected_with_the_channel_line() {
+fn literal_secrets_are_rejected_with_the_line_of_their_key() {
     let text = "[project]\nname = \"x\"\n\n[[notify.channels]]\nname = \"s\"\ntype = \"slack\"\nwebhook_url = \"https://hooks.slack.com/services/T/B/X\"\n";
     let e = Config::parse("t.toml", text).expect_err("literal");
     let s = e.to_string();
-    assert!(s.starts_with("t.toml:4:"), "{s}");
+    assert!(s.starts_with("t.toml:7:"), "{s}");
     assert!(
         s.contains("channel `s` (slack): `webhook_url`: expected a secret reference"),
         "{s}"
@@ -114,12 +114,12 @@ from = "nobody"
     for want in [
         "t.toml:3: project.name must not be empty",
         "t.toml:4: project.state:",
-        "t.toml:6: channel `a`: unknown type `carrier-pigeon`",
-        "t.toml:10: channel `b` (sns): unknown kind `weather`",
-        "t.toml:10: channel `b` (sns): `topic_arn` must be an ARN",
+        "t.toml:8: channel `a`: unknown type `carrier-pigeon`",
+        "t.toml:14: channel `b` (sns): unknown kind `weather`",
+        "t.toml:13: channel `b` (sns): `topic_arn` must be an ARN",
         "t.toml:16: channel `b` (ses): the name is used by another channel",
         "t.toml:16: channel `b` (ses): `to` needs at least one address",
-        "t.toml:16: channel `b` (ses): `nobody` is not an email address",
+        "t.toml:19: channel `b` (ses): `nobody` is not an email address",
     ] {
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
     }
@@ -182,10 +182,10 @@ service = "b"
         .expect_err("invalid")
         .to_string();
     for want in [
-        "t.toml:9: failover endpoint `a`: `url` must start with http:// or https://",
-        "t.toml:9: failover endpoint `a`: health path `health` must start with `/`",
-        "t.toml:9: failover endpoint `a`: unknown compute `lambda` (one of: local, ecs, cloudrun, kubernetes)",
-        "t.toml:9: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
+        "t.toml:13: failover endpoint `a`: `url` must start with http:// or https://",
+        "t.toml:14: failover endpoint `a`: health path `health` must start with `/`",
+        "t.toml:16: failover endpoint `a`: unknown compute `lambda` (one of: local, ecs, cloudrun, kubernetes)",
+        "t.toml:19: failover endpoint `a`: `standby_size` (3) is above `active_size` (1)",
         "failover: `probe_window_secs` (5) must be at least `probe_interval_secs` (10)",
     ] {
         assert!(s.contains(want), "missing {want:?} in:\n{s}");
@@ -357,10 +357,10 @@ databases = ["x"]
     let e = Config::parse("x.toml", text).unwrap_err().to_string();
     for want in [
         "x.toml:4: backup set `a`: select databases with `databases`, `patterns` or `tags`",
-        "x.toml:4: backup set `a`: `export_to` does not apply to engine `rds`",
-        "x.toml:9: backup set `b`: `project` is required for engine `cloudsql`",
+        "x.toml:7: backup set `a`: `export_to` does not apply to engine `rds`",
+        "x.toml:11: backup set `b`: `project` is required for engine `cloudsql`",
         "export_to `s3://b/` must be a gs:// location",
-        "x.toml:15: backup set `c`: unknown engine `oracle`",
+        "x.toml:17: backup set `c`: unknown engine `oracle`",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
@@ -419,11 +419,11 @@ dr_region = "us-west-2"
         .expect_err("inapplicable keys")
         .to_string();
     for want in [
-        "k.toml:8: channel `s` (slack): `topic` does not apply to type `slack`",
+        "k.toml:12: channel `s` (slack): `topic` does not apply to type `slack`",
         "failover: dns: `api_token` does not apply to dns provider `route53`",
-        "k.toml:21: failover endpoint `gcp`: `cluster` does not apply to compute `cloudrun`",
-        "k.toml:33: failover endpoint `aws`: `max_size` does not apply to compute `local`",
-        "k.toml:42: backup set `local`: `dr_region` does not apply to engine `local`",
+        "k.toml:31: failover endpoint `gcp`: `cluster` does not apply to compute `cloudrun`",
+        "k.toml:40: failover endpoint `aws`: `max_size` does not apply to compute `local`",
+        "k.toml:46: backup set `local`: `dr_region` does not apply to engine `local`",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
@@ -453,9 +453,9 @@ max_age_hours = 0
         .expect_err("out of range")
         .to_string();
     for want in [
-        "n.toml:4: notify: `dedupe_window_secs` = 9223372036854775807 is out of range",
+        "n.toml:5: notify: `dedupe_window_secs` = 9223372036854775807 is out of range",
         "notify: `rate_limit_per_minute` = 0 is out of range (1 to 10000)",
-        "n.toml:8: backup set `n`: `retain_days` = 4000000000 is out of range (1 to 3650)",
+        "n.toml:12: backup set `n`: `retain_days` = 4000000000 is out of range (1 to 3650)",
         "backup set `n`: `max_age_hours` = 0 is out of range",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
@@ -538,7 +538,7 @@ verify_url = "env:S"
 "#;
     let e = Config::parse("x.toml", bad).unwrap_err().to_string();
     for want in [
-        "x.toml:4: backup set `a`: `url`: expected a secret reference",
+        "x.toml:7: backup set `a`: `url`: expected a secret reference",
         "`patterns` and `tags` do not apply",
         "needs `databases`",
         "`to` lists `s3://b/` twice",
@@ -655,4 +655,47 @@ targets = { cpu = 70 }
         e.contains("target `cpu` is not measured on this Kubernetes cluster"),
         "{e}"
     );
+}
+
+#[test]
+fn a_problem_is_reported_at_the_line_of_the_key_or_value_it_names() {
+    let text = r#"[project]
+name = "x"
+
+[[scaling.services]]
+name = "backend"
+compute = "local"
+service = "backend"
+min = 20
+max = 10
+cooldown_out_secs = "sixty"
+
+[[budget.guards]]
+name = "monthly"
+aws_account = "123"
+aws_budget = "b"
+
+[[budget.guards.steps]]
+at = 0.5
+action = "notify"
+
+[[budget.guards.steps]]
+at = 1.0
+action = "stop"
+services = ["nope"]
+"#;
+    let Err(e) = Config::parse("t.toml", text) else {
+        panic!("accepted")
+    };
+    let e = e.to_string();
+    for want in [
+        "t.toml:10: scaling service `backend`: invalid type: string \"sixty\"",
+        "t.toml:14: budget guard `monthly`: `aws_account` = `123`: twelve digits",
+        "t.toml:24: budget guard `monthly`: step 2: `nope` is not a [[scaling.services]] entry",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    // Said once, and no "needs at least one step" when a step was given.
+    assert_eq!(e.matches("`nope`").count(), 1, "{e}");
+    assert!(!e.contains("needs at least one"), "{e}");
 }
