@@ -115,8 +115,9 @@ enum Command {
         #[command(subcommand)]
         action: BudgetCommand,
     },
-    /// Restore a database: RDS from a snapshot or a point in time, Cloud SQL from an export, or
-    /// the local backend. Says what it will do; acts only with --yes.
+    /// Restore a database: RDS from a snapshot or a point in time, Cloud SQL from an export, a
+    /// PostgreSQL dump (engine `postgres`) into any server, or the local backend. Says what it
+    /// will do; acts only with --yes.
     Restore(restore::RestoreArgs),
     /// A short scripted scenario on the local backend that shows what twincloud does.
     Demo {

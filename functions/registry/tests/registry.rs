@@ -513,3 +513,17 @@ fn deploy_sh_grants_each_runtime_account_exactly_its_gcp_roles() {
         );
     }
 }
+
+#[test]
+fn the_readme_lists_every_gcp_endpoint_override() {
+    let context = read("shared/gcp/src/context.rs");
+    let readme = read("README.md");
+    let vars: Vec<&str> = context
+        .split("base(\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .collect();
+    assert!(vars.len() >= 10, "{vars:?}");
+    let missing: Vec<&&str> = vars.iter().filter(|v| !readme.contains(**v)).collect();
+    assert!(missing.is_empty(), "README does not list {missing:?}");
+}
