@@ -86,6 +86,23 @@ async fn killed_syncs_rerun_to_a_byte_identical_destination() {
     let gcs = emulators::gcs_url();
     let gcs_bucket = emulators::new_gcs_bucket("kill").await;
     let local_root = tempfile::tempdir().unwrap();
+    // How long a whole copy takes here (to a directory, the fastest destination): kills land
+    // within it, so they land mid-run on a fast machine and on a loaded one alike.
+    let full = {
+        let scratch = local_root.path().join("calibration");
+        let src_arg = src.path().display().to_string();
+        let dst_arg = scratch.display().to_string();
+        let started = std::time::Instant::now();
+        let out = twincloud(&["sync", &src_arg, &dst_arg, "--concurrency", "16", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed().as_millis().clamp(50, 5_000) as u64
+    };
     let mut killed_mid_copy = 0;
     for run in 0..12 {
         let (dst, store): (String, Box<dyn ObjectStore>) = match run % 3 {
@@ -118,8 +135,8 @@ async fn killed_syncs_rerun_to_a_byte_identical_destination() {
         // One or two kills at random points, then a run to the end.
         for _ in 0..=rng.next(2) {
             let mut child = twincloud(&args).spawn().unwrap();
-            // Short enough that most kills land mid-run even on a fast machine.
-            let wait = 30 + rng.next(570);
+            // Within the first 90 % of a whole copy's time: most kills land mid-run.
+            let wait = 5 + rng.next(full * 9 / 10);
             tokio::time::sleep(Duration::from_millis(wait)).await;
             if child.try_wait().unwrap().is_none() {
                 killed_mid_copy += 1;
