@@ -43,6 +43,13 @@ fn fqdn(name: &str) -> String {
 #[async_trait]
 impl Traffic for Route53Traffic {
     async fn current_target(&self, record: &str) -> Result<Option<String>, PortError> {
+        Ok(self.record(record).await?.map(|r| r.target))
+    }
+
+    async fn record(
+        &self,
+        record: &str,
+    ) -> Result<Option<twincloud_core::ports::DnsRecord>, PortError> {
         let name = fqdn(record);
         let out = self
             .client
@@ -58,7 +65,14 @@ impl Traffic for Route53Traffic {
             .resource_record_sets()
             .iter()
             .find(|r| fqdn(r.name()) == name && *r.r#type() == RrType::Cname)
-            .and_then(|r| r.resource_records().first().map(|v| v.value().to_owned())))
+            .and_then(|r| {
+                r.resource_records()
+                    .first()
+                    .map(|v| twincloud_core::ports::DnsRecord {
+                        target: v.value().to_owned(),
+                        ttl: r.ttl().and_then(|t| u32::try_from(t).ok()),
+                    })
+            }))
     }
 
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError> {

@@ -89,7 +89,7 @@ impl CloudDnsTraffic {
         .await
     }
 
-    async fn record(&self, record: &str) -> Result<Option<RecordSet>, PortError> {
+    async fn record_set(&self, record: &str) -> Result<Option<RecordSet>, PortError> {
         let url = format!("{}/rrsets?name={}&type=CNAME", self.base(), fqdn(record));
         let sets: RecordSets = self
             .call(
@@ -110,13 +110,29 @@ impl CloudDnsTraffic {
 impl Traffic for CloudDnsTraffic {
     async fn current_target(&self, record: &str) -> Result<Option<String>, PortError> {
         Ok(self
-            .record(record)
+            .record_set(record)
             .await?
             .and_then(|r| r.rrdatas.into_iter().next()))
     }
 
+    async fn record(
+        &self,
+        record: &str,
+    ) -> Result<Option<twincloud_core::ports::DnsRecord>, PortError> {
+        Ok(self.record_set(record).await?.and_then(|r| {
+            let ttl = r.ttl;
+            r.rrdatas
+                .into_iter()
+                .next()
+                .map(|target| twincloud_core::ports::DnsRecord {
+                    target,
+                    ttl: Some(ttl),
+                })
+        }))
+    }
+
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError> {
-        let existing = self.record(record).await?;
+        let existing = self.record_set(record).await?;
         let wanted = RecordSet {
             name: fqdn(record),
             ty: "CNAME".into(),

@@ -39,6 +39,9 @@ struct ApiError {
 struct Record {
     id: String,
     content: String,
+    /// Seconds; 1 is Cloudflare's "automatic" (300 s).
+    #[serde(default)]
+    ttl: Option<u32>,
 }
 
 fn bare(name: &str) -> &str {
@@ -125,6 +128,19 @@ impl CloudflareTraffic {
 impl Traffic for CloudflareTraffic {
     async fn current_target(&self, record: &str) -> Result<Option<String>, PortError> {
         Ok(self.find(record).await?.map(|r| fqdn(&r.content)))
+    }
+
+    async fn record(
+        &self,
+        record: &str,
+    ) -> Result<Option<twincloud_core::ports::DnsRecord>, PortError> {
+        Ok(self
+            .find(record)
+            .await?
+            .map(|r| twincloud_core::ports::DnsRecord {
+                target: fqdn(&r.content),
+                ttl: r.ttl.map(|t| if t == 1 { 300 } else { t }),
+            }))
     }
 
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError> {

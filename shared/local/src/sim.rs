@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use twincloud_core::ids::key_segment;
-use twincloud_core::ports::{Compute, PortError, ServiceScale, Traffic};
+use twincloud_core::ports::{Compute, DnsRecord, PortError, ServiceScale, Traffic};
 
 use crate::files::{read_json, with_lock, write_atomic};
 
@@ -133,6 +133,9 @@ struct RecordFile {
     target: String,
     #[serde(default)]
     history: Vec<String>,
+    /// The TTL the record is said to have (`None`: 60 s, as the demo's records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<u32>,
 }
 
 /// DNS records under `<dir>/sim/dns/<record>.json`, with the targets they had.
@@ -160,6 +163,13 @@ impl Traffic for LocalTraffic {
         Ok(read::<RecordFile>(&self.path(record))?.map(|r| r.target))
     }
 
+    async fn record(&self, record: &str) -> Result<Option<DnsRecord>, PortError> {
+        Ok(read::<RecordFile>(&self.path(record))?.map(|r| DnsRecord {
+            target: r.target,
+            ttl: Some(r.ttl.unwrap_or(60)),
+        }))
+    }
+
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError> {
         if target.trim().is_empty() {
             return Err(permanent(format!("record `{record}`: an empty target")));
@@ -170,6 +180,7 @@ impl Traffic for LocalTraffic {
             let mut r: RecordFile = read(&path)?.unwrap_or(RecordFile {
                 target: String::new(),
                 history: vec![],
+                ttl: None,
             });
             if r.target == target {
                 return Ok(());

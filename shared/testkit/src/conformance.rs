@@ -287,6 +287,12 @@ pub async fn traffic(t: &dyn Traffic, record: &str) {
         Some("standby.example.com."),
         "idempotent"
     );
+    // The record with its TTL (the readiness audit reads it): the same target, and a TTL
+    // where the provider reports one.
+    let r = t.record(record).await.unwrap().expect("the record exists");
+    assert_eq!(r.target, "standby.example.com.");
+    assert!(r.ttl.is_none_or(|ttl| ttl > 0), "{r:?}");
+    assert_eq!(t.record("absent.example.com.").await.unwrap(), None);
 }
 
 /// Database suite. `database` exists with exactly one snapshot twincloud did not make

@@ -12,6 +12,7 @@ mod deploy;
 mod failover;
 mod kubernetes;
 mod notify;
+mod readiness;
 mod scaling;
 mod sync;
 mod table;
@@ -24,6 +25,7 @@ pub use deploy::{DeployConfig, DeploySide, DeployTarget, RegistryAuth, SideOrder
 pub use failover::{DnsProvider, Endpoint, Failback, FailoverConfig};
 pub use kubernetes::{KubeCluster, kube_name_ok};
 pub use notify::{Channel, ChannelTarget, NotifyConfig};
+pub use readiness::ReadinessConfig;
 pub use scaling::{CapacityWindow, Metric, ScalingConfig, ScalingService, StepRule};
 pub use sync::{DeletePolicy, SyncConfig, SyncPair};
 
@@ -52,6 +54,8 @@ pub struct Config {
     pub deploy: Option<DeployConfig>,
     /// Budget guards, when configured.
     pub budget: Option<BudgetConfig>,
+    /// The bounds of the readiness audit (defaults when the section is absent).
+    pub readiness: ReadinessConfig,
 }
 
 /// `[project]`.
@@ -111,6 +115,8 @@ struct RawConfig {
     deploy: Option<deploy::RawDeploy>,
     #[serde(default)]
     budget: Option<budget::RawBudget>,
+    #[serde(default)]
+    readiness: Option<Spanned<readiness::RawReadiness>>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +196,7 @@ impl Config {
         let budget = raw
             .budget
             .map(|b| budget::validate(b, &scaling_names, failover.is_some(), &problem));
+        let readiness = readiness::validate(raw.readiness, &problem);
         let problems = problems.into_inner();
         if !problems.is_empty() {
             return Err(ConfigError {
@@ -210,6 +217,7 @@ impl Config {
             scaling,
             deploy,
             budget,
+            readiness,
         })
     }
 
@@ -240,6 +248,7 @@ impl Config {
             scaling: None,
             deploy: None,
             budget: None,
+            readiness: ReadinessConfig::default(),
         }
     }
 

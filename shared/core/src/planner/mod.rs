@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod dumps;
 pub mod failover;
 pub mod notify;
+pub mod readiness;
 pub mod retention;
 pub mod scaling;
 pub mod sync;

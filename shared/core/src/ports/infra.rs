@@ -45,11 +45,28 @@ pub trait Compute: Send + Sync {
     }
 }
 
+/// A DNS record as its provider shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// Where it points.
+    pub target: String,
+    /// Its TTL in seconds, when the provider reports it.
+    pub ttl: Option<u32>,
+}
+
 /// Where traffic goes: Route 53, Cloud DNS, Cloudflare, a local record.
 #[async_trait]
 pub trait Traffic: Send + Sync {
     /// The target a record currently points at; `None` when the record does not exist.
     async fn current_target(&self, record: &str) -> Result<Option<String>, PortError>;
+    /// The record with its TTL (the readiness audit's routing rule); by default its target
+    /// alone, the TTL unknown.
+    async fn record(&self, record: &str) -> Result<Option<DnsRecord>, PortError> {
+        Ok(self
+            .current_target(record)
+            .await?
+            .map(|target| DnsRecord { target, ttl: None }))
+    }
     /// Points the record at `target` and returns once the provider says it is in effect.
     /// Switching to the current target is a no-op.
     async fn switch(&self, record: &str, target: &str) -> Result<(), PortError>;

@@ -13,7 +13,8 @@ pub use database::{
     OperationState, RestoreSource, Snapshot, SnapshotStatus,
 };
 pub use infra::{
-    AlarmStates, Compute, Metric, Metrics, ProbeCheck, ProbeResult, Prober, ServiceScale, Traffic,
+    AlarmStates, Compute, DnsRecord, Metric, Metrics, ProbeCheck, ProbeResult, Prober,
+    ServiceScale, Traffic,
 };
 pub use kubernetes::{ApiServer, ApiServerSource};
 pub use objects::{
