@@ -2,6 +2,7 @@
 //! one by default), validate configuration, list the event shapes, and a guided demo.
 
 mod demo;
+mod readiness;
 mod restore;
 mod restore_output;
 mod restore_postgres;
@@ -68,6 +69,14 @@ enum Command {
         /// Write the overview as a self-contained HTML page to this file instead.
         #[arg(long, value_name = "FILE")]
         html: Option<std::path::PathBuf>,
+    },
+    /// Check now whether each standby could take over (same code, capacity, budget holds,
+    /// routing TTL, fresh backups and sync passes, each failover function ticking): every
+    /// finding ready, not ready (with the fix) or unknown. Exit 1 unless all are ready.
+    Readiness {
+        /// Configuration (default: TWINCLOUD_CONFIG, else the local backend).
+        #[arg(long)]
+        config: Option<String>,
     },
     /// Return traffic to the primary now, if it is healthy (failover's manual failback). It
     /// waits out the cooldown after the last switch unless `--force` is given.
@@ -191,6 +200,7 @@ fn main() -> ExitCode {
             Command::Status { config, html } => {
                 status::show(config.as_deref(), json, html.as_deref()).await
             }
+            Command::Readiness { config } => readiness::show(config.as_deref(), json).await,
             Command::Sync(args) => sync::run(args, json).await,
             Command::Restore(args) => restore::run(args, json).await,
             Command::Failback {

@@ -8,30 +8,6 @@ use std::path::Path;
 use std::process::Command;
 
 const CONFIG: &str = r#"
-[[notify.channels]]
-name = "outbox"
-type = "outbox"
-
-[failover]
-record = "api.aion.example."
-
-[[failover.endpoints]]
-name = "GCP Cloud Run"
-cloud = "gcp"
-primary = true
-url = "http://127.0.0.1:9"
-dns_target = "g."
-compute = "local"
-service = "backend-gcp"
-
-[[failover.endpoints]]
-name = "AWS Fargate"
-cloud = "aws"
-url = "http://127.0.0.1:9"
-dns_target = "a."
-compute = "local"
-service = "backend-aws"
-
 [[scaling.services]]
 name = "backend-gcp"
 compute = "local"
@@ -65,8 +41,9 @@ fn setup(dir: &Path) -> String {
     std::fs::write(
         &cfg,
         format!(
-            "[project]\nname = \"aion\"\nstate = \"{}\"\n{CONFIG}",
-            dir.join("state").display()
+            "[project]\nname = \"aion\"\nstate = \"{}\"\n\n{}{CONFIG}",
+            dir.join("state").display(),
+            twincloud_testkit::fixtures::LOCAL_FAILOVER_PAIR
         ),
     )
     .unwrap();
@@ -162,6 +139,14 @@ fn the_standby_held_at_zero_stays_there_until_the_guard_lifts_it() {
         status.contains("until the budget period moves on, or `twincloud budget restore monthly`"),
         "{status}"
     );
+    // The readiness audit flags the hold (and exits 1), with the command that lifts it.
+    let (code, out) = twincloud(d, &["readiness", "--config", &cfg]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("budget hold AWS Fargate: not ready: the standby is standby held at 0 by budget guard `monthly`")
+            && out.contains("`twincloud budget restore monthly`"),
+        "{out}"
+    );
     // The restore lifts the hold and puts the standby back, no conflict; scaling then warms
     // the standby again.
     let (code, out) = twincloud(d, &["budget", "restore", "monthly", "--config", &cfg]);
@@ -170,6 +155,8 @@ fn the_standby_held_at_zero_stays_there_until_the_guard_lifts_it() {
     assert_eq!(desired(d, "backend-aws"), 2, "{out}");
     let (_, status) = twincloud(d, &["status", "--config", &cfg]);
     assert!(!status.contains("hold on"), "{status}");
+    let (_, out) = twincloud(d, &["readiness", "--config", &cfg]);
+    assert!(out.contains("budget hold AWS Fargate: ready"), "{out}");
 }
 
 #[test]

@@ -51,13 +51,18 @@
 #   PROJECT=… REGION=… CONFIG=… BACKUP_SET=cloudsql-nightly SCHEDULE="0 3 * * *" TIMEOUT=900 \
 #     infra/gcp/deploy.sh backup
 #
+#   readiness, every 5 minutes (reads only: what each side serves and can reach, the failover
+#   record and its TTL):
+#   PROJECT=… REGION=… CONFIG=… STATE=gs://… SCHEDULE="*/5 * * * *" RUN_SERVICES="aion-backend" \
+#     DNS_ZONE=aion-example infra/gcp/deploy.sh readiness
+#
 #   bucket-sync, every 5 minutes and on every upload:
 #   PROJECT=… REGION=… CONFIG=… BUCKETS="aion-acme-uploads aion-globex-uploads" \
 #     SCHEDULE="*/5 * * * *" MEMORY=1Gi TIMEOUT=900 infra/gcp/deploy.sh bucket-sync
 set -euo pipefail
 
 # The functions of the registry (twincloud_runtime::functions::FUNCTIONS; a test keeps them equal).
-FUNCTIONS="notifier bucket-sync backup failover scaling deploy budget-guard"
+FUNCTIONS="notifier bucket-sync backup failover scaling deploy budget-guard readiness"
 fn=${1:?usage: deploy.sh FUNCTION   (one of: ${FUNCTIONS})}
 case " $FUNCTIONS " in
   *" $fn "*) ;;
@@ -92,7 +97,7 @@ gcloud iam service-accounts describe "$invoker_sa" >/dev/null 2>&1 ||
 
 # Kubernetes compute on GKE: the cluster's endpoint and CA are read with container.clusters.get;
 # what the function may do inside the cluster is the README's Role, bound to this account.
-if [ -n "${GKE_PROJECT:-}" ] && [[ " failover scaling deploy budget-guard " == *" $fn "* ]]; then
+if [ -n "${GKE_PROJECT:-}" ] && [[ " failover scaling deploy budget-guard readiness " == *" $fn "* ]]; then
   gcloud projects add-iam-policy-binding "$GKE_PROJECT" --member "serviceAccount:${runtime_sa}" \
     --role roles/container.clusterViewer --condition None >/dev/null
   echo "bind the README's Kubernetes Role to ${runtime_sa} in each cluster (RoleBinding, kind User)"
@@ -130,6 +135,7 @@ state_writes() { # FUNCTION: the prefixes of the records it writes
     budget-guard) echo "budget/ holds/" ;;
     backup) echo "backup/" ;;
     bucket-sync) echo "sync/" ;;
+    readiness) echo "readiness/" ;;
   esac
 }
 grant_objects_matching() { # BUCKET ROLE TEMPLATE: objects whose name fits TEMPLATE ({day} is one segment)
@@ -224,6 +230,16 @@ case "$fn" in
       gcloud pubsub topics add-iam-policy-binding "$BUDGET_TOPIC" \
         --member "serviceAccount:billing-budget-alert@system.gserviceaccount.com" \
         --role roles/pubsub.publisher >/dev/null
+    fi ;;
+  readiness)
+    # Reads only: what each Cloud Run service serves and can reach, and the record's TTL.
+    for service in ${RUN_SERVICES:-}; do
+      gcloud run services add-iam-policy-binding "$service" --region "$REGION" \
+        --member "serviceAccount:${runtime_sa}" --role roles/run.viewer >/dev/null
+    done
+    if [ -n "${DNS_ZONE:-}" ]; then
+      gcloud dns managed-zones add-iam-policy-binding "$DNS_ZONE" \
+        --member "serviceAccount:${runtime_sa}" --role roles/dns.reader >/dev/null
     fi ;;
   bucket-sync)
     for bucket in ${SYNC_SOURCES:-$BUCKETS}; do grant_bucket "$bucket" roles/storage.objectViewer; done

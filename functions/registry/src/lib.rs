@@ -12,6 +12,7 @@ pub use twincloud_budget_guard as budget_guard;
 pub use twincloud_deploy as deploy;
 pub use twincloud_failover as failover;
 pub use twincloud_notifier as notifier;
+pub use twincloud_readiness as readiness;
 pub use twincloud_runtime::{FunctionSpec, Trigger, access};
 pub use twincloud_scaling as scaling;
 
@@ -24,6 +25,7 @@ pub const FUNCTIONS: &[FunctionSpec] = &[
     scaling::SPEC,
     deploy::SPEC,
     budget_guard::SPEC,
+    readiness::SPEC,
 ];
 
 /// Looks a function up by name.

@@ -114,6 +114,21 @@ pub const SWITCH_DNS: Access = Access {
     gcp: &["roles/dns.admin"],
 };
 
+/// Reading the failover record and its TTL (the readiness audit).
+pub const READ_DNS: Access = Access {
+    what: "read the failover record and its TTL",
+    aws: &["route53:ListResourceRecordSets"],
+    gcp: &["roles/dns.reader"],
+};
+
+/// Reading what revision and image a service serves, and its instance counts (the readiness
+/// audit compares the sides).
+pub const READ_REVISIONS: Access = Access {
+    what: "read what revision and image a service serves",
+    aws: &["ecs:DescribeServices", "ecs:DescribeTaskDefinition"],
+    gcp: &["roles/run.viewer"],
+};
+
 /// Reading a service's load.
 pub const READ_LOAD: Access = Access {
     what: "read a service's load",

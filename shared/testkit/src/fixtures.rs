@@ -47,6 +47,34 @@ pub fn config(dir: &std::path::Path, extra: &str) -> twincloud_core::Config {
     twincloud_core::Config::parse("test.toml", &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An outbox channel and a failover pair on the local backend, as TOML: `GCP Cloud Run`
+/// (primary, service `backend-gcp`, DNS target `g.example.`) and `AWS Fargate` (service
+/// `backend-aws`, `a.example.`), probed on a loopback port nothing listens on.
+pub const LOCAL_FAILOVER_PAIR: &str = r#"[[notify.channels]]
+name = "outbox"
+type = "outbox"
+
+[failover]
+record = "api.aion.example."
+
+[[failover.endpoints]]
+name = "GCP Cloud Run"
+cloud = "gcp"
+primary = true
+url = "http://127.0.0.1:9"
+dns_target = "g.example."
+compute = "local"
+service = "backend-gcp"
+
+[[failover.endpoints]]
+name = "AWS Fargate"
+cloud = "aws"
+url = "http://127.0.0.1:9"
+dns_target = "a.example."
+compute = "local"
+service = "backend-aws"
+"#;
+
 /// A webhook channel posting to `url`, as TOML.
 pub fn webhook(name: &str, url: &str) -> String {
     format!("[[notify.channels]]\nname = \"{name}\"\ntype = \"webhook\"\nurl = \"{url}\"\n\n")

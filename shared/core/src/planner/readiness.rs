@@ -178,18 +178,26 @@ pub fn settle(
     (record, changes)
 }
 
-/// The one message for an audit's changes: a title that counts them, one line each.
+/// The one message for an audit's changes: a title that counts them by kind, one line each,
+/// and whether any is for the worse (not ready or unknown).
 pub fn message(changes: &[Change]) -> (String, String, bool) {
-    let worse = changes
-        .iter()
-        .filter(|c| c.finding.verdict != Verdict::Ready)
-        .count();
-    let better = changes.len() - worse;
-    let title = match (worse, better) {
-        (0, n) => format!("Readiness: {n} finding(s) ready again"),
-        (n, 0) => format!("Readiness: {n} finding(s) not ready"),
-        (w, b) => format!("Readiness: {w} finding(s) not ready, {b} ready again"),
+    let count = |word: &str| {
+        changes
+            .iter()
+            .filter(|c| c.finding.verdict.word() == word)
+            .count()
     };
+    let (not_ready, unknown, ready) = (count("not ready"), count("unknown"), count("ready"));
+    let parts: Vec<String> = [
+        (not_ready, "not ready"),
+        (unknown, "unknown"),
+        (ready, "ready again"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, w)| format!("{n} {w}"))
+    .collect();
+    let title = format!("Readiness: {}", parts.join(", "));
     let lines = changes
         .iter()
         .map(|c| {
@@ -202,7 +210,7 @@ pub fn message(changes: &[Change]) -> (String, String, bool) {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    (title, lines, worse > 0)
+    (title, lines, not_ready + unknown > 0)
 }
 
 /// Same code: every side of a deploy target serves the same image digest. `sides` are each

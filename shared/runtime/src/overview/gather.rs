@@ -36,6 +36,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         deploys: vec![],
         scaling: vec![],
         holds: vec![],
+        readiness: None,
         refused_today: 0,
         refused_more: false,
         unreadable: vec![],
@@ -90,6 +91,7 @@ pub async fn gather(config: &Config, state: &dyn StateStore, now: DateTime<Utc>)
         crate::audit::REJECTED_PREFIX,
         now.format("%Y-%m-%d")
     );
+    o.readiness = r.read(twincloud_core::planner::readiness::RECORD_KEY).await;
     // Anyone who can publish adds a key here: one bounded page, never the whole day.
     (o.refused_today, o.refused_more) = state
         .list_up_to(&today, REFUSED_SHOWN)

@@ -31,6 +31,8 @@ pub struct Overview {
     pub scaling: Vec<ScalingView>,
     /// The budget guard's holds that stand now (caps, stops, standby to zero).
     pub holds: Vec<HoldView>,
+    /// The readiness audit's last findings, once it ran.
+    pub readiness: Option<twincloud_core::planner::readiness::ReadinessRecord>,
     /// Events refused today (bad shapes, forged commands).
     pub refused_today: usize,
     /// Whether more were refused than counted (the count stops at a bound).

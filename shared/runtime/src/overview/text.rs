@@ -33,6 +33,12 @@ pub fn render_text(o: &Overview) -> String {
     for s in &o.scaling {
         scaling(&mut t, s, now);
     }
+    if let Some(r) = &o.readiness {
+        let _ = writeln!(t, "{}", readiness_line(r, now));
+        for s in r.findings.values().filter(|s| s.verdict.word() != "ready") {
+            let _ = writeln!(t, "  {}: {}: {}", s.rule, s.subject, s.verdict.describe());
+        }
+    }
     for h in &o.holds {
         let _ = writeln!(t, "hold on {}: {}", h.on, h.hold.describe());
     }
@@ -267,4 +273,23 @@ fn scaling(t: &mut String, s: &ScalingView, now: DateTime<Utc>) {
         made.len(),
         s.hold.as_ref().map_or(String::new(), |h| format!(", {h}"))
     );
+}
+
+/// The readiness audit in one line: how many findings stand how, and when it ran.
+pub(crate) fn readiness_line(
+    r: &twincloud_core::planner::readiness::ReadinessRecord,
+    now: DateTime<Utc>,
+) -> String {
+    let (not_ready, unknown) = r.counts();
+    let when = r
+        .checked_at
+        .map_or(String::new(), |t| format!(" (checked {} ago)", age(now, t)));
+    if not_ready + unknown == 0 {
+        format!("readiness: all {} finding(s) ready{when}", r.findings.len())
+    } else {
+        format!(
+            "readiness: {not_ready} not ready, {unknown} unknown of {} finding(s){when}",
+            r.findings.len()
+        )
+    }
 }

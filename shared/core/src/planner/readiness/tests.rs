@@ -138,7 +138,7 @@ fn a_change_of_kind_is_news_once_and_a_reason_that_changes_within_it_is_not() {
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].finding.subject, "gcp");
     let (title, _, worse) = message(&changes);
-    assert!(worse && title.contains("1 finding(s) not ready"), "{title}");
+    assert!(worse && title == "Readiness: 1 not ready", "{title}");
     // The same again, with another reason: no news, and it stands since the first audit.
     let later = t0() + Duration::minutes(5);
     let (rec, changes) = settle(
@@ -159,7 +159,7 @@ fn a_change_of_kind_is_news_once_and_a_reason_that_changes_within_it_is_not() {
     );
     assert_eq!(changes.len(), 1);
     let (title, lines, worse) = message(&changes);
-    assert!(!worse && title.contains("ready again"), "{title}");
+    assert!(!worse && title == "Readiness: 1 ready again", "{title}");
     assert!(lines.contains("(was not ready)"), "{lines}");
     assert_eq!(rec.counts(), (0, 0));
 }

@@ -57,6 +57,9 @@ pub fn render_html(o: &Overview) -> String {
     if let Some(f) = &o.failover {
         traffic::failover(&mut h, f, o.generated);
     }
+    if let Some(r) = &o.readiness {
+        sections::readiness(&mut h, r, o.generated);
+    }
     if !o.holds.is_empty() {
         sections::holds(&mut h, &o.holds);
     }
@@ -95,6 +98,13 @@ pub fn render_html(o: &Overview) -> String {
         }
         h.push_str("</section>");
     }
+    attention(&mut h, o);
+    h.push_str("</main></body></html>\n");
+    h
+}
+
+/// What is worth a look: events refused today, records that could not be read.
+fn attention(h: &mut String, o: &Overview) {
     if o.refused_today > 0 || !o.unreadable.is_empty() {
         h.push_str("<section id=\"attention\"><h2>Worth a look</h2><ul>");
         if o.refused_today > 0 {
@@ -111,8 +121,6 @@ pub fn render_html(o: &Overview) -> String {
         }
         h.push_str("</ul></section>");
     }
-    h.push_str("</main></body></html>\n");
-    h
 }
 
 pub(super) fn kind(k: SwitchKind) -> &'static str {
@@ -184,6 +192,7 @@ mod tests {
             }],
             scaling: vec![],
             holds: vec![],
+            readiness: None,
             refused_today: 0,
             refused_more: false,
             unreadable: vec![evil.into()],

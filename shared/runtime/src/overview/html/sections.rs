@@ -383,3 +383,42 @@ pub(super) fn holds(h: &mut String, holds: &[HoldView]) {
     }
     h.push_str("</table></section>");
 }
+
+/// The readiness audit's findings: every rule and subject, its verdict, since when.
+pub(super) fn readiness(
+    h: &mut String,
+    r: &twincloud_core::planner::readiness::ReadinessRecord,
+    now: DateTime<Utc>,
+) {
+    use twincloud_core::planner::readiness::Verdict;
+    let (not_ready, unknown) = r.counts();
+    let _ = write!(
+        h,
+        "<section id=\"readiness\"><h2>Readiness</h2><p class=\"{}\">{}</p>",
+        if not_ready + unknown > 0 {
+            "warn"
+        } else {
+            "ok"
+        },
+        esc(&super::super::text::readiness_line(r, now))
+    );
+    h.push_str(
+        "<table data-test=\"readiness\"><tr><th>rule</th><th>subject</th><th>verdict</th><th>since</th></tr>",
+    );
+    for s in r.findings.values() {
+        let class = match s.verdict {
+            Verdict::Ready => "ok",
+            Verdict::NotReady { .. } => "bad",
+            Verdict::Unknown { .. } => "warn",
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            esc(&s.rule),
+            esc(&s.subject),
+            esc(&s.verdict.describe()),
+            ago(now, s.since)
+        );
+    }
+    h.push_str("</table></section>");
+}
