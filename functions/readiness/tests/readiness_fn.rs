@@ -53,7 +53,8 @@ struct World {
 impl World {
     async fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let inv = invoker(&twincloud_readiness::SPEC, config(dir.path(), TOML), false).await;
+        let toml = format!("{}{TOML}", twincloud_testkit::fixtures::LOCAL_FAILOVER_PAIR);
+        let inv = invoker(&twincloud_readiness::SPEC, config(dir.path(), &toml), false).await;
         let w = World { dir, inv };
         w.healthy().await;
         w
