@@ -20,6 +20,21 @@ pub async fn ecs_cluster(ctx: &AwsContext, services: &[(&str, i32)]) -> String {
                 .name("app")
                 .image("aion-backend:v2")
                 .memory(512)
+                .environment(
+                    aws_sdk_ecs::types::KeyValuePair::builder()
+                        .name("LOG_LEVEL")
+                        .value("info")
+                        .build(),
+                )
+                .secrets(
+                    aws_sdk_ecs::types::Secret::builder()
+                        .name("DATABASE_URL")
+                        .value_from(
+                            "arn:aws:secretsmanager:us-east-1:123456789012:secret:twincloud/app/db",
+                        )
+                        .build()
+                        .unwrap(),
+                )
                 .build(),
         )
         .send()

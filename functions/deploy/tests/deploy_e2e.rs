@@ -818,14 +818,14 @@ async fn the_ecs_deployer_conforms() {
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:{}",
         "e".repeat(64)
     );
-    twincloud_testkit::conformance::deployer(
-        &twincloud_aws::EcsDeployer::new(&aws, &cluster),
-        "aion-web",
-        None,
-        &image,
-        "ghost",
-    )
-    .await;
+    let d = twincloud_aws::EcsDeployer::new(&aws, &cluster);
+    twincloud_testkit::conformance::deployer(&d, "aion-web", None, &image, "ghost").await;
+    // The names of its environment and secrets, never their values (the readiness audit).
+    use twincloud_core::ports::Deployer;
+    assert_eq!(
+        d.current("aion-web", None).await.unwrap().env,
+        Some(vec!["DATABASE_URL".to_owned(), "LOG_LEVEL".to_owned()])
+    );
 }
 
 /// Cloud Run (a fake validating `run.v2.json`) passes the deployer suite.

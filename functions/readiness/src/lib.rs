@@ -65,7 +65,7 @@ pub async fn audit(services: &Services, now: DateTime<Utc>) -> Vec<Finding> {
         out.extend(heartbeats(services, f, now).await);
     }
     for t in cfg.deploy.iter().flat_map(|d| &d.targets) {
-        out.push(same_code(services, t, now).await);
+        out.extend(deploy_findings(services, t, now).await);
     }
     for set in cfg.backup.iter().flat_map(|b| &b.sets) {
         out.push(backup(services, set, now).await);
@@ -162,17 +162,21 @@ async fn heartbeats(services: &Services, f: &FailoverConfig, now: DateTime<Utc>)
     out
 }
 
-/// Every side of a deploy target serves the same digest.
-async fn same_code(services: &Services, t: &DeployTarget, now: DateTime<Utc>) -> Finding {
+/// Every side of a deploy target serves the same digest, with the same environment names.
+async fn deploy_findings(
+    services: &Services,
+    t: &DeployTarget,
+    now: DateTime<Utc>,
+) -> [Finding; 2] {
     let mut sides = vec![];
+    let mut envs = vec![];
     for (i, side) in t.sides.iter().enumerate() {
-        let served = match services.deployers.get(&SideRef::new(&t.name, i)) {
-            Some(d) => bounded(d.current(side.compute.service(), side.container.as_deref()))
-                .await
-                .map(|d| d.image),
+        let current = match services.deployers.get(&SideRef::new(&t.name, i)) {
+            Some(d) => bounded(d.current(side.compute.service(), side.container.as_deref())).await,
             None => Err("no deployer is configured for it".to_owned()),
         };
-        sides.push((side.label(), served));
+        envs.push((side.label(), current.clone().map(|d| d.env)));
+        sides.push((side.label(), current.map(|d| d.image)));
     }
     let rollout = record::<DeployState>(
         services.state.as_ref(),
@@ -182,16 +186,23 @@ async fn same_code(services: &Services, t: &DeployTarget, now: DateTime<Utc>) ->
     .and_then(|s| s.record.rollout)
     .filter(|r| r.in_flight())
     .map(|r| r.started);
-    Finding {
-        rule: "same code",
-        subject: format!("deploy {}", t.name),
-        verdict: rules::same_code(
-            &sides,
-            rollout,
-            services.config.readiness.max_digest_lag_secs,
-            now,
-        ),
-    }
+    [
+        Finding {
+            rule: "same code",
+            subject: format!("deploy {}", t.name),
+            verdict: rules::same_code(
+                &sides,
+                rollout,
+                services.config.readiness.max_digest_lag_secs,
+                now,
+            ),
+        },
+        Finding {
+            rule: "config parity",
+            subject: format!("deploy {}", t.name),
+            verdict: rules::config_parity(&envs),
+        },
+    ]
 }
 
 /// The set's newest backups are fresh, and a dump set's verified.

@@ -1,5 +1,5 @@
 //! The readiness audit on the local backend: every kind of drift it reads here (a different
-//! digest on a side, a standby whose maximum is below the active size, a budget hold, a TTL of
+//! digest on a side, a secret on one side only, a standby whose maximum is below the active size, a budget hold, a TTL of
 //! 3600 s, a stale backup, a silent failover function) is flagged in one run with exactly one
 //! message, stays quiet while it stands, and clears with one message once fixed.
 #![allow(clippy::unwrap_used)]
@@ -98,6 +98,10 @@ impl World {
                 .create_service(svc, &format!("{svc}-1"), &digest('a'))
                 .await
                 .unwrap();
+            releases
+                .set_env(svc, &["DATABASE_URL", "STRIPE_KEY"])
+                .await
+                .unwrap();
         }
         self.dns(60);
         let now = Utc::now();
@@ -128,8 +132,14 @@ impl World {
             .create_service("backend-aws", 1, Some(3))
             .await
             .unwrap();
-        LocalDeployer::new(self.dir.path())
+        let releases = LocalDeployer::new(self.dir.path());
+        releases
             .create_service("app-aws", "app-aws-2", &digest('b'))
+            .await
+            .unwrap();
+        // A secret the standby's revision does not have.
+        releases
+            .set_env("app-aws", &["DATABASE_URL"])
             .await
             .unwrap();
         self.dns(3600);
@@ -181,10 +191,11 @@ async fn each_drift_is_flagged_once_and_clears_once() {
         "one message for every change: {messages:#?}"
     );
     let m = &messages[0];
-    assert_eq!(m["title"], "Readiness: 6 not ready", "{m}");
+    assert_eq!(m["title"], "Readiness: 7 not ready", "{m}");
     let summary = m["summary"].as_str().unwrap();
     for want in [
         "same code: deploy app: not ready: local app-gcp serves sha256:aaaaaaaaaaaa, local app-aws serves sha256:bbbbbbbbbbbb",
+        "config parity: deploy app: not ready: local app-aws lacks STRIPE_KEY that another side has",
         "capacity: AWS Fargate: not ready: AWS Fargate can reach at most 3 instance(s); GCP Cloud Run runs 4 now",
         "budget hold: AWS Fargate: not ready: the standby is standby held at 0 by budget guard `monthly`",
         "twincloud budget restore monthly",
@@ -214,12 +225,12 @@ async fn each_drift_is_flagged_once_and_clears_once() {
     let notes = w.tick("t4").await;
     let messages = w.messages();
     assert_eq!(messages.len(), 2, "{messages:#?}");
-    assert_eq!(messages[1]["title"], "Readiness: 6 ready again", "{notes}");
+    assert_eq!(messages[1]["title"], "Readiness: 7 ready again", "{notes}");
     // The page shows the findings.
     let s = w.inv.services();
     let o = twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), Utc::now()).await;
     let text = twincloud_runtime::overview::render_text(&o);
-    assert!(text.contains("readiness: all 6 finding(s) ready"), "{text}");
+    assert!(text.contains("readiness: all 7 finding(s) ready"), "{text}");
 }
 
 #[tokio::test]

@@ -102,9 +102,18 @@ impl Deployer for EcsDeployer {
             PortError::permanent(format!("ECS service `{service}` has no task definition"))
         })?;
         let td = self.task_definition(arn).await?;
+        let c = container(&td, name)?;
+        let mut env: Vec<String> = c
+            .environment()
+            .iter()
+            .filter_map(|e| e.name().map(str::to_owned))
+            .chain(c.secrets().iter().map(|s| s.name().to_owned()))
+            .collect();
+        env.sort();
         Ok(Deployed {
             revision: td.task_definition_arn().unwrap_or(arn).to_owned(),
-            image: container(&td, name)?.image().unwrap_or("").to_owned(),
+            image: c.image().unwrap_or("").to_owned(),
+            env: Some(env),
         })
     }
 

@@ -156,6 +156,24 @@ fn revision_target(revision: &str, percent: u8, tag: Option<&str>) -> Value {
     t
 }
 
+/// The names of a container's `env` entries (plain values and secret references alike),
+/// sorted; `None` when the container is not in the answer.
+fn env_names(c: &serde_json::Value) -> Option<Vec<String>> {
+    if c.is_null() {
+        return None;
+    }
+    let mut names: Vec<String> = c["env"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|v| v["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Some(names)
+}
+
 #[async_trait]
 impl Deployer for CloudRunDeployer {
     async fn current(&self, service: &str, name: Option<&str>) -> Result<Deployed, PortError> {
@@ -169,11 +187,9 @@ impl Deployer for CloudRunDeployer {
         // The template is the newest revision's; after a rollback traffic is on an older one,
         // whose own containers say what serves.
         let newest = svc["latestCreatedRevision"].as_str().map(last_segment);
-        let image = if newest.is_none_or(|n| n == revision) {
-            svc["template"]["containers"][i]["image"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
+        let (image, env) = if newest.is_none_or(|n| n == revision) {
+            let c = &svc["template"]["containers"][i];
+            (c["image"].as_str().unwrap_or("").to_owned(), env_names(c))
         } else {
             let url = format!("{}/revisions/{revision}", self.url(service));
             let rev = self
@@ -189,15 +205,21 @@ impl Deployer for CloudRunDeployer {
                 Some(n) => containers.iter().find(|c| c["name"].as_str() == Some(n)),
                 None => containers.first(),
             };
-            c.and_then(|c| c["image"].as_str())
+            let image = c
+                .and_then(|c| c["image"].as_str())
                 .ok_or_else(|| {
                     PortError::permanent(format!(
                         "Cloud Run revision `{revision}` names no image for the container"
                     ))
                 })?
-                .to_owned()
+                .to_owned();
+            (image, c.and_then(env_names))
         };
-        Ok(Deployed { revision, image })
+        Ok(Deployed {
+            revision,
+            image,
+            env,
+        })
     }
 
     async fn create(

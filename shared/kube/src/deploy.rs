@@ -92,6 +92,21 @@ fn revision_of(d: &Deployment) -> String {
 }
 
 /// The name of the container to change: `container`, or the only one.
+/// The names of a pod template container's environment variables (values and references to
+/// Secrets or ConfigMaps alike), sorted.
+fn env_names(d: &Deployment, container: &str) -> Option<Vec<String>> {
+    let c = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())?
+        .containers
+        .iter()
+        .find(|c| c.name == container)?;
+    let mut names: Vec<String> = c.env.iter().flatten().map(|e| e.name.clone()).collect();
+    names.sort();
+    Some(names)
+}
+
 fn container_name(
     d: &Deployment,
     container: Option<&str>,
@@ -128,10 +143,11 @@ impl Deployer for KubernetesDeployer {
     async fn current(&self, service: &str, container: Option<&str>) -> Result<Deployed, PortError> {
         let api = self.deployments().await?;
         let d = self.observed(&api, service).await?;
-        let (_, image) = container_name(&d, container, &self.what(service))?;
+        let (name, image) = container_name(&d, container, &self.what(service))?;
         Ok(Deployed {
             revision: revision_of(&d),
             image,
+            env: env_names(&d, &name),
         })
     }
 

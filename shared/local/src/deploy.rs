@@ -19,6 +19,9 @@ struct ReleaseFile {
     revisions: BTreeMap<String, String>,
     /// Revision name → percent of traffic.
     traffic: BTreeMap<String, u8>,
+    /// The names of the service's environment variables and secrets (none when unset).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    env: Vec<String>,
 }
 
 /// Simulated services that take new images.
@@ -50,8 +53,20 @@ impl LocalDeployer {
         let f = ReleaseFile {
             revisions: [(revision.to_owned(), image.to_owned())].into(),
             traffic: [(revision.to_owned(), 100)].into(),
+            env: vec![],
         };
         locked(&self.root, move || write(&path, &f)).await
+    }
+
+    /// Sets the names of `service`'s environment variables and secrets (what the readiness
+    /// audit compares between the sides).
+    pub async fn set_env(&self, service: &str, names: &[&str]) -> Result<(), PortError> {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        self.update(service, move |f| {
+            f.env = names;
+            Ok(())
+        })
+        .await
     }
 
     /// The image serving the most traffic.
@@ -88,9 +103,12 @@ impl Deployer for LocalDeployer {
             .iter()
             .max_by_key(|(_, p)| **p)
             .ok_or_else(|| permanent(format!("service `{service}` serves no revision")))?;
+        let mut env = f.env.clone();
+        env.sort();
         Ok(Deployed {
             revision: revision.clone(),
             image: f.revisions.get(revision).cloned().unwrap_or_default(),
+            env: Some(env),
         })
     }
 

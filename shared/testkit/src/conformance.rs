@@ -495,6 +495,9 @@ pub async fn deployer(
         .await
         .expect("read the serving revision");
     assert!(!before.revision.is_empty(), "{before:?}");
+    // The environment's names are read (the readiness audit compares the sides), sorted.
+    let env = before.env.clone().expect("the environment's names");
+    assert!(env.windows(2).all(|w| w[0] <= w[1]), "{env:?}");
     let gone = d
         .current(missing, container)
         .await

@@ -258,6 +258,61 @@ pub fn same_code(
     )
 }
 
+/// One side's environment names as read: `Ok(None)` when the provider does not say, `Err`
+/// with why they could not be read.
+pub type SideEnv = Result<Option<Vec<String>>, String>;
+
+/// Configuration parity: every side of a deploy target has the same environment variable and
+/// secret names (values are never read): a name on one side only is a setting or a secret the
+/// other would start without. `sides` are each side's label and its names (`None`: the provider
+/// does not say; `Err`: why they could not be read).
+pub fn config_parity(sides: &[(String, SideEnv)]) -> Verdict {
+    let mut named: Vec<(&str, &Vec<String>)> = vec![];
+    for (label, env) in sides {
+        match env {
+            Err(e) => return Verdict::unknown(format!("{label}: {e}")),
+            Ok(None) => {
+                return Verdict::unknown(format!(
+                    "{label}: its provider does not report the environment"
+                ));
+            }
+            Ok(Some(names)) => named.push((label, names)),
+        }
+    }
+    let all: std::collections::BTreeSet<&String> =
+        named.iter().flat_map(|(_, n)| n.iter()).collect();
+    for (label, names) in &named {
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|n| !names.contains(n))
+            .map(|n| n.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let shown = missing
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = missing.len().saturating_sub(10);
+            return Verdict::not_ready(
+                format!(
+                    "{label} lacks {shown}{} that another side has",
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ),
+                format!(
+                    "add them to {label}'s task definition, revision or pod template (the names are compared, never the values)"
+                ),
+            );
+        }
+    }
+    Verdict::Ready
+}
+
 /// Capacity: the standby can reach what the active side runs now.
 pub fn capacity(
     active: &str,

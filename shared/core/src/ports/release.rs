@@ -52,6 +52,11 @@ pub struct Deployed {
     pub revision: String,
     /// The container's image in it.
     pub image: String,
+    /// The names of the container's environment variables and secrets, sorted (never their
+    /// values); `None` when the provider's answer does not say (the readiness audit compares
+    /// the sides' names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
 }
 
 /// Services that take a new image and can go back to a previous revision.

@@ -163,3 +163,34 @@ fn a_change_of_kind_is_news_once_and_a_reason_that_changes_within_it_is_not() {
     assert!(lines.contains("(was not ready)"), "{lines}");
     assert_eq!(rec.counts(), (0, 0));
 }
+
+#[test]
+fn a_setting_or_secret_on_one_side_only_is_not_ready() {
+    let names = |v: &[&str]| Ok(Some(v.iter().map(|s| (*s).to_owned()).collect()));
+    let same = [
+        ("ecs app".to_owned(), names(&["DATABASE_URL", "LOG_LEVEL"])),
+        (
+            "cloudrun app".to_owned(),
+            names(&["DATABASE_URL", "LOG_LEVEL"]),
+        ),
+    ];
+    assert_eq!(config_parity(&same), Verdict::Ready);
+    let drift = [
+        (
+            "ecs app".to_owned(),
+            names(&["DATABASE_URL", "LOG_LEVEL", "STRIPE_KEY"]),
+        ),
+        (
+            "cloudrun app".to_owned(),
+            names(&["DATABASE_URL", "LOG_LEVEL"]),
+        ),
+    ];
+    let v = config_parity(&drift);
+    assert!(
+        v.describe()
+            .contains("cloudrun app lacks STRIPE_KEY that another side has"),
+        "{v:?}"
+    );
+    let silent = [("ecs app".to_owned(), Ok(None))];
+    assert_eq!(config_parity(&silent).word(), "unknown");
+}
