@@ -52,6 +52,11 @@ try {
       rollout_in_progress: all("[data-test=rollout-in-progress]").length,
       deploy_rows: all("[data-test=deploy-target] tr").slice(1).map((r) => r.innerText),
       budget_rows: all("[data-test=budget-steps] tr").slice(1).map((r) => r.innerText),
+      readiness_rows: all("[data-test=readiness] tr").slice(1).map((r) => ({
+        text: r.innerText,
+        red: [...r.querySelectorAll("td")].some((c) => red(c)),
+      })),
+      hold_rows: all("[data-test=holds] tr").slice(1).map((r) => r.innerText),
       spend: all("[data-test=spend]").map(text),
       empty: document.querySelector("[data-test=empty]") !== null,
       scripts: document.scripts.length,

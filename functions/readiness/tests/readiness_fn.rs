@@ -216,6 +216,33 @@ async fn each_drift_is_flagged_once_and_clears_once() {
         .unwrap();
     assert_eq!(standby.max, Some(3));
 
+    // The page shows every finding, the ones not ready in red, and the hold.
+    let s = w.inv.services();
+    let o = twincloud_runtime::overview::gather(&s.config, s.state.as_ref(), Utc::now()).await;
+    let page = twincloud_testkit::browser::render(
+        "readiness-drift",
+        &twincloud_runtime::overview::render_html(&o),
+    )
+    .await;
+    let rows = page["readiness_rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 7, "{page}");
+    let red: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["red"] == true)
+        .map(|r| r["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(red.len(), 7, "every drifted finding in red: {page}");
+    assert!(
+        red.iter().any(|r| r.contains("the record's TTL is 3600 s")),
+        "{red:?}"
+    );
+    assert!(
+        page["hold_rows"][0]
+            .as_str()
+            .unwrap()
+            .contains("every failover standby\tat 0 while standby\tbudget guard `monthly`"),
+        "{page}"
+    );
     // Nothing changed: nothing said.
     w.tick("t3").await;
     assert_eq!(w.messages().len(), 1);
