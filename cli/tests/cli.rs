@@ -236,18 +236,26 @@ async fn demo_runs_on_the_local_backend() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["steps"].as_array().unwrap().len(), 23);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 26);
     // 3 notifier messages, the failover and failback reports, one backup summary (the
     // redelivered schedule sends none), the scale-out and scale-in notices, the budget guard's
-    // stop and its restore (the unconfirmed alert sends nothing).
-    assert_eq!(v["messages_sent"], 10);
+    // stop and its restore (the unconfirmed alert sends nothing), and the readiness audit's
+    // drift and its end (the first, all-ready audit sends nothing).
+    assert_eq!(v["messages_sent"], 12);
 
     // The demo's operations page, written from the records the functions left, in a browser.
     let html = std::fs::read_to_string(dir.path().join(v["page"].as_str().unwrap())).unwrap();
     let page = twincloud_testkit::browser::render("demo", &html).await;
     assert_eq!(
         page["sections"],
-        serde_json::json!(["traffic", "backups", "sync", "budgets", "scaling"]),
+        serde_json::json!([
+            "traffic",
+            "readiness",
+            "backups",
+            "sync",
+            "budgets",
+            "scaling"
+        ]),
         "{page}"
     );
     assert_eq!(page["active"], "GCP Cloud Run", "failed back at the end");
@@ -293,6 +301,7 @@ async fn demo_runs_on_the_local_backend() {
         "sync uploads/all: last complete pass",
         "budget aion-monthly: 2.00 spent",
         "scaling aion-api: 2 change(s) in 24 h",
+        "readiness: all 4 finding(s) ready",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }

@@ -4,6 +4,7 @@
 mod backup;
 mod budget;
 mod failover;
+mod readiness;
 mod scaling;
 mod sync;
 
@@ -136,6 +137,10 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         eprintln!("error in the budget demo: {e}");
         return 1;
     }
+    if let Err(e) = readiness::run(dir, json, &mut reports).await {
+        eprintln!("error in the readiness demo: {e}");
+        return 1;
+    }
     let page = match write_page(dir).await {
         Ok(p) => p,
         Err(e) => {
@@ -168,7 +173,7 @@ pub async fn run(dir: &Path, json: bool) -> i32 {
         dir.join("twincloud.toml").display()
     );
     twincloud_runtime::outln!(
-        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's and the budget guard's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
+        "\n{notifier_messages} messages for 7 deliveries to the notifier, then the failover's, the backup's, the scaling's, the budget guard's and the readiness audit's own reports. State, de-duplication records and the audit trail are under {}/state/; the simulated services, DNS and databases under {}/sim/; the synced bucket under {}/buckets/.\nNext: `twincloud invoke notifier --event events/aws/sns-budget-actual.json`, `twincloud restore local --dir {} --snapshot ID --to aion-db-restored` (says what it would do; --yes does it), and README.md to add Slack, email, SNS or Pub/Sub channels.",
         dir.display(),
         dir.display(),
         dir.display(),
@@ -192,6 +197,7 @@ async fn write_page(dir: &Path) -> Result<std::path::PathBuf, String> {
         backup::text(dir),
         scaling::text(dir),
         budget::text(dir),
+        readiness::SECTION.to_owned(),
     ];
     // Each part starts with the same project and outbox channel: keep the first one's.
     let mut all = String::from(
