@@ -1,5 +1,5 @@
 //! The readiness audit: every five minutes (and on `twincloud readiness`) it reads what each
-//! rule needs from the providers and the records, each read bounded in time and a failed one
+//! rule needs from the providers and the records, each read bounded in time (10 s, and 90 s for the whole audit) and a failed one
 //! kept as the reason a rule is unknown (never ready), lets the pure rules of
 //! `twincloud_core::planner::readiness` judge, keeps the findings in `readiness/state` (a
 //! compare-and-swap) and sends one message when any finding changed kind.
@@ -36,12 +36,36 @@ pub struct Readiness;
 /// How long one provider read may take before its rule is unknown.
 const READ_BOUND: Duration = Duration::from_secs(10);
 
-/// A provider read, bounded: its answer, or why there is none, in words.
-async fn bounded<T>(read: impl Future<Output = Result<T, PortError>>) -> Result<T, String> {
-    match tokio::time::timeout(READ_BOUND, read).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.message),
-        Err(_) => Err(format!("no answer within {} s", READ_BOUND.as_secs())),
+/// How long all of one audit's provider reads may take together (the function's timeout is
+/// 120 s): past it, the reads left are unknown rather than the invocation killed.
+const AUDIT_BOUND: Duration = Duration::from_secs(90);
+
+/// The time one audit's reads have left.
+struct Deadline(tokio::time::Instant);
+
+impl Deadline {
+    fn start() -> Self {
+        Deadline(tokio::time::Instant::now() + AUDIT_BOUND)
+    }
+
+    /// A provider read, bounded by [`READ_BOUND`] and by what the audit has left: its answer,
+    /// or why there is none, in words.
+    async fn read<T>(&self, read: impl Future<Output = Result<T, PortError>>) -> Result<T, String> {
+        let left = self
+            .0
+            .saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "not read: the audit's {} s ran out first",
+                AUDIT_BOUND.as_secs()
+            ));
+        }
+        let bound = left.min(READ_BOUND);
+        match tokio::time::timeout(bound, read).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.message),
+            Err(_) => Err(format!("no answer within {} s", bound.as_secs().max(1))),
+        }
     }
 }
 
@@ -59,13 +83,14 @@ async fn record<T: serde::de::DeserializeOwned>(state: &dyn StateStore, key: &st
 /// sync pairs, heartbeats.
 pub async fn audit(services: &Services, now: DateTime<Utc>) -> Vec<Finding> {
     let cfg = &services.config;
+    let deadline = Deadline::start();
     let mut out = vec![];
     if let Some(f) = &cfg.failover {
-        out.extend(failover_findings(services, f).await);
+        out.extend(failover_findings(services, f, &deadline).await);
         out.extend(heartbeats(services, f, now).await);
     }
     for t in cfg.deploy.iter().flat_map(|d| &d.targets) {
-        out.extend(deploy_findings(services, t, now).await);
+        out.extend(deploy_findings(services, t, now, &deadline).await);
     }
     for set in cfg.backup.iter().flat_map(|b| &b.sets) {
         out.push(backup(services, set, now).await);
@@ -77,7 +102,11 @@ pub async fn audit(services: &Services, now: DateTime<Utc>) -> Vec<Finding> {
 }
 
 /// Capacity and budget holds of every standby, and the failover record's routing.
-async fn failover_findings(services: &Services, f: &FailoverConfig) -> Vec<Finding> {
+async fn failover_findings(
+    services: &Services,
+    f: &FailoverConfig,
+    deadline: &Deadline,
+) -> Vec<Finding> {
     let state = services.state.as_ref();
     let active_name = record::<FailoverState>(state, STATE_KEY)
         .await
@@ -95,7 +124,7 @@ async fn failover_findings(services: &Services, f: &FailoverConfig) -> Vec<Findi
         let service = service.to_owned();
         async move {
             match compute {
-                Some(c) => bounded(c.scale(&service)).await,
+                Some(c) => deadline.read(c.scale(&service)).await,
                 None => Err("no compute is configured for it".to_owned()),
             }
         }
@@ -124,7 +153,10 @@ async fn failover_findings(services: &Services, f: &FailoverConfig) -> Vec<Findi
         });
     }
     let routing = match &services.traffic {
-        Some(t) => bounded(t.record(&f.record)).await.map(|r| r.map(|r| r.ttl)),
+        Some(t) => deadline
+            .read(t.record(&f.record))
+            .await
+            .map(|r| r.map(|r| r.ttl)),
         None => Err("no DNS provider is configured here".to_owned()),
     };
     out.push(Finding {
@@ -167,12 +199,17 @@ async fn deploy_findings(
     services: &Services,
     t: &DeployTarget,
     now: DateTime<Utc>,
+    deadline: &Deadline,
 ) -> [Finding; 2] {
     let mut sides = vec![];
     let mut envs = vec![];
     for (i, side) in t.sides.iter().enumerate() {
         let current = match services.deployers.get(&SideRef::new(&t.name, i)) {
-            Some(d) => bounded(d.current(side.compute.service(), side.container.as_deref())).await,
+            Some(d) => {
+                deadline
+                    .read(d.current(side.compute.service(), side.container.as_deref()))
+                    .await
+            }
             None => Err("no deployer is configured for it".to_owned()),
         };
         envs.push((side.label(), current.clone().map(|d| d.env)));
@@ -420,3 +457,28 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
         .and(twincloud_runtime::Wiring::DEPLOY),
     make: || Box::new(Readiness),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_that_never_answers_is_unknown_and_the_audit_bounds_the_rest() {
+        let soon = Deadline(tokio::time::Instant::now() + Duration::from_millis(50));
+        let never = std::future::pending::<Result<u32, PortError>>();
+        let e = soon.read(never).await.unwrap_err();
+        assert!(e.starts_with("no answer within"), "{e}");
+        let spent = Deadline(tokio::time::Instant::now());
+        let e = spent
+            .read(async { Ok::<u32, PortError>(1) })
+            .await
+            .unwrap_err();
+        assert!(e.contains("the audit's 90 s ran out first"), "{e}");
+        assert_eq!(
+            Deadline::start()
+                .read(async { Ok::<u32, PortError>(1) })
+                .await,
+            Ok(1)
+        );
+    }
+}
