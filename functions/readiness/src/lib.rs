@@ -454,7 +454,7 @@ pub const SPEC: twincloud_runtime::FunctionSpec = twincloud_runtime::FunctionSpe
     },
     wiring: twincloud_runtime::Wiring::ENDPOINTS
         .and(twincloud_runtime::Wiring::TRAFFIC)
-        .and(twincloud_runtime::Wiring::DEPLOY),
+        .and(twincloud_runtime::Wiring::RELEASES),
     make: || Box::new(Readiness),
 };
 

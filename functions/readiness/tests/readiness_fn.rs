@@ -274,3 +274,26 @@ async fn an_unreadable_side_is_unknown_never_ready() {
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["title"], "Readiness: 1 unknown");
 }
+
+/// The audit reads what each side serves without the registries' logins: on AWS it has no
+/// grant to deploy's registry secrets, so building them would fail it before it read anything.
+#[tokio::test]
+async fn it_runs_without_the_registry_logins_deploy_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "{}{}",
+        twincloud_testkit::fixtures::LOCAL_FAILOVER_PAIR,
+        TOML.replace(
+            "image = \"r.example/app\"\n",
+            "image = \"r.example/app\"\nregistry_auth = \"basic:env:TWINCLOUD_TEST_UNSET_REGISTRY_LOGIN\"\n"
+        )
+    );
+    let inv = invoker(&twincloud_readiness::SPEC, config(dir.path(), &toml), false).await;
+    let ev = serde_json::json!({"twincloud": "schedule", "name": "readiness", "id": "r1"});
+    let notes = inv
+        .handle_json(ev.to_string().as_bytes())
+        .await
+        .unwrap()
+        .notes_text();
+    assert!(notes.contains("same code: deploy app:"), "{notes}");
+}

@@ -44,8 +44,12 @@ impl Wiring {
     pub const DEPLOY: Wiring = Wiring(1 << 3);
     /// Budgets and billing links.
     pub const BUDGETS: Wiring = Wiring(1 << 4);
+    /// The deploy targets' services only (what each side serves), without the registries'
+    /// logins (whose secrets a reader has no grant to), alarms or revision metrics: the
+    /// readiness audit.
+    pub const RELEASES: Wiring = Wiring(1 << 5);
     /// Everything (the CLI, which runs any function).
-    pub const ALL: Wiring = Wiring((1 << 5) - 1);
+    pub const ALL: Wiring = Wiring((1 << 6) - 1);
 
     /// Both sets.
     pub const fn and(self, other: Wiring) -> Wiring {
@@ -109,7 +113,7 @@ pub(super) struct Inputs<'a> {
 pub(super) type Group = for<'a> fn(Inputs<'a>, &'a mut Parts) -> Building<'a>;
 
 /// How many groups there are.
-pub(super) const COUNT: usize = 5;
+pub(super) const COUNT: usize = 6;
 
 /// The builders of every group, in order.
 const GROUPS: [(Wiring, Group); COUNT] = [
@@ -118,6 +122,7 @@ const GROUPS: [(Wiring, Group); COUNT] = [
     (Wiring::SCALING, scaling),
     (Wiring::DEPLOY, deploy),
     (Wiring::BUDGETS, budgets),
+    (Wiring::RELEASES, releases),
 ];
 
 /// Selects groups by wiring bits; evaluated in a `const` block by a function's binary.
@@ -253,6 +258,33 @@ fn deploy<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
         parts.deployers = a.deployers;
         parts.registries = Some(a.registries);
         parts.revision_metrics = a.revision_metrics;
+        Ok(())
+    })
+}
+
+/// The deploy targets' services only; nothing when the deploy group built them already.
+fn releases<'a>(inputs: Inputs<'a>, parts: &'a mut Parts) -> Building<'a> {
+    let Inputs {
+        config,
+        clouds,
+        local_dir,
+        ..
+    } = inputs;
+    Box::pin(async move {
+        let Some(d) = config
+            .deploy
+            .as_ref()
+            .filter(|_| parts.deployers.is_empty())
+        else {
+            return Ok(());
+        };
+        let reach = Reach { clouds, local_dir };
+        for t in &d.targets {
+            for (i, side) in t.sides.iter().enumerate() {
+                let (deployer, _) = kinds::deployer(side, reach).await?;
+                parts.deployers.insert(SideRef::new(&t.name, i), deployer);
+            }
+        }
         Ok(())
     })
 }
