@@ -15,7 +15,7 @@ use twincloud_core::config::{BackupEngine, BackupSet, DeployTarget, FailoverConf
 use twincloud_core::plan::{ComputeRef, Guard, Plan};
 use twincloud_core::planner::failover::{FailoverState, STATE_KEY, VantageView, vantage_key};
 use twincloud_core::planner::readiness::{
-    self as rules, FUNCTION, Finding, RECORD_KEY, ReadinessRecord,
+    self as rules, FUNCTION, Finding, RECORD_KEY, ReadinessRecord, Verdict,
 };
 use twincloud_core::ports::{PortError, Precondition, StateStore, Version, get_json};
 use twincloud_core::records::backup::{BackupRecord, record_key as backup_key};
@@ -69,14 +69,16 @@ impl Deadline {
     }
 }
 
-/// A record, or `None` when absent or unreadable (an unreadable record is said by the rule
-/// that needs it).
-async fn record<T: serde::de::DeserializeOwned>(state: &dyn StateStore, key: &str) -> Option<T> {
+/// A record (`None` when absent), or why it cannot be read: the rule that needs it is then
+/// unknown, never judged on a record it did not see.
+async fn record<T: serde::de::DeserializeOwned>(
+    state: &dyn StateStore,
+    key: &str,
+) -> Result<Option<T>, String> {
     get_json::<T>(state, key)
         .await
-        .ok()
-        .flatten()
-        .map(|(v, _)| v)
+        .map(|r| r.map(|(v, _)| v))
+        .map_err(|e| format!("record `{key}` unreadable: {e}"))
 }
 
 /// Every finding of one audit, in a stable order: failover pairs, deploy targets, backup sets,
@@ -108,11 +110,19 @@ async fn failover_findings(
     deadline: &Deadline,
 ) -> Vec<Finding> {
     let state = services.state.as_ref();
-    let active_name = record::<FailoverState>(state, STATE_KEY)
-        .await
-        .unwrap_or_else(|| FailoverState::initial(f))
-        .active;
     let mut out = vec![];
+    let active_name = match record::<FailoverState>(state, STATE_KEY).await {
+        Ok(s) => s.unwrap_or_else(|| FailoverState::initial(f)).active,
+        Err(why) => {
+            // Which side serves is not known: neither is which one is the standby.
+            out.push(Finding {
+                rule: "capacity",
+                subject: "the standby".into(),
+                verdict: Verdict::Unknown { why },
+            });
+            return out;
+        }
+    };
     let Some(active) = f.endpoint(&active_name) else {
         return out;
     };
@@ -143,13 +153,18 @@ async fn failover_findings(
                 standby_scale.map(|s| s.max),
             ),
         });
-        let restore = hold
-            .as_ref()
-            .map_or(String::new(), |h| restore_command(&h.set_by));
+        let verdict = match &hold {
+            Ok(h) => rules::standby_hold(
+                h.as_ref().map(Hold::describe),
+                &h.as_ref()
+                    .map_or(String::new(), |h| restore_command(&h.set_by)),
+            ),
+            Err(why) => Verdict::Unknown { why: why.clone() },
+        };
         out.push(Finding {
             rule: "budget hold",
             subject: standby.name.clone(),
-            verdict: rules::standby_hold(hold.as_ref().map(Hold::describe), &restore),
+            verdict,
         });
     }
     let routing = match &services.traffic {
@@ -184,11 +199,14 @@ async fn heartbeats(services: &Services, f: &FailoverConfig, now: DateTime<Utc>)
     }
     let mut out = vec![];
     for v in vantages {
-        let view = record::<VantageView>(services.state.as_ref(), &vantage_key(&v)).await;
+        let verdict = match record::<VantageView>(services.state.as_ref(), &vantage_key(&v)).await {
+            Ok(view) => rules::heartbeat(view.and_then(|v| v.at), r.heartbeat_max_age_secs, now),
+            Err(why) => Verdict::Unknown { why },
+        };
         out.push(Finding {
             rule: "heartbeat",
             subject: format!("failover on {v}"),
-            verdict: rules::heartbeat(view.and_then(|v| v.at), r.heartbeat_max_age_secs, now),
+            verdict,
         });
     }
     out
@@ -220,6 +238,9 @@ async fn deploy_findings(
         &twincloud_core::planner::deploy::record_key(&t.name),
     )
     .await
+    // Unreadable: taken as no rollout in flight, so a difference is flagged, not excused.
+    .ok()
+    .flatten()
     .and_then(|s| s.record.rollout)
     .filter(|r| r.in_flight())
     .map(|r| r.started);
@@ -244,9 +265,17 @@ async fn deploy_findings(
 
 /// The set's newest backups are fresh, and a dump set's verified.
 async fn backup(services: &Services, set: &BackupSet, now: DateTime<Utc>) -> Finding {
-    let rec = record::<BackupRecord>(services.state.as_ref(), &backup_key(&set.name))
-        .await
-        .unwrap_or_default();
+    let subject = format!("backup {}", set.name);
+    let rec = match record::<BackupRecord>(services.state.as_ref(), &backup_key(&set.name)).await {
+        Ok(r) => r.unwrap_or_default(),
+        Err(why) => {
+            return Finding {
+                rule: "backup",
+                subject,
+                verdict: Verdict::Unknown { why },
+            };
+        }
+    };
     let newest: BTreeMap<String, DateTime<Utc>> = rec
         .newest
         .iter()
@@ -266,7 +295,7 @@ async fn backup(services: &Services, set: &BackupSet, now: DateTime<Utc>) -> Fin
     };
     Finding {
         rule: "backup",
-        subject: format!("backup {}", set.name),
+        subject,
         verdict: rules::backup(
             &newest,
             verified.as_ref(),
@@ -291,9 +320,16 @@ async fn sync(services: &Services, pair: &SyncPair, now: DateTime<Utc>) -> Findi
     let mut finished = vec![];
     let mut failed = 0;
     for p in partitions {
-        let rec = record::<UnitRecord>(services.state.as_ref(), &unit_key(pair, p))
-            .await
-            .unwrap_or_default();
+        let rec = match record::<UnitRecord>(services.state.as_ref(), &unit_key(pair, p)).await {
+            Ok(r) => r.unwrap_or_default(),
+            Err(why) => {
+                return Finding {
+                    rule: "sync",
+                    subject: format!("sync {}", pair.name),
+                    verdict: Verdict::Unknown { why },
+                };
+            }
+        };
         failed += rec.last.as_ref().map_or(0, |s| s.failed);
         finished.push(rec.finished);
     }

@@ -273,6 +273,17 @@ async fn an_unreadable_side_is_unknown_never_ready() {
     let messages = w.messages();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["title"], "Readiness: 1 unknown");
+    // A record that cannot be read is unknown too, not "no backup recorded".
+    std::fs::write(
+        w.dir.path().join("state/backup/nightly"),
+        "twincloud-generation 9\nnot json",
+    )
+    .unwrap();
+    let notes = w.tick("u2").await;
+    assert!(
+        notes.contains("backup: backup nightly: unknown: record `backup/nightly` unreadable"),
+        "{notes}"
+    );
 }
 
 /// The audit reads what each side serves without the registries' logins: on AWS it has no

@@ -96,13 +96,6 @@ impl S3Bucket {
     }
 
     /// Every object whose key starts with `full_prefix`, following pages.
-    pub(crate) async fn list_all(
-        &self,
-        full_prefix: &str,
-    ) -> Result<Vec<aws_sdk_s3::types::Object>, PortError> {
-        Ok(self.list_up_to(full_prefix, None).await?.0)
-    }
-
     /// The objects under a prefix, page by page, stopping once `max` are read (whether more
     /// exist is the second value).
     pub(crate) async fn list_up_to(

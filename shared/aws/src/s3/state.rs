@@ -67,6 +67,32 @@ fn to_state(key: &str, e: twincloud_core::ports::PortError) -> StateError {
     }
 }
 
+impl S3StateStore {
+    /// The keys under `prefix` (the first `max` of them, and whether there are more), sorted.
+    async fn listed(
+        &self,
+        prefix: &str,
+        max: Option<usize>,
+    ) -> Result<(Vec<String>, bool), StateError> {
+        let full = self.blob.prefix.join(prefix);
+        let (objects, more) = self
+            .blob
+            .list_up_to(&full, max)
+            .await
+            .map_err(|e| to_state(prefix, e))?;
+        let mut out: Vec<String> = objects
+            .iter()
+            .filter_map(|o| {
+                o.key()
+                    .and_then(|k| self.blob.prefix.strip(k))
+                    .map(str::to_owned)
+            })
+            .collect();
+        out.sort();
+        Ok((out, more))
+    }
+}
+
 #[async_trait]
 impl StateStore for S3StateStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StateError> {
@@ -177,22 +203,7 @@ impl StateStore for S3StateStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let full = self.blob.prefix.join(prefix);
-        let objects = self
-            .blob
-            .list_all(&full)
-            .await
-            .map_err(|e| to_state(prefix, e))?;
-        let mut out: Vec<String> = objects
-            .iter()
-            .filter_map(|o| {
-                o.key()
-                    .and_then(|k| self.blob.prefix.strip(k))
-                    .map(str::to_owned)
-            })
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(self.listed(prefix, None).await?.0)
     }
 
     async fn list_up_to(
@@ -200,21 +211,6 @@ impl StateStore for S3StateStore {
         prefix: &str,
         max: usize,
     ) -> Result<(Vec<String>, bool), StateError> {
-        let full = self.blob.prefix.join(prefix);
-        let (objects, more) = self
-            .blob
-            .list_up_to(&full, Some(max))
-            .await
-            .map_err(|e| to_state(prefix, e))?;
-        let mut out: Vec<String> = objects
-            .iter()
-            .filter_map(|o| {
-                o.key()
-                    .and_then(|k| self.blob.prefix.strip(k))
-                    .map(str::to_owned)
-            })
-            .collect();
-        out.sort();
-        Ok((out, more))
+        self.listed(prefix, Some(max)).await
     }
 }

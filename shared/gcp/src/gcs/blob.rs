@@ -336,10 +336,6 @@ impl GcsBucket {
     }
 
     /// Every object whose name starts with `full_prefix`, following pages.
-    pub(crate) async fn list_all(&self, full_prefix: &str) -> Result<Vec<Item>, PortError> {
-        Ok(self.list_up_to(full_prefix, None).await?.0)
-    }
-
     /// The objects under a prefix, page by page, stopping once `max` are read (whether more
     /// exist is the second value).
     pub(crate) async fn list_up_to(

@@ -49,6 +49,24 @@ fn state_error(key: &str, f: Failure) -> StateError {
     }
 }
 
+impl GcsStateStore {
+    /// The keys under `prefix` (the first `max` of them, and whether there are more), sorted.
+    async fn listed(
+        &self,
+        prefix: &str,
+        max: Option<usize>,
+    ) -> Result<(Vec<String>, bool), StateError> {
+        let full = self.blob.prefix.join(prefix);
+        let (items, more) = self.blob.list_up_to(&full, max).await.map_err(backend)?;
+        let mut out: Vec<String> = items
+            .into_iter()
+            .filter_map(|i| self.blob.prefix.strip(&i.name).map(str::to_owned))
+            .collect();
+        out.sort();
+        Ok((out, more))
+    }
+}
+
 #[async_trait]
 impl StateStore for GcsStateStore {
     async fn get(&self, key: &str) -> Result<Option<Versioned>, StateError> {
@@ -101,14 +119,7 @@ impl StateStore for GcsStateStore {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StateError> {
-        let full = self.blob.prefix.join(prefix);
-        let items = self.blob.list_all(&full).await.map_err(backend)?;
-        let mut out: Vec<String> = items
-            .into_iter()
-            .filter_map(|i| self.blob.prefix.strip(&i.name).map(str::to_owned))
-            .collect();
-        out.sort();
-        Ok(out)
+        Ok(self.listed(prefix, None).await?.0)
     }
 
     async fn list_up_to(
@@ -116,17 +127,6 @@ impl StateStore for GcsStateStore {
         prefix: &str,
         max: usize,
     ) -> Result<(Vec<String>, bool), StateError> {
-        let full = self.blob.prefix.join(prefix);
-        let (items, more) = self
-            .blob
-            .list_up_to(&full, Some(max))
-            .await
-            .map_err(backend)?;
-        let mut out: Vec<String> = items
-            .into_iter()
-            .filter_map(|i| self.blob.prefix.strip(&i.name).map(str::to_owned))
-            .collect();
-        out.sort();
-        Ok((out, more))
+        self.listed(prefix, Some(max)).await
     }
 }
